@@ -1,0 +1,137 @@
+//! What a client sends. One message per WebSocket frame.
+
+use crate::ids::{ChatOffset, EmotionKey, Epoch, Nickname, Seat, UserId};
+use serde::{Deserialize, Serialize};
+
+/// A client's message. On the wire it is a map whose `type` field names the variant
+/// (`{"type":"chat","text":"hi","question":false}`); unknown fields are ignored so that
+/// newer clients can talk to older nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// First message on every connection: presents the ticket and, after a drop, where the
+    /// client's chat left off. Nothing else is accepted before it.
+    Hello {
+        /// The signed ticket from the entry gate.
+        ticket: String,
+        /// The chat position to resume from, if the client was here before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<ResumeFrom>,
+    },
+    /// Sit in an empty cell, or move there from the current one. Learners only.
+    TakeSeat {
+        /// The cell to sit in.
+        seat: Seat,
+    },
+    /// Stand up: free the current cell but stay in the room. Learners only.
+    LeaveSeat,
+    /// Leave the room (the 退室 button): the seat is freed at once, not held, and the node
+    /// closes the connection with code 1000.
+    Leave,
+    /// Say something in the chat. The author is the nickname from the ticket.
+    Chat {
+        /// The message; trimmed, 1 to the lecture's limit (default 500) characters, no
+        /// control characters.
+        text: String,
+        /// Flag the message as a question for the instructor.
+        #[serde(default)]
+        question: bool,
+    },
+    /// Delete a chat message for everyone. Instructors and moderators.
+    DeleteChat {
+        /// Offset of the message to delete.
+        offset: ChatOffset,
+    },
+    /// Mark a question as answered. Instructors and moderators.
+    MarkAnswered {
+        /// Offset of the question.
+        offset: ChatOffset,
+    },
+    /// Press an emotion button. Learners only; rate-limited per learner.
+    React {
+        /// One of the lecture's emotion keys.
+        emotion: EmotionKey,
+    },
+    /// Call on a learner, by nickname or by seat (exactly one of the two). Instructors and
+    /// moderators.
+    CallOn {
+        /// Nickname of the learner to call on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nickname: Option<Nickname>,
+        /// Seat of the learner to call on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seat: Option<Seat>,
+    },
+    /// End the current call. Instructors and moderators.
+    ClearCall,
+    /// Pin an announcement for everyone; replaces the previous one. Instructors and moderators.
+    Announce {
+        /// The announcement; trimmed, 1 to 1,000 characters.
+        text: String,
+    },
+    /// Unpin the announcement. Instructors and moderators.
+    ClearAnnouncement,
+    /// Stop a learner from chatting for a while. Instructors and moderators.
+    Mute {
+        /// The learner.
+        user: UserId,
+        /// How long, 1 to 86,400 seconds.
+        seconds: u32,
+    },
+    /// Let a muted learner chat again. Instructors and moderators.
+    Unmute {
+        /// The learner.
+        user: UserId,
+    },
+    /// Remove a learner from the room. Instructors and moderators.
+    Remove {
+        /// The learner.
+        user: UserId,
+        /// Whether the learner may enter again (true), or is kept out of this lecture (false).
+        allow_return: bool,
+    },
+    /// Go live now, before the scheduled start. Instructors only; from doors open.
+    StartLecture,
+    /// End the lecture for everyone. Instructors only.
+    EndLecture,
+    /// Ask for a [`crate::ServerMsg::Pong`] carrying `t` back: a round-trip probe.
+    Ping {
+        /// Any number the client chooses; echoed unchanged.
+        t: u64,
+    },
+}
+
+impl ClientMsg {
+    /// The `type` of this message on the wire, for error replies and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMsg::Hello { .. } => "hello",
+            ClientMsg::TakeSeat { .. } => "take_seat",
+            ClientMsg::LeaveSeat => "leave_seat",
+            ClientMsg::Leave => "leave",
+            ClientMsg::Chat { .. } => "chat",
+            ClientMsg::DeleteChat { .. } => "delete_chat",
+            ClientMsg::MarkAnswered { .. } => "mark_answered",
+            ClientMsg::React { .. } => "react",
+            ClientMsg::CallOn { .. } => "call_on",
+            ClientMsg::ClearCall => "clear_call",
+            ClientMsg::Announce { .. } => "announce",
+            ClientMsg::ClearAnnouncement => "clear_announcement",
+            ClientMsg::Mute { .. } => "mute",
+            ClientMsg::Unmute { .. } => "unmute",
+            ClientMsg::Remove { .. } => "remove",
+            ClientMsg::StartLecture => "start_lecture",
+            ClientMsg::EndLecture => "end_lecture",
+            ClientMsg::Ping { .. } => "ping",
+        }
+    }
+}
+
+/// Where a returning client's chat left off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeFrom {
+    /// The epoch from the client's last welcome.
+    pub epoch: Epoch,
+    /// The last chat offset the client received.
+    pub offset: ChatOffset,
+}

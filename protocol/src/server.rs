@@ -1,0 +1,346 @@
+//! What a node sends, and the pieces of the room's state they carry.
+
+use crate::error::ErrorCode;
+use crate::ids::{ChatOffset, EmotionKey, Epoch, LectureId, Nickname, Role, Seat, UnixMillis, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A node's message. On the wire it is a map whose `type` field names the variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The answer to `hello`: who you are and the whole room as it is now.
+    Welcome(Welcome),
+    /// The lecture moved to another phase.
+    Phase {
+        /// The new phase.
+        phase: Phase,
+    },
+    /// One event of the chat stream, in offset order.
+    Chat {
+        /// The event.
+        event: ChatEvent,
+    },
+    /// What changed in the room during the last tick (seats, presence, reactions), batched.
+    Update(RoomUpdate),
+    /// The emotion meter for instructors and moderators, once per tick with reactions.
+    Meter(Meter),
+    /// Who is called on now (everyone gets this).
+    Call {
+        /// The current call, or none when it was cleared.
+        current: Option<CallInfo>,
+    },
+    /// You are being called on: answer in the chat. Sent to the called learner only.
+    CalledOnYou {
+        /// Nickname of the instructor or moderator who called.
+        by: Nickname,
+        /// When.
+        at: UnixMillis,
+    },
+    /// The pinned announcement changed.
+    Announcement {
+        /// The new announcement, or none when it was unpinned.
+        current: Option<Announcement>,
+    },
+    /// You were muted (until a time) or unmuted (`until` is null).
+    Muted {
+        /// End of the mute.
+        until: Option<UnixMillis>,
+    },
+    /// A command was refused. The connection stays open.
+    Error {
+        /// Stable code to act on.
+        code: ErrorCode,
+        /// Human-readable explanation (English).
+        message: String,
+        /// The `type` of the refused command, if the node could read it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// The client's number, unchanged.
+        t: u64,
+        /// The node's clock when it answered.
+        server_time: UnixMillis,
+    },
+}
+
+/// Everything a client needs to draw the room after `hello`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The protocol version the node speaks.
+    pub protocol: u16,
+    /// The node's clock, to align countdowns.
+    pub server_time: UnixMillis,
+    /// Who you are in this room.
+    pub you: You,
+    /// The lecture.
+    pub lecture: LectureInfo,
+    /// Its phase now.
+    pub phase: Phase,
+    /// Generation of the chat stream; send it back with the last offset to resume.
+    pub epoch: Epoch,
+    /// How to use `chat`: replace everything (`snapshot`) or append (`missed`).
+    pub replay: Replay,
+    /// Chat events, oldest first: the recent history, or what you missed.
+    pub chat: Vec<ChatEvent>,
+    /// The last offset of the chat stream (0 when nothing was said yet).
+    pub last_offset: ChatOffset,
+    /// Occupied seats.
+    pub seats: Vec<SeatOccupant>,
+    /// Your seat, if you sit (or sat before a drop and it was held for you).
+    pub your_seat: Option<Seat>,
+    /// How many people are connected to the room.
+    pub present: u32,
+    /// The current call, if any.
+    pub call: Option<CallInfo>,
+    /// The pinned announcement, if any.
+    pub announcement: Option<Announcement>,
+    /// End of your mute, if you are muted.
+    pub muted_until: Option<UnixMillis>,
+}
+
+/// The person behind this connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct You {
+    /// Account id.
+    pub user: UserId,
+    /// Public nickname.
+    pub nickname: Nickname,
+    /// Role in this lecture.
+    pub role: Role,
+}
+
+/// The lecture's fixed facts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LectureInfo {
+    /// Lecture id.
+    pub id: LectureId,
+    /// Title.
+    pub title: String,
+    /// Scheduled start.
+    pub starts_at: UnixMillis,
+    /// Scheduled end.
+    pub ends_at: UnixMillis,
+    /// Seat grid rows.
+    pub rows: u16,
+    /// Seat grid columns.
+    pub cols: u16,
+    /// The emotion buttons, in display order.
+    pub emotions: Vec<Emotion>,
+    /// Longest chat message accepted, in characters.
+    pub chat_max_chars: u32,
+}
+
+/// One emotion button.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Emotion {
+    /// Key sent in `react`.
+    pub key: EmotionKey,
+    /// Japanese label.
+    pub label_ja: String,
+    /// English label.
+    pub label_en: String,
+}
+
+/// A lecture's phase.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Phase {
+    /// More than an hour before the start: only instructors and moderators may be in.
+    Scheduled,
+    /// From one hour before the start: learners may enter and sit.
+    DoorsOpen,
+    /// Delivery is on.
+    Live {
+        /// When it went live.
+        since: UnixMillis,
+    },
+    /// Over; connections are closed with 4105 right after this message.
+    Ended {
+        /// When it ended.
+        at: UnixMillis,
+    },
+    /// Cancelled; connections are closed with 4106 right after this message.
+    Cancelled {
+        /// Why, as the operator wrote it.
+        reason: String,
+    },
+}
+
+/// How a welcome's chat list relates to what the client already has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replay {
+    /// Drop any chat you have and show this history.
+    Snapshot,
+    /// Append these events to what you have: they are exactly what you missed.
+    Missed,
+}
+
+/// One event of the chat stream. Every event, including deletions and answered marks, takes
+/// the next offset, so a client that applies events in offset order never misses a change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// Someone said something.
+    Message(ChatMessage),
+    /// An instructor or moderator deleted a message: hide it.
+    Deleted {
+        /// This event's offset.
+        offset: ChatOffset,
+        /// When.
+        at: UnixMillis,
+        /// Offset of the deleted message.
+        target: ChatOffset,
+    },
+    /// A question was marked answered.
+    Answered {
+        /// This event's offset.
+        offset: ChatOffset,
+        /// When.
+        at: UnixMillis,
+        /// Offset of the question.
+        target: ChatOffset,
+    },
+}
+
+impl ChatEvent {
+    /// The event's offset in the chat stream.
+    pub fn offset(&self) -> ChatOffset {
+        match self {
+            ChatEvent::Message(m) => m.offset,
+            ChatEvent::Deleted { offset, .. } | ChatEvent::Answered { offset, .. } => *offset,
+        }
+    }
+}
+
+/// A chat message. In a snapshot it shows its current state (deleted messages have no text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Offset in the chat stream.
+    pub offset: ChatOffset,
+    /// When it was accepted.
+    pub at: UnixMillis,
+    /// Author's account id.
+    pub user: UserId,
+    /// Author's nickname (plain text, never HTML).
+    pub nickname: Nickname,
+    /// Author's role.
+    pub role: Role,
+    /// The text (plain text, never HTML); empty once deleted.
+    pub text: String,
+    /// Flagged as a question.
+    pub question: bool,
+    /// A question that was marked answered.
+    pub answered: bool,
+    /// The author's answer to being called on.
+    pub call_answer: bool,
+    /// Deleted by an instructor or moderator.
+    pub deleted: bool,
+}
+
+/// Someone sitting in a seat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatOccupant {
+    /// The seat.
+    pub seat: Seat,
+    /// Who sits there.
+    pub occupant: Occupant,
+}
+
+/// A seat's occupant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Occupant {
+    /// Account id.
+    pub user: UserId,
+    /// Nickname shown on the seat.
+    pub nickname: Nickname,
+    /// The connection dropped and the seat is held for their return.
+    pub away: bool,
+}
+
+/// A seat whose occupant changed during the tick.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatChange {
+    /// The seat.
+    pub seat: Seat,
+    /// Who sits there now; none when it became empty.
+    pub occupant: Option<Occupant>,
+}
+
+/// What changed during one tick. Empty parts are left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomUpdate {
+    /// Seats whose occupant changed, each at most once, with its state at the end of the tick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seats: Vec<SeatChange>,
+    /// The number of connected people, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<u32>,
+    /// Emotion presses accepted during the tick, by key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub burst: BTreeMap<EmotionKey, u32>,
+}
+
+impl RoomUpdate {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.seats.is_empty() && self.present.is_none() && self.burst.is_empty()
+    }
+}
+
+/// The instructor's emotion meter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meter {
+    /// End of the tick these counts are for.
+    pub at: UnixMillis,
+    /// Presses during this tick, by key.
+    pub tally: BTreeMap<EmotionKey, u32>,
+    /// Presses during the last `window_ms`, by key.
+    pub rolling: BTreeMap<EmotionKey, u32>,
+    /// Length of the rolling window.
+    pub window_ms: u64,
+    /// Presses since the room opened, by key.
+    pub totals: BTreeMap<EmotionKey, u64>,
+    /// Which seat pressed what during this tick (seated learners only).
+    pub seats: Vec<SeatReaction>,
+}
+
+/// A seat's reaction during one tick.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatReaction {
+    /// The seat.
+    pub seat: Seat,
+    /// The last emotion pressed from it in the tick.
+    pub emotion: EmotionKey,
+}
+
+/// A learner being called on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallInfo {
+    /// The learner's account id.
+    pub user: UserId,
+    /// The learner's nickname.
+    pub nickname: Nickname,
+    /// The learner's seat, if seated.
+    pub seat: Option<Seat>,
+    /// Who called.
+    pub by: Nickname,
+    /// When.
+    pub at: UnixMillis,
+    /// Offset of the learner's answer, once given.
+    pub answer: Option<ChatOffset>,
+}
+
+/// The pinned announcement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    /// The text (plain text, never HTML).
+    pub text: String,
+    /// Who pinned it.
+    pub by: Nickname,
+    /// When.
+    pub at: UnixMillis,
+}
