@@ -141,7 +141,10 @@ mod tests {
             assert!(seen.insert(c.code()), "duplicate code {}", c.code());
             assert_eq!(CloseCode::from_code(c.code()), Some(c));
             assert!((4000..4200).contains(&c.code()));
-            assert!(c.reason().len() <= 123, "close reasons must fit a close frame");
+            assert!(
+                c.reason().len() <= 123,
+                "close reasons must fit a close frame"
+            );
         }
         assert_eq!(CloseCode::from_code(1000), None);
     }

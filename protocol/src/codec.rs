@@ -143,13 +143,27 @@ mod tests {
         vec![
             ClientMsg::Hello {
                 ticket: "v1.abc.def".into(),
-                resume: Some(ResumeFrom { epoch: Epoch(7), offset: ChatOffset(42) }),
+                resume: Some(ResumeFrom {
+                    epoch: Epoch(7),
+                    offset: ChatOffset(42),
+                }),
             },
-            ClientMsg::Hello { ticket: "t".into(), resume: None },
-            ClientMsg::TakeSeat { seat: Seat::new(2, 3) },
+            ClientMsg::Hello {
+                ticket: "t".into(),
+                resume: None,
+            },
+            ClientMsg::TakeSeat {
+                seat: Seat::new(2, 3),
+            },
             ClientMsg::LeaveSeat,
-            ClientMsg::Chat { text: "こんにちは".into(), question: true },
-            ClientMsg::CallOn { nickname: Some(Nickname::from("taro")), seat: None },
+            ClientMsg::Chat {
+                text: "こんにちは".into(),
+                question: true,
+            },
+            ClientMsg::CallOn {
+                nickname: Some(Nickname::from("taro")),
+                seat: None,
+            },
             ClientMsg::Ping { t: u64::MAX },
         ]
     }
@@ -159,24 +173,47 @@ mod tests {
         for codec in Codec::ALL {
             for msg in samples() {
                 let bytes = codec.encode_client(&msg).expect("encodes");
-                assert_eq!(codec.decode_client(&bytes).expect("decodes"), msg, "{codec:?}");
+                assert_eq!(
+                    codec.decode_client(&bytes).expect("decodes"),
+                    msg,
+                    "{codec:?}"
+                );
             }
         }
     }
 
     #[test]
     fn json_shape_is_a_flat_map_with_type() {
-        let json = Codec::Json.encode_client(&ClientMsg::LeaveSeat).expect("encodes");
+        let json = Codec::Json
+            .encode_client(&ClientMsg::LeaveSeat)
+            .expect("encodes");
         assert_eq!(json, br#"{"type":"leave_seat"}"#);
-        let msg = Codec::Json.decode_client(br#"{"type":"chat","text":"hi"}"#).expect("question defaults");
-        assert_eq!(msg, ClientMsg::Chat { text: "hi".into(), question: false });
+        let msg = Codec::Json
+            .decode_client(br#"{"type":"chat","text":"hi"}"#)
+            .expect("question defaults");
+        assert_eq!(
+            msg,
+            ClientMsg::Chat {
+                text: "hi".into(),
+                question: false
+            }
+        );
     }
 
     #[test]
     fn malformed_and_bad_commands_are_told_apart() {
-        assert!(matches!(Codec::MsgPack.decode_client(&[0xc1, 0x00]), Err(DecodeError::Malformed(_))));
-        assert!(matches!(Codec::Json.decode_client(b"{not json"), Err(DecodeError::Malformed(_))));
-        assert!(matches!(Codec::Json.decode_client(br#"{"no_type":1}"#), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            Codec::MsgPack.decode_client(&[0xc1, 0x00]),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Codec::Json.decode_client(b"{not json"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Codec::Json.decode_client(br#"{"no_type":1}"#),
+            Err(DecodeError::Malformed(_))
+        ));
         match Codec::Json.decode_client(br#"{"type":"fly"}"#) {
             Err(DecodeError::BadCommand { kind, .. }) => assert_eq!(kind, "fly"),
             other => panic!("expected a bad command, got {other:?}"),
@@ -189,15 +226,24 @@ mod tests {
 
     #[test]
     fn trailing_bytes_after_a_msgpack_message_are_malformed() {
-        let mut bytes = Codec::MsgPack.encode_client(&ClientMsg::LeaveSeat).expect("encodes");
+        let mut bytes = Codec::MsgPack
+            .encode_client(&ClientMsg::LeaveSeat)
+            .expect("encodes");
         bytes.push(0xc0);
-        assert!(matches!(Codec::MsgPack.decode_client(&bytes), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            Codec::MsgPack.decode_client(&bytes),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]
     fn subprotocol_names_carry_the_version() {
         for codec in Codec::ALL {
-            assert!(codec.subprotocol().contains(&format!("v{}", crate::PROTOCOL_VERSION)));
+            assert!(
+                codec
+                    .subprotocol()
+                    .contains(&format!("v{}", crate::PROTOCOL_VERSION))
+            );
             assert_eq!(Codec::from_subprotocol(codec.subprotocol()), Some(codec));
         }
         assert_eq!(Codec::from_subprotocol("lecture-room.v0.json"), None);

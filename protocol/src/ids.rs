@@ -113,7 +113,9 @@ impl fmt::Display for Seat {
 
 /// Position of an event in a lecture's chat stream. Strictly increasing by one, no gaps,
 /// starting at 1; a client remembers the last one it saw to resume after a drop.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct ChatOffset(pub u64);
 
@@ -131,7 +133,9 @@ impl ChatOffset {
 pub struct Epoch(pub u64);
 
 /// Wall-clock time: milliseconds since the Unix epoch, UTC.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct UnixMillis(pub u64);
 

@@ -1,7 +1,9 @@
 //! What a node sends, and the pieces of the room's state they carry.
 
 use crate::error::ErrorCode;
-use crate::ids::{ChatOffset, EmotionKey, Epoch, LectureId, Nickname, Role, Seat, UnixMillis, UserId};
+use crate::ids::{
+    ChatOffset, EmotionKey, Epoch, LectureId, Nickname, Role, Seat, UnixMillis, UserId,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

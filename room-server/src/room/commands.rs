@@ -1,0 +1,450 @@
+//! What each client command does. Every command checks the sender's role first; a refusal is
+//! an `Err` with a code and a sentence, turned into an `error` message by the caller.
+
+use super::chat::clean_text;
+use super::seats::SitError;
+use super::{Audience, Call, ConnId, Output, Room};
+use protocol::server::{Announcement, ChatEvent, ChatMessage, Phase};
+use protocol::{
+    ChatOffset, ClientMsg, CloseCode, ErrorCode, Nickname, Seat, ServerMsg, UnixMillis, UserId,
+};
+
+/// A refused command: its code and a sentence for the person.
+type Refusal = (ErrorCode, String);
+
+fn refuse<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, Refusal> {
+    Err((code, message.into()))
+}
+
+/// What a command needs of the sender's role.
+#[derive(Clone, Copy)]
+enum Needs {
+    Anyone,
+    Learner,
+    Staff,
+    Instructor,
+}
+
+fn needs(msg: &ClientMsg) -> Needs {
+    match msg {
+        ClientMsg::Hello { .. }
+        | ClientMsg::Leave
+        | ClientMsg::Chat { .. }
+        | ClientMsg::Ping { .. } => Needs::Anyone,
+        ClientMsg::TakeSeat { .. } | ClientMsg::LeaveSeat | ClientMsg::React { .. } => {
+            Needs::Learner
+        }
+        ClientMsg::DeleteChat { .. }
+        | ClientMsg::MarkAnswered { .. }
+        | ClientMsg::CallOn { .. }
+        | ClientMsg::ClearCall
+        | ClientMsg::Announce { .. }
+        | ClientMsg::ClearAnnouncement
+        | ClientMsg::Mute { .. }
+        | ClientMsg::Unmute { .. }
+        | ClientMsg::Remove { .. } => Needs::Staff,
+        ClientMsg::StartLecture | ClientMsg::EndLecture => Needs::Instructor,
+    }
+}
+
+impl Room {
+    pub(super) fn command(
+        &mut self,
+        now: UnixMillis,
+        conn: ConnId,
+        user: &UserId,
+        msg: ClientMsg,
+    ) -> Result<(), Refusal> {
+        let role = self
+            .attendees
+            .get(user)
+            .map(|a| a.role)
+            .ok_or((ErrorCode::NotFound, "not in the room".to_owned()))?;
+        match needs(&msg) {
+            Needs::Learner if role.is_staff() => {
+                return refuse(ErrorCode::NotAllowed, "only learners can do this");
+            }
+            Needs::Staff if !role.is_staff() => {
+                return refuse(
+                    ErrorCode::NotAllowed,
+                    "only the instructor and moderators can do this",
+                );
+            }
+            Needs::Instructor if role != protocol::Role::Instructor => {
+                return refuse(ErrorCode::NotAllowed, "only the instructor can do this");
+            }
+            _ => {}
+        }
+        match msg {
+            ClientMsg::Hello { .. } => refuse(
+                ErrorCode::AlreadyEntered,
+                "this connection has already entered",
+            ),
+            ClientMsg::TakeSeat { seat } => self.take_seat(user, seat),
+            ClientMsg::LeaveSeat => {
+                self.stand(user);
+                Ok(())
+            }
+            ClientMsg::Leave => {
+                self.leave(conn, user);
+                Ok(())
+            }
+            ClientMsg::Chat { text, question } => self.chat(now, user, &text, question),
+            ClientMsg::DeleteChat { offset } => self.delete_chat(now, offset),
+            ClientMsg::MarkAnswered { offset } => self.mark_answered(now, offset),
+            ClientMsg::React { emotion } => {
+                let index = self.reactions.index_of(&emotion).ok_or((
+                    ErrorCode::UnknownEmotion,
+                    format!("this lecture has no `{emotion}` button"),
+                ))?;
+                self.react(now, conn, user, index);
+                Ok(())
+            }
+            ClientMsg::CallOn { nickname, seat } => self.call_on(now, user, nickname, seat),
+            ClientMsg::ClearCall => {
+                if self.call.take().is_some() {
+                    self.broadcast(ServerMsg::Call { current: None });
+                }
+                Ok(())
+            }
+            ClientMsg::Announce { text } => {
+                let text = clean_text(&text, self.settings.announcement_max_chars)?;
+                let by = self.nickname_of(user);
+                let current = Announcement { text, by, at: now };
+                self.announcement = Some(current.clone());
+                self.broadcast(ServerMsg::Announcement {
+                    current: Some(current),
+                });
+                Ok(())
+            }
+            ClientMsg::ClearAnnouncement => {
+                if self.announcement.take().is_some() {
+                    self.broadcast(ServerMsg::Announcement { current: None });
+                }
+                Ok(())
+            }
+            ClientMsg::Mute {
+                user: target,
+                seconds,
+            } => {
+                if seconds == 0 || seconds > self.settings.max_mute_secs {
+                    return refuse(
+                        ErrorCode::InvalidArgument,
+                        format!("a mute lasts 1 to {} seconds", self.settings.max_mute_secs),
+                    );
+                }
+                self.set_mute(&target, Some(now.plus_ms(u64::from(seconds) * 1000)))
+            }
+            ClientMsg::Unmute { user: target } => self.set_mute(&target, None),
+            ClientMsg::Remove {
+                user: target,
+                allow_return,
+            } => self.remove(&target, allow_return),
+            ClientMsg::StartLecture => match self.phase {
+                Phase::DoorsOpen => {
+                    self.set_phase(Phase::Live { since: now });
+                    Ok(())
+                }
+                Phase::Scheduled => refuse(ErrorCode::WrongPhase, "the doors are not open yet"),
+                _ => refuse(ErrorCode::WrongPhase, "the lecture is already live"),
+            },
+            ClientMsg::EndLecture => {
+                self.finish(Phase::Ended { at: now }, CloseCode::LectureEnded);
+                Ok(())
+            }
+            ClientMsg::Ping { t } => {
+                let msg = ServerMsg::Pong {
+                    t,
+                    server_time: now,
+                };
+                self.outputs.push_back(Output::Send {
+                    to: Audience::One(conn),
+                    msg,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn broadcast(&mut self, msg: ServerMsg) {
+        self.outputs.push_back(Output::Send {
+            to: Audience::Everyone,
+            msg,
+        });
+    }
+
+    fn nickname_of(&self, user: &UserId) -> Nickname {
+        self.attendees
+            .get(user)
+            .map(|a| a.nickname.clone())
+            .unwrap_or_else(|| Nickname::from(""))
+    }
+
+    fn take_seat(&mut self, user: &UserId, seat: Seat) -> Result<(), Refusal> {
+        match self.grid.sit(user, seat) {
+            Ok(left) => {
+                self.dirty_seats.insert(seat);
+                self.dirty_seats.extend(left);
+                Ok(())
+            }
+            Err(SitError::OutOfRange) => refuse(
+                ErrorCode::SeatOutOfRange,
+                format!(
+                    "seat {seat} is outside the {}×{} grid",
+                    self.spec.rows, self.spec.cols
+                ),
+            ),
+            Err(SitError::Taken) => refuse(ErrorCode::SeatTaken, format!("seat {seat} is taken")),
+        }
+    }
+
+    /// The 退室 button: the seat is freed at once, not held.
+    fn leave(&mut self, conn: ConnId, user: &UserId) {
+        self.stand(user);
+        self.end_call_of(user);
+        self.conns.remove(&conn);
+        self.present_dirty = true;
+        if let Some(a) = self.attendees.get_mut(user) {
+            a.conn = None;
+        }
+        self.outputs.push_back(Output::Close { conn, code: None });
+    }
+
+    fn chat(
+        &mut self,
+        now: UnixMillis,
+        user: &UserId,
+        text: &str,
+        question: bool,
+    ) -> Result<(), Refusal> {
+        let Some(attendee) = self.attendees.get(user) else {
+            return refuse(ErrorCode::NotFound, "not in the room");
+        };
+        if let Some(until) = attendee.muted_until.filter(|t| *t > now) {
+            let secs = until.since(now).div_ceil(1000);
+            return refuse(
+                ErrorCode::Muted,
+                format!("you are muted for {secs} more seconds"),
+            );
+        }
+        let text = clean_text(text, self.settings.chat_max_chars)?;
+        let (nickname, role) = (attendee.nickname.clone(), attendee.role);
+        let call_answer = self
+            .call
+            .as_ref()
+            .is_some_and(|c| &c.user == user && c.answer.is_none());
+        let event = self.chat.append(|offset| {
+            ChatEvent::Message(ChatMessage {
+                offset,
+                at: now,
+                user: user.clone(),
+                nickname,
+                role,
+                text,
+                question,
+                answered: false,
+                call_answer,
+                deleted: false,
+            })
+        });
+        let offset = event.offset();
+        self.broadcast(ServerMsg::Chat { event });
+        if call_answer && let Some(call) = self.call.as_mut() {
+            call.answer = Some(offset);
+            self.broadcast(ServerMsg::Call {
+                current: self.call_info(),
+            });
+        }
+        Ok(())
+    }
+
+    fn delete_chat(&mut self, now: UnixMillis, target: ChatOffset) -> Result<(), Refusal> {
+        let Some(message) = self.chat.message_mut(target) else {
+            return refuse(
+                ErrorCode::NotFound,
+                format!("no chat message at offset {}", target.0),
+            );
+        };
+        if message.deleted {
+            return Ok(());
+        }
+        message.deleted = true;
+        message.text.clear();
+        let event = self.chat.append(|offset| ChatEvent::Deleted {
+            offset,
+            at: now,
+            target,
+        });
+        self.broadcast(ServerMsg::Chat { event });
+        Ok(())
+    }
+
+    fn mark_answered(&mut self, now: UnixMillis, target: ChatOffset) -> Result<(), Refusal> {
+        let Some(message) = self.chat.message_mut(target) else {
+            return refuse(
+                ErrorCode::NotFound,
+                format!("no chat message at offset {}", target.0),
+            );
+        };
+        if !message.question {
+            return refuse(
+                ErrorCode::NotAQuestion,
+                format!("the message at offset {} is not a question", target.0),
+            );
+        }
+        if message.answered {
+            return Ok(());
+        }
+        message.answered = true;
+        let event = self.chat.append(|offset| ChatEvent::Answered {
+            offset,
+            at: now,
+            target,
+        });
+        self.broadcast(ServerMsg::Chat { event });
+        Ok(())
+    }
+
+    fn react(&mut self, now: UnixMillis, conn: ConnId, user: &UserId, emotion: usize) {
+        let (interval, burst, tick) = (
+            self.settings.reaction_interval_ms,
+            self.settings.reaction_burst,
+            self.tick_count,
+        );
+        let Some(attendee) = self.attendees.get_mut(user) else {
+            return;
+        };
+        if attendee.presses.try_take(now, interval, burst) {
+            let seat = self.grid.seat_of(user);
+            self.reactions.record(emotion, seat);
+        } else if attendee.press_notice_tick != Some(tick) {
+            attendee.press_notice_tick = Some(tick);
+            let message =
+                format!("at most {burst} reactions at once, then one every {interval} ms");
+            self.send_error(conn, ErrorCode::RateLimited, message, Some("react"));
+        }
+    }
+
+    fn call_on(
+        &mut self,
+        now: UnixMillis,
+        caller: &UserId,
+        nickname: Option<Nickname>,
+        seat: Option<Seat>,
+    ) -> Result<(), Refusal> {
+        let target = match (nickname, seat) {
+            (Some(nickname), None) => {
+                let mut found = self.attendees.iter().filter(|(u, a)| {
+                    !a.role.is_staff()
+                        && a.nickname == nickname
+                        && (a.conn.is_some() || self.grid.seat_of(u).is_some())
+                });
+                match (found.next(), found.next()) {
+                    (Some((user, _)), None) => user.clone(),
+                    (None, _) => {
+                        return refuse(
+                            ErrorCode::NotFound,
+                            format!("nobody called {nickname} is in the room"),
+                        );
+                    }
+                    (Some(_), Some(_)) => {
+                        return refuse(
+                            ErrorCode::AmbiguousNickname,
+                            format!("several learners are called {nickname}; call on them by seat"),
+                        );
+                    }
+                }
+            }
+            (None, Some(seat)) => {
+                if seat.row >= self.spec.rows || seat.col >= self.spec.cols {
+                    return refuse(
+                        ErrorCode::SeatOutOfRange,
+                        format!("seat {seat} is outside the grid"),
+                    );
+                }
+                match self.grid.occupant(seat) {
+                    Some(user) => user.clone(),
+                    None => return refuse(ErrorCode::NotFound, format!("nobody sits at {seat}")),
+                }
+            }
+            _ => {
+                return refuse(
+                    ErrorCode::InvalidArgument,
+                    "name either a nickname or a seat",
+                );
+            }
+        };
+        let by = self.nickname_of(caller);
+        self.call = Some(Call {
+            user: target.clone(),
+            by: by.clone(),
+            at: now,
+            answer: None,
+        });
+        self.broadcast(ServerMsg::Call {
+            current: self.call_info(),
+        });
+        if let Some(conn) = self.attendees.get(&target).and_then(|a| a.conn) {
+            self.outputs.push_back(Output::Send {
+                to: Audience::One(conn),
+                msg: ServerMsg::CalledOnYou { by, at: now },
+            });
+        }
+        Ok(())
+    }
+
+    /// The learner `target` as a moderation target: present (or known) and not staff.
+    fn learner_target(&self, target: &UserId) -> Result<(), Refusal> {
+        match self.attendees.get(target) {
+            None => refuse(
+                ErrorCode::NotFound,
+                format!("no learner {target} in this room"),
+            ),
+            Some(a) if a.role.is_staff() => refuse(
+                ErrorCode::NotAllowed,
+                "instructors and moderators cannot be moderated",
+            ),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn set_mute(&mut self, target: &UserId, until: Option<UnixMillis>) -> Result<(), Refusal> {
+        self.learner_target(target)?;
+        if let Some(a) = self.attendees.get_mut(target) {
+            a.muted_until = until;
+            if let Some(conn) = a.conn {
+                self.outputs.push_back(Output::Send {
+                    to: Audience::One(conn),
+                    msg: ServerMsg::Muted { until },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, target: &UserId, allow_return: bool) -> Result<(), Refusal> {
+        self.learner_target(target)?;
+        self.stand(target);
+        self.end_call_of(target);
+        if !allow_return {
+            self.banned.insert(target.clone());
+        }
+        if let Some(a) = self.attendees.get_mut(target) {
+            a.held_until = None;
+            if let Some(conn) = a.conn.take() {
+                self.conns.remove(&conn);
+                self.present_dirty = true;
+                let code = if allow_return {
+                    CloseCode::Removed
+                } else {
+                    CloseCode::Banned
+                };
+                self.outputs.push_back(Output::Close {
+                    conn,
+                    code: Some(code),
+                });
+            }
+        }
+        Ok(())
+    }
+}

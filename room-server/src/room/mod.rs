@@ -1,0 +1,590 @@
+//! The lecture room as a sans-IO state machine.
+//!
+//! [`Room`] holds everything one lecture's room knows — phase, seat grid, chat stream,
+//! reactions, the current call, the pinned announcement, moderation — and nothing about
+//! sockets, tasks or clocks. The node feeds it inputs with the time passed in and drains what
+//! it must do; tests drive it the same way with simulated clients and virtual time.
+//!
+//! # Driving a room
+//! 1. Feed one input: [`Room::handle_join`], [`Room::handle_command`],
+//!    [`Room::handle_disconnect`], [`Room::handle_timeout`] or [`Room::handle_cancel`].
+//! 2. Drain [`Room::poll_output`] until it returns `None`. Resolve each output's [`Audience`]
+//!    with [`Room::for_each_recipient`] while draining: it reflects the room after the input,
+//!    which is what every output of that input was meant for.
+//! 3. Read [`Room::poll_timeout`] and call [`Room::handle_timeout`] no later than that.
+//!
+//! A client's mistake becomes an `error` message to that client (or, for a refused entry, a
+//! close), never a panic and never an `Err` that stops the room.
+//!
+//! # Layout
+//! - [`spec`]: what a room is made from (lecture facts, settings, default emotions).
+//! - `seats`: the grid, the only place seats change hands.
+//! - `chat`: offsets, bounded history, resume, text rules.
+//! - `reactions`: press allowance, per-tick tally, rolling meter.
+//! - `commands`: what each client command does, with its role check.
+
+mod chat;
+mod commands;
+mod reactions;
+mod seats;
+pub mod spec;
+#[cfg(test)]
+mod tests;
+
+pub use spec::{LectureSpec, RoomSettings, default_emotions};
+
+use chat::ChatLog;
+use protocol::server::{
+    Announcement, CallInfo, LectureInfo, Occupant, Phase, RoomUpdate, SeatChange, SeatOccupant,
+    Welcome, You,
+};
+use protocol::{
+    ChatOffset, ClientMsg, CloseCode, ErrorCode, LectureId, Nickname, ResumeFrom, Role, Seat,
+    ServerMsg, UnixMillis, UserId,
+};
+use reactions::{PressAllowance, ReactionTally};
+use seats::SeatGrid;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+/// One client connection, numbered by the node. A person has at most one in a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Who is behind a connection, as the verified ticket says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Account id.
+    pub user: UserId,
+    /// Public nickname.
+    pub nickname: Nickname,
+    /// Role in this lecture.
+    pub role: Role,
+}
+
+/// Who an output is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// One connection.
+    One(ConnId),
+    /// Every connection in the room.
+    Everyone,
+    /// Instructors' and moderators' connections.
+    Staff,
+}
+
+/// Something the node must do.
+#[derive(Debug, PartialEq)]
+pub enum Output {
+    /// Send `msg` to everyone in `to`.
+    Send {
+        /// Recipients.
+        to: Audience,
+        /// The message; encode it once for all of them.
+        msg: ServerMsg,
+    },
+    /// Close `conn` after what was sent to it before. `None` is a normal closure (1000) after
+    /// the client's own `leave`.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        code: Option<CloseCode>,
+    },
+}
+
+/// A person who has entered the room on this node, connected or not.
+#[derive(Debug)]
+struct Attendee {
+    nickname: Nickname,
+    role: Role,
+    /// The live connection, if any.
+    conn: Option<ConnId>,
+    /// Set while the connection is gone and the seat is held for the learner's return.
+    held_until: Option<UnixMillis>,
+    /// Set while chat is muted by an instructor or moderator.
+    muted_until: Option<UnixMillis>,
+    presses: PressAllowance,
+    /// Tick in which the learner was last told they press too fast: at most one notice a tick.
+    press_notice_tick: Option<u64>,
+}
+
+/// The learner being called on.
+#[derive(Debug)]
+struct Call {
+    user: UserId,
+    by: Nickname,
+    at: UnixMillis,
+    /// Offset of the learner's first message after the call: their answer.
+    answer: Option<ChatOffset>,
+}
+
+/// One lecture's room. See the module documentation for how to drive it.
+#[derive(Debug)]
+pub struct Room {
+    settings: RoomSettings,
+    spec: LectureSpec,
+    /// The lecture's facts as sent in every welcome, built once.
+    info: LectureInfo,
+    phase: Phase,
+    /// Connections in the room and whose they are.
+    conns: HashMap<ConnId, UserId>,
+    attendees: HashMap<UserId, Attendee>,
+    /// Learners removed without the right to return.
+    banned: HashSet<UserId>,
+    grid: SeatGrid,
+    chat: ChatLog,
+    reactions: ReactionTally,
+    call: Option<Call>,
+    announcement: Option<Announcement>,
+    /// Seats whose occupant changed since the last tick.
+    dirty_seats: BTreeSet<Seat>,
+    /// Whether the number of connections changed since the last tick.
+    present_dirty: bool,
+    next_tick: UnixMillis,
+    /// Ticks closed so far; names the current tick for once-a-tick notices.
+    tick_count: u64,
+    /// Earliest end of a held seat, so ticks skip the scan while nothing can expire.
+    next_hold_expiry: Option<UnixMillis>,
+    outputs: VecDeque<Output>,
+}
+
+impl Room {
+    /// A room for `spec`, opened at `now`. A lecture without emotion buttons gets the default
+    /// five.
+    pub fn new(mut spec: LectureSpec, settings: RoomSettings, now: UnixMillis) -> Self {
+        if spec.emotions.is_empty() {
+            spec.emotions = default_emotions();
+        }
+        let mut room = Self {
+            info: spec.info(&settings),
+            phase: Phase::Scheduled,
+            conns: HashMap::new(),
+            attendees: HashMap::new(),
+            banned: HashSet::new(),
+            grid: SeatGrid::new(spec.rows, spec.cols),
+            chat: ChatLog::new(settings.history_len),
+            reactions: ReactionTally::new(
+                &spec.emotions,
+                settings.meter_window_ms,
+                settings.tick_ms,
+            ),
+            call: None,
+            announcement: None,
+            dirty_seats: BTreeSet::new(),
+            present_dirty: false,
+            next_tick: now.plus_ms(settings.tick_ms),
+            tick_count: 0,
+            next_hold_expiry: None,
+            outputs: VecDeque::new(),
+            settings,
+            spec,
+        };
+        room.advance(now);
+        // Nobody is connected yet: the opening phase needs no announcement.
+        room.outputs.clear();
+        room
+    }
+
+    // ----- getters -----
+
+    /// The lecture this room holds.
+    pub fn lecture_id(&self) -> &LectureId {
+        &self.spec.id
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// Whether the lecture has ended or was cancelled: the room takes no one any more.
+    pub fn is_over(&self) -> bool {
+        matches!(self.phase, Phase::Ended { .. } | Phase::Cancelled { .. })
+    }
+
+    /// Connections in the room.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Learners sitting in the grid (including held seats).
+    pub fn seated_count(&self) -> usize {
+        self.grid.seated_count()
+    }
+
+    /// Seats held by learners who dropped and may come back.
+    pub fn held_seat_count(&self) -> usize {
+        self.attendees
+            .values()
+            .filter(|a| a.held_until.is_some())
+            .count()
+    }
+
+    /// Calls `f` with every connection in `to`, as the room is now.
+    pub fn for_each_recipient(&self, to: Audience, mut f: impl FnMut(ConnId)) {
+        match to {
+            Audience::One(conn) => f(conn),
+            Audience::Everyone => self.conns.keys().copied().for_each(f),
+            Audience::Staff => self
+                .conns
+                .iter()
+                .filter(|(_, user)| self.attendees.get(*user).is_some_and(|a| a.role.is_staff()))
+                .for_each(|(conn, _)| f(*conn)),
+        }
+    }
+
+    // ----- inputs -----
+
+    /// A connection presented a valid ticket for this lecture: let it in (welcome) or refuse
+    /// it (close). A second connection of the same person replaces the first.
+    pub fn handle_join(
+        &mut self,
+        now: UnixMillis,
+        conn: ConnId,
+        who: Identity,
+        resume: Option<ResumeFrom>,
+    ) {
+        self.advance(now);
+        if let Some(code) = self.refusal(&who) {
+            self.outputs.push_back(Output::Close {
+                conn,
+                code: Some(code),
+            });
+            return;
+        }
+        if let Some(old) = self.attendees.get(&who.user).and_then(|a| a.conn) {
+            self.conns.remove(&old);
+            self.outputs.push_back(Output::Close {
+                conn: old,
+                code: Some(CloseCode::Replaced),
+            });
+        }
+        let attendee = self
+            .attendees
+            .entry(who.user.clone())
+            .or_insert_with(|| Attendee {
+                nickname: who.nickname.clone(),
+                role: who.role,
+                conn: None,
+                held_until: None,
+                muted_until: None,
+                presses: PressAllowance::default(),
+                press_notice_tick: None,
+            });
+        let renamed = attendee.nickname != who.nickname;
+        attendee.nickname = who.nickname;
+        attendee.role = who.role;
+        attendee.conn = Some(conn);
+        let returned = attendee.held_until.take().is_some();
+        self.conns.insert(conn, who.user.clone());
+        self.present_dirty = true;
+        if who.role.is_staff() {
+            // A learner who became staff with a newer ticket leaves the grid to learners.
+            self.stand(&who.user);
+        } else if (renamed || returned)
+            && let Some(seat) = self.grid.seat_of(&who.user)
+        {
+            self.dirty_seats.insert(seat);
+        }
+        let welcome = self.welcome(now, &who.user, resume);
+        self.outputs.push_back(Output::Send {
+            to: Audience::One(conn),
+            msg: ServerMsg::Welcome(welcome),
+        });
+    }
+
+    /// A message from a connection in the room. Refusals become `error` messages to it.
+    pub fn handle_command(&mut self, now: UnixMillis, conn: ConnId, msg: ClientMsg) {
+        self.advance(now);
+        let Some(user) = self.conns.get(&conn).cloned() else {
+            // The connection was closed by the room (replaced, removed, lecture over) and its
+            // last frames are still arriving: nothing to do.
+            return;
+        };
+        let kind = msg.kind();
+        if let Err((code, message)) = self.command(now, conn, &user, msg) {
+            self.send_error(conn, code, message, Some(kind));
+        }
+    }
+
+    /// A connection is gone (closed by either side, or dropped). A seated learner's seat is
+    /// held for the grace period.
+    pub fn handle_disconnect(&mut self, now: UnixMillis, conn: ConnId) {
+        self.advance(now);
+        let Some(user) = self.conns.remove(&conn) else {
+            return;
+        };
+        self.present_dirty = true;
+        let grace = self.settings.seat_grace_ms;
+        let Some(attendee) = self.attendees.get_mut(&user) else {
+            return;
+        };
+        if attendee.conn != Some(conn) {
+            return;
+        }
+        attendee.conn = None;
+        if let Some(seat) = self.grid.seat_of(&user) {
+            let until = now.plus_ms(grace);
+            attendee.held_until = Some(until);
+            self.next_hold_expiry = Some(self.next_hold_expiry.map_or(until, |t| t.min(until)));
+            self.dirty_seats.insert(seat);
+        }
+    }
+
+    /// Time passed: phase changes, held seats expire, and the tick's batch goes out.
+    pub fn handle_timeout(&mut self, now: UnixMillis) {
+        self.advance(now);
+        if now >= self.next_tick && !self.is_over() {
+            self.close_tick(now);
+            self.tick_count += 1;
+            self.next_tick = self.next_tick.plus_ms(self.settings.tick_ms);
+            if self.next_tick <= now {
+                self.next_tick = now.plus_ms(self.settings.tick_ms);
+            }
+        }
+    }
+
+    /// The lecture was cancelled (instructor ill, weather warning): everyone is told why and
+    /// the room closes.
+    pub fn handle_cancel(&mut self, now: UnixMillis, reason: String) {
+        self.advance(now);
+        if !self.is_over() {
+            self.finish(Phase::Cancelled { reason }, CloseCode::LectureCancelled);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next thing to do, in order.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Room::handle_timeout`] must be called next; `None` once the lecture is over.
+    pub fn poll_timeout(&self) -> Option<UnixMillis> {
+        if self.is_over() {
+            return None;
+        }
+        let mut at = self.spec.ends_at.plus_ms(self.settings.end_grace_ms);
+        match self.phase {
+            Phase::Scheduled => at = at.min(self.doors_open_at()).min(self.spec.starts_at),
+            Phase::DoorsOpen => at = at.min(self.spec.starts_at),
+            _ => {}
+        }
+        let batch_pending = !self.dirty_seats.is_empty() || self.present_dirty;
+        if !self.conns.is_empty() || batch_pending {
+            at = at.min(self.next_tick);
+        }
+        if let Some(hold) = self.next_hold_expiry {
+            at = at.min(hold);
+        }
+        Some(at)
+    }
+
+    // ----- internals -----
+
+    fn doors_open_at(&self) -> UnixMillis {
+        self.spec
+            .starts_at
+            .minus_ms(self.settings.doors_open_before_ms)
+    }
+
+    /// Why `who` may not enter now, if they may not.
+    fn refusal(&self, who: &Identity) -> Option<CloseCode> {
+        match self.phase {
+            Phase::Ended { .. } => Some(CloseCode::LectureEnded),
+            Phase::Cancelled { .. } => Some(CloseCode::LectureCancelled),
+            Phase::Scheduled if !who.role.is_staff() => Some(CloseCode::DoorsNotOpen),
+            _ if self.banned.contains(&who.user) => Some(CloseCode::Banned),
+            _ => None,
+        }
+    }
+
+    /// Moves the phase on and expires held seats, as of `now`.
+    fn advance(&mut self, now: UnixMillis) {
+        if !self.is_over() {
+            if now >= self.spec.ends_at.plus_ms(self.settings.end_grace_ms) {
+                self.finish(Phase::Ended { at: now }, CloseCode::LectureEnded);
+            } else if matches!(self.phase, Phase::Scheduled | Phase::DoorsOpen)
+                && now >= self.spec.starts_at
+            {
+                self.set_phase(Phase::Live { since: now });
+            } else if self.phase == Phase::Scheduled && now >= self.doors_open_at() {
+                self.set_phase(Phase::DoorsOpen);
+            }
+        }
+        if self.next_hold_expiry.is_some_and(|t| t <= now) {
+            self.expire_holds(now);
+        }
+    }
+
+    fn expire_holds(&mut self, now: UnixMillis) {
+        let expired: Vec<UserId> = self
+            .attendees
+            .iter()
+            .filter(|(_, a)| a.held_until.is_some_and(|t| t <= now))
+            .map(|(u, _)| u.clone())
+            .collect();
+        for user in expired {
+            if let Some(a) = self.attendees.get_mut(&user) {
+                a.held_until = None;
+            }
+            self.stand(&user);
+            self.end_call_of(&user);
+        }
+        self.next_hold_expiry = self.attendees.values().filter_map(|a| a.held_until).min();
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase.clone();
+        self.outputs.push_back(Output::Send {
+            to: Audience::Everyone,
+            msg: ServerMsg::Phase { phase },
+        });
+    }
+
+    /// Ends the room: tells everyone the final phase, then closes every connection with
+    /// `code`. Connections stay listed until the node reports them gone, so the phase message
+    /// reaches all of them.
+    fn finish(&mut self, phase: Phase, code: CloseCode) {
+        self.set_phase(phase);
+        for conn in self.conns.keys() {
+            self.outputs.push_back(Output::Close {
+                conn: *conn,
+                code: Some(code),
+            });
+        }
+        self.call = None;
+        self.dirty_seats.clear();
+        self.present_dirty = false;
+    }
+
+    /// Sends the tick's batch: seat changes, presence and reactions to everyone, the meter to
+    /// instructors and moderators.
+    fn close_tick(&mut self, now: UnixMillis) {
+        let mut update = RoomUpdate::default();
+        for seat in std::mem::take(&mut self.dirty_seats) {
+            update.seats.push(SeatChange {
+                seat,
+                occupant: self.occupant_at(seat),
+            });
+        }
+        if std::mem::take(&mut self.present_dirty) {
+            update.present = Some(self.present());
+        }
+        let (burst, meter) = self
+            .reactions
+            .close_tick(now, self.settings.meter_window_ms);
+        update.burst = burst;
+        if !update.is_empty() {
+            self.outputs.push_back(Output::Send {
+                to: Audience::Everyone,
+                msg: ServerMsg::Update(update),
+            });
+        }
+        if let Some(meter) = meter {
+            self.outputs.push_back(Output::Send {
+                to: Audience::Staff,
+                msg: ServerMsg::Meter(meter),
+            });
+        }
+    }
+
+    fn present(&self) -> u32 {
+        u32::try_from(self.conns.len()).unwrap_or(u32::MAX)
+    }
+
+    fn occupant_at(&self, seat: Seat) -> Option<Occupant> {
+        let user = self.grid.occupant(seat)?;
+        let a = self.attendees.get(user)?;
+        Some(Occupant {
+            user: user.clone(),
+            nickname: a.nickname.clone(),
+            away: a.conn.is_none(),
+        })
+    }
+
+    /// Frees `user`'s seat, if they sit, and queues the change.
+    fn stand(&mut self, user: &UserId) {
+        if let Some(seat) = self.grid.stand(user) {
+            self.dirty_seats.insert(seat);
+        }
+    }
+
+    /// Clears the call if it is on `user` (they left or were removed).
+    fn end_call_of(&mut self, user: &UserId) {
+        if self.call.as_ref().is_some_and(|c| &c.user == user) {
+            self.call = None;
+            self.outputs.push_back(Output::Send {
+                to: Audience::Everyone,
+                msg: ServerMsg::Call { current: None },
+            });
+        }
+    }
+
+    fn call_info(&self) -> Option<CallInfo> {
+        let call = self.call.as_ref()?;
+        Some(CallInfo {
+            user: call.user.clone(),
+            nickname: self.attendees.get(&call.user).map(|a| a.nickname.clone())?,
+            seat: self.grid.seat_of(&call.user),
+            by: call.by.clone(),
+            at: call.at,
+            answer: call.answer,
+        })
+    }
+
+    fn send_error(
+        &mut self,
+        conn: ConnId,
+        code: ErrorCode,
+        message: String,
+        command: Option<&str>,
+    ) {
+        let msg = ServerMsg::Error {
+            code,
+            message,
+            command: command.map(str::to_owned),
+        };
+        self.outputs.push_back(Output::Send {
+            to: Audience::One(conn),
+            msg,
+        });
+    }
+
+    fn welcome(&self, now: UnixMillis, user: &UserId, resume: Option<ResumeFrom>) -> Welcome {
+        let epoch_matches = resume.is_some_and(|r| r.epoch == self.settings.epoch);
+        let (replay, chat) = self.chat.replay_for(resume, epoch_matches);
+        let attendee = self.attendees.get(user);
+        Welcome {
+            protocol: protocol::PROTOCOL_VERSION,
+            server_time: now,
+            you: You {
+                user: user.clone(),
+                nickname: attendee
+                    .map(|a| a.nickname.clone())
+                    .unwrap_or_else(|| Nickname::from("")),
+                role: attendee.map_or(Role::Learner, |a| a.role),
+            },
+            lecture: self.info.clone(),
+            phase: self.phase.clone(),
+            epoch: self.settings.epoch,
+            replay,
+            chat,
+            last_offset: self.chat.last(),
+            seats: self
+                .grid
+                .occupied()
+                .filter_map(|(_, seat)| {
+                    self.occupant_at(seat)
+                        .map(|occupant| SeatOccupant { seat, occupant })
+                })
+                .collect(),
+            your_seat: self.grid.seat_of(user),
+            present: self.present(),
+            call: self.call_info(),
+            announcement: self.announcement.clone(),
+            muted_until: attendee.and_then(|a| a.muted_until).filter(|t| *t > now),
+        }
+    }
+}
