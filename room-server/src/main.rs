@@ -1,1 +1,187 @@
-fn main() {}
+//! `room-server`: runs a live lecture room node, or mints a room ticket.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use protocol::{LectureId, Nickname, Role, UserId};
+use room_server::clock::{Clock, SystemClock};
+use room_server::config::{Config, FileConfig, Overrides};
+use room_server::ticket::{TicketClaims, nickname_is_valid};
+use room_server::{Node, run};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "room-server",
+    version,
+    about = "Live lecture room node",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a signed room ticket (for operators and tests).
+    MintTicket(MintArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "ROOM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "ROOM_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Demo mode: a demo lecture with open doors, demo people, a demo sign-in, a random
+    /// ticket secret.
+    #[arg(long, env = "ROOM_DEMO")]
+    demo: bool,
+    /// Ticket secret, at least 32 bytes (e.g. `openssl rand -hex 32`).
+    #[arg(long, env = "ROOM_TICKET_SECRET", hide_env_values = true)]
+    ticket_secret: Option<String>,
+    /// Browser origin allowed to connect (repeat, or comma-separated in the environment).
+    #[arg(
+        long = "allowed-origin",
+        env = "ROOM_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct MintArgs {
+    /// TOML configuration file (for the ticket secret and lifetime).
+    #[arg(long, env = "ROOM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Ticket secret; overrides the file.
+    #[arg(long, env = "ROOM_TICKET_SECRET", hide_env_values = true)]
+    ticket_secret: Option<String>,
+    /// Lecture id.
+    #[arg(long)]
+    lecture: String,
+    /// Account id.
+    #[arg(long)]
+    user: String,
+    /// Nickname shown in the room.
+    #[arg(long)]
+    nickname: String,
+    /// Role in the lecture.
+    #[arg(long, value_enum, default_value_t = RoleArg::Learner)]
+    role: RoleArg,
+    /// Lifetime in seconds [default: the file's ticket_ttl_secs, or 300].
+    #[arg(long)]
+    ttl_secs: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RoleArg {
+    Learner,
+    Instructor,
+    Moderator,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Learner => Role::Learner,
+            RoleArg::Instructor => Role::Instructor,
+            RoleArg::Moderator => Role::Moderator,
+        }
+    }
+}
+
+fn read_file(path: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
+    Ok(match path {
+        Some(path) => FileConfig::read(path)?,
+        None => FileConfig::default(),
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::MintTicket(args)) => mint(args),
+        None => serve(cli.serve),
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the ticket is the command's output")]
+fn mint(args: MintArgs) -> anyhow::Result<()> {
+    let file = read_file(args.config.as_ref())?;
+    let over = Overrides {
+        ticket_secret: args.ticket_secret,
+        ..Overrides::default()
+    };
+    let config = Config::resolve(file, over)?;
+    let nickname = Nickname::from(args.nickname);
+    anyhow::ensure!(
+        nickname_is_valid(&nickname),
+        "the nickname must be 1 to 40 characters, without surrounding spaces or control characters"
+    );
+    let now = SystemClock.now().0 / 1000;
+    let claims = TicketClaims {
+        lec: LectureId::from(args.lecture),
+        sub: UserId::from(args.user),
+        nick: nickname,
+        role: args.role.into(),
+        iat: now,
+        exp: now + args.ttl_secs.unwrap_or(config.ticket_ttl_secs),
+    };
+    println!("{}", config.ticket_key.mint(&claims));
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("ROOM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let file = read_file(args.config.as_ref())?;
+    let over = Overrides {
+        listen: args.listen,
+        demo: args.demo,
+        ticket_secret: args.ticket_secret,
+        allowed_origins: args.allowed_origins,
+    };
+    let config = Config::resolve(file, over)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let node = Node::new(config, Arc::new(SystemClock));
+        run(listener, node, shutdown_signal())
+            .await
+            .context("serving")
+    })
+}
+
+/// Resolves on SIGTERM (orchestrators) or Ctrl-C (a person).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,501 @@
+//! The node's configuration: command-line flags and environment variables over an optional
+//! TOML file over defaults.
+
+use crate::room::{LectureSpec, RoomSettings};
+use crate::ticket::{TicketKey, WeakSecret};
+use protocol::server::Emotion;
+use protocol::{LectureId, UnixMillis};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the node listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Why the configuration cannot be used. Each names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped settings.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with its line.
+        message: String,
+    },
+    /// No ticket secret outside demo mode.
+    #[error(
+        "no ticket secret: set `ticket_secret` in the config file, --ticket-secret or ROOM_TICKET_SECRET (or run with --demo)"
+    )]
+    NoTicketSecret,
+    /// The ticket secret is too short.
+    #[error("ticket secret: {0}")]
+    WeakSecret(#[from] WeakSecret),
+    /// The system's random source failed (demo key).
+    #[error("cannot draw a random ticket secret: {0}")]
+    Random(String),
+    /// A lecture in the file is not usable.
+    #[error("lecture `{id}`: {message}")]
+    Lecture {
+        /// The lecture's id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A limit is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Limits that keep one node healthy under load and abuse.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Concurrent room connections; more are refused with 503.
+    pub max_connections: usize,
+    /// Largest WebSocket message (and frame) a client may send, in bytes.
+    pub max_message_bytes: usize,
+    /// Messages waiting for a slow client before it is disconnected with 4001.
+    pub outbound_queue: usize,
+    /// Commands a connection may send per second, sustained…
+    pub commands_per_sec: u32,
+    /// …and in a burst.
+    pub command_burst: u32,
+    /// Commands refused for rate within one minute before the connection is closed (4110).
+    pub flood_strikes: u32,
+    /// New room connections per second from one IP address, sustained…
+    pub connects_per_sec_per_ip: u32,
+    /// …and in a burst.
+    pub connect_burst_per_ip: u32,
+    /// Time a new connection has to send `hello`.
+    pub hello_timeout_ms: u64,
+    /// How often the node pings each connection.
+    pub ping_interval_ms: u64,
+    /// Silence after which a connection is closed (4002).
+    pub idle_timeout_ms: u64,
+    /// Longest wait for connections to close on shutdown.
+    pub shutdown_grace_ms: u64,
+    /// How long an empty room with no held seats is kept before it is dropped.
+    pub room_idle_ms: u64,
+    /// Inputs waiting for one room's task before senders wait.
+    pub room_inbox: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 50_000,
+            max_message_bytes: 16 * 1024,
+            outbound_queue: 512,
+            commands_per_sec: 20,
+            command_burst: 40,
+            flood_strikes: 200,
+            connects_per_sec_per_ip: 50,
+            connect_burst_per_ip: 500,
+            hello_timeout_ms: 10_000,
+            ping_interval_ms: 15_000,
+            idle_timeout_ms: 45_000,
+            shutdown_grace_ms: 10_000,
+            room_idle_ms: 30 * 60 * 1000,
+            room_inbox: 4096,
+        }
+    }
+}
+
+/// Room settings an operator may tune (the `[room]` table).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomTuning {
+    /// How long a dropped learner's seat is held.
+    pub seat_grace_secs: u64,
+    /// Longest chat message, in characters.
+    pub chat_max_chars: u32,
+    /// Chat events kept for snapshots and resume.
+    pub history_len: usize,
+    /// Batching period of seats, presence and reactions.
+    pub tick_ms: u64,
+    /// How long after the scheduled end a room ends by itself.
+    pub end_grace_secs: u64,
+    /// One emotion press per this many milliseconds per learner…
+    pub reaction_interval_ms: u64,
+    /// …and this many in a burst.
+    pub reaction_burst: u32,
+}
+
+impl Default for RoomTuning {
+    fn default() -> Self {
+        let s = RoomSettings::default();
+        Self {
+            seat_grace_secs: s.seat_grace_ms / 1000,
+            chat_max_chars: s.chat_max_chars,
+            history_len: s.history_len,
+            tick_ms: s.tick_ms,
+            end_grace_secs: s.end_grace_ms / 1000,
+            reaction_interval_ms: s.reaction_interval_ms,
+            reaction_burst: s.reaction_burst,
+        }
+    }
+}
+
+impl RoomTuning {
+    /// The room settings these make, for a room of chat generation `epoch`.
+    pub fn settings(&self, epoch: protocol::Epoch) -> RoomSettings {
+        RoomSettings {
+            epoch,
+            seat_grace_ms: self.seat_grace_secs * 1000,
+            chat_max_chars: self.chat_max_chars,
+            history_len: self.history_len,
+            tick_ms: self.tick_ms,
+            end_grace_ms: self.end_grace_secs * 1000,
+            reaction_interval_ms: self.reaction_interval_ms,
+            reaction_burst: self.reaction_burst,
+            ..RoomSettings::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(format!("[room] {m}")));
+        if !(10..=5000).contains(&self.tick_ms) {
+            return bad("tick_ms must be 10 to 5000");
+        }
+        if !(1..=100_000).contains(&self.history_len) {
+            return bad("history_len must be 1 to 100000");
+        }
+        if !(1..=10_000).contains(&self.chat_max_chars) {
+            return bad("chat_max_chars must be 1 to 10000");
+        }
+        if self.reaction_burst == 0 {
+            return bad("reaction_burst must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// A lecture as written in the config file (`[[lectures]]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LectureEntry {
+    /// Lecture id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Start, RFC 3339 (`2026-12-01T19:00:00+09:00`).
+    pub starts_at: String,
+    /// End, RFC 3339.
+    pub ends_at: String,
+    /// Seat grid rows.
+    pub rows: u16,
+    /// Seat grid columns.
+    pub cols: u16,
+    /// Emotion buttons; the default five when left out.
+    #[serde(default)]
+    pub emotions: Vec<Emotion>,
+}
+
+/// Largest seat grid, in cells.
+pub const MAX_SEATS: u32 = 100_000;
+
+fn parse_time(id: &str, field: &str, value: &str) -> Result<UnixMillis, ConfigError> {
+    let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| ConfigError::Lecture {
+            id: id.to_owned(),
+            message: format!("{field} `{value}` is not an RFC 3339 time: {e}"),
+        })?;
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    u64::try_from(ms)
+        .map(UnixMillis)
+        .map_err(|_| ConfigError::Lecture {
+            id: id.to_owned(),
+            message: format!("{field} is before 1970"),
+        })
+}
+
+impl LectureEntry {
+    /// The lecture this entry describes, checked.
+    pub fn to_spec(&self) -> Result<LectureSpec, ConfigError> {
+        let spec = LectureSpec {
+            id: LectureId::from(self.id.as_str()),
+            title: self.title.clone(),
+            starts_at: parse_time(&self.id, "starts_at", &self.starts_at)?,
+            ends_at: parse_time(&self.id, "ends_at", &self.ends_at)?,
+            rows: self.rows,
+            cols: self.cols,
+            emotions: self.emotions.clone(),
+        };
+        validate_lecture(&spec)?;
+        Ok(spec)
+    }
+}
+
+/// Checks a lecture's shape: a sensible id, an end after the start, a grid of 1 to
+/// [`MAX_SEATS`] cells, unique emotion keys.
+pub fn validate_lecture(spec: &LectureSpec) -> Result<(), ConfigError> {
+    let bad = |message: String| {
+        Err(ConfigError::Lecture {
+            id: spec.id.to_string(),
+            message,
+        })
+    };
+    let id = spec.id.as_str();
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return bad("the id must be 1 to 64 of A-Z a-z 0-9 - _ .".into());
+    }
+    if spec.ends_at <= spec.starts_at {
+        return bad("ends_at must be after starts_at".into());
+    }
+    let cells = u32::from(spec.rows) * u32::from(spec.cols);
+    if cells == 0 || cells > MAX_SEATS {
+        return bad(format!(
+            "the seat grid must have 1 to {MAX_SEATS} cells (has {cells})"
+        ));
+    }
+    let mut keys = HashSet::new();
+    if spec
+        .emotions
+        .iter()
+        .any(|e| !keys.insert(&e.key) || e.key.as_str().is_empty())
+    {
+        return bad("emotion keys must be unique and non-empty".into());
+    }
+    Ok(())
+}
+
+/// The settings of the TOML file. Every field is optional; unknown fields are an error so a
+/// misspelt setting does not silently fall back to its default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on.
+    pub listen: Option<SocketAddr>,
+    /// Demo mode.
+    pub demo: Option<bool>,
+    /// Ticket secret (at least 32 bytes; `openssl rand -hex 32`).
+    pub ticket_secret: Option<String>,
+    /// Lifetime of tickets minted by this node (demo sign-in, `mint-ticket`).
+    pub ticket_ttl_secs: Option<u64>,
+    /// Browser origins allowed to open room connections.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Limits.
+    pub limits: Limits,
+    /// Room tuning.
+    pub room: RoomTuning,
+    /// Lectures this node holds.
+    pub lectures: Vec<LectureEntry>,
+}
+
+impl FileConfig {
+    /// Reads and parses a config file.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Settings given on the command line or in the environment; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen` / `ROOM_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--demo` / `ROOM_DEMO`.
+    pub demo: bool,
+    /// `--ticket-secret` / `ROOM_TICKET_SECRET`.
+    pub ticket_secret: Option<String>,
+    /// `--allowed-origin` / `ROOM_ALLOWED_ORIGINS`.
+    pub allowed_origins: Vec<String>,
+}
+
+/// The node's resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Demo mode: a demo lecture with open doors, demo users and a demo sign-in.
+    pub demo: bool,
+    /// The key that signs and verifies tickets.
+    pub ticket_key: TicketKey,
+    /// Lifetime of tickets this node mints.
+    pub ticket_ttl_secs: u64,
+    /// Browser origins allowed to connect, exactly as browsers send them
+    /// (`https://lectures.example.jp`). When empty, only pages served by this node itself
+    /// (same host) may connect. Clients that send no Origin (not browsers) are not affected.
+    pub allowed_origins: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Room tuning.
+    pub room: RoomTuning,
+    /// Lectures this node holds.
+    pub lectures: Vec<LectureSpec>,
+}
+
+impl Config {
+    /// Defaults around a ticket key.
+    pub fn new(ticket_key: TicketKey) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
+            demo: false,
+            ticket_key,
+            ticket_ttl_secs: 300,
+            allowed_origins: Vec::new(),
+            limits: Limits::default(),
+            room: RoomTuning::default(),
+            lectures: Vec::new(),
+        }
+    }
+
+    /// Resolves flags and environment over the file over defaults.
+    pub fn resolve(file: FileConfig, over: Overrides) -> Result<Self, ConfigError> {
+        let demo = over.demo || file.demo.unwrap_or(false);
+        let ticket_key = match over.ticket_secret.or(file.ticket_secret) {
+            Some(secret) => TicketKey::new(secret.into_bytes())?,
+            None if demo => TicketKey::random().map_err(|e| ConfigError::Random(e.to_string()))?,
+            None => return Err(ConfigError::NoTicketSecret),
+        };
+        let lectures = file
+            .lectures
+            .iter()
+            .map(LectureEntry::to_spec)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids = HashSet::new();
+        if let Some(dup) = lectures.iter().find(|l| !ids.insert(&l.id)) {
+            return Err(ConfigError::Lecture {
+                id: dup.id.to_string(),
+                message: "listed twice".into(),
+            });
+        }
+        file.room.validate()?;
+        let limits = file.limits;
+        if limits.max_message_bytes < 1024
+            || limits.outbound_queue == 0
+            || limits.commands_per_sec == 0
+        {
+            return Err(ConfigError::Invalid(
+                "[limits] max_message_bytes must be at least 1024; outbound_queue and commands_per_sec at least 1"
+                    .into(),
+            ));
+        }
+        let mut allowed_origins = over.allowed_origins;
+        if allowed_origins.is_empty() {
+            allowed_origins = file.allowed_origins.unwrap_or_default();
+        }
+        Ok(Self {
+            listen: over
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("parses")),
+            demo,
+            ticket_key,
+            ticket_ttl_secs: file.ticket_ttl_secs.unwrap_or(300).clamp(10, 24 * 3600),
+            allowed_origins,
+            limits,
+            room: file.room,
+            lectures,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses_and_flags_win() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            listen = "0.0.0.0:9000"
+            ticket_secret = "0123456789abcdef0123456789abcdef"
+            allowed_origins = ["https://lectures.example.jp"]
+            [limits]
+            outbound_queue = 64
+            [room]
+            seat_grace_secs = 30
+            [[lectures]]
+            id = "rust-101"
+            title = "Rust 入門"
+            starts_at = "2026-12-01T19:00:00+09:00"
+            ends_at = "2026-12-01T20:30:00+09:00"
+            rows = 10
+            cols = 20
+            "#,
+        )
+        .expect("parses");
+        let over = Overrides {
+            listen: Some("127.0.0.1:1".parse().expect("addr")),
+            ..Overrides::default()
+        };
+        let config = Config::resolve(file, over).expect("valid");
+        assert_eq!(config.listen.port(), 1);
+        assert_eq!(config.limits.outbound_queue, 64);
+        assert_eq!(
+            config.limits.max_connections,
+            Limits::default().max_connections
+        );
+        assert_eq!(
+            config.room.settings(protocol::Epoch(1)).seat_grace_ms,
+            30_000
+        );
+        assert_eq!(config.lectures[0].starts_at, UnixMillis(1_764_583_200_000));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let typo =
+            toml::from_str::<FileConfig>("listn = \"0.0.0.0:1\"").expect_err("unknown field");
+        assert!(typo.to_string().contains("listn"), "{typo}");
+        let no_secret = Config::resolve(FileConfig::default(), Overrides::default())
+            .expect_err("needs a secret");
+        assert!(matches!(no_secret, ConfigError::NoTicketSecret));
+        let demo = Config::resolve(
+            FileConfig::default(),
+            Overrides {
+                demo: true,
+                ..Overrides::default()
+            },
+        );
+        assert!(demo.is_ok(), "demo mode draws its own secret");
+        let weak = Overrides {
+            ticket_secret: Some("short".into()),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Config::resolve(FileConfig::default(), weak),
+            Err(ConfigError::WeakSecret(_))
+        ));
+    }
+
+    #[test]
+    fn bad_lectures_are_refused() {
+        let entry = |rows, start: &str| LectureEntry {
+            id: "l1".into(),
+            title: "t".into(),
+            starts_at: start.into(),
+            ends_at: "2026-12-01T20:00:00Z".into(),
+            rows,
+            cols: 10,
+            emotions: vec![],
+        };
+        assert!(entry(10, "2026-12-01T19:00:00Z").to_spec().is_ok());
+        assert!(entry(0, "2026-12-01T19:00:00Z").to_spec().is_err());
+        assert!(entry(10, "2026-12-01T21:00:00Z").to_spec().is_err());
+        assert!(entry(10, "tomorrow").to_spec().is_err());
+    }
+}

@@ -1,0 +1,297 @@
+//! The node: composition root of one room-server process.
+//!
+//! Holds the configuration, the clock, the lectures it serves, the registry of live rooms
+//! (one task per lecture) and the counters `/metrics` shows; [`run`] serves it until shutdown.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::demo::Demo;
+use crate::room::{LectureSpec, Room};
+use crate::room_task::{self, RoomInput};
+use crate::routes;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use protocol::{CloseCode, Epoch, LectureId};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, info, info_span, warn};
+
+/// A lecture's room on this node: running, or over (so late arrivals are told at once).
+#[derive(Debug)]
+enum RoomSlot {
+    Open {
+        tx: mpsc::Sender<RoomInput>,
+        generation: u64,
+    },
+    Over(CloseCode),
+}
+
+/// Counters for `/metrics`. Relaxed atomics: each is an independent tally.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Room connections open now.
+    pub connections_active: AtomicU64,
+    /// Room connections accepted since start.
+    pub connections_total: AtomicU64,
+    /// Connection attempts refused before the upgrade (origin, rate, capacity, subprotocol).
+    pub upgrades_refused_total: AtomicU64,
+    /// Frames queued to clients.
+    pub frames_out_total: AtomicU64,
+    /// Commands received from clients.
+    pub commands_in_total: AtomicU64,
+    /// Clients disconnected because their queue was full.
+    pub slow_consumers_total: AtomicU64,
+    /// Rooms running now.
+    pub rooms_active: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+        counter.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// The counters in Prometheus text format.
+    pub fn render(&self) -> String {
+        let rows: [(&str, &str, &str, &AtomicU64); 7] = [
+            (
+                "room_connections_active",
+                "gauge",
+                "Room connections open now.",
+                &self.connections_active,
+            ),
+            (
+                "room_connections_total",
+                "counter",
+                "Room connections accepted.",
+                &self.connections_total,
+            ),
+            (
+                "room_upgrades_refused_total",
+                "counter",
+                "Connection attempts refused before the upgrade.",
+                &self.upgrades_refused_total,
+            ),
+            (
+                "room_frames_out_total",
+                "counter",
+                "Frames queued to clients.",
+                &self.frames_out_total,
+            ),
+            (
+                "room_commands_in_total",
+                "counter",
+                "Commands received from clients.",
+                &self.commands_in_total,
+            ),
+            (
+                "room_slow_consumers_total",
+                "counter",
+                "Clients disconnected for not reading.",
+                &self.slow_consumers_total,
+            ),
+            (
+                "room_rooms_active",
+                "gauge",
+                "Lecture rooms running on this node.",
+                &self.rooms_active,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, value) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                value.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+/// One room-server process.
+#[derive(Debug)]
+pub struct Node {
+    pub(crate) config: Config,
+    pub(crate) clock: Arc<dyn Clock>,
+    lectures: HashMap<LectureId, LectureSpec>,
+    rooms: DashMap<LectureId, RoomSlot>,
+    next_conn: AtomicU64,
+    next_generation: AtomicU64,
+    /// Cancelled when the node starts shutting down: sessions tell their clients to reconnect.
+    pub(crate) shutdown: CancellationToken,
+    /// Every session, so shutdown can wait for them to close.
+    pub(crate) sessions: TaskTracker,
+    /// New connections per client address.
+    pub(crate) connect_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    pub(crate) demo: Option<Demo>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+}
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+impl Node {
+    /// A node serving `config`'s lectures (and the demo lecture in demo mode).
+    pub fn new(mut config: Config, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let demo = config.demo.then(|| Demo::new(clock.now()));
+        if let Some(demo) = &demo {
+            config.lectures.push(demo.lecture.clone());
+        }
+        let limits = &config.limits;
+        let quota = Quota::per_second(nonzero(limits.connects_per_sec_per_ip))
+            .allow_burst(nonzero(limits.connect_burst_per_ip));
+        Arc::new(Self {
+            lectures: config
+                .lectures
+                .iter()
+                .map(|l| (l.id.clone(), l.clone()))
+                .collect(),
+            rooms: DashMap::new(),
+            next_conn: AtomicU64::new(1),
+            next_generation: AtomicU64::new(1),
+            shutdown: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+            connect_limiter: RateLimiter::keyed(quota),
+            demo,
+            metrics: Metrics::default(),
+            clock,
+            config,
+        })
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The lecture with this id, if this node serves it.
+    pub fn lecture(&self, id: &LectureId) -> Option<&LectureSpec> {
+        self.lectures.get(id)
+    }
+
+    /// Whether the node is shutting down (and so not ready for new connections).
+    pub fn is_draining(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The inbox of the lecture's room, starting the room if it is not running; or the close
+    /// code for a lecture whose room is over.
+    pub(crate) fn room_inbox(
+        self: &Arc<Self>,
+        id: &LectureId,
+    ) -> Result<mpsc::Sender<RoomInput>, CloseCode> {
+        let Some(spec) = self.lectures.get(id) else {
+            return Err(CloseCode::TicketWrongLecture);
+        };
+        match self.rooms.entry(id.clone()) {
+            Entry::Occupied(mut slot) => match slot.get() {
+                RoomSlot::Over(code) => Err(*code),
+                RoomSlot::Open { tx, .. } if !tx.is_closed() => Ok(tx.clone()),
+                RoomSlot::Open { .. } => {
+                    let (tx, slot_value) = self.start_room(spec);
+                    slot.insert(slot_value);
+                    Ok(tx)
+                }
+            },
+            Entry::Vacant(slot) => {
+                let (tx, slot_value) = self.start_room(spec);
+                slot.insert(slot_value);
+                Ok(tx)
+            }
+        }
+    }
+
+    fn start_room(self: &Arc<Self>, spec: &LectureSpec) -> (mpsc::Sender<RoomInput>, RoomSlot) {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let now = self.clock.now();
+        // A new room starts a new chat stream: its epoch differs from any earlier room's on
+        // this node (time) and from rooms started in the same millisecond (generation).
+        let epoch = Epoch(now.0.wrapping_mul(1000).wrapping_add(generation % 1000));
+        let room = Room::new(spec.clone(), self.config.room.settings(epoch), now);
+        let (tx, rx) = mpsc::channel(self.config.limits.room_inbox);
+        let span = info_span!("lecture", id = %spec.id);
+        let node = Arc::clone(self);
+        Metrics::add(&self.metrics.rooms_active, 1);
+        tokio::spawn(room_task::run(node, room, rx, generation).instrument(span));
+        (tx.clone(), RoomSlot::Open { tx, generation })
+    }
+
+    /// Called by a room's task as it stops: an over lecture stays marked over; an idle room
+    /// is forgotten and will start afresh.
+    pub(crate) fn room_stopped(&self, id: &LectureId, generation: u64, over: Option<CloseCode>) {
+        Metrics::sub(&self.metrics.rooms_active, 1);
+        if let Entry::Occupied(mut slot) = self.rooms.entry(id.clone())
+            && matches!(slot.get(), RoomSlot::Open { generation: g, .. } if *g == generation)
+        {
+            match over {
+                Some(code) => {
+                    slot.insert(RoomSlot::Over(code));
+                }
+                None => {
+                    slot.remove();
+                }
+            }
+        }
+    }
+}
+
+/// Serves `node` on `listener` until `shutdown` resolves, then tells every client to reconnect
+/// elsewhere (close code 4000) and waits for the connections to close, at most the configured
+/// grace.
+pub async fn run(
+    listener: TcpListener,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    info!(addr = %listener.local_addr()?, demo = node.config.demo, "listening");
+    let token = node.shutdown.clone();
+    let app = routes::app(Arc::clone(&node)).into_make_service_with_connect_info::<SocketAddr>();
+    let limiter_node = Arc::clone(&node);
+    let sweeper = tokio::spawn(async move {
+        // Forget idle per-address counters so the limiter's memory stays bounded.
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limiter_node.connect_limiter.retain_recent();
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            info!("shutting down: no new connections; clients are told to reconnect");
+            token.cancel();
+        })
+        .await?;
+    sweeper.abort();
+    node.sessions.close();
+    let grace = Duration::from_millis(node.config.limits.shutdown_grace_ms);
+    if tokio::time::timeout(grace, node.sessions.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            open = node.sessions.len(),
+            "connections still open after the shutdown grace; closing anyway"
+        );
+    }
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! One task per lecture: owns the lecture's [`Room`], feeds it what sessions send, and delivers
+//! what it outputs. The only place the room core meets real time and real queues.
+
+use crate::node::{Metrics, Node};
+use crate::room::{ConnId, Identity, Output, Room};
+use axum::extract::ws::{Message, Utf8Bytes};
+use bytes::Bytes;
+use protocol::server::Phase;
+use protocol::{ClientMsg, CloseCode, Codec, ResumeFrom, ServerMsg};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info};
+
+/// What sessions tell a room.
+#[derive(Debug)]
+pub(crate) enum RoomInput {
+    /// A connection with a verified ticket wants in.
+    Join {
+        conn: ConnId,
+        who: Identity,
+        resume: Option<ResumeFrom>,
+        out: Outbox,
+    },
+    /// A decoded client message.
+    Command { conn: ConnId, msg: ClientMsg },
+    /// The connection is gone.
+    Disconnected { conn: ConnId },
+}
+
+/// What a room hands a session's writer, in order.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A frame, encoded once and shared by every recipient.
+    Frame(Message),
+    /// Close with this code (`None`: normal closure) after the frames before it.
+    Close(Option<CloseCode>),
+}
+
+/// Tells a session to close now, skipping its queue (slow client, protocol violation, …).
+/// The first reason given wins.
+#[derive(Debug, Default)]
+pub(crate) struct Kick {
+    token: CancellationToken,
+    code: OnceLock<Option<CloseCode>>,
+}
+
+impl Kick {
+    pub(crate) fn kick(&self, code: Option<CloseCode>) {
+        let _first_reason_wins = self.code.set(code);
+        self.token.cancel();
+    }
+
+    pub(crate) async fn kicked(&self) {
+        self.token.cancelled().await;
+    }
+
+    pub(crate) fn is_kicked(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// The reason given, once kicked.
+    pub(crate) fn code(&self) -> Option<CloseCode> {
+        self.code.get().copied().flatten()
+    }
+}
+
+/// A session's way back: its bounded queue, its kick switch and its encoding.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox {
+    pub(crate) tx: mpsc::Sender<Outgoing>,
+    pub(crate) kick: Arc<Kick>,
+    pub(crate) codec: Codec,
+}
+
+/// A server message encoded at most once per codec, whatever the number of recipients.
+struct Frames<'a> {
+    msg: &'a ServerMsg,
+    msgpack: Option<Message>,
+    json: Option<Message>,
+}
+
+impl<'a> Frames<'a> {
+    fn new(msg: &'a ServerMsg) -> Self {
+        Self {
+            msg,
+            msgpack: None,
+            json: None,
+        }
+    }
+
+    fn get(&mut self, codec: Codec) -> Option<Message> {
+        let slot = match codec {
+            Codec::MsgPack => &mut self.msgpack,
+            Codec::Json => &mut self.json,
+        };
+        if slot.is_none() {
+            *slot = Some(encode(self.msg, codec)?);
+        }
+        slot.clone()
+    }
+}
+
+/// Encodes a server message as a frame of its codec's type.
+pub(crate) fn encode(msg: &ServerMsg, codec: Codec) -> Option<Message> {
+    match codec.encode_server(msg) {
+        Ok(bytes) if codec.is_binary() => Some(Message::Binary(Bytes::from(bytes))),
+        // serde_json writes UTF-8 only.
+        Ok(bytes) => String::from_utf8(bytes)
+            .ok()
+            .map(|s| Message::Text(Utf8Bytes::from(s))),
+        Err(e) => {
+            error!(error = %e, "a server message failed to encode");
+            None
+        }
+    }
+}
+
+/// Runs a room until its lecture is over and everyone is gone, or it sits empty too long.
+pub(crate) async fn run(
+    node: Arc<Node>,
+    mut room: Room,
+    mut inbox: mpsc::Receiver<RoomInput>,
+    generation: u64,
+) {
+    info!("room opened");
+    let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
+    let idle_limit = Duration::from_millis(node.config.limits.room_idle_ms);
+    let mut empty_since = Some(Instant::now());
+    loop {
+        let now = node.clock.now();
+        let wake = room
+            .poll_timeout()
+            .map(|t| Instant::now() + Duration::from_millis(t.since(now)));
+        let idle_end = empty_since.map(|t| t + idle_limit);
+        let deadline = match (wake, idle_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        tokio::select! {
+            input = inbox.recv() => {
+                let Some(input) = input else { break };
+                let now = node.clock.now();
+                match input {
+                    RoomInput::Join { conn, who, resume, out } => {
+                        debug!(conn = conn.0, user = %who.user, "join");
+                        conns.insert(conn, out);
+                        room.handle_join(now, conn, who, resume);
+                    }
+                    RoomInput::Command { conn, msg } => room.handle_command(now, conn, msg),
+                    RoomInput::Disconnected { conn } => {
+                        conns.remove(&conn);
+                        room.handle_disconnect(now, conn);
+                    }
+                }
+            }
+            () = sleep_until_some(deadline) => room.handle_timeout(node.clock.now()),
+        }
+        deliver(&mut room, &conns, &node.metrics);
+        if room.is_over() && conns.is_empty() {
+            break;
+        }
+        if room.connection_count() == 0 && room.held_seat_count() == 0 && conns.is_empty() {
+            let since = *empty_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= idle_limit {
+                break;
+            }
+        } else {
+            empty_since = None;
+        }
+    }
+    let over = match room.phase() {
+        Phase::Ended { .. } => Some(CloseCode::LectureEnded),
+        Phase::Cancelled { .. } => Some(CloseCode::LectureCancelled),
+        _ => None,
+    };
+    node.room_stopped(room.lecture_id(), generation, over);
+    info!(over = over.is_some(), "room closed");
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands every output of the room to the sessions concerned. Never waits: a session whose
+/// queue is full is kicked as a slow consumer, and the others go on.
+fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, metrics: &Metrics) {
+    while let Some(output) = room.poll_output() {
+        match output {
+            Output::Send { to, msg } => {
+                let mut frames = Frames::new(&msg);
+                let mut sent = 0;
+                room.for_each_recipient(to, |conn| {
+                    let Some(out) = conns.get(&conn) else { return };
+                    let Some(frame) = frames.get(out.codec) else {
+                        return;
+                    };
+                    match out.tx.try_send(Outgoing::Frame(frame)) {
+                        Ok(()) => sent += 1,
+                        Err(TrySendError::Full(_)) => {
+                            if !out.kick.is_kicked() {
+                                debug!(conn = conn.0, "slow consumer");
+                                Metrics::add(&metrics.slow_consumers_total, 1);
+                                out.kick.kick(Some(CloseCode::SlowConsumer));
+                            }
+                        }
+                        Err(TrySendError::Closed(_)) => {}
+                    }
+                });
+                Metrics::add(&metrics.frames_out_total, sent);
+            }
+            Output::Close { conn, code } => {
+                if let Some(out) = conns.get(&conn)
+                    && out.tx.try_send(Outgoing::Close(code)).is_err()
+                {
+                    out.kick.kick(code);
+                }
+            }
+        }
+    }
+}

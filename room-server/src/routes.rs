@@ -1,0 +1,237 @@
+//! HTTP routes of the node: health, readiness, metrics, the room WebSocket, and the demo
+//! sign-in. Every refusal is a JSON body `{"error": code, "message": text}`.
+
+use crate::node::{Metrics, Node};
+use crate::session;
+use crate::ticket::TicketClaims;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
+use protocol::{Codec, LectureId};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// The node's routes.
+pub fn app(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/ws/lectures/{lecture}", get(room_socket))
+        .route("/api/demo", get(demo_info))
+        .route("/api/demo/tickets", post(demo_ticket))
+        .with_state(node)
+}
+
+/// A refusal with a stable code and a sentence.
+fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error": error, "message": message.into() })),
+    )
+        .into_response()
+}
+
+async fn ready(State(node): State<Arc<Node>>) -> Response {
+    if node.is_draining() {
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "the node is shutting down",
+        )
+    } else {
+        Json(json!({ "status": "ready" })).into_response()
+    }
+}
+
+async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        node.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Whether a browser page from `origin` may open a room connection: one of the configured
+/// origins, or — when none are configured — a page served from this same host.
+fn origin_allowed(node: &Node, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        // Not a browser (browsers always send Origin on WebSocket requests).
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let allowed = &node.config.allowed_origins;
+    if !allowed.is_empty() {
+        return allowed.iter().any(|a| a == origin);
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    host.is_some() && origin_host == host
+}
+
+async fn room_socket(
+    State(node): State<Arc<Node>>,
+    Path(lecture): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let refused = |status, error, message: String| {
+        Metrics::add(&node.metrics.upgrades_refused_total, 1);
+        refuse(status, error, message)
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "not_websocket",
+                format!("a WebSocket upgrade is required: {rejection}"),
+            );
+        }
+    };
+    if node.is_draining() {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "the node is shutting down; retry".into(),
+        );
+    }
+    if !origin_allowed(&node, &headers) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this page's origin may not connect".into(),
+        );
+    }
+    if node.connect_limiter.check_key(&peer.ip()).is_err() {
+        return refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many connections from this address".into(),
+        );
+    }
+    let lecture = LectureId::from(lecture);
+    if node.lecture(&lecture).is_none() {
+        return refused(
+            StatusCode::NOT_FOUND,
+            "unknown_lecture",
+            format!("no lecture `{lecture}` on this node"),
+        );
+    }
+    let limits = &node.config.limits;
+    let active = node
+        .metrics
+        .connections_active
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if active >= limits.max_connections as u64 {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node_full",
+            "this node is full; retry".into(),
+        );
+    }
+    let upgrade = upgrade.protocols([SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON]);
+    let Some(codec) = upgrade
+        .selected_protocol()
+        .and_then(|p| p.to_str().ok())
+        .and_then(Codec::from_subprotocol)
+    else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "unsupported_subprotocol",
+            format!(
+                "ask for the WebSocket subprotocol `{SUBPROTOCOL_MSGPACK}` or `{SUBPROTOCOL_JSON}`"
+            ),
+        );
+    };
+    let size = limits.max_message_bytes;
+    let session_node = Arc::clone(&node);
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        // Reached only while a client is not reading; must hold the largest single message
+        // (a welcome with a full history and seat grid).
+        .max_write_buffer_size(16 * 1024 * 1024)
+        .max_message_size(size)
+        .max_frame_size(size)
+        .on_upgrade(move |socket| {
+            let tracker = session_node.sessions.clone();
+            tracker.track_future(session::run(session_node, socket, codec, lecture))
+        })
+}
+
+async fn demo_info(State(node): State<Arc<Node>>) -> Response {
+    let Some(demo) = &node.demo else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "not_demo",
+            "this node is not in demo mode",
+        );
+    };
+    Json(json!({
+        "lecture": demo.lecture.id,
+        "title": demo.lecture.title,
+        "users": demo.users,
+        "websocket": format!("/ws/lectures/{}", demo.lecture.id),
+        "subprotocols": [SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON],
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct DemoSignIn {
+    user: String,
+}
+
+async fn demo_ticket(
+    State(node): State<Arc<Node>>,
+    body: Result<Json<DemoSignIn>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Some(demo) = &node.demo else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "not_demo",
+            "this node is not in demo mode",
+        );
+    };
+    let Ok(Json(DemoSignIn { user })) = body else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send {\"user\": \"<demo user id>\"}",
+        );
+    };
+    let Some(person) = demo.user(&user) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+            "no such demo user; see GET /api/demo",
+        );
+    };
+    let now_secs = node.clock.now().0 / 1000;
+    let claims = TicketClaims {
+        lec: demo.lecture.id.clone(),
+        sub: person.id.clone(),
+        nick: person.nickname.clone(),
+        role: person.role,
+        iat: now_secs,
+        exp: now_secs + node.config.ticket_ttl_secs,
+    };
+    Json(json!({
+        "ticket": node.config.ticket_key.mint(&claims),
+        "expires_at": claims.exp,
+        "lecture": claims.lec,
+        "websocket": format!("/ws/lectures/{}", claims.lec),
+    }))
+    .into_response()
+}

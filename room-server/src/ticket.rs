@@ -1,0 +1,221 @@
+//! Room tickets: the short-lived signed pass that lets a person into one lecture's room.
+//!
+//! Format: `v1.<payload>.<signature>`, both parts base64url without padding. The payload is
+//! JSON ([`TicketClaims`]); the signature is HMAC-SHA256 with the node's ticket secret over
+//! `v1.<payload>`. Any node with the secret verifies a ticket without a database.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use protocol::{LectureId, Nickname, Role, UnixMillis, UserId};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+const PREFIX: &str = "v1.";
+/// Longest ticket accepted; a ticket is a few hundred bytes.
+const MAX_TICKET_LEN: usize = 4096;
+/// Shortest secret accepted, in bytes: HMAC-SHA256 wants at least its output size.
+pub const MIN_SECRET_LEN: usize = 32;
+/// Longest nickname a ticket may carry, in characters.
+pub const MAX_NICKNAME_CHARS: usize = 40;
+
+/// What a ticket says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketClaims {
+    /// The lecture it admits to.
+    pub lec: LectureId,
+    /// The person's account id.
+    pub sub: UserId,
+    /// The person's nickname.
+    pub nick: Nickname,
+    /// The person's role in the lecture.
+    pub role: Role,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
+    /// Expires at, seconds since the Unix epoch.
+    pub exp: u64,
+}
+
+/// Why a ticket was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TicketError {
+    /// Not a ticket, a wrong signature, or claims that make no sense.
+    #[error("invalid ticket")]
+    Invalid,
+    /// A genuine ticket past its expiry.
+    #[error("ticket expired")]
+    Expired,
+}
+
+/// A secret too short to sign tickets with.
+#[derive(Debug, thiserror::Error)]
+#[error("the ticket secret must be at least {MIN_SECRET_LEN} bytes (got {0})")]
+pub struct WeakSecret(usize);
+
+/// The secret that signs and verifies tickets.
+#[derive(Clone)]
+pub struct TicketKey {
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for TicketKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TicketKey(..)")
+    }
+}
+
+impl TicketKey {
+    /// A key from a secret of at least [`MIN_SECRET_LEN`] bytes.
+    pub fn new(secret: impl Into<Vec<u8>>) -> Result<Self, WeakSecret> {
+        let secret = secret.into();
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(WeakSecret(secret.len()));
+        }
+        Ok(Self { secret })
+    }
+
+    /// A fresh random key (demo mode: tickets die with the process).
+    pub fn random() -> Result<Self, getrandom::Error> {
+        let mut secret = vec![0u8; 32];
+        getrandom::fill(&mut secret)?;
+        Ok(Self { secret })
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC takes keys of any length; `new_from_slice` only fails for fixed-size MACs.
+        Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts any key length")
+    }
+
+    /// Signs `claims` into a ticket.
+    pub fn mint(&self, claims: &TicketClaims) -> String {
+        // Plain structs of strings and integers always serialise.
+        let payload = serde_json::to_vec(claims).expect("claims serialise");
+        let mut ticket = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(payload));
+        let mut mac = self.mac();
+        mac.update(ticket.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        ticket.push('.');
+        ticket.push_str(&signature);
+        ticket
+    }
+
+    /// Checks a ticket's signature, shape and expiry at `now`.
+    pub fn verify(&self, ticket: &str, now: UnixMillis) -> Result<TicketClaims, TicketError> {
+        if ticket.len() > MAX_TICKET_LEN || !ticket.starts_with(PREFIX) {
+            return Err(TicketError::Invalid);
+        }
+        let (signed, signature) = ticket.rsplit_once('.').ok_or(TicketError::Invalid)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| TicketError::Invalid)?;
+        let mut mac = self.mac();
+        mac.update(signed.as_bytes());
+        mac.verify_slice(&signature)
+            .map_err(|_| TicketError::Invalid)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(&signed[PREFIX.len()..])
+            .map_err(|_| TicketError::Invalid)?;
+        let claims: TicketClaims =
+            serde_json::from_slice(&payload).map_err(|_| TicketError::Invalid)?;
+        if !nickname_is_valid(&claims.nick) || claims.sub.as_str().is_empty() {
+            return Err(TicketError::Invalid);
+        }
+        if now.0 / 1000 >= claims.exp {
+            return Err(TicketError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+/// Whether a nickname can be shown: 1 to 40 characters, no surrounding space, no control or
+/// bidirectional-override characters. (HTML is fine: it is always shown as text.)
+pub fn nickname_is_valid(nickname: &Nickname) -> bool {
+    let s = nickname.as_str();
+    let chars = s.chars().count();
+    (1..=MAX_NICKNAME_CHARS).contains(&chars)
+        && s.trim() == s
+        && !s.chars().any(|c| {
+            c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: u64) -> TicketClaims {
+        TicketClaims {
+            lec: "lec-1".into(),
+            sub: "u1".into(),
+            nick: "<b>たろう</b>".into(),
+            role: Role::Learner,
+            iat: 1_000,
+            exp,
+        }
+    }
+
+    fn key(byte: u8) -> TicketKey {
+        TicketKey::new(vec![byte; 32]).expect("long enough")
+    }
+
+    #[test]
+    fn a_minted_ticket_verifies_until_it_expires() {
+        let ticket = key(1).mint(&claims(2_000));
+        assert_eq!(
+            key(1).verify(&ticket, UnixMillis(1_999_999)),
+            Ok(claims(2_000))
+        );
+        assert_eq!(
+            key(1).verify(&ticket, UnixMillis(2_000_000)),
+            Err(TicketError::Expired)
+        );
+    }
+
+    #[test]
+    fn forged_tickets_are_invalid() {
+        let ticket = key(1).mint(&claims(2_000));
+        let now = UnixMillis(1_500_000);
+        assert_eq!(
+            key(2).verify(&ticket, now),
+            Err(TicketError::Invalid),
+            "another node's secret"
+        );
+        let (signed, _) = ticket.rsplit_once('.').expect("has a signature");
+        let mut forged = claims(2_000);
+        forged.role = Role::Instructor;
+        let other = key(1).mint(&forged);
+        let (_, other_sig) = other.rsplit_once('.').expect("has a signature");
+        assert_eq!(
+            key(1).verify(&format!("{signed}.{other_sig}"), now),
+            Err(TicketError::Invalid)
+        );
+        for junk in [
+            "",
+            "v1.",
+            "v1..",
+            "hello",
+            "v2.abc.def",
+            &"v1.a".repeat(5000),
+        ] {
+            assert_eq!(
+                key(1).verify(junk, now),
+                Err(TicketError::Invalid),
+                "{junk:.20}"
+            );
+        }
+    }
+
+    #[test]
+    fn weak_secrets_are_refused() {
+        assert!(TicketKey::new(b"short".to_vec()).is_err());
+    }
+
+    #[test]
+    fn nicknames_must_be_printable_and_bounded() {
+        assert!(nickname_is_valid(&"<script>alert(1)</script>".into()));
+        assert!(!nickname_is_valid(&"".into()));
+        assert!(!nickname_is_valid(&" taro".into()));
+        assert!(!nickname_is_valid(&"ta\u{0}ro".into()));
+        assert!(!nickname_is_valid(&"x".repeat(41).as_str().into()));
+    }
+}
