@@ -453,7 +453,7 @@ mod tests {
             config.room.settings(protocol::Epoch(1)).seat_grace_ms,
             30_000
         );
-        assert_eq!(config.lectures[0].starts_at, UnixMillis(1_764_583_200_000));
+        assert_eq!(config.lectures[0].starts_at, UnixMillis(1_796_119_200_000));
     }
 
     #[test]

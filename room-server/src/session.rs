@@ -272,6 +272,8 @@ async fn read_loop(
     let mut strikes = Strikes::default();
     let kick = &out.kick;
     let mut read_failed = false;
+    // The close this reader asked for through the queue, if any.
+    let mut closing = None;
     loop {
         let frame = tokio::select! {
             () = kick.kicked() => break,
@@ -289,7 +291,8 @@ async fn read_loop(
             }
             Some(Err(e)) => {
                 read_failed = true;
-                kick.kick(is_too_big(e).then_some(CloseCode::MessageTooBig));
+                closing = is_too_big(e).then_some(CloseCode::MessageTooBig);
+                close_after_queue(out, closing);
                 break;
             }
             Some(Ok(msg)) => msg,
@@ -305,7 +308,8 @@ async fn read_loop(
             }
             Ok(None) => continue,
             Err(code) => {
-                kick.kick(Some(code));
+                closing = Some(code);
+                close_after_queue(out, closing);
                 break;
             }
         };
@@ -313,7 +317,8 @@ async fn read_loop(
             Ok(msg) => msg,
             Err(DecodeError::Malformed(detail)) => {
                 debug!(%detail, "malformed frame");
-                kick.kick(Some(CloseCode::ProtocolViolation));
+                closing = Some(CloseCode::ProtocolViolation);
+                close_after_queue(out, closing);
                 break;
             }
             Err(DecodeError::BadCommand { kind, detail }) => {
@@ -339,7 +344,8 @@ async fn read_loop(
                 ),
                 Strike::Quiet => {}
                 Strike::Out => {
-                    kick.kick(Some(CloseCode::Flooding));
+                    closing = Some(CloseCode::Flooding);
+                    close_after_queue(out, closing);
                     break;
                 }
             }
@@ -354,6 +360,8 @@ async fn read_loop(
     if !read_failed {
         linger(stream).await;
     }
+    // A writer still stuck on a client that does not read stops now.
+    kick.kick(closing);
 }
 
 /// Whether a read failed because the client sent more than the size limit.
@@ -362,6 +370,14 @@ fn is_too_big(e: axum::Error) -> bool {
         e.into_inner().downcast_ref::<tungstenite::Error>(),
         Some(tungstenite::Error::Capacity(_))
     )
+}
+
+/// Closes with `code` once what is already queued (an error reply, say) has gone out; at once
+/// if the queue is full.
+fn close_after_queue(out: &Outbox, code: Option<CloseCode>) {
+    if out.tx.try_send(Outgoing::Close(code)).is_err() {
+        out.kick.kick(code);
+    }
 }
 
 /// Sends an error to this connection only, through its own queue so it stays in order.

@@ -1,0 +1,311 @@
+//! A real node on a loopback port and real WebSocket clients for end-to-end tests.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test file uses part of the harness"
+)]
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::server::Welcome;
+use protocol::{
+    ClientMsg, Codec, LectureId, Nickname, ResumeFrom, Role, ServerMsg, UnixMillis, UserId,
+};
+use room_server::clock::{Clock, SystemClock};
+use room_server::config::Config;
+use room_server::room::LectureSpec;
+use room_server::ticket::{TicketClaims, TicketKey};
+use room_server::{Node, run};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The lecture every test node serves: doors open, starting in 30 minutes.
+pub const LECTURE: &str = "lec-e2e";
+/// Bound on waiting for anything a test expects to happen.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestNode {
+    pub addr: SocketAddr,
+    pub node: Arc<Node>,
+    pub key: TicketKey,
+    stop: Option<oneshot::Sender<()>>,
+    pub served: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn test_config() -> Config {
+    let key = TicketKey::new(b"end-to-end-test-secret-0123456789".to_vec()).expect("long enough");
+    let mut config = Config::new(key);
+    let now = SystemClock.now();
+    config.lectures.push(LectureSpec {
+        id: LECTURE.into(),
+        title: "E2E".into(),
+        starts_at: now.plus_ms(30 * 60 * 1000),
+        ends_at: now.plus_ms(120 * 60 * 1000),
+        rows: 10,
+        cols: 10,
+        emotions: vec![],
+    });
+    config
+}
+
+impl TestNode {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config();
+        tweak(&mut config);
+        let key = config.ticket_key.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let node = Node::new(config, Arc::new(SystemClock));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(run(listener, Arc::clone(&node), async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            node,
+            key,
+            stop: Some(stop),
+            served: Some(served),
+        }
+    }
+
+    /// Starts the node's shutdown, as SIGTERM does.
+    pub fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub fn claims(&self, user: &str, nickname: &str, role: Role) -> TicketClaims {
+        let now = SystemClock.now().0 / 1000;
+        TicketClaims {
+            lec: LectureId::from(LECTURE),
+            sub: UserId::from(user),
+            nick: Nickname::from(nickname),
+            role,
+            iat: now,
+            exp: now + 300,
+        }
+    }
+
+    pub fn ticket(&self, user: &str, nickname: &str, role: Role) -> String {
+        self.key.mint(&self.claims(user, nickname, role))
+    }
+
+    pub fn url(&self, lecture: &str) -> String {
+        format!("ws://{}/ws/lectures/{lecture}", self.addr)
+    }
+
+    pub async fn connect(&self, codec: Codec) -> Client {
+        Client::connect(&self.url(LECTURE), codec)
+            .await
+            .expect("connects")
+    }
+
+    /// Connects and enters with a fresh ticket; returns the client and its welcome.
+    pub async fn enter(&self, user: &str, nickname: &str, role: Role) -> (Client, Welcome) {
+        self.enter_resuming(user, nickname, role, None).await
+    }
+
+    pub async fn enter_resuming(
+        &self,
+        user: &str,
+        nickname: &str,
+        role: Role,
+        resume: Option<ResumeFrom>,
+    ) -> (Client, Welcome) {
+        let mut client = self.connect(Codec::MsgPack).await;
+        client
+            .send(&ClientMsg::Hello {
+                ticket: self.ticket(user, nickname, role),
+                resume,
+            })
+            .await;
+        let welcome = client.welcome().await;
+        (client, welcome)
+    }
+
+    /// GET `path` on the node; returns the status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// A minimal HTTP/1.1 GET, enough for health and metrics endpoints.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_request(addr, "GET", path, None).await
+}
+
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let body = json.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+        .await
+        .expect("answers in time")
+        .expect("reads");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// What a client saw next.
+#[derive(Debug)]
+pub enum Got {
+    Msg(ServerMsg),
+    /// The node closed the connection with this code (none: no close frame, just gone).
+    Closed(Option<u16>),
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub codec: Codec,
+}
+
+impl Client {
+    pub async fn connect(url: &str, codec: Codec) -> Result<Self, tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static(codec.subprotocol()),
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Self { ws, codec })
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        let bytes = self.codec.encode_client(msg).expect("encodes");
+        let frame = if self.codec.is_binary() {
+            Message::Binary(bytes.into())
+        } else {
+            Message::Text(String::from_utf8(bytes).expect("json is utf-8").into())
+        };
+        self.ws.send(frame).await.expect("sends");
+    }
+
+    pub async fn send_raw(&mut self, frame: Message) {
+        // The node may close while a large frame is still being written; that is fine here.
+        let _ = self.ws.send(frame).await;
+    }
+
+    /// The next message or close, waiting at most [`WAIT`].
+    pub async fn next(&mut self) -> Got {
+        tokio::time::timeout(WAIT, self.next_unbounded())
+            .await
+            .expect("something arrives in time")
+    }
+
+    async fn next_unbounded(&mut self) -> Got {
+        loop {
+            match self.ws.next().await {
+                None => return Got::Closed(None),
+                Some(Err(_)) => return Got::Closed(None),
+                Some(Ok(Message::Binary(b))) => {
+                    return Got::Msg(
+                        self.codec
+                            .decode_server(&b)
+                            .expect("the node sends valid frames"),
+                    );
+                }
+                Some(Ok(Message::Text(t))) => {
+                    return Got::Msg(
+                        self.codec
+                            .decode_server(t.as_bytes())
+                            .expect("the node sends valid frames"),
+                    );
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Got::Closed(frame.map(|f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    pub async fn recv(&mut self) -> ServerMsg {
+        match self.next().await {
+            Got::Msg(m) => m,
+            Got::Closed(code) => panic!("closed with {code:?} while a message was expected"),
+        }
+    }
+
+    /// Reads until `pick` returns something, skipping other messages.
+    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> T {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match self.next_unbounded().await {
+                    Got::Msg(m) => {
+                        if let Some(t) = pick(&m) {
+                            return t;
+                        }
+                    }
+                    Got::Closed(code) => panic!("closed with {code:?} while waiting"),
+                }
+            }
+        })
+        .await
+        .expect("the expected message arrives in time")
+    }
+
+    pub async fn welcome(&mut self) -> Welcome {
+        match self.next().await {
+            Got::Msg(ServerMsg::Welcome(w)) => w,
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    /// Reads until the node closes; returns the close code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Got::Closed(code) = self.next_unbounded().await {
+                    return code;
+                }
+            }
+        })
+        .await
+        .expect("closed in time")
+    }
+}
+
+pub fn now() -> UnixMillis {
+    SystemClock.now()
+}
