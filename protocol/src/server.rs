@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// The answer to `hello`: who you are and the whole room as it is now.
-    Welcome(Welcome),
+    Welcome(Box<Welcome>),
     /// The lecture moved to another phase.
     Phase {
         /// The new phase.

@@ -289,7 +289,7 @@ impl Room {
         let welcome = self.welcome(now, &who.user, resume);
         self.outputs.push_back(Output::Send {
             to: Audience::One(conn),
-            msg: ServerMsg::Welcome(welcome),
+            msg: ServerMsg::Welcome(Box::new(welcome)),
         });
     }
 

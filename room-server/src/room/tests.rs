@@ -143,7 +143,7 @@ impl Sim {
         self.take(conn)
             .into_iter()
             .find_map(|m| match m {
-                ServerMsg::Welcome(w) => Some(w),
+                ServerMsg::Welcome(w) => Some(*w),
                 _ => None,
             })
             .expect("a welcome")

@@ -287,7 +287,7 @@ impl Client {
 
     pub async fn welcome(&mut self) -> Welcome {
         match self.next().await {
-            Got::Msg(ServerMsg::Welcome(w)) => w,
+            Got::Msg(ServerMsg::Welcome(w)) => *w,
             other => panic!("expected a welcome, got {other:?}"),
         }
     }
