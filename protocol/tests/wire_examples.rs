@@ -1,0 +1,399 @@
+//! The wire examples in `docs/protocol.md` are produced by the codec itself: this test fails
+//! when the page and the code disagree. `UPDATE_PROTOCOL_DOCS=1 cargo test -p protocol`
+//! rewrites the generated part.
+
+use protocol::server::{
+    Announcement, CallInfo, ChatEvent, ChatMessage, Emotion, LectureInfo, Meter, Occupant, Phase,
+    Replay, RoomUpdate, SeatChange, SeatOccupant, SeatReaction, Welcome, You,
+};
+use protocol::{
+    ChatOffset, ClientMsg, Codec, EmotionKey, Epoch, ErrorCode, ResumeFrom, Role, Seat, ServerMsg,
+    UnixMillis,
+};
+use std::collections::BTreeMap;
+
+const T: UnixMillis = UnixMillis(1_796_115_600_000);
+const BEGIN: &str =
+    "<!-- BEGIN GENERATED EXAMPLES (cargo test -p protocol --test wire_examples) -->";
+const END: &str = "<!-- END GENERATED EXAMPLES -->";
+
+fn message(offset: u64, text: &str, question: bool) -> ChatMessage {
+    ChatMessage {
+        offset: ChatOffset(offset),
+        at: T,
+        user: "u-1001".into(),
+        nickname: "たろう".into(),
+        role: Role::Learner,
+        text: text.into(),
+        question,
+        answered: false,
+        call_answer: false,
+        deleted: false,
+    }
+}
+
+fn client_examples() -> Vec<(&'static str, ClientMsg)> {
+    vec![
+        (
+            "Enter, first time",
+            ClientMsg::Hello {
+                ticket: "v1.eyJsZWMiOi….sig".into(),
+                resume: None,
+            },
+        ),
+        (
+            "Enter again after a drop",
+            ClientMsg::Hello {
+                ticket: "v1.eyJsZWMiOi….sig".into(),
+                resume: Some(ResumeFrom {
+                    epoch: Epoch(1_796_115_000_001),
+                    offset: ChatOffset(41),
+                }),
+            },
+        ),
+        (
+            "Sit or move",
+            ClientMsg::TakeSeat {
+                seat: Seat::new(2, 5),
+            },
+        ),
+        ("Stand up", ClientMsg::LeaveSeat),
+        ("Leave the room", ClientMsg::Leave),
+        (
+            "Chat",
+            ClientMsg::Chat {
+                text: "質問です。p.12 の図は?".into(),
+                question: true,
+            },
+        ),
+        (
+            "Delete a message",
+            ClientMsg::DeleteChat {
+                offset: ChatOffset(40),
+            },
+        ),
+        (
+            "Mark a question answered",
+            ClientMsg::MarkAnswered {
+                offset: ChatOffset(41),
+            },
+        ),
+        (
+            "Press an emotion button",
+            ClientMsg::React {
+                emotion: "i_see".into(),
+            },
+        ),
+        (
+            "Call on by nickname",
+            ClientMsg::CallOn {
+                nickname: Some("たろう".into()),
+                seat: None,
+            },
+        ),
+        (
+            "Call on by seat",
+            ClientMsg::CallOn {
+                nickname: None,
+                seat: Some(Seat::new(2, 5)),
+            },
+        ),
+        ("End the call", ClientMsg::ClearCall),
+        (
+            "Pin an announcement",
+            ClientMsg::Announce {
+                text: "休憩は 20:00 まで".into(),
+            },
+        ),
+        ("Unpin it", ClientMsg::ClearAnnouncement),
+        (
+            "Mute a learner",
+            ClientMsg::Mute {
+                user: "u-1001".into(),
+                seconds: 300,
+            },
+        ),
+        (
+            "Unmute",
+            ClientMsg::Unmute {
+                user: "u-1001".into(),
+            },
+        ),
+        (
+            "Remove a learner",
+            ClientMsg::Remove {
+                user: "u-1001".into(),
+                allow_return: false,
+            },
+        ),
+        ("Go live", ClientMsg::StartLecture),
+        ("End the lecture", ClientMsg::EndLecture),
+        ("Round trip", ClientMsg::Ping { t: 17 }),
+    ]
+}
+
+fn server_examples() -> Vec<(&'static str, ServerMsg)> {
+    let occupant = Occupant {
+        user: "u-1001".into(),
+        nickname: "たろう".into(),
+        away: false,
+    };
+    let call = CallInfo {
+        user: "u-1001".into(),
+        nickname: "たろう".into(),
+        seat: Some(Seat::new(2, 5)),
+        by: "山田講師".into(),
+        at: T,
+        answer: None,
+    };
+    let counts = |pairs: &[(&str, u32)]| -> BTreeMap<EmotionKey, u32> {
+        pairs
+            .iter()
+            .map(|(k, v)| (EmotionKey::from(*k), *v))
+            .collect()
+    };
+    vec![
+        (
+            "Welcome",
+            ServerMsg::Welcome(Box::new(Welcome {
+                protocol: 1,
+                server_time: T,
+                you: You {
+                    user: "u-1001".into(),
+                    nickname: "たろう".into(),
+                    role: Role::Learner,
+                },
+                lecture: LectureInfo {
+                    id: "rust-101".into(),
+                    title: "Rust 入門".into(),
+                    starts_at: T.plus_ms(3_600_000),
+                    ends_at: T.plus_ms(9_000_000),
+                    rows: 10,
+                    cols: 20,
+                    emotions: vec![Emotion {
+                        key: "good".into(),
+                        label_ja: "いいね".into(),
+                        label_en: "Good".into(),
+                    }],
+                    chat_max_chars: 500,
+                },
+                phase: Phase::DoorsOpen,
+                epoch: Epoch(1_796_115_000_001),
+                replay: Replay::Snapshot,
+                chat: vec![ChatEvent::Message(message(1, "こんばんは", false))],
+                last_offset: ChatOffset(1),
+                seats: vec![SeatOccupant {
+                    seat: Seat::new(2, 5),
+                    occupant: occupant.clone(),
+                }],
+                your_seat: Some(Seat::new(2, 5)),
+                present: 42,
+                call: None,
+                announcement: Some(Announcement {
+                    text: "資料は p.12 から".into(),
+                    by: "山田講師".into(),
+                    at: T,
+                }),
+                muted_until: None,
+            })),
+        ),
+        (
+            "Phase change",
+            ServerMsg::Phase {
+                phase: Phase::Live { since: T },
+            },
+        ),
+        (
+            "Chat message",
+            ServerMsg::Chat {
+                event: ChatEvent::Message(message(42, "<b>太字</b>は文字のまま", false)),
+            },
+        ),
+        (
+            "Chat deletion",
+            ServerMsg::Chat {
+                event: ChatEvent::Deleted {
+                    offset: ChatOffset(43),
+                    at: T,
+                    target: ChatOffset(40),
+                },
+            },
+        ),
+        (
+            "Question answered",
+            ServerMsg::Chat {
+                event: ChatEvent::Answered {
+                    offset: ChatOffset(44),
+                    at: T,
+                    target: ChatOffset(41),
+                },
+            },
+        ),
+        (
+            "Tick update",
+            ServerMsg::Update(RoomUpdate {
+                seats: vec![
+                    SeatChange {
+                        seat: Seat::new(2, 5),
+                        occupant: Some(occupant),
+                    },
+                    SeatChange {
+                        seat: Seat::new(0, 0),
+                        occupant: None,
+                    },
+                ],
+                present: Some(43),
+                burst: counts(&[("good", 12), ("lost", 2)]),
+            }),
+        ),
+        (
+            "Emotion meter (staff)",
+            ServerMsg::Meter(Meter {
+                at: T,
+                tally: counts(&[("good", 12)]),
+                rolling: counts(&[("good", 130), ("slower", 9)]),
+                window_ms: 60_000,
+                totals: [(EmotionKey::from("good"), 2_480u64)].into_iter().collect(),
+                seats: vec![SeatReaction {
+                    seat: Seat::new(2, 5),
+                    emotion: "good".into(),
+                }],
+            }),
+        ),
+        (
+            "Call (everyone)",
+            ServerMsg::Call {
+                current: Some(call),
+            },
+        ),
+        (
+            "Called on you",
+            ServerMsg::CalledOnYou {
+                by: "山田講師".into(),
+                at: T,
+            },
+        ),
+        (
+            "Announcement",
+            ServerMsg::Announcement {
+                current: Some(Announcement {
+                    text: "休憩は 20:00 まで".into(),
+                    by: "山田講師".into(),
+                    at: T,
+                }),
+            },
+        ),
+        (
+            "Muted",
+            ServerMsg::Muted {
+                until: Some(T.plus_ms(300_000)),
+            },
+        ),
+        (
+            "Refused command",
+            ServerMsg::Error {
+                code: ErrorCode::SeatTaken,
+                message: "seat r2c5 is taken".into(),
+                command: Some("take_seat".into()),
+            },
+        ),
+        (
+            "Round trip",
+            ServerMsg::Pong {
+                t: 17,
+                server_time: T,
+            },
+        ),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .chunks(32)
+        .map(|c| {
+            c.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn section<T: serde::Serialize>(
+    title: &str,
+    examples: &[(&str, T)],
+    encode: impl Fn(Codec, &T) -> Vec<u8>,
+) -> String {
+    let mut out = format!("### {title}\n\n");
+    for (name, msg) in examples {
+        let json: serde_json::Value =
+            serde_json::from_slice(&encode(Codec::Json, msg)).expect("the JSON codec writes JSON");
+        let kind = json["type"].as_str().expect("every message has a type");
+        // Pretty-printed in the codec's own field order; only whitespace differs from the wire.
+        let pretty = serde_json::to_string_pretty(msg).expect("a message prints");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&pretty).expect("parses"),
+            json
+        );
+        let packed = encode(Codec::MsgPack, msg);
+        out.push_str(&format!(
+            "#### `{kind}` — {name}\n\n```json\n{pretty}\n```\n\nMessagePack ({} bytes):\n\n```text\n{}\n```\n\n",
+            packed.len(),
+            hex(&packed)
+        ));
+    }
+    out
+}
+
+fn render() -> String {
+    let mut out = String::new();
+    out.push_str(&section("Client → node", &client_examples(), |c, m| {
+        c.encode_client(m).expect("encodes")
+    }));
+    out.push_str(&section("Node → client", &server_examples(), |c, m| {
+        c.encode_server(m).expect("encodes")
+    }));
+    out
+}
+
+#[test]
+fn every_example_decodes_back_to_itself() {
+    for codec in Codec::ALL {
+        for (_, msg) in client_examples() {
+            assert_eq!(
+                codec
+                    .decode_client(&codec.encode_client(&msg).expect("encodes"))
+                    .expect("decodes"),
+                msg
+            );
+        }
+        for (_, msg) in server_examples() {
+            assert_eq!(
+                codec
+                    .decode_server(&codec.encode_server(&msg).expect("encodes"))
+                    .expect("decodes"),
+                msg
+            );
+        }
+    }
+}
+
+#[test]
+fn protocol_docs_show_what_the_codec_writes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let doc = std::fs::read_to_string(path).expect("docs/protocol.md exists");
+    let (head, rest) = doc
+        .split_once(BEGIN)
+        .expect("the page has the generated-examples marker");
+    let (_, tail) = rest.split_once(END).expect("the page has the end marker");
+    let fresh = format!("{head}{BEGIN}\n\n{}{END}{tail}", render());
+    if std::env::var_os("UPDATE_PROTOCOL_DOCS").is_some() {
+        std::fs::write(path, &fresh).expect("writes the page");
+    } else {
+        assert!(
+            doc == fresh,
+            "docs/protocol.md is out of date: run UPDATE_PROTOCOL_DOCS=1 cargo test -p protocol --test wire_examples"
+        );
+    }
+}
