@@ -146,6 +146,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             EnvFilter::try_from_env("ROOM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let file = read_file(args.config.as_ref())?;
     let over = Overrides {
