@@ -42,16 +42,26 @@ impl Server {
         });
         let deadline = Instant::now() + WAIT;
         let addr = loop {
-            let line = log.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("logs `listening`");
+            let line = log
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("logs `listening`");
             if let Some(rest) = line.split("listening addr=").nth(1) {
-                break rest.split_whitespace().next().expect("an address").parse().expect("a socket address");
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .parse()
+                    .expect("a socket address");
             }
         };
         Self { child, addr, log }
     }
 
     fn terminate(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
         assert!(status.success());
     }
 
@@ -76,7 +86,10 @@ impl Drop for Server {
 
 fn json_field(body: &str, field: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
-    value[field].as_str().unwrap_or_else(|| panic!("no `{field}` in {body}")).to_owned()
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no `{field}` in {body}"))
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,46 +99,105 @@ async fn a_demo_node_lets_a_demo_learner_in_and_stops_cleanly_on_sigterm() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("demo-taro"), "{body}");
 
-    let (status, body) = http_request(server.addr, "POST", "/api/demo/tickets", Some(r#"{"user":"demo-taro"}"#)).await;
+    let (status, body) = http_request(
+        server.addr,
+        "POST",
+        "/api/demo/tickets",
+        Some(r#"{"user":"demo-taro"}"#),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let ticket = json_field(&body, "ticket");
     let url = format!("ws://{}{}", server.addr, json_field(&body, "websocket"));
-    let mut taro = Client::connect(&url, Codec::MsgPack).await.expect("connects");
-    taro.send(&ClientMsg::Hello { ticket, resume: None }).await;
+    let mut taro = Client::connect(&url, Codec::MsgPack)
+        .await
+        .expect("connects");
+    taro.send(&ClientMsg::Hello {
+        ticket,
+        resume: None,
+    })
+    .await;
     let welcome = taro.welcome().await;
     assert_eq!(welcome.you.nickname.as_str(), "たろう");
     assert_eq!(welcome.you.role, Role::Learner);
-    assert_eq!(welcome.phase, protocol::server::Phase::DoorsOpen, "the demo's doors are open now");
+    assert_eq!(
+        welcome.phase,
+        protocol::server::Phase::DoorsOpen,
+        "the demo's doors are open now"
+    );
 
-    let (status, _) = http_request(server.addr, "POST", "/api/demo/tickets", Some(r#"{"user":"nobody"}"#)).await;
+    let (status, _) = http_request(
+        server.addr,
+        "POST",
+        "/api/demo/tickets",
+        Some(r#"{"user":"nobody"}"#),
+    )
+    .await;
     assert_eq!(status, 404);
 
     server.terminate();
-    assert_eq!(taro.close_code().await, Some(CloseCode::ServerShutdown.code()));
+    assert_eq!(
+        taro.close_code().await,
+        Some(CloseCode::ServerShutdown.code())
+    );
     let status = tokio::task::block_in_place(|| server.wait_exit());
     assert!(status.success(), "{status}");
     let log: Vec<String> = server.log.try_iter().collect();
     assert!(log.iter().any(|l| l.contains("stopped")), "{log:?}");
-    assert!(!log.iter().any(|l| l.contains("たろう") || l.contains("demo-taro")), "no personal data at info: {log:?}");
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("たろう") || l.contains("demo-taro")),
+        "no personal data at info: {log:?}"
+    );
 }
 
 #[test]
 fn mint_ticket_prints_a_ticket_the_node_accepts() {
     let secret = "operator-secret-operator-secret-00";
     let output = Command::new(BIN)
-        .args(["mint-ticket", "--lecture", "rust-101", "--user", "u-1", "--nickname", "先生", "--role", "instructor"])
+        .args([
+            "mint-ticket",
+            "--lecture",
+            "rust-101",
+            "--user",
+            "u-1",
+            "--nickname",
+            "先生",
+            "--role",
+            "instructor",
+        ])
         .env("ROOM_TICKET_SECRET", secret)
         .output()
         .expect("runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let ticket = String::from_utf8(output.stdout).expect("utf-8");
     let key = TicketKey::new(secret.as_bytes().to_vec()).expect("long enough");
-    let now = UnixMillis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64);
+    let now = UnixMillis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis() as u64,
+    );
     let claims = key.verify(ticket.trim(), now).expect("a valid ticket");
-    assert_eq!((claims.lec.as_str(), claims.nick.as_str(), claims.role), ("rust-101", "先生", Role::Instructor));
+    assert_eq!(
+        (claims.lec.as_str(), claims.nick.as_str(), claims.role),
+        ("rust-101", "先生", Role::Instructor)
+    );
 
     let refused = Command::new(BIN)
-        .args(["mint-ticket", "--lecture", "l", "--user", "u", "--nickname", "bad\u{7}name"])
+        .args([
+            "mint-ticket",
+            "--lecture",
+            "l",
+            "--user",
+            "u",
+            "--nickname",
+            "bad\u{7}name",
+        ])
         .env("ROOM_TICKET_SECRET", secret)
         .output()
         .expect("runs");
@@ -138,13 +210,22 @@ fn a_mistyped_setting_stops_the_node_with_its_name() {
     let dir = std::env::temp_dir().join(format!("room-server-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("room.toml");
-    std::fs::write(&path, "ticket_secret = \"0123456789abcdef0123456789abcdef\"\n[limits]\nmax_conections = 5\n")
-        .expect("writes");
-    let output = Command::new(BIN).args(["--config", path.to_str().expect("utf-8 path")]).output().expect("runs");
+    std::fs::write(
+        &path,
+        "ticket_secret = \"0123456789abcdef0123456789abcdef\"\n[limits]\nmax_conections = 5\n",
+    )
+    .expect("writes");
+    let output = Command::new(BIN)
+        .args(["--config", path.to_str().expect("utf-8 path")])
+        .output()
+        .expect("runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("max_conections"), "{stderr}");
-    let no_secret = Command::new(BIN).env_remove("ROOM_TICKET_SECRET").output().expect("runs");
+    let no_secret = Command::new(BIN)
+        .env_remove("ROOM_TICKET_SECRET")
+        .output()
+        .expect("runs");
     assert!(!no_secret.status.success());
     assert!(String::from_utf8_lossy(&no_secret.stderr).contains("ticket secret"));
     let _ = std::fs::remove_dir_all(&dir);
