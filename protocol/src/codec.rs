@@ -249,3 +249,27 @@ mod tests {
         assert_eq!(Codec::from_subprotocol("lecture-room.v0.json"), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_decode_to_a_message_or_an_error_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            for codec in Codec::ALL {
+                let _ = codec.decode_client(&bytes);
+            }
+        }
+
+        #[test]
+        fn chat_text_survives_both_codecs(text in ".{0,200}", question in any::<bool>()) {
+            let msg = ClientMsg::Chat { text, question };
+            for codec in Codec::ALL {
+                let bytes = codec.encode_client(&msg).expect("encodes");
+                prop_assert_eq!(codec.decode_client(&bytes).expect("decodes"), msg.clone());
+            }
+        }
+    }
+}

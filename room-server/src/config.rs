@@ -457,6 +457,24 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses_and_shows_the_defaults() {
+        let file: FileConfig = toml::from_str(include_str!("../../docs/room.example.toml"))
+            .expect("the example parses");
+        assert_eq!(
+            file.limits,
+            Limits::default(),
+            "the example's [limits] are the defaults"
+        );
+        assert_eq!(
+            file.room,
+            RoomTuning::default(),
+            "the example's [room] values are the defaults"
+        );
+        let config = Config::resolve(file, Overrides::default()).expect("the example is valid");
+        assert_eq!(config.lectures[0].emotions.len(), 2);
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let typo =
             toml::from_str::<FileConfig>("listn = \"0.0.0.0:1\"").expect_err("unknown field");
