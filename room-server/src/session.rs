@@ -48,7 +48,11 @@ async fn session(
 ) {
     let (sink, mut stream) = socket.split();
     let hello_timeout = Duration::from_millis(node.config.limits.hello_timeout_ms);
-    let (ticket, resume) = match timeout(hello_timeout, read_hello(&mut stream, codec)).await {
+    let hello = tokio::select! {
+        hello = timeout(hello_timeout, read_hello(&mut stream, codec)) => hello,
+        () = node.shutdown.cancelled() => return close_early(sink, stream, CloseCode::ServerShutdown).await,
+    };
+    let (ticket, resume) = match hello {
         Ok(Ok(hello)) => hello,
         Ok(Err(None)) => return,
         Ok(Err(Some(code))) => return close_early(sink, stream, code).await,
