@@ -48,11 +48,14 @@ pub enum CloseCode {
     /// 4112: the same person connected again elsewhere (another tab or device); this older
     /// connection gives way.
     Replaced,
+    /// 4113: the right to attend was taken away (purchase cancelled or refunded, seat taken
+    /// back by the company).
+    Revoked,
 }
 
 impl CloseCode {
     /// Every close code, in numeric order.
-    pub const ALL: [CloseCode; 17] = [
+    pub const ALL: [CloseCode; 18] = [
         CloseCode::ServerShutdown,
         CloseCode::SlowConsumer,
         CloseCode::HeartbeatTimeout,
@@ -70,6 +73,7 @@ impl CloseCode {
         CloseCode::Flooding,
         CloseCode::DoorsNotOpen,
         CloseCode::Replaced,
+        CloseCode::Revoked,
     ];
 
     /// The numeric code sent in the close frame.
@@ -92,6 +96,7 @@ impl CloseCode {
             CloseCode::Flooding => 4110,
             CloseCode::DoorsNotOpen => 4111,
             CloseCode::Replaced => 4112,
+            CloseCode::Revoked => 4113,
         }
     }
 
@@ -126,6 +131,7 @@ impl CloseCode {
             CloseCode::Flooding => "too many messages",
             CloseCode::DoorsNotOpen => "doors are not open yet",
             CloseCode::Replaced => "connected again elsewhere",
+            CloseCode::Revoked => "entitlement revoked",
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The node's configuration: command-line flags and environment variables over an optional
 //! TOML file over defaults.
 
+use crate::gate::identity::IdentitySettings;
+use crate::gate::model::{Lecture, LectureStatus, StaffMember};
 use crate::room::{LectureSpec, RoomSettings};
 use crate::ticket::{TicketKey, WeakSecret};
+use protocol::UnixMillis;
 use protocol::server::Emotion;
-use protocol::{LectureId, UnixMillis};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -12,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 /// Where the node listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The database unless told otherwise: a SQLite file in the working folder.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://room-server.db";
 
 /// Why the configuration cannot be used. Each names the setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,12 @@ pub struct Limits {
     pub room_idle_ms: u64,
     /// Inputs waiting for one room's task before senders wait.
     pub room_inbox: usize,
+    /// Ticket requests per minute per person (the Enter button), sustained…
+    pub tickets_per_min: u32,
+    /// …and in a burst.
+    pub ticket_burst: u32,
+    /// Sign-in attempts (demo sign-in) per minute per client address.
+    pub sign_ins_per_min: u32,
 }
 
 impl Default for Limits {
@@ -107,6 +117,9 @@ impl Default for Limits {
             shutdown_grace_ms: 10_000,
             room_idle_ms: 30 * 60 * 1000,
             room_inbox: 4096,
+            tickets_per_min: 30,
+            ticket_burst: 10,
+            sign_ins_per_min: 30,
         }
     }
 }
@@ -199,6 +212,9 @@ pub struct LectureEntry {
     /// Emotion buttons; the default five when left out.
     #[serde(default)]
     pub emotions: Vec<Emotion>,
+    /// Instructors and moderators (`{ account = "…", role = "instructor" }`).
+    #[serde(default)]
+    pub staff: Vec<StaffMember>,
 }
 
 /// Largest seat grid, in cells.
@@ -221,18 +237,23 @@ fn parse_time(id: &str, field: &str, value: &str) -> Result<UnixMillis, ConfigEr
 
 impl LectureEntry {
     /// The lecture this entry describes, checked.
-    pub fn to_spec(&self) -> Result<LectureSpec, ConfigError> {
-        let spec = LectureSpec {
-            id: LectureId::from(self.id.as_str()),
+    pub fn to_lecture(&self) -> Result<Lecture, ConfigError> {
+        let lecture = Lecture {
+            id: self.id.clone(),
             title: self.title.clone(),
             starts_at: parse_time(&self.id, "starts_at", &self.starts_at)?,
             ends_at: parse_time(&self.id, "ends_at", &self.ends_at)?,
             rows: self.rows,
             cols: self.cols,
             emotions: self.emotions.clone(),
+            archive_available_at: None,
+            status: LectureStatus::Scheduled,
+            cancel_reason: None,
+            ended_at: None,
+            staff: self.staff.clone(),
         };
-        validate_lecture(&spec)?;
-        Ok(spec)
+        validate_lecture(&lecture.spec())?;
+        Ok(lecture)
     }
 }
 
@@ -293,8 +314,14 @@ pub struct FileConfig {
     pub limits: Limits,
     /// Room tuning.
     pub room: RoomTuning,
-    /// Lectures this node holds.
+    /// Lectures to put in the store at start (besides those the portal sends).
     pub lectures: Vec<LectureEntry>,
+    /// `sqlite://path` (default `sqlite://room-server.db`) or `postgres://…`.
+    pub database_url: Option<String>,
+    /// How the portal signs identity tokens.
+    pub identity: Option<IdentitySettings>,
+    /// The key the portal sends in `X-Api-Key` to the integration API (at least 32 bytes).
+    pub integration_api_key: Option<String>,
 }
 
 impl FileConfig {
@@ -322,6 +349,10 @@ pub struct Overrides {
     pub ticket_secret: Option<String>,
     /// `--allowed-origin` / `ROOM_ALLOWED_ORIGINS`.
     pub allowed_origins: Vec<String>,
+    /// `--database-url` / `ROOM_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--integration-api-key` / `ROOM_INTEGRATION_API_KEY`.
+    pub integration_api_key: Option<String>,
 }
 
 /// The node's resolved configuration.
@@ -343,8 +374,15 @@ pub struct Config {
     pub limits: Limits,
     /// Room tuning.
     pub room: RoomTuning,
-    /// Lectures this node holds.
-    pub lectures: Vec<LectureSpec>,
+    /// Lectures put in the store at start.
+    pub lectures: Vec<Lecture>,
+    /// The database.
+    pub database_url: String,
+    /// How portal identity tokens are checked; none: only demo sign-in (demo mode) identifies
+    /// people.
+    pub identity: Option<IdentitySettings>,
+    /// The integration API's key; none: the integration API is off.
+    pub integration_api_key: Option<String>,
 }
 
 impl Config {
@@ -359,6 +397,9 @@ impl Config {
             limits: Limits::default(),
             room: RoomTuning::default(),
             lectures: Vec::new(),
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            identity: None,
+            integration_api_key: None,
         }
     }
 
@@ -373,7 +414,7 @@ impl Config {
         let lectures = file
             .lectures
             .iter()
-            .map(LectureEntry::to_spec)
+            .map(LectureEntry::to_lecture)
             .collect::<Result<Vec<_>, _>>()?;
         let mut ids = HashSet::new();
         if let Some(dup) = lectures.iter().find(|l| !ids.insert(&l.id)) {
@@ -393,6 +434,16 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(identity) = &file.identity {
+            crate::gate::identity::PortalIdentity::new(identity)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        let integration_api_key = over.integration_api_key.or(file.integration_api_key);
+        if integration_api_key.as_ref().is_some_and(|k| k.len() < 32) {
+            return Err(ConfigError::Invalid(
+                "integration_api_key must be at least 32 bytes".into(),
+            ));
+        }
         let mut allowed_origins = over.allowed_origins;
         if allowed_origins.is_empty() {
             allowed_origins = file.allowed_origins.unwrap_or_default();
@@ -409,6 +460,12 @@ impl Config {
             limits,
             room: file.room,
             lectures,
+            database_url: over
+                .database_url
+                .or(file.database_url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            identity: file.identity,
+            integration_api_key,
         })
     }
 }
@@ -510,10 +567,11 @@ mod tests {
             rows,
             cols: 10,
             emotions: vec![],
+            staff: vec![],
         };
-        assert!(entry(10, "2026-12-01T19:00:00Z").to_spec().is_ok());
-        assert!(entry(0, "2026-12-01T19:00:00Z").to_spec().is_err());
-        assert!(entry(10, "2026-12-01T21:00:00Z").to_spec().is_err());
-        assert!(entry(10, "tomorrow").to_spec().is_err());
+        assert!(entry(10, "2026-12-01T19:00:00Z").to_lecture().is_ok());
+        assert!(entry(0, "2026-12-01T19:00:00Z").to_lecture().is_err());
+        assert!(entry(10, "2026-12-01T21:00:00Z").to_lecture().is_err());
+        assert!(entry(10, "tomorrow").to_lecture().is_err());
     }
 }

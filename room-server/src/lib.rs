@@ -4,13 +4,19 @@
 //! - [`room`]: the lecture room as a sans-IO state machine (no tokio, no clock, no locks).
 //! - [`node`]: the composition root ([`Node`]) and [`run`]; `room_task` drives one room per
 //!   lecture; `session` runs one client connection; `routes` are the HTTP endpoints.
+//! - [`gate`]: the entry gate — records (SQLite or PostgreSQL), identity, entitlement, and
+//!   the learner, corporate and integration APIs; `records` writes what rooms report.
+//! - [`bus`]: events every node holding a lecture must act on (revocations, cancellations).
 //! - [`ticket`]: signed room tickets. [`config`]: flags, environment and the TOML file.
-//! - [`clock`]: the one source of wall-clock time. [`demo`]: the demo lecture and people.
+//! - [`clock`]: the one source of wall-clock time. [`demo`]: the demo records.
 
+pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod gate;
 pub mod node;
+mod records;
 pub mod room;
 mod room_task;
 pub mod routes;

@@ -55,6 +55,12 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    /// The gate's database: `sqlite://path` [default: sqlite://room-server.db] or `postgres://…`.
+    #[arg(long, env = "ROOM_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The key the portal sends as X-Api-Key to the integration API (at least 32 bytes).
+    #[arg(long, env = "ROOM_INTEGRATION_API_KEY", hide_env_values = true)]
+    integration_api_key: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -154,6 +160,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         demo: args.demo,
         ticket_secret: args.ticket_secret,
         allowed_origins: args.allowed_origins,
+        database_url: args.database_url,
+        integration_api_key: args.integration_api_key,
     };
     let config = Config::resolve(file, over)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -164,7 +172,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let node = Node::new(config, Arc::new(SystemClock));
+        let node = Node::start(config, Arc::new(SystemClock))
+            .await
+            .context("starting the node")?;
         run(listener, node, shutdown_signal())
             .await
             .context("serving")

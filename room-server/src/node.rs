@@ -1,11 +1,17 @@
 //! The node: composition root of one room-server process.
 //!
-//! Holds the configuration, the clock, the lectures it serves, the registry of live rooms
+//! Holds the configuration, the clock, the entry gate, the registry of live rooms
 //! (one task per lecture) and the counters `/metrics` shows; [`run`] serves it until shutdown.
 
+use crate::bus::{Bus, BusEvent};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::demo::Demo;
+use crate::gate::Gate;
+use crate::gate::entitlement::Timing;
+use crate::gate::identity::{IdentitySettings, PortalIdentity, TokenIssuer};
+use crate::gate::store::{Store, StoreError};
+use crate::records::{self, Record};
 use crate::room::{LectureSpec, Room};
 use crate::room_task::{self, RoomInput};
 use crate::routes;
@@ -13,14 +19,14 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use protocol::{CloseCode, Epoch, LectureId};
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
@@ -120,13 +126,37 @@ impl Metrics {
     }
 }
 
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database is unreachable or could not be migrated or seeded.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The identity settings are unusable.
+    #[error(transparent)]
+    Identity(#[from] crate::gate::identity::IdentityConfigError),
+    /// The system's random source failed (demo secrets).
+    #[error("no randomness for the demo's secrets: {0}")]
+    Random(String),
+}
+
 /// One room-server process.
 #[derive(Debug)]
 pub struct Node {
     pub(crate) config: Config,
     pub(crate) clock: Arc<dyn Clock>,
-    lectures: HashMap<LectureId, LectureSpec>,
+    /// The entry gate: records, identity, the bus.
+    pub gate: Gate,
     rooms: DashMap<LectureId, RoomSlot>,
+    /// Tells this process's attendance rows apart from another run's.
+    instance: u64,
+    records: mpsc::Sender<Record>,
+    records_stop: CancellationToken,
+    records_done: Mutex<Option<JoinHandle<()>>>,
+    /// Ticket requests per person.
+    pub(crate) ticket_limiter: DefaultKeyedRateLimiter<String>,
+    /// Demo sign-ins per client address.
+    pub(crate) sign_in_limiter: DefaultKeyedRateLimiter<IpAddr>,
     next_conn: AtomicU64,
     next_generation: AtomicU64,
     /// Cancelled when the node starts shutting down: sessions tell their clients to reconnect.
@@ -145,21 +175,70 @@ fn nonzero(n: u32) -> NonZeroU32 {
 }
 
 impl Node {
-    /// A node serving `config`'s lectures (and the demo lecture in demo mode).
-    pub fn new(mut config: Config, clock: Arc<dyn Clock>) -> Arc<Self> {
-        let demo = config.demo.then(|| Demo::new(clock.now()));
-        if let Some(demo) = &demo {
-            config.lectures.push(demo.lecture.clone());
+    /// Connects the store (migrating it), puts the configured lectures and, in demo mode, the
+    /// demo records in it, and starts the node's background work.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Self>, StartError> {
+        let store = Store::connect(&config.database_url).await?;
+        let now = clock.now();
+        for lecture in &config.lectures {
+            store.upsert_lecture(lecture, now).await?;
         }
+        let demo = match config.demo {
+            true => Some(Demo::seed(&store, now).await?),
+            false => None,
+        };
+        let identity_settings = match (&config.identity, config.demo) {
+            (Some(settings), _) => Some(settings.clone()),
+            (None, true) => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret).map_err(|e| StartError::Random(e.to_string()))?;
+                Some(IdentitySettings {
+                    algorithm: "HS256".into(),
+                    secret: Some(secret.iter().map(|b| format!("{b:02x}")).collect()),
+                    public_key_pem: None,
+                    issuer: "room-server-demo".into(),
+                    audience: "lecture-room".into(),
+                })
+            }
+            (None, false) => None,
+        };
+        let identity = identity_settings
+            .as_ref()
+            .map(PortalIdentity::new)
+            .transpose()?;
+        let demo_issuer = identity_settings
+            .as_ref()
+            .filter(|_| config.demo)
+            .and_then(TokenIssuer::new);
+        let settings = config.room.settings(Epoch(0));
+        let gate = Gate {
+            store: store.clone(),
+            bus: Bus::default(),
+            identity,
+            demo_issuer,
+            timing: Timing {
+                doors_open_before_ms: settings.doors_open_before_ms,
+                end_grace_ms: settings.end_grace_ms,
+            },
+        };
+        let (records_tx, records_rx) = mpsc::channel(64 * 1024);
+        let records_stop = CancellationToken::new();
+        let writer = tokio::spawn(records::write(store, records_rx, records_stop.clone()));
+        let bus = gate.bus.subscribe();
         let limits = &config.limits;
         let quota = Quota::per_second(nonzero(limits.connects_per_sec_per_ip))
             .allow_burst(nonzero(limits.connect_burst_per_ip));
-        Arc::new(Self {
-            lectures: config
-                .lectures
-                .iter()
-                .map(|l| (l.id.clone(), l.clone()))
-                .collect(),
+        let tickets = Quota::per_minute(nonzero(limits.tickets_per_min))
+            .allow_burst(nonzero(limits.ticket_burst));
+        let sign_ins = Quota::per_minute(nonzero(limits.sign_ins_per_min));
+        let node = Arc::new(Self {
+            gate,
+            instance: now.0,
+            records: records_tx,
+            records_stop,
+            records_done: Mutex::new(Some(writer)),
+            ticket_limiter: RateLimiter::keyed(tickets),
+            sign_in_limiter: RateLimiter::keyed(sign_ins),
             rooms: DashMap::new(),
             next_conn: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
@@ -170,7 +249,9 @@ impl Node {
             metrics: Metrics::default(),
             clock,
             config,
-        })
+        });
+        tokio::spawn(route_bus(Arc::downgrade(&node), bus));
+        Ok(node)
     }
 
     /// The node's configuration.
@@ -178,9 +259,17 @@ impl Node {
         &self.config
     }
 
-    /// The lecture with this id, if this node serves it.
-    pub fn lecture(&self, id: &LectureId) -> Option<&LectureSpec> {
-        self.lectures.get(id)
+    /// Hands a room's report to the record writer; a full queue loses the record (with a
+    /// warning) rather than slowing the room.
+    pub(crate) fn record(&self, record: Record) {
+        if self.records.try_send(record).is_err() {
+            warn!("attendance queue full; a record was dropped");
+        }
+    }
+
+    /// The id of a stay of `conn` on this node, unique across restarts.
+    pub(crate) fn stay_id(&self, conn: u64) -> String {
+        format!("{}-{conn}", self.instance)
     }
 
     /// Whether the node is shutting down (and so not ready for new connections).
@@ -196,12 +285,9 @@ impl Node {
     /// code for a lecture whose room is over.
     pub(crate) fn room_inbox(
         self: &Arc<Self>,
-        id: &LectureId,
+        spec: &LectureSpec,
     ) -> Result<mpsc::Sender<RoomInput>, CloseCode> {
-        let Some(spec) = self.lectures.get(id) else {
-            return Err(CloseCode::TicketWrongLecture);
-        };
-        match self.rooms.entry(id.clone()) {
+        match self.rooms.entry(spec.id.clone()) {
             Entry::Occupied(mut slot) => match slot.get() {
                 RoomSlot::Over(code) => Err(*code),
                 RoomSlot::Open { tx, .. } if !tx.is_closed() => Ok(tx.clone()),
@@ -234,6 +320,14 @@ impl Node {
         (tx.clone(), RoomSlot::Open { tx, generation })
     }
 
+    /// The inbox of a lecture's room if it runs on this node.
+    fn open_room(&self, id: &LectureId) -> Option<mpsc::Sender<RoomInput>> {
+        match self.rooms.get(id)?.value() {
+            RoomSlot::Open { tx, .. } => Some(tx.clone()),
+            RoomSlot::Over(_) => None,
+        }
+    }
+
     /// Called by a room's task as it stops: an over lecture stays marked over; an idle room
     /// is forgotten and will start afresh.
     pub(crate) fn room_stopped(&self, id: &LectureId, generation: u64, over: Option<CloseCode>) {
@@ -249,6 +343,28 @@ impl Node {
                     slot.remove();
                 }
             }
+        }
+    }
+}
+
+/// Delivers bus events to the rooms of this node they concern.
+async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                warn!(missed = n, "the bus outran this node");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(node) = node.upgrade() else { return };
+        let (lecture, input) = match event {
+            BusEvent::Revoke { lecture, user, at } => (lecture, RoomInput::Revoke { user, at }),
+            BusEvent::Cancel { lecture, reason } => (lecture, RoomInput::Cancel { reason }),
+        };
+        if let Some(room) = node.open_room(&lecture) {
+            let _ = room.send(input).await;
         }
     }
 }
@@ -291,6 +407,18 @@ pub async fn run(
             open = node.sessions.len(),
             "connections still open after the shutdown grace; closing anyway"
         );
+    }
+    // What the rooms reported last (the stays that just ended) goes to the store.
+    node.records_stop.cancel();
+    let writer = node
+        .records_done
+        .lock()
+        .map(|mut w| w.take())
+        .unwrap_or_default();
+    if let Some(writer) = writer
+        && tokio::time::timeout(grace, writer).await.is_err()
+    {
+        warn!("the record writer did not finish in time");
     }
     info!("stopped");
     Ok(())

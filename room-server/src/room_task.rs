@@ -1,8 +1,10 @@
 //! One task per lecture: owns the lecture's [`Room`], feeds it what sessions send, and delivers
 //! what it outputs. The only place the room core meets real time and real queues.
 
+use crate::gate::store::AttendanceChange;
 use crate::node::{Metrics, Node};
-use crate::room::{ConnId, Identity, Output, Room};
+use crate::records::Record;
+use crate::room::{Attendance, ConnId, Identity, Output, Room};
 use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use protocol::server::Phase;
@@ -29,6 +31,13 @@ pub(crate) enum RoomInput {
     Command { conn: ConnId, msg: ClientMsg },
     /// The connection is gone.
     Disconnected { conn: ConnId },
+    /// A person's right to attend was taken away at `at`.
+    Revoke {
+        user: protocol::UserId,
+        at: protocol::UnixMillis,
+    },
+    /// The lecture was cancelled.
+    Cancel { reason: String },
 }
 
 /// What a room hands a session's writer, in order.
@@ -155,11 +164,13 @@ pub(crate) async fn run(
                         conns.remove(&conn);
                         room.handle_disconnect(now, conn);
                     }
+                    RoomInput::Revoke { user, at } => room.handle_revoke(now, user, at),
+                    RoomInput::Cancel { reason } => room.handle_cancel(now, reason),
                 }
             }
             () = sleep_until_some(deadline) => room.handle_timeout(node.clock.now()),
         }
-        deliver(&mut room, &conns, &node.metrics);
+        deliver(&mut room, &conns, &node);
         if room.is_over() && conns.is_empty() {
             break;
         }
@@ -190,7 +201,8 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 
 /// Hands every output of the room to the sessions concerned. Never waits: a session whose
 /// queue is full is kicked as a slow consumer, and the others go on.
-fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, metrics: &Metrics) {
+fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node) {
+    let metrics = &node.metrics;
     while let Some(output) = room.poll_output() {
         match output {
             Output::Send { to, msg } => {
@@ -222,6 +234,31 @@ fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, metrics: &Metrics) 
                     out.kick.kick(code);
                 }
             }
+            Output::Attendance(Attendance::Entered {
+                conn,
+                user,
+                role,
+                at,
+            }) => {
+                node.record(Record::Attendance(AttendanceChange::Entered {
+                    id: node.stay_id(conn.0),
+                    lecture: room.lecture_id().to_string(),
+                    account: user.to_string(),
+                    role,
+                    at,
+                }));
+            }
+            Output::Attendance(Attendance::Left { conn, at, seat }) => {
+                node.record(Record::Attendance(AttendanceChange::Left {
+                    id: node.stay_id(conn.0),
+                    at,
+                    seat,
+                }));
+            }
+            Output::Ended { at } => node.record(Record::Ended {
+                lecture: room.lecture_id().to_string(),
+                at,
+            }),
         }
     }
 }

@@ -3,17 +3,15 @@
 
 use crate::node::{Metrics, Node};
 use crate::session;
-use crate::ticket::TicketClaims;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
+use protocol::Codec;
 use protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
-use protocol::{Codec, LectureId};
-use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,8 +23,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/ws/lectures/{lecture}", get(room_socket))
-        .route("/api/demo", get(demo_info))
-        .route("/api/demo/tickets", post(demo_ticket))
+        .merge(crate::gate::router())
         .with_state(node)
 }
 
@@ -120,14 +117,24 @@ async fn room_socket(
             "too many connections from this address".into(),
         );
     }
-    let lecture = LectureId::from(lecture);
-    if node.lecture(&lecture).is_none() {
-        return refused(
-            StatusCode::NOT_FOUND,
-            "unknown_lecture",
-            format!("no lecture `{lecture}` on this node"),
-        );
-    }
+    let lecture = match node.gate.store.lecture(&lecture).await {
+        Ok(Some(lecture)) => lecture,
+        Ok(None) => {
+            return refused(
+                StatusCode::NOT_FOUND,
+                "unknown_lecture",
+                format!("no lecture `{lecture}`"),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store failure");
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "retry shortly".into(),
+            );
+        }
+    };
     let limits = &node.config.limits;
     let active = node
         .metrics
@@ -168,70 +175,4 @@ async fn room_socket(
             let tracker = session_node.sessions.clone();
             tracker.track_future(session::run(session_node, socket, codec, lecture))
         })
-}
-
-async fn demo_info(State(node): State<Arc<Node>>) -> Response {
-    let Some(demo) = &node.demo else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            "not_demo",
-            "this node is not in demo mode",
-        );
-    };
-    Json(json!({
-        "lecture": demo.lecture.id,
-        "title": demo.lecture.title,
-        "users": demo.users,
-        "websocket": format!("/ws/lectures/{}", demo.lecture.id),
-        "subprotocols": [SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON],
-    }))
-    .into_response()
-}
-
-#[derive(Deserialize)]
-struct DemoSignIn {
-    user: String,
-}
-
-async fn demo_ticket(
-    State(node): State<Arc<Node>>,
-    body: Result<Json<DemoSignIn>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Some(demo) = &node.demo else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            "not_demo",
-            "this node is not in demo mode",
-        );
-    };
-    let Ok(Json(DemoSignIn { user })) = body else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "send {\"user\": \"<demo user id>\"}",
-        );
-    };
-    let Some(person) = demo.user(&user) else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            "unknown_user",
-            "no such demo user; see GET /api/demo",
-        );
-    };
-    let now_secs = node.clock.now().0 / 1000;
-    let claims = TicketClaims {
-        lec: demo.lecture.id.clone(),
-        sub: person.id.clone(),
-        nick: person.nickname.clone(),
-        role: person.role,
-        iat: now_secs,
-        exp: now_secs + node.config.ticket_ttl_secs,
-    };
-    Json(json!({
-        "ticket": node.config.ticket_key.mint(&claims),
-        "expires_at": claims.exp,
-        "lecture": claims.lec,
-        "websocket": format!("/ws/lectures/{}", claims.lec),
-    }))
-    .into_response()
 }

@@ -1,6 +1,7 @@
 //! One client connection: reads the `hello`, checks the ticket, joins the room, then runs a
 //! reader (client → room) and a writer (room → client) side by side until either ends.
 
+use crate::gate::model::{Lecture, LectureStatus};
 use crate::node::{Metrics, Node};
 use crate::room::{ConnId, Identity};
 use crate::room_task::{Kick, Outbox, Outgoing, RoomInput, encode};
@@ -10,7 +11,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use governor::{Quota, RateLimiter};
 use protocol::{
-    ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, LectureId, ResumeFrom, ServerMsg,
+    ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, ResumeFrom, ServerMsg, UnixMillis,
 };
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -28,9 +29,9 @@ const MAX_BATCH: usize = 64;
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// Runs one room connection to its end.
-pub(crate) async fn run(node: Arc<Node>, socket: WebSocket, codec: Codec, lecture: LectureId) {
+pub(crate) async fn run(node: Arc<Node>, socket: WebSocket, codec: Codec, lecture: Lecture) {
     let conn = ConnId(node.next_conn_id());
-    let span = info_span!("conn", id = conn.0, lecture = %lecture);
+    let span = info_span!("conn", id = conn.0, lecture = %lecture.id);
     Metrics::add(&node.metrics.connections_active, 1);
     Metrics::add(&node.metrics.connections_total, 1);
     session(&node, socket, codec, lecture, conn)
@@ -43,7 +44,7 @@ async fn session(
     node: &Arc<Node>,
     socket: WebSocket,
     codec: Codec,
-    lecture: LectureId,
+    lecture: Lecture,
     conn: ConnId,
 ) {
     let (sink, mut stream) = socket.split();
@@ -59,7 +60,7 @@ async fn session(
         Err(_) => return close_early(sink, stream, CloseCode::HelloTimeout).await,
     };
     let claims = match node.config.ticket_key.verify(&ticket, node.clock.now()) {
-        Ok(claims) if claims.lec == lecture => claims,
+        Ok(claims) if claims.lec.as_str() == lecture.id => claims,
         Ok(_) => return close_early(sink, stream, CloseCode::TicketWrongLecture).await,
         Err(TicketError::Expired) => {
             return close_early(sink, stream, CloseCode::TicketExpired).await;
@@ -74,11 +75,19 @@ async fn session(
         "entering"
     );
     debug!(user = %claims.sub, nickname = %claims.nick, "ticket holder");
+    if lecture.status == LectureStatus::Cancelled {
+        return close_early(sink, stream, CloseCode::LectureCancelled).await;
+    }
+    if lecture.ended_at.is_some() {
+        return close_early(sink, stream, CloseCode::LectureEnded).await;
+    }
     let who = Identity {
         user: claims.sub,
         nickname: claims.nick,
         role: claims.role,
+        issued_at: UnixMillis(claims.iat.saturating_mul(1000)),
     };
+    let spec = lecture.spec();
 
     let (tx, rx) = mpsc::channel(node.config.limits.outbound_queue);
     let out = Outbox {
@@ -95,7 +104,7 @@ async fn session(
     // A room that stopped between lookup and join is started afresh on the second try.
     let mut room = None;
     for _ in 0..2 {
-        match node.room_inbox(&lecture) {
+        match node.room_inbox(&spec) {
             Ok(inbox) if inbox.send(join(out.clone())).await.is_ok() => {
                 room = Some(inbox);
                 break;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Client, WAIT, http_get, http_request};
+use common::{Client, WAIT, http, http_get, sqlite_url};
 use protocol::{ClientMsg, CloseCode, Codec, Role, UnixMillis};
 use room_server::ticket::TicketKey;
 use std::io::{BufRead, BufReader};
@@ -94,16 +94,35 @@ fn json_field(body: &str, field: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demo_node_lets_a_demo_learner_in_and_stops_cleanly_on_sigterm() {
-    let mut server = Server::start(&["--demo", "--listen", "127.0.0.1:0"]);
-    let (status, body) = http_get(server.addr, "/api/demo").await;
+    let database = sqlite_url();
+    let mut server = Server::start(&[
+        "--demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &database,
+    ]);
+    let (status, body) = http_get(server.addr, "/api/v1/demo/users").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("demo-taro"), "{body}");
 
-    let (status, body) = http_request(
+    let (status, body) = http(
         server.addr,
         "POST",
-        "/api/demo/tickets",
+        "/api/v1/demo/sign-in",
+        &[],
         Some(r#"{"user":"demo-taro"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let bearer = format!("Bearer {}", json_field(&body, "token"));
+    let auth = [("Authorization", bearer.as_str())];
+    let (status, body) = http(
+        server.addr,
+        "POST",
+        "/api/v1/lectures/demo/ticket",
+        &auth,
+        None,
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -126,10 +145,11 @@ async fn a_demo_node_lets_a_demo_learner_in_and_stops_cleanly_on_sigterm() {
         "the demo's doors are open now"
     );
 
-    let (status, _) = http_request(
+    let (status, _) = http(
         server.addr,
         "POST",
-        "/api/demo/tickets",
+        "/api/v1/demo/sign-in",
+        &[],
         Some(r#"{"user":"nobody"}"#),
     )
     .await;

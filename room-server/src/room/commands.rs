@@ -86,7 +86,8 @@ impl Room {
                 Ok(())
             }
             ClientMsg::Leave => {
-                self.leave(conn, user);
+                // The 退室 button: the seat is freed at once, not held; a normal closure.
+                self.take_out(now, user, None);
                 Ok(())
             }
             ClientMsg::Chat { text, question } => self.chat(now, user, &text, question),
@@ -139,7 +140,7 @@ impl Room {
             ClientMsg::Remove {
                 user: target,
                 allow_return,
-            } => self.remove(&target, allow_return),
+            } => self.remove(now, &target, allow_return),
             ClientMsg::StartLecture => match self.phase {
                 Phase::DoorsOpen => {
                     self.set_phase(Phase::Live { since: now });
@@ -150,6 +151,7 @@ impl Room {
             },
             ClientMsg::EndLecture => {
                 self.finish(Phase::Ended { at: now }, CloseCode::LectureEnded);
+                self.outputs.push_back(Output::Ended { at: now });
                 Ok(())
             }
             ClientMsg::Ping { t } => {
@@ -199,17 +201,6 @@ impl Room {
     }
 
     /// The 退室 button: the seat is freed at once, not held.
-    fn leave(&mut self, conn: ConnId, user: &UserId) {
-        self.stand(user);
-        self.end_call_of(user);
-        self.conns.remove(&conn);
-        self.present_dirty = true;
-        if let Some(a) = self.attendees.get_mut(user) {
-            a.conn = None;
-        }
-        self.outputs.push_back(Output::Close { conn, code: None });
-    }
-
     fn chat(
         &mut self,
         now: UnixMillis,
@@ -422,29 +413,22 @@ impl Room {
         Ok(())
     }
 
-    fn remove(&mut self, target: &UserId, allow_return: bool) -> Result<(), Refusal> {
+    fn remove(
+        &mut self,
+        now: UnixMillis,
+        target: &UserId,
+        allow_return: bool,
+    ) -> Result<(), Refusal> {
         self.learner_target(target)?;
-        self.stand(target);
-        self.end_call_of(target);
         if !allow_return {
             self.banned.insert(target.clone());
         }
-        if let Some(a) = self.attendees.get_mut(target) {
-            a.held_until = None;
-            if let Some(conn) = a.conn.take() {
-                self.conns.remove(&conn);
-                self.present_dirty = true;
-                let code = if allow_return {
-                    CloseCode::Removed
-                } else {
-                    CloseCode::Banned
-                };
-                self.outputs.push_back(Output::Close {
-                    conn,
-                    code: Some(code),
-                });
-            }
-        }
+        let code = if allow_return {
+            CloseCode::Removed
+        } else {
+            CloseCode::Banned
+        };
+        self.take_out(now, target, Some(code));
         Ok(())
     }
 }

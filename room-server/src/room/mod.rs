@@ -59,6 +59,8 @@ pub struct Identity {
     pub nickname: Nickname,
     /// Role in this lecture.
     pub role: Role,
+    /// When the ticket was issued: tickets issued before a revocation are refused.
+    pub issued_at: UnixMillis,
 }
 
 /// Who an output is for.
@@ -89,6 +91,38 @@ pub enum Output {
         conn: ConnId,
         /// Why.
         code: Option<CloseCode>,
+    },
+    /// Someone's stay in the room began or ended: for the attendance records.
+    Attendance(Attendance),
+    /// The lecture ended at this time (the instructor ended it, or the clock did).
+    Ended {
+        /// When.
+        at: UnixMillis,
+    },
+}
+
+/// A stay in the room, one per connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attendance {
+    /// `conn` was let in.
+    Entered {
+        /// The connection.
+        conn: ConnId,
+        /// Who.
+        user: UserId,
+        /// Their role.
+        role: Role,
+        /// When.
+        at: UnixMillis,
+    },
+    /// `conn` is no longer in the room.
+    Left {
+        /// The connection.
+        conn: ConnId,
+        /// When.
+        at: UnixMillis,
+        /// Where its person sat at that moment.
+        seat: Option<Seat>,
     },
 }
 
@@ -131,6 +165,8 @@ pub struct Room {
     attendees: HashMap<UserId, Attendee>,
     /// Learners removed without the right to return.
     banned: HashSet<UserId>,
+    /// When each person's entitlement was revoked: their older tickets are refused.
+    revoked: HashMap<UserId, UnixMillis>,
     grid: SeatGrid,
     chat: ChatLog,
     reactions: ReactionTally,
@@ -161,6 +197,7 @@ impl Room {
             conns: HashMap::new(),
             attendees: HashMap::new(),
             banned: HashSet::new(),
+            revoked: HashMap::new(),
             grid: SeatGrid::new(spec.rows, spec.cols),
             chat: ChatLog::new(settings.history_len),
             reactions: ReactionTally::new(
@@ -344,6 +381,15 @@ impl Room {
         }
     }
 
+    /// `user`'s right to attend was taken away at `at`: they are removed now, and tickets
+    /// issued before `at` are refused from now on.
+    pub fn handle_revoke(&mut self, now: UnixMillis, user: UserId, at: UnixMillis) {
+        self.advance(now);
+        let since = self.revoked.entry(user.clone()).or_insert(at);
+        *since = (*since).max(at);
+        self.take_out(now, &user, Some(CloseCode::Revoked));
+    }
+
     /// The lecture was cancelled (instructor ill, weather warning): everyone is told why and
     /// the room closes.
     pub fn handle_cancel(&mut self, now: UnixMillis, reason: String) {
@@ -396,6 +442,13 @@ impl Room {
             Phase::Cancelled { .. } => Some(CloseCode::LectureCancelled),
             Phase::Scheduled if !who.role.is_staff() => Some(CloseCode::DoorsNotOpen),
             _ if self.banned.contains(&who.user) => Some(CloseCode::Banned),
+            _ if self
+                .revoked
+                .get(&who.user)
+                .is_some_and(|at| who.issued_at <= *at) =>
+            {
+                Some(CloseCode::Revoked)
+            }
             _ => None,
         }
     }
@@ -405,6 +458,7 @@ impl Room {
         if !self.is_over() {
             if now >= self.spec.ends_at.plus_ms(self.settings.end_grace_ms) {
                 self.finish(Phase::Ended { at: now }, CloseCode::LectureEnded);
+                self.outputs.push_back(Output::Ended { at: now });
             } else if matches!(self.phase, Phase::Scheduled | Phase::DoorsOpen)
                 && now >= self.spec.starts_at
             {
@@ -502,6 +556,34 @@ impl Room {
             nickname: a.nickname.clone(),
             away: a.conn.is_none(),
         })
+    }
+
+    /// Takes `user` out of the room now: their stay ends (with the seat they had), the seat is
+    /// freed rather than held, a call on them ends, and their connection closes with `code`
+    /// (`None`: a normal closure, after their own `leave`).
+    pub(super) fn take_out(&mut self, now: UnixMillis, user: &UserId, code: Option<CloseCode>) {
+        let conn = self.attendees.get_mut(user).and_then(|a| {
+            a.held_until = None;
+            a.conn.take()
+        });
+        if let Some(conn) = conn {
+            self.conns.remove(&conn);
+            self.present_dirty = true;
+            self.left(now, conn, user);
+            self.outputs.push_back(Output::Close { conn, code });
+        }
+        self.stand(user);
+        self.end_call_of(user);
+    }
+
+    /// Records the end of `conn`'s stay (its person's seat as it is now).
+    fn left(&mut self, now: UnixMillis, conn: ConnId, user: &UserId) {
+        let seat = self.grid.seat_of(user);
+        self.outputs.push_back(Output::Attendance(Attendance::Left {
+            conn,
+            at: now,
+            seat,
+        }));
     }
 
     /// Frees `user`'s seat, if they sit, and queues the change.

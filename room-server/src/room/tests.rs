@@ -32,6 +32,10 @@ struct Sim {
     /// Everything each connection ever received (the inbox is drained by checks, this is not).
     log: HashMap<ConnId, Vec<ServerMsg>>,
     closed: HashMap<ConnId, Option<CloseCode>>,
+    /// Attendance the room reported, in order.
+    attendance: Vec<Attendance>,
+    /// When the room reported the lecture ended.
+    ended_at: Option<UnixMillis>,
 }
 
 impl Sim {
@@ -47,6 +51,8 @@ impl Sim {
             inbox: HashMap::new(),
             log: HashMap::new(),
             closed: HashMap::new(),
+            attendance: Vec::new(),
+            ended_at: None,
         }
     }
 
@@ -69,6 +75,8 @@ impl Sim {
                     self.closed.insert(conn, code);
                     gone.push(conn);
                 }
+                Output::Attendance(a) => self.attendance.push(a),
+                Output::Ended { at } => self.ended_at = Some(at),
             }
         }
         for conn in gone {
@@ -94,6 +102,7 @@ impl Sim {
             user: user.into(),
             nickname: nickname.into(),
             role,
+            issued_at: self.now,
         };
         self.room.handle_join(self.now, conn, who, resume);
         self.drain();

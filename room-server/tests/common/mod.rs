@@ -12,7 +12,7 @@ use protocol::{
 };
 use room_server::clock::{Clock, SystemClock};
 use room_server::config::Config;
-use room_server::room::LectureSpec;
+use room_server::gate::model::{Lecture, LectureStatus, StaffMember};
 use room_server::ticket::{TicketClaims, TicketKey};
 use room_server::{Node, run};
 use std::net::SocketAddr;
@@ -39,19 +39,42 @@ pub struct TestNode {
     pub served: Option<JoinHandle<std::io::Result<()>>>,
 }
 
-pub fn test_config() -> Config {
-    let key = TicketKey::new(b"end-to-end-test-secret-0123456789".to_vec()).expect("long enough");
-    let mut config = Config::new(key);
+/// A fresh SQLite file for one node.
+pub fn sqlite_url() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("room-server-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    format!("sqlite://{}/node-{n}.db", dir.display())
+}
+
+/// A lecture starting `starts_in_ms` from now, 90 minutes long, with `staff`.
+pub fn lecture(id: &str, starts_in_ms: i64, staff: Vec<StaffMember>) -> Lecture {
     let now = SystemClock.now();
-    config.lectures.push(LectureSpec {
-        id: LECTURE.into(),
+    let starts_at = UnixMillis(now.0.saturating_add_signed(starts_in_ms));
+    Lecture {
+        id: id.into(),
         title: "E2E".into(),
-        starts_at: now.plus_ms(30 * 60 * 1000),
-        ends_at: now.plus_ms(120 * 60 * 1000),
+        starts_at,
+        ends_at: starts_at.plus_ms(90 * 60 * 1000),
         rows: 10,
         cols: 10,
         emotions: vec![],
-    });
+        archive_available_at: None,
+        status: LectureStatus::Scheduled,
+        cancel_reason: None,
+        ended_at: None,
+        staff,
+    }
+}
+
+pub fn test_config() -> Config {
+    let key = TicketKey::new(b"end-to-end-test-secret-0123456789".to_vec()).expect("long enough");
+    let mut config = Config::new(key);
+    config.database_url = sqlite_url();
+    config
+        .lectures
+        .push(lecture(LECTURE, 30 * 60 * 1000, vec![]));
     config
 }
 
@@ -68,7 +91,9 @@ impl TestNode {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let node = Node::new(config, Arc::new(SystemClock));
+        let node = Node::start(config, Arc::new(SystemClock))
+            .await
+            .expect("the node starts");
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(run(listener, Arc::clone(&node), async move {
             let _ = stopped.await;
@@ -152,20 +177,26 @@ impl Drop for TestNode {
 
 /// A minimal HTTP/1.1 GET, enough for health and metrics endpoints.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    http_request(addr, "GET", path, None).await
+    http(addr, "GET", path, &[], None).await
 }
 
-pub async fn http_request(
+/// A minimal HTTP/1.1 request with extra headers and an optional JSON body.
+pub async fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
+    headers: &[(&str, &str)],
     json: Option<&str>,
 ) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connects");
     let body = json.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.expect("writes");

@@ -1,0 +1,54 @@
+//! The node's bus: events that must reach every room of a lecture, on whichever node it runs.
+//! In-process for one node; the entry gate publishes here so revocations keep working when a
+//! shared bus joins the nodes.
+
+use protocol::{LectureId, UnixMillis, UserId};
+use tokio::sync::broadcast;
+
+/// Something every node holding a lecture's room must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BusEvent {
+    /// A person no longer may be in the lecture (purchase cancelled or refunded, seat taken
+    /// back): remove them, and refuse tickets issued before `at`.
+    Revoke {
+        /// The lecture.
+        lecture: LectureId,
+        /// The person.
+        user: UserId,
+        /// When the right was taken away.
+        at: UnixMillis,
+    },
+    /// The lecture was cancelled.
+    Cancel {
+        /// The lecture.
+        lecture: LectureId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The in-process bus.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<BusEvent>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self {
+            tx: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl Bus {
+    /// Publishes to every subscriber (none listening is fine: no room to act on it).
+    pub fn publish(&self, event: BusEvent) {
+        let _ = self.tx.send(event);
+    }
+
+    /// A new subscription.
+    pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
+        self.tx.subscribe()
+    }
+}

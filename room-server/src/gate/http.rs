@@ -1,0 +1,188 @@
+//! What the gate's APIs share: one error type that always answers with a JSON body and never
+//! a 5xx for a client's mistake, and the extractors for identity, API key and JSON bodies.
+
+use super::RefusalBody;
+use super::entitlement::Refusal;
+use super::identity::IdentityError;
+use super::store::StoreError;
+use crate::node::Node;
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use tracing::error;
+use utoipa::ToSchema;
+
+/// The body of every error the gate answers with.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// Stable code.
+    pub(crate) error: String,
+    /// What went wrong, in English.
+    pub(crate) message: String,
+}
+
+/// Why a gate request failed.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// 400: the request is malformed.
+    BadRequest(String),
+    /// 401: no valid identity.
+    Unauthenticated(IdentityError),
+    /// 403: the API key is missing or wrong.
+    BadApiKey,
+    /// 403: identified, but this is not theirs to do.
+    Forbidden(&'static str, String),
+    /// 403: no ticket, for an entitlement reason.
+    Refused(Refusal),
+    /// 404: no such thing.
+    NotFound(&'static str, String),
+    /// 409: the request contradicts the records (a seat over the quantity, …).
+    Conflict(&'static str, String),
+    /// 429: slow down.
+    RateLimited,
+    /// 503: the database failed; not the client's fault, and retrying may help.
+    Store(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Store(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = |error: &str, message: String| ErrorBody {
+            error: error.to_owned(),
+            message,
+        };
+        let (status, body) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, body("bad_request", m)),
+            ApiError::Unauthenticated(e) => {
+                let code = if matches!(e, IdentityError::Expired) {
+                    "token_expired"
+                } else {
+                    "unauthenticated"
+                };
+                (StatusCode::UNAUTHORIZED, body(code, e.to_string()))
+            }
+            ApiError::BadApiKey => (
+                StatusCode::FORBIDDEN,
+                body(
+                    "bad_api_key",
+                    "send the integration API key in X-Api-Key".into(),
+                ),
+            ),
+            ApiError::Forbidden(code, m) => (StatusCode::FORBIDDEN, body(code, m)),
+            ApiError::Refused(refusal) => {
+                return (StatusCode::FORBIDDEN, Json(RefusalBody::from(&refusal))).into_response();
+            }
+            ApiError::NotFound(code, m) => (StatusCode::NOT_FOUND, body(code, m)),
+            ApiError::Conflict(code, m) => (StatusCode::CONFLICT, body(code, m)),
+            ApiError::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                body("rate_limited", "too many requests; retry shortly".into()),
+            ),
+            ApiError::Store(e) => {
+                error!(error = %e, "store failure");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    body(
+                        "store_unavailable",
+                        "the records are unavailable; retry shortly".into(),
+                    ),
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// A JSON body whose mistakes are a 400 with a JSON answer (axum's own is plain text, and a
+/// wrong content type would be 415).
+#[derive(Debug)]
+pub(crate) struct Body<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("unreadable body: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// The person a request comes from, as the portal's (or the demo's) token says.
+#[derive(Debug, Clone)]
+pub(crate) struct Person(pub(crate) String);
+
+impl FromRequestParts<Arc<Node>> for Person {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        node: &Arc<Node>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthenticated(IdentityError::Missing))?;
+        let identity = node
+            .gate
+            .identity
+            .as_ref()
+            .ok_or(ApiError::Unauthenticated(IdentityError::Invalid))?;
+        identity
+            .verify(token.trim())
+            .map(Person)
+            .map_err(ApiError::Unauthenticated)
+    }
+}
+
+/// A request from the portal, carrying the integration API key.
+#[derive(Debug)]
+pub(crate) struct Portal;
+
+impl FromRequestParts<Arc<Node>> for Portal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        node: &Arc<Node>,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(expected) = node.config.integration_api_key.as_deref() else {
+            return Err(ApiError::NotFound(
+                "integration_off",
+                "the integration API is not configured".into(),
+            ));
+        };
+        let given = parts
+            .headers
+            .get("x-api-key")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        // Compare in time independent of where the first difference is.
+        let same = given.len() == expected.len()
+            && given
+                .iter()
+                .zip(expected.as_bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same {
+            Ok(Portal)
+        } else {
+            Err(ApiError::BadApiKey)
+        }
+    }
+}

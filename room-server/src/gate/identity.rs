@@ -1,0 +1,239 @@
+//! Who is asking: the portal vouches for a person with a signed JWT (HS256 with a shared
+//! secret, or EdDSA/RS256 with the portal's public key); issuer, audience and expiry are
+//! checked. In demo mode the node issues such tokens itself for its demo people.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// How portal tokens are signed (`[identity]` in the config file).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    /// `HS256`, `EdDSA` or `RS256`.
+    pub algorithm: String,
+    /// Shared secret (HS256), at least 32 bytes.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The portal's public key in PEM (EdDSA, RS256).
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// No `Authorization: Bearer` header.
+    #[error("sign in first: send the portal's token as `Authorization: Bearer <token>`")]
+    Missing,
+    /// Bad signature, wrong issuer or audience, malformed.
+    #[error("the sign-in token is not valid")]
+    Invalid,
+    /// Past its expiry.
+    #[error("the sign-in token has expired; sign in again")]
+    Expired,
+}
+
+/// A configuration the identity check cannot work with.
+#[derive(Debug, thiserror::Error)]
+#[error("[identity] {0}")]
+pub struct IdentityConfigError(String);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iss: String,
+    aud: String,
+    exp: u64,
+    iat: u64,
+}
+
+/// Verifies portal tokens.
+#[derive(Clone)]
+pub struct PortalIdentity {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for PortalIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalIdentity")
+            .field("algorithms", &self.validation.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PortalIdentity {
+    /// A verifier for `settings`.
+    pub fn new(settings: &IdentitySettings) -> Result<Self, IdentityConfigError> {
+        let bad = |m: &str| IdentityConfigError(m.to_owned());
+        let pem = || {
+            settings
+                .public_key_pem
+                .as_deref()
+                .ok_or_else(|| bad("public_key_pem is required for this algorithm"))
+        };
+        let (algorithm, key) = match settings.algorithm.as_str() {
+            "HS256" => {
+                let secret = settings
+                    .secret
+                    .as_deref()
+                    .ok_or_else(|| bad("secret is required for HS256"))?;
+                if secret.len() < 32 {
+                    return Err(bad("the HS256 secret must be at least 32 bytes"));
+                }
+                (
+                    Algorithm::HS256,
+                    DecodingKey::from_secret(secret.as_bytes()),
+                )
+            }
+            "EdDSA" => (
+                Algorithm::EdDSA,
+                DecodingKey::from_ed_pem(pem()?.as_bytes()).map_err(|e| bad(&e.to_string()))?,
+            ),
+            "RS256" => (
+                Algorithm::RS256,
+                DecodingKey::from_rsa_pem(pem()?.as_bytes()).map_err(|e| bad(&e.to_string()))?,
+            ),
+            other => {
+                return Err(bad(&format!(
+                    "algorithm `{other}` is not one of HS256, EdDSA, RS256"
+                )));
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        Ok(Self { key, validation })
+    }
+
+    /// The account id a token vouches for.
+    pub fn verify(&self, token: &str) -> Result<String, IdentityError> {
+        match jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation) {
+            Ok(data) if !data.claims.sub.is_empty() => Ok(data.claims.sub),
+            Ok(_) => Err(IdentityError::Invalid),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                Err(IdentityError::Expired)
+            }
+            Err(_) => Err(IdentityError::Invalid),
+        }
+    }
+}
+
+/// Issues portal-style HS256 tokens (demo mode, and tests).
+#[derive(Clone)]
+pub struct TokenIssuer {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    /// An issuer for HS256 `settings`.
+    pub fn new(settings: &IdentitySettings) -> Option<Self> {
+        let secret = settings
+            .secret
+            .as_deref()
+            .filter(|_| settings.algorithm == "HS256")?;
+        Some(Self {
+            key: EncodingKey::from_secret(secret.as_bytes()),
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+        })
+    }
+
+    /// A token for `sub`, valid `ttl_secs` from `now_secs`.
+    pub fn issue(&self, sub: &str, now_secs: u64, ttl_secs: u64) -> String {
+        let claims = Claims {
+            sub: sub.to_owned(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now_secs,
+            exp: now_secs + ttl_secs,
+        };
+        // HS256 over plain claims cannot fail.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+            .expect("HS256 signing does not fail")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> IdentitySettings {
+        IdentitySettings {
+            algorithm: "HS256".into(),
+            secret: Some("portal-shared-secret-portal-shared-secret".into()),
+            public_key_pem: None,
+            issuer: "https://portal.example.jp".into(),
+            audience: "lecture-room".into(),
+        }
+    }
+
+    #[test]
+    fn a_portal_token_names_its_person_until_it_expires() {
+        let issuer = TokenIssuer::new(&settings()).expect("HS256");
+        let verifier = PortalIdentity::new(&settings()).expect("valid");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        assert_eq!(
+            verifier
+                .verify(&issuer.issue("u-1", now, 600))
+                .expect("valid"),
+            "u-1"
+        );
+        assert!(matches!(
+            verifier.verify(&issuer.issue("u-1", now - 7200, 600)),
+            Err(IdentityError::Expired)
+        ));
+        assert!(matches!(
+            verifier.verify("junk"),
+            Err(IdentityError::Invalid)
+        ));
+        let mut other = settings();
+        other.audience = "someone-else".into();
+        let foreign = TokenIssuer::new(&other)
+            .expect("HS256")
+            .issue("u-1", now, 600);
+        assert!(
+            matches!(verifier.verify(&foreign), Err(IdentityError::Invalid)),
+            "wrong audience"
+        );
+        other = settings();
+        other.secret = Some("another-secret-another-secret-another".into());
+        let forged = TokenIssuer::new(&other)
+            .expect("HS256")
+            .issue("u-1", now, 600);
+        assert!(
+            matches!(verifier.verify(&forged), Err(IdentityError::Invalid)),
+            "wrong signature"
+        );
+    }
+
+    #[test]
+    fn unusable_settings_are_named() {
+        let mut s = settings();
+        s.secret = Some("short".into());
+        assert!(PortalIdentity::new(&s).is_err());
+        s.algorithm = "none".into();
+        assert!(PortalIdentity::new(&s).is_err());
+        s.algorithm = "RS256".into();
+        assert!(PortalIdentity::new(&s).is_err(), "RS256 needs a public key");
+    }
+}

@@ -1,0 +1,247 @@
+//! The learner's API: "My page", the attendee profile, and the Enter button's ticket. Also the
+//! demo sign-in, in demo mode.
+
+use super::http::{ApiError, Body, ErrorBody, Person};
+use super::model::Profile;
+use super::{Gate, MyLecture, RefusalBody};
+use crate::node::Node;
+use crate::ticket::nickname_is_valid;
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
+use protocol::{Nickname, Role};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// "My page": the person's lectures.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MyLectures {
+    /// Soonest first.
+    lectures: Vec<MyLecture>,
+}
+
+#[utoipa::path(get, path = "/api/v1/me/lectures", tag = "learner",
+    description = "Every lecture the person bought, holds an allocated seat of, or runs: its state and whether Enter works now.",
+    responses(
+        (status = 200, body = MyLectures),
+        (status = 401, body = ErrorBody, description = "no or invalid identity token"),
+        (status = 503, body = ErrorBody, description = "records unavailable"),
+    ),
+    security(("portal_token" = [])))]
+pub(crate) async fn my_lectures(
+    State(node): State<Arc<Node>>,
+    Person(me): Person,
+) -> Result<Json<MyLectures>, ApiError> {
+    let lectures = node.gate.my_lectures(&me, node.clock.now()).await?;
+    Ok(Json(MyLectures { lectures }))
+}
+
+#[utoipa::path(get, path = "/api/v1/me/profile", tag = "learner",
+    responses((status = 200, body = Profile), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("portal_token" = [])))]
+pub(crate) async fn get_profile(
+    State(node): State<Arc<Node>>,
+    Person(me): Person,
+) -> Result<Json<Profile>, ApiError> {
+    Ok(Json(node.gate.store.profile(&me).await?))
+}
+
+/// Longest e-mail address accepted.
+const MAX_EMAIL: usize = 254;
+
+/// Checks a profile a person or the portal sends: a displayable nickname (HTML is fine — it is
+/// always shown as text), a plausible e-mail.
+pub(crate) fn check_profile(p: &Profile) -> Result<(), ApiError> {
+    if let Some(nickname) = &p.nickname
+        && !nickname_is_valid(&Nickname::from(nickname.as_str()))
+    {
+        return Err(ApiError::BadRequest(
+            "the nickname must be 1 to 40 characters, without surrounding spaces or control characters".into(),
+        ));
+    }
+    if let Some(email) = &p.email
+        && (email.len() > MAX_EMAIL
+            || !email.contains('@')
+            || email.chars().any(char::is_whitespace))
+    {
+        return Err(ApiError::BadRequest(
+            "the e-mail address is not valid".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(put, path = "/api/v1/me/profile", tag = "learner",
+    description = "Set or change the nickname (the public name in rooms) and the e-mail for reminders.",
+    request_body = Profile,
+    responses(
+        (status = 200, body = Profile),
+        (status = 400, body = ErrorBody, description = "empty, too long or control characters in the nickname; bad e-mail"),
+        (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ),
+    security(("portal_token" = [])))]
+pub(crate) async fn put_profile(
+    State(node): State<Arc<Node>>,
+    Person(me): Person,
+    Body(profile): Body<Profile>,
+) -> Result<Json<Profile>, ApiError> {
+    check_profile(&profile)?;
+    node.gate
+        .store
+        .set_profile(&me, &profile, node.clock.now())
+        .await?;
+    Ok(Json(profile))
+}
+
+/// A room ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TicketResponse {
+    /// Present it in `hello` on the room WebSocket.
+    ticket: String,
+    /// Expiry, Unix seconds.
+    expires_at: u64,
+    /// The lecture.
+    lecture: String,
+    /// Role in the room.
+    #[schema(value_type = String)]
+    role: Role,
+    /// Path of the room WebSocket.
+    websocket: String,
+    /// Subprotocols the room WebSocket speaks, preferred first.
+    subprotocols: Vec<&'static str>,
+}
+
+#[utoipa::path(post, path = "/api/v1/lectures/{id}/ticket", tag = "learner",
+    description = "The Enter button: a short-lived room ticket, or the reason there is none.",
+    params(("id" = String, Path, description = "lecture id")),
+    responses(
+        (status = 200, body = TicketResponse),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = RefusalBody, description = "not_purchased, payment_pending, purchase_cancelled, corporate_account_cannot_enter, seat_not_allocated, profile_incomplete, doors_not_open, lecture_ended, lecture_cancelled"),
+        (status = 404, body = ErrorBody, description = "no such lecture"),
+        (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ),
+    security(("portal_token" = [])))]
+pub(crate) async fn ticket(
+    State(node): State<Arc<Node>>,
+    Person(me): Person,
+    Path(id): Path<String>,
+) -> Result<Json<TicketResponse>, ApiError> {
+    if node.ticket_limiter.check_key(&me).is_err() {
+        return Err(ApiError::RateLimited);
+    }
+    let now = node.clock.now();
+    let lecture = node
+        .gate
+        .store
+        .lecture(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("unknown_lecture", format!("no lecture `{id}`")))?;
+    let admission = node
+        .gate
+        .admission(&me, &lecture, now)
+        .await?
+        .map_err(ApiError::Refused)?;
+    let claims = Gate::ticket_claims(&me, &lecture, admission, now, node.config.ticket_ttl_secs);
+    Ok(Json(TicketResponse {
+        ticket: node.config.ticket_key.mint(&claims),
+        expires_at: claims.exp,
+        lecture: lecture.id.clone(),
+        role: claims.role,
+        websocket: format!("/ws/lectures/{}", lecture.id),
+        subprotocols: vec![SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON],
+    }))
+}
+
+/// A demo person to sign in as.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DemoPerson {
+    /// Account id.
+    id: String,
+    /// What this person shows off.
+    about: String,
+}
+
+/// The demo's people.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DemoPeople {
+    /// Sign in as any of them.
+    users: Vec<DemoPerson>,
+}
+
+#[utoipa::path(get, path = "/api/v1/demo/users", tag = "demo",
+    responses((status = 200, body = DemoPeople), (status = 404, body = ErrorBody, description = "not in demo mode")))]
+pub(crate) async fn demo_users(
+    State(node): State<Arc<Node>>,
+) -> Result<Json<DemoPeople>, ApiError> {
+    let demo = node.demo.as_ref().ok_or_else(not_demo)?;
+    let users = demo
+        .people
+        .iter()
+        .map(|p| DemoPerson {
+            id: p.id.to_owned(),
+            about: p.about.to_owned(),
+        })
+        .collect();
+    Ok(Json(DemoPeople { users }))
+}
+
+fn not_demo() -> ApiError {
+    ApiError::NotFound("not_demo", "this node is not in demo mode".into())
+}
+
+/// Who to sign in as.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct DemoSignIn {
+    /// A demo account id.
+    user: String,
+}
+
+/// A demo identity token.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SignedIn {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    /// The account.
+    account: String,
+    /// Expiry, Unix seconds.
+    expires_at: u64,
+}
+
+#[utoipa::path(post, path = "/api/v1/demo/sign-in", tag = "demo",
+    description = "Demo mode only: an identity token for one of the demo people, as the portal would issue.",
+    request_body = DemoSignIn,
+    responses(
+        (status = 200, body = SignedIn),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "not in demo mode, or no such demo person"),
+        (status = 429, body = ErrorBody),
+    ))]
+pub(crate) async fn demo_sign_in(
+    State(node): State<Arc<Node>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Body(DemoSignIn { user }): Body<DemoSignIn>,
+) -> Result<Json<SignedIn>, ApiError> {
+    if node.sign_in_limiter.check_key(&peer.ip()).is_err() {
+        return Err(ApiError::RateLimited);
+    }
+    let demo = node.demo.as_ref().ok_or_else(not_demo)?;
+    let issuer = node.gate.demo_issuer.as_ref().ok_or_else(not_demo)?;
+    if !demo.people.iter().any(|p| p.id == user) {
+        return Err(ApiError::NotFound(
+            "unknown_user",
+            "no such demo person; see GET /api/v1/demo/users".into(),
+        ));
+    }
+    let now = node.clock.now().0 / 1000;
+    let ttl = 12 * 3600;
+    Ok(Json(SignedIn {
+        token: issuer.issue(&user, now, ttl),
+        account: user,
+        expires_at: now + ttl,
+    }))
+}

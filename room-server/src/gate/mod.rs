@@ -1,0 +1,326 @@
+//! The entry gate: who may enter which lecture and when, and the records the portal and
+//! corporate admins need.
+//!
+//! # Layout
+//! - [`model`]: lectures, accounts, profiles, purchases, allocations, attendance.
+//! - [`store`]: those records in SQLite or PostgreSQL.
+//! - [`entitlement`]: the pure rules — a lecture's state and the Enter button's answer.
+//! - [`identity`]: the portal's identity tokens (and the demo's).
+//! - `http`: errors and extractors shared by the APIs; `learner`, `corporate`, `integration`:
+//!   the three APIs; `openapi`: the generated contract.
+
+pub(crate) mod corporate;
+pub mod entitlement;
+pub(crate) mod http;
+pub mod identity;
+pub(crate) mod integration;
+pub(crate) mod learner;
+pub mod model;
+pub(crate) mod openapi;
+pub mod store;
+
+use crate::bus::{Bus, BusEvent};
+use crate::node::Node;
+use crate::ticket::TicketClaims;
+use axum::Router;
+use axum::routing::{get, post, put};
+use entitlement::{Admission, Facts, LectureState, Refusal, Timing, decide, lecture_state};
+use identity::{PortalIdentity, TokenIssuer};
+use model::{Lecture, Purchase};
+use protocol::{LectureId, Nickname, Role, UnixMillis, UserId};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use store::{Store, StoreError};
+use utoipa::ToSchema;
+
+/// The gate's parts, held by the node.
+#[derive(Debug)]
+pub struct Gate {
+    /// The records.
+    pub store: Store,
+    /// Where revocations and cancellations go.
+    pub bus: Bus,
+    /// Checks the portal's identity tokens.
+    pub identity: Option<PortalIdentity>,
+    /// Issues identity tokens for demo people (demo mode only).
+    pub demo_issuer: Option<TokenIssuer>,
+    /// The room's timing, so the gate's window matches the room's phases.
+    pub timing: Timing,
+}
+
+/// A lecture on "My page".
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MyLecture {
+    /// Lecture id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Start, Unix milliseconds.
+    #[schema(value_type = u64)]
+    pub starts_at: UnixMillis,
+    /// End, Unix milliseconds.
+    #[schema(value_type = u64)]
+    pub ends_at: UnixMillis,
+    /// The person's role in it.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// Where the lecture stands.
+    pub state: LectureState,
+    /// Whether the Enter button works now, and if not, why.
+    pub entry: Entry,
+}
+
+/// The Enter button's answer.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Entry {
+    /// A ticket would be given now.
+    pub allowed: bool,
+    /// Why not.
+    pub refusal: Option<RefusalBody>,
+}
+
+/// A refusal as the APIs send it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RefusalBody {
+    /// Stable code.
+    pub error: String,
+    /// English.
+    pub message: String,
+    /// Japanese.
+    pub message_ja: String,
+    /// When the doors open (doors_not_open).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub doors_open_at: Option<UnixMillis>,
+    /// When the archive is available (lecture_ended), if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub archive_available_at: Option<UnixMillis>,
+    /// Why the lecture was cancelled (lecture_cancelled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The gate's routes.
+pub(crate) fn router() -> Router<Arc<Node>> {
+    Router::new()
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/v1/me/lectures", get(learner::my_lectures))
+        .route(
+            "/api/v1/me/profile",
+            get(learner::get_profile).put(learner::put_profile),
+        )
+        .route("/api/v1/lectures/{id}/ticket", post(learner::ticket))
+        .route("/api/v1/demo/users", get(learner::demo_users))
+        .route("/api/v1/demo/sign-in", post(learner::demo_sign_in))
+        .route("/api/v1/corporate/members", get(corporate::members))
+        .route("/api/v1/corporate/purchases", get(corporate::purchases))
+        .route(
+            "/api/v1/corporate/purchases/{purchase}/allocations/{individual}",
+            put(corporate::allocate).delete(corporate::take_back),
+        )
+        .route("/api/v1/corporate/attendance", get(corporate::attendance))
+        .route(
+            "/api/v1/integration/lectures/{id}",
+            put(integration::put_lecture),
+        )
+        .route(
+            "/api/v1/integration/lectures/{id}/cancel",
+            post(integration::cancel_lecture),
+        )
+        .route(
+            "/api/v1/integration/accounts/{id}",
+            put(integration::put_account),
+        )
+        .route(
+            "/api/v1/integration/accounts/{id}/profile",
+            put(integration::put_profile),
+        )
+        .route(
+            "/api/v1/integration/links",
+            put(integration::put_link).delete(integration::delete_link),
+        )
+        .route(
+            "/api/v1/integration/purchases/{id}",
+            put(integration::put_purchase),
+        )
+        .route(
+            "/api/v1/integration/purchases/{id}/status",
+            post(integration::set_purchase_status),
+        )
+        .route(
+            "/api/v1/integration/purchases/{purchase}/allocations/{individual}",
+            put(integration::put_allocation).delete(integration::delete_allocation),
+        )
+}
+
+impl From<&Refusal> for RefusalBody {
+    fn from(r: &Refusal) -> Self {
+        let (doors_open_at, archive_available_at, reason) = match r {
+            Refusal::DoorsNotOpen { doors_open_at } => (Some(*doors_open_at), None, None),
+            Refusal::LectureEnded {
+                archive_available_at,
+            } => (None, *archive_available_at, None),
+            Refusal::LectureCancelled { reason } => (None, None, Some(reason.clone())),
+            _ => (None, None, None),
+        };
+        Self {
+            error: r.code().to_owned(),
+            message: r.message_en(),
+            message_ja: r.message_ja(),
+            doors_open_at,
+            archive_available_at,
+            reason,
+        }
+    }
+}
+
+impl Gate {
+    /// The Enter button's answer for `account` and `lecture` at `now`.
+    pub async fn admission(
+        &self,
+        account: &str,
+        lecture: &Lecture,
+        now: UnixMillis,
+    ) -> Result<Result<Admission, Refusal>, StoreError> {
+        let store = &self.store;
+        let record = store.account(account).await?;
+        let staff = lecture
+            .staff
+            .iter()
+            .find(|s| s.account == account)
+            .map(|s| s.role);
+        let purchases: Vec<Purchase> = store
+            .purchases_by(account)
+            .await?
+            .into_iter()
+            .filter(|p| p.lecture == lecture.id)
+            .collect();
+        let companies = store.companies_of(account).await?;
+        let allocated: Vec<Purchase> = store
+            .allocated_to(account)
+            .await?
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| p.lecture == lecture.id && companies.contains(&p.buyer))
+            .collect();
+        let mut company_bought = false;
+        for company in &companies {
+            company_bought |= store
+                .purchases_by(company)
+                .await?
+                .iter()
+                .any(|p| p.lecture == lecture.id);
+        }
+        let profile = store.profile(account).await?;
+        let facts = Facts {
+            lecture,
+            account: record.as_ref(),
+            staff,
+            purchases: purchases.iter().collect(),
+            allocated: allocated.iter().collect(),
+            company_bought,
+            nickname: profile.nickname.as_deref(),
+        };
+        Ok(decide(&facts, now, self.timing))
+    }
+
+    /// Every lecture `account` bought, holds an allocated seat of, or runs, with its state
+    /// and the Enter button's answer, soonest first.
+    pub async fn my_lectures(
+        &self,
+        account: &str,
+        now: UnixMillis,
+    ) -> Result<Vec<MyLecture>, StoreError> {
+        let store = &self.store;
+        let mut ids: BTreeSet<String> = store
+            .purchases_by(account)
+            .await?
+            .into_iter()
+            .map(|p| p.lecture)
+            .collect();
+        let companies = store.companies_of(account).await?;
+        ids.extend(
+            store
+                .allocated_to(account)
+                .await?
+                .into_iter()
+                .filter(|(_, p)| companies.contains(&p.buyer))
+                .map(|(_, p)| p.lecture),
+        );
+        ids.extend(
+            store
+                .staff_lectures(account)
+                .await?
+                .into_iter()
+                .map(|(l, _)| l),
+        );
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(lecture) = store.lecture(&id).await? else {
+                continue;
+            };
+            let answer = self.admission(account, &lecture, now).await?;
+            let role = lecture
+                .staff
+                .iter()
+                .find(|s| s.account == account)
+                .map_or(Role::Learner, |s| s.role.room_role());
+            out.push(MyLecture {
+                id: lecture.id.clone(),
+                title: lecture.title.clone(),
+                starts_at: lecture.starts_at,
+                ends_at: lecture.ends_at,
+                role,
+                state: lecture_state(&lecture, now, self.timing),
+                entry: Entry {
+                    allowed: answer.is_ok(),
+                    refusal: answer.err().as_ref().map(RefusalBody::from),
+                },
+            });
+        }
+        out.sort_by_key(|l| (l.starts_at, l.id.clone()));
+        Ok(out)
+    }
+
+    /// What the room ticket of an admitted person says.
+    pub fn ticket_claims(
+        account: &str,
+        lecture: &Lecture,
+        admission: Admission,
+        now: UnixMillis,
+        ttl_secs: u64,
+    ) -> TicketClaims {
+        TicketClaims {
+            lec: LectureId::from(lecture.id.as_str()),
+            sub: UserId::from(account),
+            nick: Nickname::from(admission.nickname),
+            role: admission.role,
+            iat: now.0 / 1000,
+            exp: now.0 / 1000 + ttl_secs,
+        }
+    }
+
+    /// Tells every node that `user` may no longer be in `lecture`.
+    pub fn revoke(&self, lecture: &str, user: &str, now: UnixMillis) {
+        self.bus.publish(BusEvent::Revoke {
+            lecture: LectureId::from(lecture),
+            user: UserId::from(user),
+            at: now,
+        });
+    }
+
+    /// Revokes everyone a purchase admitted: its buyer, or the individuals its seats went to.
+    pub async fn revoke_holders(
+        &self,
+        purchase: &Purchase,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.revoke(&purchase.lecture, &purchase.buyer, now);
+        for allocation in self.store.allocations_of(&purchase.id).await? {
+            self.revoke(&purchase.lecture, &allocation.individual, now);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,616 @@
+//! The gate's records in SQL: a SQLite file by default, PostgreSQL when nodes share one.
+//!
+//! One SQL text serves both through sqlx's `Any` driver (`$N` placeholders work in both; times
+//! are BIGINT milliseconds; statuses are text). Migrations are embedded in the binary and run
+//! at connect with sqlx's migrator (checksummed; PostgreSQL takes an advisory lock so several
+//! nodes starting at once migrate once).
+
+use super::model::{
+    Account, AccountKind, Allocation, AttendanceRecord, Lecture, LectureStatus, Modality,
+    PaymentMethod, Profile, Purchase, PurchaseStatus, StaffMember, StaffRole,
+};
+use protocol::{Seat, UnixMillis};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{AnyPool, Row};
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A store failure: the database is unreachable or holds something unreadable.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a query.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value is not one the code knows (edited by hand, or from a newer version).
+    #[error("unreadable stored value: {0}")]
+    Corrupt(String),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// The migrations, embedded so a deployed binary needs no files beside it.
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = std::result::Result<Vec<Migration>, sqlx::error::BoxDynError>>
+                + Send,
+        >,
+    > {
+        Box::pin(async {
+            Ok(vec![Migration::new(
+                1,
+                Cow::Borrowed("gate"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../../migrations/0001_gate.sql")),
+                false,
+            )])
+        })
+    }
+}
+
+fn ms(t: UnixMillis) -> i64 {
+    i64::try_from(t.0).unwrap_or(i64::MAX)
+}
+
+fn time(v: i64) -> UnixMillis {
+    UnixMillis(u64::try_from(v).unwrap_or(0))
+}
+
+fn text_of<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let s: String = row.try_get(col)?;
+    parse(&s).ok_or_else(|| StoreError::Corrupt(format!("{col} = {s:?}")))
+}
+
+/// The gate's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`), creating a SQLite file if it is
+    /// missing, and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let url = if sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 8 })
+            .connect(&url)
+            .await?;
+        if sqlite {
+            // Readers do not wait for the writer.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        Migrator::new(Embedded).await?.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    // ----- lectures -----
+
+    /// Creates or replaces a lecture and its staff list.
+    pub async fn upsert_lecture(&self, l: &Lecture, now: UnixMillis) -> Result<()> {
+        let emotions =
+            serde_json::to_string(&l.emotions).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO lectures (id, title, starts_at, ends_at, seat_rows, seat_cols, emotions,
+                                   archive_available_at, status, cancel_reason, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (id) DO UPDATE SET title = excluded.title, starts_at = excluded.starts_at,
+                ends_at = excluded.ends_at, seat_rows = excluded.seat_rows, seat_cols = excluded.seat_cols,
+                emotions = excluded.emotions, archive_available_at = excluded.archive_available_at,
+                status = excluded.status, cancel_reason = excluded.cancel_reason,
+                updated_at = excluded.updated_at",
+        )
+        .bind(&l.id)
+        .bind(&l.title)
+        .bind(ms(l.starts_at))
+        .bind(ms(l.ends_at))
+        .bind(i64::from(l.rows))
+        .bind(i64::from(l.cols))
+        .bind(emotions)
+        .bind(l.archive_available_at.map(ms))
+        .bind(l.status.as_str())
+        .bind(l.cancel_reason.clone())
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM lecture_staff WHERE lecture_id = $1")
+            .bind(&l.id)
+            .execute(&mut *tx)
+            .await?;
+        for s in &l.staff {
+            sqlx::query(
+                "INSERT INTO lecture_staff (lecture_id, account_id, role) VALUES ($1, $2, $3)
+                 ON CONFLICT (lecture_id, account_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(&l.id)
+            .bind(&s.account)
+            .bind(s.role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The lecture with this id.
+    pub async fn lecture(&self, id: &str) -> Result<Option<Lecture>> {
+        let Some(row) = sqlx::query("SELECT * FROM lectures WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let staff = sqlx::query(
+            "SELECT account_id, role FROM lecture_staff WHERE lecture_id = $1 ORDER BY account_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(StaffMember {
+                account: r.try_get("account_id")?,
+                role: text_of(r, "role", StaffRole::parse)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let emotions: String = row.try_get("emotions")?;
+        Ok(Some(Lecture {
+            id: row.try_get("id")?,
+            title: row.try_get("title")?,
+            starts_at: time(row.try_get("starts_at")?),
+            ends_at: time(row.try_get("ends_at")?),
+            rows: u16::try_from(row.try_get::<i64, _>("seat_rows")?).unwrap_or(0),
+            cols: u16::try_from(row.try_get::<i64, _>("seat_cols")?).unwrap_or(0),
+            emotions: serde_json::from_str(&emotions)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            archive_available_at: row
+                .try_get::<Option<i64>, _>("archive_available_at")?
+                .map(time),
+            status: text_of(&row, "status", LectureStatus::parse)?,
+            cancel_reason: row.try_get("cancel_reason")?,
+            ended_at: row.try_get::<Option<i64>, _>("ended_at")?.map(time),
+            staff,
+        }))
+    }
+
+    /// Marks a lecture cancelled. Returns whether it exists.
+    pub async fn cancel_lecture(&self, id: &str, reason: &str, now: UnixMillis) -> Result<bool> {
+        let done = sqlx::query("UPDATE lectures SET status = 'cancelled', cancel_reason = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(reason)
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records that a lecture's room ended (first end wins).
+    pub async fn mark_ended(&self, id: &str, at: UnixMillis) -> Result<()> {
+        sqlx::query("UPDATE lectures SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
+            .bind(id)
+            .bind(ms(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Lectures where `account` is staff, with the role.
+    pub async fn staff_lectures(&self, account: &str) -> Result<Vec<(String, StaffRole)>> {
+        sqlx::query("SELECT lecture_id, role FROM lecture_staff WHERE account_id = $1")
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("lecture_id")?,
+                    text_of(r, "role", StaffRole::parse)?,
+                ))
+            })
+            .collect()
+    }
+
+    // ----- accounts, links, profiles -----
+
+    /// Creates or replaces an account.
+    pub async fn upsert_account(&self, a: &Account, now: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO accounts (id, kind, email, name, updated_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, email = excluded.email,
+                name = excluded.name, updated_at = excluded.updated_at",
+        )
+        .bind(&a.id)
+        .bind(a.kind.as_str())
+        .bind(a.email.clone())
+        .bind(a.name.clone())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    fn account_of(row: &AnyRow) -> Result<Account> {
+        Ok(Account {
+            id: row.try_get("id")?,
+            kind: text_of(row, "kind", AccountKind::parse)?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+        })
+    }
+
+    /// The account with this id.
+    pub async fn account(&self, id: &str) -> Result<Option<Account>> {
+        let row = sqlx::query("SELECT id, kind, email, name FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::account_of).transpose()
+    }
+
+    /// The company (corporate or corporate group) registered with this e-mail.
+    pub async fn company_by_email(&self, email: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(
+            "SELECT id, kind, email, name FROM accounts WHERE lower(email) = lower($1) AND kind <> 'individual'
+             ORDER BY id LIMIT 1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::account_of).transpose()
+    }
+
+    /// Links an individual to a company (idempotent).
+    pub async fn link(&self, individual: &str, company: &str, now: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO corporate_links (individual_id, corporate_id, linked_at) VALUES ($1, $2, $3)
+             ON CONFLICT (individual_id, corporate_id) DO NOTHING",
+        )
+        .bind(individual)
+        .bind(company)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Unlinks an individual from a company. Returns whether they were linked.
+    pub async fn unlink(&self, individual: &str, company: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM corporate_links WHERE individual_id = $1 AND corporate_id = $2",
+        )
+        .bind(individual)
+        .bind(company)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The companies an individual is linked to.
+    pub async fn companies_of(&self, individual: &str) -> Result<Vec<String>> {
+        sqlx::query("SELECT corporate_id FROM corporate_links WHERE individual_id = $1 ORDER BY corporate_id")
+            .bind(individual)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("corporate_id")?))
+            .collect()
+    }
+
+    /// The individuals linked to a company, with their profile and when they linked.
+    pub async fn members_of(&self, company: &str) -> Result<Vec<(String, Profile, UnixMillis)>> {
+        sqlx::query(
+            "SELECT l.individual_id, l.linked_at, p.nickname, p.email FROM corporate_links l
+             LEFT JOIN profiles p ON p.account_id = l.individual_id
+             WHERE l.corporate_id = $1 ORDER BY l.individual_id",
+        )
+        .bind(company)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let profile = Profile {
+                nickname: r.try_get("nickname")?,
+                email: r.try_get("email")?,
+            };
+            Ok((
+                r.try_get("individual_id")?,
+                profile,
+                time(r.try_get("linked_at")?),
+            ))
+        })
+        .collect()
+    }
+
+    /// An account's attendee profile (empty when never set).
+    pub async fn profile(&self, account: &str) -> Result<Profile> {
+        let row = sqlx::query("SELECT nickname, email FROM profiles WHERE account_id = $1")
+            .bind(account)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Profile {
+                nickname: r.try_get("nickname")?,
+                email: r.try_get("email")?,
+            },
+            None => Profile::default(),
+        })
+    }
+
+    /// Sets an account's attendee profile.
+    pub async fn set_profile(
+        &self,
+        account: &str,
+        profile: &Profile,
+        now: UnixMillis,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO profiles (account_id, nickname, email, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (account_id) DO UPDATE SET nickname = excluded.nickname, email = excluded.email,
+                updated_at = excluded.updated_at",
+        )
+        .bind(account)
+        .bind(profile.nickname.clone())
+        .bind(profile.email.clone())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ----- purchases and allocations -----
+
+    fn purchase_of(row: &AnyRow) -> Result<Purchase> {
+        Ok(Purchase {
+            id: row.try_get("id")?,
+            buyer: row.try_get("buyer_id")?,
+            lecture: row.try_get("lecture_id")?,
+            quantity: u32::try_from(row.try_get::<i64, _>("quantity")?).unwrap_or(0),
+            modality: text_of(row, "modality", Modality::parse)?,
+            payment_method: text_of(row, "payment_method", PaymentMethod::parse)?,
+            status: text_of(row, "status", PurchaseStatus::parse)?,
+        })
+    }
+
+    const PURCHASE_COLUMNS: &'static str =
+        "id, buyer_id, lecture_id, quantity, modality, payment_method, status";
+
+    /// Creates or replaces a purchase; returns what it was before.
+    pub async fn upsert_purchase(&self, p: &Purchase, now: UnixMillis) -> Result<Option<Purchase>> {
+        let before = self.purchase(&p.id).await?;
+        sqlx::query(
+            "INSERT INTO purchases (id, buyer_id, lecture_id, quantity, modality, payment_method, status, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET buyer_id = excluded.buyer_id, lecture_id = excluded.lecture_id,
+                quantity = excluded.quantity, modality = excluded.modality,
+                payment_method = excluded.payment_method, status = excluded.status,
+                updated_at = excluded.updated_at",
+        )
+        .bind(&p.id)
+        .bind(&p.buyer)
+        .bind(&p.lecture)
+        .bind(i64::from(p.quantity))
+        .bind(p.modality.as_str())
+        .bind(p.payment_method.as_str())
+        .bind(p.status.as_str())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(before)
+    }
+
+    /// The purchase with this id.
+    pub async fn purchase(&self, id: &str) -> Result<Option<Purchase>> {
+        let sql = format!(
+            "SELECT {} FROM purchases WHERE id = $1",
+            Self::PURCHASE_COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::purchase_of).transpose()
+    }
+
+    /// Every purchase made by `buyer`.
+    pub async fn purchases_by(&self, buyer: &str) -> Result<Vec<Purchase>> {
+        let sql = format!(
+            "SELECT {} FROM purchases WHERE buyer_id = $1 ORDER BY id",
+            Self::PURCHASE_COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(buyer)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Self::purchase_of)
+            .collect()
+    }
+
+    /// Purchases whose seats were allocated to `individual`, with the allocation.
+    pub async fn allocated_to(&self, individual: &str) -> Result<Vec<(Allocation, Purchase)>> {
+        let sql = "SELECT a.allocated_at, p.id, p.buyer_id, p.lecture_id, p.quantity, p.modality, p.payment_method,
+                          p.status
+                   FROM seat_allocations a JOIN purchases p ON p.id = a.purchase_id
+                   WHERE a.individual_id = $1 ORDER BY p.id";
+        sqlx::query(sql)
+            .bind(individual)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let purchase = Self::purchase_of(r)?;
+                let allocation = Allocation {
+                    purchase: purchase.id.clone(),
+                    individual: individual.to_owned(),
+                    allocated_at: time(r.try_get("allocated_at")?),
+                };
+                Ok((allocation, purchase))
+            })
+            .collect()
+    }
+
+    /// The allocations of a purchase.
+    pub async fn allocations_of(&self, purchase: &str) -> Result<Vec<Allocation>> {
+        sqlx::query(
+            "SELECT individual_id, allocated_at FROM seat_allocations WHERE purchase_id = $1 ORDER BY individual_id",
+        )
+        .bind(purchase)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Allocation {
+                purchase: purchase.to_owned(),
+                individual: r.try_get("individual_id")?,
+                allocated_at: time(r.try_get("allocated_at")?),
+            })
+        })
+        .collect()
+    }
+
+    /// Gives a seat of `purchase` to `individual` (idempotent).
+    pub async fn allocate(&self, purchase: &str, individual: &str, now: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO seat_allocations (purchase_id, individual_id, allocated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (purchase_id, individual_id) DO NOTHING",
+        )
+        .bind(purchase)
+        .bind(individual)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes a seat back. Returns whether it was allocated.
+    pub async fn deallocate(&self, purchase: &str, individual: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM seat_allocations WHERE purchase_id = $1 AND individual_id = $2",
+        )
+        .bind(purchase)
+        .bind(individual)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ----- attendance -----
+
+    /// Writes a batch of attendance changes in one transaction.
+    pub async fn record_attendance(&self, batch: &[AttendanceChange]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for change in batch {
+            match change {
+                AttendanceChange::Entered {
+                    id,
+                    lecture,
+                    account,
+                    role,
+                    at,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO attendance (id, lecture_id, account_id, role, entered_at) VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(lecture)
+                    .bind(account)
+                    .bind(role.as_str())
+                    .bind(ms(*at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                AttendanceChange::Left { id, at, seat } => {
+                    sqlx::query("UPDATE attendance SET left_at = $2, seat_row = $3, seat_col = $4 WHERE id = $1")
+                        .bind(id)
+                        .bind(ms(*at))
+                        .bind(seat.map(|s| i64::from(s.row)))
+                        .bind(seat.map(|s| i64::from(s.col)))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The attendance of the individuals linked to `company`, newest first.
+    pub async fn attendance_of_members(&self, company: &str) -> Result<Vec<AttendanceRecord>> {
+        sqlx::query(
+            "SELECT a.lecture_id, a.account_id, a.role, a.entered_at, a.left_at, a.seat_row, a.seat_col
+             FROM attendance a JOIN corporate_links l ON l.individual_id = a.account_id
+             WHERE l.corporate_id = $1 ORDER BY a.entered_at DESC, a.account_id",
+        )
+        .bind(company)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            let role = serde_json::from_value(serde_json::Value::String(role.clone()))
+                .map_err(|_| StoreError::Corrupt(format!("role = {role:?}")))?;
+            let seat = match (r.try_get::<Option<i64>, _>("seat_row")?, r.try_get::<Option<i64>, _>("seat_col")?) {
+                (Some(row), Some(col)) => Some(Seat::new(u16::try_from(row).unwrap_or(0), u16::try_from(col).unwrap_or(0))),
+                _ => None,
+            };
+            Ok(AttendanceRecord {
+                lecture: r.try_get("lecture_id")?,
+                account: r.try_get("account_id")?,
+                role,
+                entered_at: time(r.try_get("entered_at")?),
+                left_at: r.try_get::<Option<i64>, _>("left_at")?.map(time),
+                seat,
+            })
+        })
+        .collect()
+    }
+}
+
+/// A change to the attendance records, as room nodes report them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttendanceChange {
+    /// Someone entered a room.
+    Entered {
+        /// Unique id of this stay.
+        id: String,
+        /// The lecture.
+        lecture: String,
+        /// The person.
+        account: String,
+        /// Their role.
+        role: protocol::Role,
+        /// When.
+        at: UnixMillis,
+    },
+    /// The stay ended.
+    Left {
+        /// The stay's id.
+        id: String,
+        /// When.
+        at: UnixMillis,
+        /// Where they sat last.
+        seat: Option<Seat>,
+    },
+}
