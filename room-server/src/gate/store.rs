@@ -614,3 +614,64 @@ pub enum AttendanceChange {
         seat: Option<Seat>,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sqlite() -> Store {
+        let dir = std::env::temp_dir().join(format!("room-server-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Store::connect(&format!("sqlite://{}/s{n}.db", dir.display()))
+            .await
+            .expect("connects")
+    }
+
+    #[tokio::test]
+    async fn attendance_of_a_companys_people_comes_back_with_seats() {
+        let store = sqlite().await;
+        let t = UnixMillis(1_000);
+        store.link("ken", "acme", t).await.expect("links");
+        let entered = AttendanceChange::Entered {
+            id: "s1".into(),
+            lecture: "l".into(),
+            account: "ken".into(),
+            role: protocol::Role::Learner,
+            at: t,
+        };
+        let left = AttendanceChange::Left {
+            id: "s1".into(),
+            at: UnixMillis(2_000),
+            seat: Some(Seat::new(1, 2)),
+        };
+        store
+            .record_attendance(&[entered, left])
+            .await
+            .expect("writes");
+        let records = store.attendance_of_members("acme").await.expect("reads");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].seat, Some(Seat::new(1, 2)));
+        assert_eq!(records[0].left_at, Some(UnixMillis(2_000)));
+        assert!(
+            store
+                .attendance_of_members("other")
+                .await
+                .expect("reads")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn migrating_twice_is_harmless() {
+        let dir =
+            std::env::temp_dir().join(format!("room-server-store-twice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}/twice.db", dir.display());
+        Store::connect(&url).await.expect("first start");
+        Store::connect(&url)
+            .await
+            .expect("a restart finds the schema in place");
+    }
+}

@@ -291,6 +291,7 @@ impl Room {
         }
         if let Some(old) = self.attendees.get(&who.user).and_then(|a| a.conn) {
             self.conns.remove(&old);
+            self.left(now, old, &who.user);
             self.outputs.push_back(Output::Close {
                 conn: old,
                 code: Some(CloseCode::Replaced),
@@ -328,6 +329,13 @@ impl Room {
             to: Audience::One(conn),
             msg: ServerMsg::Welcome(Box::new(welcome)),
         });
+        self.outputs
+            .push_back(Output::Attendance(Attendance::Entered {
+                conn,
+                user: who.user,
+                role: who.role,
+                at: now,
+            }));
     }
 
     /// A message from a connection in the room. Refusals become `error` messages to it.
@@ -352,6 +360,7 @@ impl Room {
             return;
         };
         self.present_dirty = true;
+        self.left(now, conn, &user);
         let grace = self.settings.seat_grace_ms;
         let Some(attendee) = self.attendees.get_mut(&user) else {
             return;

@@ -1079,6 +1079,62 @@ fn an_hour_of_lecture_runs_in_virtual_time() {
     );
 }
 
+#[test]
+fn a_revoked_learner_is_removed_and_older_tickets_are_refused() {
+    let mut sim = doors_open_sim();
+    let taro = sim.join("u1", "taro", Role::Learner);
+    sim.take_seat(taro, 2, 2);
+    let revoked_at = sim.now;
+    sim.room.handle_revoke(sim.now, "u1".into(), revoked_at);
+    sim.drain();
+    assert_eq!(sim.closed[&taro], Some(CloseCode::Revoked));
+    assert_eq!(
+        sim.occupant(Seat::new(2, 2)),
+        None,
+        "the seat is freed, not held"
+    );
+    // A ticket issued at or before the revocation is refused…
+    let old = sim.join("u1", "taro", Role::Learner);
+    assert_eq!(sim.closed[&old], Some(CloseCode::Revoked));
+    // …a ticket issued after it (entitlement given back) is let in.
+    sim.run_for(1000);
+    let fresh = sim.join("u1", "taro", Role::Learner);
+    assert!(!sim.closed.contains_key(&fresh));
+}
+
+#[test]
+fn every_stay_is_reported_with_the_seat_it_ended_in() {
+    let mut sim = doors_open_sim();
+    let taro = sim.join("u1", "taro", Role::Learner);
+    sim.take_seat(taro, 1, 3);
+    sim.drop_conn(taro);
+    let back = sim.join("u1", "taro", Role::Learner);
+    sim.send(back, ClientMsg::Leave);
+    let stays: Vec<(ConnId, bool, Option<Seat>)> = sim
+        .attendance
+        .iter()
+        .map(|a| match a {
+            Attendance::Entered { conn, .. } => (*conn, true, None),
+            Attendance::Left { conn, seat, .. } => (*conn, false, *seat),
+        })
+        .collect();
+    assert_eq!(
+        stays,
+        vec![
+            (taro, true, None),
+            (taro, false, Some(Seat::new(1, 3))),
+            (back, true, None),
+            (back, false, Some(Seat::new(1, 3))),
+        ]
+    );
+    let sensei = sim.join("t1", "先生", Role::Instructor);
+    sim.send(sensei, ClientMsg::EndLecture);
+    assert!(
+        sim.ended_at.is_some(),
+        "the end is reported for the records"
+    );
+}
+
 // ----- invariants under random use -----
 
 #[derive(Clone, Debug)]

@@ -1,0 +1,798 @@
+//! The entry gate end to end, on SQLite and on PostgreSQL: the portal fills the records through
+//! the integration API, learners and corporate admins use their identity tokens, and rooms
+//! obey what the gate decides.
+
+mod common;
+
+use common::{Client, Got, http, sqlite_url};
+use protocol::{ClientMsg, CloseCode, Codec, Seat, ServerMsg, UnixMillis};
+use room_server::clock::{Clock, ShiftedClock};
+use room_server::gate::identity::{IdentitySettings, TokenIssuer};
+use room_server::ticket::TicketKey;
+use room_server::{Node, config::Config, run};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::sync::oneshot;
+
+const API_KEY: &str = "integration-key-integration-key-0123";
+const MIN: u64 = 60_000;
+const HOUR: u64 = 60 * MIN;
+
+/// The databases every scenario runs on: a SQLite file, and a fresh PostgreSQL database when
+/// `TEST_DATABASE_URL` names a server (scripts/test starts one; CI requires it).
+async fn databases() -> Vec<String> {
+    let mut urls = vec![sqlite_url()];
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(admin) => urls.push(fresh_postgres(&admin).await),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "the gate's tests must also run on PostgreSQL: set TEST_DATABASE_URL (scripts/test does)"
+            )
+        }
+        Err(_) => eprintln!("TEST_DATABASE_URL is not set: these gate tests ran on SQLite only"),
+    }
+    urls
+}
+
+async fn fresh_postgres(admin: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(admin)
+        .await
+        .expect("PostgreSQL answers");
+    let name = format!(
+        "gate_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("creates a database");
+    let (server, _) = admin
+        .rsplit_once('/')
+        .expect("a database URL ends with /name");
+    format!("{server}/{name}")
+}
+
+fn identity() -> IdentitySettings {
+    IdentitySettings {
+        algorithm: "HS256".into(),
+        secret: Some("portal-and-rooms-share-this-secret-0123".into()),
+        public_key_pem: None,
+        issuer: "https://portal.example.jp".into(),
+        audience: "lecture-room".into(),
+    }
+}
+
+/// A node with the portal's identity and integration key configured, on a fixed clock.
+struct Portal {
+    addr: SocketAddr,
+    clock: Arc<ShiftedClock>,
+    issuer: TokenIssuer,
+    stop: Option<oneshot::Sender<()>>,
+    db: String,
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Portal {
+    async fn start(db: &str) -> Self {
+        let mut config = Config::new(
+            TicketKey::new(b"gate-e2e-ticket-secret-0123456789".to_vec()).expect("long enough"),
+        );
+        config.database_url = db.to_owned();
+        config.identity = Some(identity());
+        config.integration_api_key = Some(API_KEY.into());
+        config.limits.tickets_per_min = 10_000;
+        config.limits.ticket_burst = 10_000;
+        let clock = Arc::new(ShiftedClock::new());
+        let node = Node::start(config, clock.clone())
+            .await
+            .expect("the node starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("an address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(run(listener, node, async move {
+            let _ = stopped.await;
+        }));
+        let issuer = TokenIssuer::new(&identity()).expect("HS256");
+        Self {
+            addr,
+            clock,
+            issuer,
+            stop: Some(stop),
+            db: db.to_owned(),
+        }
+    }
+
+    fn now(&self) -> UnixMillis {
+        self.clock.now()
+    }
+
+    fn token(&self, user: &str) -> String {
+        self.issuer.issue(user, self.now().0 / 1000, 3600)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let body = body.map(|b| b.to_string());
+        let (status, text) = http(self.addr, method, path, headers, body.as_deref()).await;
+        assert!(
+            status < 500,
+            "{method} {path} answered {status}: {text} ({})",
+            self.db
+        );
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// The portal calls the integration API; it must succeed.
+    async fn portal(&self, method: &str, path: &str, body: Value) -> Value {
+        let (status, answer) = self
+            .call(method, path, &[("X-Api-Key", API_KEY)], Some(body))
+            .await;
+        assert!(status < 300, "{method} {path}: {status} {answer}");
+        answer
+    }
+
+    async fn as_user(
+        &self,
+        user: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let bearer = format!("Bearer {}", self.token(user));
+        self.call(method, path, &[("Authorization", &bearer)], body)
+            .await
+    }
+
+    async fn ticket(&self, user: &str, lecture: &str) -> (u16, Value) {
+        self.as_user(
+            user,
+            "POST",
+            &format!("/api/v1/lectures/{lecture}/ticket"),
+            None,
+        )
+        .await
+    }
+
+    async fn refusal(&self, user: &str, lecture: &str) -> String {
+        let (status, body) = self.ticket(user, lecture).await;
+        if status == 200 {
+            return "ok".into();
+        }
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["message_ja"].as_str().is_some_and(|m| !m.is_empty()),
+            "a Japanese message: {body}"
+        );
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "an English message: {body}"
+        );
+        body["error"].as_str().expect("a code").to_owned()
+    }
+
+    async fn lecture(&self, id: &str, starts_at: UnixMillis, archive: Option<UnixMillis>) {
+        let body = json!({
+            "title": format!("講座 {id}"), "starts_at": starts_at.0, "ends_at": starts_at.plus_ms(90 * MIN).0,
+            "rows": 5, "cols": 5, "archive_available_at": archive.map(|t| t.0),
+            "staff": [{"account": "sensei", "role": "instructor"}],
+        });
+        self.portal("PUT", &format!("/api/v1/integration/lectures/{id}"), body)
+            .await;
+    }
+
+    async fn person(&self, id: &str, kind: &str, nickname: Option<&str>) {
+        let email = (kind != "individual").then(|| format!("admin@{id}.example.jp"));
+        self.portal(
+            "PUT",
+            &format!("/api/v1/integration/accounts/{id}"),
+            json!({"kind": kind, "email": email}),
+        )
+        .await;
+        if let Some(nickname) = nickname {
+            self.portal(
+                "PUT",
+                &format!("/api/v1/integration/accounts/{id}/profile"),
+                json!({"nickname": nickname}),
+            )
+            .await;
+        }
+    }
+
+    async fn purchase(
+        &self,
+        id: &str,
+        buyer: &str,
+        lecture: &str,
+        quantity: u32,
+        method: &str,
+        status: &str,
+    ) {
+        let body = json!({"buyer": buyer, "lecture": lecture, "quantity": quantity, "modality": "online",
+                          "payment_method": method, "status": status});
+        self.portal("PUT", &format!("/api/v1/integration/purchases/{id}"), body)
+            .await;
+    }
+
+    async fn set_status(&self, purchase: &str, status: &str) {
+        self.portal(
+            "POST",
+            &format!("/api/v1/integration/purchases/{purchase}/status"),
+            json!({"status": status}),
+        )
+        .await;
+    }
+
+    /// Enters the room with a ticket from the gate.
+    async fn enter(&self, user: &str, lecture: &str) -> Client {
+        let (status, body) = self.ticket(user, lecture).await;
+        assert_eq!(status, 200, "{body}");
+        self.enter_with(body["ticket"].as_str().expect("a ticket"), lecture)
+            .await
+    }
+
+    async fn enter_with(&self, ticket: &str, lecture: &str) -> Client {
+        let url = format!("ws://{}/ws/lectures/{lecture}", self.addr);
+        let mut client = Client::connect(&url, Codec::MsgPack)
+            .await
+            .expect("connects");
+        client
+            .send(&ClientMsg::Hello {
+                ticket: ticket.to_owned(),
+                resume: None,
+            })
+            .await;
+        client
+    }
+}
+
+async fn expect_close(client: &mut Client, code: CloseCode) {
+    assert_eq!(client.close_code().await, Some(code.code()), "{code:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_reason_and_every_state() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        let now = p.now();
+        p.lecture("open", now.plus_ms(30 * MIN), None).await;
+        p.lecture("later", now.plus_ms(5 * HOUR), None).await;
+        p.lecture("live", now.minus_ms(10 * MIN), None).await;
+        p.lecture(
+            "past",
+            now.minus_ms(48 * HOUR),
+            Some(now.plus_ms(24 * HOUR)),
+        )
+        .await;
+        p.lecture(
+            "archived",
+            now.minus_ms(96 * HOUR),
+            Some(now.minus_ms(24 * HOUR)),
+        )
+        .await;
+        p.lecture("called-off", now.plus_ms(30 * MIN), None).await;
+        for (id, kind, nick) in [
+            ("paid", "individual", Some("たろう")),
+            ("pending", "individual", Some("じろう")),
+            ("cancelled", "individual", Some("c")),
+            ("refunded", "individual", Some("r")),
+            ("nonick", "individual", None),
+            ("stranger", "individual", Some("s")),
+            ("linked", "individual", Some("l")),
+            ("acme", "corporate", None),
+            ("sensei", "individual", Some("先生")),
+        ] {
+            p.person(id, kind, nick).await;
+        }
+        for lecture in ["open", "later", "live", "past", "archived", "called-off"] {
+            p.purchase(
+                &format!("p-paid-{lecture}"),
+                "paid",
+                lecture,
+                1,
+                "card",
+                "paid",
+            )
+            .await;
+        }
+        p.purchase(
+            "p-pending",
+            "pending",
+            "open",
+            1,
+            "konbini",
+            "awaiting_payment",
+        )
+        .await;
+        p.purchase("p-cancelled", "cancelled", "open", 1, "card", "cancelled")
+            .await;
+        p.purchase("p-refunded", "refunded", "open", 1, "card", "refunded")
+            .await;
+        p.purchase("p-nonick", "nonick", "open", 1, "free", "paid")
+            .await;
+        p.purchase("p-acme", "acme", "open", 5, "card", "paid")
+            .await;
+        p.portal(
+            "PUT",
+            "/api/v1/integration/links",
+            json!({"individual": "linked", "company_email": "admin@acme.example.jp"}),
+        )
+        .await;
+        p.portal(
+            "POST",
+            "/api/v1/integration/lectures/called-off/cancel",
+            json!({"reason": "講師急病のため"}),
+        )
+        .await;
+
+        assert_eq!(p.refusal("paid", "open").await, "ok");
+        assert_eq!(p.refusal("stranger", "open").await, "not_purchased");
+        assert_eq!(p.refusal("pending", "open").await, "payment_pending");
+        assert_eq!(p.refusal("cancelled", "open").await, "purchase_cancelled");
+        assert_eq!(p.refusal("refunded", "open").await, "purchase_cancelled");
+        assert_eq!(
+            p.refusal("acme", "open").await,
+            "corporate_account_cannot_enter"
+        );
+        assert_eq!(p.refusal("linked", "open").await, "seat_not_allocated");
+        assert_eq!(p.refusal("nonick", "open").await, "profile_incomplete");
+        assert_eq!(p.refusal("paid", "later").await, "doors_not_open");
+        assert_eq!(p.refusal("paid", "live").await, "ok");
+        assert_eq!(p.refusal("paid", "past").await, "lecture_ended");
+        assert_eq!(p.refusal("paid", "called-off").await, "lecture_cancelled");
+        let (_, body) = p.ticket("paid", "later").await;
+        assert_eq!(body["doors_open_at"], json!(now.plus_ms(4 * HOUR).0));
+        let (_, body) = p.ticket("paid", "past").await;
+        assert_eq!(
+            body["archive_available_at"],
+            json!(now.plus_ms(24 * HOUR).0)
+        );
+        let (_, body) = p.ticket("paid", "called-off").await;
+        assert_eq!(body["reason"], json!("講師急病のため"));
+        let (status, _) = p.ticket("paid", "no-such-lecture").await;
+        assert_eq!(status, 404);
+        assert_eq!(
+            p.refusal("sensei", "later").await,
+            "ok",
+            "the instructor may enter early"
+        );
+        let (_, body) = p.ticket("sensei", "later").await;
+        assert_eq!(body["role"], json!("instructor"));
+
+        let (status, page) = p.as_user("paid", "GET", "/api/v1/me/lectures", None).await;
+        assert_eq!(status, 200);
+        let states: std::collections::BTreeMap<String, String> = page["lectures"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|l| {
+                (
+                    l["id"].as_str().expect("id").to_owned(),
+                    l["state"]["state"].as_str().expect("state").to_owned(),
+                )
+            })
+            .collect();
+        let expected: std::collections::BTreeMap<String, String> = [
+            ("open", "doors_open"),
+            ("later", "before_doors"),
+            ("live", "live"),
+            ("past", "ended"),
+            ("archived", "archive_available"),
+            ("called-off", "cancelled"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect();
+        assert_eq!(states, expected, "{}", p.db);
+        let (_, page) = p
+            .as_user("pending", "GET", "/api/v1/me/lectures", None)
+            .await;
+        assert_eq!(
+            page["lectures"][0]["entry"]["refusal"]["error"],
+            json!("payment_pending")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doors_open_exactly_one_hour_before_the_start() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        let start = p.now().plus_ms(3 * HOUR);
+        p.lecture("l", start, None).await;
+        p.person("u", "individual", Some("u")).await;
+        p.purchase("p", "u", "l", 1, "card", "paid").await;
+        let doors = start.minus_ms(HOUR);
+        p.clock.set(doors.minus_ms(1000));
+        assert_eq!(p.refusal("u", "l").await, "doors_not_open");
+        let (_, page) = p.as_user("u", "GET", "/api/v1/me/lectures", None).await;
+        assert_eq!(
+            page["lectures"][0]["state"],
+            json!({"state": "before_doors", "doors_open_at": doors.0})
+        );
+        p.clock.set(doors);
+        assert_eq!(
+            p.refusal("u", "l").await,
+            "ok",
+            "at doors_open_at (the unit tests check the exact millisecond)"
+        );
+        let (_, page) = p.as_user("u", "GET", "/api/v1/me/lectures", None).await;
+        assert_eq!(page["lectures"][0]["state"]["state"], json!("doors_open"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corporate_seat_is_allocated_used_and_taken_back() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
+        p.person("acme", "corporate", None).await;
+        p.person("ken", "individual", Some("けん")).await;
+        p.person("outsider", "individual", Some("o")).await;
+        p.purchase("p-acme", "acme", "l", 1, "card", "paid").await;
+        p.portal(
+            "PUT",
+            "/api/v1/integration/links",
+            json!({"individual": "ken", "company_email": "ADMIN@acme.example.jp"}),
+        )
+        .await;
+
+        let (status, members) = p
+            .as_user("acme", "GET", "/api/v1/corporate/members", None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(members["members"][0]["nickname"], json!("けん"));
+        let seat = "/api/v1/corporate/purchases/p-acme/allocations";
+        let (status, body) = p
+            .as_user("acme", "PUT", &format!("{seat}/outsider"), None)
+            .await;
+        assert_eq!((status, body["error"].clone()), (409, json!("not_linked")));
+        let (status, _) = p.as_user("ken", "PUT", &format!("{seat}/ken"), None).await;
+        assert_eq!(status, 403, "an individual is not a corporate admin");
+        let (status, body) = p.as_user("acme", "PUT", &format!("{seat}/ken"), None).await;
+        assert_eq!(status, 200, "{body}");
+
+        let mut ken = p.enter("ken", "l").await;
+        assert!(matches!(ken.next().await, Got::Msg(ServerMsg::Welcome(_))));
+        ken.send(&ClientMsg::TakeSeat {
+            seat: Seat::new(1, 1),
+        })
+        .await;
+        ken.recv_until(|m| matches!(m, ServerMsg::Update(u) if !u.seats.is_empty()).then_some(()))
+            .await;
+        let (_, old_ticket) = p.ticket("ken", "l").await;
+
+        let (status, _) = p
+            .as_user("acme", "DELETE", &format!("{seat}/ken"), None)
+            .await;
+        assert_eq!(status, 204);
+        expect_close(&mut ken, CloseCode::Revoked).await;
+        assert_eq!(p.refusal("ken", "l").await, "seat_not_allocated");
+        let mut again = p
+            .enter_with(old_ticket["ticket"].as_str().expect("ticket"), "l")
+            .await;
+        expect_close(&mut again, CloseCode::Revoked).await;
+
+        // The stay is in the company's attendance history, with the seat.
+        let mut records = Value::Null;
+        for _ in 0..100 {
+            let (_, body) = p
+                .as_user("acme", "GET", "/api/v1/corporate/attendance", None)
+                .await;
+            records = body;
+            if records["records"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| !r["left_at"].is_null()))
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let stay = &records["records"][0];
+        assert_eq!(
+            (stay["account"].clone(), stay["seat"].clone()),
+            (json!("ken"), json!({"row": 1, "col": 1})),
+            "{records}"
+        );
+        let (status, csv) = http(
+            p.addr,
+            "GET",
+            "/api/v1/corporate/attendance?format=csv",
+            &[("Authorization", &format!("Bearer {}", p.token("acme")))],
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            csv.starts_with(
+                "lecture,account,role,entered_at,left_at,seat_row,seat_col\nl,ken,learner,"
+            ),
+            "{csv}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_konbini_payment_arriving_lets_the_learner_in() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
+        p.person("jiro", "individual", Some("じろう")).await;
+        p.purchase("p", "jiro", "l", 1, "konbini", "awaiting_payment")
+            .await;
+        assert_eq!(p.refusal("jiro", "l").await, "payment_pending");
+        p.set_status("p", "paid").await;
+        let mut jiro = p.enter("jiro", "l").await;
+        assert!(matches!(jiro.next().await, Got::Msg(ServerMsg::Welcome(_))));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_removes_a_connected_learner() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
+        p.person("taro", "individual", Some("たろう")).await;
+        p.person("hanako", "individual", Some("はなこ")).await;
+        p.purchase("p-taro", "taro", "l", 1, "card", "paid").await;
+        p.purchase("p-hanako", "hanako", "l", 1, "card", "paid")
+            .await;
+        let mut taro = p.enter("taro", "l").await;
+        let mut hanako = p.enter("hanako", "l").await;
+        assert!(matches!(taro.next().await, Got::Msg(ServerMsg::Welcome(_))));
+        assert!(matches!(
+            hanako.next().await,
+            Got::Msg(ServerMsg::Welcome(_))
+        ));
+        p.set_status("p-taro", "refunded").await;
+        expect_close(&mut taro, CloseCode::Revoked).await;
+        assert_eq!(p.refusal("taro", "l").await, "purchase_cancelled");
+        hanako.send(&ClientMsg::Ping { t: 1 }).await;
+        hanako
+            .recv_until(|m| matches!(m, ServerMsg::Pong { .. }).then_some(()))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_lecture_tells_the_room_why() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
+        p.person("taro", "individual", Some("たろう")).await;
+        p.purchase("p", "taro", "l", 1, "card", "paid").await;
+        let mut taro = p.enter("taro", "l").await;
+        assert!(matches!(taro.next().await, Got::Msg(ServerMsg::Welcome(_))));
+        p.portal(
+            "POST",
+            "/api/v1/integration/lectures/l/cancel",
+            json!({"reason": "気象警報のため"}),
+        )
+        .await;
+        let phase = taro.recv_until(|m| match m {
+            ServerMsg::Phase { phase } => Some(phase.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            phase.await,
+            protocol::server::Phase::Cancelled {
+                reason: "気象警報のため".into()
+            }
+        );
+        expect_close(&mut taro, CloseCode::LectureCancelled).await;
+        assert_eq!(p.refusal("taro", "l").await, "lecture_cancelled");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nicknames_are_kept_as_given_and_bad_ones_refused() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        let html = "<img src=x onerror=alert(1)>";
+        let (status, _) = p
+            .as_user(
+                "u",
+                "PUT",
+                "/api/v1/me/profile",
+                Some(json!({"nickname": html})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (_, profile) = p.as_user("u", "GET", "/api/v1/me/profile", None).await;
+        assert_eq!(
+            profile["nickname"],
+            json!(html),
+            "stored as given, never interpreted"
+        );
+        for bad in ["", " padded", "bell\u{7}", &"x".repeat(41)] {
+            let (status, body) = p
+                .as_user(
+                    "u",
+                    "PUT",
+                    "/api/v1/me/profile",
+                    Some(json!({"nickname": bad})),
+                )
+                .await;
+            assert_eq!(status, 400, "{bad:?}: {body}");
+        }
+    }
+}
+
+/// A request and the status it must get: method, path, headers, body, status.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    Option<&'a str>,
+    u16,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_clear_4xx_answers_never_5xx() {
+    let db = sqlite_url();
+    let p = Portal::start(&db).await;
+    let key = [("X-Api-Key", API_KEY)];
+    let cases: Vec<Case<'_>> = vec![
+        ("GET", "/api/v1/me/lectures", vec![], None, 401),
+        (
+            "GET",
+            "/api/v1/me/lectures",
+            vec![("Authorization", "Bearer not.a.jwt")],
+            None,
+            401,
+        ),
+        (
+            "GET",
+            "/api/v1/me/lectures",
+            vec![("Authorization", "Basic abc")],
+            None,
+            401,
+        ),
+        (
+            "PUT",
+            "/api/v1/integration/lectures/x",
+            vec![],
+            Some("{}"),
+            403,
+        ),
+        (
+            "PUT",
+            "/api/v1/integration/lectures/x",
+            vec![("X-Api-Key", "wrong")],
+            Some("{}"),
+            403,
+        ),
+        (
+            "PUT",
+            "/api/v1/integration/lectures/x",
+            key.to_vec(),
+            Some("{not json"),
+            400,
+        ),
+        (
+            "PUT",
+            "/api/v1/integration/lectures/x",
+            key.to_vec(),
+            Some(r#"{"title": 5}"#),
+            400,
+        ),
+        (
+            "PUT",
+            "/api/v1/integration/lectures/x",
+            key.to_vec(),
+            Some(r#"{"title":"t","starts_at":2,"ends_at":1,"rows":1,"cols":1}"#),
+            400,
+        ),
+        (
+            "PUT",
+            "/api/v1/integration/purchases/p",
+            key.to_vec(),
+            Some(
+                r#"{"buyer":"b","lecture":"l","quantity":1,"modality":"online","payment_method":"gold","status":"paid"}"#,
+            ),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/integration/purchases/none/status",
+            key.to_vec(),
+            Some(r#"{"status":"paid"}"#),
+            404,
+        ),
+        (
+            "POST",
+            "/api/v1/integration/lectures/none/cancel",
+            key.to_vec(),
+            Some(r#"{"reason":"x"}"#),
+            404,
+        ),
+        (
+            "PUT",
+            "/api/v1/integration/links",
+            key.to_vec(),
+            Some(r#"{"individual":"a","company_email":"no@x.jp"}"#),
+            404,
+        ),
+        (
+            "POST",
+            "/api/v1/demo/sign-in",
+            vec![],
+            Some(r#"{"user":"x"}"#),
+            404,
+        ),
+        (
+            "GET",
+            "/api/v1/corporate/attendance?format=xml",
+            vec![],
+            None,
+            401,
+        ),
+    ];
+    for (method, path, headers, body, expected) in cases {
+        let (status, answer) = http(p.addr, method, path, &headers, body).await;
+        assert_eq!(status, expected, "{method} {path} {body:?}: {answer}");
+        let parsed: Value =
+            serde_json::from_str(&answer).unwrap_or_else(|_| panic!("a JSON body: {answer}"));
+        assert!(parsed["error"].is_string(), "{answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_covers_every_endpoint() {
+    let p = Portal::start(&sqlite_url()).await;
+    let (status, doc) = p.call("GET", "/api/openapi.json", &[], None).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/api/v1/me/lectures",
+        "/api/v1/me/profile",
+        "/api/v1/lectures/{id}/ticket",
+        "/api/v1/corporate/members",
+        "/api/v1/corporate/purchases",
+        "/api/v1/corporate/purchases/{purchase}/allocations/{individual}",
+        "/api/v1/corporate/attendance",
+        "/api/v1/integration/lectures/{id}",
+        "/api/v1/integration/lectures/{id}/cancel",
+        "/api/v1/integration/accounts/{id}",
+        "/api/v1/integration/accounts/{id}/profile",
+        "/api/v1/integration/links",
+        "/api/v1/integration/purchases/{id}",
+        "/api/v1/integration/purchases/{id}/status",
+        "/api/v1/integration/purchases/{purchase}/allocations/{individual}",
+        "/api/v1/demo/users",
+        "/api/v1/demo/sign-in",
+    ] {
+        assert!(paths.contains_key(path), "{path} is missing");
+    }
+    let ticket = &doc["paths"]["/api/v1/lectures/{id}/ticket"]["post"]["responses"];
+    for status in ["200", "401", "403", "404", "429", "503"] {
+        assert!(ticket[status].is_object(), "ticket response {status}");
+    }
+    assert!(doc["components"]["schemas"]["RefusalBody"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
