@@ -156,6 +156,7 @@ impl Demo {
         ];
         for l in &lectures {
             store.upsert_lecture(l, now).await?;
+            store.reopen(&l.id).await?;
         }
         for (id, kind, nickname, _) in PEOPLE {
             let email = if kind == AccountKind::Corporate {

@@ -156,7 +156,7 @@ impl Refusal {
             Refusal::ProfileIncomplete => "受講者情報(ニックネーム)を登録してから入室してください。".into(),
             Refusal::DoorsNotOpen { .. } => "配信開始前です。開始1時間前から入室できます。".into(),
             Refusal::LectureEnded { archive_available_at: Some(_) } => {
-                "講座は終了しました。アーカイブが公開されたらご覧いただけます。".into()
+                "講座は終了しました。アーカイブは公開日(archive_available_at)からご覧いただけます。".into()
             }
             Refusal::LectureEnded { archive_available_at: None } => "講座は終了しました。".into(),
             Refusal::LectureCancelled { reason } => format!("この講座は中止になりました。理由: {reason}"),
@@ -181,7 +181,8 @@ impl Refusal {
             Refusal::ProfileIncomplete => "Register your attendee information (a nickname) before entering.".into(),
             Refusal::DoorsNotOpen { .. } => "The lecture has not opened yet. You can enter from one hour before the start.".into(),
             Refusal::LectureEnded { archive_available_at: Some(_) } => {
-                "The lecture has ended. Watch the archive once it is published.".into()
+                "The lecture has ended. Its archive can be watched from its publication date (archive_available_at)."
+                    .into()
             }
             Refusal::LectureEnded { archive_available_at: None } => "The lecture has ended.".into(),
             Refusal::LectureCancelled { reason } => format!("This lecture was cancelled. Reason: {reason}"),

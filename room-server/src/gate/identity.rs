@@ -226,6 +226,81 @@ mod tests {
         );
     }
 
+    /// Signs `sub`'s token with a private key, as the portal would.
+    fn portal_token(
+        algorithm: Algorithm,
+        private_pem: &str,
+        settings: &IdentitySettings,
+        exp: u64,
+    ) -> String {
+        let key = match algorithm {
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(private_pem.as_bytes()),
+            _ => EncodingKey::from_rsa_pem(private_pem.as_bytes()),
+        }
+        .expect("a test key");
+        let claims = Claims {
+            sub: "u-9".into(),
+            iss: settings.issuer.clone(),
+            aud: settings.audience.clone(),
+            iat: exp - 600,
+            exp,
+        };
+        jsonwebtoken::encode(&Header::new(algorithm), &claims, &key).expect("signs")
+    }
+
+    #[test]
+    fn ed25519_and_rsa_portal_tokens_verify_with_the_public_key_only() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        for (algorithm, name, private, public) in [
+            (
+                Algorithm::EdDSA,
+                "EdDSA",
+                include_str!("testdata/test-ed25519-private.pem"),
+                include_str!("testdata/test-ed25519-public.pem"),
+            ),
+            (
+                Algorithm::RS256,
+                "RS256",
+                include_str!("testdata/test-rsa-private.pem"),
+                include_str!("testdata/test-rsa-public.pem"),
+            ),
+        ] {
+            let settings = IdentitySettings {
+                algorithm: name.into(),
+                secret: None,
+                public_key_pem: Some(public.into()),
+                ..settings()
+            };
+            let verifier = PortalIdentity::new(&settings).expect("a public key is enough");
+            assert_eq!(
+                verifier
+                    .verify(&portal_token(algorithm, private, &settings, now + 600))
+                    .expect("valid"),
+                "u-9"
+            );
+            assert!(matches!(
+                verifier.verify(&portal_token(algorithm, private, &settings, now - 3600)),
+                Err(IdentityError::Expired)
+            ));
+            // An HS256 token made with the public key as a "secret" must not pass (algorithm
+            // confusion).
+            let confused = TokenIssuer::new(&IdentitySettings {
+                algorithm: "HS256".into(),
+                secret: Some(public.into()),
+                ..settings.clone()
+            })
+            .expect("HS256")
+            .issue("u-9", now, 600);
+            assert!(
+                matches!(verifier.verify(&confused), Err(IdentityError::Invalid)),
+                "{name}"
+            );
+        }
+    }
+
     #[test]
     fn unusable_settings_are_named() {
         let mut s = settings();

@@ -215,6 +215,15 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets a lecture's end (the demo reopens its lecture on every start).
+    pub async fn reopen(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE lectures SET ended_at = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Lectures where `account` is staff, with the role.
     pub async fn staff_lectures(&self, account: &str) -> Result<Vec<(String, StaffRole)>> {
         sqlx::query("SELECT lecture_id, role FROM lecture_staff WHERE account_id = $1")
