@@ -148,7 +148,7 @@ pub struct Node {
     /// The entry gate: records, identity, the bus.
     pub gate: Gate,
     rooms: DashMap<LectureId, RoomSlot>,
-    /// Tells this process's attendance rows apart from another run's.
+    /// Tells this process's attendance rows apart from another run's or another node's.
     instance: u64,
     records: mpsc::Sender<Record>,
     records_stop: CancellationToken,
@@ -206,6 +206,11 @@ impl Node {
             .as_ref()
             .map(PortalIdentity::new)
             .transpose()?;
+        if identity.is_none() {
+            warn!(
+                "no [identity] configured: the learner and corporate APIs will refuse everyone (401)"
+            );
+        }
         let demo_issuer = identity_settings
             .as_ref()
             .filter(|_| config.demo)
@@ -233,7 +238,12 @@ impl Node {
         let sign_ins = Quota::per_minute(nonzero(limits.sign_ins_per_min));
         let node = Arc::new(Self {
             gate,
-            instance: now.0,
+            instance: {
+                // Random, so that nodes started in the same millisecond still differ.
+                let mut bytes = [0u8; 8];
+                getrandom::fill(&mut bytes).map_err(|e| StartError::Random(e.to_string()))?;
+                u64::from_le_bytes(bytes)
+            },
             records: records_tx,
             records_stop,
             records_done: Mutex::new(Some(writer)),
@@ -269,7 +279,7 @@ impl Node {
 
     /// The id of a stay of `conn` on this node, unique across restarts.
     pub(crate) fn stay_id(&self, conn: u64) -> String {
-        format!("{}-{conn}", self.instance)
+        format!("{:016x}-{conn}", self.instance)
     }
 
     /// Whether the node is shutting down (and so not ready for new connections).
@@ -387,6 +397,8 @@ pub async fn run(
         loop {
             every.tick().await;
             limiter_node.connect_limiter.retain_recent();
+            limiter_node.ticket_limiter.retain_recent();
+            limiter_node.sign_in_limiter.retain_recent();
         }
     });
     axum::serve(listener, app)
