@@ -322,6 +322,8 @@ pub struct FileConfig {
     pub identity: Option<IdentitySettings>,
     /// The key the portal sends in `X-Api-Key` to the integration API (at least 32 bytes).
     pub integration_api_key: Option<String>,
+    /// `redis://host:port/db` when several nodes share lectures.
+    pub redis_url: Option<String>,
 }
 
 impl FileConfig {
@@ -353,6 +355,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     /// `--integration-api-key` / `ROOM_INTEGRATION_API_KEY`.
     pub integration_api_key: Option<String>,
+    /// `--redis-url` / `ROOM_REDIS_URL`.
+    pub redis_url: Option<String>,
 }
 
 /// The node's resolved configuration.
@@ -383,6 +387,8 @@ pub struct Config {
     pub identity: Option<IdentitySettings>,
     /// The integration API's key; none: the integration API is off.
     pub integration_api_key: Option<String>,
+    /// Redis, when several nodes share lectures; none: this node alone.
+    pub redis_url: Option<String>,
 }
 
 impl Config {
@@ -400,6 +406,7 @@ impl Config {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             identity: None,
             integration_api_key: None,
+            redis_url: None,
         }
     }
 
@@ -466,6 +473,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             identity: file.identity,
             integration_api_key,
+            redis_url: over.redis_url.or(file.redis_url),
         })
     }
 }

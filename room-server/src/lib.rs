@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod gate;
+mod log;
 pub mod node;
 mod records;
 pub mod room;

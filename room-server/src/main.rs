@@ -61,6 +61,9 @@ struct ServeArgs {
     /// The key the portal sends as X-Api-Key to the integration API (at least 32 bytes).
     #[arg(long, env = "ROOM_INTEGRATION_API_KEY", hide_env_values = true)]
     integration_api_key: Option<String>,
+    /// Redis (`redis://host:port/db`) when several nodes share lectures.
+    #[arg(long, env = "ROOM_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +165,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allowed_origins: args.allowed_origins,
         database_url: args.database_url,
         integration_api_key: args.integration_api_key,
+        redis_url: args.redis_url,
     };
     let config = Config::resolve(file, over)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

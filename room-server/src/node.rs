@@ -11,9 +11,11 @@ use crate::gate::Gate;
 use crate::gate::entitlement::Timing;
 use crate::gate::identity::{IdentitySettings, PortalIdentity, TokenIssuer};
 use crate::gate::store::{Store, StoreError};
+use crate::log::redis::Redis;
+use crate::log::{LocalLog, RoomEntry};
 use crate::records::{self, Record};
-use crate::room::{LectureSpec, Room};
-use crate::room_task::{self, RoomInput};
+use crate::room::LectureSpec;
+use crate::room_task::{self, Log, RoomInput};
 use crate::routes;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -135,6 +137,9 @@ pub enum StartError {
     /// The identity settings are unusable.
     #[error(transparent)]
     Identity(#[from] crate::gate::identity::IdentityConfigError),
+    /// Redis is configured but unreachable at start.
+    #[error("cannot reach Redis: {0}")]
+    Redis(String),
     /// The system's random source failed (demo secrets).
     #[error("no randomness for the demo's secrets: {0}")]
     Random(String),
@@ -148,8 +153,10 @@ pub struct Node {
     /// The entry gate: records, identity, the bus.
     pub gate: Gate,
     rooms: DashMap<LectureId, RoomSlot>,
-    /// Tells this process's attendance rows apart from another run's or another node's.
-    instance: u64,
+    /// Redis, when nodes share lectures.
+    redis: Option<Redis>,
+    /// The high bits of this node's connection ids: unique among the nodes sharing Redis.
+    node_number: u64,
     records: mpsc::Sender<Record>,
     records_stop: CancellationToken,
     records_done: Mutex<Option<JoinHandle<()>>>,
@@ -226,6 +233,24 @@ impl Node {
                 end_grace_ms: settings.end_grace_ms,
             },
         };
+        let redis = match &config.redis_url {
+            Some(url) => Some(
+                Redis::connect(url)
+                    .await
+                    .map_err(|e| StartError::Redis(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let node_number = match &redis {
+            Some(redis) => {
+                redis
+                    .node_number()
+                    .await
+                    .map_err(|e| StartError::Redis(e.to_string()))?
+                    & 0xff_ffff
+            }
+            None => 0,
+        };
         let (records_tx, records_rx) = mpsc::channel(64 * 1024);
         let records_stop = CancellationToken::new();
         let writer = tokio::spawn(records::write(store, records_rx, records_stop.clone()));
@@ -238,12 +263,8 @@ impl Node {
         let sign_ins = Quota::per_minute(nonzero(limits.sign_ins_per_min));
         let node = Arc::new(Self {
             gate,
-            instance: {
-                // Random, so that nodes started in the same millisecond still differ.
-                let mut bytes = [0u8; 8];
-                getrandom::fill(&mut bytes).map_err(|e| StartError::Random(e.to_string()))?;
-                u64::from_le_bytes(bytes)
-            },
+            redis,
+            node_number,
             records: records_tx,
             records_stop,
             records_done: Mutex::new(Some(writer)),
@@ -277,9 +298,10 @@ impl Node {
         }
     }
 
-    /// The id of a stay of `conn` on this node, unique across restarts.
-    pub(crate) fn stay_id(&self, conn: u64) -> String {
-        format!("{:016x}-{conn}", self.instance)
+    /// The id of a stay: the same on every node that applies the room's log (so the records
+    /// are written once however many nodes report them), different for another room.
+    pub(crate) fn stay_id(&self, epoch: Epoch, conn: crate::room::ConnId) -> String {
+        format!("{:x}-{:x}", epoch.0, conn.0)
     }
 
     /// Whether the node is shutting down (and so not ready for new connections).
@@ -288,7 +310,8 @@ impl Node {
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {
-        self.next_conn.fetch_add(1, Ordering::Relaxed)
+        (self.node_number << 40)
+            | (self.next_conn.fetch_add(1, Ordering::Relaxed) & ((1 << 40) - 1))
     }
 
     /// The inbox of the lecture's room, starting the room if it is not running; or the close
@@ -321,12 +344,11 @@ impl Node {
         // A new room starts a new chat stream: its epoch differs from any earlier room's on
         // this node (time) and from rooms started in the same millisecond (generation).
         let epoch = Epoch(now.0.wrapping_mul(1000).wrapping_add(generation % 1000));
-        let room = Room::new(spec.clone(), self.config.room.settings(epoch), now);
         let (tx, rx) = mpsc::channel(self.config.limits.room_inbox);
         let span = info_span!("lecture", id = %spec.id);
         let node = Arc::clone(self);
         Metrics::add(&self.metrics.rooms_active, 1);
-        tokio::spawn(room_task::run(node, room, rx, generation).instrument(span));
+        tokio::spawn(open_room(node, spec.clone(), epoch, rx, generation).instrument(span));
         (tx.clone(), RoomSlot::Open { tx, generation })
     }
 
@@ -357,6 +379,47 @@ impl Node {
     }
 }
 
+/// Prepares a room's log (with Redis: the lecture's shared epoch and stream) and runs it.
+async fn open_room(
+    node: Arc<Node>,
+    spec: LectureSpec,
+    epoch: Epoch,
+    inbox: mpsc::Receiver<RoomInput>,
+    generation: u64,
+) {
+    let (settings, log) = match &node.redis {
+        None => (
+            node.config.room.settings(epoch),
+            Log::Local(LocalLog::new(Arc::clone(&node.clock))),
+        ),
+        Some(redis) => {
+            let mut backoff = Duration::from_millis(50);
+            let epoch = loop {
+                match redis.epoch(&spec.id, epoch).await {
+                    Ok(epoch) => break epoch,
+                    Err(e) => {
+                        warn!(error = %e, "cannot reach Redis for the lecture's epoch; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                    }
+                }
+            };
+            let (out, entries) = mpsc::unbounded_channel();
+            let stop = CancellationToken::new();
+            let submit = redis.open_log(&spec.id, out, stop.clone());
+            (
+                node.config.room.settings(epoch),
+                Log::Redis {
+                    submit,
+                    entries,
+                    stop,
+                },
+            )
+        }
+    };
+    room_task::run(node, spec, settings, inbox, generation, log).await;
+}
+
 /// Delivers bus events to the rooms of this node they concern.
 async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) {
     loop {
@@ -373,7 +436,18 @@ async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) 
             BusEvent::Revoke { lecture, user, at } => (lecture, RoomInput::Revoke { user, at }),
             BusEvent::Cancel { lecture, reason } => (lecture, RoomInput::Cancel { reason }),
         };
-        if let Some(room) = node.open_room(&lecture) {
+        if let Some(redis) = &node.redis {
+            // Into the lecture's log: every node holding the lecture applies it, now or when
+            // it next opens the room.
+            let entry = match input {
+                RoomInput::Revoke { user, at } => RoomEntry::Revoke { user, at },
+                RoomInput::Cancel { reason } => RoomEntry::Cancel { reason },
+                _ => continue,
+            };
+            if let Err(e) = redis.append(&lecture, &entry).await {
+                warn!(error = %e, "could not hand a revocation or cancellation to the other nodes");
+            }
+        } else if let Some(room) = node.open_room(&lecture) {
             let _ = room.send(input).await;
         }
     }

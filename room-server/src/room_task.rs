@@ -2,9 +2,10 @@
 //! what it outputs. The only place the room core meets real time and real queues.
 
 use crate::gate::store::AttendanceChange;
+use crate::log::{LocalLog, RoomEntry, Sequenced};
 use crate::node::{Metrics, Node};
 use crate::records::Record;
-use crate::room::{Attendance, ConnId, Identity, Output, Room};
+use crate::room::{Attendance, ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
 use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use protocol::server::Phase;
@@ -128,22 +129,139 @@ pub(crate) fn encode(msg: &ServerMsg, codec: Codec) -> Option<Message> {
     }
 }
 
-/// Runs a room until its lecture is over and everyone is gone, or it sits empty too long.
+/// Where a room's entries are sequenced.
+#[derive(Debug)]
+pub(crate) enum Log {
+    /// One node: sequenced here, applied at once.
+    Local(LocalLog),
+    /// Many nodes: appended to the lecture's stream in Redis and read back from it.
+    Redis {
+        submit: mpsc::UnboundedSender<RoomEntry>,
+        entries: mpsc::UnboundedReceiver<Sequenced>,
+        /// Stops this node's reader and submitter of the lecture's log.
+        stop: CancellationToken,
+    },
+}
+
+impl Log {
+    fn submit(&mut self, entry: RoomEntry) {
+        match self {
+            Log::Local(log) => log.submit(entry),
+            Log::Redis { submit, .. } => {
+                // The submitter lives as long as the room; it ends only with it.
+                let _ = submit.send(entry);
+            }
+        }
+    }
+
+    /// The next entry read back from Redis (never, for a local log: its entries are ready at
+    /// once and taken with [`LocalLog::pop`]).
+    async fn next_remote(&mut self) -> Option<Sequenced> {
+        match self {
+            Log::Local(_) => std::future::pending().await,
+            Log::Redis { entries, .. } => entries.recv().await,
+        }
+    }
+}
+
+/// The room of one lecture on this node: its core (made at the log's first entry, so every
+/// node makes it alike), and the local connections it delivers to.
+struct Holder {
+    spec: LectureSpec,
+    settings: RoomSettings,
+    room: Option<Room>,
+}
+
+impl Holder {
+    /// Applies one sequenced entry to the core.
+    fn apply(&mut self, s: Sequenced) -> &mut Room {
+        let Sequenced { at, entry } = s;
+        let room = self
+            .room
+            .get_or_insert_with(|| Room::new(self.spec.clone(), self.settings.clone(), at));
+        match entry {
+            RoomEntry::Join {
+                conn,
+                user,
+                nickname,
+                role,
+                issued_at,
+                resume,
+            } => {
+                room.handle_join(
+                    at,
+                    ConnId(conn),
+                    Identity {
+                        user,
+                        nickname,
+                        role,
+                        issued_at,
+                    },
+                    resume,
+                );
+            }
+            RoomEntry::Command { conn, msg } => room.handle_command(at, ConnId(conn), msg),
+            RoomEntry::Disconnected { conn } => room.handle_disconnect(at, ConnId(conn)),
+            RoomEntry::Revoke {
+                user,
+                at: revoked_at,
+            } => room.handle_revoke(at, user, revoked_at),
+            RoomEntry::Cancel { reason } => room.handle_cancel(at, reason),
+            RoomEntry::Tick => room.handle_timeout(at),
+        }
+        room
+    }
+}
+
+/// Runs a room until its lecture is over and this node's people are gone, or it sits empty
+/// too long.
 pub(crate) async fn run(
     node: Arc<Node>,
-    mut room: Room,
+    spec: LectureSpec,
+    settings: RoomSettings,
     mut inbox: mpsc::Receiver<RoomInput>,
     generation: u64,
+    mut log: Log,
 ) {
     info!("room opened");
+    let shared = matches!(log, Log::Redis { .. });
+    let tick = Duration::from_millis(settings.tick_ms);
+    let mut holder = Holder {
+        spec,
+        settings,
+        room: None,
+    };
     let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
     let idle_limit = Duration::from_millis(node.config.limits.room_idle_ms);
     let mut empty_since = Some(Instant::now());
     loop {
+        if let Log::Local(local) = &mut log {
+            while let Some(s) = local.pop() {
+                deliver(holder.apply(s), &conns, &node);
+            }
+        }
+        if let Some(room) = &holder.room {
+            if room.is_over() && conns.is_empty() {
+                break;
+            }
+            // Without Redis this node holds the only copy: it keeps it while seats are held.
+            let quiet = conns.is_empty()
+                && (shared || (room.connection_count() == 0 && room.held_seat_count() == 0));
+            if quiet {
+                let since = *empty_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= idle_limit {
+                    break;
+                }
+            } else {
+                empty_since = None;
+            }
+        }
         let now = node.clock.now();
-        let wake = room
-            .poll_timeout()
-            .map(|t| Instant::now() + Duration::from_millis(t.since(now)));
+        let wake = holder.room.as_ref().and_then(Room::poll_timeout).map(|t| {
+            // With Redis the core runs on Redis's clock: tick at least every period.
+            let wait = Duration::from_millis(t.since(now));
+            Instant::now() + if shared { wait.min(tick) } else { wait }
+        });
         let idle_end = empty_since.map(|t| t + idle_limit);
         let deadline = match (wake, idle_end) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -152,43 +270,49 @@ pub(crate) async fn run(
         tokio::select! {
             input = inbox.recv() => {
                 let Some(input) = input else { break };
-                let now = node.clock.now();
-                match input {
+                let entry = match input {
                     RoomInput::Join { conn, who, resume, out } => {
                         debug!(conn = conn.0, user = %who.user, "join");
                         conns.insert(conn, out);
-                        room.handle_join(now, conn, who, resume);
+                        RoomEntry::Join {
+                            conn: conn.0,
+                            user: who.user,
+                            nickname: who.nickname,
+                            role: who.role,
+                            issued_at: who.issued_at,
+                            resume,
+                        }
                     }
-                    RoomInput::Command { conn, msg } => room.handle_command(now, conn, msg),
+                    RoomInput::Command { conn, msg } => RoomEntry::Command { conn: conn.0, msg },
                     RoomInput::Disconnected { conn } => {
                         conns.remove(&conn);
-                        room.handle_disconnect(now, conn);
+                        RoomEntry::Disconnected { conn: conn.0 }
                     }
-                    RoomInput::Revoke { user, at } => room.handle_revoke(now, user, at),
-                    RoomInput::Cancel { reason } => room.handle_cancel(now, reason),
+                    RoomInput::Revoke { user, at } => RoomEntry::Revoke { user, at },
+                    RoomInput::Cancel { reason } => RoomEntry::Cancel { reason },
+                };
+                log.submit(entry);
+            }
+            s = log.next_remote() => match s {
+                Some(s) => deliver(holder.apply(s), &conns, &node),
+                None => break,
+            },
+            () = sleep_until_some(deadline) => {
+                if holder.room.as_ref().and_then(Room::poll_timeout).is_some() {
+                    log.submit(RoomEntry::Tick);
                 }
             }
-            () = sleep_until_some(deadline) => room.handle_timeout(node.clock.now()),
-        }
-        deliver(&mut room, &conns, &node);
-        if room.is_over() && conns.is_empty() {
-            break;
-        }
-        if room.connection_count() == 0 && room.held_seat_count() == 0 && conns.is_empty() {
-            let since = *empty_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= idle_limit {
-                break;
-            }
-        } else {
-            empty_since = None;
         }
     }
-    let over = match room.phase() {
-        Phase::Ended { .. } => Some(CloseCode::LectureEnded),
-        Phase::Cancelled { .. } => Some(CloseCode::LectureCancelled),
+    if let Log::Redis { stop, .. } = &log {
+        stop.cancel();
+    }
+    let over = match holder.room.as_ref().map(Room::phase) {
+        Some(Phase::Ended { .. }) => Some(CloseCode::LectureEnded),
+        Some(Phase::Cancelled { .. }) => Some(CloseCode::LectureCancelled),
         _ => None,
     };
-    node.room_stopped(room.lecture_id(), generation, over);
+    node.room_stopped(&holder.spec.id, generation, over);
     info!(over = over.is_some(), "room closed");
 }
 
@@ -241,7 +365,7 @@ fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node) {
                 at,
             }) => {
                 node.record(Record::Attendance(AttendanceChange::Entered {
-                    id: node.stay_id(conn.0),
+                    id: node.stay_id(room.epoch(), conn),
                     lecture: room.lecture_id().to_string(),
                     account: user.to_string(),
                     role,
@@ -250,7 +374,7 @@ fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node) {
             }
             Output::Attendance(Attendance::Left { conn, at, seat }) => {
                 node.record(Record::Attendance(AttendanceChange::Left {
-                    id: node.stay_id(conn.0),
+                    id: node.stay_id(room.epoch(), conn),
                     at,
                     seat,
                 }));

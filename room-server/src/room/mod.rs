@@ -224,6 +224,11 @@ impl Room {
 
     // ----- getters -----
 
+    /// The generation of the room's chat stream.
+    pub fn epoch(&self) -> protocol::Epoch {
+        self.settings.epoch
+    }
+
     /// The lecture this room holds.
     pub fn lecture_id(&self) -> &LectureId {
         &self.spec.id

@@ -1,0 +1,83 @@
+//! The order in which a lecture's room applies its inputs.
+//!
+//! Every input to a room — a join, a command, a disconnect, a tick, a revocation — is an entry
+//! of the lecture's **log**, stamped with the log's time. Every node holding the lecture applies
+//! the same entries in the same order to its own copy of the room core (which is deterministic),
+//! so chat offsets, seats, calls and reaction totals agree on every node without locks.
+//!
+//! - [`LocalLog`]: one node, no Redis — entries are stamped with the node's clock and applied
+//!   at once.
+//! - [`redis::RedisLog`]: many nodes — a Lua script stamps each entry with Redis's time and
+//!   appends it to the lecture's stream; each node reads the stream in order.
+
+pub(crate) mod redis;
+
+use crate::clock::Clock;
+use protocol::{ClientMsg, Nickname, ResumeFrom, Role, UnixMillis, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// An input to a lecture's room, as every node applies it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum RoomEntry {
+    /// A connection with a verified ticket wants in.
+    Join {
+        conn: u64,
+        user: UserId,
+        nickname: Nickname,
+        role: Role,
+        issued_at: UnixMillis,
+        resume: Option<ResumeFrom>,
+    },
+    /// A client's message.
+    Command { conn: u64, msg: ClientMsg },
+    /// A connection is gone.
+    Disconnected { conn: u64 },
+    /// A person's right to attend was taken away.
+    Revoke { user: UserId, at: UnixMillis },
+    /// The lecture was cancelled.
+    Cancel { reason: String },
+    /// Time passed (batches go out, holds expire, phases move).
+    Tick,
+}
+
+/// An entry with its time in the log.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Sequenced {
+    /// The log's time for this entry: never earlier than the entry before.
+    pub(crate) at: UnixMillis,
+    /// The entry.
+    pub(crate) entry: RoomEntry,
+}
+
+/// The log of one node alone: entries are stamped with the node's clock (never going back)
+/// and ready at once.
+#[derive(Debug)]
+pub(crate) struct LocalLog {
+    clock: Arc<dyn Clock>,
+    last: UnixMillis,
+    ready: VecDeque<Sequenced>,
+}
+
+impl LocalLog {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            last: UnixMillis(0),
+            ready: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn submit(&mut self, entry: RoomEntry) {
+        self.last = self.last.max(self.clock.now());
+        self.ready.push_back(Sequenced {
+            at: self.last,
+            entry,
+        });
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Sequenced> {
+        self.ready.pop_front()
+    }
+}

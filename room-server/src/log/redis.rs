@@ -1,0 +1,236 @@
+//! The lecture's log in Redis: one stream per lecture, appended by a Lua script that stamps
+//! each entry with Redis's clock (never going back), read in order by every node that holds
+//! the lecture. Nothing is lost when a reader falls behind: it reads on from the last id it saw.
+
+use super::{RoomEntry, Sequenced};
+use protocol::{Epoch, LectureId, UnixMillis};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+/// Entries kept per lecture stream (approximate trim). A node that starts holding a lecture
+/// replays the stream from its start, so this bounds how long a lecture can run.
+pub(crate) const STREAM_LEN: usize = 500_000;
+
+/// Stamps an entry with Redis's time (kept monotonic per lecture) and appends it.
+const APPEND: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+if now < last then now = last end
+redis.call('SET', KEYS[2], now)
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 't', now, 'e', ARGV[1])
+";
+
+fn log_key(lecture: &LectureId) -> String {
+    format!("lecture:{lecture}:log")
+}
+
+fn clock_key(lecture: &LectureId) -> String {
+    format!("lecture:{lecture}:clock")
+}
+
+fn epoch_key(lecture: &LectureId) -> String {
+    format!("lecture:{lecture}:epoch")
+}
+
+/// A node's connection to Redis.
+#[derive(Clone)]
+pub(crate) struct Redis {
+    client: redis::Client,
+    manager: ConnectionManager,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redis(..)")
+    }
+}
+
+impl Redis {
+    /// Connects to `url` (`redis://host:port/db`).
+    pub(crate) async fn connect(url: &str) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(url)?;
+        let manager = ConnectionManager::new(client.clone()).await?;
+        Ok(Self { client, manager })
+    }
+
+    /// A number no other node got: the high bits of this node's connection ids.
+    pub(crate) async fn node_number(&self) -> redis::RedisResult<u64> {
+        self.manager.clone().incr("room:nodes:seq", 1u64).await
+    }
+
+    /// The lecture's chat epoch, the same on every node (the first node to ask draws it).
+    pub(crate) async fn epoch(
+        &self,
+        lecture: &LectureId,
+        candidate: Epoch,
+    ) -> redis::RedisResult<Epoch> {
+        let mut conn = self.manager.clone();
+        let key = epoch_key(lecture);
+        let _: bool = redis::cmd("SET")
+            .arg(&key)
+            .arg(candidate.0)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await
+            .map(|v: Option<String>| v.is_some())?;
+        let epoch: u64 = conn.get(&key).await?;
+        Ok(Epoch(epoch))
+    }
+
+    /// Appends one entry to the lecture's log (for events from outside any room on this node:
+    /// revocations and cancellations from the entry gate).
+    pub(crate) async fn append(
+        &self,
+        lecture: &LectureId,
+        entry: &RoomEntry,
+    ) -> redis::RedisResult<()> {
+        let bytes = rmp_serde::to_vec_named(entry).map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::TypeError, "encode", e.to_string()))
+        })?;
+        let _: String = redis::Script::new(APPEND)
+            .key(log_key(lecture))
+            .key(clock_key(lecture))
+            .arg(bytes)
+            .arg(STREAM_LEN)
+            .invoke_async(&mut self.manager.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Starts the lecture's log on this node: a submitter that appends entries in the order
+    /// given (retrying while Redis is away), and a reader that hands every entry of the stream,
+    /// from its start, to `out`. Both stop with `stop`.
+    pub(crate) fn open_log(
+        &self,
+        lecture: &LectureId,
+        out: mpsc::UnboundedSender<Sequenced>,
+        stop: CancellationToken,
+    ) -> mpsc::UnboundedSender<RoomEntry> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(submit(
+            self.manager.clone(),
+            lecture.clone(),
+            rx,
+            stop.clone(),
+        ));
+        tokio::spawn(read(self.client.clone(), lecture.clone(), out, stop));
+        tx
+    }
+}
+
+async fn submit(
+    mut conn: ConnectionManager,
+    lecture: LectureId,
+    mut entries: mpsc::UnboundedReceiver<RoomEntry>,
+    stop: CancellationToken,
+) {
+    let script = redis::Script::new(APPEND);
+    let keys = [log_key(&lecture), clock_key(&lecture)];
+    loop {
+        let entry = tokio::select! {
+            e = entries.recv() => match e { Some(e) => e, None => return },
+            () = stop.cancelled() => return,
+        };
+        let bytes = match rmp_serde::to_vec_named(&entry) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                warn!(error = %e, "a room entry failed to encode");
+                continue;
+            }
+        };
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let appended: redis::RedisResult<String> = script
+                .key(&keys[0])
+                .key(&keys[1])
+                .arg(&bytes)
+                .arg(STREAM_LEN)
+                .invoke_async(&mut conn)
+                .await;
+            match appended {
+                Ok(_) => break,
+                Err(e) => {
+                    warn!(error = %e, "cannot append to the lecture's log; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = stop.cancelled() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+}
+
+async fn read(
+    client: redis::Client,
+    lecture: LectureId,
+    out: mpsc::UnboundedSender<Sequenced>,
+    stop: CancellationToken,
+) {
+    let key = log_key(&lecture);
+    let mut last_id = "0".to_owned();
+    let options = StreamReadOptions::default().block(2000).count(1024);
+    let mut backoff = Duration::from_millis(50);
+    'connect: loop {
+        let mut conn = tokio::select! {
+            c = client.get_multiplexed_async_connection() => match c {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(error = %e, "cannot reach Redis to read the lecture's log; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = stop.cancelled() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue 'connect;
+                }
+            },
+            () = stop.cancelled() => return,
+        };
+        backoff = Duration::from_millis(50);
+        loop {
+            let keys = [key.as_str()];
+            let ids = [last_id.as_str()];
+            let reply: redis::RedisResult<Option<StreamReadReply>> = tokio::select! {
+                r = conn.xread_options(&keys, &ids, &options) => r,
+                () = stop.cancelled() => return,
+            };
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(e) => {
+                    warn!(error = %e, "reading the lecture's log failed; reconnecting");
+                    continue 'connect;
+                }
+            };
+            for stream in reply.into_iter().flat_map(|r| r.keys) {
+                for item in stream.ids {
+                    last_id = item.id.clone();
+                    let at: Option<u64> = item.get("t");
+                    let bytes: Option<Vec<u8>> = item.get("e");
+                    let decoded = bytes.as_deref().map(rmp_serde::from_slice::<RoomEntry>);
+                    match (at, decoded) {
+                        (Some(at), Some(Ok(entry))) => {
+                            if out
+                                .send(Sequenced {
+                                    at: UnixMillis(at),
+                                    entry,
+                                })
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        _ => debug!(id = %item.id, "skipping an unreadable log entry"),
+                    }
+                }
+            }
+        }
+    }
+}
