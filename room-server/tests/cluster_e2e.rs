@@ -1,0 +1,233 @@
+//! One lecture spread over several nodes sharing Redis: one chat order, one occupant per seat,
+//! resume on another node, the gate's revocations reaching every node.
+
+mod common;
+
+use common::{RedisServer, TestNode, sqlite_url};
+use futures_util::future::join_all;
+use protocol::server::{ChatEvent, Replay};
+use protocol::{ChatOffset, ClientMsg, CloseCode, ErrorCode, ResumeFrom, Role, Seat, ServerMsg};
+
+/// Three nodes on one Redis, sharing one database (as they would share PostgreSQL).
+async fn cluster(redis: &RedisServer) -> Vec<TestNode> {
+    let database = sqlite_url();
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        let url = redis.url();
+        let db = database.clone();
+        nodes.push(
+            TestNode::start_with(move |c| {
+                c.redis_url = Some(url);
+                c.database_url = db;
+            })
+            .await,
+        );
+    }
+    nodes
+}
+
+fn chat_of(msg: &ServerMsg) -> Option<ChatEvent> {
+    match msg {
+        ServerMsg::Chat { event } => Some(event.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_order_is_identical_for_every_client_on_every_node() {
+    let redis = RedisServer::start();
+    let nodes = cluster(&redis).await;
+    let mut clients = Vec::new();
+    for i in 0..9 {
+        clients.push(
+            nodes[i % 3]
+                .enter(&format!("u{i}"), &format!("n{i}"), Role::Learner)
+                .await
+                .0,
+        );
+    }
+    let per_client = 10;
+    join_all(clients.iter_mut().enumerate().map(|(i, c)| async move {
+        for k in 0..per_client {
+            c.send(&ClientMsg::Chat {
+                text: format!("{i}:{k}"),
+                question: false,
+            })
+            .await;
+        }
+    }))
+    .await;
+    let total = 9 * per_client;
+    let seen = join_all(clients.iter_mut().map(|c| async move {
+        let mut got = Vec::new();
+        while got.len() < total {
+            if let Some(ChatEvent::Message(m)) = chat_of(&c.recv().await) {
+                got.push((m.offset, m.text));
+            }
+        }
+        got
+    }))
+    .await;
+    for view in &seen {
+        assert_eq!(view, &seen[0], "one order on every node");
+    }
+    let offsets: Vec<u64> = seen[0].iter().map(|(o, _)| o.0).collect();
+    assert_eq!(offsets, (1..=total as u64).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learners_on_different_nodes_racing_for_a_seat_end_with_one_occupant() {
+    let redis = RedisServer::start();
+    let nodes = cluster(&redis).await;
+    let mut learners = Vec::new();
+    for i in 0..30 {
+        let user = format!("u{i}");
+        learners.push((
+            user.clone(),
+            nodes[i % 3]
+                .enter(&user, &format!("n{i}"), Role::Learner)
+                .await
+                .0,
+        ));
+    }
+    let seat = Seat::new(0, 0);
+    join_all(
+        learners
+            .iter_mut()
+            .map(|(_, c)| async move { c.send(&ClientMsg::TakeSeat { seat }).await }),
+    )
+    .await;
+    let won = join_all(learners.iter_mut().map(|(user, c)| async move {
+        c.recv_until(|m| match m {
+            ServerMsg::Error {
+                code: ErrorCode::SeatTaken,
+                ..
+            } => Some(false),
+            ServerMsg::Update(u) => u
+                .seats
+                .iter()
+                .any(|s| {
+                    s.seat == seat && s.occupant.as_ref().is_some_and(|o| o.user.as_str() == user)
+                })
+                .then_some(true),
+            _ => None,
+        })
+        .await
+    }))
+    .await;
+    assert_eq!(
+        won.iter().filter(|w| **w).count(),
+        1,
+        "exactly one winner across the nodes"
+    );
+    for node in &nodes {
+        let (_, welcome) = node
+            .enter(
+                &format!("observer-{}", node.addr.port()),
+                "obs",
+                Role::Learner,
+            )
+            .await;
+        assert_eq!(welcome.seats.len(), 1, "every node shows the one occupant");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_resumes_on_another_node_with_the_seat_and_every_missed_message() {
+    let redis = RedisServer::start();
+    let nodes = cluster(&redis).await;
+    let (mut taro, welcome) = nodes[0].enter("u1", "taro", Role::Learner).await;
+    let (mut hanako, _) = nodes[1].enter("u2", "hanako", Role::Learner).await;
+    taro.send(&ClientMsg::TakeSeat {
+        seat: Seat::new(2, 3),
+    })
+    .await;
+    hanako
+        .send(&ClientMsg::Chat {
+            text: "before".into(),
+            question: false,
+        })
+        .await;
+    let seen = taro.recv_until(chat_of).await.offset();
+    drop(taro);
+    for i in 0..4 {
+        hanako
+            .send(&ClientMsg::Chat {
+                text: format!("missed {i}"),
+                question: false,
+            })
+            .await;
+    }
+    let mut last = ChatOffset(0);
+    while last < ChatOffset(5) {
+        last = hanako.recv_until(chat_of).await.offset();
+    }
+    let resume = ResumeFrom {
+        epoch: welcome.epoch,
+        offset: seen,
+    };
+    let (mut back, w) = nodes[2]
+        .enter_resuming("u1", "taro", Role::Learner, Some(resume))
+        .await;
+    assert_eq!(w.epoch, welcome.epoch, "one epoch across the nodes");
+    assert_eq!(w.your_seat, Some(Seat::new(2, 3)));
+    assert_eq!(w.replay, Replay::Missed);
+    let texts: Vec<String> = w
+        .chat
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message(m) => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        (0..4).map(|i| format!("missed {i}")).collect::<Vec<_>>()
+    );
+    hanako
+        .send(&ClientMsg::Chat {
+            text: "after".into(),
+            question: false,
+        })
+        .await;
+    assert_eq!(
+        back.recv_until(chat_of).await.offset(),
+        ChatOffset(6),
+        "no gap, no duplicate"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_and_a_removal_reach_a_learner_on_another_node() {
+    let redis = RedisServer::start();
+    let nodes = cluster(&redis).await;
+    let (mut sensei, _) = nodes[0].enter("t1", "先生", Role::Instructor).await;
+    let (mut taro, _) = nodes[1].enter("u1", "taro", Role::Learner).await;
+    sensei
+        .send(&ClientMsg::CallOn {
+            nickname: Some("taro".into()),
+            seat: None,
+        })
+        .await;
+    taro.recv_until(|m| matches!(m, ServerMsg::CalledOnYou { .. }).then_some(()))
+        .await;
+    sensei
+        .send(&ClientMsg::Remove {
+            user: "u1".into(),
+            allow_return: false,
+        })
+        .await;
+    assert_eq!(taro.close_code().await, Some(CloseCode::Banned.code()));
+    let mut again = nodes[2].connect(protocol::Codec::MsgPack).await;
+    again
+        .send(&ClientMsg::Hello {
+            ticket: nodes[2].ticket("u1", "taro", Role::Learner),
+            resume: None,
+        })
+        .await;
+    assert_eq!(
+        again.close_code().await,
+        Some(CloseCode::Banned.code()),
+        "banned on every node"
+    );
+}
