@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
@@ -157,6 +158,8 @@ pub struct Node {
     redis: Option<Redis>,
     /// The high bits of this node's connection ids: unique among the nodes sharing Redis.
     node_number: u64,
+    /// When each other node was last heard from, and since when this node has been listening.
+    liveness: Mutex<Liveness>,
     records: mpsc::Sender<Record>,
     records_stop: CancellationToken,
     records_done: Mutex<Option<JoinHandle<()>>>,
@@ -265,6 +268,10 @@ impl Node {
             gate,
             redis,
             node_number,
+            liveness: Mutex::new(Liveness {
+                seen: std::collections::HashMap::new(),
+                since: Instant::now(),
+            }),
             records: records_tx,
             records_stop,
             records_done: Mutex::new(Some(writer)),
@@ -282,6 +289,10 @@ impl Node {
             config,
         });
         tokio::spawn(route_bus(Arc::downgrade(&node), bus));
+        if node.redis.is_some() {
+            node.beat().await;
+            tokio::spawn(heartbeats(Arc::downgrade(&node)));
+        }
         Ok(node)
     }
 
@@ -352,6 +363,45 @@ impl Node {
         (tx.clone(), RoomSlot::Open { tx, generation })
     }
 
+    /// The node a connection id belongs to.
+    pub(crate) fn node_of(conn: crate::room::ConnId) -> u64 {
+        conn.0 >> 40
+    }
+
+    /// Whether another node has stopped beating: its connections are gone, and the rooms it
+    /// shared close them (their seats are then held for the grace period, as after any drop).
+    pub(crate) fn node_is_dead(&self, node: u64) -> bool {
+        if node == self.node_number || self.redis.is_none() {
+            return false;
+        }
+        let Ok(liveness) = self.liveness.lock() else {
+            return false;
+        };
+        match liveness.seen.get(&node) {
+            Some(seen) => seen.elapsed() > NODE_SILENCE,
+            None => liveness.since.elapsed() > NODE_SILENCE,
+        }
+    }
+
+    /// One heartbeat: says this node is alive and notes which others are.
+    async fn beat(&self) {
+        let Some(redis) = &self.redis else { return };
+        match redis
+            .heartbeat(self.node_number, NODE_SILENCE.as_millis() as u64)
+            .await
+        {
+            Ok(alive) => {
+                if let Ok(mut liveness) = self.liveness.lock() {
+                    let now = Instant::now();
+                    for node in alive {
+                        liveness.seen.insert(node, now);
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "heartbeat to Redis failed"),
+        }
+    }
+
     /// The inbox of a lecture's room if it runs on this node.
     fn open_room(&self, id: &LectureId) -> Option<mpsc::Sender<RoomInput>> {
         match self.rooms.get(id)?.value() {
@@ -418,6 +468,31 @@ async fn open_room(
         }
     };
     room_task::run(node, spec, settings, inbox, generation, log).await;
+}
+
+/// A node silent this long is taken for dead.
+pub(crate) const NODE_SILENCE: Duration = Duration::from_secs(6);
+
+/// What this node knows of the others' heartbeats.
+#[derive(Debug)]
+struct Liveness {
+    seen: std::collections::HashMap<u64, Instant>,
+    since: Instant,
+}
+
+async fn heartbeats(node: Weak<Node>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let Some(node) = node.upgrade() else { return };
+        if node.is_draining() {
+            if let Some(redis) = &node.redis {
+                let _ = redis.leave(node.node_number).await;
+            }
+            return;
+        }
+        node.beat().await;
+    }
 }
 
 /// Delivers bus events to the rooms of this node they concern.

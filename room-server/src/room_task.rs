@@ -234,6 +234,9 @@ pub(crate) async fn run(
     let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
     let idle_limit = Duration::from_millis(node.config.limits.room_idle_ms);
     let mut empty_since = Some(Instant::now());
+    // Connections of dead nodes already reported gone.
+    let mut buried: std::collections::HashSet<ConnId> = std::collections::HashSet::new();
+    let mut last_inspection = Instant::now();
     loop {
         if let Log::Local(local) = &mut log {
             while let Some(s) = local.pop() {
@@ -300,6 +303,20 @@ pub(crate) async fn run(
             () = sleep_until_some(deadline) => {
                 if holder.room.as_ref().and_then(Room::poll_timeout).is_some() {
                     log.submit(RoomEntry::Tick);
+                }
+            }
+        }
+        if shared && last_inspection.elapsed() >= Duration::from_secs(1) {
+            last_inspection = Instant::now();
+            if let Some(room) = &holder.room {
+                let dead: Vec<ConnId> = room
+                    .connections()
+                    .filter(|c| !buried.contains(c) && node.node_is_dead(Node::node_of(*c)))
+                    .collect();
+                for conn in dead {
+                    debug!(conn = conn.0, "its node is gone");
+                    buried.insert(conn);
+                    log.submit(RoomEntry::Disconnected { conn: conn.0 });
                 }
             }
         }

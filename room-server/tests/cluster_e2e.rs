@@ -3,10 +3,12 @@
 
 mod common;
 
-use common::{RedisServer, TestNode, sqlite_url};
+use common::{Client, Got, LECTURE, NodeProcess, RedisServer, TestNode, WAIT, sqlite_url};
 use futures_util::future::join_all;
+use protocol::Codec;
 use protocol::server::{ChatEvent, Replay};
 use protocol::{ChatOffset, ClientMsg, CloseCode, ErrorCode, ResumeFrom, Role, Seat, ServerMsg};
+use room_server::ticket::{TicketClaims, TicketKey};
 
 /// Three nodes on one Redis, sharing one database (as they would share PostgreSQL).
 async fn cluster(redis: &RedisServer) -> Vec<TestNode> {
@@ -230,4 +232,186 @@ async fn a_call_and_a_removal_reach_a_learner_on_another_node() {
         Some(CloseCode::Banned.code()),
         "banned on every node"
     );
+}
+
+const SECRET: &str = "cluster-ticket-secret-cluster-ticket-secret";
+
+fn ticket(user: &str, nickname: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let claims = TicketClaims {
+        lec: LECTURE.into(),
+        sub: user.into(),
+        nick: nickname.into(),
+        role: Role::Learner,
+        iat: now,
+        exp: now + 600,
+    };
+    TicketKey::new(SECRET.as_bytes().to_vec())
+        .expect("long enough")
+        .mint(&claims)
+}
+
+async fn enter(
+    node: &NodeProcess,
+    user: &str,
+    resume: Option<ResumeFrom>,
+) -> (Client, protocol::server::Welcome) {
+    let mut client = Client::connect(&node.url(LECTURE), Codec::MsgPack)
+        .await
+        .expect("connects");
+    client
+        .send(&ClientMsg::Hello {
+            ticket: ticket(user, user),
+            resume,
+        })
+        .await;
+    let welcome = client.welcome().await;
+    (client, welcome)
+}
+
+/// Three `room-server` processes on one Redis and one database, the lecture in their config.
+fn processes(redis: &RedisServer, dir: &std::path::Path) -> Vec<NodeProcess> {
+    let starts = time::OffsetDateTime::now_utc() + time::Duration::minutes(30);
+    let ends = starts + time::Duration::minutes(90);
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("formats")
+    };
+    let config = dir.join("room.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "ticket_secret = \"{SECRET}\"\n[room]\nseat_grace_secs = 3\n[[lectures]]\nid = \"{LECTURE}\"\ntitle = \"cluster\"\nstarts_at = \"{}\"\nends_at = \"{}\"\nrows = 5\ncols = 5\n",
+            rfc(starts),
+            rfc(ends)
+        ),
+    )
+    .expect("writes the config");
+    let database = format!("sqlite://{}/shared.db", dir.display());
+    let config = config.to_str().expect("a utf-8 path").to_owned();
+    (0..3)
+        .map(|_| {
+            NodeProcess::start(&[
+                "--config",
+                &config,
+                "--database-url",
+                &database,
+                "--redis-url",
+                &redis.url(),
+            ])
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_s_learners_come_back_through_the_others_with_their_seats_and_nothing_lost() {
+    let redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("room-server-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let mut nodes = processes(&redis, &dir);
+    let (mut taro, welcome) = enter(&nodes[0], "taro", None).await;
+    let (mut hanako, _) = enter(&nodes[0], "hanako", None).await;
+    let (mut jiro, _) = enter(&nodes[1], "jiro", None).await;
+    taro.send(&ClientMsg::TakeSeat {
+        seat: Seat::new(1, 1),
+    })
+    .await;
+    hanako
+        .send(&ClientMsg::TakeSeat {
+            seat: Seat::new(2, 2),
+        })
+        .await;
+    // Both seats are taken (in the shared log) before the node dies: what a node had not yet
+    // handed to Redis dies with it, as with any server.
+    let both = |m: &ServerMsg| match m {
+        ServerMsg::Update(u) => Some(u.seats.iter().filter(|s| s.occupant.is_some()).count()),
+        _ => None,
+    };
+    let mut taken = 0;
+    while taken < 2 {
+        taken += jiro.recv_until(both).await;
+    }
+    jiro.send(&ClientMsg::Chat {
+        text: "before".into(),
+        question: false,
+    })
+    .await;
+    let seen = taro.recv_until(chat_of).await.offset();
+    hanako.recv_until(chat_of).await;
+
+    nodes[0].kill();
+    assert!(
+        matches!(taro.next().await, Got::Closed(_)),
+        "the connection broke with its node"
+    );
+    for i in 0..3 {
+        jiro.send(&ClientMsg::Chat {
+            text: format!("while away {i}"),
+            question: false,
+        })
+        .await;
+    }
+
+    let resume = ResumeFrom {
+        epoch: welcome.epoch,
+        offset: seen,
+    };
+    let (mut back, w) = enter(&nodes[2], "taro", Some(resume)).await;
+    assert_eq!(
+        w.your_seat,
+        Some(Seat::new(1, 1)),
+        "the seat survived its node"
+    );
+    assert_eq!(w.replay, Replay::Missed);
+    let offsets: Vec<u64> = w.chat.iter().map(|e| e.offset().0).collect();
+    let expected: Vec<u64> = (seen.0 + 1..=w.last_offset.0).collect();
+    assert_eq!(offsets, expected, "every missed event once, in order");
+    let texts: Vec<String> = w
+        .chat
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message(m) => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        (0..3)
+            .map(|i| format!("while away {i}"))
+            .collect::<Vec<_>>()
+    );
+    jiro.send(&ClientMsg::Chat {
+        text: "after".into(),
+        question: false,
+    })
+    .await;
+    assert_eq!(
+        back.recv_until(chat_of).await.offset(),
+        w.last_offset.next(),
+        "no gap, no duplicate"
+    );
+
+    // Hanako never comes back: once her node is found dead and the grace passes, a survivor
+    // frees her seat for everyone.
+    let deadline = tokio::time::Instant::now() + WAIT * 3;
+    let mut freed = false;
+    while !freed && tokio::time::Instant::now() < deadline {
+        if let Some(Got::Msg(ServerMsg::Update(u))) = jiro
+            .next_within(deadline - tokio::time::Instant::now())
+            .await
+        {
+            freed = u
+                .seats
+                .iter()
+                .any(|s| s.seat == Seat::new(2, 2) && s.occupant.is_none());
+        }
+    }
+    assert!(
+        freed,
+        "the seat of a learner who did not return was released"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,6 +26,19 @@ redis.call('SET', KEYS[2], now)
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 't', now, 'e', ARGV[1])
 ";
 
+/// Stamps a node's heartbeat with Redis's time, and returns the nodes heard from within
+/// ARGV[2] milliseconds (one clock for all nodes: their own clocks may disagree).
+const HEARTBEAT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')
+";
+
+/// The sorted set of node heartbeats.
+const NODES_KEY: &str = "room:nodes";
+
 fn log_key(lecture: &LectureId) -> String {
     format!("lecture:{lecture}:log")
 }
@@ -62,6 +75,25 @@ impl Redis {
     /// A number no other node got: the high bits of this node's connection ids.
     pub(crate) async fn node_number(&self) -> redis::RedisResult<u64> {
         self.manager.clone().incr("room:nodes:seq", 1u64).await
+    }
+
+    /// Says this node is alive; returns the nodes heard from within `window_ms`.
+    pub(crate) async fn heartbeat(
+        &self,
+        node: u64,
+        window_ms: u64,
+    ) -> redis::RedisResult<Vec<u64>> {
+        redis::Script::new(HEARTBEAT)
+            .key(NODES_KEY)
+            .arg(node)
+            .arg(window_ms)
+            .invoke_async(&mut self.manager.clone())
+            .await
+    }
+
+    /// Takes this node out of the heartbeats (a clean shutdown: its people were closed).
+    pub(crate) async fn leave(&self, node: u64) -> redis::RedisResult<()> {
+        self.manager.clone().zrem(NODES_KEY, node).await
     }
 
     /// The lecture's chat epoch, the same on every node (the first node to ask draws it).

@@ -249,6 +249,11 @@ impl Room {
         self.conns.len()
     }
 
+    /// Every connection in the room (on every node sharing it).
+    pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns.keys().copied()
+    }
+
     /// Learners sitting in the grid (including held seats).
     pub fn seated_count(&self) -> usize {
         self.grid.seated_count()

@@ -291,6 +291,11 @@ impl Client {
         }
     }
 
+    /// The next message or close within `wait`, or `None` if nothing came.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Got> {
+        tokio::time::timeout(wait, self.next_unbounded()).await.ok()
+    }
+
     pub async fn recv(&mut self) -> ServerMsg {
         match self.next().await {
             Got::Msg(m) => m,
@@ -417,5 +422,62 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `room-server` process, killed by its id when dropped.
+pub struct NodeProcess {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+}
+
+impl NodeProcess {
+    /// Starts the binary with `args` on a free loopback port and waits until it listens.
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_room-server"))
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("ROOM_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening addr=").nth(1) {
+                    let _ = tx.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(WAIT)
+            .expect("the node logs `listening`")
+            .parse()
+            .expect("an address");
+        Self { addr, child }
+    }
+
+    /// SIGKILL: the node dies without a word to anyone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn url(&self, lecture: &str) -> String {
+        format!("ws://{}/ws/lectures/{lecture}", self.addr)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
