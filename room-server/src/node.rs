@@ -456,7 +456,9 @@ async fn open_room(
             };
             let (out, entries) = mpsc::unbounded_channel();
             let stop = CancellationToken::new();
-            let submit = redis.open_log(&spec.id, out, stop.clone());
+            // This room's entries are numbered under a source no other room on any node uses.
+            let source = format!("{}:{generation}", node.node_number);
+            let submit = redis.open_log(&spec.id, source, out, stop.clone());
             (
                 node.config.room.settings(epoch),
                 Log::Redis {

@@ -354,6 +354,15 @@ async fn a_killed_node_s_learners_come_back_through_the_others_with_their_seats_
         })
         .await;
     }
+    // All three are in the shared log before taro comes back.
+    let mut heard = 0;
+    while heard < 3 {
+        if let ChatEvent::Message(m) = jiro.recv_until(chat_of).await
+            && m.text.starts_with("while away")
+        {
+            heard += 1;
+        }
+    }
 
     let resume = ResumeFrom {
         epoch: welcome.epoch,
@@ -414,4 +423,62 @@ async fn a_killed_node_s_learners_come_back_through_the_others_with_their_seats_
         "the seat of a learner who did not return was released"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarting_mid_lecture_loses_and_repeats_nothing() {
+    let mut redis = RedisServer::start();
+    let nodes = cluster(&redis).await;
+    let (mut taro, _) = nodes[0].enter("u1", "taro", Role::Learner).await;
+    let (mut hanako, _) = nodes[1].enter("u2", "hanako", Role::Learner).await;
+    hanako
+        .send(&ClientMsg::Chat {
+            text: "before".into(),
+            question: false,
+        })
+        .await;
+    assert_eq!(taro.recv_until(chat_of).await.offset(), ChatOffset(1));
+
+    redis.kill();
+    for i in 0..3 {
+        hanako
+            .send(&ClientMsg::Chat {
+                text: format!("during {i}"),
+                question: false,
+            })
+            .await;
+    }
+    taro.send(&ClientMsg::TakeSeat {
+        seat: Seat::new(4, 4),
+    })
+    .await;
+    redis.restart();
+
+    // Everything said while Redis was away arrives once, in order, with no gap.
+    let mut texts = Vec::new();
+    let mut last = ChatOffset(1);
+    while texts.len() < 3 {
+        if let ChatEvent::Message(m) = taro.recv_until(chat_of).await {
+            assert_eq!(m.offset, last.next(), "gapless");
+            last = m.offset;
+            texts.push(m.text);
+        }
+    }
+    assert_eq!(texts, ["during 0", "during 1", "during 2"]);
+    let (_, welcome) = nodes[2].enter("u3", "jiro", Role::Learner).await;
+    assert_eq!(
+        welcome.last_offset,
+        ChatOffset(4),
+        "a node opening the lecture now sees the same stream"
+    );
+    let occupied: Vec<_> = welcome
+        .seats
+        .iter()
+        .map(|s| (s.seat, s.occupant.user.to_string()))
+        .collect();
+    assert_eq!(
+        occupied,
+        vec![(Seat::new(4, 4), "u1".to_owned())],
+        "one seat, claimed once"
+    );
 }

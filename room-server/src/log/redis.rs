@@ -16,8 +16,15 @@ use tracing::{debug, warn};
 /// replays the stream from its start, so this bounds how long a lecture can run.
 pub(crate) const STREAM_LEN: usize = 500_000;
 
-/// Stamps an entry with Redis's time (kept monotonic per lecture) and appends it.
+/// Stamps an entry with Redis's time (kept monotonic per lecture) and appends it. An entry
+/// numbered by its source (ARGV[3], ARGV[4]) is appended once however often it is retried:
+/// a reply lost in a Redis restart must not repeat a chat message.
 const APPEND: &str = r"
+if ARGV[3] ~= '' then
+  local last = tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0')
+  if tonumber(ARGV[4]) <= last then return 'duplicate' end
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -45,6 +52,10 @@ fn log_key(lecture: &LectureId) -> String {
 
 fn clock_key(lecture: &LectureId) -> String {
     format!("lecture:{lecture}:clock")
+}
+
+fn sources_key(lecture: &LectureId) -> String {
+    format!("lecture:{lecture}:sources")
 }
 
 fn epoch_key(lecture: &LectureId) -> String {
@@ -128,8 +139,11 @@ impl Redis {
         let _: String = redis::Script::new(APPEND)
             .key(log_key(lecture))
             .key(clock_key(lecture))
+            .key(sources_key(lecture))
             .arg(bytes)
             .arg(STREAM_LEN)
+            .arg("")
+            .arg(0)
             .invoke_async(&mut self.manager.clone())
             .await?;
         Ok(())
@@ -141,6 +155,7 @@ impl Redis {
     pub(crate) fn open_log(
         &self,
         lecture: &LectureId,
+        source: String,
         out: mpsc::UnboundedSender<Sequenced>,
         stop: CancellationToken,
     ) -> mpsc::UnboundedSender<RoomEntry> {
@@ -148,6 +163,7 @@ impl Redis {
         tokio::spawn(submit(
             self.manager.clone(),
             lecture.clone(),
+            source,
             rx,
             stop.clone(),
         ));
@@ -159,11 +175,17 @@ impl Redis {
 async fn submit(
     mut conn: ConnectionManager,
     lecture: LectureId,
+    source: String,
     mut entries: mpsc::UnboundedReceiver<RoomEntry>,
     stop: CancellationToken,
 ) {
     let script = redis::Script::new(APPEND);
-    let keys = [log_key(&lecture), clock_key(&lecture)];
+    let keys = [
+        log_key(&lecture),
+        clock_key(&lecture),
+        sources_key(&lecture),
+    ];
+    let mut number = 0u64;
     loop {
         let entry = tokio::select! {
             e = entries.recv() => match e { Some(e) => e, None => return },
@@ -176,13 +198,17 @@ async fn submit(
                 continue;
             }
         };
+        number += 1;
         let mut backoff = Duration::from_millis(50);
         loop {
             let appended: redis::RedisResult<String> = script
                 .key(&keys[0])
                 .key(&keys[1])
+                .key(&keys[2])
                 .arg(&bytes)
                 .arg(STREAM_LEN)
+                .arg(&source)
+                .arg(number)
                 .invoke_async(&mut conn)
                 .await;
             match appended {
