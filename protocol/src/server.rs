@@ -59,6 +59,13 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         command: Option<String>,
     },
+    /// This node lost its link to the other nodes (`degraded`), or has it back. While
+    /// degraded, what you send waits on the node and takes effect once the link is back: nothing
+    /// is lost, but the room looks still. Show a notice.
+    Service {
+        /// True while the link is down.
+        degraded: bool,
+    },
     /// Answer to `ping`.
     Pong {
         /// The client's number, unchanged.

@@ -304,6 +304,10 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
                 server_time: T,
             },
         ),
+        (
+            "Link to the other nodes lost",
+            ServerMsg::Service { degraded: true },
+        ),
     ]
 }
 

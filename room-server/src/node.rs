@@ -160,6 +160,8 @@ pub struct Node {
     node_number: u64,
     /// When each other node was last heard from, and since when this node has been listening.
     liveness: Mutex<Liveness>,
+    /// True while Redis is unreachable (rooms pause; clients are told; `/readyz` says so).
+    pub(crate) degraded: tokio::sync::watch::Sender<bool>,
     records: mpsc::Sender<Record>,
     records_stop: CancellationToken,
     records_done: Mutex<Option<JoinHandle<()>>>,
@@ -268,6 +270,7 @@ impl Node {
             gate,
             redis,
             node_number,
+            degraded: tokio::sync::watch::Sender::new(false),
             liveness: Mutex::new(Liveness {
                 seen: std::collections::HashMap::new(),
                 since: Instant::now(),
@@ -391,6 +394,7 @@ impl Node {
             .await
         {
             Ok(alive) => {
+                self.set_degraded(false);
                 if let Ok(mut liveness) = self.liveness.lock() {
                     let now = Instant::now();
                     for node in alive {
@@ -398,8 +402,21 @@ impl Node {
                     }
                 }
             }
-            Err(e) => warn!(error = %e, "heartbeat to Redis failed"),
+            Err(e) => {
+                self.set_degraded(true);
+                warn!(error = %e, "heartbeat to Redis failed");
+            }
         }
+    }
+
+    fn set_degraded(&self, degraded: bool) {
+        self.degraded
+            .send_if_modified(|d| std::mem::replace(d, degraded) != degraded);
+    }
+
+    /// Whether Redis is unreachable.
+    pub fn is_degraded(&self) -> bool {
+        *self.degraded.borrow()
     }
 
     /// The inbox of a lecture's room if it runs on this node.

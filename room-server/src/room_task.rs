@@ -201,6 +201,11 @@ impl Holder {
                 );
             }
             RoomEntry::Command { conn, msg } => room.handle_command(at, ConnId(conn), msg),
+            RoomEntry::Reactions { presses } => {
+                for (conn, emotion) in presses {
+                    room.handle_command(at, ConnId(conn), ClientMsg::React { emotion });
+                }
+            }
             RoomEntry::Disconnected { conn } => room.handle_disconnect(at, ConnId(conn)),
             RoomEntry::Revoke {
                 user,
@@ -237,6 +242,9 @@ pub(crate) async fn run(
     // Connections of dead nodes already reported gone.
     let mut buried: std::collections::HashSet<ConnId> = std::collections::HashSet::new();
     let mut last_inspection = Instant::now();
+    // With Redis: this node's emotion presses of the current tick, sent as one entry.
+    let mut presses: Vec<(u64, protocol::EmotionKey)> = Vec::new();
+    let mut degraded = node.degraded.subscribe();
     loop {
         if let Log::Local(local) = &mut log {
             while let Some(s) = local.pop() {
@@ -286,9 +294,17 @@ pub(crate) async fn run(
                             resume,
                         }
                     }
+                    RoomInput::Command { conn, msg: ClientMsg::React { emotion } } if shared => {
+                        presses.push((conn.0, emotion));
+                        continue;
+                    }
                     RoomInput::Command { conn, msg } => RoomEntry::Command { conn: conn.0, msg },
                     RoomInput::Disconnected { conn } => {
                         conns.remove(&conn);
+                        // Its presses go first, while it is still in the room.
+                        if !presses.is_empty() {
+                            log.submit(RoomEntry::Reactions { presses: std::mem::take(&mut presses) });
+                        }
                         RoomEntry::Disconnected { conn: conn.0 }
                     }
                     RoomInput::Revoke { user, at } => RoomEntry::Revoke { user, at },
@@ -296,11 +312,23 @@ pub(crate) async fn run(
                 };
                 log.submit(entry);
             }
+            Ok(()) = degraded.changed(), if shared => {
+                let msg = ServerMsg::Service { degraded: *degraded.borrow_and_update() };
+                let mut frames = Frames::new(&msg);
+                for out in conns.values() {
+                    if let Some(frame) = frames.get(out.codec) {
+                        let _ = out.tx.try_send(Outgoing::Frame(frame));
+                    }
+                }
+            }
             s = log.next_remote() => match s {
                 Some(s) => deliver(holder.apply(s), &conns, &node),
                 None => break,
             },
             () = sleep_until_some(deadline) => {
+                if !presses.is_empty() {
+                    log.submit(RoomEntry::Reactions { presses: std::mem::take(&mut presses) });
+                }
                 if holder.room.as_ref().and_then(Room::poll_timeout).is_some() {
                     log.submit(RoomEntry::Tick);
                 }

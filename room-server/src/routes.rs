@@ -43,6 +43,10 @@ async fn ready(State(node): State<Arc<Node>>) -> Response {
             "draining",
             "the node is shutting down",
         )
+    } else if node.is_degraded() {
+        // Still serving its people (their commands wait for Redis): not a reason to take the
+        // node out of the balancer, which would do the same to every node.
+        Json(json!({ "status": "degraded", "redis": "unreachable" })).into_response()
     } else {
         Json(json!({ "status": "ready" })).into_response()
     }

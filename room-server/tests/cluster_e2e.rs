@@ -440,6 +440,12 @@ async fn redis_restarting_mid_lecture_loses_and_repeats_nothing() {
     assert_eq!(taro.recv_until(chat_of).await.offset(), ChatOffset(1));
 
     redis.kill();
+    // The node notices, tells its people, and says so in /readyz (still serving them).
+    taro.recv_until(|m| matches!(m, ServerMsg::Service { degraded: true }).then_some(()))
+        .await;
+    let (status, body) = nodes[0].get("/readyz").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("degraded"), "{body}");
     for i in 0..3 {
         hanako
             .send(&ClientMsg::Chat {
@@ -453,6 +459,9 @@ async fn redis_restarting_mid_lecture_loses_and_repeats_nothing() {
     })
     .await;
     redis.restart();
+    hanako
+        .recv_until(|m| matches!(m, ServerMsg::Service { degraded: false }).then_some(()))
+        .await;
 
     // Everything said while Redis was away arrives once, in order, with no gap.
     let mut texts = Vec::new();
@@ -481,4 +490,39 @@ async fn redis_restarting_mid_lecture_loses_and_repeats_nothing() {
         vec![(Seat::new(4, 4), "u1".to_owned())],
         "one seat, claimed once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_from_every_node_add_up_exactly_for_instructors_on_any_node() {
+    let redis = RedisServer::start();
+    let nodes = cluster(&redis).await;
+    let (mut sensei, _) = nodes[0].enter("t1", "先生", Role::Instructor).await;
+    let (mut assistant, _) = nodes[2].enter("m1", "助手", Role::Moderator).await;
+    let mut learners = Vec::new();
+    for i in 0..60 {
+        learners.push(
+            nodes[i % 3]
+                .enter(&format!("u{i}"), &format!("n{i}"), Role::Learner)
+                .await
+                .0,
+        );
+    }
+    join_all(learners.iter_mut().map(|c| async move {
+        for _ in 0..3 {
+            c.send(&ClientMsg::React {
+                emotion: "good".into(),
+            })
+            .await;
+        }
+    }))
+    .await;
+    for staff in [&mut sensei, &mut assistant] {
+        let mut total = 0;
+        while total < 180 {
+            if let ServerMsg::Meter(m) = staff.recv().await {
+                total = m.totals.values().sum::<u64>();
+            }
+        }
+        assert_eq!(total, 180, "exact, not more");
+    }
 }

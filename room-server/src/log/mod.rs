@@ -38,6 +38,11 @@ pub(crate) enum RoomEntry {
     Revoke { user: UserId, at: UnixMillis },
     /// The lecture was cancelled.
     Cancel { reason: String },
+    /// Emotion presses a node gathered during one tick, applied one by one: one entry a tick
+    /// from each node instead of one per press.
+    Reactions {
+        presses: Vec<(u64, protocol::EmotionKey)>,
+    },
     /// Time passed (batches go out, holds expire, phases move).
     Tick,
 }

@@ -79,7 +79,14 @@ impl Redis {
     /// Connects to `url` (`redis://host:port/db`).
     pub(crate) async fn connect(url: &str) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
-        let manager = ConnectionManager::new(client.clone()).await?;
+        // Fail fast while Redis is away (callers retry on their own terms), so an outage is
+        // noticed within a heartbeat or two.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Duration::from_secs(1))
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_number_of_retries(1)
+            .set_max_delay(500);
+        let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
         Ok(Self { client, manager })
     }
 
