@@ -380,10 +380,14 @@ impl Node {
         let Ok(liveness) = self.liveness.lock() else {
             return false;
         };
-        match liveness.seen.get(&node) {
-            Some(seen) => seen.elapsed() > NODE_SILENCE,
-            None => liveness.since.elapsed() > NODE_SILENCE,
+        if self.is_degraded() || liveness.since.elapsed() <= NODE_SILENCE {
+            // Cut off ourselves, or just back: silence proves nothing yet.
+            return false;
         }
+        liveness
+            .seen
+            .get(&node)
+            .is_none_or(|seen| seen.elapsed() > NODE_SILENCE)
     }
 
     /// One heartbeat: says this node is alive and notes which others are.
@@ -394,9 +398,16 @@ impl Node {
             .await
         {
             Ok(alive) => {
+                let was_cut_off = self.is_degraded();
                 self.set_degraded(false);
                 if let Ok(mut liveness) = self.liveness.lock() {
                     let now = Instant::now();
+                    if was_cut_off {
+                        // Everyone was silent to us, not dead: judge nobody until they have had
+                        // a full window to be heard again.
+                        liveness.since = now;
+                        liveness.seen.clear();
+                    }
                     for node in alive {
                         liveness.seen.insert(node, now);
                     }
@@ -475,11 +486,13 @@ async fn open_room(
             let stop = CancellationToken::new();
             // This room's entries are numbered under a source no other room on any node uses.
             let source = format!("{}:{generation}", node.node_number);
-            let submit = redis.open_log(&spec.id, source, out, stop.clone());
+            let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let submit = redis.open_log(&spec.id, source, out, stop.clone(), Arc::clone(&pending));
             (
                 node.config.room.settings(epoch),
                 Log::Redis {
                     submit,
+                    pending,
                     entries,
                     stop,
                 },

@@ -9,7 +9,7 @@ use crate::room::{Attendance, ConnId, Identity, LectureSpec, Output, Room, RoomS
 use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use protocol::server::Phase;
-use protocol::{ClientMsg, CloseCode, Codec, ResumeFrom, ServerMsg};
+use protocol::{ClientMsg, CloseCode, Codec, Epoch, ResumeFrom, ServerMsg, UnixMillis};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -137,6 +137,8 @@ pub(crate) enum Log {
     /// Many nodes: appended to the lecture's stream in Redis and read back from it.
     Redis {
         submit: mpsc::UnboundedSender<RoomEntry>,
+        /// Entries handed to the submitter and not yet in Redis.
+        pending: Arc<std::sync::atomic::AtomicUsize>,
         entries: mpsc::UnboundedReceiver<Sequenced>,
         /// Stops this node's reader and submitter of the lecture's log.
         stop: CancellationToken,
@@ -147,7 +149,10 @@ impl Log {
     fn submit(&mut self, entry: RoomEntry) {
         match self {
             Log::Local(log) => log.submit(entry),
-            Log::Redis { submit, .. } => {
+            Log::Redis {
+                submit, pending, ..
+            } => {
+                pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 // The submitter lives as long as the room; it ends only with it.
                 let _ = submit.send(entry);
             }
@@ -170,12 +175,81 @@ struct Holder {
     spec: LectureSpec,
     settings: RoomSettings,
     room: Option<Room>,
+    /// The log time of the last entry applied.
+    last_at: UnixMillis,
+    /// Set while Redis is away and this node's room runs on alone.
+    fork: Option<Fork>,
+}
+
+/// A room running on alone while Redis is away: its own people keep chatting among
+/// themselves; what they do is also queued for the shared log.
+struct Fork {
+    /// The shared state as it was when Redis went away; the room returns to it afterwards.
+    shared: Room,
+    /// Entries read from the shared log meanwhile, applied after the return.
+    remote: Vec<Sequenced>,
+}
+
+impl Log {
+    /// Whether everything submitted is in the shared log (always, for a local log).
+    fn settled(&self) -> bool {
+        match self {
+            Log::Local(_) => true,
+            Log::Redis { pending, .. } => pending.load(std::sync::atomic::Ordering::SeqCst) == 0,
+        }
+    }
 }
 
 impl Holder {
+    /// Starts running on alone: keeps the shared state aside, and gives this node's people a
+    /// fresh snapshot under a new chat generation (so their later resume cannot mistake the
+    /// local offsets for shared ones).
+    fn fork(&mut self, now: UnixMillis, conns: &HashMap<ConnId, Outbox>) {
+        let Some(room) = self.room.as_mut() else {
+            return;
+        };
+        if self.fork.is_some() {
+            return;
+        }
+        let shared = room.clone();
+        let mut bytes = [0u8; 8];
+        // Any number other than the shared epoch does; randomness makes a clash unlikely.
+        let _ = getrandom::fill(&mut bytes);
+        room.set_epoch(Epoch(u64::from_le_bytes(bytes) | 1));
+        for conn in conns.keys() {
+            room.rewelcome(now.max(self.last_at), *conn);
+        }
+        self.fork = Some(Fork {
+            shared,
+            remote: Vec::new(),
+        });
+    }
+
+    /// Redis is back and everything queued meanwhile is in the shared log: returns to the
+    /// shared state (with what was read meanwhile), and asks this node's people to reconnect,
+    /// which gives them the shared state, their own words included.
+    fn rejoin(&mut self, conns: &HashMap<ConnId, Outbox>) {
+        let Some(fork) = self.fork.take() else { return };
+        self.room = Some(fork.shared);
+        for s in fork.remote {
+            self.apply(s);
+        }
+        if let Some(room) = self.room.as_mut() {
+            // What the shared copy would have sent while it waited was already superseded.
+            while room.poll_output().is_some() {}
+        }
+        for out in conns.values() {
+            let code = Some(CloseCode::ResyncRequired);
+            if out.tx.try_send(Outgoing::Close(code)).is_err() {
+                out.kick.kick(code);
+            }
+        }
+    }
+
     /// Applies one sequenced entry to the core.
     fn apply(&mut self, s: Sequenced) -> &mut Room {
         let Sequenced { at, entry } = s;
+        self.last_at = self.last_at.max(at);
         let room = self
             .room
             .get_or_insert_with(|| Room::new(self.spec.clone(), self.settings.clone(), at));
@@ -235,6 +309,8 @@ pub(crate) async fn run(
         spec,
         settings,
         room: None,
+        last_at: UnixMillis(0),
+        fork: None,
     };
     let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
     let idle_limit = Duration::from_millis(node.config.limits.room_idle_ms);
@@ -310,29 +386,57 @@ pub(crate) async fn run(
                     RoomInput::Revoke { user, at } => RoomEntry::Revoke { user, at },
                     RoomInput::Cancel { reason } => RoomEntry::Cancel { reason },
                 };
+                if holder.fork.is_some() {
+                    // Running on alone: applied here now, and queued for the shared log.
+                    let at = holder.last_at.max(node.clock.now());
+                    deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &node);
+                }
                 log.submit(entry);
             }
             Ok(()) = degraded.changed(), if shared => {
-                let msg = ServerMsg::Service { degraded: *degraded.borrow_and_update() };
+                let is_degraded = *degraded.borrow_and_update();
+                let msg = ServerMsg::Service { degraded: is_degraded };
                 let mut frames = Frames::new(&msg);
                 for out in conns.values() {
                     if let Some(frame) = frames.get(out.codec) {
                         let _ = out.tx.try_send(Outgoing::Frame(frame));
                     }
                 }
+                if is_degraded {
+                    holder.fork(node.clock.now(), &conns);
+                    if let Some(room) = holder.room.as_mut() {
+                        deliver_local(room, &conns, &node);
+                    }
+                }
             }
             s = log.next_remote() => match s {
-                Some(s) => deliver(holder.apply(s), &conns, &node),
+                Some(s) => match holder.fork.as_mut() {
+                    Some(fork) => fork.remote.push(s),
+                    None => deliver(holder.apply(s), &conns, &node),
+                },
                 None => break,
             },
             () = sleep_until_some(deadline) => {
                 if !presses.is_empty() {
-                    log.submit(RoomEntry::Reactions { presses: std::mem::take(&mut presses) });
+                    let entry = RoomEntry::Reactions { presses: std::mem::take(&mut presses) };
+                    if holder.fork.is_some() {
+                        let at = holder.last_at.max(node.clock.now());
+                        deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &node);
+                    }
+                    log.submit(entry);
                 }
-                if holder.room.as_ref().and_then(Room::poll_timeout).is_some() {
+                if holder.fork.is_some() {
+                    let at = holder.last_at.max(node.clock.now());
+                    deliver_local(holder.apply(Sequenced { at, entry: RoomEntry::Tick }), &conns, &node);
+                } else if holder.room.as_ref().and_then(Room::poll_timeout).is_some() {
                     log.submit(RoomEntry::Tick);
                 }
             }
+        }
+        // Back from running alone once Redis answers and holds all this node queued meanwhile:
+        // a client resuming elsewhere before that would lose its last words.
+        if holder.fork.is_some() && !node.is_degraded() && log.settled() {
+            holder.rejoin(&conns);
         }
         if shared && last_inspection.elapsed() >= Duration::from_secs(1) {
             last_inspection = Instant::now();
@@ -368,9 +472,19 @@ async fn sleep_until_some(deadline: Option<Instant>) {
     }
 }
 
+/// Like [`deliver`], for a room running on alone: its stays and its end are not recorded
+/// (the shared log will record them once Redis is back).
+fn deliver_local(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node) {
+    deliver_with(room, conns, node, false);
+}
+
 /// Hands every output of the room to the sessions concerned. Never waits: a session whose
 /// queue is full is kicked as a slow consumer, and the others go on.
 fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node) {
+    deliver_with(room, conns, node, true);
+}
+
+fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, record: bool) {
     let metrics = &node.metrics;
     while let Some(output) = room.poll_output() {
         match output {
@@ -403,6 +517,7 @@ fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node) {
                     out.kick.kick(code);
                 }
             }
+            Output::Attendance(_) | Output::Ended { .. } if !record => {}
             Output::Attendance(Attendance::Entered {
                 conn,
                 user,

@@ -426,10 +426,11 @@ async fn a_killed_node_s_learners_come_back_through_the_others_with_their_seats_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_restarting_mid_lecture_loses_and_repeats_nothing() {
+async fn through_a_redis_restart_chat_goes_on_per_node_and_then_everything_is_shared_once() {
     let mut redis = RedisServer::start();
     let nodes = cluster(&redis).await;
     let (mut taro, _) = nodes[0].enter("u1", "taro", Role::Learner).await;
+    let (mut kenji, _) = nodes[0].enter("u4", "kenji", Role::Learner).await;
     let (mut hanako, _) = nodes[1].enter("u2", "hanako", Role::Learner).await;
     hanako
         .send(&ClientMsg::Chat {
@@ -438,14 +439,39 @@ async fn redis_restarting_mid_lecture_loses_and_repeats_nothing() {
         })
         .await;
     assert_eq!(taro.recv_until(chat_of).await.offset(), ChatOffset(1));
+    kenji.recv_until(chat_of).await;
 
     redis.kill();
-    // The node notices, tells its people, and says so in /readyz (still serving them).
+    // The node notices, tells its people, gives them the room to go on with, and says so in
+    // /readyz (still serving them).
     taro.recv_until(|m| matches!(m, ServerMsg::Service { degraded: true }).then_some(()))
+        .await;
+    let fork = taro
+        .recv_until(|m| match m {
+            ServerMsg::Welcome(w) => Some(w.clone()),
+            _ => None,
+        })
         .await;
     let (status, body) = nodes[0].get("/readyz").await;
     assert_eq!(status, 200);
     assert!(body.contains("degraded"), "{body}");
+    hanako
+        .recv_until(|m| matches!(m, ServerMsg::Service { degraded: true }).then_some(()))
+        .await;
+
+    // Chat goes on among the people of one node.
+    taro.send(&ClientMsg::Chat {
+        text: "local".into(),
+        question: false,
+    })
+    .await;
+    let heard = kenji
+        .recv_until(|m| match chat_of(m) {
+            Some(ChatEvent::Message(m)) if m.text == "local" => Some(()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(heard, ());
     for i in 0..3 {
         hanako
             .send(&ClientMsg::Chat {
@@ -458,38 +484,52 @@ async fn redis_restarting_mid_lecture_loses_and_repeats_nothing() {
         seat: Seat::new(4, 4),
     })
     .await;
-    redis.restart();
-    hanako
-        .recv_until(|m| matches!(m, ServerMsg::Service { degraded: false }).then_some(()))
-        .await;
 
-    // Everything said while Redis was away arrives once, in order, with no gap.
-    let mut texts = Vec::new();
-    let mut last = ChatOffset(1);
-    while texts.len() < 3 {
-        if let ChatEvent::Message(m) = taro.recv_until(chat_of).await {
-            assert_eq!(m.offset, last.next(), "gapless");
-            last = m.offset;
-            texts.push(m.text);
-        }
-    }
-    assert_eq!(texts, ["during 0", "during 1", "during 2"]);
-    let (_, welcome) = nodes[2].enter("u3", "jiro", Role::Learner).await;
+    redis.restart();
+    // Back to the shared room: every node's people resynchronise.
     assert_eq!(
-        welcome.last_offset,
-        ChatOffset(4),
-        "a node opening the lecture now sees the same stream"
+        taro.close_code().await,
+        Some(CloseCode::ResyncRequired.code())
     );
-    let occupied: Vec<_> = welcome
-        .seats
+    assert_eq!(
+        hanako.close_code().await,
+        Some(CloseCode::ResyncRequired.code())
+    );
+    let resume = ResumeFrom {
+        epoch: fork.epoch,
+        offset: fork.last_offset,
+    };
+    // A node asks its people to resync only once its queue is in the shared log, and a join is
+    // applied after everything before it: the rejoin sees every word of the outage.
+    let (_, w) = nodes[2]
+        .enter_resuming("u1", "taro", Role::Learner, Some(resume))
+        .await;
+    assert_eq!(
+        w.replay,
+        Replay::Snapshot,
+        "a resume from the local run gets the shared snapshot"
+    );
+    assert_eq!(
+        w.your_seat,
+        Some(Seat::new(4, 4)),
+        "the seat taken meanwhile, once"
+    );
+    let mut texts: Vec<String> = w
+        .chat
         .iter()
-        .map(|s| (s.seat, s.occupant.user.to_string()))
+        .filter_map(|e| match e {
+            ChatEvent::Message(m) => Some(m.text.clone()),
+            _ => None,
+        })
         .collect();
+    texts.sort();
     assert_eq!(
-        occupied,
-        vec![(Seat::new(4, 4), "u1".to_owned())],
-        "one seat, claimed once"
+        texts,
+        ["before", "during 0", "during 1", "during 2", "local"],
+        "each once"
     );
+    let offsets: Vec<u64> = w.chat.iter().map(|e| e.offset().0).collect();
+    assert_eq!(offsets, (1..=5).collect::<Vec<_>>(), "gapless");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,8 @@ use protocol::{Epoch, LectureId, UnixMillis};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -165,6 +167,7 @@ impl Redis {
         source: String,
         out: mpsc::UnboundedSender<Sequenced>,
         stop: CancellationToken,
+        pending: Arc<AtomicUsize>,
     ) -> mpsc::UnboundedSender<RoomEntry> {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(submit(
@@ -173,6 +176,7 @@ impl Redis {
             source,
             rx,
             stop.clone(),
+            pending,
         ));
         tokio::spawn(read(self.client.clone(), lecture.clone(), out, stop));
         tx
@@ -185,6 +189,7 @@ async fn submit(
     source: String,
     mut entries: mpsc::UnboundedReceiver<RoomEntry>,
     stop: CancellationToken,
+    pending: Arc<AtomicUsize>,
 ) {
     let script = redis::Script::new(APPEND);
     let keys = [
@@ -202,6 +207,7 @@ async fn submit(
             Ok(bytes) => bytes,
             Err(e) => {
                 warn!(error = %e, "a room entry failed to encode");
+                pending.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
         };
@@ -219,7 +225,10 @@ async fn submit(
                 .invoke_async(&mut conn)
                 .await;
             match appended {
-                Ok(_) => break,
+                Ok(_) => {
+                    pending.fetch_sub(1, Ordering::SeqCst);
+                    break;
+                }
                 Err(e) => {
                     warn!(error = %e, "cannot append to the lecture's log; retrying");
                     tokio::select! {

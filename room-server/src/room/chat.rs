@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 /// A lecture's chat stream on this room: every event gets the next offset; the last
 /// `capacity` events are kept for snapshots and resume.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ChatLog {
     /// Offset of the newest event (0 before the first).
     last: ChatOffset,

@@ -75,7 +75,7 @@ pub enum Audience {
 }
 
 /// Something the node must do.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Output {
     /// Send `msg` to everyone in `to`.
     Send {
@@ -127,7 +127,7 @@ pub enum Attendance {
 }
 
 /// A person who has entered the room on this node, connected or not.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Attendee {
     nickname: Nickname,
     role: Role,
@@ -143,7 +143,7 @@ struct Attendee {
 }
 
 /// The learner being called on.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Call {
     user: UserId,
     by: Nickname,
@@ -152,8 +152,10 @@ struct Call {
     answer: Option<ChatOffset>,
 }
 
-/// One lecture's room. See the module documentation for how to drive it.
-#[derive(Debug)]
+/// One lecture's room. See the module documentation for how to drive it. A clone is an
+/// independent copy (kept, for instance, while a node runs on alone and must later return to
+/// the shared state).
+#[derive(Clone, Debug)]
 pub struct Room {
     settings: RoomSettings,
     spec: LectureSpec,
@@ -227,6 +229,24 @@ impl Room {
     /// The generation of the room's chat stream.
     pub fn epoch(&self) -> protocol::Epoch {
         self.settings.epoch
+    }
+
+    /// Starts a new generation of the chat stream: a client resuming with an offset of the old
+    /// one gets a full snapshot, never a delta that would not match what it has.
+    pub fn set_epoch(&mut self, epoch: protocol::Epoch) {
+        self.settings.epoch = epoch;
+    }
+
+    /// Sends `conn` a fresh welcome (a full snapshot), as if it had just entered.
+    pub fn rewelcome(&mut self, now: UnixMillis, conn: ConnId) {
+        let Some(user) = self.conns.get(&conn).cloned() else {
+            return;
+        };
+        let welcome = self.welcome(now, &user, None);
+        self.outputs.push_back(Output::Send {
+            to: Audience::One(conn),
+            msg: ServerMsg::Welcome(Box::new(welcome)),
+        });
     }
 
     /// The lecture this room holds.

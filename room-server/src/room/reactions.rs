@@ -25,7 +25,7 @@ impl PressAllowance {
 }
 
 /// Counts of accepted presses: this tick, the rolling window and all time.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ReactionTally {
     keys: Vec<EmotionKey>,
     /// Presses in the current tick, by emotion index.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 /// Rows × columns of cells. The only place seats are assigned, so the two indexes (cell →
 /// learner, learner → cell) can never disagree.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct SeatGrid {
     rows: u16,
     cols: u16,
