@@ -314,6 +314,13 @@ pub(crate) async fn run(
     };
     let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
     let idle_limit = Duration::from_millis(node.config.limits.room_idle_ms);
+    // With Redis the room's state lives on in the shared log: a node lets go of a lecture a
+    // minute after its own last participant, rather than keeping reading it.
+    let idle_limit = if shared {
+        idle_limit.min(Duration::from_secs(60))
+    } else {
+        idle_limit
+    };
     let mut empty_since = Some(Instant::now());
     // Connections of dead nodes already reported gone.
     let mut buried: std::collections::HashSet<ConnId> = std::collections::HashSet::new();

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 /// Entries kept per lecture stream (approximate trim). A node that starts holding a lecture
 /// replays the stream from its start, so this bounds how long a lecture can run.
@@ -32,7 +32,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')
 if now < last then now = last end
 redis.call('SET', KEYS[2], now)
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 't', now, 'e', ARGV[1])
+local n = redis.call('INCR', KEYS[4])
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 't', now, 'n', n, 'e', ARGV[1])
 ";
 
 /// Stamps a node's heartbeat with Redis's time, and returns the nodes heard from within
@@ -54,6 +55,10 @@ fn log_key(lecture: &LectureId) -> String {
 
 fn clock_key(lecture: &LectureId) -> String {
     format!("lecture:{lecture}:clock")
+}
+
+fn count_key(lecture: &LectureId) -> String {
+    format!("lecture:{lecture}:count")
 }
 
 fn sources_key(lecture: &LectureId) -> String {
@@ -149,6 +154,7 @@ impl Redis {
             .key(log_key(lecture))
             .key(clock_key(lecture))
             .key(sources_key(lecture))
+            .key(count_key(lecture))
             .arg(bytes)
             .arg(STREAM_LEN)
             .arg("")
@@ -196,6 +202,7 @@ async fn submit(
         log_key(&lecture),
         clock_key(&lecture),
         sources_key(&lecture),
+        count_key(&lecture),
     ];
     let mut number = 0u64;
     loop {
@@ -218,6 +225,7 @@ async fn submit(
                 .key(&keys[0])
                 .key(&keys[1])
                 .key(&keys[2])
+                .key(&keys[3])
                 .arg(&bytes)
                 .arg(STREAM_LEN)
                 .arg(&source)
@@ -250,6 +258,7 @@ async fn read(
 ) {
     let key = log_key(&lecture);
     let mut last_id = "0".to_owned();
+    let mut expected = 1u64;
     let options = StreamReadOptions::default().block(2000).count(1024);
     let mut backoff = Duration::from_millis(50);
     'connect: loop {
@@ -286,6 +295,20 @@ async fn read(
             for stream in reply.into_iter().flat_map(|r| r.keys) {
                 for item in stream.ids {
                     last_id = item.id.clone();
+                    // Entries are numbered 1, 2, 3…: a jump means the stream was trimmed past
+                    // what this node has, and its copy of the room would be built on a gap.
+                    if let Some(n) = item.get::<u64>("n") {
+                        if n != expected {
+                            error!(
+                                lecture = %lecture,
+                                expected,
+                                found = n,
+                                "the lecture's log has a gap (trimmed before this node read it): \
+                                 this node's copy of the room is incomplete"
+                            );
+                        }
+                        expected = n + 1;
+                    }
                     let at: Option<u64> = item.get("t");
                     let bytes: Option<Vec<u8>> = item.get("e");
                     let decoded = bytes.as_deref().map(rmp_serde::from_slice::<RoomEntry>);
