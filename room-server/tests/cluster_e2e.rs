@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{Client, Got, LECTURE, NodeProcess, RedisServer, TestNode, WAIT, sqlite_url};
+use common::{
+    Client, Got, LECTURE, NodeProcess, RedisServer, TestNode, WAIT, chat_of, chat_storm,
+    sqlite_url, texts,
+};
 use futures_util::future::join_all;
 use protocol::Codec;
 use protocol::server::{ChatEvent, Replay};
@@ -28,13 +31,6 @@ async fn cluster(redis: &RedisServer) -> Vec<TestNode> {
     nodes
 }
 
-fn chat_of(msg: &ServerMsg) -> Option<ChatEvent> {
-    match msg {
-        ServerMsg::Chat { event } => Some(event.clone()),
-        _ => None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_order_is_identical_for_every_client_on_every_node() {
     let redis = RedisServer::start();
@@ -49,27 +45,8 @@ async fn chat_order_is_identical_for_every_client_on_every_node() {
         );
     }
     let per_client = 10;
-    join_all(clients.iter_mut().enumerate().map(|(i, c)| async move {
-        for k in 0..per_client {
-            c.send(&ClientMsg::Chat {
-                text: format!("{i}:{k}"),
-                question: false,
-            })
-            .await;
-        }
-    }))
-    .await;
     let total = 9 * per_client;
-    let seen = join_all(clients.iter_mut().map(|c| async move {
-        let mut got = Vec::new();
-        while got.len() < total {
-            if let Some(ChatEvent::Message(m)) = chat_of(&c.recv().await) {
-                got.push((m.offset, m.text));
-            }
-        }
-        got
-    }))
-    .await;
+    let seen = chat_storm(&mut clients, per_client).await;
     for view in &seen {
         assert_eq!(view, &seen[0], "one order on every node");
     }
@@ -174,14 +151,7 @@ async fn a_learner_resumes_on_another_node_with_the_seat_and_every_missed_messag
     assert_eq!(w.epoch, welcome.epoch, "one epoch across the nodes");
     assert_eq!(w.your_seat, Some(Seat::new(2, 3)));
     assert_eq!(w.replay, Replay::Missed);
-    let texts: Vec<String> = w
-        .chat
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::Message(m) => Some(m.text.clone()),
-            _ => None,
-        })
-        .collect();
+    let texts = texts(&w.chat);
     assert_eq!(
         texts,
         (0..4).map(|i| format!("missed {i}")).collect::<Vec<_>>()
@@ -378,14 +348,7 @@ async fn a_killed_node_s_learners_come_back_through_the_others_with_their_seats_
     let offsets: Vec<u64> = w.chat.iter().map(|e| e.offset().0).collect();
     let expected: Vec<u64> = (seen.0 + 1..=w.last_offset.0).collect();
     assert_eq!(offsets, expected, "every missed event once, in order");
-    let texts: Vec<String> = w
-        .chat
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::Message(m) => Some(m.text.clone()),
-            _ => None,
-        })
-        .collect();
+    let texts = texts(&w.chat);
     assert_eq!(
         texts,
         (0..3)
@@ -514,14 +477,7 @@ async fn through_a_redis_restart_chat_goes_on_per_node_and_then_everything_is_sh
         Some(Seat::new(4, 4)),
         "the seat taken meanwhile, once"
     );
-    let mut texts: Vec<String> = w
-        .chat
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::Message(m) => Some(m.text.clone()),
-            _ => None,
-        })
-        .collect();
+    let mut texts = texts(&w.chat);
     texts.sort();
     assert_eq!(
         texts,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Client, Got, LECTURE, TestNode, WAIT};
+use common::{Client, Got, LECTURE, TestNode, WAIT, chat_of, chat_storm, texts};
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Phase, Replay};
 use protocol::{
@@ -12,13 +12,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::{self, Message};
-
-fn chat_of(msg: &ServerMsg) -> Option<ChatEvent> {
-    match msg {
-        ServerMsg::Chat { event } => Some(event.clone()),
-        _ => None,
-    }
-}
 
 fn error_of(msg: &ServerMsg) -> Option<ErrorCode> {
     match msg {
@@ -254,27 +247,8 @@ async fn chat_order_is_identical_for_every_client() {
         );
     }
     let per_client = 15;
-    join_all(clients.iter_mut().enumerate().map(|(i, c)| async move {
-        for k in 0..per_client {
-            c.send(&ClientMsg::Chat {
-                text: format!("{i}:{k}"),
-                question: false,
-            })
-            .await;
-        }
-    }))
-    .await;
     let total = 10 * per_client;
-    let seen = join_all(clients.iter_mut().map(|c| async move {
-        let mut got = Vec::new();
-        while got.len() < total {
-            if let Some(ChatEvent::Message(m)) = chat_of(&c.recv().await) {
-                got.push((m.offset, m.text));
-            }
-        }
-        got
-    }))
-    .await;
+    let seen = chat_storm(&mut clients, per_client).await;
     for view in &seen {
         assert_eq!(view, &seen[0], "every client sees one order");
     }
@@ -590,14 +564,7 @@ async fn a_reconnecting_learner_gets_the_same_seat_and_every_missed_message_once
         "the held seat comes back"
     );
     assert_eq!(w.replay, Replay::Missed);
-    let texts: Vec<String> = w
-        .chat
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::Message(m) => Some(m.text.clone()),
-            _ => None,
-        })
-        .collect();
+    let texts = texts(&w.chat);
     assert_eq!(
         texts,
         (0..5).map(|i| format!("missed {i}")).collect::<Vec<_>>()

@@ -481,3 +481,52 @@ impl Drop for NodeProcess {
         self.kill();
     }
 }
+
+/// The chat event in a message, if it is one.
+pub fn chat_of(msg: &ServerMsg) -> Option<protocol::server::ChatEvent> {
+    match msg {
+        ServerMsg::Chat { event } => Some(event.clone()),
+        _ => None,
+    }
+}
+
+/// The texts of the chat messages among `events`, in order.
+pub fn texts(events: &[protocol::server::ChatEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            protocol::server::ChatEvent::Message(m) => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every client sends `per_client` messages at once (`"{i}:{k}"`); returns what each client
+/// then received, as (offset, text), until it has all of them.
+pub async fn chat_storm(
+    clients: &mut [Client],
+    per_client: usize,
+) -> Vec<Vec<(protocol::ChatOffset, String)>> {
+    use futures_util::future::join_all;
+    join_all(clients.iter_mut().enumerate().map(|(i, c)| async move {
+        for k in 0..per_client {
+            c.send(&ClientMsg::Chat {
+                text: format!("{i}:{k}"),
+                question: false,
+            })
+            .await;
+        }
+    }))
+    .await;
+    let total = clients.len() * per_client;
+    join_all(clients.iter_mut().map(|c| async move {
+        let mut got = Vec::new();
+        while got.len() < total {
+            if let Some(protocol::server::ChatEvent::Message(m)) = chat_of(&c.recv().await) {
+                got.push((m.offset, m.text));
+            }
+        }
+        got
+    }))
+    .await
+}
