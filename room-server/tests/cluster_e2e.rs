@@ -5,12 +5,12 @@ mod common;
 
 use common::{
     Client, Got, LECTURE, NodeProcess, RedisServer, TestNode, WAIT, chat_of, chat_storm,
-    sqlite_url, texts,
+    race_for_seat, sqlite_url, texts,
 };
 use futures_util::future::join_all;
 use protocol::Codec;
 use protocol::server::{ChatEvent, Replay};
-use protocol::{ChatOffset, ClientMsg, CloseCode, ErrorCode, ResumeFrom, Role, Seat, ServerMsg};
+use protocol::{ChatOffset, ClientMsg, CloseCode, ResumeFrom, Role, Seat, ServerMsg};
 use room_server::ticket::{TicketClaims, TicketKey};
 
 /// Three nodes on one Redis, sharing one database (as they would share PostgreSQL).
@@ -70,30 +70,8 @@ async fn learners_on_different_nodes_racing_for_a_seat_end_with_one_occupant() {
         ));
     }
     let seat = Seat::new(0, 0);
-    join_all(
-        learners
-            .iter_mut()
-            .map(|(_, c)| async move { c.send(&ClientMsg::TakeSeat { seat }).await }),
-    )
-    .await;
-    let won = join_all(learners.iter_mut().map(|(user, c)| async move {
-        c.recv_until(|m| match m {
-            ServerMsg::Error {
-                code: ErrorCode::SeatTaken,
-                ..
-            } => Some(false),
-            ServerMsg::Update(u) => u
-                .seats
-                .iter()
-                .any(|s| {
-                    s.seat == seat && s.occupant.as_ref().is_some_and(|o| o.user.as_str() == user)
-                })
-                .then_some(true),
-            _ => None,
-        })
-        .await
-    }))
-    .await;
+    // Each learner learns the outcome: a seat_taken error, or the seat update naming them.
+    let won = race_for_seat(&mut learners, seat).await;
     assert_eq!(
         won.iter().filter(|w| **w).count(),
         1,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Client, Got, LECTURE, TestNode, WAIT, chat_of, chat_storm, texts};
+use common::{Client, Got, LECTURE, TestNode, WAIT, chat_of, chat_storm, race_for_seat, texts};
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Phase, Replay};
 use protocol::{
@@ -192,31 +192,8 @@ async fn many_learners_racing_for_one_seat_end_with_exactly_one_winner() {
         ));
     }
     let seat = Seat::new(0, 0);
-    join_all(
-        learners
-            .iter_mut()
-            .map(|(_, c)| async move { c.send(&ClientMsg::TakeSeat { seat }).await }),
-    )
-    .await;
     // Each learner learns the outcome: a seat_taken error, or the seat update naming them.
-    let won = join_all(learners.iter_mut().map(|(user, c)| async move {
-        c.recv_until(|m| match m {
-            ServerMsg::Error {
-                code: ErrorCode::SeatTaken,
-                ..
-            } => Some(false),
-            ServerMsg::Update(u) => u
-                .seats
-                .iter()
-                .any(|s| {
-                    s.seat == seat && s.occupant.as_ref().is_some_and(|o| o.user.as_str() == user)
-                })
-                .then_some(true),
-            _ => None,
-        })
-        .await
-    }))
-    .await;
+    let won = race_for_seat(&mut learners, seat).await;
     let winners: Vec<&String> = learners
         .iter()
         .zip(&won)
