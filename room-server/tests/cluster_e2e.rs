@@ -4,8 +4,7 @@
 mod common;
 
 use common::{
-    Client, Got, LECTURE, NodeProcess, RedisServer, TestNode, WAIT, chat_of, chat_storm,
-    race_for_seat, sqlite_url, texts,
+    Client, Got, LECTURE, NodeProcess, RedisServer, WAIT, chat_of, chat_storm, race_for_seat, texts,
 };
 use futures_util::future::join_all;
 use protocol::Codec;
@@ -13,22 +12,58 @@ use protocol::server::{ChatEvent, Replay};
 use protocol::{ChatOffset, ClientMsg, CloseCode, ResumeFrom, Role, Seat, ServerMsg};
 use room_server::ticket::{TicketClaims, TicketKey};
 
-/// Three nodes on one Redis, sharing one database (as they would share PostgreSQL).
-async fn cluster(redis: &RedisServer) -> Vec<TestNode> {
-    let database = sqlite_url();
-    let mut nodes = Vec::new();
-    for _ in 0..3 {
-        let url = redis.url();
-        let db = database.clone();
-        nodes.push(
-            TestNode::start_with(move |c| {
-                c.redis_url = Some(url);
-                c.database_url = db;
-            })
-            .await,
-        );
+/// Three `room-server` processes on one Redis, sharing one database (as they would share
+/// PostgreSQL), the lecture in their config.
+async fn cluster(redis: &RedisServer) -> Vec<NodeProcess> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("room-server-cluster-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    processes(redis, &dir)
+}
+
+/// The same conveniences as an in-process test node, for a node process of the cluster.
+impl NodeProcess {
+    fn ticket(&self, user: &str, nickname: &str, role: Role) -> String {
+        ticket(user, nickname, role)
     }
-    nodes
+
+    async fn connect(&self, codec: Codec) -> Client {
+        Client::connect(&self.url(LECTURE), codec)
+            .await
+            .expect("connects")
+    }
+
+    async fn enter(
+        &self,
+        user: &str,
+        nickname: &str,
+        role: Role,
+    ) -> (Client, protocol::server::Welcome) {
+        self.enter_resuming(user, nickname, role, None).await
+    }
+
+    async fn enter_resuming(
+        &self,
+        user: &str,
+        nickname: &str,
+        role: Role,
+        resume: Option<ResumeFrom>,
+    ) -> (Client, protocol::server::Welcome) {
+        let mut client = self.connect(Codec::MsgPack).await;
+        client
+            .send(&ClientMsg::Hello {
+                ticket: self.ticket(user, nickname, role),
+                resume,
+            })
+            .await;
+        let welcome = client.welcome().await;
+        (client, welcome)
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        common::http_get(self.addr, path).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,7 +219,7 @@ async fn a_call_and_a_removal_reach_a_learner_on_another_node() {
 
 const SECRET: &str = "cluster-ticket-secret-cluster-ticket-secret";
 
-fn ticket(user: &str, nickname: &str) -> String {
+fn ticket(user: &str, nickname: &str, role: Role) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
@@ -193,31 +228,13 @@ fn ticket(user: &str, nickname: &str) -> String {
         lec: LECTURE.into(),
         sub: user.into(),
         nick: nickname.into(),
-        role: Role::Learner,
+        role,
         iat: now,
         exp: now + 600,
     };
     TicketKey::new(SECRET.as_bytes().to_vec())
         .expect("long enough")
         .mint(&claims)
-}
-
-async fn enter(
-    node: &NodeProcess,
-    user: &str,
-    resume: Option<ResumeFrom>,
-) -> (Client, protocol::server::Welcome) {
-    let mut client = Client::connect(&node.url(LECTURE), Codec::MsgPack)
-        .await
-        .expect("connects");
-    client
-        .send(&ClientMsg::Hello {
-            ticket: ticket(user, user),
-            resume,
-        })
-        .await;
-    let welcome = client.welcome().await;
-    (client, welcome)
 }
 
 /// Three `room-server` processes on one Redis and one database, the lecture in their config.
@@ -260,9 +277,9 @@ async fn a_killed_node_s_learners_come_back_through_the_others_with_their_seats_
     let dir = std::env::temp_dir().join(format!("room-server-cluster-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     let mut nodes = processes(&redis, &dir);
-    let (mut taro, welcome) = enter(&nodes[0], "taro", None).await;
-    let (mut hanako, _) = enter(&nodes[0], "hanako", None).await;
-    let (mut jiro, _) = enter(&nodes[1], "jiro", None).await;
+    let (mut taro, welcome) = nodes[0].enter("taro", "taro", Role::Learner).await;
+    let (mut hanako, _) = nodes[0].enter("hanako", "hanako", Role::Learner).await;
+    let (mut jiro, _) = nodes[1].enter("jiro", "jiro", Role::Learner).await;
     taro.send(&ClientMsg::TakeSeat {
         seat: Seat::new(1, 1),
     })
@@ -316,7 +333,9 @@ async fn a_killed_node_s_learners_come_back_through_the_others_with_their_seats_
         epoch: welcome.epoch,
         offset: seen,
     };
-    let (mut back, w) = enter(&nodes[2], "taro", Some(resume)).await;
+    let (mut back, w) = nodes[2]
+        .enter_resuming("taro", "taro", Role::Learner, Some(resume))
+        .await;
     assert_eq!(
         w.your_seat,
         Some(Seat::new(1, 1)),
