@@ -1,6 +1,6 @@
-//! The node's bus: events that must reach every room of a lecture, on whichever node it runs.
-//! In-process for one node; the entry gate publishes here so revocations keep working when a
-//! shared bus joins the nodes.
+//! The node's bus: events from the entry gate that must reach a lecture's room on whichever node
+//! it runs. On one node they go to the room's task; with Redis they are appended to the lecture's
+//! log, which every node holding the lecture applies.
 
 use protocol::{LectureId, UnixMillis, UserId};
 use tokio::sync::broadcast;

@@ -6,6 +6,8 @@
 //!   lecture; `session` runs one client connection; `routes` are the HTTP endpoints.
 //! - [`gate`]: the entry gate — records (SQLite or PostgreSQL), identity, entitlement, and
 //!   the learner, corporate and integration APIs; `records` writes what rooms report.
+//! - `log`: the order a room applies its inputs in — in-process for one node, a Redis stream
+//!   for many (every node applies the same entries to its own copy of the room core).
 //! - [`bus`]: events every node holding a lecture must act on (revocations, cancellations).
 //! - [`ticket`]: signed room tickets. [`config`]: flags, environment and the TOML file.
 //! - [`clock`]: the one source of wall-clock time. [`demo`]: the demo records.

@@ -356,7 +356,10 @@ pub(crate) async fn run(
             let wait = Duration::from_millis(t.since(now));
             Instant::now() + if shared { wait.min(tick) } else { wait }
         });
-        let idle_end = empty_since.map(|t| t + idle_limit);
+        // No idle timer before the room exists (its first entry may wait for Redis).
+        let idle_end = empty_since
+            .filter(|_| holder.room.is_some())
+            .map(|t| t + idle_limit);
         let deadline = match (wake, idle_end) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

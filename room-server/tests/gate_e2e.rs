@@ -796,3 +796,58 @@ async fn the_openapi_document_covers_every_endpoint() {
     assert!(doc["components"]["schemas"]["RefusalBody"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_with_their_own_purchase_stays_when_the_company_takes_its_seat_back() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
+        p.person("acme", "corporate", None).await;
+        p.person("ken", "individual", Some("けん")).await;
+        p.person("yui", "individual", Some("ゆい")).await;
+        p.purchase("p-acme", "acme", "l", 2, "card", "paid").await;
+        p.purchase("p-ken", "ken", "l", 1, "card", "paid").await;
+        let mut clients = Vec::new();
+        for who in ["ken", "yui"] {
+            p.portal(
+                "PUT",
+                "/api/v1/integration/links",
+                json!({"individual": who, "company_email": "admin@acme.example.jp"}),
+            )
+            .await;
+            p.portal(
+                "PUT",
+                &format!("/api/v1/integration/purchases/p-acme/allocations/{who}"),
+                json!({}),
+            )
+            .await;
+            let mut client = p.enter(who, "l").await;
+            assert!(matches!(
+                client.next().await,
+                Got::Msg(ServerMsg::Welcome(_))
+            ));
+            clients.push(client);
+        }
+        let (mut ken, mut yui) = (clients.remove(0), clients.remove(0));
+        for who in ["ken", "yui"] {
+            let path = format!("/api/v1/integration/purchases/p-acme/allocations/{who}");
+            let (status, _) = p
+                .call("DELETE", &path, &[("X-Api-Key", API_KEY)], None)
+                .await;
+            assert_eq!(status, 204);
+        }
+        // Yui had only the company's seat: out. Revocations reach the room in order, so ken's,
+        // had there been one, would have come first.
+        expect_close(&mut yui, CloseCode::Revoked).await;
+        // Ken is still admitted by his own purchase: still in the room.
+        ken.send(&ClientMsg::Ping { t: 9 }).await;
+        let pong = ken
+            .recv_until(|m| match m {
+                ServerMsg::Pong { t, .. } => Some(*t),
+                _ => None,
+            })
+            .await;
+        assert_eq!(pong, 9);
+        assert_eq!(p.refusal("ken", "l").await, "ok");
+    }
+}

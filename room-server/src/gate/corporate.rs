@@ -185,7 +185,8 @@ pub(crate) async fn take_back_seat(
         ));
     }
     node.gate
-        .revoke(&purchase.lecture, individual, node.clock.now());
+        .revoke_if_unentitled(&purchase.lecture, individual, node.clock.now())
+        .await?;
     Ok(())
 }
 

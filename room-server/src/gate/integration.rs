@@ -252,7 +252,9 @@ pub(crate) async fn delete_link(
     let now = node.clock.now();
     for (_, purchase) in store.allocated_to(&input.individual).await? {
         if purchase.buyer == company {
-            node.gate.revoke(&purchase.lecture, &input.individual, now);
+            node.gate
+                .revoke_if_unentitled(&purchase.lecture, &input.individual, now)
+                .await?;
         }
     }
     Ok(StatusCode::NO_CONTENT)

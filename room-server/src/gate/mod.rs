@@ -311,15 +311,45 @@ impl Gate {
         });
     }
 
+    /// Revokes `user`'s place in `lecture` if, after a change to their purchases, seats or
+    /// links, nothing admits them any more (someone who also holds their own paid purchase
+    /// stays in when their company takes its seat back).
+    pub async fn revoke_if_unentitled(
+        &self,
+        lecture: &str,
+        user: &str,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let Some(record) = self.store.lecture(lecture).await? else {
+            return Ok(());
+        };
+        let still_admitted = match self.admission(user, &record, now).await? {
+            Ok(_) => true,
+            // Window and profile reasons are not about the right to attend.
+            Err(
+                Refusal::DoorsNotOpen { .. }
+                | Refusal::ProfileIncomplete
+                | Refusal::LectureEnded { .. },
+            ) => true,
+            Err(_) => false,
+        };
+        if !still_admitted {
+            self.revoke(lecture, user, now);
+        }
+        Ok(())
+    }
+
     /// Revokes everyone a purchase admitted: its buyer, or the individuals its seats went to.
     pub async fn revoke_holders(
         &self,
         purchase: &Purchase,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
-        self.revoke(&purchase.lecture, &purchase.buyer, now);
+        self.revoke_if_unentitled(&purchase.lecture, &purchase.buyer, now)
+            .await?;
         for allocation in self.store.allocations_of(&purchase.id).await? {
-            self.revoke(&purchase.lecture, &allocation.individual, now);
+            self.revoke_if_unentitled(&purchase.lecture, &allocation.individual, now)
+                .await?;
         }
         Ok(())
     }
