@@ -13,6 +13,12 @@ use std::collections::BTreeMap;
 pub enum ServerMsg {
     /// The answer to `hello`: who you are and the whole room as it is now.
     Welcome(Box<Welcome>),
+    /// The lecture's facts changed (the portal moved its times or retitled it). The seat grid
+    /// keeps its size while people sit in it.
+    Lecture {
+        /// The lecture as it is now.
+        lecture: LectureInfo,
+    },
     /// The lecture moved to another phase.
     Phase {
         /// The new phase.

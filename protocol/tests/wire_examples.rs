@@ -305,6 +305,21 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
             },
         ),
         (
+            "The lecture was moved",
+            ServerMsg::Lecture {
+                lecture: LectureInfo {
+                    id: "rust-101".into(),
+                    title: "Rust 入門".into(),
+                    starts_at: T.plus_ms(5_400_000),
+                    ends_at: T.plus_ms(10_800_000),
+                    rows: 10,
+                    cols: 20,
+                    emotions: vec![],
+                    chat_max_chars: 500,
+                },
+            },
+        ),
+        (
             "Link to the other nodes lost",
             ServerMsg::Service { degraded: true },
         ),

@@ -18,6 +18,17 @@ pub enum BusEvent {
         /// When the right was taken away.
         at: UnixMillis,
     },
+    /// The lecture's times or title changed.
+    Reschedule {
+        /// The lecture.
+        lecture: LectureId,
+        /// New title.
+        title: String,
+        /// New start.
+        starts_at: UnixMillis,
+        /// New end.
+        ends_at: UnixMillis,
+    },
     /// The lecture was cancelled.
     Cancel {
         /// The lecture.

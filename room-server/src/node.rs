@@ -542,6 +542,19 @@ async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) 
         let (lecture, input) = match event {
             BusEvent::Revoke { lecture, user, at } => (lecture, RoomInput::Revoke { user, at }),
             BusEvent::Cancel { lecture, reason } => (lecture, RoomInput::Cancel { reason }),
+            BusEvent::Reschedule {
+                lecture,
+                title,
+                starts_at,
+                ends_at,
+            } => (
+                lecture,
+                RoomInput::Reschedule {
+                    title,
+                    starts_at,
+                    ends_at,
+                },
+            ),
         };
         if let Some(redis) = &node.redis {
             // Into the lecture's log: every node holding the lecture applies it, now or when
@@ -549,6 +562,15 @@ async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) 
             let entry = match input {
                 RoomInput::Revoke { user, at } => RoomEntry::Revoke { user, at },
                 RoomInput::Cancel { reason } => RoomEntry::Cancel { reason },
+                RoomInput::Reschedule {
+                    title,
+                    starts_at,
+                    ends_at,
+                } => RoomEntry::Reschedule {
+                    title,
+                    starts_at,
+                    ends_at,
+                },
                 _ => continue,
             };
             if let Err(e) = redis.append(&lecture, &entry).await {

@@ -39,6 +39,12 @@ pub(crate) enum RoomInput {
     },
     /// The lecture was cancelled.
     Cancel { reason: String },
+    /// The lecture's times or title changed.
+    Reschedule {
+        title: String,
+        starts_at: protocol::UnixMillis,
+        ends_at: protocol::UnixMillis,
+    },
 }
 
 /// What a room hands a session's writer, in order.
@@ -286,6 +292,13 @@ impl Holder {
                 at: revoked_at,
             } => room.handle_revoke(at, user, revoked_at),
             RoomEntry::Cancel { reason } => room.handle_cancel(at, reason),
+            RoomEntry::Reschedule {
+                title,
+                starts_at,
+                ends_at,
+            } => {
+                room.handle_reschedule(at, title, starts_at, ends_at);
+            }
             RoomEntry::Tick => room.handle_timeout(at),
         }
         room
@@ -395,6 +408,9 @@ pub(crate) async fn run(
                     }
                     RoomInput::Revoke { user, at } => RoomEntry::Revoke { user, at },
                     RoomInput::Cancel { reason } => RoomEntry::Cancel { reason },
+                    RoomInput::Reschedule { title, starts_at, ends_at } => {
+                        RoomEntry::Reschedule { title, starts_at, ends_at }
+                    }
                 };
                 if holder.fork.is_some() {
                     // Running on alone: applied here now, and queued for the shared log.

@@ -851,3 +851,25 @@ async fn a_learner_with_their_own_purchase_stays_when_the_company_takes_its_seat
         assert_eq!(p.refusal("ken", "l").await, "ok");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lecture_moved_by_the_portal_is_moved_in_its_running_room() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        let start = p.now().plus_ms(10 * MIN);
+        p.lecture("l", start, None).await;
+        p.person("taro", "individual", Some("たろう")).await;
+        p.purchase("p", "taro", "l", 1, "card", "paid").await;
+        let mut taro = p.enter("taro", "l").await;
+        assert!(matches!(taro.next().await, Got::Msg(ServerMsg::Welcome(_))));
+        let later = start.plus_ms(30 * MIN);
+        p.lecture("l", later, None).await;
+        let moved = taro
+            .recv_until(|m| match m {
+                ServerMsg::Lecture { lecture } => Some(lecture.starts_at),
+                _ => None,
+            })
+            .await;
+        assert_eq!(moved, later);
+    }
+}

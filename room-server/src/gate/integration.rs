@@ -85,6 +85,19 @@ pub(crate) async fn put_lecture(
     };
     validate_lecture(&lecture.spec()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     store.upsert_lecture(&lecture, node.clock.now()).await?;
+    if let Some(before) = before
+        && (before.title != lecture.title
+            || before.starts_at != lecture.starts_at
+            || before.ends_at != lecture.ends_at)
+    {
+        // A room running now follows the new times (it would otherwise go live at the old start).
+        node.gate.bus.publish(BusEvent::Reschedule {
+            lecture: LectureId::from(id.as_str()),
+            title: lecture.title.clone(),
+            starts_at: lecture.starts_at,
+            ends_at: lecture.ends_at,
+        });
+    }
     Ok(Json(lecture))
 }
 

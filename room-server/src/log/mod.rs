@@ -38,6 +38,12 @@ pub(crate) enum RoomEntry {
     Revoke { user: UserId, at: UnixMillis },
     /// The lecture was cancelled.
     Cancel { reason: String },
+    /// The lecture's times or title changed.
+    Reschedule {
+        title: String,
+        starts_at: UnixMillis,
+        ends_at: UnixMillis,
+    },
     /// Emotion presses a node gathered during one tick, applied one by one: one entry a tick
     /// from each node instead of one per press.
     Reactions {

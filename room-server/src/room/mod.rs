@@ -429,6 +429,37 @@ impl Room {
         self.take_out(now, &user, Some(CloseCode::Revoked));
     }
 
+    /// The portal moved the lecture's times or changed its title. Phases follow the new times
+    /// from now on; everyone is told. The seat grid keeps its size (people sit in it).
+    pub fn handle_reschedule(
+        &mut self,
+        now: UnixMillis,
+        title: String,
+        starts_at: UnixMillis,
+        ends_at: UnixMillis,
+    ) {
+        if self.spec.title == title
+            && self.spec.starts_at == starts_at
+            && self.spec.ends_at == ends_at
+        {
+            self.advance(now);
+            return;
+        }
+        self.spec.title = title;
+        self.spec.starts_at = starts_at;
+        self.spec.ends_at = ends_at;
+        self.info = self.spec.info(&self.settings);
+        if !self.is_over() {
+            self.outputs.push_back(Output::Send {
+                to: Audience::Everyone,
+                msg: ServerMsg::Lecture {
+                    lecture: self.info.clone(),
+                },
+            });
+        }
+        self.advance(now);
+    }
+
     /// The lecture was cancelled (instructor ill, weather warning): everyone is told why and
     /// the room closes.
     pub fn handle_cancel(&mut self, now: UnixMillis, reason: String) {

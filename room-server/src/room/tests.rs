@@ -1135,6 +1135,34 @@ fn every_stay_is_reported_with_the_seat_it_ended_in() {
     );
 }
 
+#[test]
+fn a_rescheduled_lecture_goes_live_at_its_new_time_and_everyone_is_told() {
+    let mut sim = doors_open_sim();
+    let taro = sim.join("u1", "taro", Role::Learner);
+    sim.take(taro);
+    let later = START.plus_ms(15 * MIN);
+    sim.room.handle_reschedule(
+        sim.now,
+        "Rust 入門(延長)".into(),
+        later,
+        later.plus_ms(90 * MIN),
+    );
+    sim.drain();
+    let told = sim.take(taro);
+    assert!(
+        matches!(&told[..], [ServerMsg::Lecture { lecture }] if lecture.starts_at == later && lecture.title.contains("延長")),
+        "{told:?}"
+    );
+    sim.run_until(START);
+    assert_eq!(
+        sim.room.phase(),
+        &Phase::DoorsOpen,
+        "not live at the old start"
+    );
+    sim.run_until(later);
+    assert_eq!(sim.room.phase(), &Phase::Live { since: later });
+}
+
 // ----- invariants under random use -----
 
 #[derive(Clone, Debug)]
