@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// A client's message. On the wire it is a map whose `type` field names the variant
 /// (`{"type":"chat","text":"hi","question":false}`); unknown fields are ignored so that
 /// newer clients can talk to older nodes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
     /// First message on every connection: presents the ticket and, after a drop, where the
@@ -128,7 +128,7 @@ impl ClientMsg {
 }
 
 /// Where a returning client's chat left off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ResumeFrom {
     /// The epoch from the client's last welcome.
     pub epoch: Epoch,

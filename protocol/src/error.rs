@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Why a command was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The message is well-formed but its type is unknown or a field has the wrong shape.

@@ -6,9 +6,8 @@ use std::fmt;
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub String);
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ts_rs::TS)]
+                pub struct $name(pub String);
 
         impl $name {
             /// The id as text.
@@ -62,7 +61,7 @@ string_id!(
 );
 
 /// What a person may do in a room. Carried in the ticket; the room checks it on every command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Bought the lecture (or was given a corporate seat): sits, chats, reacts, answers.
@@ -90,7 +89,9 @@ impl Role {
 }
 
 /// One cell of the seat grid, counted from 0 at the top-left.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ts_rs::TS,
+)]
 pub struct Seat {
     /// Row, 0-based, from the front.
     pub row: u16,
@@ -114,9 +115,19 @@ impl fmt::Display for Seat {
 /// Position of an event in a lecture's chat stream. Strictly increasing by one, no gaps,
 /// starting at 1; a client remembers the last one it saw to resume after a drop.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ts_rs::TS,
 )]
-#[serde(transparent)]
 pub struct ChatOffset(pub u64);
 
 impl ChatOffset {
@@ -128,15 +139,24 @@ impl ChatOffset {
 
 /// Generation of a lecture's chat stream. Offsets are only comparable within one epoch: a
 /// client resuming with another epoch gets a full snapshot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 pub struct Epoch(pub u64);
 
 /// Wall-clock time: milliseconds since the Unix epoch, UTC.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ts_rs::TS,
 )]
-#[serde(transparent)]
 pub struct UnixMillis(pub u64);
 
 impl UnixMillis {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A node's message. On the wire it is a map whose `type` field names the variant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// The answer to `hello`: who you are and the whole room as it is now.
@@ -82,7 +82,7 @@ pub enum ServerMsg {
 }
 
 /// Everything a client needs to draw the room after `hello`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Welcome {
     /// The protocol version the node speaks.
     pub protocol: u16,
@@ -117,7 +117,7 @@ pub struct Welcome {
 }
 
 /// The person behind this connection.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct You {
     /// Account id.
     pub user: UserId,
@@ -128,7 +128,7 @@ pub struct You {
 }
 
 /// The lecture's fixed facts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct LectureInfo {
     /// Lecture id.
     pub id: LectureId,
@@ -149,7 +149,7 @@ pub struct LectureInfo {
 }
 
 /// One emotion button.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Emotion {
     /// Key sent in `react`.
     pub key: EmotionKey,
@@ -160,7 +160,7 @@ pub struct Emotion {
 }
 
 /// A lecture's phase.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Phase {
     /// More than an hour before the start: only instructors and moderators may be in.
@@ -185,7 +185,7 @@ pub enum Phase {
 }
 
 /// How a welcome's chat list relates to what the client already has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Replay {
     /// Drop any chat you have and show this history.
@@ -196,7 +196,7 @@ pub enum Replay {
 
 /// One event of the chat stream. Every event, including deletions and answered marks, takes
 /// the next offset, so a client that applies events in offset order never misses a change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChatEvent {
     /// Someone said something.
@@ -232,7 +232,7 @@ impl ChatEvent {
 }
 
 /// A chat message. In a snapshot it shows its current state (deleted messages have no text).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ChatMessage {
     /// Offset in the chat stream.
     pub offset: ChatOffset,
@@ -257,7 +257,7 @@ pub struct ChatMessage {
 }
 
 /// Someone sitting in a seat.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct SeatOccupant {
     /// The seat.
     pub seat: Seat,
@@ -266,7 +266,7 @@ pub struct SeatOccupant {
 }
 
 /// A seat's occupant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Occupant {
     /// Account id.
     pub user: UserId,
@@ -277,7 +277,7 @@ pub struct Occupant {
 }
 
 /// A seat whose occupant changed during the tick.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct SeatChange {
     /// The seat.
     pub seat: Seat,
@@ -286,7 +286,7 @@ pub struct SeatChange {
 }
 
 /// What changed during one tick. Empty parts are left out.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RoomUpdate {
     /// Seats whose occupant changed, each at most once, with its state at the end of the tick.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -307,7 +307,7 @@ impl RoomUpdate {
 }
 
 /// The instructor's emotion meter.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Meter {
     /// End of the tick these counts are for.
     pub at: UnixMillis,
@@ -324,7 +324,7 @@ pub struct Meter {
 }
 
 /// A seat's reaction during one tick.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct SeatReaction {
     /// The seat.
     pub seat: Seat,
@@ -333,7 +333,7 @@ pub struct SeatReaction {
 }
 
 /// A learner being called on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct CallInfo {
     /// The learner's account id.
     pub user: UserId,
@@ -350,7 +350,7 @@ pub struct CallInfo {
 }
 
 /// The pinned announcement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Announcement {
     /// The text (plain text, never HTML).
     pub text: String,

@@ -221,7 +221,8 @@ impl Holder {
         let mut bytes = [0u8; 8];
         // Any number other than the shared epoch does; randomness makes a clash unlikely.
         let _ = getrandom::fill(&mut bytes);
-        room.set_epoch(Epoch(u64::from_le_bytes(bytes) | 1));
+        // Within 53 bits, so a JavaScript client holds it exactly.
+        room.set_epoch(Epoch((u64::from_le_bytes(bytes) & ((1 << 53) - 1)) | 1));
         for conn in conns.keys() {
             room.rewelcome(now.max(self.last_at), *conn);
         }
