@@ -371,6 +371,13 @@ impl Node {
         conn.0 >> 40
     }
 
+    /// Whether this node writes the attendance of `conn`: its own connections, and those of a
+    /// node that died.
+    pub(crate) fn records_stays_of(&self, conn: crate::room::ConnId) -> bool {
+        let owner = Self::node_of(conn);
+        owner == self.node_number || self.node_is_dead(owner)
+    }
+
     /// Whether another node has stopped beating: its connections are gone, and the rooms it
     /// shared close them (their seats are then held for the grace period, as after any drop).
     pub(crate) fn node_is_dead(&self, node: u64) -> bool {

@@ -468,9 +468,16 @@ pub(crate) async fn run(
         if shared && last_inspection.elapsed() >= Duration::from_secs(1) {
             last_inspection = Instant::now();
             if let Some(room) = &holder.room {
+                // One verdict per node, not one per connection.
+                let mut verdicts: HashMap<u64, bool> = HashMap::new();
                 let dead: Vec<ConnId> = room
                     .connections()
-                    .filter(|c| !buried.contains(c) && node.node_is_dead(Node::node_of(*c)))
+                    .filter(|c| {
+                        !buried.contains(c)
+                            && *verdicts
+                                .entry(Node::node_of(*c))
+                                .or_insert_with(|| node.node_is_dead(Node::node_of(*c)))
+                    })
                     .collect();
                 for conn in dead {
                     debug!(conn = conn.0, "its node is gone");
@@ -545,6 +552,11 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
                 }
             }
             Output::Attendance(_) | Output::Ended { .. } if !record => {}
+            // Each stay is recorded by the node that holds the connection (by the survivors, if
+            // that node died), not once per node applying the log.
+            Output::Attendance(
+                Attendance::Entered { conn, .. } | Attendance::Left { conn, .. },
+            ) if !node.records_stays_of(conn) => {}
             Output::Attendance(Attendance::Entered {
                 conn,
                 user,

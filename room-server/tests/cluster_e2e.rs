@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    Client, Got, LECTURE, NodeProcess, RedisServer, WAIT, chat_of, chat_storm, race_for_seat, texts,
+    Client, Got, LECTURE, NodeProcess, RedisServer, WAIT, chat_of, chat_storm, hello_at,
+    race_for_seat, texts,
 };
 use futures_util::future::join_all;
 use protocol::Codec;
@@ -50,15 +51,12 @@ impl NodeProcess {
         role: Role,
         resume: Option<ResumeFrom>,
     ) -> (Client, protocol::server::Welcome) {
-        let mut client = self.connect(Codec::MsgPack).await;
-        client
-            .send(&ClientMsg::Hello {
-                ticket: self.ticket(user, nickname, role),
-                resume,
-            })
-            .await;
-        let welcome = client.welcome().await;
-        (client, welcome)
+        hello_at(
+            &self.url(LECTURE),
+            self.ticket(user, nickname, role),
+            resume,
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> (u16, String) {

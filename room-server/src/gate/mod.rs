@@ -49,6 +49,17 @@ pub struct Gate {
     pub timing: Timing,
 }
 
+/// What decides one person's entries: their account, purchases, the company seats given to
+/// them, what their companies bought, and their nickname.
+#[derive(Debug)]
+struct Person {
+    account: Option<model::Account>,
+    purchases: Vec<Purchase>,
+    allocated: Vec<Purchase>,
+    company_lectures: BTreeSet<String>,
+    profile: model::Profile,
+}
+
 /// A lecture on "My page".
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct MyLecture {
@@ -177,6 +188,61 @@ impl From<&Refusal> for RefusalBody {
 }
 
 impl Gate {
+    /// Everything the gate knows about one person that decides their entries, read once.
+    async fn person(&self, account: &str) -> Result<Person, StoreError> {
+        let store = &self.store;
+        let companies = store.companies_of(account).await?;
+        let mut company_lectures = BTreeSet::new();
+        for company in &companies {
+            company_lectures.extend(
+                store
+                    .purchases_by(company)
+                    .await?
+                    .into_iter()
+                    .map(|p| p.lecture),
+            );
+        }
+        Ok(Person {
+            account: store.account(account).await?,
+            purchases: store.purchases_by(account).await?,
+            // Only seats of companies the person is still linked to admit them.
+            allocated: store
+                .allocated_to(account)
+                .await?
+                .into_iter()
+                .map(|(_, p)| p)
+                .filter(|p| companies.contains(&p.buyer))
+                .collect(),
+            company_lectures,
+            profile: store.profile(account).await?,
+        })
+    }
+
+    /// The Enter button's answer for `account` and `lecture` at `now`, from their records.
+    fn answer(
+        &self,
+        account: &str,
+        person: &Person,
+        lecture: &Lecture,
+        now: UnixMillis,
+    ) -> Result<Admission, Refusal> {
+        let of_lecture = |p: &&Purchase| p.lecture == lecture.id;
+        let facts = Facts {
+            lecture,
+            account: person.account.as_ref(),
+            staff: lecture
+                .staff
+                .iter()
+                .find(|s| s.account == account)
+                .map(|s| s.role),
+            purchases: person.purchases.iter().filter(of_lecture).collect(),
+            allocated: person.allocated.iter().filter(of_lecture).collect(),
+            company_bought: person.company_lectures.contains(&lecture.id),
+            nickname: person.profile.nickname.as_deref(),
+        };
+        decide(&facts, now, self.timing)
+    }
+
     /// The Enter button's answer for `account` and `lecture` at `now`.
     pub async fn admission(
         &self,
@@ -184,71 +250,22 @@ impl Gate {
         lecture: &Lecture,
         now: UnixMillis,
     ) -> Result<Result<Admission, Refusal>, StoreError> {
-        let store = &self.store;
-        let record = store.account(account).await?;
-        let staff = lecture
-            .staff
-            .iter()
-            .find(|s| s.account == account)
-            .map(|s| s.role);
-        let purchases: Vec<Purchase> = store
-            .purchases_by(account)
-            .await?
-            .into_iter()
-            .filter(|p| p.lecture == lecture.id)
-            .collect();
-        let companies = store.companies_of(account).await?;
-        let allocated: Vec<Purchase> = store
-            .allocated_to(account)
-            .await?
-            .into_iter()
-            .map(|(_, p)| p)
-            .filter(|p| p.lecture == lecture.id && companies.contains(&p.buyer))
-            .collect();
-        let mut company_bought = false;
-        for company in &companies {
-            company_bought |= store
-                .purchases_by(company)
-                .await?
-                .iter()
-                .any(|p| p.lecture == lecture.id);
-        }
-        let profile = store.profile(account).await?;
-        let facts = Facts {
-            lecture,
-            account: record.as_ref(),
-            staff,
-            purchases: purchases.iter().collect(),
-            allocated: allocated.iter().collect(),
-            company_bought,
-            nickname: profile.nickname.as_deref(),
-        };
-        Ok(decide(&facts, now, self.timing))
+        let person = self.person(account).await?;
+        Ok(self.answer(account, &person, lecture, now))
     }
 
     /// Every lecture `account` bought, holds an allocated seat of, or runs, with its state
-    /// and the Enter button's answer, soonest first.
+    /// and the Enter button's answer, soonest first. The person's records are read once.
     pub async fn my_lectures(
         &self,
         account: &str,
         now: UnixMillis,
     ) -> Result<Vec<MyLecture>, StoreError> {
         let store = &self.store;
-        let mut ids: BTreeSet<String> = store
-            .purchases_by(account)
-            .await?
-            .into_iter()
-            .map(|p| p.lecture)
-            .collect();
-        let companies = store.companies_of(account).await?;
-        ids.extend(
-            store
-                .allocated_to(account)
-                .await?
-                .into_iter()
-                .filter(|(_, p)| companies.contains(&p.buyer))
-                .map(|(_, p)| p.lecture),
-        );
+        let person = self.person(account).await?;
+        let mut ids: BTreeSet<String> =
+            person.purchases.iter().map(|p| p.lecture.clone()).collect();
+        ids.extend(person.allocated.iter().map(|p| p.lecture.clone()));
         ids.extend(
             store
                 .staff_lectures(account)
@@ -261,7 +278,7 @@ impl Gate {
             let Some(lecture) = store.lecture(&id).await? else {
                 continue;
             };
-            let answer = self.admission(account, &lecture, now).await?;
+            let answer = self.answer(account, &person, &lecture, now);
             let role = lecture
                 .staff
                 .iter()

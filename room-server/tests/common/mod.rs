@@ -152,15 +152,12 @@ impl TestNode {
         role: Role,
         resume: Option<ResumeFrom>,
     ) -> (Client, Welcome) {
-        let mut client = self.connect(Codec::MsgPack).await;
-        client
-            .send(&ClientMsg::Hello {
-                ticket: self.ticket(user, nickname, role),
-                resume,
-            })
-            .await;
-        let welcome = client.welcome().await;
-        (client, welcome)
+        hello_at(
+            &self.url(LECTURE),
+            self.ticket(user, nickname, role),
+            resume,
+        )
+        .await
     }
 
     /// GET `path` on the node; returns the status and body.
@@ -559,4 +556,15 @@ pub async fn race_for_seat(learners: &mut [(String, Client)], seat: protocol::Se
         .await
     }))
     .await
+}
+
+/// Connects to a room URL (MessagePack), presents `ticket` and returns the client and its
+/// welcome.
+pub async fn hello_at(url: &str, ticket: String, resume: Option<ResumeFrom>) -> (Client, Welcome) {
+    let mut client = Client::connect(url, Codec::MsgPack)
+        .await
+        .expect("connects");
+    client.send(&ClientMsg::Hello { ticket, resume }).await;
+    let welcome = client.welcome().await;
+    (client, welcome)
 }
