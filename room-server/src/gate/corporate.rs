@@ -1,8 +1,8 @@
 //! The corporate admin's API: linked individuals, allocating and taking back the seats of the
 //! company's purchases, and the attendance history of its people (JSON or CSV).
 
-use super::http::{ApiError, ErrorBody, Person};
-use super::model::{AccountKind, Allocation, AttendanceRecord, Purchase, PurchaseStatus};
+use super::http::{ApiError, Company, ErrorBody};
+use super::model::{Allocation, AttendanceRecord, Purchase, PurchaseStatus};
 use crate::node::Node;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -12,17 +12,6 @@ use protocol::UnixMillis;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
-
-/// Checks that `me` is a company (corporate or corporate group).
-async fn company(node: &Node, me: &str) -> Result<(), ApiError> {
-    match node.gate.store.account(me).await? {
-        Some(a) if a.kind != AccountKind::Individual => Ok(()),
-        _ => Err(ApiError::Forbidden(
-            "not_a_company",
-            "only corporate accounts use this API".into(),
-        )),
-    }
-}
 
 /// An individual linked to the company.
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,9 +38,8 @@ pub(crate) struct Members {
     security(("portal_token" = [])))]
 pub(crate) async fn members(
     State(node): State<Arc<Node>>,
-    Person(me): Person,
+    Company(me): Company,
 ) -> Result<Json<Members>, ApiError> {
-    company(&node, &me).await?;
     let members = node
         .gate
         .store
@@ -86,9 +74,8 @@ pub(crate) struct Purchases {
     security(("portal_token" = [])))]
 pub(crate) async fn purchases(
     State(node): State<Arc<Node>>,
-    Person(me): Person,
+    Company(me): Company,
 ) -> Result<Json<Purchases>, ApiError> {
-    company(&node, &me).await?;
     let mut out = Vec::new();
     for purchase in node.gate.store.purchases_by(&me).await? {
         let allocations = node.gate.store.allocations_of(&purchase.id).await?;
@@ -203,10 +190,9 @@ pub(crate) async fn take_back_seat(
     security(("portal_token" = [])))]
 pub(crate) async fn allocate(
     State(node): State<Arc<Node>>,
-    Person(me): Person,
+    Company(me): Company,
     Path((purchase, individual)): Path<(String, String)>,
 ) -> Result<Json<Allocation>, ApiError> {
-    company(&node, &me).await?;
     Ok(Json(
         allocate_seat(&node, &purchase, &individual, Some(&me)).await?,
     ))
@@ -224,10 +210,9 @@ pub(crate) async fn allocate(
     security(("portal_token" = [])))]
 pub(crate) async fn take_back(
     State(node): State<Arc<Node>>,
-    Person(me): Person,
+    Company(me): Company,
     Path((purchase, individual)): Path<(String, String)>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    company(&node, &me).await?;
     take_back_seat(&node, &purchase, &individual, Some(&me)).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
@@ -268,10 +253,9 @@ fn csv_field(s: &str) -> String {
     security(("portal_token" = [])))]
 pub(crate) async fn attendance(
     State(node): State<Arc<Node>>,
-    Person(me): Person,
+    Company(me): Company,
     Query(Format { format }): Query<Format>,
 ) -> Result<Response, ApiError> {
-    company(&node, &me).await?;
     let records = node.gate.store.attendance_of_members(&me).await?;
     match format.as_deref() {
         None | Some("json") => Ok(Json(Attendance { records }).into_response()),

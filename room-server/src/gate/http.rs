@@ -186,3 +186,25 @@ impl FromRequestParts<Arc<Node>> for Portal {
         }
     }
 }
+
+/// A corporate admin: a person whose account is a company (corporate or corporate group).
+#[derive(Debug, Clone)]
+pub(crate) struct Company(pub(crate) String);
+
+impl FromRequestParts<Arc<Node>> for Company {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        node: &Arc<Node>,
+    ) -> Result<Self, Self::Rejection> {
+        let Person(me) = Person::from_request_parts(parts, node).await?;
+        match node.gate.store.account(&me).await? {
+            Some(a) if a.kind != super::model::AccountKind::Individual => Ok(Company(me)),
+            _ => Err(ApiError::Forbidden(
+                "not_a_company",
+                "only corporate accounts use this API".into(),
+            )),
+        }
+    }
+}
