@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// The node's routes.
 pub fn app(node: Arc<Node>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/ws/lectures/{lecture}", get(room_socket))
@@ -36,7 +36,20 @@ fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Respon
         .into_response()
 }
 
-async fn ready(State(node): State<Arc<Node>>) -> Response {
+#[utoipa::path(get, path = "/healthz", tag = "node",
+    description = "Liveness: the process answers.",
+    responses((status = 200, body = String, content_type = "text/plain", description = "`ok`")))]
+pub(crate) async fn health() -> &'static str {
+    "ok"
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "node",
+    description = "Readiness: `{\"status\": \"ready\"}`, or `degraded` (200, still serving) while Redis is unreachable.",
+    responses(
+        (status = 200, body = Object, description = "ready or degraded"),
+        (status = 503, body = crate::gate::http::ErrorBody, description = "draining: the node is shutting down"),
+    ))]
+pub(crate) async fn ready(State(node): State<Arc<Node>>) -> Response {
     if node.is_draining() {
         refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -52,7 +65,10 @@ async fn ready(State(node): State<Arc<Node>>) -> Response {
     }
 }
 
-async fn metrics(State(node): State<Arc<Node>>) -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "node",
+    description = "Counters in Prometheus text format.",
+    responses((status = 200, body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         node.metrics.render(),
@@ -79,7 +95,18 @@ fn origin_allowed(node: &Node, headers: &HeaderMap) -> bool {
     host.is_some() && origin_host == host
 }
 
-async fn room_socket(
+#[utoipa::path(get, path = "/ws/lectures/{lecture}", tag = "node",
+    description = "The room WebSocket (docs/protocol.md). Ask for the subprotocol `lecture-room.v1.msgpack` or `lecture-room.v1.json`; the first message is `hello` with a ticket. Refusals before the upgrade are JSON.",
+    params(("lecture" = String, Path, description = "lecture id")),
+    responses(
+        (status = 101, description = "switching to the room protocol"),
+        (status = 400, body = crate::gate::http::ErrorBody, description = "not_websocket, unsupported_subprotocol"),
+        (status = 403, body = crate::gate::http::ErrorBody, description = "origin_not_allowed"),
+        (status = 404, body = crate::gate::http::ErrorBody, description = "unknown_lecture"),
+        (status = 429, body = crate::gate::http::ErrorBody, description = "rate_limited"),
+        (status = 503, body = crate::gate::http::ErrorBody, description = "draining, node_full, store_unavailable"),
+    ))]
+pub(crate) async fn room_socket(
     State(node): State<Arc<Node>>,
     Path(lecture): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

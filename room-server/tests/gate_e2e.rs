@@ -762,7 +762,7 @@ async fn malformed_requests_get_clear_4xx_answers_never_5xx() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_openapi_document_covers_every_endpoint() {
+async fn the_openapi_document_covers_every_http_endpoint() {
     let p = Portal::start(&sqlite_url()).await;
     let (status, doc) = p.call("GET", "/api/openapi.json", &[], None).await;
     assert_eq!(status, 200);
@@ -786,12 +786,20 @@ async fn the_openapi_document_covers_every_endpoint() {
         "/api/v1/integration/purchases/{purchase}/allocations/{individual}",
         "/api/v1/demo/users",
         "/api/v1/demo/sign-in",
+        "/ws/lectures/{lecture}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
     ] {
         assert!(paths.contains_key(path), "{path} is missing");
     }
     let ticket = &doc["paths"]["/api/v1/lectures/{id}/ticket"]["post"]["responses"];
     for status in ["200", "401", "403", "404", "429", "503"] {
         assert!(ticket[status].is_object(), "ticket response {status}");
+    }
+    let socket = &doc["paths"]["/ws/lectures/{lecture}"]["get"]["responses"];
+    for status in ["101", "400", "403", "404", "429", "503"] {
+        assert!(socket[status].is_object(), "room socket response {status}");
     }
     assert!(doc["components"]["schemas"]["RefusalBody"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());

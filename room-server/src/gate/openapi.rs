@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         integration::put_lecture, integration::cancel_lecture, integration::put_account, integration::put_profile,
         integration::put_link, integration::delete_link, integration::put_purchase, integration::set_purchase_status,
         integration::put_allocation, integration::delete_allocation,
+        crate::routes::health, crate::routes::ready, crate::routes::metrics, crate::routes::room_socket,
     ),
     modifiers(&Security),
     tags(
@@ -26,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         (name = "corporate", description = "Corporate admins: linked people, seats, attendance"),
         (name = "integration", description = "The portal: records and payment changes"),
         (name = "demo", description = "Demo mode only"),
+        (name = "node", description = "The room WebSocket, health, readiness and metrics"),
     )
 )]
 pub(crate) struct ApiDoc;
