@@ -62,9 +62,15 @@ fn typescript_bindings_match_the_rust_types() {
             std::fs::write(committed_dir.join(name), text).expect("writes");
         }
     } else {
+        let committed = read_dir(&committed_dir);
+        let stale: Vec<&String> = fresh
+            .keys()
+            .chain(committed.keys())
+            .filter(|name| fresh.get(*name) != committed.get(*name))
+            .collect();
         assert!(
-            read_dir(&committed_dir) == fresh,
-            "protocol/bindings is out of date: run UPDATE_TS_BINDINGS=1 cargo test -p protocol --test typescript"
+            stale.is_empty(),
+            "protocol/bindings is out of date ({stale:?}): run UPDATE_TS_BINDINGS=1 cargo test -p protocol --test typescript"
         );
     }
     let _ = std::fs::remove_dir_all(&fresh_dir);
