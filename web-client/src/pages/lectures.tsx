@@ -1,0 +1,189 @@
+import type { MyLecture } from "@gate/MyLecture";
+import type { Profile } from "@gate/Profile";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ApiError, api } from "../api";
+import { token } from "../auth";
+import { formatDateTime, formatTime, lang, t } from "../i18n";
+import { enterLabel, fixFor, formatCountdown, lectureView, needsRefresh } from "../lectures";
+import { navigate, onLinkClick } from "../router";
+
+function useNow(everyMs: number): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), everyMs);
+    return () => clearInterval(id);
+  }, [everyMs]);
+  return now;
+}
+
+export function LecturesPage() {
+  const [lectures, setLectures] = useState<MyLecture[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const lastFetch = useRef(0);
+  const now = useNow(1000);
+  const signedIn = token() !== null;
+
+  const load = () => {
+    lastFetch.current = Date.now();
+    api
+      .myLectures()
+      .then((r) => {
+        setLectures(r.lectures);
+        setError(null);
+      })
+      .catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 401) navigate("/sign-in");
+        else setError(e instanceof ApiError ? e.localized() : String(e));
+      });
+  };
+
+  useEffect(() => {
+    if (!signedIn) return;
+    load();
+    const id = setInterval(load, 30_000);
+    return () => clearInterval(id);
+  }, [signedIn]);
+
+  // A countdown that ran out: the Enter button may have appeared.
+  useEffect(() => {
+    if (lectures && needsRefresh(lectures, now) && now - lastFetch.current > 5000) load();
+  }, [now]);
+
+  if (!signedIn) {
+    return (
+      <section class="page narrow">
+        <h1>{t("lectures_title")}</h1>
+        <p>{t("lectures_signed_out")}</p>
+        <p>
+          <a class="button" href="/sign-in" onClick={onLinkClick("/sign-in")}>
+            {t("lectures_go_signin")}
+          </a>
+        </p>
+      </section>
+    );
+  }
+
+  return (
+    <section class="page" aria-labelledby="lectures-title">
+      <h1 id="lectures-title">{t("lectures_title")}</h1>
+      {error && (
+        <p class="error" role="alert">
+          {error}{" "}
+          <button type="button" onClick={load}>
+            {t("retry")}
+          </button>
+        </p>
+      )}
+      {lectures === null && !error && <p>{t("loading")}</p>}
+      {lectures?.length === 0 && <p>{t("lectures_empty")}</p>}
+      {lectures && lectures.length > 0 && (
+        <ul class="lectures">
+          {lectures.map((l) => (
+            <LectureCard key={l.id} lecture={l} now={now} />
+          ))}
+        </ul>
+      )}
+      <ProfileForm
+        missing={lectures?.some((l) => l.entry.refusal?.error === "profile_incomplete") ?? false}
+        onSaved={load}
+      />
+    </section>
+  );
+}
+
+function LectureCard({ lecture: l, now }: { lecture: MyLecture; now: number }) {
+  const view = lectureView(l.state);
+  const enter = enterLabel(l);
+  const refusal = l.entry.refusal;
+  const titleId = `lecture-${l.id}`;
+  return (
+    <li class={`card tone-${view.tone}`} aria-labelledby={titleId} data-lecture={l.id}>
+      <div class="card-head">
+        <h2 id={titleId}>{l.title}</h2>
+        <span class={`badge tone-${view.tone}`}>{t(view.badge)}</span>
+        {l.role !== "learner" && (
+          <span class="badge role">{t(l.role === "instructor" ? "lecture_role_instructor" : "lecture_role_moderator")}</span>
+        )}
+      </div>
+      <p class="when">
+        {t("lecture_when", { start: formatDateTime(l.starts_at), end: formatTime(l.ends_at) })}
+      </p>
+      {view.countdown && (
+        <p class="countdown" aria-live="off">
+          {t(view.countdown.label, { time: formatCountdown(view.countdown.to - now) })}
+        </p>
+      )}
+      {view.note && <p class="note">{view.note}</p>}
+      {enter && (
+        <p>
+          <button type="button" class="primary" onClick={() => navigate(`/room/${encodeURIComponent(l.id)}`)}>
+            {t(enter)}
+          </button>
+        </p>
+      )}
+      {refusal && (
+        <div class="refusal" role="note">
+          <p>{lang() === "ja" ? refusal.message_ja : refusal.message}</p>
+          <p>
+            <strong>{t("what_to_do")}:</strong> {t(fixFor(refusal.error))}
+          </p>
+        </div>
+      )}
+    </li>
+  );
+}
+
+function ProfileForm({ missing, onSaved }: { missing: boolean; onSaved: () => void }) {
+  const [profile, setProfile] = useState<Profile | null>(null);
+  const [nickname, setNickname] = useState("");
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+
+  useEffect(() => {
+    api
+      .profile()
+      .then((p) => {
+        setProfile(p);
+        setNickname(p.nickname ?? "");
+      })
+      .catch(() => setProfile(null));
+  }, []);
+
+  if (!profile) return null;
+  const save = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const saved = await api.saveProfile({ ...profile, nickname: nickname.trim() });
+      setProfile(saved);
+      setMessage({ ok: true, text: t("profile_saved") });
+      onSaved();
+    } catch (err) {
+      setMessage({ ok: false, text: t("profile_failed", { message: err instanceof ApiError ? err.localized() : String(err) }) });
+    }
+  };
+  return (
+    <form class={`profile ${missing ? "attention" : ""}`} onSubmit={(e) => void save(e)}>
+      <h2>{t("profile_title")}</h2>
+      {missing && <p class="error">{t("profile_missing")}</p>}
+      <label for="nickname">{t("profile_title")}</label>
+      <div class="row">
+        <input
+          id="nickname"
+          value={nickname}
+          maxLength={40}
+          required
+          aria-describedby="nickname-help"
+          onInput={(e) => setNickname((e.currentTarget as HTMLInputElement).value)}
+        />
+        <button type="submit">{t("profile_save")}</button>
+      </div>
+      <p id="nickname-help" class="help">
+        {t("profile_help")}
+      </p>
+      {message && (
+        <p class={message.ok ? "ok" : "error"} role="status">
+          {message.text}
+        </p>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,246 @@
+// The seat grid: drawn on a canvas that only paints the visible cells (a lecture may have
+// thousands of seats), with an ARIA grid over it whose one rendered cell follows the keyboard
+// cursor, so screen readers announce every seat the arrow keys reach.
+import type { Occupant } from "@protocol/Occupant";
+import type { Seat } from "@protocol/Seat";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { t } from "../i18n";
+import { emotionIcon } from "./emotions";
+import { fitCell, hitTest, moveCursor, scrollToShow, visibleRange, zoom } from "./grid";
+import { REACTION_SHOW_MS, type SeatIndex, seatIndex } from "./state";
+
+export interface SeatGridProps {
+  rows: number;
+  cols: number;
+  seats: Map<SeatIndex, Occupant>;
+  yourSeat: Seat | null;
+  callSeat: Seat | null;
+  reactions: Map<SeatIndex, { emotion: string; at: number }>;
+  /** Server time now, to fade reactions. */
+  serverNow: () => number;
+  staff: boolean;
+  onActivate: (seat: Seat) => void;
+}
+
+const COLORS = {
+  empty: "#f1f3f5",
+  emptyLine: "#c5ccd3",
+  taken: "#cfe3ff",
+  takenLine: "#5b8fd6",
+  away: "#e9edf2",
+  yours: "#2f9e58",
+  called: "#f08c00",
+  cursor: "#1c3d6e",
+  text: "#1b2733",
+};
+
+export function seatLabel(seat: Seat, occupant: Occupant | undefined, yours: boolean): string {
+  const name = t("seat_name", { row: seat.row + 1, col: seat.col + 1 });
+  if (!occupant) return `${name}: ${t("seat_empty")}`;
+  const who = occupant.away ? t("seat_away", { nickname: occupant.nickname }) : occupant.nickname;
+  return `${name}: ${who}${yours ? ` (${t("seat_yours")})` : ""}`;
+}
+
+export function SeatGrid(props: SeatGridProps) {
+  const { rows, cols } = props;
+  const scroller = useRef<HTMLDivElement>(null);
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const [cell, setCell] = useState(28);
+  const fitted = useRef(false);
+  const [cursor, setCursor] = useState<Seat>(props.yourSeat ?? { row: 0, col: 0 });
+  const [focused, setFocused] = useState(false);
+  const frame = useRef(0);
+  const latest = useRef(props);
+  latest.current = props;
+
+  const draw = () => {
+    frame.current = 0;
+    const el = scroller.current;
+    const cv = canvas.current;
+    if (!el || !cv) return;
+    const p = latest.current;
+    const dpr = window.devicePixelRatio || 1;
+    const w = el.clientWidth;
+    const h = el.clientHeight;
+    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(h * dpr)) {
+      cv.width = Math.round(w * dpr);
+      cv.height = Math.round(h * dpr);
+      cv.style.width = `${w}px`;
+      cv.style.height = `${h}px`;
+    }
+    cv.style.transform = `translate(${el.scrollLeft}px, ${el.scrollTop}px)`;
+    const ctx = cv.getContext("2d");
+    if (!ctx) return;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const [r0, r1] = visibleRange(el.scrollTop, h, cell, rows);
+    const [c0, c1] = visibleRange(el.scrollLeft, w, cell, cols);
+    const gap = cell >= 20 ? 2 : 1;
+    const now = p.serverNow();
+    const yours = p.yourSeat ? seatIndex(p.yourSeat) : -1;
+    const called = p.callSeat ? seatIndex(p.callSeat) : -1;
+    const fontPx = Math.max(9, Math.min(13, Math.floor(cell / 4)));
+    ctx.font = `${fontPx}px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    for (let r = r0; r <= r1; r++) {
+      for (let c = c0; c <= c1; c++) {
+        const i = r * 65_536 + c;
+        const x = c * cell - el.scrollLeft + gap / 2;
+        const y = r * cell - el.scrollTop + gap / 2;
+        const s = cell - gap;
+        const o = p.seats.get(i);
+        ctx.fillStyle = !o ? COLORS.empty : i === yours ? COLORS.yours : o.away ? COLORS.away : COLORS.taken;
+        ctx.fillRect(x, y, s, s);
+        ctx.strokeStyle = i === called ? COLORS.called : o ? COLORS.takenLine : COLORS.emptyLine;
+        ctx.lineWidth = i === called ? 3 : 1;
+        ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
+        const reaction = p.reactions.get(i);
+        if (reaction && now - reaction.at < REACTION_SHOW_MS) {
+          ctx.globalAlpha = 1 - (now - reaction.at) / REACTION_SHOW_MS / 2;
+          ctx.font = `${Math.floor(cell * 0.55)}px system-ui, sans-serif`;
+          ctx.fillText(emotionIcon(reaction.emotion), x + s / 2, y + s / 2);
+          ctx.font = `${fontPx}px system-ui, sans-serif`;
+          ctx.globalAlpha = 1;
+        } else if (o && cell >= 36) {
+          ctx.fillStyle = i === yours ? "#ffffff" : COLORS.text;
+          ctx.fillText(truncate(ctx, o.nickname, s - 4), x + s / 2, y + s / 2);
+        }
+      }
+    }
+    if (focused) {
+      ctx.strokeStyle = COLORS.cursor;
+      ctx.lineWidth = 3;
+      ctx.strokeRect(cursor.col * cell - el.scrollLeft + 1.5, cursor.row * cell - el.scrollTop + 1.5, cell - 3, cell - 3);
+    }
+  };
+
+  // Timers and observers set up once call the latest `draw`, with the current zoom and cursor.
+  const drawRef = useRef(draw);
+  drawRef.current = draw;
+  const schedule = () => {
+    if (!frame.current) frame.current = requestAnimationFrame(() => drawRef.current());
+  };
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el && !fitted.current && el.clientWidth > 0) {
+      fitted.current = true;
+      setCell(fitCell(el.clientWidth, cols));
+    }
+  }, [cols]);
+
+  useEffect(schedule);
+
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const observer = new ResizeObserver(schedule);
+    observer.observe(el);
+    // Reactions fade even when nothing else changes.
+    const fade = setInterval(() => {
+      if (latest.current.reactions.size > 0) schedule();
+    }, 250);
+    return () => {
+      observer.disconnect();
+      clearInterval(fade);
+      if (frame.current) cancelAnimationFrame(frame.current);
+    };
+  }, []);
+
+  const reveal = (seat: Seat) => {
+    const el = scroller.current;
+    if (!el) return;
+    el.scrollLeft = scrollToShow(el.scrollLeft, el.clientWidth, cell, seat.col);
+    el.scrollTop = scrollToShow(el.scrollTop, el.clientHeight, cell, seat.row);
+  };
+
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      props.onActivate(cursor);
+      return;
+    }
+    if (e.key === "+" || e.key === "=") {
+      e.preventDefault();
+      setCell((c) => zoom(c, 1.25));
+      return;
+    }
+    if (e.key === "-") {
+      e.preventDefault();
+      setCell((c) => zoom(c, 0.8));
+      return;
+    }
+    const next = moveCursor(cursor, e.key, rows, cols);
+    if (next) {
+      e.preventDefault();
+      setCursor(next);
+      reveal(next);
+    }
+  };
+
+  const onClick = (e: MouseEvent) => {
+    const el = scroller.current;
+    if (!el) return;
+    const box = el.getBoundingClientRect();
+    const seat = hitTest(e.clientX - box.left + el.scrollLeft, e.clientY - box.top + el.scrollTop, cell, rows, cols);
+    if (!seat) return;
+    setCursor(seat);
+    props.onActivate(seat);
+  };
+
+  const onWheel = (e: WheelEvent) => {
+    if (!e.ctrlKey) return;
+    e.preventDefault();
+    setCell((c) => zoom(c, e.deltaY < 0 ? 1.1 : 0.9));
+  };
+
+  const occupant = props.seats.get(seatIndex(cursor));
+  const isYours = props.yourSeat !== null && seatIndex(props.yourSeat) === seatIndex(cursor);
+  const cellId = `seat-${cursor.row}-${cursor.col}`;
+  return (
+    <div class="seat-grid">
+      <div class="grid-tools">
+        <button type="button" aria-label={t("zoom_out")} onClick={() => setCell((c) => zoom(c, 0.8))}>
+          −
+        </button>
+        <button type="button" aria-label={t("zoom_in")} onClick={() => setCell((c) => zoom(c, 1.25))}>
+          ＋
+        </button>
+      </div>
+      <div
+        role="grid"
+        class="grid-focus"
+        tabIndex={0}
+        aria-label={props.staff ? t("seats_grid_label_staff") : t("seats_grid_label")}
+        aria-rowcount={rows}
+        aria-colcount={cols}
+        aria-activedescendant={cellId}
+        data-cell={cell}
+        data-rows={rows}
+        data-cols={cols}
+        onKeyDown={onKeyDown}
+        onFocus={() => setFocused(true)}
+        onBlur={() => setFocused(false)}
+      >
+        <div role="row" aria-rowindex={cursor.row + 1} class="visually-hidden">
+          <div role="gridcell" id={cellId} aria-colindex={cursor.col + 1} aria-selected={isYours}>
+            {seatLabel(cursor, occupant, isYours)}
+          </div>
+        </div>
+        <div class="grid-scroller" ref={scroller} onScroll={schedule} onClick={onClick} onWheel={onWheel}>
+          <div class="grid-space" style={{ width: `${cols * cell}px`, height: `${rows * cell}px` }}>
+            <canvas ref={canvas} aria-hidden="true" />
+          </div>
+        </div>
+      </div>
+    </div>
+  );
+}
+
+function truncate(ctx: CanvasRenderingContext2D, text: string, width: number): string {
+  if (ctx.measureText(text).width <= width) return text;
+  let s = text;
+  while (s.length > 1 && ctx.measureText(`${s}…`).width > width) s = s.slice(0, -1);
+  return `${s}…`;
+}

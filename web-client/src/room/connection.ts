@@ -1,0 +1,150 @@
+// One learner's or instructor's connection to a lecture room: fetches a ticket, says hello
+// (resuming where the chat left off after a drop), applies what the node sends, and comes back
+// by itself when the connection drops.
+import type { ClientMsg } from "@protocol/ClientMsg";
+import { ApiError, api } from "../api";
+import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../wire";
+import { backoff, closeVerdict } from "./policy";
+import { type RoomState, applyServer, fromWelcome } from "./state";
+
+export type Status =
+  | { kind: "connecting" }
+  | { kind: "connected" }
+  | { kind: "reconnecting"; retryAt: number | null }
+  /** Over: `left` after the Leave button, else a close code or the gate's refusal. */
+  | { kind: "closed"; left: boolean; code: number | null; refusal: ApiError | null };
+
+export class RoomConnection {
+  state: RoomState | null = null;
+  status: Status = { kind: "connecting" };
+  private ws: WebSocket | null = null;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private leaving = false;
+  private disposed = false;
+  private listeners = new Set<() => void>();
+
+  constructor(readonly lecture: string) {}
+
+  subscribe(f: () => void): () => void {
+    this.listeners.add(f);
+    return () => this.listeners.delete(f);
+  }
+
+  private changed(): void {
+    for (const f of this.listeners) f();
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  /** Sends a command; false when not connected (the caller keeps what the person typed). */
+  send(msg: ClientMsg): boolean {
+    if (this.status.kind !== "connected" || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(encodeClient(msg));
+    return true;
+  }
+
+  /** The Leave button: the seat is freed at once and the node closes the connection. */
+  leave(): void {
+    this.leaving = true;
+    if (!this.send({ type: "leave" })) {
+      this.finish({ kind: "closed", left: true, code: null, refusal: null });
+      return;
+    }
+    // The node closes with 1000; don't wait on it forever.
+    this.timer = setTimeout(() => this.ws?.close(1000), 3000);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.ws?.close(1000);
+    this.ws = null;
+    this.listeners.clear();
+  }
+
+  /** Clears the called-on notice (the person dismissed it). */
+  dismissCall(): void {
+    if (this.state) {
+      this.state = { ...this.state, calledOnYou: null };
+      this.changed();
+    }
+  }
+
+  private finish(status: Status): void {
+    this.status = status;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.changed();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.disposed) return;
+    this.status = this.state ? { kind: "reconnecting", retryAt: null } : { kind: "connecting" };
+    this.changed();
+    let ticket;
+    try {
+      ticket = await api.ticket(this.lecture);
+    } catch (e) {
+      if (this.disposed) return;
+      if (e instanceof ApiError && e.status !== 0 && e.status !== 429 && e.status < 500) {
+        this.finish({ kind: "closed", left: false, code: null, refusal: e });
+      } else {
+        this.retry(backoff(this.attempt++));
+      }
+      return;
+    }
+    if (this.disposed) return;
+    const ws = new WebSocket(socketUrl(ticket.websocket), [SUBPROTOCOL_MSGPACK]);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    ws.onopen = () => {
+      const s = this.state;
+      ws.send(
+        encodeClient({
+          type: "hello",
+          ticket: ticket.ticket,
+          resume: s ? { epoch: s.epoch, offset: s.lastOffset } : undefined,
+        }),
+      );
+    };
+    ws.onmessage = (ev: MessageEvent) => {
+      if (!(ev.data instanceof ArrayBuffer)) return;
+      const msg = decodeServer(ev.data);
+      if (!msg) return;
+      const now = Date.now();
+      if (msg.type === "welcome") {
+        this.state = fromWelcome(msg, now, this.state);
+        this.status = { kind: "connected" };
+        this.attempt = 0;
+      } else if (this.state) {
+        this.state = applyServer(this.state, msg, now);
+      }
+      if (this.state?.needsResync) {
+        // A chat event went missing: come back at once and get it replayed.
+        this.state = { ...this.state, needsResync: false };
+        ws.close(1000);
+      }
+      this.changed();
+    };
+    ws.onclose = (ev: CloseEvent) => {
+      if (this.ws !== ws || this.disposed) return;
+      this.ws = null;
+      const verdict = closeVerdict(ev.code, this.attempt, this.leaving);
+      if (verdict.kind === "left") this.finish({ kind: "closed", left: true, code: ev.code, refusal: null });
+      else if (verdict.kind === "terminal") this.finish({ kind: "closed", left: false, code: verdict.code, refusal: null });
+      else {
+        this.attempt++;
+        this.retry(verdict.delayMs);
+      }
+    };
+  }
+
+  private retry(delay: number): void {
+    this.status = { kind: "reconnecting", retryAt: Date.now() + delay };
+    this.changed();
+    this.timer = setTimeout(() => void this.connect(), delay);
+  }
+}

@@ -1,0 +1,463 @@
+// The lecture room: the learner's view, or the instructor console for staff.
+import type { ChatMessage } from "@protocol/ChatMessage";
+import type { ClientMsg } from "@protocol/ClientMsg";
+import type { Seat } from "@protocol/Seat";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { formatTime, lang, t } from "../i18n";
+import { formatCountdown } from "../lectures";
+import { onLinkClick } from "../router";
+import { Chat } from "./Chat";
+import { RoomConnection, type Status } from "./connection";
+import { emotionIcon } from "./emotions";
+import { MeterChart } from "./MeterChart";
+import { SeatGrid } from "./SeatGrid";
+import { chime } from "./sound";
+import {
+  type RoomState,
+  isStaff,
+  meterSeries,
+  occupantAt,
+  openQuestions,
+  recentBursts,
+} from "./state";
+
+function useRoom(lecture: string): { conn: RoomConnection; state: RoomState | null; status: Status } {
+  const conn = useRef<RoomConnection | null>(null);
+  conn.current ??= new RoomConnection(lecture);
+  const [, setVersion] = useState(0);
+  useEffect(() => {
+    const c = conn.current!;
+    const off = c.subscribe(() => setVersion((v) => v + 1));
+    c.start();
+    return () => {
+      off();
+      c.dispose();
+    };
+  }, []);
+  return { conn: conn.current, state: conn.current.state, status: conn.current.status };
+}
+
+function useTick(ms: number): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+  return now;
+}
+
+export function RoomPage({ lecture }: { lecture: string }) {
+  // "Enter again" after leaving starts a fresh connection.
+  const [generation, setGeneration] = useState(0);
+  return <Room key={generation} lecture={lecture} onAgain={() => setGeneration((g) => g + 1)} />;
+}
+
+function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
+  const { conn, state, status } = useRoom(lecture);
+  const now = useTick(500);
+
+  // The "you are called on" chime, once per call.
+  const chimed = useRef<number | null>(null);
+  useEffect(() => {
+    const at = state?.calledOnYou?.at ?? null;
+    if (at !== null && chimed.current !== at) {
+      chimed.current = at;
+      chime();
+    }
+  }, [state?.calledOnYou?.at]);
+
+  useEffect(() => {
+    if (state) document.title = `${state.lecture.title} — ${t("app_title")}`;
+  }, [state?.lecture.title]);
+
+  if (status.kind === "closed") return <Closed status={status} onAgain={onAgain} />;
+  if (!state) {
+    return (
+      <section class="page narrow">
+        <p role="status">{t("status_connecting")}</p>
+      </section>
+    );
+  }
+  const send = (msg: ClientMsg) => conn.send(msg);
+  return (
+    <div class={`room ${isStaff(state) ? "console" : "learner"}`}>
+      <RoomHeader state={state} status={status} now={now} onLeave={() => conn.leave()} staff={isStaff(state)} send={send} />
+      {state.announcement && (
+        <section class="announcement" aria-live="polite" aria-label={t("announcement")}>
+          <strong>{t("announcement")}</strong> <span class="announcement-text">{state.announcement.text}</span>
+          <span class="by">— {state.announcement.by}</span>
+        </section>
+      )}
+      {state.calledOnYou && (
+        <div class="called-on" role="alert">
+          <span aria-hidden="true">🎤</span> {t("called_on_you", { by: state.calledOnYou.by })}
+          <button type="button" onClick={() => conn.dismissCall()}>
+            {t("dismiss")}
+          </button>
+        </div>
+      )}
+      {state.call && !state.calledOnYou && state.call.user !== state.you.user && (
+        <p class="call-banner" role="status">
+          <span aria-hidden="true">🎤</span> {t("called_on_other", { nickname: state.call.nickname })}
+        </p>
+      )}
+      {isStaff(state) ? <Console state={state} send={send} now={now} /> : <Learner state={state} send={send} now={now} />}
+    </div>
+  );
+}
+
+function statusText(status: Status, now: number): string {
+  switch (status.kind) {
+    case "connecting":
+      return t("status_connecting");
+    case "connected":
+      return t("status_connected");
+    case "reconnecting":
+      return status.retryAt && status.retryAt > now
+        ? t("status_reconnecting", { seconds: Math.ceil((status.retryAt - now) / 1000) })
+        : t("status_reconnecting_now");
+    case "closed":
+      return t("status_closed");
+  }
+}
+
+function RoomHeader(props: {
+  state: RoomState;
+  status: Status;
+  now: number;
+  staff: boolean;
+  onLeave: () => void;
+  send: (m: ClientMsg) => boolean;
+}) {
+  const { state, status } = props;
+  return (
+    <header class="room-header">
+      <div class="room-title">
+        <h1>{state.lecture.title}</h1>
+        {props.staff && <span class="badge role">{t("console_title")}</span>}
+      </div>
+      <div class="room-status">
+        <span class={`conn conn-${status.kind}`} role="status" data-status={status.kind}>
+          {statusText(status, props.now)}
+        </span>
+        <span class="present">{t("present", { count: state.present })}</span>
+        <button
+          type="button"
+          class="leave"
+          onClick={() => {
+            if (props.staff || window.confirm(t("leave_confirm"))) props.onLeave();
+          }}
+        >
+          {t("leave")}
+        </button>
+      </div>
+      {state.degraded && (
+        <p class="degraded" role="status">
+          {t("status_degraded")}
+        </p>
+      )}
+      {state.lastError && props.now - state.lastError.at < 6000 && (
+        <p class="error" role="alert">
+          {state.lastError.code === "rate_limited"
+            ? t("error_rate_limited")
+            : t("error_generic", { message: state.lastError.message })}
+        </p>
+      )}
+    </header>
+  );
+}
+
+function VideoArea({ state, now }: { state: RoomState; now: number }) {
+  const serverNow = now + state.clockOffset;
+  const phase = state.phase;
+  let title: string;
+  let detail: string | null = null;
+  switch (phase.state) {
+    case "scheduled":
+      title = t("video_scheduled");
+      break;
+    case "doors_open":
+      title = t("video_waiting");
+      detail = `${t("video_waiting_start", { time: formatTime(state.lecture.starts_at) })} · ${t("countdown_start", {
+        time: formatCountdown(state.lecture.starts_at - serverNow),
+      })}`;
+      break;
+    case "live":
+      title = t("video_live");
+      detail = t("video_live_pending");
+      break;
+    case "ended":
+      title = t("video_ended");
+      break;
+    case "cancelled":
+      title = t("video_cancelled");
+      detail = phase.reason;
+      break;
+  }
+  return (
+    <section class={`video phase-${phase.state}`} aria-label={t("room_video")} data-phase={phase.state}>
+      <div class="video-frame">
+        {phase.state === "live" && <span class="live-dot">LIVE</span>}
+        <p class="video-title">{title}</p>
+        {detail && <p class="video-detail">{detail}</p>}
+      </div>
+    </section>
+  );
+}
+
+function Learner({ state, send, now }: { state: RoomState; send: (m: ClientMsg) => boolean; now: number }) {
+  const bursts = recentBursts(state, now);
+  const label = (key: string) => {
+    const e = state.lecture.emotions.find((x) => x.key === key);
+    return e ? (lang() === "ja" ? e.label_ja : e.label_en) : key;
+  };
+  const seat = state.yourSeat;
+  return (
+    <div class="room-body">
+      <div class="stage">
+        <VideoArea state={state} now={now} />
+        <section class="emotions" aria-labelledby="emotions-title">
+          <h2 id="emotions-title" class="visually-hidden">
+            {t("emotions_title")}
+          </h2>
+          <div class="emotion-buttons">
+            {state.lecture.emotions.map((e) => (
+              <button
+                type="button"
+                key={e.key}
+                class="emotion"
+                data-emotion={e.key}
+                aria-label={t("emotion_press", { label: label(e.key) })}
+                onClick={() => send({ type: "react", emotion: e.key })}
+              >
+                <span aria-hidden="true">{emotionIcon(e.key)}</span> {label(e.key)}
+              </button>
+            ))}
+          </div>
+          <div class="bursts" aria-label={t("bursts_label")}>
+            {Object.entries(bursts).map(([key, n]) => (
+              <span class="burst" key={key} data-emotion={key}>
+                {emotionIcon(key)} +{n}
+              </span>
+            ))}
+          </div>
+        </section>
+        <section class="seats" aria-labelledby="seats-title">
+          <div class="seats-head">
+            <h2 id="seats-title">{t("seats_title")}</h2>
+            <p class="your-seat" role="status">
+              {seat ? t("your_seat", { seat: t("seat_name", { row: seat.row + 1, col: seat.col + 1 }) }) : t("no_seat")}
+            </p>
+            {seat && (
+              <button type="button" onClick={() => send({ type: "leave_seat" })}>
+                {t("stand_up")}
+              </button>
+            )}
+          </div>
+          <SeatGrid
+            rows={state.lecture.rows}
+            cols={state.lecture.cols}
+            seats={state.seats}
+            yourSeat={state.yourSeat}
+            callSeat={state.call?.seat ?? null}
+            reactions={new Map()}
+            serverNow={() => Date.now() + state.clockOffset}
+            staff={false}
+            onActivate={(s) => {
+              if (!occupantAt(state, s)) send({ type: "take_seat", seat: s });
+            }}
+          />
+        </section>
+      </div>
+      <Chat
+        messages={state.chat}
+        maxChars={state.lecture.chat_max_chars}
+        mutedUntil={state.mutedUntil === null ? null : state.mutedUntil - state.clockOffset}
+        canAsk
+        onSend={(text, question) => send({ type: "chat", text, question })}
+      />
+    </div>
+  );
+}
+
+function Console({ state, send, now }: { state: RoomState; send: (m: ClientMsg) => boolean; now: number }) {
+  const [announcement, setAnnouncement] = useState("");
+  const [callName, setCallName] = useState("");
+  const questions = openQuestions(state);
+  const phase = state.phase.state;
+  const instructor = state.you.role === "instructor";
+  const callOnSeat = (seat: Seat) => {
+    if (occupantAt(state, seat)) send({ type: "call_on", seat });
+  };
+  const moderation = {
+    onDelete: (m: ChatMessage) => send({ type: "delete_chat", offset: m.offset }),
+    onMute: (m: ChatMessage) => send({ type: "mute", user: m.user, seconds: 300 }),
+    onRemove: (m: ChatMessage) => {
+      if (window.confirm(t("console_remove_confirm", { nickname: m.nickname }))) {
+        send({ type: "remove", user: m.user, allow_return: true });
+      }
+    },
+    onAnswered: (m: ChatMessage) => send({ type: "mark_answered", offset: m.offset }),
+  };
+  return (
+    <div class="room-body">
+      <div class="stage">
+        <section class="controls" aria-label={t("console_title")}>
+          <p class="phase" data-phase={phase}>
+            {t("console_phase", { phase: t(`phase_${phase}` as const) })}
+          </p>
+          {instructor && (
+            <div class="row">
+              <button
+                type="button"
+                class="primary"
+                disabled={phase !== "doors_open" && phase !== "scheduled"}
+                onClick={() => send({ type: "start_lecture" })}
+              >
+                {t("console_start")}
+              </button>
+              <button
+                type="button"
+                class="danger"
+                disabled={phase === "ended" || phase === "cancelled"}
+                onClick={() => {
+                  if (window.confirm(t("console_end_confirm"))) send({ type: "end_lecture" });
+                }}
+              >
+                {t("console_end")}
+              </button>
+            </div>
+          )}
+          <form
+            class="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              if (announcement.trim() && send({ type: "announce", text: announcement.trim() })) setAnnouncement("");
+            }}
+          >
+            <label for="announce-input" class="visually-hidden">
+              {t("console_announce_input")}
+            </label>
+            <input
+              id="announce-input"
+              value={announcement}
+              maxLength={1000}
+              placeholder={t("console_announce_input")}
+              onInput={(e) => setAnnouncement((e.currentTarget as HTMLInputElement).value)}
+            />
+            <button type="submit">{t("console_announce")}</button>
+            {state.announcement && (
+              <button type="button" onClick={() => send({ type: "clear_announcement" })}>
+                {t("console_announce_clear")}
+              </button>
+            )}
+          </form>
+          <form
+            class="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              const nickname = callName.trim();
+              if (nickname && send({ type: "call_on", nickname })) setCallName("");
+            }}
+          >
+            <label for="call-input" class="visually-hidden">
+              {t("console_call_input")}
+            </label>
+            <input
+              id="call-input"
+              value={callName}
+              maxLength={40}
+              placeholder={t("console_call_input")}
+              onInput={(e) => setCallName((e.currentTarget as HTMLInputElement).value)}
+            />
+            <button type="submit">{t("console_call_button")}</button>
+          </form>
+          {state.call && (
+            <p class="current-call" role="status">
+              <span aria-hidden="true">🎤</span> {state.call.nickname} —{" "}
+              {state.call.answer !== null ? t("console_call_answered") : t("console_call_waiting")}{" "}
+              <button type="button" onClick={() => send({ type: "clear_call" })}>
+                {t("console_call_clear")}
+              </button>
+            </p>
+          )}
+        </section>
+        <section class="seats" aria-labelledby="seats-title">
+          <div class="seats-head">
+            <h2 id="seats-title">{t("seats_title")}</h2>
+            <p class="help">{t("console_select_hint")}</p>
+          </div>
+          <SeatGrid
+            rows={state.lecture.rows}
+            cols={state.lecture.cols}
+            seats={state.seats}
+            yourSeat={null}
+            callSeat={state.call?.seat ?? null}
+            reactions={state.seatReactions}
+            serverNow={() => Date.now() + state.clockOffset}
+            staff
+            onActivate={callOnSeat}
+          />
+        </section>
+        <section class="meter-panel" aria-labelledby="meter-title">
+          <h2 id="meter-title">{t("console_meter")}</h2>
+          <MeterChart
+            emotions={state.lecture.emotions}
+            series={meterSeries(state, now)}
+            rolling={state.meter.rolling}
+            totals={state.meter.totals}
+          />
+        </section>
+      </div>
+      <div class="side">
+        <section class="questions" aria-labelledby="questions-title">
+          <h2 id="questions-title">{t("console_questions")}</h2>
+          {questions.length === 0 && <p class="help">{t("console_questions_empty")}</p>}
+          <ul>
+            {questions.map((q) => (
+              <li key={q.offset} data-offset={q.offset}>
+                <span class="nick">{q.nickname}</span> <span class="chat-text">{q.text}</span>{" "}
+                <button type="button" onClick={() => moderation.onAnswered(q)}>
+                  {t("console_mark_answered")}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
+        <Chat
+          messages={state.chat}
+          maxChars={state.lecture.chat_max_chars}
+          mutedUntil={null}
+          canAsk={false}
+          moderation={moderation}
+          onSend={(text) => send({ type: "chat", text, question: false })}
+        />
+      </div>
+    </div>
+  );
+}
+
+function Closed({ status, onAgain }: { status: Extract<Status, { kind: "closed" }>; onAgain: () => void }) {
+  let message: string;
+  if (status.left) message = t("closed_left");
+  else if (status.refusal) message = status.refusal.localized();
+  else if (status.code !== null && [4103, 4104, 4105, 4106, 4111, 4112, 4113].includes(status.code))
+    message = t(`closed_${status.code}` as "closed_4103");
+  else message = t("closed_generic", { code: status.code ?? "?" });
+  const mayReturn = status.left || status.code === 4103 || status.code === 4112 || status.code === 4111;
+  return (
+    <section class="page narrow closed" aria-live="assertive">
+      <h1>{message}</h1>
+      <p class="row">
+        <a class="button" href="/lectures" onClick={onLinkClick("/lectures")}>
+          {t("back_to_lectures")}
+        </a>
+        {mayReturn && (
+          <button type="button" class="primary" onClick={onAgain}>
+            {t("enter_again")}
+          </button>
+        )}
+      </p>
+    </section>
+  );
+}

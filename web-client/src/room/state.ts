@@ -1,0 +1,285 @@
+// The room as this client sees it, and how each server message changes it. Pure functions:
+// no sockets, no timers, no DOM — the unit tests drive them message by message.
+import type { Announcement } from "@protocol/Announcement";
+import type { CallInfo } from "@protocol/CallInfo";
+import type { ChatEvent } from "@protocol/ChatEvent";
+import type { ChatMessage } from "@protocol/ChatMessage";
+import type { ErrorCode } from "@protocol/ErrorCode";
+import type { LectureInfo } from "@protocol/LectureInfo";
+import type { Meter } from "@protocol/Meter";
+import type { Occupant } from "@protocol/Occupant";
+import type { Phase } from "@protocol/Phase";
+import type { Seat } from "@protocol/Seat";
+import type { ServerMsg } from "@protocol/ServerMsg";
+import type { Welcome } from "@protocol/Welcome";
+import type { You } from "@protocol/You";
+
+/** Chat lines kept in memory; older ones scroll away. */
+export const CHAT_KEEP = 1000;
+/** Meter chart: one bucket per this many milliseconds … */
+export const METER_BUCKET_MS = 5_000;
+/** … over this span. */
+export const METER_SPAN_MS = 5 * 60_000;
+/** How long a seat shows its last reaction, and learners see a burst. */
+export const REACTION_SHOW_MS = 4_000;
+
+export type SeatIndex = number;
+
+export function seatIndex(seat: Seat): SeatIndex {
+  return seat.row * 65_536 + seat.col;
+}
+
+export function seatAt(index: SeatIndex): Seat {
+  return { row: Math.floor(index / 65_536), col: index % 65_536 };
+}
+
+export interface MeterBucket {
+  /** Start of the bucket, server milliseconds. */
+  start: number;
+  counts: Record<string, number>;
+}
+
+export interface RoomState {
+  you: You;
+  lecture: LectureInfo;
+  phase: Phase;
+  epoch: number;
+  /** Last chat offset applied. */
+  lastOffset: number;
+  /** Chat messages in offset order (deletions and answers are applied to them). */
+  chat: ChatMessage[];
+  seats: Map<SeatIndex, Occupant>;
+  yourSeat: Seat | null;
+  present: number;
+  call: CallInfo | null;
+  announcement: Announcement | null;
+  mutedUntil: number | null;
+  /** Set when the instructor calls on you; cleared when dismissed or the call ends. */
+  calledOnYou: { by: string; at: number } | null;
+  /** Recent aggregated reactions of the room (learners' view), newest last. */
+  bursts: { at: number; counts: Record<string, number> }[];
+  /** Staff only: reactions per bucket for the chart, and the latest rolling and total counts. */
+  meter: { buckets: MeterBucket[]; rolling: Record<string, number>; totals: Record<string, number> };
+  /** Staff only: each seat's latest reaction. */
+  seatReactions: Map<SeatIndex, { emotion: string; at: number }>;
+  degraded: boolean;
+  lastError: { code: ErrorCode; message: string; command: string | null; at: number } | null;
+  /** Server clock minus local clock, milliseconds. */
+  clockOffset: number;
+  /** A chat event arrived past a gap: the connection should resume to fetch what is missing. */
+  needsResync: boolean;
+}
+
+/** The state a welcome describes. `previous` is kept when the welcome replays what was missed. */
+export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | null): RoomState {
+  const seats = new Map<SeatIndex, Occupant>();
+  for (const s of w.seats) seats.set(seatIndex(s.seat), s.occupant);
+  const keepChat = w.replay === "missed" && previous !== null && previous.epoch === w.epoch;
+  let state: RoomState = {
+    you: w.you,
+    lecture: w.lecture,
+    phase: w.phase,
+    epoch: w.epoch,
+    lastOffset: keepChat ? previous.lastOffset : 0,
+    chat: keepChat ? previous.chat : [],
+    seats,
+    yourSeat: w.your_seat,
+    present: w.present,
+    call: w.call,
+    announcement: w.announcement,
+    mutedUntil: w.muted_until,
+    calledOnYou: previous?.calledOnYou && w.call?.user === w.you.user ? previous.calledOnYou : null,
+    bursts: [],
+    meter: previous?.meter ?? { buckets: [], rolling: {}, totals: {} },
+    seatReactions: new Map(),
+    degraded: false,
+    lastError: null,
+    clockOffset: w.server_time - localNow,
+    needsResync: false,
+  };
+  for (const event of w.chat) state = applyChatEvent(state, event, w.replay === "snapshot");
+  if (w.last_offset > state.lastOffset) state = { ...state, lastOffset: w.last_offset };
+  return state;
+}
+
+function messageIndex(chat: ChatMessage[], offset: number): number {
+  // Offsets ascend: binary search.
+  let lo = 0;
+  let hi = chat.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const o = chat[mid]!.offset;
+    if (o === offset) return mid;
+    if (o < offset) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+function updateMessage(chat: ChatMessage[], target: number, change: Partial<ChatMessage>): ChatMessage[] {
+  const i = messageIndex(chat, target);
+  if (i < 0) return chat;
+  const next = chat.slice();
+  next[i] = { ...chat[i]!, ...change };
+  return next;
+}
+
+/**
+ * Applies one chat event. Events at or below the last offset are duplicates and change
+ * nothing; an event past a gap is applied and flags a resync (a snapshot in a welcome may
+ * start anywhere, so `fromSnapshot` skips the gap check).
+ */
+export function applyChatEvent(state: RoomState, event: ChatEvent, fromSnapshot = false): RoomState {
+  if (event.offset <= state.lastOffset) return state;
+  const gap = !fromSnapshot && event.offset !== state.lastOffset + 1;
+  let chat = state.chat;
+  switch (event.kind) {
+    case "message": {
+      const { kind: _kind, ...message } = event;
+      chat = [...chat, message];
+      if (chat.length > CHAT_KEEP) chat = chat.slice(chat.length - CHAT_KEEP);
+      break;
+    }
+    case "deleted":
+      chat = updateMessage(chat, event.target, { deleted: true, text: "" });
+      break;
+    case "answered":
+      chat = updateMessage(chat, event.target, { answered: true });
+      break;
+  }
+  return { ...state, chat, lastOffset: event.offset, needsResync: state.needsResync || gap };
+}
+
+function applySeatChanges(state: RoomState, changes: { seat: Seat; occupant: Occupant | null }[]): RoomState {
+  const seats = new Map(state.seats);
+  let yourSeat = state.yourSeat;
+  for (const { seat, occupant } of changes) {
+    const i = seatIndex(seat);
+    if (occupant) seats.set(i, occupant);
+    else seats.delete(i);
+    if (occupant?.user === state.you.user) yourSeat = seat;
+    else if (yourSeat && seatIndex(yourSeat) === i) yourSeat = null;
+  }
+  return { ...state, seats, yourSeat };
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number | undefined>): Record<string, number> {
+  const out = { ...into };
+  for (const [k, v] of Object.entries(from)) out[k] = (out[k] ?? 0) + (v ?? 0);
+  return out;
+}
+
+function applyMeter(state: RoomState, m: Meter): RoomState {
+  const start = Math.floor(m.at / METER_BUCKET_MS) * METER_BUCKET_MS;
+  const buckets = state.meter.buckets.filter((b) => b.start > m.at - METER_SPAN_MS);
+  const last = buckets[buckets.length - 1];
+  if (last && last.start === start) {
+    buckets[buckets.length - 1] = { start, counts: addCounts(last.counts, m.tally) };
+  } else {
+    buckets.push({ start, counts: addCounts({}, m.tally) });
+  }
+  const seatReactions = new Map(state.seatReactions);
+  for (const r of m.seats) seatReactions.set(seatIndex(r.seat), { emotion: r.emotion, at: m.at });
+  for (const [i, r] of seatReactions) if (r.at <= m.at - REACTION_SHOW_MS) seatReactions.delete(i);
+  return {
+    ...state,
+    meter: {
+      buckets,
+      rolling: addCounts({}, m.rolling),
+      totals: addCounts({}, m.totals),
+    },
+    seatReactions,
+  };
+}
+
+/** The state after `msg`, received at local time `localNow`. */
+export function applyServer(state: RoomState, msg: ServerMsg, localNow: number): RoomState {
+  const serverNow = localNow + state.clockOffset;
+  switch (msg.type) {
+    case "welcome":
+      return fromWelcome(msg, localNow, state);
+    case "lecture":
+      return { ...state, lecture: msg.lecture };
+    case "phase":
+      return { ...state, phase: msg.phase };
+    case "chat":
+      return applyChatEvent(state, msg.event);
+    case "update": {
+      let next = state;
+      if (msg.seats && msg.seats.length > 0) next = applySeatChanges(next, msg.seats);
+      if (msg.present !== undefined && msg.present !== null) next = { ...next, present: msg.present };
+      if (msg.burst && Object.keys(msg.burst).length > 0) {
+        const bursts = next.bursts.filter((b) => b.at > serverNow - REACTION_SHOW_MS);
+        bursts.push({ at: serverNow, counts: addCounts({}, msg.burst) });
+        next = { ...next, bursts };
+      }
+      return next;
+    }
+    case "meter":
+      return applyMeter(state, msg);
+    case "call": {
+      const stillYou = msg.current?.user === state.you.user;
+      return { ...state, call: msg.current, calledOnYou: stillYou ? state.calledOnYou : null };
+    }
+    case "called_on_you":
+      return { ...state, calledOnYou: { by: msg.by, at: msg.at } };
+    case "announcement":
+      return { ...state, announcement: msg.current };
+    case "muted":
+      return { ...state, mutedUntil: msg.until };
+    case "error":
+      return {
+        ...state,
+        lastError: { code: msg.code, message: msg.message, command: msg.command ?? null, at: localNow },
+      };
+    case "service":
+      return { ...state, degraded: msg.degraded };
+    case "pong":
+      return { ...state, clockOffset: msg.server_time - localNow };
+  }
+}
+
+/** Sum of the room's bursts during the last `REACTION_SHOW_MS`, by emotion. */
+export function recentBursts(state: RoomState, localNow: number): Record<string, number> {
+  const serverNow = localNow + state.clockOffset;
+  let sum: Record<string, number> = {};
+  for (const b of state.bursts) if (b.at > serverNow - REACTION_SHOW_MS) sum = addCounts(sum, b.counts);
+  return sum;
+}
+
+/** Questions still waiting for an answer, oldest first. */
+export function openQuestions(state: RoomState): ChatMessage[] {
+  return state.chat.filter((m) => m.question && !m.answered && !m.deleted);
+}
+
+/** Whether the learner can chat now. */
+export function isMuted(state: RoomState, localNow: number): boolean {
+  return state.mutedUntil !== null && state.mutedUntil > localNow + state.clockOffset;
+}
+
+export function isStaff(state: RoomState): boolean {
+  return state.you.role === "instructor" || state.you.role === "moderator";
+}
+
+/** The occupant of a seat, if any. */
+export function occupantAt(state: RoomState, seat: Seat): Occupant | undefined {
+  return state.seats.get(seatIndex(seat));
+}
+
+/** Finds where a learner sits, by account. */
+export function seatOf(state: RoomState, user: string): Seat | null {
+  for (const [i, o] of state.seats) if (o.user === user) return seatAt(i);
+  return null;
+}
+
+/** The meter's buckets over the chart's span, oldest first, empty buckets filled in. */
+export function meterSeries(state: RoomState, localNow: number): MeterBucket[] {
+  const serverNow = localNow + state.clockOffset;
+  const end = Math.floor(serverNow / METER_BUCKET_MS) * METER_BUCKET_MS;
+  const byStart = new Map(state.meter.buckets.map((b) => [b.start, b]));
+  const out: MeterBucket[] = [];
+  for (let start = end - METER_SPAN_MS + METER_BUCKET_MS; start <= end; start += METER_BUCKET_MS) {
+    out.push(byStart.get(start) ?? { start, counts: {} });
+  }
+  return out;
+}
