@@ -1,0 +1,245 @@
+import type { ChatEvent } from "@protocol/ChatEvent";
+import type { ServerMsg } from "@protocol/ServerMsg";
+import type { Welcome } from "@protocol/Welcome";
+import { describe, expect, it } from "vitest";
+import {
+  CHAT_KEEP,
+  METER_BUCKET_MS,
+  applyServer,
+  fromWelcome,
+  isMuted,
+  meterSeries,
+  openQuestions,
+  recentBursts,
+  seatAt,
+  seatIndex,
+  seatOf,
+} from "../src/room/state";
+
+const T0 = 1_800_000_000_000;
+
+function welcome(over: Partial<Welcome> = {}): Welcome {
+  return {
+    protocol: 1,
+    server_time: T0,
+    you: { user: "u-taro", nickname: "たろう", role: "learner" },
+    lecture: {
+      id: "demo",
+      title: "Lecture",
+      starts_at: T0 + 900_000,
+      ends_at: T0 + 6_300_000,
+      rows: 8,
+      cols: 12,
+      emotions: [
+        { key: "good", label_ja: "いいね", label_en: "Good" },
+        { key: "lost", label_ja: "わからない", label_en: "Lost" },
+      ],
+      chat_max_chars: 500,
+    },
+    phase: { state: "doors_open" },
+    epoch: 7,
+    replay: "snapshot",
+    chat: [],
+    last_offset: 0,
+    seats: [],
+    your_seat: null,
+    present: 1,
+    call: null,
+    announcement: null,
+    muted_until: null,
+    ...over,
+  };
+}
+
+function message(offset: number, text: string, over: Partial<Extract<ChatEvent, { kind: "message" }>> = {}): ChatEvent {
+  return {
+    kind: "message",
+    offset,
+    at: T0 + offset,
+    user: "u-hanako",
+    nickname: "はなこ",
+    role: "learner",
+    text,
+    question: false,
+    answered: false,
+    call_answer: false,
+    deleted: false,
+    ...over,
+  };
+}
+
+const chat = (event: ChatEvent): ServerMsg => ({ type: "chat", event });
+
+describe("welcome", () => {
+  it("takes the snapshot, seats and clock offset", () => {
+    const s = fromWelcome(
+      welcome({
+        chat: [message(4, "a"), message(5, "b")],
+        last_offset: 5,
+        seats: [{ seat: { row: 1, col: 2 }, occupant: { user: "u-taro", nickname: "たろう", away: false } }],
+        your_seat: { row: 1, col: 2 },
+      }),
+      T0 - 250,
+      null,
+    );
+    expect(s.chat.map((m) => m.text)).toEqual(["a", "b"]);
+    expect(s.lastOffset).toBe(5);
+    expect(s.clockOffset).toBe(250);
+    expect(s.yourSeat).toEqual({ row: 1, col: 2 });
+    expect(seatOf(s, "u-taro")).toEqual({ row: 1, col: 2 });
+  });
+
+  it("appends only what was missed on resume, and replaces everything on a new epoch", () => {
+    let s = fromWelcome(welcome({ chat: [message(1, "a")], last_offset: 1 }), T0, null);
+    s = applyServer(s, chat(message(2, "b")), T0);
+    const resumed = fromWelcome(welcome({ replay: "missed", chat: [message(3, "c"), message(4, "d")], last_offset: 4 }), T0, s);
+    expect(resumed.chat.map((m) => m.text)).toEqual(["a", "b", "c", "d"]);
+    expect(resumed.lastOffset).toBe(4);
+    expect(resumed.needsResync).toBe(false);
+
+    const fresh = fromWelcome(welcome({ epoch: 8, replay: "snapshot", chat: [message(1, "z")], last_offset: 1 }), T0, s);
+    expect(fresh.chat.map((m) => m.text)).toEqual(["z"]);
+  });
+});
+
+describe("chat stream", () => {
+  it("applies deletions and answered marks to their targets, ignores duplicates, flags gaps", () => {
+    let s = fromWelcome(welcome(), T0, null);
+    s = applyServer(s, chat(message(1, "hello")), T0);
+    s = applyServer(s, chat(message(2, "why?", { question: true })), T0);
+    expect(openQuestions(s).map((m) => m.offset)).toEqual([2]);
+    s = applyServer(s, chat({ kind: "answered", offset: 3, at: T0, target: 2 }), T0);
+    s = applyServer(s, chat({ kind: "deleted", offset: 4, at: T0, target: 1 }), T0);
+    expect(s.chat[0]).toMatchObject({ deleted: true, text: "" });
+    expect(s.chat[1]).toMatchObject({ answered: true });
+    expect(openQuestions(s)).toEqual([]);
+
+    const again = applyServer(s, chat(message(4, "duplicate")), T0);
+    expect(again).toBe(s);
+    expect(s.needsResync).toBe(false);
+    const gapped = applyServer(s, chat(message(6, "after a gap")), T0);
+    expect(gapped.needsResync).toBe(true);
+  });
+
+  it("keeps a bounded history", () => {
+    let s = fromWelcome(welcome(), T0, null);
+    for (let i = 1; i <= CHAT_KEEP + 5; i++) s = applyServer(s, chat(message(i, `m${i}`)), T0);
+    expect(s.chat.length).toBe(CHAT_KEEP);
+    expect(s.chat[0]!.offset).toBe(6);
+    // Deleting a message that scrolled away changes nothing but the offset.
+    s = applyServer(s, chat({ kind: "deleted", offset: CHAT_KEEP + 6, at: T0, target: 1 }), T0);
+    expect(s.lastOffset).toBe(CHAT_KEEP + 6);
+  });
+});
+
+describe("seats", () => {
+  it("follows your own moves and others' changes in one update", () => {
+    let s = fromWelcome(
+      welcome({
+        seats: [{ seat: { row: 0, col: 0 }, occupant: { user: "u-taro", nickname: "たろう", away: false } }],
+        your_seat: { row: 0, col: 0 },
+      }),
+      T0,
+      null,
+    );
+    s = applyServer(
+      s,
+      {
+        type: "update",
+        seats: [
+          { seat: { row: 3, col: 4 }, occupant: { user: "u-taro", nickname: "たろう", away: false } },
+          { seat: { row: 0, col: 0 }, occupant: null },
+          { seat: { row: 0, col: 1 }, occupant: { user: "u-hanako", nickname: "はなこ", away: true } },
+        ],
+        present: 3,
+      },
+      T0,
+    );
+    expect(s.yourSeat).toEqual({ row: 3, col: 4 });
+    expect(s.seats.has(seatIndex({ row: 0, col: 0 }))).toBe(false);
+    expect(s.seats.get(seatIndex({ row: 0, col: 1 }))?.away).toBe(true);
+    expect(s.present).toBe(3);
+    // Someone else taking your old seat does not move you.
+    s = applyServer(s, { type: "update", seats: [{ seat: { row: 0, col: 0 }, occupant: { user: "u-x", nickname: "x", away: false } }] }, T0);
+    expect(s.yourSeat).toEqual({ row: 3, col: 4 });
+    // Removed from your seat (stood up, or removed).
+    s = applyServer(s, { type: "update", seats: [{ seat: { row: 3, col: 4 }, occupant: null }] }, T0);
+    expect(s.yourSeat).toBeNull();
+  });
+
+  it("indexes seats both ways", () => {
+    for (const seat of [{ row: 0, col: 0 }, { row: 999, col: 65_535 }, { row: 12, col: 7 }]) {
+      expect(seatAt(seatIndex(seat))).toEqual(seat);
+    }
+  });
+});
+
+describe("calls, announcements, mutes, reactions", () => {
+  it("raises and clears the called-on notice", () => {
+    let s = fromWelcome(welcome(), T0, null);
+    const call = { user: "u-taro", nickname: "たろう", seat: null, by: "講師", at: T0, answer: null };
+    s = applyServer(s, { type: "call", current: call }, T0);
+    s = applyServer(s, { type: "called_on_you", by: "講師", at: T0 }, T0);
+    expect(s.calledOnYou).toEqual({ by: "講師", at: T0 });
+    s = applyServer(s, { type: "call", current: { ...call, answer: 9 } }, T0);
+    expect(s.calledOnYou).not.toBeNull();
+    s = applyServer(s, { type: "call", current: null }, T0);
+    expect(s.calledOnYou).toBeNull();
+    expect(s.call).toBeNull();
+  });
+
+  it("tracks the announcement and a mute by the server's clock", () => {
+    let s = fromWelcome(welcome({ server_time: T0 }), T0 - 10_000, null);
+    s = applyServer(s, { type: "announcement", current: { text: "<b>休憩</b>", by: "講師", at: T0 } }, T0);
+    expect(s.announcement?.text).toBe("<b>休憩</b>");
+    s = applyServer(s, { type: "muted", until: T0 + 60_000 }, T0);
+    // The local clock is 10 s behind the server's.
+    expect(isMuted(s, T0 - 10_000 + 59_000)).toBe(true);
+    expect(isMuted(s, T0 - 10_000 + 61_000)).toBe(false);
+    s = applyServer(s, { type: "muted", until: null }, T0);
+    expect(isMuted(s, T0)).toBe(false);
+  });
+
+  it("sums the room's bursts over the last seconds", () => {
+    let s = fromWelcome(welcome(), T0, null);
+    s = applyServer(s, { type: "update", burst: { good: 3 } }, T0);
+    s = applyServer(s, { type: "update", burst: { good: 2, lost: 1 } }, T0 + 1000);
+    expect(recentBursts(s, T0 + 1500)).toEqual({ good: 5, lost: 1 });
+    expect(recentBursts(s, T0 + 10_000)).toEqual({});
+  });
+
+  it("builds the meter chart's buckets and the seats' reactions", () => {
+    let s = fromWelcome(welcome({ you: { user: "u-i", nickname: "講師", role: "instructor" } }), T0, null);
+    const meter = (at: number, good: number) =>
+      ({
+        type: "meter",
+        at,
+        tally: { good },
+        rolling: { good },
+        window_ms: 60_000,
+        totals: { good },
+        seats: [{ seat: { row: 2, col: 3 }, emotion: "good" }],
+      }) as ServerMsg;
+    const start = Math.floor(T0 / METER_BUCKET_MS) * METER_BUCKET_MS;
+    s = applyServer(s, meter(start + 100, 2), T0);
+    s = applyServer(s, meter(start + 600, 3), T0);
+    s = applyServer(s, meter(start + METER_BUCKET_MS + 100, 1), T0);
+    const series = meterSeries(s, start + METER_BUCKET_MS + 200);
+    expect(series.length).toBe(60);
+    expect(series[series.length - 1]!.counts.good).toBe(1);
+    expect(series[series.length - 2]!.counts.good).toBe(5);
+    expect(series[0]!.counts).toEqual({});
+    expect(s.seatReactions.get(seatIndex({ row: 2, col: 3 }))?.emotion).toBe("good");
+    expect(s.meter.totals.good).toBe(1);
+  });
+
+  it("shows a refusal and the degraded notice", () => {
+    let s = fromWelcome(welcome(), T0, null);
+    s = applyServer(s, { type: "error", code: "rate_limited", message: "slow down", command: "react" }, T0);
+    expect(s.lastError).toMatchObject({ code: "rate_limited", command: "react" });
+    s = applyServer(s, { type: "service", degraded: true }, T0);
+    expect(s.degraded).toBe(true);
+    s = applyServer(s, { type: "phase", phase: { state: "live", since: T0 } }, T0);
+    expect(s.phase).toEqual({ state: "live", since: T0 });
+  });
+});
