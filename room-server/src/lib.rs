@@ -27,3 +27,13 @@ mod session;
 pub mod ticket;
 
 pub use node::{Node, run};
+
+/// The JSON bodies of the gate's HTTP API that the web client reads, for its generated
+/// TypeScript types (`tests/typescript.rs` writes them to `room-server/bindings/`).
+pub mod web_types {
+    pub use crate::gate::entitlement::LectureState;
+    pub use crate::gate::http::ErrorBody;
+    pub use crate::gate::learner::{DemoPeople, DemoPerson, MyLectures, SignedIn, TicketResponse};
+    pub use crate::gate::model::Profile;
+    pub use crate::gate::{Entry, MyLecture, RefusalBody};
+}

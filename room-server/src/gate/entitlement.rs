@@ -18,7 +18,7 @@ pub struct Timing {
 }
 
 /// A lecture's state for one person, as "My page" shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema, ts_rs::TS)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum LectureState {
     /// 配信開始前です: the doors open at `doors_open_at`.

@@ -18,8 +18,8 @@ use tracing::error;
 use utoipa::ToSchema;
 
 /// The body of every error the gate answers with.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ErrorBody {
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+pub struct ErrorBody {
     /// Stable code.
     pub(crate) error: String,
     /// What went wrong, in English.

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// "My page": the person's lectures.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct MyLectures {
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+pub struct MyLectures {
     /// Soonest first.
     lectures: Vec<MyLecture>,
 }
@@ -97,8 +97,8 @@ pub(crate) async fn put_profile(
 }
 
 /// A room ticket.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct TicketResponse {
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+pub struct TicketResponse {
     /// Present it in `hello` on the room WebSocket.
     ticket: String,
     /// Expiry, Unix seconds.
@@ -158,8 +158,8 @@ pub(crate) async fn ticket(
 }
 
 /// A demo person to sign in as.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct DemoPerson {
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+pub struct DemoPerson {
     /// Account id.
     id: String,
     /// What this person shows off.
@@ -167,8 +167,8 @@ pub(crate) struct DemoPerson {
 }
 
 /// The demo's people.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct DemoPeople {
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+pub struct DemoPeople {
     /// Sign in as any of them.
     users: Vec<DemoPerson>,
 }
@@ -202,8 +202,8 @@ pub(crate) struct DemoSignIn {
 }
 
 /// A demo identity token.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct SignedIn {
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+pub struct SignedIn {
     /// Send as `Authorization: Bearer <token>`.
     token: String,
     /// The account.

@@ -61,7 +61,7 @@ struct Person {
 }
 
 /// A lecture on "My page".
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, ToSchema, ts_rs::TS)]
 pub struct MyLecture {
     /// Lecture id.
     pub id: String,
@@ -83,7 +83,7 @@ pub struct MyLecture {
 }
 
 /// The Enter button's answer.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, ToSchema, ts_rs::TS)]
 pub struct Entry {
     /// A ticket would be given now.
     pub allowed: bool,
@@ -92,7 +92,7 @@ pub struct Entry {
 }
 
 /// A refusal as the APIs send it.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, ToSchema, ts_rs::TS)]
 pub struct RefusalBody {
     /// Stable code.
     pub error: String,
@@ -103,13 +103,16 @@ pub struct RefusalBody {
     /// When the doors open (doors_not_open).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u64>)]
+    #[ts(optional)]
     pub doors_open_at: Option<UnixMillis>,
     /// When the archive is available (lecture_ended), if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<u64>)]
+    #[ts(optional)]
     pub archive_available_at: Option<UnixMillis>,
     /// Why the lecture was cancelled (lecture_cancelled).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub reason: Option<String>,
 }
 

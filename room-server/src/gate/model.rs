@@ -179,7 +179,7 @@ pub struct Account {
 }
 
 /// Attendee information of an individual.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, ts_rs::TS)]
 pub struct Profile {
     /// The public name in rooms; stored as given, always shown as text.
     pub nickname: Option<String>,
