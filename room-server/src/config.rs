@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The database unless told otherwise: a SQLite file in the working folder.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://room-server.db";
+/// The web client's built files unless told otherwise (`npm run build` in `web-client/`),
+/// relative to the working folder.
+pub const DEFAULT_WEB_ROOT: &str = "web-client/dist";
 
 /// Why the configuration cannot be used. Each names the setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +327,8 @@ pub struct FileConfig {
     pub integration_api_key: Option<String>,
     /// `redis://host:port/db` when several nodes share lectures.
     pub redis_url: Option<String>,
+    /// The folder of the web client's built files.
+    pub web_root: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -357,6 +362,8 @@ pub struct Overrides {
     pub integration_api_key: Option<String>,
     /// `--redis-url` / `ROOM_REDIS_URL`.
     pub redis_url: Option<String>,
+    /// `--web-root` / `ROOM_WEB_ROOT`.
+    pub web_root: Option<PathBuf>,
 }
 
 /// The node's resolved configuration.
@@ -389,6 +396,9 @@ pub struct Config {
     pub integration_api_key: Option<String>,
     /// Redis, when several nodes share lectures; none: this node alone.
     pub redis_url: Option<String>,
+    /// The web client's built files, served at `/` (relative paths: to the working folder).
+    /// When missing the APIs still work and the pages answer 503 saying how to build them.
+    pub web_root: PathBuf,
 }
 
 impl Config {
@@ -407,6 +417,7 @@ impl Config {
             identity: None,
             integration_api_key: None,
             redis_url: None,
+            web_root: PathBuf::from(DEFAULT_WEB_ROOT),
         }
     }
 
@@ -474,6 +485,10 @@ impl Config {
             identity: file.identity,
             integration_api_key,
             redis_url: over.redis_url.or(file.redis_url),
+            web_root: over
+                .web_root
+                .or(file.web_root)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_WEB_ROOT)),
         })
     }
 }
@@ -537,6 +552,11 @@ mod tests {
         );
         let config = Config::resolve(file, Overrides::default()).expect("the example is valid");
         assert_eq!(config.lectures[0].emotions.len(), 2);
+        assert_eq!(
+            config.web_root,
+            PathBuf::from(DEFAULT_WEB_ROOT),
+            "the example's web_root is the default"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - [`room`]: the lecture room as a sans-IO state machine (no tokio, no clock, no locks).
 //! - [`node`]: the composition root ([`Node`]) and [`run`]; `room_task` drives one room per
 //!   lecture; `session` runs one client connection; `routes` are the HTTP endpoints.
+//! - `web`: the web client's files (and its own routes).
 //! - [`gate`]: the entry gate — records (SQLite or PostgreSQL), identity, entitlement, and
 //!   the learner, corporate and integration APIs; `records` writes what rooms report.
 //! - `log`: the order a room applies its inputs in — in-process for one node, a Redis stream
@@ -25,6 +26,7 @@ mod room_task;
 pub mod routes;
 mod session;
 pub mod ticket;
+mod web;
 
 pub use node::{Node, run};
 

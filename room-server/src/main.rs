@@ -64,6 +64,9 @@ struct ServeArgs {
     /// Redis (`redis://host:port/db`) when several nodes share lectures.
     #[arg(long, env = "ROOM_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// The web client's built files, served at `/` [default: web-client/dist].
+    #[arg(long, env = "ROOM_WEB_ROOT")]
+    web_root: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -166,6 +169,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.database_url,
         integration_api_key: args.integration_api_key,
         redis_url: args.redis_url,
+        web_root: args.web_root,
     };
     let config = Config::resolve(file, over)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -169,6 +169,8 @@ pub struct Node {
     pub(crate) ticket_limiter: DefaultKeyedRateLimiter<String>,
     /// Demo sign-ins per client address.
     pub(crate) sign_in_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// The web client's files.
+    pub(crate) web: crate::web::WebClient,
     next_conn: AtomicU64,
     next_generation: AtomicU64,
     /// Cancelled when the node starts shutting down: sessions tell their clients to reconnect.
@@ -266,6 +268,7 @@ impl Node {
         let tickets = Quota::per_minute(nonzero(limits.tickets_per_min))
             .allow_burst(nonzero(limits.ticket_burst));
         let sign_ins = Quota::per_minute(nonzero(limits.sign_ins_per_min));
+        crate::web::warn_if_missing(&config.web_root);
         let node = Arc::new(Self {
             gate,
             redis,
@@ -280,6 +283,7 @@ impl Node {
             records_done: Mutex::new(Some(writer)),
             ticket_limiter: RateLimiter::keyed(tickets),
             sign_in_limiter: RateLimiter::keyed(sign_ins),
+            web: crate::web::WebClient::new(&config.web_root),
             rooms: DashMap::new(),
             next_conn: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),

@@ -1,5 +1,6 @@
-//! HTTP routes of the node: health, readiness, metrics, the room WebSocket, and the demo
-//! sign-in. Every refusal is a JSON body `{"error": code, "message": text}`.
+//! HTTP routes of the node: health, readiness, metrics, the room WebSocket, the gate's APIs
+//! and — for every other path — the web client. Every refusal of an API or socket is a JSON
+//! body `{"error": code, "message": text}`.
 
 use crate::node::{Metrics, Node};
 use crate::session;
@@ -24,11 +25,12 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .route("/ws/lectures/{lecture}", get(room_socket))
         .merge(crate::gate::router())
+        .fallback(crate::web::serve)
         .with_state(node)
 }
 
 /// A refusal with a stable code and a sentence.
-fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Response {
+pub(crate) fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(json!({ "error": error, "message": message.into() })),

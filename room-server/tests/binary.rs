@@ -20,12 +20,19 @@ struct Server {
     addr: SocketAddr,
     /// Lines the server logged after "listening".
     log: mpsc::Receiver<String>,
+    /// Lines the server logged before "listening" (while starting).
+    starting: Vec<String>,
 }
 
 impl Server {
     fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .env("ROOM_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -41,6 +48,7 @@ impl Server {
             }
         });
         let deadline = Instant::now() + WAIT;
+        let mut starting = Vec::new();
         let addr = loop {
             let line = log
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -53,8 +61,14 @@ impl Server {
                     .parse()
                     .expect("a socket address");
             }
+            starting.push(line);
         };
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            log,
+            starting,
+        }
     }
 
     fn terminate(&self) {
@@ -169,6 +183,59 @@ async fn a_demo_node_lets_a_demo_learner_in_and_stops_cleanly_on_sigterm() {
             .any(|l| l.contains("たろう") || l.contains("demo-taro")),
         "no personal data at info: {log:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_serves_the_web_client_it_is_pointed_at_and_says_how_to_build_a_missing_one() {
+    let dir = std::env::temp_dir().join(format!("room-server-web-root-{}", std::process::id()));
+    let dist = dir.join("dist");
+    std::fs::create_dir_all(&dist).expect("temp dir");
+    std::fs::write(dist.join("index.html"), "<!doctype html>built").expect("writes");
+    let dist = dist.to_str().expect("utf-8 path");
+    let built = Server::start(&[
+        "--demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &sqlite_url(),
+        "--web-root",
+        dist,
+    ]);
+    assert_eq!(
+        http_get(built.addr, "/room/demo").await,
+        (200, "<!doctype html>built".to_owned())
+    );
+    assert!(
+        !built.starting.iter().any(|l| l.contains("web_root")),
+        "{:?}",
+        built.starting
+    );
+
+    let missing = dir.join("not-built");
+    let missing = missing.to_str().expect("utf-8 path");
+    let unbuilt = Server::start_with_env(
+        &[
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &sqlite_url(),
+        ],
+        &[("ROOM_WEB_ROOT", missing)],
+    );
+    assert!(
+        unbuilt
+            .starting
+            .iter()
+            .any(|l| l.contains(missing) && l.contains("npm ci && npm run build")),
+        "a warning names the folder and how to build it: {:?}",
+        unbuilt.starting
+    );
+    let (status, body) = http_get(unbuilt.addr, "/").await;
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = http_get(unbuilt.addr, "/api/v1/demo/users").await;
+    assert_eq!(status, 200, "{body}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1,0 +1,172 @@
+//! The web client: its built files from `web_root`, and `index.html` for the paths the client
+//! routes itself (`/lectures`, `/room/{id}`, …). Whatever no route of the node takes comes
+//! here, so unknown API paths are answered here too — as JSON, like every API refusal.
+
+use crate::node::Node;
+use crate::routes::refuse;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::path::Path;
+use std::sync::Arc;
+use tower_http::services::{ServeDir, ServeFile};
+use tracing::warn;
+
+/// Paths that belong to the node, never to the web client: an unknown one is a JSON 404, not
+/// the client's page.
+const NODE_PATHS: [&str; 5] = ["/api/", "/ws/", "/healthz", "/readyz", "/metrics"];
+
+/// Vite names every file under `/assets/` by its content hash: a new build makes new names,
+/// so browsers may keep these for good.
+const ASSETS: &str = "/assets/";
+
+/// What the pages may load: only this node's own scripts, styles and connections (the room
+/// socket is same-origin), images inline as data URLs, media from blobs (the check page's
+/// camera preview); no plugins, no framing, no foreign form targets.
+const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// The web client's files, ready to serve.
+#[derive(Clone, Debug)]
+pub(crate) struct WebClient {
+    /// Pages: a file when there is one, else `index.html` (the client's own routes).
+    pages: ServeDir<ServeFile>,
+    /// Hashed assets: a missing one is a 404, never `index.html` that a browser would then
+    /// keep for a year as a script.
+    assets: ServeDir,
+}
+
+impl WebClient {
+    pub(crate) fn new(root: &Path) -> Self {
+        Self {
+            pages: ServeDir::new(root).fallback(ServeFile::new(root.join("index.html"))),
+            assets: ServeDir::new(root),
+        }
+    }
+}
+
+/// Says at start when there is no web client to serve, and how to build it.
+pub(crate) fn warn_if_missing(root: &Path) {
+    if !root.join("index.html").is_file() {
+        let shown = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+        warn!(
+            web_root = %shown.display(),
+            "no web client in web_root: pages answer 503 until it is built \
+             (`npm ci && npm run build` in web-client/, or set web_root / --web-root)"
+        );
+    }
+}
+
+/// Every request no route takes.
+pub(crate) async fn serve(State(node): State<Arc<Node>>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    if path == "/api" || path == "/ws" || NODE_PATHS.iter().any(|p| path.starts_with(p)) {
+        return refuse(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
+    }
+    let is_asset = path.starts_with(ASSETS);
+    let mut response = if climbs_out(&path) {
+        plain(StatusCode::NOT_FOUND, "not found")
+    } else {
+        let web = &node.web;
+        let served = match is_asset {
+            true => web.assets.clone().try_call(request).await,
+            false => web.pages.clone().try_call(request).await,
+        };
+        match served {
+            Ok(response) if response.status() == StatusCode::NOT_FOUND && !is_built(&node) => {
+                not_built(&node)
+            }
+            Ok(response) => response.map(Body::new),
+            Err(e) => {
+                warn!(error = %e, path, "cannot read a web client file");
+                plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file")
+            }
+        }
+    };
+    let cache = match is_asset {
+        true if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED => {
+            "public, max-age=31536000, immutable"
+        }
+        // index.html and everything else: revalidate, so a new build shows at once.
+        _ => "no-cache",
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// Whether a path tries to leave web_root (`..`, also percent-encoded, or a backslash).
+/// ServeDir refuses these too, but would then answer with the fallback page; a plain 404 says
+/// what happened.
+fn climbs_out(path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    decoded.contains('\\')
+        || decoded.contains('\0')
+        || decoded.split('/').any(|segment| segment == "..")
+}
+
+fn is_built(node: &Node) -> bool {
+    node.config.web_root.join("index.html").is_file()
+}
+
+fn not_built(node: &Node) -> Response {
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "The web client is not built: this node serves it from `{}`.\n\
+             Build it with `npm ci && npm run build` in web-client/ (or set web_root).\n\
+             The APIs under /api/ work meanwhile.\n",
+            node.config.web_root.display()
+        ),
+    )
+}
+
+fn plain(status: StatusCode, text: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text.into(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_climb_out_are_recognised_however_encoded() {
+        for path in [
+            "/../Cargo.toml",
+            "/assets/../../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/%2E%2E%2FCargo.toml",
+            "/..%2fCargo.toml",
+            "/..%5cCargo.toml",
+            "/a%00b",
+        ] {
+            assert!(climbs_out(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/room/rust.101",
+            "/assets/app-1a2b.js",
+            "/a..b",
+            "/%zz",
+        ] {
+            assert!(!climbs_out(path), "{path}");
+        }
+    }
+}
