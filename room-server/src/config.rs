@@ -101,6 +101,9 @@ pub struct Limits {
     pub ticket_burst: u32,
     /// Sign-in attempts (demo sign-in) per minute per client address.
     pub sign_ins_per_min: u32,
+    /// Connection-check downloads (`/api/v1/check/download`) per minute per client address:
+    /// each sends up to 8 MiB, so a page cannot be used to pull the node's bandwidth.
+    pub downloads_per_min: u32,
 }
 
 impl Default for Limits {
@@ -123,6 +126,7 @@ impl Default for Limits {
             tickets_per_min: 30,
             ticket_burst: 10,
             sign_ins_per_min: 30,
+            downloads_per_min: 20,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! - [`room`]: the lecture room as a sans-IO state machine (no tokio, no clock, no locks).
 //! - [`node`]: the composition root ([`Node`]) and [`run`]; `room_task` drives one room per
 //!   lecture; `session` runs one client connection; `routes` are the HTTP endpoints.
-//! - `web`: the web client's files (and its own routes).
+//! - `web`: the web client's files (and its own routes); `check`: the connection check its
+//!   learners run (a ping socket and a download).
 //! - [`gate`]: the entry gate — records (SQLite or PostgreSQL), identity, entitlement, and
 //!   the learner, corporate and integration APIs; `records` writes what rooms report.
 //! - `log`: the order a room applies its inputs in — in-process for one node, a Redis stream
@@ -14,6 +15,7 @@
 //! - [`clock`]: the one source of wall-clock time. [`demo`]: the demo records.
 
 pub mod bus;
+mod check;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub slow_consumers_total: AtomicU64,
     /// Rooms running now.
     pub rooms_active: AtomicU64,
+    /// Connection-check sockets (`/ws/check`) open now.
+    pub check_connections_active: AtomicU64,
 }
 
 impl Metrics {
@@ -74,7 +76,7 @@ impl Metrics {
 
     /// The counters in Prometheus text format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 7] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 8] = [
             (
                 "room_connections_active",
                 "gauge",
@@ -117,6 +119,12 @@ impl Metrics {
                 "Lecture rooms running on this node.",
                 &self.rooms_active,
             ),
+            (
+                "room_check_connections_active",
+                "gauge",
+                "Connection-check sockets open now.",
+                &self.check_connections_active,
+            ),
         ];
         let mut out = String::new();
         for (name, kind, help, value) in rows {
@@ -141,8 +149,8 @@ pub enum StartError {
     /// Redis is configured but unreachable at start.
     #[error("cannot reach Redis: {0}")]
     Redis(String),
-    /// The system's random source failed (demo secrets).
-    #[error("no randomness for the demo's secrets: {0}")]
+    /// The system's random source failed (demo secrets, the connection check's bytes).
+    #[error("the system's random source failed: {0}")]
     Random(String),
 }
 
@@ -169,6 +177,11 @@ pub struct Node {
     pub(crate) ticket_limiter: DefaultKeyedRateLimiter<String>,
     /// Demo sign-ins per client address.
     pub(crate) sign_in_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Connection-check downloads per client address.
+    pub(crate) download_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Random bytes drawn once at start: every connection-check download is a slice of them
+    /// (incompressible, so no proxy can shrink them, and no copy or draw per request).
+    pub(crate) check_payload: bytes::Bytes,
     /// The web client's files.
     pub(crate) web: crate::web::WebClient,
     next_conn: AtomicU64,
@@ -268,6 +281,9 @@ impl Node {
         let tickets = Quota::per_minute(nonzero(limits.tickets_per_min))
             .allow_burst(nonzero(limits.ticket_burst));
         let sign_ins = Quota::per_minute(nonzero(limits.sign_ins_per_min));
+        let downloads = Quota::per_minute(nonzero(limits.downloads_per_min));
+        let mut check_payload = vec![0u8; crate::check::MAX_DOWNLOAD];
+        getrandom::fill(&mut check_payload).map_err(|e| StartError::Random(e.to_string()))?;
         crate::web::warn_if_missing(&config.web_root);
         let node = Arc::new(Self {
             gate,
@@ -283,6 +299,8 @@ impl Node {
             records_done: Mutex::new(Some(writer)),
             ticket_limiter: RateLimiter::keyed(tickets),
             sign_in_limiter: RateLimiter::keyed(sign_ins),
+            download_limiter: RateLimiter::keyed(downloads),
+            check_payload: check_payload.into(),
             web: crate::web::WebClient::new(&config.web_root),
             rooms: DashMap::new(),
             next_conn: AtomicU64::new(1),
@@ -613,6 +631,7 @@ pub async fn run(
             limiter_node.connect_limiter.retain_recent();
             limiter_node.ticket_limiter.retain_recent();
             limiter_node.sign_in_limiter.retain_recent();
+            limiter_node.download_limiter.retain_recent();
         }
     });
     axum::serve(listener, app)

@@ -1,6 +1,6 @@
-//! HTTP routes of the node: health, readiness, metrics, the room WebSocket, the gate's APIs
-//! and — for every other path — the web client. Every refusal of an API or socket is a JSON
-//! body `{"error": code, "message": text}`.
+//! HTTP routes of the node: health, readiness, metrics, the room WebSocket, the connection
+//! check, the gate's APIs and — for every other path — the web client. Every refusal of an
+//! API or socket is a JSON body `{"error": code, "message": text}`.
 
 use crate::node::{Metrics, Node};
 use crate::session;
@@ -16,6 +16,7 @@ use protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// The node's routes.
 pub fn app(node: Arc<Node>) -> Router {
@@ -24,6 +25,8 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/ws/lectures/{lecture}", get(room_socket))
+        .route("/ws/check", get(crate::check::socket))
+        .route("/api/v1/check/download", get(crate::check::download))
         .merge(crate::gate::router())
         .fallback(crate::web::serve)
         .with_state(node)
@@ -114,71 +117,123 @@ pub(crate) async fn room_socket(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    let refused = |status, error, message: String| {
-        Metrics::add(&node.metrics.upgrades_refused_total, 1);
-        refuse(status, error, message)
-    };
-    let upgrade = match upgrade {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => {
-            return refused(
-                StatusCode::BAD_REQUEST,
-                "not_websocket",
-                format!("a WebSocket upgrade is required: {rejection}"),
-            );
-        }
-    };
-    if node.is_draining() {
-        return refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "draining",
-            "the node is shutting down; retry".into(),
-        );
-    }
-    if !origin_allowed(&node, &headers) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "this page's origin may not connect".into(),
-        );
-    }
-    if node.connect_limiter.check_key(&peer.ip()).is_err() {
-        return refused(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many connections from this address".into(),
-        );
-    }
+) -> Result<Response, UpgradeRefused> {
+    let (upgrade, codec) = admit_socket(&node, peer, &headers, upgrade)?;
     let lecture = match node.gate.store.lecture(&lecture).await {
         Ok(Some(lecture)) => lecture,
         Ok(None) => {
-            return refused(
+            return Err(UpgradeRefused::new(
+                &node,
                 StatusCode::NOT_FOUND,
                 "unknown_lecture",
                 format!("no lecture `{lecture}`"),
-            );
+            ));
         }
         Err(e) => {
             tracing::error!(error = %e, "store failure");
-            return refused(
+            return Err(UpgradeRefused::new(
+                &node,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
-                "retry shortly".into(),
-            );
+                "retry shortly",
+            ));
         }
     };
+    let session_node = Arc::clone(&node);
+    Ok(upgrade
+        // Reached only while a client is not reading; must hold the largest single message
+        // (a welcome with a full history and seat grid).
+        .max_write_buffer_size(16 * 1024 * 1024)
+        .on_upgrade(move |socket| {
+            let tracker = session_node.sessions.clone();
+            tracker.track_future(session::run(session_node, socket, codec, lecture))
+        }))
+}
+
+/// A refusal before a WebSocket upgrade, counted for `/metrics` when made.
+#[derive(Debug)]
+pub(crate) struct UpgradeRefused {
+    status: StatusCode,
+    error: &'static str,
+    message: String,
+}
+
+impl UpgradeRefused {
+    fn new(
+        node: &Node,
+        status: StatusCode,
+        error: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Metrics::add(&node.metrics.upgrades_refused_total, 1);
+        Self {
+            status,
+            error,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for UpgradeRefused {
+    fn into_response(self) -> Response {
+        refuse(self.status, self.error, self.message)
+    }
+}
+
+/// What every WebSocket of the node (the room's, the connection check's) passes before the
+/// upgrade: a real upgrade, a node not draining, an allowed origin, the per-address connect
+/// limit, room under `max_connections`, and one of the room protocol's subprotocols. Returns
+/// the upgrade with the node's size limits set and the chosen codec, or the refusal.
+pub(crate) fn admit_socket(
+    node: &Node,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<(WebSocketUpgrade, Codec), UpgradeRefused> {
+    let upgrade = upgrade.map_err(|rejection| {
+        UpgradeRefused::new(
+            node,
+            StatusCode::BAD_REQUEST,
+            "not_websocket",
+            format!("a WebSocket upgrade is required: {rejection}"),
+        )
+    })?;
+    if node.is_draining() {
+        return Err(UpgradeRefused::new(
+            node,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "the node is shutting down; retry",
+        ));
+    }
+    if !origin_allowed(node, headers) {
+        return Err(UpgradeRefused::new(
+            node,
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this page's origin may not connect",
+        ));
+    }
+    if node.connect_limiter.check_key(&peer.ip()).is_err() {
+        return Err(UpgradeRefused::new(
+            node,
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many connections from this address",
+        ));
+    }
     let limits = &node.config.limits;
-    let active = node
-        .metrics
-        .connections_active
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let metrics = &node.metrics;
+    // Connection checks count too: each holds a socket like a room connection does.
+    let active = metrics.connections_active.load(Ordering::Relaxed)
+        + metrics.check_connections_active.load(Ordering::Relaxed);
     if active >= limits.max_connections as u64 {
-        return refused(
+        return Err(UpgradeRefused::new(
+            node,
             StatusCode::SERVICE_UNAVAILABLE,
             "node_full",
-            "this node is full; retry".into(),
-        );
+            "this node is full; retry",
+        ));
     }
     let upgrade = upgrade.protocols([SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON]);
     let Some(codec) = upgrade
@@ -186,26 +241,20 @@ pub(crate) async fn room_socket(
         .and_then(|p| p.to_str().ok())
         .and_then(Codec::from_subprotocol)
     else {
-        return refused(
+        return Err(UpgradeRefused::new(
+            node,
             StatusCode::BAD_REQUEST,
             "unsupported_subprotocol",
             format!(
                 "ask for the WebSocket subprotocol `{SUBPROTOCOL_MSGPACK}` or `{SUBPROTOCOL_JSON}`"
             ),
-        );
+        ));
     };
     let size = limits.max_message_bytes;
-    let session_node = Arc::clone(&node);
-    upgrade
+    let upgrade = upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        // Reached only while a client is not reading; must hold the largest single message
-        // (a welcome with a full history and seat grid).
-        .max_write_buffer_size(16 * 1024 * 1024)
         .max_message_size(size)
-        .max_frame_size(size)
-        .on_upgrade(move |socket| {
-            let tracker = session_node.sessions.clone();
-            tracker.track_future(session::run(session_node, socket, codec, lecture))
-        })
+        .max_frame_size(size);
+    Ok((upgrade, codec))
 }

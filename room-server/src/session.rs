@@ -20,13 +20,13 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{Instrument, debug, info, info_span};
 
-type Sink = SplitSink<WebSocket, Message>;
-type Stream = SplitStream<WebSocket>;
+pub(crate) type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Stream = SplitStream<WebSocket>;
 
 /// Most frames written before one flush.
 const MAX_BATCH: usize = 64;
 /// How long a closing connection waits for the client's close reply before dropping it.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// Runs one room connection to its end.
 pub(crate) async fn run(node: Arc<Node>, socket: WebSocket, codec: Codec, lecture: Lecture) {
@@ -150,7 +150,7 @@ async fn read_hello(
 
 /// The payload of a data frame of the codec's type; `None` for control frames; a protocol
 /// violation for a data frame of the other type (text on the MessagePack subprotocol, …).
-fn data_of(msg: &Message, codec: Codec) -> Result<Option<bytes::Bytes>, CloseCode> {
+pub(crate) fn data_of(msg: &Message, codec: Codec) -> Result<Option<bytes::Bytes>, CloseCode> {
     match (msg, codec.is_binary()) {
         (Message::Binary(b), true) => Ok(Some(b.clone())),
         (Message::Text(t), false) => Ok(Some(bytes::Bytes::copy_from_slice(t.as_str().as_bytes()))),
@@ -159,7 +159,7 @@ fn data_of(msg: &Message, codec: Codec) -> Result<Option<bytes::Bytes>, CloseCod
     }
 }
 
-fn close_frame(code: Option<CloseCode>) -> Message {
+pub(crate) fn close_frame(code: Option<CloseCode>) -> Message {
     let frame = match code {
         Some(code) => CloseFrame {
             code: code.code(),
@@ -182,7 +182,7 @@ async fn close_early(mut sink: Sink, stream: Stream, code: CloseCode) {
 
 /// Waits (briefly) for the client to answer our close, so the close frame is read before the
 /// socket goes away.
-async fn linger(mut stream: Stream) {
+pub(crate) async fn linger(mut stream: Stream) {
     let _ = timeout(CLOSE_LINGER, async {
         while let Some(Ok(msg)) = stream.next().await {
             if matches!(msg, Message::Close(_)) {
@@ -378,7 +378,7 @@ async fn read_loop(
 }
 
 /// Whether a read failed because the client sent more than the size limit.
-fn is_too_big(e: axum::Error) -> bool {
+pub(crate) fn is_too_big(e: axum::Error) -> bool {
     matches!(
         e.into_inner().downcast_ref::<tungstenite::Error>(),
         Some(tungstenite::Error::Capacity(_))

@@ -787,6 +787,8 @@ async fn the_openapi_document_covers_every_http_endpoint() {
         "/api/v1/demo/users",
         "/api/v1/demo/sign-in",
         "/ws/lectures/{lecture}",
+        "/ws/check",
+        "/api/v1/check/download",
         "/healthz",
         "/readyz",
         "/metrics",

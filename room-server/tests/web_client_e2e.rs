@@ -1,11 +1,15 @@
 //! What the web client needs from a node, end to end: its own files (with the security
-//! headers, the right caching, its own routes).
+//! headers, the right caching, its own routes), and the connection check its learners run
+//! before a lecture (a ping socket and a download).
 
 mod common;
 
-use common::{Answer, TestNode, http_answer};
+use common::{Answer, Client, Got, TestNode, WAIT, http_answer};
+use futures_util::StreamExt;
+use protocol::{ClientMsg, CloseCode, Codec, ErrorCode, ServerMsg};
 use serde_json::Value;
 use std::path::PathBuf;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 const INDEX: &str = "<!doctype html><title>lecture room</title><div id=app></div>";
@@ -165,4 +169,173 @@ async fn without_a_built_web_client_the_pages_say_so_and_the_apis_work() {
     let body: Value = serde_json::from_slice(&users.body).expect("JSON");
     assert!(body["users"].as_array().is_some_and(|u| !u.is_empty()));
     let _ = std::fs::remove_dir_all(base);
+}
+
+fn check_url(node: &TestNode) -> String {
+    format!("ws://{}/ws/check", node.addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_socket_answers_pings_in_either_encoding_and_refuses_the_rest() {
+    let node = TestNode::start().await;
+    for codec in Codec::ALL {
+        let mut check = Client::connect(&check_url(&node), codec)
+            .await
+            .expect("connects without a ticket");
+        let before = common::now();
+        check.send(&ClientMsg::Ping { t: 42 }).await;
+        match check.recv().await {
+            ServerMsg::Pong { t, server_time } => {
+                assert_eq!(t, 42, "{codec:?}");
+                assert!(server_time >= before, "{codec:?}");
+            }
+            other => panic!("{codec:?}: expected a pong, got {other:?}"),
+        }
+        // Anything else is refused, and the check goes on.
+        check
+            .send(&ClientMsg::Hello {
+                ticket: "none".into(),
+                resume: None,
+            })
+            .await;
+        match check.recv().await {
+            ServerMsg::Error { code, command, .. } => {
+                assert_eq!(code, ErrorCode::NotAllowed, "{codec:?}");
+                assert_eq!(command.as_deref(), Some("hello"), "{codec:?}");
+            }
+            other => panic!("{codec:?}: expected an error, got {other:?}"),
+        }
+        check.send(&ClientMsg::Ping { t: 43 }).await;
+        assert!(
+            matches!(check.recv().await, ServerMsg::Pong { t: 43, .. }),
+            "{codec:?}: still open"
+        );
+    }
+    assert_eq!(
+        node.node
+            .metrics
+            .connections_active
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "checks are not room connections"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_socket_refuses_what_the_room_socket_refuses() {
+    let node = TestNode::start().await;
+    let refused = tokio_tungstenite::connect_async(check_url(&node))
+        .await
+        .expect_err("no subprotocol offered");
+    match refused {
+        tungstenite::Error::Http(response) => {
+            assert_eq!(response.status().as_u16(), 400);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                .into_owned();
+            assert!(body.contains("lecture-room.v1.msgpack"), "{body}");
+            assert!(body.contains("unsupported_subprotocol"), "{body}");
+        }
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+
+    let mut garbage = Client::connect(&check_url(&node), Codec::MsgPack)
+        .await
+        .expect("connects");
+    garbage
+        .send_raw(Message::Binary(vec![0xc1, 0xff, 0x00].into()))
+        .await;
+    assert_eq!(
+        garbage.close_code().await,
+        Some(CloseCode::ProtocolViolation.code())
+    );
+    let mut wrong_type = Client::connect(&check_url(&node), Codec::MsgPack)
+        .await
+        .expect("connects");
+    wrong_type
+        .send_raw(Message::Text(r#"{"type":"ping","t":1}"#.into()))
+        .await;
+    assert_eq!(
+        wrong_type.close_code().await,
+        Some(CloseCode::ProtocolViolation.code())
+    );
+    let mut too_big = Client::connect(&check_url(&node), Codec::Json)
+        .await
+        .expect("connects");
+    too_big
+        .send_raw(Message::Text("x".repeat(64 * 1024).into()))
+        .await;
+    assert_eq!(
+        too_big.close_code().await,
+        Some(CloseCode::MessageTooBig.code())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_socket_closes_normally_after_a_hundred_messages() {
+    let node = TestNode::start().await;
+    let mut check = Client::connect(&check_url(&node), Codec::Json)
+        .await
+        .expect("connects");
+    for t in 0..100 {
+        check.send(&ClientMsg::Ping { t }).await;
+        match check.next().await {
+            Got::Msg(ServerMsg::Pong { t: echoed, .. }) => assert_eq!(echoed, t),
+            other => panic!("ping {t}: expected a pong, got {other:?}"),
+        }
+    }
+    // Nothing else first: the close comes right after the hundredth pong.
+    let close = match tokio::time::timeout(WAIT, check.ws.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => frame,
+        other => panic!("expected a close frame, got {other:?}"),
+    };
+    assert_eq!(u16::from(close.code), 1000);
+    assert_eq!(close.reason.as_str(), "check over: 100 messages answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_download_sends_random_bytes_of_the_asked_size() {
+    let node = TestNode::start().await;
+    let default = get(&node, "/api/v1/check/download").await;
+    assert_eq!(default.status, 200, "{}", default.text());
+    assert_eq!(default.body.len(), 1024 * 1024);
+    assert_eq!(
+        default.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(default.header("cache-control"), Some("no-store"));
+    let mut seen = [false; 256];
+    for byte in &default.body {
+        seen[usize::from(*byte)] = true;
+    }
+    assert!(seen.iter().all(|s| *s), "random bytes use every value");
+
+    for n in [1, 12_345, 8 * 1024 * 1024] {
+        let answer = get(&node, &format!("/api/v1/check/download?bytes={n}")).await;
+        assert_eq!((answer.status, answer.body.len()), (200, n));
+    }
+    for wrong in [
+        "0",
+        "8388609",
+        "-1",
+        "abc",
+        "",
+        "1e3",
+        "99999999999999999999999",
+    ] {
+        let answer = get(&node, &format!("/api/v1/check/download?bytes={wrong}")).await;
+        assert_eq!(answer.status, 400, "bytes={wrong}: {}", answer.text());
+        assert_eq!(json_error(&answer), "bad_request", "bytes={wrong}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_downloads_are_limited_per_address() {
+    let node = TestNode::start_with(|c| c.limits.downloads_per_min = 3).await;
+    for _ in 0..3 {
+        let answer = get(&node, "/api/v1/check/download?bytes=10").await;
+        assert_eq!(answer.status, 200);
+    }
+    let limited = get(&node, "/api/v1/check/download?bytes=10").await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(json_error(&limited), "rate_limited");
 }

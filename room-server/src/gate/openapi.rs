@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         integration::put_link, integration::delete_link, integration::put_purchase, integration::set_purchase_status,
         integration::put_allocation, integration::delete_allocation,
         crate::routes::health, crate::routes::ready, crate::routes::metrics, crate::routes::room_socket,
+        crate::check::socket, crate::check::download,
     ),
     modifiers(&Security),
     tags(
@@ -28,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "integration", description = "The portal: records and payment changes"),
         (name = "demo", description = "Demo mode only"),
         (name = "node", description = "The room WebSocket, health, readiness and metrics"),
+        (name = "check", description = "The connection check learners run before a lecture: a ping socket and a download"),
     )
 )]
 pub(crate) struct ApiDoc;

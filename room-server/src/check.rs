@@ -1,0 +1,182 @@
+//! The connection check a learner's page runs before a lecture: a WebSocket that answers
+//! pings (does a WebSocket get through this network, and how long is the round trip) and a
+//! download of random bytes (how fast). Public: no ticket, no sign-in — it says nothing about
+//! anyone — and bounded like everything public: the room socket's origin check, connect
+//! limit, capacity and sizes; a download limit per address.
+
+use crate::gate::http::{ApiError, ErrorBody};
+use crate::node::{Metrics, Node};
+use crate::room_task::encode;
+use crate::routes::{UpgradeRefused, admit_socket};
+use crate::session::{CLOSE_LINGER, Sink, Stream, close_frame, data_of, is_too_big, linger};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use protocol::{ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, ServerMsg};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+
+/// Messages one check connection answers before it closes (pings or not).
+pub(crate) const MAX_MESSAGES: u32 = 100;
+/// How long one check connection lives.
+pub(crate) const LIFE: Duration = Duration::from_secs(60);
+/// Largest download, and the size of the random bytes a node draws at start.
+pub(crate) const MAX_DOWNLOAD: usize = 8 * 1024 * 1024;
+/// The download's size when none is asked for.
+const DEFAULT_DOWNLOAD: usize = 1024 * 1024;
+
+#[utoipa::path(get, path = "/ws/check", tag = "check",
+    description = "The connection check's WebSocket (docs/protocol.md, \"Connection check\"). Same subprotocols, origin rule and limits as the room socket; no ticket and no `hello`: every `ping` gets a `pong`, anything else an `error`. Closes with 1000 after 100 messages or 60 seconds.",
+    responses(
+        (status = 101, description = "switching to the room protocol"),
+        (status = 400, body = ErrorBody, description = "not_websocket, unsupported_subprotocol"),
+        (status = 403, body = ErrorBody, description = "origin_not_allowed"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
+        (status = 503, body = ErrorBody, description = "draining, node_full"),
+    ))]
+pub(crate) async fn socket(
+    State(node): State<Arc<Node>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, UpgradeRefused> {
+    let (upgrade, codec) = admit_socket(&node, peer, &headers, upgrade)?;
+    let tracker = node.sessions.clone();
+    Ok(upgrade
+        // Replies are small and sent one at a time.
+        .max_write_buffer_size(64 * 1024)
+        .on_upgrade(move |socket| tracker.track_future(run(node, socket, codec))))
+}
+
+/// Runs one check connection to its end.
+async fn run(node: Arc<Node>, socket: WebSocket, codec: Codec) {
+    Metrics::add(&node.metrics.check_connections_active, 1);
+    let (mut sink, mut stream) = socket.split();
+    if let Some(close) = answer(&node, &mut sink, &mut stream, codec).await {
+        // A client that stopped reading may never take the close frame: bounded.
+        let _ = timeout(CLOSE_LINGER, sink.send(close)).await;
+        linger(stream).await;
+    }
+    Metrics::sub(&node.metrics.check_connections_active, 1);
+}
+
+/// Answers messages until the check is over. Returns the close to send, or `None` when the
+/// client has gone (or closed itself).
+async fn answer(
+    node: &Node,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    codec: Codec,
+) -> Option<Message> {
+    let deadline = Instant::now() + LIFE;
+    let mut answered = 0;
+    loop {
+        let frame = tokio::select! {
+            biased;
+            () = node.shutdown.cancelled() => return Some(close_frame(Some(CloseCode::ServerShutdown))),
+            () = sleep_until(deadline) => return Some(normal_close("check over: 60 s elapsed")),
+            frame = stream.next() => frame,
+        };
+        let msg = match frame {
+            None => return None,
+            Some(Err(e)) => {
+                return is_too_big(e).then(|| close_frame(Some(CloseCode::MessageTooBig)));
+            }
+            Some(Ok(msg)) => msg,
+        };
+        let bytes = match data_of(&msg, codec) {
+            Ok(Some(bytes)) => bytes,
+            // The client closes; the socket answers its close by itself.
+            Ok(None) if matches!(msg, Message::Close(_)) => return None,
+            Ok(None) => continue,
+            Err(code) => return Some(close_frame(Some(code))),
+        };
+        let reply = match codec.decode_client(&bytes) {
+            Ok(ClientMsg::Ping { t }) => ServerMsg::Pong {
+                t,
+                server_time: node.clock.now(),
+            },
+            Ok(other) => ServerMsg::Error {
+                code: ErrorCode::NotAllowed,
+                message: "the connection check answers `ping` only".into(),
+                command: Some(other.kind().to_owned()),
+            },
+            Err(DecodeError::BadCommand { kind, detail }) => ServerMsg::Error {
+                code: ErrorCode::BadCommand,
+                message: format!("bad `{kind}`: {detail}"),
+                command: Some(kind),
+            },
+            Err(DecodeError::Malformed(_)) => {
+                return Some(close_frame(Some(CloseCode::ProtocolViolation)));
+            }
+        };
+        // Only a bug fails to encode (logged); nothing sensible is left to say then.
+        let frame = encode(&reply, codec)?;
+        // A client that does not read holds the reply at most until the check is over.
+        if !matches!(timeout_at(deadline, sink.send(frame)).await, Ok(Ok(()))) {
+            return None;
+        }
+        answered += 1;
+        if answered >= MAX_MESSAGES {
+            return Some(normal_close("check over: 100 messages answered"));
+        }
+    }
+}
+
+/// A normal close (1000): the check ran its course.
+fn normal_close(reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: 1000,
+        reason: reason.into(),
+    }))
+}
+
+/// How much to download.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DownloadSize {
+    bytes: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/check/download", tag = "check",
+    description = "The connection check's download: `bytes` of random (incompressible) data, never cached. Limited per client address.",
+    params(("bytes" = Option<u64>, Query, minimum = 1, maximum = 8388608,
+        description = "How many bytes, 1 to 8 MiB (8388608); 1 MiB (1048576) when left out.")),
+    responses(
+        (status = 200, body = Vec<u8>, content_type = "application/octet-stream", description = "the bytes"),
+        (status = 400, body = ErrorBody, description = "bytes is 0, over 8 MiB or not a number"),
+        (status = 429, body = ErrorBody, description = "too many downloads from this address; retry in a minute"),
+    ))]
+pub(crate) async fn download(
+    State(node): State<Arc<Node>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    size: Result<Query<DownloadSize>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let wrong = || ApiError::BadRequest(format!("bytes must be a number from 1 to {MAX_DOWNLOAD}"));
+    let Query(DownloadSize { bytes }) = size.map_err(|_| wrong())?;
+    let n = match bytes {
+        None => DEFAULT_DOWNLOAD,
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_DOWNLOAD).contains(n))
+            .ok_or_else(wrong)?,
+    };
+    if node.download_limiter.check_key(&peer.ip()).is_err() {
+        return Err(ApiError::RateLimited);
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        // A view of the node's random bytes: nothing is copied.
+        node.check_payload.slice(..n),
+    )
+        .into_response())
+}
