@@ -1,0 +1,156 @@
+// Real parts for the end-to-end test: the room-server binary in demo mode serving the built
+// client, Debian's Chromium driven by playwright-core, and a TCP relay that can cut a
+// browser's connections the way a network drop does.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
+import net from "node:net";
+import { homedir, tmpdir } from "node:os";
+import { createHash } from "node:crypto";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const clientRoot = path.resolve(here, "..");
+export const artifacts = process.env.E2E_ARTIFACTS ?? path.join(clientRoot, "e2e-artifacts");
+
+/** Waits shorter than this never decide a test; they only bound how long a failure takes. */
+export const WAIT = 20_000;
+
+/** The build folder the scripts use for this checkout (scripts/test). */
+function scriptsTargetDir(): string {
+  const key = createHash("sha256").update(`${realpathSync(path.join(clientRoot, ".."))}\n`).digest("hex").slice(0, 12);
+  return path.join(homedir(), ".cache", "live-lecture", `target-${key}`);
+}
+
+function serverBinary(): string {
+  const candidates = [
+    process.env.ROOM_SERVER_BIN,
+    path.join(process.env.CARGO_TARGET_DIR ?? scriptsTargetDir(), "debug", "room-server"),
+  ].filter((p): p is string => Boolean(p));
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(
+      `no room-server binary (looked at ${candidates.join(", ")}): build it with \`cargo build -p room-server\` and set ROOM_SERVER_BIN`,
+    );
+  }
+  return found;
+}
+
+export interface Server {
+  url: string;
+  port: number;
+  stop: () => Promise<void>;
+}
+
+/** Starts `room-server --demo` on a free loopback port, serving the built client. */
+export async function startServer(): Promise<Server> {
+  const dist = path.join(clientRoot, "dist");
+  if (!existsSync(path.join(dist, "index.html"))) throw new Error("web-client/dist is missing: run `npm run build` first");
+  const work = mkdtempSync(path.join(tmpdir(), "room-e2e-"));
+  const child: ChildProcess = spawn(
+    serverBinary(),
+    ["--demo", "--listen", "127.0.0.1:0", "--web-root", dist, "--database-url", `sqlite://${work}/demo.db`],
+    { cwd: work, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "info" } },
+  );
+  const lines = createInterface({ input: child.stderr! });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("room-server did not log `listening` in time")), 60_000);
+    const seen: string[] = [];
+    child.once("exit", (code) => reject(new Error(`room-server exited early with ${code}:\n${seen.join("\n")}`)));
+    lines.on("line", (line) => {
+      if (seen.push(line) > 20) seen.shift();
+      if (process.env.E2E_SERVER_LOG) console.error(`[server] ${line}`);
+      const m = /listening addr=127\.0\.0\.1:(\d+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A TCP relay in front of the server; `cut()` drops every connection and refuses new ones until `restore()`. */
+export class Relay {
+  private server = net.createServer((client) => this.accept(client));
+  private sockets = new Set<net.Socket>();
+  private down = false;
+  port = 0;
+
+  constructor(private readonly target: number) {}
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  private accept(client: net.Socket): void {
+    if (this.down) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(this.target, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.on("close", () => this.sockets.delete(s));
+      s.on("error", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  }
+
+  cut(): void {
+    this.down = true;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+
+  restore(): void {
+    this.down = false;
+  }
+
+  async stop(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Debian's Chromium, headless, with the flags this closed network needs. */
+export async function launchChromium(): Promise<Browser> {
+  const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+  if (!existsSync(executablePath)) throw new Error(`no Chromium at ${executablePath}: apt-get install chromium`);
+  return chromium.launch({
+    executablePath,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+export function artifactPath(name: string): string {
+  mkdirSync(artifacts, { recursive: true });
+  return path.join(artifacts, name);
+}

@@ -1,0 +1,285 @@
+// Two learners and an instructor in one lecture, in real Chromium against a real room-server:
+// they sit, chat, react, get called on, see an announcement, leave, drop off the network and
+// come back where they were. A screenshot of every page goes to e2e-artifacts/.
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { t } from "../src/i18n";
+import { Relay, type Server, WAIT, artifactPath, launchChromium, startServer } from "./harness";
+
+let server: Server;
+let relay: Relay;
+let relayUrl: string;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const pageErrors: string[] = [];
+const unexpectedDialogs: string[] = [];
+
+const HTML_NICK = "<b>html</b>さん";
+
+const pages: Page[] = [];
+
+async function open(base: string, viewport = { width: 1280, height: 900 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  const page = await context.newPage();
+  pages.push(page);
+  page.setDefaultTimeout(WAIT);
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("dialog", (d) => {
+    if (d.type() === "confirm") void d.accept();
+    else {
+      unexpectedDialogs.push(d.message());
+      void d.dismiss();
+    }
+  });
+  await page.goto(`${base}/sign-in`);
+  return page;
+}
+
+async function signIn(page: Page, user: string): Promise<void> {
+  await page.locator(`button[data-user="${user}"]`).click();
+  await page.waitForURL(/\/lectures$/);
+  await page.locator(".card").first().waitFor();
+}
+
+async function enterDemo(page: Page): Promise<void> {
+  await page.locator('li[data-lecture="demo"] button.primary').click();
+  await page.waitForURL(/\/room\/demo$/);
+  await connected(page);
+}
+
+async function connected(page: Page): Promise<void> {
+  await page.locator('[data-status="connected"]').waitFor();
+}
+
+/** Text of the seat the grid's keyboard cursor is on, after moving it to (row, col). */
+async function seatText(page: Page, row: number, col: number): Promise<string> {
+  const grid = page.locator('[role="grid"]');
+  await grid.focus();
+  for (let i = 0; i < 20; i++) await grid.press("ArrowUp");
+  for (let i = 0; i < 20; i++) await grid.press("ArrowLeft");
+  for (let i = 0; i < row; i++) await grid.press("ArrowDown");
+  for (let i = 0; i < col; i++) await grid.press("ArrowRight");
+  return (await page.locator(`#seat-${row}-${col}`).textContent()) ?? "";
+}
+
+/** Waits until the seat's label contains `text` (the grid updates as the room's ticks arrive). */
+async function waitSeat(page: Page, row: number, col: number, text: string): Promise<void> {
+  await expect.poll(() => seatText(page, row, col), { timeout: WAIT, interval: 100 }).toContain(text);
+}
+
+/** Clicks a seat on the canvas, as a person with a mouse does. */
+async function clickSeat(page: Page, row: number, col: number): Promise<void> {
+  const cell = Number(await page.locator('[role="grid"]').getAttribute("data-cell"));
+  const scroller = page.locator(".grid-scroller");
+  await scroller.scrollIntoViewIfNeeded();
+  const box = await scroller.boundingBox();
+  if (!box) throw new Error("no seat grid on the page");
+  await page.mouse.click(box.x + (col + 0.5) * cell, box.y + (row + 0.5) * cell);
+}
+
+function chatLine(page: Page, text: string) {
+  return page.locator('[role="log"] li').filter({ hasText: text });
+}
+
+async function say(page: Page, text: string, question = false): Promise<void> {
+  await page.locator("#chat-input").fill(text);
+  if (question) await page.getByLabel(t("chat_question")).check();
+  await page.getByRole("button", { name: t("chat_send") }).click();
+  await chatLine(page, text).first().waitFor();
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: artifactPath(`${name}.png`), fullPage: true });
+}
+
+beforeAll(async () => {
+  server = await startServer();
+  relay = new Relay(server.port);
+  relayUrl = await relay.start();
+  browser = await launchChromium();
+});
+
+afterEach(async (ctx) => {
+  // On failure, what every browser showed.
+  if (ctx.task.result?.state === "fail") {
+    for (const [i, page] of pages.entries()) await shot(page, `failure-${i}`).catch(() => {});
+  }
+});
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  await relay?.stop();
+  await server?.stop();
+});
+
+describe("a lecture in the browser", () => {
+  it("runs from sign-in to the end of the lecture", async () => {
+    // --- Sign-in and My lectures ------------------------------------------------------------
+    const instructor = await open(server.url);
+    await shot(instructor, "01-sign-in");
+    await signIn(instructor, "demo-instructor");
+    await instructor.locator('li[data-lecture="demo"]').getByText(t("enter_staff")).waitFor();
+
+    // Taro's browser reaches the server through the relay, so the test can cut his network.
+    const taro = await open(relayUrl);
+    await signIn(taro, "demo-taro");
+    const demoCard = taro.locator('li[data-lecture="demo"]');
+    await demoCard.getByText(t("state_doors_open")).waitFor();
+    await expect.poll(() => demoCard.locator(".countdown").textContent()).toMatch(/^開始まで 0:1\d:\d\d$/);
+    await shot(taro, "02-my-lectures");
+
+    // A refusal explained, with what to do.
+    const jiro = await open(server.url);
+    await signIn(jiro, "demo-jiro");
+    const jiroCard = jiro.locator('li[data-lecture="demo"]');
+    await jiroCard.getByText(t("fix_payment_pending")).waitFor();
+    expect(await jiroCard.locator("button.primary").count()).toBe(0);
+    await shot(jiro, "03-my-lectures-payment-pending");
+
+    const html = await open(server.url);
+    await signIn(html, "demo-html");
+
+    // --- Into the room ----------------------------------------------------------------------
+    await enterDemo(instructor);
+    await instructor.getByText(t("console_title")).first().waitFor();
+    await enterDemo(taro);
+    await enterDemo(html);
+    await taro.locator('.video[data-phase="doors_open"]').getByText(t("video_waiting")).waitFor();
+
+    // Sitting: Taro clicks a cell, the other learner uses the keyboard.
+    await clickSeat(taro, 0, 0);
+    await taro.getByText(t("your_seat", { seat: t("seat_name", { row: 1, col: 1 }) })).waitFor();
+    const grid = html.locator('[role="grid"]');
+    await grid.focus();
+    await grid.press("ArrowDown");
+    await grid.press("ArrowRight");
+    await grid.press("ArrowRight");
+    expect(await html.locator("#seat-1-2").textContent()).toContain(t("seat_empty"));
+    await grid.press("Enter");
+    await html.getByText(t("your_seat", { seat: t("seat_name", { row: 2, col: 3 }) })).waitFor();
+    // Taking an occupied seat does nothing.
+    await clickSeat(html, 0, 0);
+    await waitSeat(instructor, 0, 0, "たろう");
+    await waitSeat(instructor, 1, 2, HTML_NICK);
+    await waitSeat(taro, 1, 2, HTML_NICK);
+
+    // --- Chat, with HTML that must stay text --------------------------------------------------
+    await say(taro, "こんにちは");
+    await chatLine(html, "こんにちは").waitFor();
+    await say(html, "質問です <script>alert(1)</script>", true);
+    await chatLine(instructor, "質問です <script>alert(1)</script>").waitFor();
+    for (const page of [instructor, taro, html]) {
+      await page.locator('[role="log"] .nick', { hasText: HTML_NICK }).first().waitFor();
+      expect(await page.locator('[role="log"] b, [role="log"] script').count()).toBe(0);
+    }
+    expect(await instructor.locator(".nick").filter({ hasText: HTML_NICK }).first().textContent()).toBe(HTML_NICK);
+
+    // The question queue, answered.
+    const question = instructor.locator(".questions li").filter({ hasText: "質問です" });
+    await question.getByRole("button", { name: t("console_mark_answered") }).click();
+    await chatLine(html, "質問です").locator(".tag.answered").waitFor();
+    await instructor.locator(".questions").getByText(t("console_questions_empty")).waitFor();
+
+    // --- Reactions: bursts for learners, the meter for the instructor -------------------------
+    await taro.locator('button[data-emotion="applause"]').click();
+    await instructor.locator('tr[data-emotion="applause"] td.total').filter({ hasText: /^1$/ }).waitFor();
+    await html.locator('.burst[data-emotion="applause"]').waitFor();
+
+    // --- Going live ---------------------------------------------------------------------------
+    await instructor.getByRole("button", { name: t("console_start") }).click();
+    await taro.locator('.video[data-phase="live"]').waitFor();
+    await html.locator('.video[data-phase="live"]').waitFor();
+
+    // --- Calling on: by nickname, then by clicking a seat --------------------------------------
+    await instructor.locator("#call-input").fill("たろう");
+    await instructor.getByRole("button", { name: t("console_call_button") }).click();
+    await taro.locator('.called-on[role="alert"]').getByText(t("called_on_you", { by: "山田講師" })).waitFor();
+    await html.getByText(t("called_on_other", { nickname: "たろう" })).waitFor();
+    await shot(taro, "04-room-learner-called-on");
+    await say(taro, "はい、わかりました");
+    await chatLine(instructor, "はい、わかりました").locator(".tag.call").waitFor();
+    await instructor.locator(".current-call").getByText(t("console_call_answered")).waitFor();
+
+    await clickSeat(instructor, 1, 2);
+    await html.locator('.called-on[role="alert"]').waitFor();
+    await taro.getByText(t("called_on_other", { nickname: HTML_NICK })).waitFor();
+    expect(await taro.locator(".called-on").count()).toBe(0);
+    await instructor.getByRole("button", { name: t("console_call_clear") }).click();
+    await html.locator(".called-on").waitFor({ state: "detached" });
+
+    // --- An announcement, shown as text --------------------------------------------------------
+    const notice = "<i>10分休憩</i>します & 再開は15時";
+    await instructor.locator("#announce-input").fill(notice);
+    await instructor.getByRole("button", { name: t("console_announce") }).click();
+    for (const page of [taro, html]) {
+      await page.locator(".announcement-text").filter({ hasText: notice }).waitFor();
+      expect(await page.locator(".announcement-text").textContent()).toBe(notice);
+      expect(await page.locator(".announcement i").count()).toBe(0);
+    }
+
+    // --- Moderation: a deleted message disappears for everyone ----------------------------------
+    await chatLine(instructor, "こんにちは").getByRole("button", { name: t("console_delete") }).click();
+    await chatLine(taro, t("chat_deleted")).waitFor();
+    await chatLine(html, t("chat_deleted")).waitFor();
+    expect(await chatLine(html, "こんにちは").count()).toBe(0);
+    await shot(instructor, "05-instructor-console");
+
+    // --- A network drop: Taro comes back where he was and gets what he missed --------------------
+    relay.cut();
+    await taro.locator('[data-status="reconnecting"]').waitFor();
+    await waitSeat(instructor, 0, 0, t("seat_away", { nickname: "たろう" }));
+    await say(instructor, "聞こえていますか？");
+    await shot(taro, "06-room-reconnecting");
+    relay.restore();
+    await connected(taro);
+    await chatLine(taro, "聞こえていますか？").waitFor();
+    // Nothing twice, nothing lost, the seat kept.
+    expect(await chatLine(taro, "はい、わかりました").count()).toBe(1);
+    expect(await chatLine(taro, "質問です").count()).toBe(1);
+    await taro.getByText(t("your_seat", { seat: t("seat_name", { row: 1, col: 1 }) })).waitFor();
+    await waitSeat(instructor, 0, 0, "たろう");
+    expect(await seatText(instructor, 0, 0)).not.toContain(t("seat_away", { nickname: "たろう" }));
+
+    // --- Leave, and come back ----------------------------------------------------------------
+    await html.getByRole("button", { name: t("leave") }).click();
+    await html.getByText(t("closed_left")).waitFor();
+    await waitSeat(instructor, 1, 2, t("seat_empty"));
+    await shot(html, "07-left-the-room");
+    await html.getByRole("button", { name: t("enter_again") }).click();
+    await connected(html);
+    await chatLine(html, "聞こえていますか？").waitFor();
+    await clickSeat(html, 1, 2);
+    await waitSeat(instructor, 1, 2, HTML_NICK);
+
+    // --- A phone-sized screen, and English ----------------------------------------------------
+    const phone = await open(server.url, { width: 390, height: 844 });
+    await signIn(phone, "demo-hanako");
+    await enterDemo(phone);
+    await phone.locator('[role="log"]').waitFor();
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot(phone, "08-room-phone");
+    await phone.getByLabel(t("language")).selectOption("en");
+    await phone.getByRole("heading", { name: t("seats_title", {}, "en") }).waitFor();
+    await connected(phone);
+
+    // --- The connection check ------------------------------------------------------------------
+    const check = await open(server.url);
+    await check.goto(`${server.url}/check`);
+    await check.locator('[data-check="rtt"][data-verdict="pass"]').waitFor();
+    await check.locator('[data-check="download"][data-verdict="pass"]').waitFor();
+    await check.locator('[data-check="browser"][data-verdict="pass"]').waitFor();
+    await shot(check, "09-connection-check");
+
+    // --- The end ---------------------------------------------------------------------------------
+    await instructor.getByRole("button", { name: t("console_end") }).click();
+    await taro.getByText(t("closed_4105")).waitFor();
+    await html.getByText(t("closed_4105")).waitFor();
+    await shot(taro, "10-lecture-ended");
+
+    expect(pageErrors).toEqual([]);
+    expect(unexpectedDialogs).toEqual([]);
+  });
+});
