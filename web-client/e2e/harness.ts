@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import net from "node:net";
 import { homedir, tmpdir } from "node:os";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -41,6 +41,8 @@ function serverBinary(): string {
 export interface Server {
   url: string;
   port: number;
+  /** The portal's key for the integration API. */
+  apiKey: string;
   stop: () => Promise<void>;
 }
 
@@ -49,9 +51,20 @@ export async function startServer(): Promise<Server> {
   const dist = path.join(clientRoot, "dist");
   if (!existsSync(path.join(dist, "index.html"))) throw new Error("web-client/dist is missing: run `npm run build` first");
   const work = mkdtempSync(path.join(tmpdir(), "room-e2e-"));
+  const apiKey = randomBytes(32).toString("hex");
   const child: ChildProcess = spawn(
     serverBinary(),
-    ["--demo", "--listen", "127.0.0.1:0", "--web-root", dist, "--database-url", `sqlite://${work}/demo.db`],
+    [
+      "--demo",
+      "--listen",
+      "127.0.0.1:0",
+      "--web-root",
+      dist,
+      "--database-url",
+      `sqlite://${work}/demo.db`,
+      "--integration-api-key",
+      apiKey,
+    ],
     { cwd: work, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "info" } },
   );
   const lines = createInterface({ input: child.stderr! });
@@ -72,6 +85,7 @@ export async function startServer(): Promise<Server> {
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    apiKey,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
@@ -153,4 +167,14 @@ export async function launchChromium(): Promise<Browser> {
 export function artifactPath(name: string): string {
   mkdirSync(artifacts, { recursive: true });
   return path.join(artifacts, name);
+}
+
+/** A call to the portal's integration API; throws unless it answers 2xx. */
+export async function integration(server: Server, method: string, path: string, body: unknown): Promise<void> {
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { "content-type": "application/json", "x-api-key": server.apiKey },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
 }

@@ -3,8 +3,8 @@
 // come back where they were. A screenshot of every page goes to e2e-artifacts/.
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { t } from "../src/i18n";
-import { Relay, type Server, WAIT, artifactPath, launchChromium, startServer } from "./harness";
+import { type Lang, t } from "../src/i18n";
+import { Relay, type Server, WAIT, artifactPath, integration, launchChromium, startServer } from "./harness";
 
 let server: Server;
 let relay: Relay;
@@ -55,11 +55,19 @@ async function connected(page: Page): Promise<void> {
 /** Text of the seat the grid's keyboard cursor is on, after moving it to (row, col). */
 async function seatText(page: Page, row: number, col: number): Promise<string> {
   const grid = page.locator('[role="grid"]');
+  const rows = Number(await grid.getAttribute("aria-rowcount"));
+  const cols = Number(await grid.getAttribute("aria-colcount"));
   await grid.focus();
-  for (let i = 0; i < 20; i++) await grid.press("ArrowUp");
-  for (let i = 0; i < 20; i++) await grid.press("ArrowLeft");
-  for (let i = 0; i < row; i++) await grid.press("ArrowDown");
-  for (let i = 0; i < col; i++) await grid.press("ArrowRight");
+  for (let i = 0; i < Math.ceil(rows / 10); i++) await grid.press("PageUp");
+  for (let i = 0; i < Math.floor(row / 10); i++) await grid.press("PageDown");
+  for (let i = 0; i < row % 10; i++) await grid.press("ArrowDown");
+  if (col < cols / 2) {
+    await grid.press("Home");
+    for (let i = 0; i < col; i++) await grid.press("ArrowRight");
+  } else {
+    await grid.press("End");
+    for (let i = 0; i < cols - 1 - col; i++) await grid.press("ArrowLeft");
+  }
   return (await page.locator(`#seat-${row}-${col}`).textContent()) ?? "";
 }
 
@@ -68,24 +76,32 @@ async function waitSeat(page: Page, row: number, col: number, text: string): Pro
   await expect.poll(() => seatText(page, row, col), { timeout: WAIT, interval: 100 }).toContain(text);
 }
 
-/** Clicks a seat on the canvas, as a person with a mouse does. */
+/** Scrolls a seat into view and clicks it on the canvas, as a person with a mouse does. */
 async function clickSeat(page: Page, row: number, col: number): Promise<void> {
   const cell = Number(await page.locator('[role="grid"]').getAttribute("data-cell"));
   const scroller = page.locator(".grid-scroller");
   await scroller.scrollIntoViewIfNeeded();
+  const scroll = await scroller.evaluate(
+    (el, [r, c, size]) => {
+      el.scrollTop = Math.max(0, r! * size! - el.clientHeight / 2);
+      el.scrollLeft = Math.max(0, c! * size! - el.clientWidth / 2);
+      return { top: el.scrollTop, left: el.scrollLeft };
+    },
+    [row, col, cell],
+  );
   const box = await scroller.boundingBox();
   if (!box) throw new Error("no seat grid on the page");
-  await page.mouse.click(box.x + (col + 0.5) * cell, box.y + (row + 0.5) * cell);
+  await page.mouse.click(box.x + (col + 0.5) * cell - scroll.left, box.y + (row + 0.5) * cell - scroll.top);
 }
 
 function chatLine(page: Page, text: string) {
   return page.locator('[role="log"] li').filter({ hasText: text });
 }
 
-async function say(page: Page, text: string, question = false): Promise<void> {
+async function say(page: Page, text: string, question = false, l: Lang = "ja"): Promise<void> {
   await page.locator("#chat-input").fill(text);
-  if (question) await page.getByLabel(t("chat_question")).check();
-  await page.getByRole("button", { name: t("chat_send") }).click();
+  if (question) await page.getByLabel(t("chat_question", {}, l)).check();
+  await page.getByRole("button", { name: t("chat_send", {}, l), exact: true }).click();
   await chatLine(page, text).first().waitFor();
 }
 
@@ -265,6 +281,14 @@ describe("a lecture in the browser", () => {
     await phone.getByRole("heading", { name: t("seats_title", {}, "en") }).waitFor();
     await connected(phone);
 
+    // --- Moderation: mute, and remove ------------------------------------------------------------
+    await chatLine(instructor, "質問です").getByRole("button", { name: t("console_mute") }).click();
+    await html.locator(".muted-note").waitFor();
+    expect(await html.locator("#chat-input").isDisabled()).toBe(true);
+    await say(phone, "よろしくお願いします", false, "en");
+    await chatLine(instructor, "よろしくお願いします").getByRole("button", { name: t("console_remove") }).click();
+    await phone.getByText(t("closed_4103", {}, "en")).waitFor();
+
     // --- The connection check ------------------------------------------------------------------
     const check = await open(server.url);
     await check.goto(`${server.url}/check`);
@@ -281,5 +305,66 @@ describe("a lecture in the browser", () => {
 
     expect(pageErrors).toEqual([]);
     expect(unexpectedDialogs).toEqual([]);
+  });
+
+  it("seats thousands: a 60 x 100 grid scrolls, zooms and seats by keyboard and mouse", async () => {
+    const startsAt = Date.now() + 20 * 60_000;
+    await integration(server, "PUT", "/api/v1/integration/lectures/big", {
+      title: "大講堂 / The big hall",
+      starts_at: startsAt,
+      ends_at: startsAt + 90 * 60_000,
+      rows: 60,
+      cols: 100,
+      staff: [{ account: "demo-instructor", role: "instructor" }],
+    });
+    for (const buyer of ["demo-taro", "demo-hanako"]) {
+      await integration(server, "PUT", `/api/v1/integration/purchases/big-${buyer}`, {
+        buyer,
+        lecture: "big",
+        quantity: 1,
+        modality: "online",
+        payment_method: "card",
+        status: "paid",
+      });
+    }
+    const enterBig = async (user: string) => {
+      const page = await open(server.url);
+      await signIn(page, user);
+      await page.locator('li[data-lecture="big"] button.primary').click();
+      await page.waitForURL(/\/room\/big$/);
+      await connected(page);
+      return page;
+    };
+    const teacher = await enterBig("demo-instructor");
+    const taro = await enterBig("demo-taro");
+    const hanako = await enterBig("demo-hanako");
+
+    // Keyboard: four pages down, five rows more, to the row's end, nineteen seats back.
+    const grid = taro.locator('[role="grid"]');
+    expect(await grid.getAttribute("aria-rowcount")).toBe("60");
+    expect(await grid.getAttribute("aria-colcount")).toBe("100");
+    await grid.focus();
+    for (let i = 0; i < 4; i++) await grid.press("PageDown");
+    for (let i = 0; i < 5; i++) await grid.press("ArrowDown");
+    await grid.press("End");
+    for (let i = 0; i < 19; i++) await grid.press("ArrowLeft");
+    await grid.press("Enter");
+    await taro.getByText(t("your_seat", { seat: t("seat_name", { row: 46, col: 81 }) })).waitFor();
+    // The grid scrolled to the cursor.
+    const scrolled = await taro.locator(".grid-scroller").evaluate((el) => el.scrollTop > 0 && el.scrollLeft > 0);
+    expect(scrolled).toBe(true);
+
+    // Mouse, after zooming in (the whole hall starts at the smallest cells).
+    const before = Number(await hanako.locator('[role="grid"]').getAttribute("data-cell"));
+    await hanako.getByRole("button", { name: t("zoom_in") }).click();
+    await hanako.getByRole("button", { name: t("zoom_in") }).click();
+    await expect.poll(async () => Number(await hanako.locator('[role="grid"]').getAttribute("data-cell"))).toBeGreaterThan(before);
+    await clickSeat(hanako, 57, 3);
+    await hanako.getByText(t("your_seat", { seat: t("seat_name", { row: 58, col: 4 }) })).waitFor();
+
+    await waitSeat(teacher, 45, 80, "たろう");
+    await waitSeat(teacher, 57, 3, "はなこ");
+    await shot(teacher, "11-console-6000-seats");
+    expect(pageErrors).toEqual([]);
   });
 });

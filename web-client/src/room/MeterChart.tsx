@@ -21,7 +21,7 @@ export function MeterChart(props: {
   const label = (e: Emotion) => (lang() === "ja" ? e.label_ja : e.label_en);
   return (
     <figure class="meter">
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={t("console_meter_chart", { minutes: METER_SPAN_MS / 60_000 })}>
+      <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={t("console_meter_chart", { minutes: METER_SPAN_MS / 60_000 })}>
         <line x1="0" y1={H - 0.5} x2={W} y2={H - 0.5} class="axis" />
         {emotions.map((e, k) => (
           <polyline
@@ -29,6 +29,7 @@ export function MeterChart(props: {
             fill="none"
             stroke={PALETTE[k % PALETTE.length]}
             stroke-width="2"
+            vector-effect="non-scaling-stroke"
             points={series.map((b, i) => `${(i * step).toFixed(1)},${(H - 4 - ((b.counts[e.key] ?? 0) / peak) * (H - 12)).toFixed(1)}`).join(" ")}
           />
         ))}

@@ -25,9 +25,9 @@ export interface SeatGridProps {
 const COLORS = {
   empty: "#f1f3f5",
   emptyLine: "#c5ccd3",
-  taken: "#cfe3ff",
+  taken: "#8db4ea",
   takenLine: "#5b8fd6",
-  away: "#e9edf2",
+  away: "#cdd5df",
   yours: "#2f9e58",
   called: "#f08c00",
   cursor: "#1c3d6e",
