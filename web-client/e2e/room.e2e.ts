@@ -25,6 +25,10 @@ async function open(base: string, viewport = { width: 1280, height: 900 }): Prom
   pages.push(page);
   page.setDefaultTimeout(WAIT);
   page.on("pageerror", (e) => pageErrors.push(e.message));
+  // The node's Content-Security-Policy must not block anything the client does.
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+  });
   page.on("dialog", (d) => {
     if (d.type() === "confirm") void d.accept();
     else {

@@ -2,19 +2,11 @@ import type { MyLecture } from "@gate/MyLecture";
 import type { Profile } from "@gate/Profile";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, api } from "../api";
+import { useNow } from "../hooks";
 import { token } from "../auth";
 import { formatDateTime, formatTime, lang, t } from "../i18n";
 import { enterLabel, fixFor, formatCountdown, lectureView, needsRefresh } from "../lectures";
 import { navigate, onLinkClick } from "../router";
-
-function useNow(everyMs: number): number {
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const id = setInterval(() => setNow(Date.now()), everyMs);
-    return () => clearInterval(id);
-  }, [everyMs]);
-  return now;
-}
 
 export function LecturesPage() {
   const [lectures, setLectures] = useState<MyLecture[] | null>(null);

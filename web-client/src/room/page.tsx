@@ -3,6 +3,7 @@ import type { ChatMessage } from "@protocol/ChatMessage";
 import type { ClientMsg } from "@protocol/ClientMsg";
 import type { Seat } from "@protocol/Seat";
 import { useEffect, useRef, useState } from "preact/hooks";
+import { useNow } from "../hooks";
 import { formatTime, lang, t } from "../i18n";
 import { formatCountdown } from "../lectures";
 import { onLinkClick } from "../router";
@@ -37,15 +38,6 @@ function useRoom(lecture: string): { conn: RoomConnection; state: RoomState | nu
   return { conn: conn.current, state: conn.current.state, status: conn.current.status };
 }
 
-function useTick(ms: number): number {
-  const [now, setNow] = useState(Date.now());
-  useEffect(() => {
-    const id = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(id);
-  }, [ms]);
-  return now;
-}
-
 export function RoomPage({ lecture }: { lecture: string }) {
   // "Enter again" after leaving starts a fresh connection.
   const [generation, setGeneration] = useState(0);
@@ -54,7 +46,7 @@ export function RoomPage({ lecture }: { lecture: string }) {
 
 function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
   const { conn, state, status } = useRoom(lecture);
-  const now = useTick(500);
+  const now = useNow(500);
 
   // The "you are called on" chime, once per call.
   const chimed = useRef<number | null>(null);
