@@ -438,8 +438,12 @@ export function t(key: Key, params: Record<string, string | number> = {}, l: Lan
 /** Date and time in the reader's language. */
 export function formatDateTime(ms: number, l: Lang = current): string {
   return new Intl.DateTimeFormat(l === "ja" ? "ja-JP" : "en-GB", {
-    dateStyle: "medium",
-    timeStyle: "short",
+    year: "numeric",
+    month: l === "ja" ? "numeric" : "short",
+    day: "numeric",
+    weekday: "short",
+    hour: "2-digit",
+    minute: "2-digit",
   }).format(new Date(ms));
 }
 
