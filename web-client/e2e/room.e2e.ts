@@ -217,6 +217,8 @@ describe("a lecture in the browser", () => {
     await instructor.getByRole("button", { name: t("console_call_button") }).click();
     await taro.locator('.called-on[role="alert"]').getByText(t("called_on_you", { by: "山田講師" })).waitFor();
     await html.getByText(t("called_on_other", { nickname: "たろう" })).waitFor();
+    // The chime sounded (the browser let the page's audio run).
+    await taro.locator('.called-on[data-sound="played"]').waitFor();
     await shot(taro, "04-room-learner-called-on");
     await say(taro, "はい、わかりました");
     await chatLine(instructor, "はい、わかりました").locator(".tag.call").waitFor();

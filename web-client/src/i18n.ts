@@ -117,6 +117,7 @@ const ja = {
   called_on_you: "あなたが指名されました（{by}）。チャットで回答してください。",
   called_on_other: "{nickname} さんが指名されています",
   dismiss: "閉じる",
+  sound_blocked: "（ブラウザーの設定で通知音が鳴りませんでした。画面を一度クリックすると次から鳴ります）",
 
   emotions_title: "リアクション",
   emotion_press: "{label} を送る",
@@ -311,6 +312,7 @@ const en: Record<Key, string> = {
   called_on_you: "You are called on ({by}). Please answer in the chat.",
   called_on_other: "{nickname} is called on",
   dismiss: "Dismiss",
+  sound_blocked: "(Your browser kept the chime silent. Click the page once and it will sound next time.)",
 
   emotions_title: "Reactions",
   emotion_press: "Send {label}",

@@ -50,11 +50,13 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
 
   // The "you are called on" chime, once per call.
   const chimed = useRef<number | null>(null);
+  const [sound, setSound] = useState<"pending" | "played" | "blocked">("pending");
   useEffect(() => {
     const at = state?.calledOnYou?.at ?? null;
     if (at !== null && chimed.current !== at) {
       chimed.current = at;
-      chime();
+      setSound("pending");
+      void chime().then((played) => setSound(played ? "played" : "blocked"));
     }
   }, [state?.calledOnYou?.at]);
 
@@ -81,8 +83,9 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
         </section>
       )}
       {state.calledOnYou && (
-        <div class="called-on" role="alert">
+        <div class="called-on" role="alert" data-sound={sound}>
           <span aria-hidden="true">🎤</span> {t("called_on_you", { by: state.calledOnYou.by })}
+          {sound === "blocked" && <span class="help">{t("sound_blocked")}</span>}
           <button type="button" onClick={() => conn.dismissCall()}>
             {t("dismiss")}
           </button>

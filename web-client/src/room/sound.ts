@@ -1,10 +1,12 @@
 // The "you are called on" chime: two short tones made with Web Audio (no sound file to load).
 let ctx: AudioContext | null = null;
 
-export function chime(): void {
+/** Plays the chime; resolves to whether the browser let it sound (autoplay rules may not). */
+export async function chime(): Promise<boolean> {
   try {
     ctx ??= new AudioContext();
-    void ctx.resume();
+    await Promise.race([ctx.resume(), new Promise((r) => setTimeout(r, 500))]);
+    if (ctx.state !== "running") return false;
     const start = ctx.currentTime + 0.02;
     [880, 1320].forEach((freq, i) => {
       const osc = ctx!.createOscillator();
@@ -19,7 +21,9 @@ export function chime(): void {
       osc.start(t0);
       osc.stop(t0 + 0.21);
     });
+    return true;
   } catch {
     // No audio (blocked or unsupported): the visual notice remains.
+    return false;
   }
 }
