@@ -1,0 +1,241 @@
+//! What a node operator sets for the media path, and how peer connections are built from it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCIceCandidateType, Registry, SettingEngineBuilder, register_default_interceptors,
+};
+
+use crate::SignalingError;
+
+/// Media settings of a node. `Default` suits a machine with a public address and no firewall
+/// rules: any UDP port, every interface, nothing handed to clients.
+#[derive(Debug, Clone)]
+pub struct SignalingConfig {
+    /// Address the peer connections bind. A wildcard means "every interface but loopback and
+    /// link-local" (webrtc's rule); tests bind `127.0.0.1` because loopback is skipped otherwise.
+    pub bind_ip: IpAddr,
+    /// UDP ports the node may use, one per peer connection, so a firewall can open exactly
+    /// these. `None`: any ephemeral port.
+    pub udp_port_range: Option<RangeInclusive<u16>>,
+    /// Public addresses of a node behind a 1:1 NAT (a cloud instance's elastic IP): advertised
+    /// as host candidates instead of the private address, with the same port.
+    pub public_ips: Vec<IpAddr>,
+    /// Also offer passive ICE-TCP candidates, on the same port number as the UDP one, for
+    /// learners whose networks block UDP. webrtc 0.21 binds one TCP listener per peer
+    /// connection; a single shared port (a TCP mux) is not available in this version.
+    pub ice_tcp: bool,
+    /// STUN/TURN servers handed to clients (the browser needs them; the node, with a public
+    /// or 1:1-NAT address, does not gather through them).
+    pub ice_servers: Vec<IceServer>,
+    /// Silence on a connection (no media, no keepalives) before it counts as disconnected.
+    pub ice_disconnected_timeout: Duration,
+    /// Further silence before a disconnected connection fails and is released: how long a
+    /// learner whose browser vanished (closed lid, lost network) keeps its resources.
+    pub ice_failed_timeout: Duration,
+    /// RTP packets queued per subscriber track before new ones are dropped: a learner on a
+    /// slow path loses packets (and asks for a keyframe) instead of slowing the others.
+    pub subscriber_queue_packets: usize,
+    /// Shortest time between two keyframe requests (PLI) sent to the publisher for one track:
+    /// a crowd joining at once costs the instructor's encoder one keyframe, not hundreds.
+    pub keyframe_request_interval: Duration,
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            udp_port_range: None,
+            public_ips: Vec::new(),
+            ice_tcp: false,
+            ice_servers: Vec::new(),
+            ice_disconnected_timeout: Duration::from_secs(5),
+            ice_failed_timeout: Duration::from_secs(10),
+            subscriber_queue_packets: 256,
+            keyframe_request_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One STUN or TURN server as a browser's `RTCIceServer` wants it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IceServer {
+    /// `stun:host:port`, `turn:host:port?transport=udp`, `turns:…`.
+    pub urls: Vec<String>,
+    /// TURN user name; empty for STUN.
+    pub username: String,
+    /// TURN credential; empty for STUN.
+    pub credential: String,
+}
+
+/// Payload types the node offers. Fixed, so a forwarded packet's type is rewritten to the one
+/// every subscriber negotiated (the node writes the subscriber offers).
+pub(crate) const VP8_PAYLOAD_TYPE: u8 = 96;
+pub(crate) const OPUS_PAYLOAD_TYPE: u8 = 111;
+
+/// The node's payload type for a codec, `None` for a codec it does not forward.
+pub(crate) fn payload_type_for(mime_type: &str) -> Option<u8> {
+    if mime_type.eq_ignore_ascii_case(MIME_TYPE_VP8) {
+        Some(VP8_PAYLOAD_TYPE)
+    } else if mime_type.eq_ignore_ascii_case(MIME_TYPE_OPUS) {
+        Some(OPUS_PAYLOAD_TYPE)
+    } else {
+        None
+    }
+}
+
+pub(crate) fn vp8_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: ["nack", "nack pli", "ccm fir"]
+            .iter()
+            .map(|fb| {
+                let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
+                RTCPFeedback {
+                    typ: typ.to_owned(),
+                    parameter: parameter.to_owned(),
+                }
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: Vec::new(),
+    }
+}
+
+/// Builds peer connections from the configuration, walking the UDP port range.
+#[derive(Debug)]
+pub(crate) struct PeerFactory {
+    config: SignalingConfig,
+    /// Where the next port search starts, so consecutive connections do not all probe the
+    /// ports the earlier ones hold.
+    next_port: AtomicU32,
+}
+
+impl PeerFactory {
+    pub(crate) fn new(config: SignalingConfig) -> Self {
+        Self {
+            config,
+            next_port: AtomicU32::new(0),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &SignalingConfig {
+        &self.config
+    }
+
+    /// A peer connection bound to a free port of the range (or an ephemeral one).
+    pub(crate) async fn build(
+        &self,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+    ) -> Result<Arc<dyn PeerConnection>, SignalingError> {
+        let Some(range) = self.config.udp_port_range.clone() else {
+            return self.build_on(0, handler).await;
+        };
+        let (first, last) = (u32::from(*range.start()), u32::from(*range.end()));
+        if first > last {
+            return Err(SignalingError::NoFreePort { first, last });
+        }
+        let len = last - first + 1;
+        let start = self.next_port.fetch_add(1, Ordering::Relaxed) % len;
+        let mut last_error = None;
+        for step in 0..len {
+            let port = first + (start + step) % len;
+            // `port` lies in `first..=last`, both of which came from `u16`s.
+            let port = u16::try_from(port).unwrap_or(u16::MAX);
+            match self.build_on(port, Arc::clone(&handler)).await {
+                Ok(pc) => {
+                    self.next_port.store(start + step + 1, Ordering::Relaxed);
+                    return Ok(pc);
+                }
+                Err(err) => {
+                    tracing::debug!(port, %err, "port taken, trying the next one");
+                    last_error = Some(err);
+                }
+            }
+        }
+        tracing::warn!(first, last, error = ?last_error, "no free UDP port in the range");
+        Err(SignalingError::NoFreePort { first, last })
+    }
+
+    async fn build_on(
+        &self,
+        port: u16,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+    ) -> Result<Arc<dyn PeerConnection>, SignalingError> {
+        let mut media_engine = MediaEngine::default();
+        media_engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: vp8_codec(),
+                payload_type: VP8_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Video,
+        )?;
+        media_engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus_codec(),
+                payload_type: OPUS_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Audio,
+        )?;
+        // NACK both ways (the node retransmits to a lossy learner from its own buffer, and
+        // asks the instructor for what it lost), receiver and sender reports, TWCC feedback.
+        let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+
+        let mut settings = SettingEngineBuilder::new().with_ice_timeouts(
+            Some(self.config.ice_disconnected_timeout),
+            Some(self.config.ice_failed_timeout),
+            // webrtc's default keepalive interval (2 s), stated because the setter takes all three.
+            Some(Duration::from_secs(2)),
+        );
+        if !self.config.public_ips.is_empty() {
+            settings = settings.with_nat_1to1_ips(
+                self.config
+                    .public_ips
+                    .iter()
+                    .map(IpAddr::to_string)
+                    .collect(),
+                RTCIceCandidateType::Host,
+            );
+        }
+
+        let addr = SocketAddr::new(self.config.bind_ip, port);
+        let tcp_addrs = if self.config.ice_tcp {
+            vec![addr]
+        } else {
+            Vec::new()
+        };
+        // Boxed: building a connection is a 20 KiB future, too big to keep inline.
+        let pc = Box::pin(
+            PeerConnectionBuilder::new()
+                .with_media_engine(media_engine)
+                .with_interceptor_registry(registry)
+                .with_setting_engine(settings.build())
+                .with_handler(handler)
+                .with_udp_addrs(vec![addr])
+                .with_tcp_addrs(tcp_addrs)
+                .build(),
+        )
+        .await?;
+        Ok(Arc::new(pc))
+    }
+}

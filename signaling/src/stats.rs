@@ -1,0 +1,57 @@
+//! Counters a test, the metrics page or an operator reads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// A snapshot of a broadcast's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BroadcastStats {
+    /// Subscribers holding a peer connection now.
+    pub subscribers: usize,
+    /// Tracks the publisher is sending now.
+    pub published_tracks: usize,
+    /// RTP packets handed to a subscriber's peer connection.
+    pub forwarded_packets: u64,
+    /// RTP packets a subscriber missed because its queue was full.
+    pub dropped_packets: u64,
+    /// RTP packets a subscriber's connection refused (not negotiated or not connected yet).
+    pub refused_packets: u64,
+    /// Keyframe requests (PLI) sent to the publisher.
+    pub keyframe_requests: u64,
+    /// Tasks of this broadcast still running (readers, writers, keyframe requesters).
+    pub tasks: usize,
+}
+
+/// The live counters, shared by every task of a broadcast.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) forwarded_packets: AtomicU64,
+    pub(crate) dropped_packets: AtomicU64,
+    pub(crate) refused_packets: AtomicU64,
+    pub(crate) keyframe_requests: AtomicU64,
+    pub(crate) tasks: AtomicUsize,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Held by every task the broadcast spawns: the task count falls when the task ends, however
+/// it ends (finished, aborted, panicked), so a leak shows as a count that stays up.
+#[derive(Debug)]
+pub(crate) struct TaskGuard(Arc<Counters>);
+
+impl TaskGuard {
+    pub(crate) fn new(counters: &Arc<Counters>) -> Self {
+        counters.tasks.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(counters))
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.tasks.fetch_sub(1, Ordering::Relaxed);
+    }
+}
