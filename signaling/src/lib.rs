@@ -90,6 +90,9 @@ pub enum SignalingError {
     /// The connection has no local description after setting one (a webrtc bug if seen).
     #[error("no local description after negotiation")]
     NoLocalDescription,
+    /// A transceiver made around a track has no sender (a webrtc bug if seen).
+    #[error("a track's transceiver has no sender")]
+    NoSender,
     /// The broadcast was closed.
     #[error("the broadcast is closed")]
     Closed,

@@ -89,10 +89,24 @@ impl Subscriber {
                 ..Default::default()
             }],
         )));
-        let sender = self
+        // A transceiver of its own, send-only, never `add_track`: that would reuse the
+        // placeholder section of the first offer (see `first_offer`), which the learner's side
+        // may have set up without a receiver because it was offered receive-only, so the
+        // track would never surface there. Send-only also says what the node does.
+        let transceiver = self
             .pc
-            .add_track(Arc::clone(&local) as Arc<dyn TrackLocal>)
+            .add_transceiver_from_track(
+                Arc::clone(&local) as Arc<dyn TrackLocal>,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Sendonly,
+                    ..Default::default()
+                }),
+            )
             .await?;
+        let sender = transceiver
+            .sender()
+            .await?
+            .ok_or(SignalingError::NoSender)?;
         let (sink, queue) = forward::queue(inner.factory.config().subscriber_queue_packets);
         let writer = forward::spawn_writer(inner, local, ssrc, info.payload_type, queue);
         if !inner.add_sink(info.key, self.id, sink) {
@@ -128,10 +142,13 @@ impl Subscriber {
     pub(crate) async fn first_offer(&mut self) -> Result<String, SignalingError> {
         if self.outputs.is_empty() {
             // Nobody publishes yet (the learner waits for the lecture to start). An offer
-            // without media sections has no ICE credentials and no browser accepts it, so an
+            // without media sections has no ICE credentials and no browser accepts it, so a
             // placeholder section carries the transport until the tracks come. webrtc 0.21
             // makes such a section only as recvonly (not inactive); a receive-only browser
-            // answers it inactive, and the node ignores anything that arrives on it.
+            // answers it inactive, and the node ignores anything that arrives on it. Tracks
+            // never take it over (`attach` gives each its own send-only section): the
+            // learner may have set it up without a receiver, and then would never surface
+            // what the node sends on it.
             self.pc
                 .add_transceiver_from_kind(
                     RtpCodecKind::Video,

@@ -47,6 +47,42 @@ async fn every_learner_receives_every_packet_the_instructor_sends() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learners_waiting_before_the_instructor_publishes_receive_everything() {
+    // The waiting room: learners are in before the instructor starts sending.
+    let broadcast = Arc::new(Broadcast::new(loopback_config()));
+    let mut learners = Vec::new();
+    for id in 1..=3 {
+        learners.push(Learner::join(&broadcast, id).await);
+    }
+    for learner in &mut learners {
+        learner.connected().await;
+    }
+    assert_eq!(broadcast.stats().published_tracks, 0);
+
+    let instructor = Instructor::publish(&broadcast).await;
+    wait_until(
+        "every waiting learner has 100 video and 100 audio packets",
+        || {
+            learners.iter().all(|l| {
+                let (video, audio, _) = l.counts();
+                video >= 100 && audio >= 100
+            })
+        },
+    )
+    .await;
+    for learner in &learners {
+        let r = learner.received.lock().unwrap();
+        assert!(contiguous(&r.video), "{}: a hole in the video", learner.id);
+        assert!(contiguous(&r.audio), "{}: a hole in the audio", learner.id);
+        assert_eq!(r.altered, 0, "{}: payloads changed on the way", learner.id);
+    }
+    assert_eq!(broadcast.stats().dropped_packets, 0);
+
+    instructor.close().await;
+    broadcast.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_learner_joining_mid_lecture_gets_the_instructor_asked_for_a_keyframe() {
     let broadcast = Arc::new(Broadcast::new(loopback_config()));
     let instructor = Instructor::publish(&broadcast).await;

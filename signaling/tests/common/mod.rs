@@ -348,8 +348,7 @@ impl Instructor {
                 opus_payload,
             ),
         ];
-        // Tracks appear at the node with their first packets. Learners join after that:
-        // joining before the instructor publishes is a known gap (see the crate's report).
+        // Tracks appear at the node with their first packets.
         wait_until("the node knows both tracks", || {
             broadcast.stats().published_tracks == 2
         })
