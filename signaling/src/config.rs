@@ -1,11 +1,13 @@
 //! What a node operator sets for the media path, and how peer connections are built from it.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
@@ -16,6 +18,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::SignalingError;
+use crate::forward::is_keyframe_request;
 
 /// Media settings of a node. `Default` suits a machine with a public address and no firewall
 /// rules: any UDP port, every interface, nothing handed to clients.
@@ -199,7 +202,10 @@ impl PeerFactory {
         )?;
         // NACK both ways (the node retransmits to a lossy learner from its own buffer, and
         // asks the instructor for what it lost), receiver and sender reports, TWCC feedback.
-        let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+        let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
+            // A learner's PLI/FIR about a forwarded track reaches its writer (see
+            // `forward::spawn_writer`); the default chain keeps inbound RTCP to itself.
+            .with(Slot::from(14_000), KeyframeRequestsToApp::default());
 
         let mut settings = SettingEngineBuilder::new().with_ice_timeouts(
             Some(self.config.ice_disconnected_timeout),
@@ -238,4 +244,47 @@ impl PeerFactory {
         .await?;
         Ok(Arc::new(pc))
     }
+}
+
+/// Hands inbound keyframe requests (PLI, FIR) to the application as well, where the
+/// subscriber's writer relays them to the publisher; other RTCP stays with the interceptors.
+#[derive(Default)]
+struct KeyframeRequestsToApp {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestsToApp {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet
+            && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+        {
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequestsToApp {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }

@@ -5,14 +5,15 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::{AbortHandle, JoinHandle};
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::broadcast::{Inner, TrackInfo, TrackKey};
@@ -135,8 +136,14 @@ pub(crate) fn spawn_reader(
 
 /// Writes one subscriber's queue of one track into its peer connection. The only place that
 /// awaits a subscriber: if its connection is slow, only its own queue fills.
+///
+/// Also reads the learner's RTCP about this track: a keyframe request (PLI or FIR, sent when
+/// its decoder lost the picture) goes to the track's requester, the same throttled one the
+/// node's own requests use, so the instructor still sees at most one per interval. Receiver
+/// reports and the rest are dropped here (the interceptors have used them already).
 pub(crate) fn spawn_writer(
     inner: &Arc<Inner>,
+    key: TrackKey,
     local: Arc<TrackLocalStaticRTP>,
     ssrc: u32,
     payload_type: u8,
@@ -144,22 +151,45 @@ pub(crate) fn spawn_writer(
 ) -> JoinHandle<()> {
     let guard = TaskGuard::new(&inner.counters);
     let counters = Arc::clone(&inner.counters);
+    let weak = Arc::downgrade(inner);
     tokio::spawn(async move {
         let _guard = guard;
-        while let Some(mut packet) = queue.recv().await {
-            packet.header.ssrc = ssrc;
-            packet.header.payload_type = payload_type;
-            // The publisher's header extension ids mean nothing on this leg (and the sender
-            // refuses ids it did not negotiate).
-            packet.header.extension = false;
-            packet.header.extension_profile = 0;
-            packet.header.extensions.clear();
-            match local.write_rtp(packet).await {
-                Ok(()) => Counters::add(&counters.forwarded_packets),
-                Err(_) => Counters::add(&counters.refused_packets),
+        // Until the track is unbound (its sender removed): nothing more comes then.
+        let mut feedback = true;
+        loop {
+            tokio::select! {
+                packet = queue.recv() => {
+                    let Some(mut packet) = packet else { break };
+                    packet.header.ssrc = ssrc;
+                    packet.header.payload_type = payload_type;
+                    // The publisher's header extension ids mean nothing on this leg (and the
+                    // sender refuses ids it did not negotiate).
+                    packet.header.extension = false;
+                    packet.header.extension_profile = 0;
+                    packet.header.extensions.clear();
+                    match local.write_rtp(packet).await {
+                        Ok(()) => Counters::add(&counters.forwarded_packets),
+                        Err(_) => Counters::add(&counters.refused_packets),
+                    }
+                }
+                event = local.poll(), if feedback => match event {
+                    Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                        if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                            let Some(inner) = weak.upgrade() else { break };
+                            inner.request_keyframe(key);
+                        }
+                    }
+                    Some(_) => {}
+                    None => feedback = false,
+                },
             }
         }
     })
+}
+
+pub(crate) fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    let any = packet.as_any();
+    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
 /// A new queue for one subscriber's copy of a track.

@@ -32,7 +32,8 @@
 //! requester per video track that sends at most one per
 //! [`SignalingConfig::keyframe_request_interval`] (1 s) and folds the requests that arrive
 //! meanwhile into the next one, so a crowd joining costs the instructor one keyframe a
-//! second. The default interceptors answer learners' NACKs from the node's own send buffer
+//! second. A learner's own PLI/FIR (its decoder lost the picture) goes through the same
+//! requester. The default interceptors answer learners' NACKs from the node's own send buffer
 //! and NACK the publisher for what the node lost.
 //!
 //! # Layout

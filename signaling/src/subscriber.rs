@@ -108,7 +108,7 @@ impl Subscriber {
             .await?
             .ok_or(SignalingError::NoSender)?;
         let (sink, queue) = forward::queue(inner.factory.config().subscriber_queue_packets);
-        let writer = forward::spawn_writer(inner, local, ssrc, info.payload_type, queue);
+        let writer = forward::spawn_writer(inner, info.key, local, ssrc, info.payload_type, queue);
         if !inner.add_sink(info.key, self.id, sink) {
             // The track ended while this copy was being made.
             writer.abort();

@@ -426,6 +426,8 @@ pub struct Learner {
     pub pc: Arc<dyn PeerConnection>,
     pub received: Arc<Mutex<Received>>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
+    /// The camera track as the learner sees it, once it surfaced.
+    pub camera: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 }
 
 impl Learner {
@@ -443,17 +445,36 @@ impl Learner {
             start.signals,
         );
         let received = Arc::new(Mutex::new(Received::default()));
-        record_tracks(peer.tracks, Arc::clone(&received));
+        let camera = Arc::new(Mutex::new(None));
+        record_tracks(peer.tracks, Arc::clone(&received), Arc::clone(&camera));
         Self {
             id,
             pc: peer.pc,
             received,
             state: peer.state,
+            camera,
         }
     }
 
     pub async fn connected(&mut self) {
         wait_connected(&mut self.state).await;
+    }
+
+    /// Asks the node for a keyframe of the camera, as a browser whose decoder lost the
+    /// picture does.
+    pub async fn request_camera_keyframe(&self) {
+        let camera = self
+            .camera
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("no camera track yet");
+        let media_ssrc = camera.ssrcs().await[0];
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        camera.write_rtcp(vec![Box::new(pli)]).await.unwrap();
     }
 
     pub fn counts(&self) -> (usize, usize, usize) {
@@ -534,13 +555,18 @@ fn relay_node_signals(
 fn record_tracks(
     mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
     received: Arc<Mutex<Received>>,
+    camera: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 ) {
     tokio::spawn(async move {
         while let Some(track) = tracks.recv().await {
             let received = Arc::clone(&received);
+            let camera = Arc::clone(&camera);
             tokio::spawn(async move {
                 let stream = track.stream_id().await;
                 let kind = track.kind().await;
+                if kind == RtpCodecKind::Video && stream == "camera" {
+                    *camera.lock().unwrap() = Some(Arc::clone(&track));
+                }
                 while let Some(event) = track.poll().await {
                     let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                         continue;
