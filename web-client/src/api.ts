@@ -7,7 +7,7 @@ import type { RefusalBody } from "@gate/RefusalBody";
 import type { SignedIn } from "@gate/SignedIn";
 import type { TicketResponse } from "@gate/TicketResponse";
 import { clearToken, token } from "./auth";
-import { lang } from "./i18n";
+import { lang, t } from "./i18n";
 
 /** A refused or failed request: the HTTP status and the server's JSON body. */
 export class ApiError extends Error {
@@ -20,8 +20,11 @@ export class ApiError extends Error {
     super(message);
   }
 
-  /** The server's explanation in the reader's language. */
+  /** The explanation in the reader's language. */
   localized(): string {
+    if (this.status === 0) return t("error_network");
+    if (this.status === 401) return t("error_signed_out");
+    if (this.status === 429) return t("error_rate_limited");
     if (this.refusal && lang() === "ja") return this.refusal.message_ja;
     return this.message;
   }

@@ -168,6 +168,8 @@ const ja = {
   enter_again: "もう一度入室する",
 
   error_rate_limited: "操作が多すぎます。少し待ってからお試しください。",
+  error_network: "サーバーに接続できません。ネットワークを確認してください。",
+  error_signed_out: "サインインの有効期限が切れました。もう一度サインインしてください。",
   error_generic: "操作できませんでした: {message}",
 
   check_title: "接続環境チェック",
@@ -363,6 +365,8 @@ const en: Record<Key, string> = {
   enter_again: "Enter again",
 
   error_rate_limited: "Too many actions. Please wait a moment.",
+  error_network: "Cannot reach the server. Check your network.",
+  error_signed_out: "Your sign-in has expired. Please sign in again.",
   error_generic: "That did not work: {message}",
 
   check_title: "Connection check",

@@ -169,3 +169,18 @@ describe("pages and words", () => {
     expect(t("seat_name", { row: 3, col: 5 }, "en")).toBe("Row 3, seat 5");
   });
 });
+
+describe("gate errors in words", () => {
+  it("explains network failures, expired sign-ins and floods in the reader's language", async () => {
+    const { ApiError } = await import("../src/api");
+    const { setLang } = await import("../src/i18n");
+    setLang("en");
+    expect(new ApiError(0, "network", "Failed to fetch", null).localized()).toBe(t("error_network", {}, "en"));
+    expect(new ApiError(401, "unauthorized", "no token", null).localized()).toBe(t("error_signed_out", {}, "en"));
+    expect(new ApiError(429, "rate_limited", "slow", null).localized()).toBe(t("error_rate_limited", {}, "en"));
+    const refusal = { error: "payment_pending", message: "Payment pending", message_ja: "お支払い待ち" };
+    expect(new ApiError(403, "payment_pending", "Payment pending", refusal).localized()).toBe("Payment pending");
+    setLang("ja");
+    expect(new ApiError(403, "payment_pending", "Payment pending", refusal).localized()).toBe("お支払い待ち");
+  });
+});

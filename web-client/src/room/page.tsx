@@ -440,6 +440,7 @@ function Closed({ status, onAgain }: { status: Extract<Status, { kind: "closed" 
     message = t(`closed_${status.code}` as "closed_4103");
   else message = t("closed_generic", { code: status.code ?? "?" });
   const mayReturn = status.left || status.code === 4103 || status.code === 4112 || status.code === 4111;
+  const signedOut = status.refusal?.status === 401;
   return (
     <section class="page narrow closed" aria-live="assertive">
       <h1>{message}</h1>
@@ -447,6 +448,11 @@ function Closed({ status, onAgain }: { status: Extract<Status, { kind: "closed" 
         <a class="button" href="/lectures" onClick={onLinkClick("/lectures")}>
           {t("back_to_lectures")}
         </a>
+        {signedOut && (
+          <a class="button primary" href="/sign-in" onClick={onLinkClick("/sign-in")}>
+            {t("lectures_go_signin")}
+          </a>
+        )}
         {mayReturn && (
           <button type="button" class="primary" onClick={onAgain}>
             {t("enter_again")}
