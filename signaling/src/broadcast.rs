@@ -17,6 +17,7 @@ use webrtc::rtp_transceiver::RTCRtpTransceiverDirection;
 use crate::SignalingError;
 use crate::config::{IceServer, PeerFactory, SignalingConfig};
 use crate::forward::{self, Sink};
+use crate::recording::{self, RecordSink, Recording};
 use crate::signal::{IceCandidate, PeerSignal, SubscriberId};
 use crate::stats::{BroadcastStats, Counters};
 use crate::subscriber::Subscriber;
@@ -51,6 +52,8 @@ pub(crate) struct Inner {
     next_track: AtomicU64,
     /// Names publisher connections, so the events of a replaced one are ignored.
     next_publisher: AtomicU64,
+    /// Where the tracks are recorded, if the configuration asks for it.
+    recording: Option<Arc<Recording>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -105,11 +108,33 @@ struct PublishedTrack {
     /// Wakes the track's keyframe requester (video only). A full slot means a request is
     /// already pending: that is the coalescing.
     keyframes: Option<mpsc::Sender<()>>,
+    /// The recorder's queue, when recording. Dropping it closes the file.
+    recorder: Option<RecordSink>,
 }
 
 impl Broadcast {
-    /// A broadcast with no publisher and no subscribers yet.
+    /// A broadcast with no publisher and no subscribers yet. If the configuration records,
+    /// the recording's folder is named `lecture-<Unix ms>-<n>`; see
+    /// [`with_recording_id`](Self::with_recording_id) to name it.
     pub fn new(config: SignalingConfig) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = format!(
+            "lecture-{}-{}",
+            recording::unix_ms_now(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        Self::with_recording_id(config, &id)
+    }
+
+    /// A broadcast whose recording (if the configuration records) goes to
+    /// `<recording_dir>/<id>/`: the room's lecture id, say. Characters other than ASCII
+    /// letters, digits, `-` and `_` become `_`; a folder that exists already gets a `-2`,
+    /// `-3`… suffix rather than being written into.
+    pub fn with_recording_id(config: SignalingConfig, id: &str) -> Self {
+        let recording = config
+            .recording_dir
+            .clone()
+            .map(|root| Arc::new(Recording::new(root, recording::sanitize_name(id))));
         Self {
             inner: Arc::new(Inner {
                 factory: PeerFactory::new(config),
@@ -117,8 +142,14 @@ impl Broadcast {
                 state: Mutex::new(State::default()),
                 next_track: AtomicU64::new(1),
                 next_publisher: AtomicU64::new(1),
+                recording,
             }),
         }
+    }
+
+    /// The recording's folder, once the first track has started recording into it.
+    pub fn recording_dir(&self) -> Option<std::path::PathBuf> {
+        self.inner.recording.as_ref().and_then(|r| r.dir())
     }
 
     /// The STUN/TURN servers a client should configure its `RTCPeerConnection` with.
@@ -340,6 +371,10 @@ impl Broadcast {
             refused_packets: c.refused_packets.load(Ordering::Relaxed),
             keyframe_requests: c.keyframe_requests.load(Ordering::Relaxed),
             tasks: c.tasks.load(Ordering::Relaxed),
+            recorded_packets: c.recorded_packets.load(Ordering::Relaxed),
+            recording_dropped_packets: c.recording_dropped_packets.load(Ordering::Relaxed),
+            recording_errors: c.recording_errors.load(Ordering::Relaxed),
+            recording_tracks: c.recording_tracks.load(Ordering::Relaxed),
         }
     }
 }
@@ -419,6 +454,10 @@ impl Inner {
             if state.closed {
                 return;
             }
+            let recorder = self.recording.as_ref().map(|recording| {
+                let capacity = self.factory.config().recording_queue_packets;
+                recording::start(&self, recording, &info, capacity)
+            });
             state.tracks.insert(
                 info.key,
                 PublishedTrack {
@@ -427,6 +466,7 @@ impl Inner {
                     info: info.clone(),
                     sinks: HashMap::new(),
                     keyframes: started.keyframes,
+                    recorder,
                 },
             );
         }
@@ -505,6 +545,11 @@ impl Inner {
                 continue;
             }
             Counters::add(&self.counters.dropped_packets);
+        }
+        if let Some(recorder) = &track.recorder
+            && !recorder.offer(packet, recording::unix_ms_now())
+        {
+            Counters::add(&self.counters.recording_dropped_packets);
         }
     }
 

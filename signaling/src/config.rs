@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -51,6 +52,12 @@ pub struct SignalingConfig {
     /// Shortest time between two keyframe requests (PLI) sent to the publisher for one track:
     /// a crowd joining at once costs the instructor's encoder one keyframe, not hundreds.
     pub keyframe_request_interval: Duration,
+    /// Where the instructor's tracks are recorded for the archive, one folder per broadcast
+    /// (see the crate docs for the layout). `None`: nothing is recorded.
+    pub recording_dir: Option<PathBuf>,
+    /// RTP packets queued per recorded track before new ones are dropped: a slow disk loses
+    /// recording (counted) instead of slowing forwarding.
+    pub recording_queue_packets: usize,
 }
 
 impl Default for SignalingConfig {
@@ -65,6 +72,8 @@ impl Default for SignalingConfig {
             ice_failed_timeout: Duration::from_secs(10),
             subscriber_queue_packets: 256,
             keyframe_request_interval: Duration::from_secs(1),
+            recording_dir: None,
+            recording_queue_packets: 1024,
         }
     }
 }

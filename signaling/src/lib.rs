@@ -36,6 +36,56 @@
 //! requester. The default interceptors answer learners' NACKs from the node's own send buffer
 //! and NACK the publisher for what the node lost.
 //!
+//! # Recording for the archive
+//!
+//! With [`SignalingConfig::recording_dir`] set, every track the publisher sends is written to
+//! `<recording_dir>/<id>/`, where `<id>` is the name given to
+//! [`Broadcast::with_recording_id`] (sanitized; `-2`, `-3`… appended if the folder exists) or
+//! `lecture-<Unix ms>-<n>` from [`Broadcast::new`]. [`Broadcast::recording_dir`] tells which.
+//! One file per published track, named `track-<n>-video.ivf` or `track-<n>-audio.ogg` (`<n>`
+//! never reused within the broadcast, so each screen-share session and each publisher
+//! reconnection gets new files):
+//!
+//! - **VP8 → IVF**: the 32-byte `DKIF` header (FourCC `VP80`, width and height from the first
+//!   keyframe, timebase 1/1000, frame count filled in on close), then per frame a 12-byte
+//!   header (u32 length, u64 timestamp, little-endian) and the frame. A frame's timestamp is
+//!   its **media time in ms**: RTP time since the file's first packet (unwrapped). Writing
+//!   starts at a keyframe; after a loss (a sequence gap, a full queue) the file skips to the
+//!   next keyframe, which the recorder asks the publisher for through the track's throttled
+//!   requester. Late packets (reordered, retransmitted) are skipped: there is no jitter buffer.
+//! - **Opus → Ogg** (RFC 7845): an `OpusHead` page (2 channels, pre-skip 0, 48 kHz) and an
+//!   `OpusTags` page, then one page per Opus packet, its granule position the packet's end in
+//!   48 kHz samples since the file's first packet (so a packet's media time in ms is
+//!   `(granule - its samples) / 48`); gaps (loss, silence suppression) show as jumps in the
+//!   granule position. The last page carries the end-of-stream flag.
+//!
+//! Next to them, `index.json` (rewritten atomically when a track starts or ends, and every
+//! 10 s meanwhile) maps media time to the node's wall clock, the clock the chat's event times
+//! use:
+//!
+//! ```json
+//! { "format": "live-lecture-recording/1", "recording": "lecture-42", "created_unix_ms": 1700000000000,
+//!   "tracks": [ { "file": "track-1-video.ivf", "kind": "video", "codec": "VP8",
+//!                 "stream_id": "…", "track_id": "…", "clock_rate": 90000,
+//!                 "first_rtp_timestamp": 123456, "first_unix_ms": 1700000000500,
+//!                 "last_unix_ms": 1700003600500, "last_media_ms": 3600000, "frames": 90000,
+//!                 "complete": true, "sync": [[0, 1700000000500], [1000, 1700000001501]] } ] }
+//! ```
+//!
+//! `sync` holds `[media_ms, unix_ms]` pairs, one per second of wall clock, the first being
+//! `[0, first_unix_ms]`: a packet's media time and when it reached the node. To show the chat
+//! message sent at Unix time `t` in step, a player seeks each file to the media time
+//! interpolated between the sync points around `t` (the media time of two files differs by
+//! when their first packets came: compare `first_unix_ms`). `complete: false` marks a file
+//! whose node stopped before the track ended (its IVF frame count is then 0; read to the end).
+//!
+//! A recorder is one more sink on the fan-out, with its own bounded queue
+//! ([`SignalingConfig::recording_queue_packets`]; a full queue drops the packet and counts it
+//! in [`BroadcastStats::recording_dropped_packets`]) and a thread of the blocking pool doing
+//! all the file work: a slow disk never delays forwarding. The file is flushed, completed and
+//! closed when the track ends (screen share stopped, [`Broadcast::unpublish`],
+//! [`Broadcast::close`], the publisher's connection failing).
+//!
 //! # Layout
 //!
 //! - `broadcast.rs`: [`Broadcast`], its state and the publisher's events.
@@ -44,13 +94,15 @@
 //! - `config.rs`: [`SignalingConfig`] and how peer connections are built from it.
 //! - `signal.rs`: [`SubscriberId`], [`IceCandidate`], [`PeerSignal`].
 //! - `stats.rs`: [`BroadcastStats`] and the task accounting that shows leaks.
+//! - `recording.rs`: the recorders, the IVF and Ogg writers, `index.json`.
 //!
-//! Not here yet: the room WebSocket messages carrying these signals, phase gating, recording,
-//! the node-to-node relay.
+//! Not here yet: the room WebSocket messages carrying these signals, phase gating, the
+//! node-to-node relay.
 
 mod broadcast;
 mod config;
 mod forward;
+mod recording;
 mod signal;
 mod stats;
 mod subscriber;

@@ -18,8 +18,19 @@ pub struct BroadcastStats {
     pub refused_packets: u64,
     /// Keyframe requests (PLI) sent to the publisher.
     pub keyframe_requests: u64,
-    /// Tasks of this broadcast still running (readers, writers, keyframe requesters).
+    /// Tasks of this broadcast still running (readers, writers, keyframe requesters,
+    /// recorders).
     pub tasks: usize,
+    /// RTP packets a recorder took from its queue and wrote (or held for the next frame).
+    pub recorded_packets: u64,
+    /// RTP packets not recorded because a recorder's queue was full (the disk fell behind).
+    pub recording_dropped_packets: u64,
+    /// Recording failures: a folder or file that could not be created, a write that failed
+    /// (that track's recording stops; forwarding goes on).
+    pub recording_errors: u64,
+    /// Recording files open now: a track's file is closed, and its index entry complete,
+    /// once this falls.
+    pub recording_tracks: usize,
 }
 
 /// The live counters, shared by every task of a broadcast.
@@ -30,6 +41,10 @@ pub(crate) struct Counters {
     pub(crate) refused_packets: AtomicU64,
     pub(crate) keyframe_requests: AtomicU64,
     pub(crate) tasks: AtomicUsize,
+    pub(crate) recorded_packets: AtomicU64,
+    pub(crate) recording_dropped_packets: AtomicU64,
+    pub(crate) recording_errors: AtomicU64,
+    pub(crate) recording_tracks: AtomicUsize,
 }
 
 impl Counters {

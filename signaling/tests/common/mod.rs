@@ -26,7 +26,7 @@ use webrtc::peer_connection::{
     RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
     Registry, register_default_interceptors,
 };
-use webrtc::rtp_transceiver::RtpSender;
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -250,6 +250,8 @@ pub struct Instructor {
     pub camera_keyframe_requests: Arc<Mutex<Vec<Instant>>>,
     pub screen_keyframe_requests: Arc<Mutex<Vec<Instant>>>,
     screen: Option<(Arc<TrackLocalStaticRTP>, Arc<dyn RtpSender>)>,
+    /// Screen-share sessions started so far.
+    screen_sessions: u32,
     pumps: Vec<tokio::task::JoinHandle<()>>,
     state: watch::Receiver<RTCPeerConnectionState>,
 }
@@ -264,30 +266,83 @@ fn count_keyframe_requests(track: Arc<TrackLocalStaticRTP>, log: Arc<Mutex<Vec<I
     });
 }
 
+/// What a synthetic packet carries: payload, marker bit, RTP timestamp.
+pub type Synthetic = (bytes::Bytes, bool, u32);
+
+/// Every packet a one-packet VP8 keyframe (`vp8_payload`), timestamps 3000 apart.
+fn plain_video(seq: u16) -> Synthetic {
+    (vp8_payload(seq), true, u32::from(seq).wrapping_mul(3000))
+}
+
+/// Every packet an Opus packet (`opus_payload`), timestamps 3000 apart.
+fn plain_audio(seq: u16) -> Synthetic {
+    (opus_payload(seq), true, u32::from(seq).wrapping_mul(3000))
+}
+
+/// The first sequence number a pump sends.
+const FIRST_SEQ: u16 = 1000;
+/// The first RTP timestamp of the frame-shaped streams: close to the wrap, so a recording
+/// sees the timestamp wrap within its first seconds.
+const FIRST_TIMESTAMP: u32 = u32::MAX - 90_000;
+
+/// VP8 as a camera sends it, one packet every 20 ms: frames of two packets (the first with
+/// S=1 in its payload descriptor, the second a continuation carrying the marker), 40 ms
+/// apart on a 90 kHz clock; a keyframe (640x360) first and every 25th frame.
+pub fn vp8_frame_packet(seq: u16) -> Synthetic {
+    let n = u32::from(seq.wrapping_sub(FIRST_SEQ));
+    let frame = n / 2;
+    let timestamp = FIRST_TIMESTAMP.wrapping_add(frame * 3600);
+    let mut payload = if n % 2 == 0 {
+        if frame % 25 == 0 {
+            vec![
+                0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01,
+            ]
+        } else {
+            vec![0x10, 0x11, 0x02, 0x00]
+        }
+    } else {
+        vec![0x00]
+    };
+    payload.extend(seq.to_be_bytes());
+    payload.resize(300, 0xA5);
+    (payload.into(), n % 2 == 1, timestamp)
+}
+
+/// Opus as a microphone sends it: a 20 ms CELT packet every 20 ms, 960 apart on 48 kHz.
+pub fn opus_frame_packet(seq: u16) -> Synthetic {
+    let n = u32::from(seq.wrapping_sub(FIRST_SEQ));
+    (
+        opus_payload(seq),
+        true,
+        FIRST_TIMESTAMP.wrapping_add(n * 960),
+    )
+}
+
 /// Sends RTP on `track` every `period` until aborted.
 fn pump(
     track: Arc<TrackLocalStaticRTP>,
     ssrc: u32,
     payload_type: u8,
     period: Duration,
-    make: fn(u16) -> bytes::Bytes,
+    make: fn(u16) -> Synthetic,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
-        let mut seq: u16 = 1000;
+        let mut seq: u16 = FIRST_SEQ;
         loop {
             tick.tick().await;
+            let (payload, marker, timestamp) = make(seq);
             let packet = rtc::rtp::Packet {
                 header: rtc::rtp::header::Header {
                     version: 2,
-                    marker: true,
+                    marker,
                     payload_type,
                     sequence_number: seq,
-                    timestamp: u32::from(seq).wrapping_mul(3000),
+                    timestamp,
                     ssrc,
                     ..Default::default()
                 },
-                payload: make(seq),
+                payload,
             };
             // Before the connection is up the track is not bound yet: those are just lost.
             let _ = track.write_rtp(packet).await;
@@ -298,8 +353,22 @@ fn pump(
 
 impl Instructor {
     /// Connects camera and microphone to `broadcast` and starts sending (video every 20 ms,
-    /// audio every 20 ms).
+    /// audio every 20 ms), every video packet a keyframe of its own.
     pub async fn publish(broadcast: &Arc<Broadcast>) -> Self {
+        Self::publish_with(broadcast, plain_video, plain_audio).await
+    }
+
+    /// Like `publish`, with camera-shaped VP8 (`vp8_frame_packet`) and audio timestamps that
+    /// follow the wall clock (`opus_frame_packet`).
+    pub async fn publish_frames(broadcast: &Arc<Broadcast>) -> Self {
+        Self::publish_with(broadcast, vp8_frame_packet, opus_frame_packet).await
+    }
+
+    async fn publish_with(
+        broadcast: &Arc<Broadcast>,
+        video: fn(u16) -> Synthetic,
+        audio: fn(u16) -> Synthetic,
+    ) -> Self {
         let peer = peer(true).await;
         let camera = local_track("camera", "camera-video", RtpCodecKind::Video, VIDEO_SSRC);
         let microphone = local_track("camera", "microphone", RtpCodecKind::Audio, AUDIO_SSRC);
@@ -333,19 +402,13 @@ impl Instructor {
         wait_connected(&mut state).await;
 
         let pumps = vec![
-            pump(
-                camera,
-                VIDEO_SSRC,
-                96,
-                Duration::from_millis(20),
-                vp8_payload,
-            ),
+            pump(camera, VIDEO_SSRC, 96, Duration::from_millis(20), video),
             pump(
                 microphone,
                 AUDIO_SSRC,
                 111,
                 Duration::from_millis(20),
-                opus_payload,
+                audio,
             ),
         ];
         // Tracks appear at the node with their first packets.
@@ -359,6 +422,7 @@ impl Instructor {
             camera_keyframe_requests,
             screen_keyframe_requests: Arc::new(Mutex::new(Vec::new())),
             screen: None,
+            screen_sessions: 0,
             pumps,
             state,
         }
@@ -366,12 +430,24 @@ impl Instructor {
 
     /// Starts the screen share: a third track, renegotiated with the node.
     pub async fn share_screen(&mut self, broadcast: &Broadcast) {
-        let screen = local_track("screen", "screen-video", RtpCodecKind::Video, SCREEN_SSRC);
-        let sender = self
+        // Each session a new track with an SSRC of its own, on a new send-only transceiver,
+        // as a browser's `addTrack` after `removeTrack` makes a new m-section.
+        self.screen_sessions += 1;
+        let ssrc = SCREEN_SSRC + self.screen_sessions - 1;
+        let id = format!("screen-video-{}", self.screen_sessions);
+        let screen = local_track("screen", &id, RtpCodecKind::Video, ssrc);
+        let transceiver = self
             .pc
-            .add_track(Arc::clone(&screen) as Arc<dyn TrackLocal>)
+            .add_transceiver_from_track(
+                Arc::clone(&screen) as Arc<dyn TrackLocal>,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Sendonly,
+                    ..Default::default()
+                }),
+            )
             .await
             .unwrap();
+        let sender = transceiver.sender().await.unwrap().unwrap();
         count_keyframe_requests(
             Arc::clone(&screen),
             Arc::clone(&self.screen_keyframe_requests),
@@ -379,10 +455,10 @@ impl Instructor {
         self.renegotiate(broadcast).await;
         self.pumps.push(pump(
             Arc::clone(&screen),
-            SCREEN_SSRC,
+            ssrc,
             96,
             Duration::from_millis(20),
-            vp8_payload,
+            plain_video,
         ));
         self.screen = Some((screen, sender));
     }
