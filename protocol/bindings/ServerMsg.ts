@@ -3,6 +3,8 @@ import type { Announcement } from "./Announcement";
 import type { CallInfo } from "./CallInfo";
 import type { ChatEvent } from "./ChatEvent";
 import type { ErrorCode } from "./ErrorCode";
+import type { IceCandidate } from "./IceCandidate";
+import type { IceServer } from "./IceServer";
 import type { LectureInfo } from "./LectureInfo";
 import type { Meter } from "./Meter";
 import type { Nickname } from "./Nickname";
@@ -70,4 +72,20 @@ t: number,
 /**
  * The node's clock when it answered.
  */
-server_time: UnixMillis, };
+server_time: UnixMillis, } | { "type": "media_config", 
+/**
+ * STUN/TURN servers; may be empty.
+ */
+ice_servers: Array<IceServer>, } | { "type": "media_answer", 
+/**
+ * The answer SDP.
+ */
+sdp: string, } | { "type": "media_offer", 
+/**
+ * The offer SDP.
+ */
+sdp: string, } | { "type": "media_candidate", 
+/**
+ * The candidate.
+ */
+candidate: IceCandidate, } | { "type": "media_stopped" };

@@ -99,6 +99,26 @@ pub enum ClientMsg {
         /// Any number the client chooses; echoed unchanged.
         t: u64,
     },
+    /// The instructor's offer for its camera, microphone and screen share: the first one
+    /// publishes, later ones renegotiate (screen share started or stopped). Answered with
+    /// [`crate::ServerMsg::MediaAnswer`]. Instructors only.
+    MediaOffer {
+        /// The browser's offer (`RTCSessionDescription.sdp`).
+        sdp: String,
+    },
+    /// A viewer's answer to the node's [`crate::ServerMsg::MediaOffer`].
+    MediaAnswer {
+        /// The browser's answer (`RTCSessionDescription.sdp`).
+        sdp: String,
+    },
+    /// An ICE candidate trickled by the browser, for this connection's peer connection
+    /// (the instructor's publishing one, or a viewer's receiving one).
+    MediaCandidate {
+        /// The candidate as the browser's `RTCIceCandidate.toJSON()` gives it.
+        candidate: IceCandidate,
+    },
+    /// The instructor stops publishing. Instructors only.
+    MediaStop,
 }
 
 impl ClientMsg {
@@ -123,8 +143,29 @@ impl ClientMsg {
             ClientMsg::StartLecture => "start_lecture",
             ClientMsg::EndLecture => "end_lecture",
             ClientMsg::Ping { .. } => "ping",
+            ClientMsg::MediaOffer { .. } => "media_offer",
+            ClientMsg::MediaAnswer { .. } => "media_answer",
+            ClientMsg::MediaCandidate { .. } => "media_candidate",
+            ClientMsg::MediaStop => "media_stop",
         }
     }
+}
+
+/// A trickled ICE candidate, shaped like the browser's `RTCIceCandidateInit` (its fields in
+/// snake case). Absent fields travel as `null`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct IceCandidate {
+    /// The `candidate:…` attribute (empty: end of candidates).
+    pub candidate: String,
+    /// The m-section's `mid` it belongs to.
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    /// Index of that m-section.
+    #[serde(default)]
+    pub sdp_mline_index: Option<u16>,
+    /// The ICE ufrag of the session it was gathered for.
+    #[serde(default)]
+    pub username_fragment: Option<String>,
 }
 
 /// Where a returning client's chat left off.

@@ -19,12 +19,12 @@ pub mod error;
 pub mod ids;
 pub mod server;
 
-pub use client::{ClientMsg, ResumeFrom};
+pub use client::{ClientMsg, IceCandidate, ResumeFrom};
 pub use close::CloseCode;
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use error::ErrorCode;
 pub use ids::{ChatOffset, EmotionKey, Epoch, LectureId, Nickname, Role, Seat, UnixMillis, UserId};
-pub use server::ServerMsg;
+pub use server::{IceServer, ServerMsg};
 
 /// Version of this protocol. It is part of both subprotocol names, so a client and a node that
 /// do not share a version never exchange a frame.

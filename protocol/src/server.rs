@@ -1,5 +1,6 @@
 //! What a node sends, and the pieces of the room's state they carry.
 
+use crate::client::IceCandidate;
 use crate::error::ErrorCode;
 use crate::ids::{
     ChatOffset, EmotionKey, Epoch, LectureId, Nickname, Role, Seat, UnixMillis, UserId,
@@ -79,6 +80,44 @@ pub enum ServerMsg {
         /// The node's clock when it answered.
         server_time: UnixMillis,
     },
+    /// How to configure `RTCPeerConnection` (its `iceServers`). Sent to every connection right
+    /// after its welcome.
+    MediaConfig {
+        /// STUN/TURN servers; may be empty.
+        ice_servers: Vec<IceServer>,
+    },
+    /// The node's answer to the instructor's `media_offer`.
+    MediaAnswer {
+        /// The answer SDP.
+        sdp: String,
+    },
+    /// To a viewer: the node's offer (the first one, and every renegotiation). Answer with
+    /// `media_answer`.
+    MediaOffer {
+        /// The offer SDP.
+        sdp: String,
+    },
+    /// A candidate of the node's side, for `addIceCandidate`.
+    MediaCandidate {
+        /// The candidate.
+        candidate: IceCandidate,
+    },
+    /// To a viewer: its media ended (the phase left live, the instructor stopped, or the node's
+    /// side failed). Close the peer connection; a new `media_offer` may follow later.
+    MediaStopped,
+}
+
+/// One STUN or TURN server, as the browser's `RTCIceServer` takes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct IceServer {
+    /// `stun:host:port`, `turn:host:port?transport=udp`, `turns:…`.
+    pub urls: Vec<String>,
+    /// TURN user name; `null` for STUN.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// TURN credential; `null` for STUN.
+    #[serde(default)]
+    pub credential: Option<String>,
 }
 
 /// Everything a client needs to draw the room after `hello`.

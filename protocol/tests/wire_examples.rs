@@ -7,8 +7,8 @@ use protocol::server::{
     Replay, RoomUpdate, SeatChange, SeatOccupant, SeatReaction, Welcome, You,
 };
 use protocol::{
-    ChatOffset, ClientMsg, Codec, EmotionKey, Epoch, ErrorCode, ResumeFrom, Role, Seat, ServerMsg,
-    UnixMillis,
+    ChatOffset, ClientMsg, Codec, EmotionKey, Epoch, ErrorCode, IceCandidate, IceServer,
+    ResumeFrom, Role, Seat, ServerMsg, UnixMillis,
 };
 use std::collections::BTreeMap;
 
@@ -129,7 +129,35 @@ fn client_examples() -> Vec<(&'static str, ClientMsg)> {
         ("Go live", ClientMsg::StartLecture),
         ("End the lecture", ClientMsg::EndLecture),
         ("Round trip", ClientMsg::Ping { t: 17 }),
+        (
+            "The instructor publishes (or renegotiates)",
+            ClientMsg::MediaOffer {
+                sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n…".into(),
+            },
+        ),
+        (
+            "A viewer answers the node's offer",
+            ClientMsg::MediaAnswer {
+                sdp: "v=0\r\no=- 3 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n…".into(),
+            },
+        ),
+        (
+            "A trickled ICE candidate",
+            ClientMsg::MediaCandidate {
+                candidate: candidate(),
+            },
+        ),
+        ("The instructor stops publishing", ClientMsg::MediaStop),
     ]
+}
+
+fn candidate() -> IceCandidate {
+    IceCandidate {
+        candidate: "candidate:1 1 udp 2130706431 192.0.2.10 50000 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_mline_index: Some(0),
+        username_fragment: None,
+    }
 }
 
 fn server_examples() -> Vec<(&'static str, ServerMsg)> {
@@ -323,6 +351,42 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
             "Link to the other nodes lost",
             ServerMsg::Service { degraded: true },
         ),
+        (
+            "Media settings, right after the welcome",
+            ServerMsg::MediaConfig {
+                ice_servers: vec![
+                    IceServer {
+                        urls: vec!["stun:stun.example.jp:3478".into()],
+                        username: None,
+                        credential: None,
+                    },
+                    IceServer {
+                        urls: vec!["turn:turn.example.jp:3478?transport=udp".into()],
+                        username: Some("lecture".into()),
+                        credential: Some("secret".into()),
+                    },
+                ],
+            },
+        ),
+        (
+            "The node answers the instructor",
+            ServerMsg::MediaAnswer {
+                sdp: "v=0\r\no=- 4 2 IN IP4 192.0.2.10\r\ns=-\r\nt=0 0\r\n…".into(),
+            },
+        ),
+        (
+            "The node offers the lecture's tracks to a viewer",
+            ServerMsg::MediaOffer {
+                sdp: "v=0\r\no=- 5 2 IN IP4 192.0.2.10\r\ns=-\r\nt=0 0\r\n…".into(),
+            },
+        ),
+        (
+            "A candidate of the node",
+            ServerMsg::MediaCandidate {
+                candidate: candidate(),
+            },
+        ),
+        ("A viewer's media ended", ServerMsg::MediaStopped),
     ]
 }
 

@@ -44,6 +44,11 @@ fn needs(msg: &ClientMsg) -> Needs {
         | ClientMsg::Unmute { .. }
         | ClientMsg::Remove { .. } => Needs::Staff,
         ClientMsg::StartLecture | ClientMsg::EndLecture => Needs::Instructor,
+        // The session handles media itself; the core only refuses what reaches it.
+        ClientMsg::MediaOffer { .. }
+        | ClientMsg::MediaAnswer { .. }
+        | ClientMsg::MediaCandidate { .. }
+        | ClientMsg::MediaStop => Needs::Anyone,
     }
 }
 
@@ -76,6 +81,13 @@ impl Room {
             _ => {}
         }
         match msg {
+            ClientMsg::MediaOffer { .. }
+            | ClientMsg::MediaAnswer { .. }
+            | ClientMsg::MediaCandidate { .. }
+            | ClientMsg::MediaStop => refuse(
+                ErrorCode::NotAllowed,
+                "media messages are handled by the connection, not the room",
+            ),
             ClientMsg::Hello { .. } => refuse(
                 ErrorCode::AlreadyEntered,
                 "this connection has already entered",
