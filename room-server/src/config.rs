@@ -9,7 +9,8 @@ use protocol::UnixMillis;
 use protocol::server::Emotion;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 /// Where the node listens unless told otherwise.
@@ -200,6 +201,70 @@ impl RoomTuning {
     }
 }
 
+/// The media path (the `[media]` table): how the node's WebRTC connections are reached, and
+/// what browsers are told.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Address the peer connections bind; none: every interface but loopback.
+    pub bind_ip: Option<IpAddr>,
+    /// UDP ports for peer connections, one each (`"50000-50199"`), so a firewall can open
+    /// exactly these; none: any port the system picks.
+    pub udp_port_range: Option<String>,
+    /// Public addresses of a node behind a 1:1 NAT, advertised instead of the private one.
+    pub public_ips: Vec<IpAddr>,
+    /// Also offer passive ICE-TCP candidates for networks that block UDP.
+    pub ice_tcp: bool,
+    /// STUN/TURN servers handed to browsers in `media_config`.
+    pub ice_servers: Vec<protocol::IceServer>,
+    /// Where the instructor's tracks are recorded, a folder per lecture; none: no recording.
+    pub recording_dir: Option<PathBuf>,
+}
+
+impl MediaSettings {
+    /// The UDP port range, checked.
+    pub fn port_range(&self) -> Result<Option<RangeInclusive<u16>>, ConfigError> {
+        let Some(range) = &self.udp_port_range else {
+            return Ok(None);
+        };
+        let bad = || {
+            ConfigError::Invalid(format!(
+                "[media] udp_port_range `{range}` must be `first-last` with 1 <= first <= last <= 65535"
+            ))
+        };
+        let (first, last) = range.split_once('-').ok_or_else(bad)?;
+        let first: u16 = first.trim().parse().map_err(|_| bad())?;
+        let last: u16 = last.trim().parse().map_err(|_| bad())?;
+        if first == 0 || first > last {
+            return Err(bad());
+        }
+        Ok(Some(first..=last))
+    }
+
+    /// The SFU's configuration. A bad port range (refused by [`Config::resolve`]) counts as
+    /// none.
+    pub fn signaling(&self) -> signaling::SignalingConfig {
+        let defaults = signaling::SignalingConfig::default();
+        signaling::SignalingConfig {
+            bind_ip: self.bind_ip.unwrap_or(defaults.bind_ip),
+            udp_port_range: self.port_range().ok().flatten(),
+            public_ips: self.public_ips.clone(),
+            ice_tcp: self.ice_tcp,
+            ice_servers: self
+                .ice_servers
+                .iter()
+                .map(|s| signaling::IceServer {
+                    urls: s.urls.clone(),
+                    username: s.username.clone().unwrap_or_default(),
+                    credential: s.credential.clone().unwrap_or_default(),
+                })
+                .collect(),
+            recording_dir: self.recording_dir.clone(),
+            ..defaults
+        }
+    }
+}
+
 /// A lecture as written in the config file (`[[lectures]]`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -333,6 +398,8 @@ pub struct FileConfig {
     pub redis_url: Option<String>,
     /// The folder of the web client's built files.
     pub web_root: Option<PathBuf>,
+    /// The media path.
+    pub media: MediaSettings,
 }
 
 impl FileConfig {
@@ -403,6 +470,8 @@ pub struct Config {
     /// The web client's built files, served at `/` (relative paths: to the working folder).
     /// When missing the APIs still work and the pages answer 503 saying how to build them.
     pub web_root: PathBuf,
+    /// The media path (WebRTC ports, addresses, STUN/TURN for browsers, recording).
+    pub media: MediaSettings,
 }
 
 impl Config {
@@ -422,6 +491,7 @@ impl Config {
             integration_api_key: None,
             redis_url: None,
             web_root: PathBuf::from(DEFAULT_WEB_ROOT),
+            media: MediaSettings::default(),
         }
     }
 
@@ -446,6 +516,7 @@ impl Config {
             });
         }
         file.room.validate()?;
+        file.media.port_range()?;
         let limits = file.limits;
         if limits.max_message_bytes < 1024
             || limits.outbound_queue == 0
@@ -493,6 +564,7 @@ impl Config {
                 .web_root
                 .or(file.web_root)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_WEB_ROOT)),
+            media: file.media,
         })
     }
 }
@@ -554,6 +626,11 @@ mod tests {
             RoomTuning::default(),
             "the example's [room] values are the defaults"
         );
+        assert_eq!(
+            file.media,
+            MediaSettings::default(),
+            "the example's [media] values are the defaults"
+        );
         let config = Config::resolve(file, Overrides::default()).expect("the example is valid");
         assert_eq!(config.lectures[0].emotions.len(), 2);
         assert_eq!(
@@ -587,6 +664,34 @@ mod tests {
             Config::resolve(FileConfig::default(), weak),
             Err(ConfigError::WeakSecret(_))
         ));
+    }
+
+    #[test]
+    fn the_media_table_maps_to_the_sfu() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            ticket_secret = "0123456789abcdef0123456789abcdef"
+            [media]
+            udp_port_range = "50000-50199"
+            public_ips = ["203.0.113.7"]
+            ice_tcp = true
+            ice_servers = [{ urls = ["turn:turn.example.jp:3478"], username = "u", credential = "c" }]
+            recording_dir = "/var/lib/room/recordings"
+            "#,
+        )
+        .expect("parses");
+        let config = Config::resolve(file, Overrides::default()).expect("valid");
+        let sfu = config.media.signaling();
+        assert_eq!(sfu.udp_port_range, Some(50000..=50199));
+        assert_eq!(sfu.public_ips.len(), 1);
+        assert!(sfu.ice_tcp);
+        assert_eq!(sfu.ice_servers[0].username, "u");
+        assert!(sfu.recording_dir.is_some());
+        let bad: FileConfig = toml::from_str(
+            "ticket_secret = \"0123456789abcdef0123456789abcdef\"\n[media]\nudp_port_range = \"9-1\"",
+        )
+        .expect("parses");
+        assert!(Config::resolve(bad, Overrides::default()).is_err());
     }
 
     #[test]

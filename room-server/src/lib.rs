@@ -10,6 +10,8 @@
 //!   the learner, corporate and integration APIs; `records` writes what rooms report.
 //! - `log`: the order a room applies its inputs in — in-process for one node, a Redis stream
 //!   for many (every node applies the same entries to its own copy of the room core).
+//! - `media`: the instructor's broadcast per room (the `signaling` SFU) and each session's
+//!   media loop: SDP and candidates over the room connection, gated by the lecture's phase.
 //! - [`bus`]: events every node holding a lecture must act on (revocations, cancellations).
 //! - [`ticket`]: signed room tickets. [`config`]: flags, environment and the TOML file.
 //! - [`clock`]: the one source of wall-clock time. [`demo`]: the demo records.
@@ -21,6 +23,7 @@ pub mod config;
 pub mod demo;
 pub mod gate;
 mod log;
+mod media;
 pub mod node;
 mod records;
 pub mod room;

@@ -13,6 +13,7 @@ use crate::gate::identity::{IdentitySettings, PortalIdentity, TokenIssuer};
 use crate::gate::store::{Store, StoreError};
 use crate::log::redis::Redis;
 use crate::log::{LocalLog, RoomEntry};
+use crate::media::LectureMedia;
 use crate::records::{self, Record};
 use crate::room::LectureSpec;
 use crate::room_task::{self, Log, RoomInput};
@@ -40,6 +41,8 @@ enum RoomSlot {
     Open {
         tx: mpsc::Sender<RoomInput>,
         generation: u64,
+        /// The lecture's broadcast on this node, made with the room and closed when it stops.
+        media: Arc<LectureMedia>,
     },
     Over(CloseCode),
 }
@@ -63,6 +66,10 @@ pub struct Metrics {
     pub rooms_active: AtomicU64,
     /// Connection-check sockets (`/ws/check`) open now.
     pub check_connections_active: AtomicU64,
+    /// RTP packets forwarded by broadcasts already closed (the open ones count their own).
+    pub media_forwarded_retired: AtomicU64,
+    /// RTP packets dropped for slow viewers by broadcasts already closed.
+    pub media_dropped_retired: AtomicU64,
 }
 
 impl Metrics {
@@ -195,6 +202,8 @@ pub struct Node {
     pub(crate) demo: Option<Demo>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// How this node's broadcasts build their peer connections (from `[media]`).
+    pub(crate) signaling: signaling::SignalingConfig,
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -310,6 +319,7 @@ impl Node {
             connect_limiter: RateLimiter::keyed(quota),
             demo,
             metrics: Metrics::default(),
+            signaling: config.media.signaling(),
             clock,
             config,
         });
@@ -355,26 +365,31 @@ impl Node {
     pub(crate) fn room_inbox(
         self: &Arc<Self>,
         spec: &LectureSpec,
-    ) -> Result<mpsc::Sender<RoomInput>, CloseCode> {
+    ) -> Result<(mpsc::Sender<RoomInput>, Arc<LectureMedia>), CloseCode> {
         match self.rooms.entry(spec.id.clone()) {
             Entry::Occupied(mut slot) => match slot.get() {
                 RoomSlot::Over(code) => Err(*code),
-                RoomSlot::Open { tx, .. } if !tx.is_closed() => Ok(tx.clone()),
+                RoomSlot::Open { tx, media, .. } if !tx.is_closed() => {
+                    Ok((tx.clone(), Arc::clone(media)))
+                }
                 RoomSlot::Open { .. } => {
-                    let (tx, slot_value) = self.start_room(spec);
+                    let (room, slot_value) = self.start_room(spec);
                     slot.insert(slot_value);
-                    Ok(tx)
+                    Ok(room)
                 }
             },
             Entry::Vacant(slot) => {
-                let (tx, slot_value) = self.start_room(spec);
+                let (room, slot_value) = self.start_room(spec);
                 slot.insert(slot_value);
-                Ok(tx)
+                Ok(room)
             }
         }
     }
 
-    fn start_room(self: &Arc<Self>, spec: &LectureSpec) -> (mpsc::Sender<RoomInput>, RoomSlot) {
+    fn start_room(
+        self: &Arc<Self>,
+        spec: &LectureSpec,
+    ) -> ((mpsc::Sender<RoomInput>, Arc<LectureMedia>), RoomSlot) {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         // A new room starts a new chat stream: its epoch differs from any earlier room's on
@@ -384,8 +399,71 @@ impl Node {
         let span = info_span!("lecture", id = %spec.id);
         let node = Arc::clone(self);
         Metrics::add(&self.metrics.rooms_active, 1);
-        tokio::spawn(open_room(node, spec.clone(), epoch, rx, generation).instrument(span));
-        (tx.clone(), RoomSlot::Open { tx, generation })
+        let media = Arc::new(LectureMedia::new(signaling::Broadcast::with_recording_id(
+            self.signaling.clone(),
+            spec.id.as_str(),
+        )));
+        let task_media = Arc::clone(&media);
+        tokio::spawn(
+            open_room(node, spec.clone(), epoch, rx, generation, task_media).instrument(span),
+        );
+        (
+            (tx.clone(), Arc::clone(&media)),
+            RoomSlot::Open {
+                tx,
+                generation,
+                media,
+            },
+        )
+    }
+
+    /// The media counters of this node's broadcasts, in Prometheus text format.
+    pub fn render_media_metrics(&self) -> String {
+        let (mut subscribers, mut publishers, mut forwarded, mut dropped) = (0, 0, 0, 0);
+        for slot in &self.rooms {
+            if let RoomSlot::Open { media, .. } = slot.value() {
+                let stats = media.broadcast.stats();
+                subscribers += stats.subscribers as u64;
+                publishers += u64::from(media.publisher.borrow().is_some());
+                forwarded += stats.forwarded_packets;
+                dropped += stats.dropped_packets;
+            }
+        }
+        forwarded += self.metrics.media_forwarded_retired.load(Ordering::Relaxed);
+        dropped += self.metrics.media_dropped_retired.load(Ordering::Relaxed);
+        let rows = [
+            (
+                "media_subscribers",
+                "gauge",
+                "Viewers receiving media now.",
+                subscribers,
+            ),
+            (
+                "media_publishers",
+                "gauge",
+                "Instructors publishing now.",
+                publishers,
+            ),
+            (
+                "media_forwarded_packets_total",
+                "counter",
+                "RTP packets forwarded to viewers.",
+                forwarded,
+            ),
+            (
+                "media_dropped_packets_total",
+                "counter",
+                "RTP packets dropped for slow viewers.",
+                dropped,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, value) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+        out
     }
 
     /// The node a connection id belongs to.
@@ -493,6 +571,7 @@ async fn open_room(
     epoch: Epoch,
     inbox: mpsc::Receiver<RoomInput>,
     generation: u64,
+    media: Arc<LectureMedia>,
 ) {
     let (settings, log) = match &node.redis {
         None => (
@@ -528,7 +607,7 @@ async fn open_room(
             )
         }
     };
-    room_task::run(node, spec, settings, inbox, generation, log).await;
+    room_task::run(node, spec, settings, inbox, generation, log, media).await;
 }
 
 /// A node silent this long is taken for dead.

@@ -3,6 +3,7 @@
 
 use crate::gate::store::AttendanceChange;
 use crate::log::{LocalLog, RoomEntry, Sequenced};
+use crate::media::LectureMedia;
 use crate::node::{Metrics, Node};
 use crate::records::Record;
 use crate::room::{Attendance, ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
@@ -90,6 +91,9 @@ pub(crate) struct Outbox {
     pub(crate) tx: mpsc::Sender<Outgoing>,
     pub(crate) kick: Arc<Kick>,
     pub(crate) codec: Codec,
+    /// Cancelled once the welcome (and the media settings after it) are queued: the session's
+    /// media loop says nothing before.
+    pub(crate) welcomed: CancellationToken,
 }
 
 /// A server message encoded at most once per codec, whatever the number of recipients.
@@ -315,6 +319,7 @@ pub(crate) async fn run(
     mut inbox: mpsc::Receiver<RoomInput>,
     generation: u64,
     mut log: Log,
+    media: Arc<LectureMedia>,
 ) {
     info!("room opened");
     let shared = matches!(log, Log::Redis { .. });
@@ -465,6 +470,9 @@ pub(crate) async fn run(
         if holder.fork.is_some() && !node.is_degraded() && log.settled() {
             holder.rejoin(&conns);
         }
+        if let Some(room) = &holder.room {
+            media.set_live(matches!(room.phase(), Phase::Live { .. }));
+        }
         if shared && last_inspection.elapsed() >= Duration::from_secs(1) {
             last_inspection = Instant::now();
             if let Some(room) = &holder.room {
@@ -496,6 +504,7 @@ pub(crate) async fn run(
         _ => None,
     };
     node.room_stopped(&holder.spec.id, generation, over);
+    crate::media::retire(&node, media);
     info!(over = over.is_some(), "room closed");
 }
 
@@ -524,13 +533,30 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
         match output {
             Output::Send { to, msg } => {
                 let mut frames = Frames::new(&msg);
+                // Every welcome is followed by the media settings.
+                let media_config =
+                    matches!(msg, ServerMsg::Welcome(_)).then(|| ServerMsg::MediaConfig {
+                        ice_servers: node.config.media.ice_servers.clone(),
+                    });
+                let mut config_frames = media_config.as_ref().map(Frames::new);
                 let mut sent = 0;
                 room.for_each_recipient(to, |conn| {
                     let Some(out) = conns.get(&conn) else { return };
                     let Some(frame) = frames.get(out.codec) else {
                         return;
                     };
-                    match out.tx.try_send(Outgoing::Frame(frame)) {
+                    let result = out.tx.try_send(Outgoing::Frame(frame));
+                    if result.is_ok()
+                        && let Some(config) = config_frames.as_mut()
+                    {
+                        if let Some(frame) = config.get(out.codec)
+                            && out.tx.try_send(Outgoing::Frame(frame)).is_err()
+                        {
+                            out.kick.kick(Some(CloseCode::SlowConsumer));
+                        }
+                        out.welcomed.cancel();
+                    }
+                    match result {
                         Ok(()) => sent += 1,
                         Err(TrySendError::Full(_)) => {
                             if !out.kick.is_kicked() {

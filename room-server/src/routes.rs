@@ -76,7 +76,7 @@ pub(crate) async fn ready(State(node): State<Arc<Node>>) -> Response {
 pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        node.metrics.render(),
+        node.metrics.render() + &node.render_media_metrics(),
     )
         .into_response()
 }

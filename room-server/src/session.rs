@@ -94,7 +94,9 @@ async fn session(
         tx,
         kick: Arc::new(Kick::default()),
         codec,
+        welcomed: tokio_util::sync::CancellationToken::new(),
     };
+    let role = who.role;
     let join = |out: Outbox| RoomInput::Join {
         conn,
         who: who.clone(),
@@ -105,21 +107,23 @@ async fn session(
     let mut room = None;
     for _ in 0..2 {
         match node.room_inbox(&spec) {
-            Ok(inbox) if inbox.send(join(out.clone())).await.is_ok() => {
-                room = Some(inbox);
+            Ok((inbox, media)) if inbox.send(join(out.clone())).await.is_ok() => {
+                room = Some((inbox, media));
                 break;
             }
             Ok(_) => continue,
             Err(code) => return close_early(sink, stream, code).await,
         }
     }
-    let Some(room) = room else {
+    let Some((room, media)) = room else {
         return close_early(sink, stream, CloseCode::ServerShutdown).await;
     };
 
+    let (media_tx, media_rx) = mpsc::channel(crate::media::MEDIA_QUEUE);
     let writer = write_loop(node, sink, rx, Arc::clone(&out.kick));
-    let reader = read_loop(node, stream, conn, &out, &room);
-    tokio::join!(writer, reader);
+    let reader = read_loop(node, stream, conn, &out, &room, media_tx);
+    let media = crate::media::run_session(&media, conn, role, &out, media_rx);
+    tokio::join!(writer, reader, media);
     // The room may be gone already (lecture over); then there is nobody to tell.
     let _ = room.send(RoomInput::Disconnected { conn }).await;
     debug!(code = ?out.kick.code(), "connection closed");
@@ -274,6 +278,7 @@ async fn read_loop(
     conn: ConnId,
     out: &Outbox,
     room: &mpsc::Sender<RoomInput>,
+    media: mpsc::Sender<ClientMsg>,
 ) {
     let limits = &node.config.limits;
     let quota =
@@ -365,6 +370,18 @@ async fn read_loop(
             continue;
         }
         Metrics::add(&node.metrics.commands_in_total, 1);
+        if crate::media::is_media(&msg) {
+            // SDP and candidates stay on this node: never through the room's log.
+            if let Err(mpsc::error::TrySendError::Full(msg)) = media.try_send(msg) {
+                reply_error(
+                    out,
+                    ErrorCode::RateLimited,
+                    "too many media messages at once; this one was dropped".into(),
+                    Some(msg.kind().to_owned()),
+                );
+            }
+            continue;
+        }
         if room.send(RoomInput::Command { conn, msg }).await.is_err() {
             kick.kick(Some(CloseCode::ServerShutdown));
             break;

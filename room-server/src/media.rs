@@ -1,0 +1,278 @@
+//! The instructor's broadcast on this node: one [`Broadcast`] per lecture room, what sessions
+//! need to know to use it (is the lecture live, who publishes), and each session's media loop.
+//!
+//! SDP and candidates are per node: they go between a session and its room's broadcast and
+//! never through the room's log (nor Redis). A viewer receives media only from a publisher on
+//! the same node; relaying between nodes is future work.
+
+use crate::node::Node;
+use crate::room::ConnId;
+use crate::room_task::{Outbox, Outgoing, encode};
+use protocol::{ClientMsg, CloseCode, ErrorCode, IceCandidate, Role, ServerMsg};
+use signaling::{Broadcast, PeerSignal, SignalingError, SubscriberId};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tracing::debug;
+
+/// Media messages a session's reader hands its media loop before it must refuse more.
+pub(crate) const MEDIA_QUEUE: usize = 64;
+
+/// One lecture room's broadcast, shared by the room's task and its sessions on this node.
+#[derive(Debug)]
+pub(crate) struct LectureMedia {
+    /// The SFU of the lecture; closed when the room stops.
+    pub(crate) broadcast: Arc<Broadcast>,
+    /// True while the lecture's phase is live: the room task sets it after every entry it
+    /// applies, so viewers' sessions subscribe and unsubscribe as the phase moves.
+    pub(crate) live: watch::Sender<bool>,
+    /// The connection publishing on this node now, if any: viewers subscribe only while
+    /// there is one, and only its session may renegotiate or stop.
+    pub(crate) publisher: watch::Sender<Option<ConnId>>,
+}
+
+impl LectureMedia {
+    pub(crate) fn new(broadcast: Broadcast) -> Self {
+        Self {
+            broadcast: Arc::new(broadcast),
+            live: watch::Sender::new(false),
+            publisher: watch::Sender::new(None),
+        }
+    }
+
+    /// Tells sessions whether the lecture is live (only when it changed).
+    pub(crate) fn set_live(&self, live: bool) {
+        self.live
+            .send_if_modified(|l| std::mem::replace(l, live) != live);
+    }
+
+    /// Forgets `conn` as the publisher, if it still is.
+    fn release_publisher(&self, conn: ConnId) {
+        self.publisher.send_if_modified(|p| {
+            let mine = *p == Some(conn);
+            if mine {
+                *p = None;
+            }
+            mine
+        });
+    }
+}
+
+fn to_signaling(c: IceCandidate) -> signaling::IceCandidate {
+    signaling::IceCandidate {
+        candidate: c.candidate,
+        sdp_mid: c.sdp_mid,
+        sdp_mline_index: c.sdp_mline_index,
+        username_fragment: c.username_fragment,
+    }
+}
+
+fn to_protocol(c: signaling::IceCandidate) -> IceCandidate {
+    IceCandidate {
+        candidate: c.candidate,
+        sdp_mid: c.sdp_mid,
+        sdp_mline_index: c.sdp_mline_index,
+        username_fragment: c.username_fragment,
+    }
+}
+
+/// Whether a client message is one of the media messages this module handles.
+pub(crate) fn is_media(msg: &ClientMsg) -> bool {
+    matches!(
+        msg,
+        ClientMsg::MediaOffer { .. }
+            | ClientMsg::MediaAnswer { .. }
+            | ClientMsg::MediaCandidate { .. }
+            | ClientMsg::MediaStop
+    )
+}
+
+/// Queues a message to this connection; a full queue means the client does not read, and it
+/// is cut off like any slow consumer.
+fn send(out: &Outbox, msg: &ServerMsg) {
+    let Some(frame) = encode(msg, out.codec) else {
+        return;
+    };
+    if out.tx.try_send(Outgoing::Frame(frame)).is_err() && !out.kick.is_kicked() {
+        out.kick.kick(Some(CloseCode::SlowConsumer));
+    }
+}
+
+fn refuse(out: &Outbox, code: ErrorCode, message: String, command: &str) {
+    send(
+        out,
+        &ServerMsg::Error {
+            code,
+            message,
+            command: Some(command.to_owned()),
+        },
+    );
+}
+
+async fn next_signal(
+    signals: &mut Option<mpsc::UnboundedReceiver<PeerSignal>>,
+) -> Option<PeerSignal> {
+    match signals {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One connection's media: publishes for an instructor who offers, and receives as a viewer
+/// while the lecture is live and someone else publishes on this node. Runs until the
+/// connection closes, then releases what it holds.
+pub(crate) async fn run_session(
+    media: &LectureMedia,
+    conn: ConnId,
+    role: Role,
+    out: &Outbox,
+    mut commands: mpsc::Receiver<ClientMsg>,
+) {
+    // Nothing about media before the welcome: a client draws the room first.
+    tokio::select! {
+        () = out.welcomed.cancelled() => {}
+        () = out.kick.kicked() => return,
+    }
+    let broadcast = &media.broadcast;
+    let id = SubscriberId(conn.0);
+    let mut live = media.live.subscribe();
+    let mut publisher = media.publisher.subscribe();
+    // The publisher connection's signals while this connection publishes.
+    let mut publishing: Option<mpsc::UnboundedReceiver<PeerSignal>> = None;
+    // The subscriber's signals while this connection views.
+    let mut viewing: Option<mpsc::UnboundedReceiver<PeerSignal>> = None;
+    // The node's side of the view failed: no new attempt until the publisher or phase changes.
+    let mut gave_up = false;
+    let mut last_publisher = None;
+    loop {
+        let is_live = *live.borrow_and_update();
+        let current = *publisher.borrow_and_update();
+        if current != last_publisher || !is_live {
+            gave_up = false;
+        }
+        last_publisher = current;
+        let want = is_live && current.is_some_and(|p| p != conn);
+        if want && viewing.is_none() && !gave_up {
+            match broadcast.subscribe(id).await {
+                Ok(start) => {
+                    debug!("viewing");
+                    send(out, &ServerMsg::MediaOffer { sdp: start.sdp });
+                    viewing = Some(start.signals);
+                }
+                Err(e) => {
+                    debug!(error = %e, "could not subscribe");
+                    gave_up = true;
+                }
+            }
+        } else if !want && viewing.take().is_some() {
+            let _ = broadcast.unsubscribe(id).await;
+            send(out, &ServerMsg::MediaStopped);
+        }
+        tokio::select! {
+            () = out.kick.kicked() => break,
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                let kind = command.kind();
+                match command {
+                    ClientMsg::MediaOffer { .. } | ClientMsg::MediaStop if role != Role::Instructor => {
+                        refuse(out, ErrorCode::NotAllowed, "only the instructor can publish".into(), kind);
+                    }
+                    ClientMsg::MediaOffer { sdp } if publishing.is_some() && *media.publisher.borrow() == Some(conn) => {
+                        match broadcast.publisher_offer(sdp).await {
+                            Ok(sdp) => send(out, &ServerMsg::MediaAnswer { sdp }),
+                            Err(e) => refuse(out, ErrorCode::InvalidArgument, format!("the offer was refused: {e}"), kind),
+                        }
+                    }
+                    ClientMsg::MediaOffer { sdp } => match broadcast.publish(sdp).await {
+                        Ok(start) => {
+                            debug!("publishing");
+                            publishing = Some(start.signals);
+                            media.publisher.send_replace(Some(conn));
+                            send(out, &ServerMsg::MediaAnswer { sdp: start.sdp });
+                        }
+                        Err(e) => refuse(out, ErrorCode::InvalidArgument, format!("the offer was refused: {e}"), kind),
+                    },
+                    ClientMsg::MediaStop => {
+                        if publishing.take().is_some() && *media.publisher.borrow() == Some(conn) {
+                            let _ = broadcast.unpublish().await;
+                        }
+                        media.release_publisher(conn);
+                    }
+                    ClientMsg::MediaAnswer { sdp } => {
+                        if viewing.is_none() {
+                            refuse(out, ErrorCode::NotFound, "no media offer to answer".into(), kind);
+                        } else if let Err(e) = broadcast.subscriber_answer(id, sdp).await {
+                            let code = match e {
+                                SignalingError::NoOfferOutstanding(_) => ErrorCode::NotFound,
+                                _ => ErrorCode::InvalidArgument,
+                            };
+                            refuse(out, code, format!("the answer was refused: {e}"), kind);
+                        }
+                    }
+                    ClientMsg::MediaCandidate { candidate } => {
+                        // A candidate trailing a stop has nowhere to go: dropped quietly.
+                        let result = if publishing.is_some() {
+                            broadcast.add_publisher_candidate(to_signaling(candidate)).await
+                        } else if viewing.is_some() {
+                            broadcast.add_subscriber_candidate(id, to_signaling(candidate)).await
+                        } else {
+                            Ok(())
+                        };
+                        if let Err(e) = result {
+                            debug!(error = %e, "a candidate was refused");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(()) = live.changed() => {}
+            Ok(()) = publisher.changed() => {}
+            signal = next_signal(&mut publishing), if publishing.is_some() => match signal {
+                Some(PeerSignal::IceCandidate(c)) => {
+                    send(out, &ServerMsg::MediaCandidate { candidate: to_protocol(c) });
+                }
+                Some(PeerSignal::EndOfCandidates | PeerSignal::Offer(_)) => {}
+                Some(PeerSignal::Closed) | None => {
+                    // Failed, replaced by another connection, or unpublished.
+                    publishing = None;
+                    media.release_publisher(conn);
+                }
+            },
+            signal = next_signal(&mut viewing), if viewing.is_some() => match signal {
+                Some(PeerSignal::IceCandidate(c)) => {
+                    send(out, &ServerMsg::MediaCandidate { candidate: to_protocol(c) });
+                }
+                Some(PeerSignal::Offer(sdp)) => send(out, &ServerMsg::MediaOffer { sdp }),
+                Some(PeerSignal::EndOfCandidates) => {}
+                Some(PeerSignal::Closed) | None => {
+                    viewing = None;
+                    gave_up = true;
+                    let _ = broadcast.unsubscribe(id).await;
+                    send(out, &ServerMsg::MediaStopped);
+                }
+            },
+        }
+    }
+    if viewing.is_some() {
+        let _ = broadcast.unsubscribe(id).await;
+    }
+    if publishing.is_some() && *media.publisher.borrow() == Some(conn) {
+        let _ = broadcast.unpublish().await;
+    }
+    media.release_publisher(conn);
+}
+
+/// Closes a stopped room's broadcast in the background, keeping its forwarded packets in the
+/// node's totals.
+pub(crate) fn retire(node: &Arc<Node>, media: Arc<LectureMedia>) {
+    media.set_live(false);
+    let node = Arc::clone(node);
+    tokio::spawn(async move {
+        media.broadcast.close().await;
+        let stats = media.broadcast.stats();
+        crate::node::Metrics::add(
+            &node.metrics.media_forwarded_retired,
+            stats.forwarded_packets,
+        );
+        crate::node::Metrics::add(&node.metrics.media_dropped_retired, stats.dropped_packets);
+    });
+}

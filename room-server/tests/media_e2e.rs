@@ -1,0 +1,526 @@
+//! The instructor's broadcast through the room connection: a real node, room clients over
+//! WebSocket, and real webrtc-crate peers playing the browsers.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Client, TestNode, WAIT};
+use futures_util::StreamExt;
+use protocol::server::Phase;
+use protocol::{ClientMsg, ErrorCode, IceCandidate, Role, ServerMsg};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::media_stream::MediaStreamTrack;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
+    Registry, register_default_interceptors,
+};
+
+const VIDEO_SSRC: u32 = 0x1111_1111;
+const AUDIO_SSRC: u32 = 0x2222_2222;
+
+fn vp8() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        ..Default::default()
+    }
+}
+
+fn opus() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        ..Default::default()
+    }
+}
+
+/// A VP8 keyframe packet carrying its sequence number.
+fn vp8_payload(seq: u16) -> bytes::Bytes {
+    let mut payload = vec![
+        0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01,
+    ];
+    payload.extend(seq.to_be_bytes());
+    payload.resize(200, 0xA5);
+    payload.into()
+}
+
+/// An Opus packet carrying its sequence number.
+fn opus_payload(seq: u16) -> bytes::Bytes {
+    let mut payload = vec![0xfc];
+    payload.extend(seq.to_be_bytes());
+    payload.resize(60, 0x5A);
+    payload.into()
+}
+
+/// Events of one test peer.
+#[derive(Clone)]
+struct Events {
+    candidates: mpsc::UnboundedSender<RTCIceCandidateInit>,
+    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
+    state: Arc<watch::Sender<RTCPeerConnectionState>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Events {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.candidates.send(init);
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.state.send_replace(state);
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.tracks.send(track);
+    }
+}
+
+/// Which RTP packets a viewer received, per kind.
+#[derive(Debug, Default)]
+struct Received {
+    video: BTreeSet<u16>,
+    audio: BTreeSet<u16>,
+    /// Payloads differing from what the instructor sent.
+    altered: usize,
+}
+
+/// A browser: one room connection and one peer connection, negotiated over it.
+struct Browser {
+    /// What the test sends on the room connection.
+    send: mpsc::UnboundedSender<ClientMsg>,
+    /// Everything the node sent (media messages included, after the browser acted on them).
+    inbox: mpsc::UnboundedReceiver<ServerMsg>,
+    pc: Arc<dyn PeerConnection>,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    received: Arc<Mutex<Received>>,
+}
+
+impl Browser {
+    /// Takes over `client` (welcomed already): answers the node's offers, applies its answers
+    /// and candidates, trickles its own candidates.
+    async fn new(client: Client) -> Self {
+        let mut media_engine = MediaEngine::default();
+        for (codec, pt, kind) in [
+            (vp8(), 96, RtpCodecKind::Video),
+            (opus(), 111, RtpCodecKind::Audio),
+        ] {
+            media_engine
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: codec,
+                        payload_type: pt,
+                    },
+                    kind,
+                )
+                .unwrap();
+        }
+        let registry = register_default_interceptors(Registry::new(), &mut media_engine).unwrap();
+        let (candidates_tx, candidates) = mpsc::unbounded_channel();
+        let (tracks_tx, tracks) = mpsc::unbounded_channel();
+        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
+        let pc: Arc<dyn PeerConnection> = Arc::new(
+            Box::pin(
+                PeerConnectionBuilder::new()
+                    .with_media_engine(media_engine)
+                    .with_interceptor_registry(registry)
+                    .with_handler(Arc::new(Events {
+                        candidates: candidates_tx,
+                        tracks: tracks_tx,
+                        state: Arc::new(state_tx),
+                    }))
+                    .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+                    .build(),
+            )
+            .await
+            .unwrap(),
+        );
+        let received = Arc::new(Mutex::new(Received::default()));
+        record_tracks(tracks, Arc::clone(&received));
+        let (send, outgoing) = mpsc::unbounded_channel();
+        let (inbox_tx, inbox) = mpsc::unbounded_channel();
+        tokio::spawn(drive(
+            client,
+            Arc::clone(&pc),
+            outgoing,
+            candidates,
+            inbox_tx,
+        ));
+        Self {
+            send,
+            inbox,
+            pc,
+            state,
+            received,
+        }
+    }
+
+    fn send(&self, msg: ClientMsg) {
+        self.send.send(msg).unwrap();
+    }
+
+    /// The next message the node sent that `pick` accepts, skipping others.
+    async fn until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> T {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let msg = self.inbox.recv().await.expect("the connection is open");
+                if let Some(t) = pick(&msg) {
+                    return t;
+                }
+            }
+        })
+        .await
+        .expect("the expected message arrives in time")
+    }
+
+    async fn connected(&mut self) {
+        let connected = tokio::time::timeout(
+            WAIT,
+            self.state
+                .wait_for(|s| *s == RTCPeerConnectionState::Connected),
+        )
+        .await;
+        assert!(matches!(connected, Ok(Ok(_))), "the peer did not connect");
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        let r = self.received.lock().unwrap();
+        (r.video.len(), r.audio.len())
+    }
+}
+
+fn to_init(c: IceCandidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: c.candidate,
+        sdp_mid: c.sdp_mid,
+        sdp_mline_index: c.sdp_mline_index,
+        username_fragment: c.username_fragment,
+        ..Default::default()
+    }
+}
+
+/// The browser's side of the room connection: the page's media code.
+async fn drive(
+    mut client: Client,
+    pc: Arc<dyn PeerConnection>,
+    mut outgoing: mpsc::UnboundedReceiver<ClientMsg>,
+    mut candidates: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
+    inbox: mpsc::UnboundedSender<ServerMsg>,
+) {
+    loop {
+        tokio::select! {
+            msg = outgoing.recv() => {
+                let Some(msg) = msg else { break };
+                client.send(&msg).await;
+            }
+            Some(init) = candidates.recv() => {
+                client
+                    .send(&ClientMsg::MediaCandidate {
+                        candidate: IceCandidate {
+                            candidate: init.candidate,
+                            sdp_mid: init.sdp_mid,
+                            sdp_mline_index: init.sdp_mline_index,
+                            username_fragment: init.username_fragment,
+                        },
+                    })
+                    .await;
+            }
+            frame = client.ws.next() => {
+                let bytes = match frame {
+                    Some(Ok(Message::Binary(b))) => b.to_vec(),
+                    Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
+                    Some(Ok(_)) => continue,
+                    None | Some(Err(_)) => break,
+                };
+                let msg = client.codec.decode_server(&bytes).expect("valid frames");
+                match &msg {
+                    ServerMsg::MediaOffer { sdp } => {
+                        pc.set_remote_description(RTCSessionDescription::offer(sdp.clone()).unwrap())
+                            .await
+                            .unwrap();
+                        let answer = pc.create_answer(None).await.unwrap();
+                        pc.set_local_description(answer).await.unwrap();
+                        let sdp = pc.local_description().await.unwrap().sdp;
+                        client.send(&ClientMsg::MediaAnswer { sdp }).await;
+                    }
+                    ServerMsg::MediaAnswer { sdp } => {
+                        pc.set_remote_description(RTCSessionDescription::answer(sdp.clone()).unwrap())
+                            .await
+                            .unwrap();
+                    }
+                    ServerMsg::MediaCandidate { candidate } => {
+                        let _ = pc.add_ice_candidate(to_init(candidate.clone())).await;
+                    }
+                    _ => {}
+                }
+                if inbox.send(msg).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = client.ws.close(None).await;
+    let _ = pc.close().await;
+}
+
+fn record_tracks(
+    mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
+    received: Arc<Mutex<Received>>,
+) {
+    tokio::spawn(async move {
+        while let Some(track) = tracks.recv().await {
+            let received = Arc::clone(&received);
+            tokio::spawn(async move {
+                let kind = track.kind().await;
+                while let Some(event) = track.poll().await {
+                    let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                        continue;
+                    };
+                    let seq = packet.header.sequence_number;
+                    let expected = match kind {
+                        RtpCodecKind::Video => vp8_payload(seq),
+                        _ => opus_payload(seq),
+                    };
+                    let mut r = received.lock().unwrap();
+                    if packet.payload != expected {
+                        r.altered += 1;
+                    }
+                    match kind {
+                        RtpCodecKind::Video => r.video.insert(seq),
+                        _ => r.audio.insert(seq),
+                    };
+                }
+            });
+        }
+    });
+}
+
+fn local_track(id: &str, kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+    let codec = match kind {
+        RtpCodecKind::Video => vp8(),
+        _ => opus(),
+    };
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "camera".to_owned(),
+        id.to_owned(),
+        id.to_owned(),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    )))
+}
+
+/// Sends synthetic RTP on `track` every 20 ms until aborted.
+fn pump(
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: u32,
+    payload_type: u8,
+    make: fn(u16) -> bytes::Bytes,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut seq: u16 = 1000;
+        loop {
+            tick.tick().await;
+            let packet = rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    marker: true,
+                    payload_type,
+                    sequence_number: seq,
+                    timestamp: u32::from(seq) * 3000,
+                    ssrc,
+                    ..Default::default()
+                },
+                payload: make(seq),
+            };
+            let _ = track.write_rtp(packet).await;
+            seq = seq.wrapping_add(1);
+        }
+    })
+}
+
+/// True if `seqs` has no hole between its smallest and largest member.
+fn contiguous(seqs: &BTreeSet<u16>) -> bool {
+    match (seqs.first(), seqs.last()) {
+        (Some(first), Some(last)) => usize::from(last - first) + 1 == seqs.len(),
+        _ => true,
+    }
+}
+
+/// A value of the node's `/metrics`.
+async fn metric(node: &TestNode, name: &str) -> u64 {
+    let (_, body) = node.get("/metrics").await;
+    body.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("/metrics has no {name}"))
+}
+
+async fn wait_metric(node: &TestNode, name: &str, want: u64) {
+    let reached = tokio::time::timeout(WAIT, async {
+        while metric(node, name).await != want {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "{name} did not reach {want}");
+}
+
+/// Enters and reads the welcome and the media settings after it.
+async fn enter(node: &TestNode, user: &str, role: Role) -> Client {
+    let (mut client, _) = node.enter(user, user, role).await;
+    assert_eq!(
+        client.recv().await,
+        ServerMsg::MediaConfig {
+            ice_servers: vec![]
+        },
+        "the media settings follow the welcome"
+    );
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learners_receive_the_instructor_only_while_the_lecture_is_live() {
+    let node =
+        TestNode::start_with(|c| c.media.bind_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST))).await;
+    let mut sensei = Browser::new(enter(&node, "t1", Role::Instructor).await).await;
+    let mut learners = Vec::new();
+    for user in ["u1", "u2"] {
+        learners.push(Browser::new(enter(&node, user, Role::Learner).await).await);
+    }
+
+    // The instructor publishes camera and microphone before going live (a preview).
+    let camera = local_track("camera-video", RtpCodecKind::Video, VIDEO_SSRC);
+    let microphone = local_track("microphone", RtpCodecKind::Audio, AUDIO_SSRC);
+    for track in [&camera, &microphone] {
+        sensei
+            .pc
+            .add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
+            .await
+            .unwrap();
+    }
+    let offer = sensei.pc.create_offer(None).await.unwrap();
+    sensei.pc.set_local_description(offer).await.unwrap();
+    let sdp = sensei.pc.local_description().await.unwrap().sdp;
+    sensei.send(ClientMsg::MediaOffer { sdp });
+    sensei
+        .until(|m| matches!(m, ServerMsg::MediaAnswer { .. }).then_some(()))
+        .await;
+    sensei.connected().await;
+    let pumps = [
+        pump(Arc::clone(&camera), VIDEO_SSRC, 96, vp8_payload),
+        pump(Arc::clone(&microphone), AUDIO_SSRC, 111, opus_payload),
+    ];
+    wait_metric(&node, "media_publishers", 1).await;
+
+    // Doors open, not live: nobody is offered media.
+    for (i, learner) in learners.iter_mut().enumerate() {
+        learner.send(ClientMsg::Ping { t: i as u64 });
+        let before_pong = learner
+            .until(|m| match m {
+                ServerMsg::Pong { .. } => Some(false),
+                ServerMsg::MediaOffer { .. } => Some(true),
+                _ => None,
+            })
+            .await;
+        assert!(!before_pong, "no media offer before the lecture is live");
+    }
+    // The publisher is known to every session since the instructor's answer; a session that
+    // wrongly offered would have done so by now. A bounded look for something that must not come.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for learner in &mut learners {
+        while let Ok(msg) = learner.inbox.try_recv() {
+            assert!(
+                !matches!(msg, ServerMsg::MediaOffer { .. }),
+                "no media offer before live"
+            );
+        }
+    }
+    assert_eq!(metric(&node, "media_subscribers").await, 0);
+
+    // Live: each learner is offered the tracks, answers, and receives every packet.
+    sensei.send(ClientMsg::StartLecture);
+    for learner in &mut learners {
+        learner
+            .until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
+            .await;
+        learner.connected().await;
+    }
+    wait_metric(&node, "media_subscribers", 2).await;
+    for learner in &learners {
+        let got = tokio::time::timeout(WAIT, async {
+            while {
+                let (video, audio) = learner.counts();
+                video < 100 || audio < 100
+            } {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(got.is_ok(), "a learner received {:?}", learner.counts());
+        let r = learner.received.lock().unwrap();
+        assert!(contiguous(&r.video), "video without gaps");
+        assert!(contiguous(&r.audio), "audio without gaps");
+        assert_eq!(r.altered, 0, "payloads forwarded unchanged");
+    }
+    assert!(metric(&node, "media_forwarded_packets_total").await >= 400);
+
+    // A learner may not publish.
+    let second = &mut learners[1];
+    second.send(ClientMsg::MediaOffer { sdp: "v=0".into() });
+    let refusal = second
+        .until(|m| match m {
+            ServerMsg::Error { code, command, .. } => Some((*code, command.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refusal, (ErrorCode::NotAllowed, Some("media_offer".into())));
+
+    // A learner who leaves releases its subscriber.
+    let first = learners.remove(0);
+    first.send(ClientMsg::Leave);
+    wait_metric(&node, "media_subscribers", 1).await;
+
+    // The end stops media for everyone.
+    sensei.send(ClientMsg::EndLecture);
+    let second = &mut learners[0];
+    second
+        .until(|m| {
+            matches!(
+                m,
+                ServerMsg::Phase {
+                    phase: Phase::Ended { .. }
+                }
+            )
+            .then_some(())
+        })
+        .await;
+    wait_metric(&node, "media_subscribers", 0).await;
+    wait_metric(&node, "media_publishers", 0).await;
+    for pump in pumps {
+        pump.abort();
+    }
+    drop(first);
+}
