@@ -412,27 +412,7 @@ async fn learners_receive_the_instructor_only_while_the_lecture_is_live() {
     }
 
     // The instructor publishes camera and microphone before going live (a preview).
-    let camera = local_track("camera-video", RtpCodecKind::Video, VIDEO_SSRC);
-    let microphone = local_track("microphone", RtpCodecKind::Audio, AUDIO_SSRC);
-    for track in [&camera, &microphone] {
-        sensei
-            .pc
-            .add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
-            .await
-            .unwrap();
-    }
-    let offer = sensei.pc.create_offer(None).await.unwrap();
-    sensei.pc.set_local_description(offer).await.unwrap();
-    let sdp = sensei.pc.local_description().await.unwrap().sdp;
-    sensei.send(ClientMsg::MediaOffer { sdp });
-    sensei
-        .until(|m| matches!(m, ServerMsg::MediaAnswer { .. }).then_some(()))
-        .await;
-    sensei.connected().await;
-    let pumps = [
-        pump(Arc::clone(&camera), VIDEO_SSRC, 96, vp8_payload),
-        pump(Arc::clone(&microphone), AUDIO_SSRC, 111, opus_payload),
-    ];
+    let pumps = publish(&mut sensei).await;
     wait_metric(&node, "media_publishers", 1).await;
 
     // Doors open, not live: nobody is offered media.
@@ -523,4 +503,87 @@ async fn learners_receive_the_instructor_only_while_the_lecture_is_live() {
         pump.abort();
     }
     drop(first);
+}
+
+/// Publishes camera and microphone over the room connection and starts sending on them.
+async fn publish(sensei: &mut Browser) -> [tokio::task::JoinHandle<()>; 2] {
+    let camera = local_track("camera-video", RtpCodecKind::Video, VIDEO_SSRC);
+    let microphone = local_track("microphone", RtpCodecKind::Audio, AUDIO_SSRC);
+    for track in [&camera, &microphone] {
+        sensei
+            .pc
+            .add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
+            .await
+            .unwrap();
+    }
+    let offer = sensei.pc.create_offer(None).await.unwrap();
+    sensei.pc.set_local_description(offer).await.unwrap();
+    let sdp = sensei.pc.local_description().await.unwrap().sdp;
+    sensei.send(ClientMsg::MediaOffer { sdp });
+    sensei
+        .until(|m| matches!(m, ServerMsg::MediaAnswer { .. }).then_some(()))
+        .await;
+    sensei.connected().await;
+    [
+        pump(camera, VIDEO_SSRC, 96, vp8_payload),
+        pump(microphone, AUDIO_SSRC, 111, opus_payload),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_a_learner_on_another_node_keeps_the_room_but_gets_no_media_yet() {
+    let redis = common::RedisServer::start();
+    let loopback = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let home = TestNode::start_with(|c| {
+        c.redis_url = Some(redis.url());
+        c.media.bind_ip = loopback;
+    })
+    .await;
+    let database_url = home.node.config().database_url.clone();
+    let other = TestNode::start_with(|c| {
+        c.redis_url = Some(redis.url());
+        c.database_url = database_url;
+        c.media.bind_ip = loopback;
+    })
+    .await;
+    let mut sensei = Browser::new(enter(&home, "t1", Role::Instructor).await).await;
+    let mut near = Browser::new(enter(&home, "u1", Role::Learner).await).await;
+    let mut far = Browser::new(enter(&other, "u2", Role::Learner).await).await;
+    let pumps = publish(&mut sensei).await;
+    sensei.send(ClientMsg::StartLecture);
+
+    // On the instructor's node media flows as with one node.
+    near.until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
+        .await;
+    near.connected().await;
+    wait_metric(&home, "media_subscribers", 1).await;
+
+    // On the other node the lecture is live and the room works, without media.
+    let offered = far
+        .until(|m| match m {
+            ServerMsg::Phase {
+                phase: Phase::Live { .. },
+            } => Some(false),
+            ServerMsg::MediaOffer { .. } => Some(true),
+            _ => None,
+        })
+        .await;
+    assert!(!offered);
+    far.send(ClientMsg::Ping { t: 7 });
+    let offered = far
+        .until(|m| match m {
+            ServerMsg::Pong { t: 7, .. } => Some(false),
+            ServerMsg::MediaOffer { .. } => Some(true),
+            _ => None,
+        })
+        .await;
+    assert!(!offered, "no media across nodes yet");
+    assert_eq!(metric(&other, "media_subscribers").await, 0);
+
+    sensei.send(ClientMsg::EndLecture);
+    wait_metric(&home, "media_subscribers", 0).await;
+    wait_metric(&home, "media_publishers", 0).await;
+    for pump in pumps {
+        pump.abort();
+    }
 }

@@ -96,8 +96,8 @@
 //! - `stats.rs`: [`BroadcastStats`] and the task accounting that shows leaks.
 //! - `recording.rs`: the recorders, the IVF and Ogg writers, `index.json`.
 //!
-//! Not here yet: the room WebSocket messages carrying these signals, phase gating, the
-//! node-to-node relay.
+//! The room WebSocket messages carrying these signals, and the phase gating, live in
+//! `room-server` (its `media` module). Not here yet: the node-to-node relay.
 
 mod broadcast;
 mod config;
