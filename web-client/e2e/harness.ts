@@ -160,6 +160,11 @@ export async function launchChromium(): Promise<Browser> {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      // A synthetic camera and microphone, granted without a prompt, and playback with sound
+      // without a click: the instructor's broadcast end to end.
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+      "--autoplay-policy=no-user-gesture-required",
     ],
   });
 }

@@ -313,6 +313,65 @@ describe("a lecture in the browser", () => {
     expect(unexpectedDialogs).toEqual([]);
   });
 
+  it("broadcasts the instructor's camera to learners once the lecture is live", async () => {
+    const startsAt = Date.now() + 15 * 60_000;
+    await integration(server, "PUT", "/api/v1/integration/lectures/video", {
+      title: "映像の講座 / A lecture with video",
+      starts_at: startsAt,
+      ends_at: startsAt + 90 * 60_000,
+      rows: 4,
+      cols: 6,
+      staff: [{ account: "demo-instructor", role: "instructor" }],
+    });
+    for (const buyer of ["demo-taro", "demo-hanako"]) {
+      await integration(server, "PUT", `/api/v1/integration/purchases/video-${buyer}`, {
+        buyer,
+        lecture: "video",
+        quantity: 1,
+        modality: "online",
+        payment_method: "card",
+        status: "paid",
+      });
+    }
+    const enter = async (user: string) => {
+      const page = await open(server.url);
+      await signIn(page, user);
+      await page.locator('li[data-lecture="video"] button.primary').click();
+      await page.waitForURL(/\/room\/video$/);
+      await connected(page);
+      return page;
+    };
+    const frames = async (page: Page) => Number(await page.locator(".video").getAttribute("data-frames-decoded"));
+    /** The learner's video is really playing: decoded frames keep increasing. */
+    const playing = async (page: Page) => {
+      await page.locator('.video[data-media="playing"]').waitFor();
+      await expect.poll(() => frames(page), { timeout: WAIT }).toBeGreaterThan(0);
+      const seen = await frames(page);
+      await expect.poll(() => frames(page), { timeout: WAIT }).toBeGreaterThan(seen);
+    };
+
+    const teacher = await enter("demo-instructor");
+    await teacher.getByRole("button", { name: t("media_start") }).click();
+    await teacher.locator('.preview[data-sending="yes"]').waitFor();
+    const taro = await enter("demo-taro");
+    // Before the lecture is live, learners see the waiting state, not the camera.
+    await taro.locator('.video[data-phase="doors_open"][data-media="waiting"]').waitFor();
+    expect(await taro.locator(".video video").count()).toBe(0);
+
+    await teacher.getByRole("button", { name: t("console_start") }).click();
+    await playing(taro);
+    // A learner arriving mid-lecture gets a picture promptly (the node asks for a keyframe).
+    const hanako = await enter("demo-hanako");
+    await playing(hanako);
+    await shot(taro, "12-room-learner-video");
+    await shot(teacher, "13-console-broadcasting");
+
+    await teacher.getByRole("button", { name: t("media_stop") }).click();
+    await taro.locator('.video[data-media="waiting"]').waitFor();
+    await hanako.locator('.video[data-media="waiting"]').waitFor();
+    expect(pageErrors).toEqual([]);
+  });
+
   it("seats thousands: a 60 x 100 grid scrolls, zooms and seats by keyboard and mouse", async () => {
     const startsAt = Date.now() + 20 * 60_000;
     await integration(server, "PUT", "/api/v1/integration/lectures/big", {

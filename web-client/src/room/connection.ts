@@ -2,8 +2,10 @@
 // (resuming where the chat left off after a drop), applies what the node sends, and comes back
 // by itself when the connection drops.
 import type { ClientMsg } from "@protocol/ClientMsg";
+import type { ServerMsg } from "@protocol/ServerMsg";
 import { ApiError, api } from "../api";
 import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../wire";
+import { Publisher, Viewer } from "./media";
 import { backoff, closeVerdict } from "./policy";
 import { type RoomState, applyServer, fromWelcome } from "./state";
 
@@ -23,6 +25,9 @@ export class RoomConnection {
   private leaving = false;
   private disposed = false;
   private listeners = new Set<() => void>();
+  /** The instructor's video as received here, and (for the instructor) as sent from here. */
+  readonly viewer = new Viewer((m) => this.send(m), () => this.changed());
+  readonly publisher = new Publisher((m) => this.send(m), () => this.changed());
 
   constructor(readonly lecture: string) {}
 
@@ -59,6 +64,8 @@ export class RoomConnection {
 
   dispose(): void {
     this.disposed = true;
+    if (this.publisher.live) this.publisher.stop();
+    this.viewer.stop();
     if (this.timer) clearTimeout(this.timer);
     this.ws?.close(1000);
     this.ws = null;
@@ -73,8 +80,36 @@ export class RoomConnection {
     }
   }
 
+  /** Media signalling goes to the peer connections, not to the room's state. */
+  private media(msg: ServerMsg): boolean {
+    switch (msg.type) {
+      case "media_config":
+        this.viewer.configure(msg.ice_servers);
+        this.publisher.configure(msg.ice_servers);
+        return true;
+      case "media_offer":
+        void this.viewer.offer(msg.sdp);
+        return true;
+      case "media_answer":
+        void this.publisher.answer(msg.sdp);
+        return true;
+      case "media_candidate":
+        void (this.publisher.live ? this.publisher.candidate(msg.candidate) : this.viewer.candidate(msg.candidate));
+        return true;
+      case "media_stopped":
+        this.viewer.stop();
+        return true;
+      default:
+        return false;
+    }
+  }
+
   private finish(status: Status): void {
     this.status = status;
+    if (status.kind === "closed") {
+      this.viewer.stop();
+      if (this.publisher.camera) this.publisher.stop();
+    }
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.changed();
@@ -114,11 +149,16 @@ export class RoomConnection {
       if (!(ev.data instanceof ArrayBuffer)) return;
       const msg = decodeServer(ev.data);
       if (!msg) return;
+      if (this.media(msg)) return;
       const now = Date.now();
       if (msg.type === "welcome") {
         this.state = fromWelcome(msg, now, this.state);
         this.status = { kind: "connected" };
         this.attempt = 0;
+        // The node forgot this connection's peer connections: send again, and wait for a new
+        // offer to view.
+        this.viewer.stop();
+        if (this.publisher.camera) void this.publisher.connect();
       } else if (this.state) {
         this.state = applyServer(this.state, msg, now);
       }

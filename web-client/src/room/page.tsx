@@ -10,6 +10,7 @@ import { onLinkClick } from "../router";
 import { Chat } from "./Chat";
 import { RoomConnection, type Status } from "./connection";
 import { emotionIcon } from "./emotions";
+import type { Publisher, Viewer } from "./media";
 import { MeterChart } from "./MeterChart";
 import { SeatGrid } from "./SeatGrid";
 import { chime } from "./sound";
@@ -96,7 +97,11 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
           <span aria-hidden="true">🎤</span> {t("called_on_other", { nickname: state.call.nickname })}
         </p>
       )}
-      {isStaff(state) ? <Console state={state} send={send} now={now} /> : <Learner state={state} send={send} now={now} />}
+      {isStaff(state) ? (
+        <Console state={state} send={send} now={now} publisher={conn.publisher} />
+      ) : (
+        <Learner state={state} send={send} now={now} viewer={conn.viewer} />
+      )}
     </div>
   );
 }
@@ -162,7 +167,38 @@ function RoomHeader(props: {
   );
 }
 
-function VideoArea({ state, now }: { state: RoomState; now: number }) {
+/** A `<video>` showing a stream (`srcObject` can only be set from script). */
+function Video(props: { stream: MediaStream; muted?: boolean; label: string; class?: string }) {
+  const ref = useRef<HTMLVideoElement>(null);
+  const [blocked, setBlocked] = useState(false);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    el.srcObject = props.stream;
+    el.play().then(
+      () => setBlocked(false),
+      () => setBlocked(true),
+    );
+  }, [props.stream]);
+  return (
+    <div class={`video-box ${props.class ?? ""}`}>
+      <video ref={ref} autoPlay playsInline muted={props.muted ?? false} aria-label={props.label} />
+      {blocked && (
+        <button
+          type="button"
+          class="primary unmute"
+          onClick={() => {
+            void ref.current?.play().then(() => setBlocked(false));
+          }}
+        >
+          {t("media_play")}
+        </button>
+      )}
+    </div>
+  );
+}
+
+function VideoArea({ state, now, viewer }: { state: RoomState; now: number; viewer: Viewer }) {
   const serverNow = now + state.clockOffset;
   const phase = state.phase;
   let title: string;
@@ -189,18 +225,44 @@ function VideoArea({ state, now }: { state: RoomState; now: number }) {
       detail = phase.reason;
       break;
   }
+  const { camera, screen } = viewer.streams;
+  const playing = phase.state === "live" && camera !== null;
   return (
-    <section class={`video phase-${phase.state}`} aria-label={t("room_video")} data-phase={phase.state}>
-      <div class="video-frame">
+    <section
+      class={`video phase-${phase.state}`}
+      aria-label={t("room_video")}
+      data-phase={phase.state}
+      data-media={playing ? "playing" : "waiting"}
+      data-frames-decoded={viewer.framesDecoded}
+    >
+      <div class={`video-frame${playing ? " has-media" : ""}`}>
         {phase.state === "live" && <span class="live-dot">LIVE</span>}
-        <p class="video-title">{title}</p>
-        {detail && <p class="video-detail">{detail}</p>}
+        {playing && screen && <Video stream={screen} muted label={t("media_screen")} class="main" />}
+        {playing && camera && (
+          <Video stream={camera} label={t("media_camera")} class={screen ? "corner" : "main"} />
+        )}
+        {!playing && (
+          <>
+            <p class="video-title">{title}</p>
+            {detail && <p class="video-detail">{detail}</p>}
+          </>
+        )}
       </div>
     </section>
   );
 }
 
-function Learner({ state, send, now }: { state: RoomState; send: (m: ClientMsg) => boolean; now: number }) {
+function Learner({
+  state,
+  send,
+  now,
+  viewer,
+}: {
+  state: RoomState;
+  send: (m: ClientMsg) => boolean;
+  now: number;
+  viewer: Viewer;
+}) {
   const bursts = recentBursts(state, now);
   const label = (key: string) => {
     const e = state.lecture.emotions.find((x) => x.key === key);
@@ -210,7 +272,7 @@ function Learner({ state, send, now }: { state: RoomState; send: (m: ClientMsg) 
   return (
     <div class="room-body">
       <div class="stage">
-        <VideoArea state={state} now={now} />
+        <VideoArea state={state} now={now} viewer={viewer} />
         <section class="emotions" aria-labelledby="emotions-title">
           <h2 id="emotions-title" class="visually-hidden">
             {t("emotions_title")}
@@ -275,7 +337,59 @@ function Learner({ state, send, now }: { state: RoomState; send: (m: ClientMsg) 
   );
 }
 
-function Console({ state, send, now }: { state: RoomState; send: (m: ClientMsg) => boolean; now: number }) {
+function Broadcasting({ publisher }: { publisher: Publisher }) {
+  return (
+    <section class="broadcast" aria-labelledby="broadcast-title">
+      <h2 id="broadcast-title">{t("media_title")}</h2>
+      <div class="row">
+        {!publisher.live ? (
+          <button type="button" class="primary" onClick={() => void publisher.start()}>
+            {t("media_start")}
+          </button>
+        ) : (
+          <>
+            {publisher.screen ? (
+              <button type="button" onClick={() => void publisher.stopScreen()}>
+                {t("media_unshare")}
+              </button>
+            ) : (
+              <button type="button" onClick={() => void publisher.shareScreen()}>
+                {t("media_share")}
+              </button>
+            )}
+            <button type="button" class="danger" onClick={() => publisher.stop()}>
+              {t("media_stop")}
+            </button>
+          </>
+        )}
+      </div>
+      {publisher.error && (
+        <p class="error" role="alert">
+          {t("media_error", { message: publisher.error })}
+        </p>
+      )}
+      {publisher.camera && (
+        <div class="preview" data-sending={publisher.live ? "yes" : "no"}>
+          <Video stream={publisher.camera} muted label={t("media_preview")} />
+          {publisher.screen && <Video stream={publisher.screen} muted label={t("media_screen")} />}
+        </div>
+      )}
+      <p class="help">{t("media_help")}</p>
+    </section>
+  );
+}
+
+function Console({
+  state,
+  send,
+  now,
+  publisher,
+}: {
+  state: RoomState;
+  send: (m: ClientMsg) => boolean;
+  now: number;
+  publisher: Publisher;
+}) {
   const [announcement, setAnnouncement] = useState("");
   const [callName, setCallName] = useState("");
   const questions = openQuestions(state);
@@ -377,6 +491,7 @@ function Console({ state, send, now }: { state: RoomState; send: (m: ClientMsg) 
             </p>
           )}
         </section>
+        {instructor && <Broadcasting publisher={publisher} />}
         <section class="seats" aria-labelledby="seats-title">
           <div class="seats-head">
             <h2 id="seats-title">{t("seats_title")}</h2>

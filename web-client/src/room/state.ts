@@ -236,6 +236,13 @@ export function applyServer(state: RoomState, msg: ServerMsg, localNow: number):
       return { ...state, degraded: msg.degraded };
     case "pong":
       return { ...state, clockOffset: msg.server_time - localNow };
+    case "media_config":
+    case "media_offer":
+    case "media_answer":
+    case "media_candidate":
+    case "media_stopped":
+      // Media signalling is for the peer connections (connection.ts), not the room's state.
+      return state;
   }
 }
 
