@@ -1,6 +1,8 @@
 //! The connection check a learner's page runs before a lecture: a WebSocket that answers
-//! pings (does a WebSocket get through this network, and how long is the round trip) and a
-//! download of random bytes (how fast). Public: no ticket, no sign-in — it says nothing about
+//! pings (does a WebSocket get through this network, and how long is the round trip) and
+//! runs one WebRTC probe (does the lecture's media get through: a data channel to a peer
+//! connection built like the broadcast's, echoing what it receives), and a download of
+//! random bytes (how fast). Public: no ticket, no sign-in — it says nothing about
 //! anyone — and bounded like everything public: the room socket's origin check, connect
 //! limit, capacity and sizes; a download limit per address.
 
@@ -16,11 +18,14 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use protocol::{ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, ServerMsg};
+use protocol::{ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, IceCandidate, ServerMsg};
 use serde::Deserialize;
+use signaling::PeerSignal;
+use signaling::probe::Probe;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
 /// Messages one check connection answers before it closes (pings or not).
@@ -33,7 +38,7 @@ pub(crate) const MAX_DOWNLOAD: usize = 8 * 1024 * 1024;
 const DEFAULT_DOWNLOAD: usize = 1024 * 1024;
 
 #[utoipa::path(get, path = "/ws/check", tag = "check",
-    description = "The connection check's WebSocket (docs/protocol.md, \"Connection check\"). Same subprotocols, origin rule and limits as the room socket; no ticket and no `hello`: every `ping` gets a `pong`, anything else an `error`. Closes with 1000 after 100 messages or 60 seconds.",
+    description = "The connection check's WebSocket (docs/protocol.md, \"Connection check\"). Same subprotocols, origin rule and limits as the room socket; no ticket and no `hello`. The node first sends `media_config`; every `ping` gets a `pong`; one `media_offer` of a data channel (no audio or video) gets a `media_answer` and opens a WebRTC probe that echoes every data-channel message, candidates trickling both ways as `media_candidate`; anything else gets an `error`. Closes with 1000 after 100 messages or 60 seconds, and the probe with it.",
     responses(
         (status = 101, description = "switching to the room protocol"),
         (status = 400, body = ErrorBody, description = "not_websocket, unsupported_subprotocol"),
@@ -67,21 +72,103 @@ async fn run(node: Arc<Node>, socket: WebSocket, codec: Codec) {
     Metrics::sub(&node.metrics.check_connections_active, 1);
 }
 
-/// Answers messages until the check is over. Returns the close to send, or `None` when the
-/// client has gone (or closed itself).
+/// Answers messages until the check is over, then closes the probe if one was made. Returns
+/// the close to send, or `None` when the client has gone (or closed itself).
 async fn answer(
     node: &Node,
     sink: &mut Sink,
     stream: &mut Stream,
     codec: Codec,
 ) -> Option<Message> {
+    let mut probe = ProbeSlot::default();
+    let close = converse(node, sink, stream, codec, &mut probe).await;
+    if let Some((probe, _)) = probe.live.take() {
+        probe.close().await;
+        Metrics::sub(&node.metrics.check_probes_active, 1);
+    }
+    close
+}
+
+/// The check connection's WebRTC probe (at most one per connection).
+#[derive(Default)]
+struct ProbeSlot {
+    /// The probe and its signals; the signals are `None` once the connection closed.
+    live: Option<(Probe, Option<mpsc::UnboundedReceiver<PeerSignal>>)>,
+}
+
+impl ProbeSlot {
+    /// The probe's next signal; never, without a live one.
+    async fn next(&mut self) -> Option<PeerSignal> {
+        match &mut self.live {
+            Some((_, Some(signals))) => signals.recv().await,
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+/// Sends one reply, waiting at most until `deadline`; `false` when the client is gone.
+async fn reply(sink: &mut Sink, codec: Codec, deadline: Instant, msg: &ServerMsg) -> bool {
+    // Only a bug fails to encode (logged); nothing sensible is left to say then.
+    let Some(frame) = encode(msg, codec) else {
+        return false;
+    };
+    // A client that does not read holds the reply at most until the check is over.
+    matches!(timeout_at(deadline, sink.send(frame)).await, Ok(Ok(())))
+}
+
+fn check_error(code: ErrorCode, message: impl Into<String>, command: &str) -> ServerMsg {
+    ServerMsg::Error {
+        code,
+        message: message.into(),
+        command: Some(command.to_owned()),
+    }
+}
+
+async fn converse(
+    node: &Node,
+    sink: &mut Sink,
+    stream: &mut Stream,
+    codec: Codec,
+    probe: &mut ProbeSlot,
+) -> Option<Message> {
     let deadline = Instant::now() + LIFE;
+    // First, what the page needs to build its RTCPeerConnection for the WebRTC probe.
+    let config = ServerMsg::MediaConfig {
+        ice_servers: node.config.media.ice_servers.clone(),
+    };
+    if !reply(sink, codec, deadline, &config).await {
+        return None;
+    }
     let mut answered = 0;
     loop {
         let frame = tokio::select! {
             biased;
             () = node.shutdown.cancelled() => return Some(close_frame(Some(CloseCode::ServerShutdown))),
             () = sleep_until(deadline) => return Some(normal_close("check over: 60 s elapsed")),
+            signal = probe.next() => {
+                let msg = match signal {
+                    Some(PeerSignal::IceCandidate(c)) => ServerMsg::MediaCandidate {
+                        candidate: IceCandidate {
+                            candidate: c.candidate,
+                            sdp_mid: c.sdp_mid,
+                            sdp_mline_index: c.sdp_mline_index,
+                            username_fragment: c.username_fragment,
+                        },
+                    },
+                    Some(PeerSignal::EndOfCandidates | PeerSignal::Offer(_)) => continue,
+                    Some(PeerSignal::Closed) | None => {
+                        // The probe failed or closed: nothing more comes from it.
+                        if let Some((_, signals)) = &mut probe.live {
+                            *signals = None;
+                        }
+                        ServerMsg::MediaStopped
+                    }
+                };
+                if !reply(sink, codec, deadline, &msg).await {
+                    return None;
+                }
+                continue;
+            }
             frame = stream.next() => frame,
         };
         let msg = match frame {
@@ -98,35 +185,90 @@ async fn answer(
             Ok(None) => continue,
             Err(code) => return Some(close_frame(Some(code))),
         };
-        let reply = match codec.decode_client(&bytes) {
-            Ok(ClientMsg::Ping { t }) => ServerMsg::Pong {
+        let reply_msg = match codec.decode_client(&bytes) {
+            Ok(ClientMsg::Ping { t }) => Some(ServerMsg::Pong {
                 t,
                 server_time: node.clock.now(),
+            }),
+            Ok(ClientMsg::MediaOffer { sdp }) => Some(offer(node, probe, sdp, deadline).await),
+            Ok(ClientMsg::MediaCandidate { candidate }) => match &probe.live {
+                None => Some(check_error(
+                    ErrorCode::NotAllowed,
+                    "send `media_offer` first",
+                    "media_candidate",
+                )),
+                Some((live, _)) => {
+                    let candidate = signaling::IceCandidate {
+                        candidate: candidate.candidate,
+                        sdp_mid: candidate.sdp_mid,
+                        sdp_mline_index: candidate.sdp_mline_index,
+                        username_fragment: candidate.username_fragment,
+                    };
+                    match live.add_candidate(candidate).await {
+                        Ok(()) => None,
+                        Err(e) => Some(check_error(
+                            ErrorCode::InvalidArgument,
+                            format!("the candidate was refused: {e}"),
+                            "media_candidate",
+                        )),
+                    }
+                }
             },
-            Ok(other) => ServerMsg::Error {
-                code: ErrorCode::NotAllowed,
-                message: "the connection check answers `ping` only".into(),
-                command: Some(other.kind().to_owned()),
-            },
-            Err(DecodeError::BadCommand { kind, detail }) => ServerMsg::Error {
+            Ok(other) => Some(check_error(
+                ErrorCode::NotAllowed,
+                "the connection check answers `ping`, `media_offer` and `media_candidate` only",
+                other.kind(),
+            )),
+            Err(DecodeError::BadCommand { kind, detail }) => Some(ServerMsg::Error {
                 code: ErrorCode::BadCommand,
                 message: format!("bad `{kind}`: {detail}"),
                 command: Some(kind),
-            },
+            }),
             Err(DecodeError::Malformed(_)) => {
                 return Some(close_frame(Some(CloseCode::ProtocolViolation)));
             }
         };
-        // Only a bug fails to encode (logged); nothing sensible is left to say then.
-        let frame = encode(&reply, codec)?;
-        // A client that does not read holds the reply at most until the check is over.
-        if !matches!(timeout_at(deadline, sink.send(frame)).await, Ok(Ok(()))) {
+        if let Some(msg) = reply_msg
+            && !reply(sink, codec, deadline, &msg).await
+        {
             return None;
         }
         answered += 1;
         if answered >= MAX_MESSAGES {
             return Some(normal_close("check over: 100 messages answered"));
         }
+    }
+}
+
+/// Takes the connection's `media_offer`: the first makes the probe and is answered with
+/// `media_answer`; one after it gets an `error`, and so does an offer the node cannot take
+/// (which leaves the connection free to offer again).
+async fn offer(node: &Node, probe: &mut ProbeSlot, sdp: String, deadline: Instant) -> ServerMsg {
+    if probe.live.is_some() {
+        return check_error(
+            ErrorCode::NotAllowed,
+            "one WebRTC probe per connection check",
+            "media_offer",
+        );
+    }
+    let made = match timeout_at(deadline, Probe::answer(&node.signaling, sdp)).await {
+        Ok(made) => made,
+        Err(_) => {
+            return check_error(ErrorCode::InvalidArgument, "check over", "media_offer");
+        }
+    };
+    match made {
+        Ok((live, sdp, signals)) => {
+            Metrics::add(&node.metrics.check_probes_total, 1);
+            Metrics::add(&node.metrics.check_probes_active, 1);
+            probe.live = Some((live, Some(signals)));
+            ServerMsg::MediaAnswer { sdp }
+        }
+        Err(e) => check_error(
+            ErrorCode::InvalidArgument,
+            format!("the offer was refused: {e}"),
+            "media_offer",
+        ),
     }
 }
 

@@ -66,6 +66,10 @@ pub struct Metrics {
     pub rooms_active: AtomicU64,
     /// Connection-check sockets (`/ws/check`) open now.
     pub check_connections_active: AtomicU64,
+    /// WebRTC probes (a connection check's `media_offer`) made since start.
+    pub check_probes_total: AtomicU64,
+    /// WebRTC probes open now.
+    pub check_probes_active: AtomicU64,
     /// RTP packets forwarded by broadcasts already closed (the open ones count their own).
     pub media_forwarded_retired: AtomicU64,
     /// RTP packets dropped for slow viewers by broadcasts already closed.
@@ -83,7 +87,7 @@ impl Metrics {
 
     /// The counters in Prometheus text format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 8] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 10] = [
             (
                 "room_connections_active",
                 "gauge",
@@ -131,6 +135,18 @@ impl Metrics {
                 "gauge",
                 "Connection-check sockets open now.",
                 &self.check_connections_active,
+            ),
+            (
+                "room_check_probes_total",
+                "counter",
+                "Connection-check WebRTC probes made.",
+                &self.check_probes_total,
+            ),
+            (
+                "room_check_probes_active",
+                "gauge",
+                "Connection-check WebRTC probes open now.",
+                &self.check_probes_active,
             ),
         ];
         let mut out = String::new();

@@ -175,13 +175,23 @@ fn check_url(node: &TestNode) -> String {
     format!("ws://{}/ws/check", node.addr)
 }
 
+/// Opens a check socket and reads the `media_config` it starts with.
+async fn open_check(node: &TestNode, codec: Codec) -> Client {
+    let mut check = Client::connect(&check_url(node), codec)
+        .await
+        .expect("connects without a ticket");
+    assert!(
+        matches!(check.recv().await, ServerMsg::MediaConfig { .. }),
+        "{codec:?}: the check starts with the media settings"
+    );
+    check
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_check_socket_answers_pings_in_either_encoding_and_refuses_the_rest() {
     let node = TestNode::start().await;
     for codec in Codec::ALL {
-        let mut check = Client::connect(&check_url(&node), codec)
-            .await
-            .expect("connects without a ticket");
+        let mut check = open_check(&node, codec).await;
         let before = common::now();
         check.send(&ClientMsg::Ping { t: 42 }).await;
         match check.recv().await {
@@ -273,9 +283,7 @@ async fn the_check_socket_refuses_what_the_room_socket_refuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_check_socket_closes_normally_after_a_hundred_messages() {
     let node = TestNode::start().await;
-    let mut check = Client::connect(&check_url(&node), Codec::Json)
-        .await
-        .expect("connects");
+    let mut check = open_check(&node, Codec::Json).await;
     for t in 0..100 {
         check.send(&ClientMsg::Ping { t }).await;
         match check.next().await {

@@ -94,6 +94,7 @@
 //! - `config.rs`: [`SignalingConfig`] and how peer connections are built from it.
 //! - `signal.rs`: [`SubscriberId`], [`IceCandidate`], [`PeerSignal`].
 //! - `stats.rs`: [`BroadcastStats`] and the task accounting that shows leaks.
+//! - `probe.rs`: [`probe::Probe`], the connection check's data-channel echo (no broadcast).
 //! - `recording.rs`: the recorders, the IVF and Ogg writers, `index.json`.
 //!
 //! The room WebSocket messages carrying these signals, and the phase gating, live in
@@ -102,6 +103,7 @@
 mod broadcast;
 mod config;
 mod forward;
+pub mod probe;
 mod recording;
 mod signal;
 mod stats;
@@ -149,4 +151,7 @@ pub enum SignalingError {
     /// The broadcast was closed.
     #[error("the broadcast is closed")]
     Closed,
+    /// A probe's offer has no data channel, or has audio or video sections.
+    #[error("the offer must have a data channel and nothing else")]
+    NotDataOnly,
 }
