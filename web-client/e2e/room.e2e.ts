@@ -301,6 +301,7 @@ describe("a lecture in the browser", () => {
     await check.locator('[data-check="rtt"][data-verdict="pass"]').waitFor();
     await check.locator('[data-check="download"][data-verdict="pass"]').waitFor();
     await check.locator('[data-check="browser"][data-verdict="pass"]').waitFor();
+    await check.locator('[data-check="webrtc"][data-verdict="pass"]').waitFor();
     await shot(check, "09-connection-check");
 
     // --- The end ---------------------------------------------------------------------------------

@@ -47,3 +47,9 @@ export function interestingCodecs(mimeTypes: string[]): string[] {
 export function browserVerdict(s: BrowserSupport): Verdict {
   return s.websocket && s.webrtc ? "pass" : "fail";
 }
+
+/** The video's path works when a WebRTC data channel to the node echoed; "na" without WebRTC. */
+export function webrtcVerdict(result: number | null | "na"): Verdict {
+  if (result === "na") return "fail";
+  return result === null ? "fail" : "pass";
+}

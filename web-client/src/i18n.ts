@@ -206,7 +206,9 @@ const ja = {
     "受信速度が 1 Mbps に届きません。映像が止まる場合があります。Wi-Fi の近くに移動するか、有線接続をお試しください。",
   check_download_error: "速度を測れませんでした。回線の接続を確認してください。",
   check_webrtc: "映像の受信（WebRTC）",
-  check_webrtc_pending: "映像配信の接続確認は、講座の映像配信が始まると行えるようになります。",
+  check_webrtc_value: "サーバーと接続できました（{ms} ミリ秒）",
+  check_webrtc_fail:
+    "映像用の接続（WebRTC）ができませんでした。社内ネットワークで UDP が遮断されている可能性があります。ネットワーク管理者にご相談いただくか、別の回線でお試しください。",
 } as const;
 
 export type Key = keyof typeof ja;
@@ -415,7 +417,9 @@ const en: Record<Key, string> = {
     "Below 1 Mbps: the video may stall. Move closer to your Wi-Fi router or use a wired connection.",
   check_download_error: "Could not measure the speed. Check your connection.",
   check_webrtc: "Video reception (WebRTC)",
-  check_webrtc_pending: "The video connection can be checked once lecture video is broadcast.",
+  check_webrtc_value: "Connected to the server ({ms} ms)",
+  check_webrtc_fail:
+    "The video connection (WebRTC) could not be made. Your network may block UDP: ask your network administrator, or try another connection.",
 };
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { ja, en };

@@ -1,7 +1,7 @@
 import type { MyLecture } from "@gate/MyLecture";
 import { CloseCodes } from "@protocol/CloseCodes";
 import { describe, expect, it } from "vitest";
-import { browserVerdict, downloadVerdict, interestingCodecs, median, rttVerdict, throughputMbps } from "../src/check";
+import { browserVerdict, downloadVerdict, interestingCodecs, median, rttVerdict, throughputMbps, webrtcVerdict } from "../src/check";
 import { dictionaries, t } from "../src/i18n";
 import { enterLabel, fixFor, formatCountdown, lectureView, needsRefresh } from "../src/lectures";
 import { fitCell, hitTest, moveCursor, scrollToShow, visibleRange, zoom, MAX_CELL, MIN_CELL } from "../src/room/grid";
@@ -144,6 +144,9 @@ describe("connection check", () => {
     expect(rttVerdict(null)).toBe("fail");
     expect(interestingCodecs(["video/VP8", "video/rtx", "audio/opus", "video/H264"])).toEqual(["H264", "VP8", "opus"]);
     expect(browserVerdict({ websocket: true, webrtc: false, codecs: [] })).toBe("fail");
+    expect(webrtcVerdict(42)).toBe("pass");
+    expect(webrtcVerdict(null)).toBe("fail");
+    expect(webrtcVerdict("na")).toBe("fail");
   });
 });
 

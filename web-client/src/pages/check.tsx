@@ -10,6 +10,7 @@ import {
   median,
   rttVerdict,
   throughputMbps,
+  webrtcVerdict,
 } from "../check";
 import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../wire";
 
@@ -66,6 +67,92 @@ function measureRtt(): Promise<number[]> {
   });
 }
 
+/**
+ * A data channel to the node over WebRTC, negotiated on the check socket: the same path the
+ * lecture's video takes (ICE over UDP or TCP, DTLS). Resolves to the time until an echo came
+ * back, in milliseconds.
+ */
+function probeWebRtc(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const ws = new WebSocket(socketUrl("/ws/check"), [SUBPROTOCOL_MSGPACK]);
+    ws.binaryType = "arraybuffer";
+    let pc: RTCPeerConnection | null = null;
+    const pending: RTCIceCandidateInit[] = [];
+    const finish = (result: number | Error) => {
+      clearTimeout(timeout);
+      pc?.close();
+      ws.close(1000);
+      if (typeof result === "number") resolve(result);
+      else reject(result);
+    };
+    const timeout = setTimeout(() => finish(new Error("timeout")), 15_000);
+    ws.onmessage = (ev) => {
+      const msg = decodeServer(ev.data as ArrayBuffer);
+      if (!msg) return;
+      if (msg.type === "media_config" && !pc) {
+        pc = new RTCPeerConnection({
+          iceServers: msg.ice_servers.map((s) => ({
+            urls: s.urls,
+            username: s.username ?? undefined,
+            credential: s.credential ?? undefined,
+          })),
+        });
+        const channel = pc.createDataChannel("probe");
+        channel.onopen = () => channel.send("probe");
+        channel.onmessage = () => finish(performance.now() - started);
+        // The node takes candidates only after the offer: hold them until it is sent.
+        let offered = false;
+        const held: Uint8Array[] = [];
+        pc.onicecandidate = (e) => {
+          if (!e.candidate?.candidate) return;
+          const frame = encodeClient({
+            type: "media_candidate",
+            candidate: {
+              candidate: e.candidate.candidate,
+              sdp_mid: e.candidate.sdpMid ?? null,
+              sdp_mline_index: e.candidate.sdpMLineIndex ?? null,
+              username_fragment: e.candidate.usernameFragment ?? null,
+            },
+          });
+          if (offered) ws.send(frame);
+          else held.push(frame);
+        };
+        const local = pc;
+        void local
+          .createOffer()
+          .then((offer) => local.setLocalDescription(offer).then(() => offer))
+          .then((offer) => {
+            ws.send(encodeClient({ type: "media_offer", sdp: offer.sdp ?? "" }));
+            offered = true;
+            for (const frame of held.splice(0)) ws.send(frame);
+          })
+          .catch((e: unknown) => finish(e instanceof Error ? e : new Error(String(e))));
+      } else if (msg.type === "media_answer" && pc) {
+        const local = pc;
+        void local
+          .setRemoteDescription({ type: "answer", sdp: msg.sdp })
+          .then(async () => {
+            for (const c of pending.splice(0)) await local.addIceCandidate(c).catch(() => {});
+          })
+          .catch((e: unknown) => finish(e instanceof Error ? e : new Error(String(e))));
+      } else if (msg.type === "media_candidate" && pc) {
+        const c: RTCIceCandidateInit = {
+          candidate: msg.candidate.candidate,
+          sdpMid: msg.candidate.sdp_mid ?? undefined,
+          sdpMLineIndex: msg.candidate.sdp_mline_index ?? undefined,
+          usernameFragment: msg.candidate.username_fragment ?? undefined,
+        };
+        if (pc.remoteDescription) void pc.addIceCandidate(c).catch(() => {});
+        else pending.push(c);
+      } else if (msg.type === "error" || msg.type === "media_stopped") {
+        finish(new Error(msg.type === "error" ? msg.message : "stopped"));
+      }
+    };
+    ws.onerror = () => finish(new Error("websocket error"));
+  });
+}
+
 async function measureDownload(): Promise<number> {
   const started = performance.now();
   const response = await fetch(`/api/v1/check/download?bytes=${DOWNLOAD_BYTES}`, { cache: "no-store" });
@@ -78,6 +165,8 @@ interface Results {
   support: BrowserSupport;
   rtt: number | null | "pending";
   mbps: number | null | "pending";
+  /** Time to a WebRTC echo, ms; null when it failed; "na" when the browser has no WebRTC. */
+  webrtc: number | null | "pending" | "na";
 }
 
 export function CheckPage() {
@@ -87,7 +176,7 @@ export function CheckPage() {
   useEffect(() => {
     let live = true;
     const support = detectSupport();
-    const current: Results = { support, rtt: "pending", mbps: "pending" };
+    const current: Results = { support, rtt: "pending", mbps: "pending", webrtc: support.webrtc ? "pending" : "na" };
     setResults({ ...current });
     void (async () => {
       try {
@@ -102,13 +191,21 @@ export function CheckPage() {
         current.mbps = null;
       }
       if (live) setResults({ ...current });
+      if (current.webrtc === "pending") {
+        try {
+          current.webrtc = await probeWebRtc();
+        } catch {
+          current.webrtc = null;
+        }
+        if (live) setResults({ ...current });
+      }
     })();
     return () => {
       live = false;
     };
   }, [run]);
 
-  const busy = !results || results.rtt === "pending" || results.mbps === "pending";
+  const busy = !results || results.rtt === "pending" || results.mbps === "pending" || results.webrtc === "pending";
   return (
     <section class="page narrow" aria-labelledby="check-title">
       <h1 id="check-title">{t("check_title")}</h1>
@@ -144,7 +241,13 @@ export function CheckPage() {
                   : null
             }
           />
-          <CheckItem id="webrtc" title={t("check_webrtc")} verdict="na" value={null} advice={t("check_webrtc_pending")} />
+          <CheckItem
+            id="webrtc"
+            title={t("check_webrtc")}
+            verdict={results.webrtc === "pending" ? "pending" : webrtcVerdict(results.webrtc)}
+            value={typeof results.webrtc === "number" ? t("check_webrtc_value", { ms: Math.round(results.webrtc) }) : null}
+            advice={results.webrtc === null ? t("check_webrtc_fail") : results.webrtc === "na" ? t("check_browser_fail") : null}
+          />
         </ul>
       )}
       <p>
