@@ -101,7 +101,8 @@ pub enum ClientMsg {
     },
     /// The instructor's offer for its camera, microphone and screen share: the first one
     /// publishes, later ones renegotiate (screen share started or stopped). Answered with
-    /// [`crate::ServerMsg::MediaAnswer`]. Instructors only.
+    /// [`crate::ServerMsg::MediaAnswer`]. Instructors only. On the connection check socket
+    /// (`/ws/check`) anyone may send one offer with a data channel only, to test WebRTC.
     MediaOffer {
         /// The browser's offer (`RTCSessionDescription.sdp`).
         sdp: String,
@@ -112,7 +113,8 @@ pub enum ClientMsg {
         sdp: String,
     },
     /// An ICE candidate trickled by the browser, for this connection's peer connection
-    /// (the instructor's publishing one, or a viewer's receiving one).
+    /// (the instructor's publishing one, a viewer's receiving one, or the check socket's
+    /// probe).
     MediaCandidate {
         /// The candidate as the browser's `RTCIceCandidate.toJSON()` gives it.
         candidate: IceCandidate,
