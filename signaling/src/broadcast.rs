@@ -592,9 +592,7 @@ impl PeerConnectionEventHandler for PublisherEvents {
     }
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            let _ = self.signals.send(PeerSignal::EndOfCandidates);
-        }
+        send_end_of_candidates(&self.signals, state);
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
@@ -629,5 +627,15 @@ pub(crate) fn send_candidate(
             let _ = signals.send(PeerSignal::IceCandidate(init.into()));
         }
         Err(err) => tracing::warn!(%err, "cannot serialise a local ICE candidate"),
+    }
+}
+
+/// Every peer connection's last signal once it has gathered all its candidates.
+pub(crate) fn send_end_of_candidates(
+    signals: &mpsc::UnboundedSender<PeerSignal>,
+    state: RTCIceGatheringState,
+) {
+    if state == RTCIceGatheringState::Complete {
+        let _ = signals.send(PeerSignal::EndOfCandidates);
     }
 }

@@ -15,7 +15,7 @@ use webrtc::peer_connection::{
 
 use crate::SignalingConfig;
 use crate::SignalingError;
-use crate::broadcast::send_candidate;
+use crate::broadcast::{send_candidate, send_end_of_candidates};
 use crate::config::PeerFactory;
 use crate::signal::{IceCandidate, PeerSignal};
 
@@ -150,9 +150,7 @@ impl PeerConnectionEventHandler for ProbeEvents {
     }
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            let _ = self.signals.send(PeerSignal::EndOfCandidates);
-        }
+        send_end_of_candidates(&self.signals, state);
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {

@@ -19,7 +19,7 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
 use crate::SignalingError;
-use crate::broadcast::{Inner, TrackInfo, TrackKey, send_candidate};
+use crate::broadcast::{Inner, TrackInfo, TrackKey, send_candidate, send_end_of_candidates};
 use crate::forward;
 use crate::signal::{PeerSignal, SubscriberId};
 
@@ -278,9 +278,7 @@ impl PeerConnectionEventHandler for SubscriberEvents {
     }
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            let _ = self.signals.send(PeerSignal::EndOfCandidates);
-        }
+        send_end_of_candidates(&self.signals, state);
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
