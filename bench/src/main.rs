@@ -1,0 +1,2 @@
+//! The load generator: see bench/README.md.
+fn main() {}
