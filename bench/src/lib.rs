@@ -1,0 +1,18 @@
+//! The load generator's parts. The `bench` binary (src/main.rs) is its command line; see
+//! bench/README.md for the profiles and what each number means.
+//!
+//! - [`wire`]: the two wires learners speak (the room protocol, Socket.IO for the peer).
+//! - [`learner`]: one simulated learner as a task, and what it heard.
+//! - [`profiles`]: `heavy-lecture` / `multi-node`, `join-storm`, `idle`.
+//! - [`chart`]: `compare` and `chart` against the Socket.IO peer.
+//! - [`system`], [`nodes`]: the servers under test, started on loopback.
+//! - [`proc`]: CPU and memory of a process from `/proc`. [`report`]: tables and JSON.
+
+pub mod chart;
+pub mod learner;
+pub mod nodes;
+pub mod proc;
+pub mod profiles;
+pub mod report;
+pub mod system;
+pub mod wire;

@@ -1,0 +1,387 @@
+//! The two wires the load generator speaks: the room protocol (MessagePack over WebSocket) and
+//! Socket.IO v4 (Engine.IO over WebSocket) for the peer. Profiles only see [`Cmd`]s going out
+//! and [`Event`]s coming in.
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use protocol::server::{ChatEvent, Welcome};
+use protocol::{ClientMsg, Codec, EmotionKey, Seat, ServerMsg};
+use serde_json::Value;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// An open WebSocket.
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Longest wait for a handshake step.
+const STEP: Duration = Duration::from_secs(60);
+
+/// Which server the learners talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dialect {
+    /// `room-server`, MessagePack subprotocol.
+    Ours,
+    /// The Socket.IO peer.
+    SocketIo,
+}
+
+impl Dialect {
+    /// Name in tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Dialect::Ours => "room-server",
+            Dialect::SocketIo => "socket.io",
+        }
+    }
+}
+
+/// Something a learner does.
+#[derive(Clone, Debug)]
+pub enum Cmd {
+    /// Say `text` in the chat.
+    Chat(String),
+    /// Press an emotion button.
+    React(&'static str),
+    /// Sit in (or move to) a seat.
+    TakeSeat(u16, u16),
+}
+
+/// Something a learner hears.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A chat message's text.
+    Chat(String),
+    /// Emotion presses the room accepted, all keys together.
+    Burst(u64),
+    /// A seat's occupant changed (`None`: it became empty).
+    Seat(u16, u16, Option<String>),
+    /// A command was refused.
+    Refused {
+        /// The command's kind (`chat`, `react`, `take_seat`).
+        command: String,
+        /// The server's code.
+        code: String,
+    },
+}
+
+/// Who a learner is.
+#[derive(Clone, Debug)]
+pub struct Person {
+    /// Account id.
+    pub user: String,
+    /// Nickname.
+    pub nickname: String,
+    /// Room ticket (room-server only).
+    pub ticket: String,
+}
+
+/// The room as the welcome showed it.
+#[derive(Debug, Default)]
+pub struct Entered {
+    /// Occupied seats: `(row, col, user)`.
+    pub seats: Vec<(u16, u16, String)>,
+}
+
+/// Opens a TCP connection from `source` (one of several 127.0.0.x addresses, to go past one
+/// address's port range) and upgrades it.
+async fn open(
+    source: IpAddr,
+    target: SocketAddr,
+    path: &str,
+    subprotocol: Option<&str>,
+) -> anyhow::Result<Ws> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = tokio::time::timeout(STEP, socket.connect(target))
+        .await
+        .context("TCP connect timed out")??;
+    stream.set_nodelay(true)?;
+    let mut request = format!("ws://{target}{path}").into_client_request()?;
+    if let Some(p) = subprotocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(p)?);
+    }
+    let (ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::client_async(request, stream))
+        .await
+        .context("WebSocket handshake timed out")??;
+    Ok(ws)
+}
+
+async fn next_frame(ws: &mut Ws) -> anyhow::Result<Message> {
+    match tokio::time::timeout(STEP, ws.next()).await {
+        Ok(Some(frame)) => Ok(frame?),
+        Ok(None) => bail!("the server closed the connection"),
+        Err(_) => bail!("no answer within {STEP:?}"),
+    }
+}
+
+impl Dialect {
+    /// Connects `who` to `lecture` on the server at `target` and waits for the welcome.
+    pub async fn enter(
+        self,
+        source: IpAddr,
+        target: SocketAddr,
+        lecture: &str,
+        who: &Person,
+    ) -> anyhow::Result<(Ws, Entered)> {
+        match self {
+            Dialect::Ours => {
+                let path = format!("/ws/lectures/{lecture}");
+                let mut ws =
+                    open(source, target, &path, Some(Codec::MsgPack.subprotocol())).await?;
+                let hello = ClientMsg::Hello {
+                    ticket: who.ticket.clone(),
+                    resume: None,
+                };
+                ws.send(Message::binary(Codec::MsgPack.encode_client(&hello)?))
+                    .await?;
+                loop {
+                    match next_frame(&mut ws).await? {
+                        Message::Binary(b) => {
+                            if let ServerMsg::Welcome(w) = Codec::MsgPack.decode_server(&b)? {
+                                return Ok((ws, entered(&w)));
+                            }
+                        }
+                        Message::Close(c) => bail!("refused: {c:?}"),
+                        _ => {}
+                    }
+                }
+            }
+            Dialect::SocketIo => {
+                let mut ws = open(
+                    source,
+                    target,
+                    "/socket.io/?EIO=4&transport=websocket",
+                    None,
+                )
+                .await?;
+                // Engine.IO open packet, then the Socket.IO CONNECT with the auth payload.
+                let open = next_frame(&mut ws).await?;
+                if !open.to_text().unwrap_or_default().starts_with('0') {
+                    bail!("no Engine.IO open packet: {open:?}");
+                }
+                let auth = serde_json::json!({
+                    "user": who.user, "nickname": who.nickname, "lecture": lecture,
+                });
+                ws.send(Message::text(format!("40{auth}"))).await?;
+                loop {
+                    let frame = next_frame(&mut ws).await?;
+                    let text = frame.to_text().unwrap_or_default();
+                    if text.starts_with("44") {
+                        bail!("refused: {text}");
+                    }
+                    if let Some((name, payload)) = sio_event(text)
+                        && name == "welcome"
+                    {
+                        let seats = payload
+                            .get("seats")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|s| {
+                                        Some((
+                                            u16::try_from(s.get(0)?.as_u64()?).ok()?,
+                                            u16::try_from(s.get(1)?.as_u64()?).ok()?,
+                                            s.get(2)?.as_str()?.to_owned(),
+                                        ))
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        return Ok((ws, Entered { seats }));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The frame that carries `cmd`.
+    pub fn encode(self, cmd: &Cmd) -> anyhow::Result<Message> {
+        Ok(match self {
+            Dialect::Ours => {
+                let msg = match cmd {
+                    Cmd::Chat(text) => ClientMsg::Chat {
+                        text: text.clone(),
+                        question: false,
+                    },
+                    Cmd::React(key) => ClientMsg::React {
+                        emotion: EmotionKey::from(*key),
+                    },
+                    Cmd::TakeSeat(row, col) => ClientMsg::TakeSeat {
+                        seat: Seat {
+                            row: *row,
+                            col: *col,
+                        },
+                    },
+                };
+                Message::binary(Codec::MsgPack.encode_client(&msg)?)
+            }
+            Dialect::SocketIo => {
+                let (name, payload) = match cmd {
+                    Cmd::Chat(text) => ("chat", serde_json::json!({ "text": text })),
+                    Cmd::React(key) => ("react", serde_json::json!({ "emotion": key })),
+                    Cmd::TakeSeat(row, col) => {
+                        ("take_seat", serde_json::json!({ "row": row, "col": col }))
+                    }
+                };
+                Message::text(format!("42{}", serde_json::json!([name, payload])))
+            }
+        })
+    }
+
+    /// Reads one frame: its events go to `on`; a frame the protocol must answer (Engine.IO's
+    /// ping) is returned. An error means the connection is unusable.
+    pub fn decode(
+        self,
+        frame: &Message,
+        mut on: impl FnMut(Event),
+    ) -> anyhow::Result<Option<Message>> {
+        match (self, frame) {
+            (Dialect::Ours, Message::Binary(b)) => {
+                match Codec::MsgPack.decode_server(b)? {
+                    ServerMsg::Chat {
+                        event: ChatEvent::Message(m),
+                    } => on(Event::Chat(m.text)),
+                    ServerMsg::Update(u) => {
+                        for change in u.seats {
+                            on(Event::Seat(
+                                change.seat.row,
+                                change.seat.col,
+                                change.occupant.map(|o| o.user.0),
+                            ));
+                        }
+                        let burst: u64 = u.burst.values().map(|n| u64::from(*n)).sum();
+                        if burst > 0 {
+                            on(Event::Burst(burst));
+                        }
+                    }
+                    ServerMsg::Error { code, command, .. } => on(Event::Refused {
+                        command: command.unwrap_or_default(),
+                        code: serde_json::to_value(code)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                    }),
+                    _ => {}
+                }
+                Ok(None)
+            }
+            (Dialect::SocketIo, Message::Text(t)) => {
+                let t = t.as_str();
+                if t == "2" {
+                    return Ok(Some(Message::text("3")));
+                }
+                if let Some((name, p)) = sio_event(t) {
+                    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
+                    let n = |k: &str| {
+                        p.get(k)
+                            .and_then(Value::as_u64)
+                            .and_then(|v| u16::try_from(v).ok())
+                    };
+                    match name.as_str() {
+                        "chat" => on(Event::Chat(s("text").unwrap_or_default())),
+                        "burst" => on(Event::Burst(
+                            p.get("counts")
+                                .and_then(Value::as_object)
+                                .map(|c| c.values().filter_map(Value::as_u64).sum())
+                                .unwrap_or_default(),
+                        )),
+                        "seat" => {
+                            if let (Some(row), Some(col)) = (n("row"), n("col")) {
+                                on(Event::Seat(row, col, s("user")));
+                            }
+                        }
+                        "error" => on(Event::Refused {
+                            command: s("command").unwrap_or_default(),
+                            code: s("code").unwrap_or_default(),
+                        }),
+                        _ => {}
+                    }
+                }
+                Ok(None)
+            }
+            (_, Message::Close(c)) => bail!("closed by the server: {c:?}"),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn entered(w: &Welcome) -> Entered {
+    Entered {
+        seats: w
+            .seats
+            .iter()
+            .map(|s| (s.seat.row, s.seat.col, s.occupant.user.0.clone()))
+            .collect(),
+    }
+}
+
+/// A Socket.IO EVENT packet (`42["name", payload]`) as its name and payload.
+fn sio_event(text: &str) -> Option<(String, Value)> {
+    let body = text.strip_prefix("42")?;
+    let Value::Array(mut parts) = serde_json::from_str(body).ok()? else {
+        return None;
+    };
+    if parts.is_empty() {
+        return None;
+    }
+    let payload = if parts.len() > 1 {
+        parts.swap_remove(1)
+    } else {
+        Value::Null
+    };
+    let name = parts.first()?.as_str()?.to_owned();
+    Some((name, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socketio_events_parse() {
+        let (name, p) = sio_event(r#"42["chat",{"text":"b 1 0 5","user":"u"}]"#).expect("event");
+        assert_eq!(name, "chat");
+        assert_eq!(p["text"], "b 1 0 5");
+        assert!(sio_event("2").is_none());
+        assert!(sio_event("42not json").is_none());
+        let mut got = Vec::new();
+        let reply = Dialect::SocketIo
+            .decode(&Message::text("2"), |e| got.push(e))
+            .expect("a ping");
+        assert_eq!(reply, Some(Message::text("3")));
+        Dialect::SocketIo
+            .decode(
+                &Message::text(r#"42["seat",{"row":3,"col":4,"user":null}]"#),
+                |e| got.push(e),
+            )
+            .expect("a seat");
+        Dialect::SocketIo
+            .decode(
+                &Message::text(r#"42["burst",{"counts":{"good":2,"lost":3}}]"#),
+                |e| got.push(e),
+            )
+            .expect("a burst");
+        assert_eq!(got, vec![Event::Seat(3, 4, None), Event::Burst(5)]);
+    }
+
+    #[test]
+    fn our_commands_round_trip() {
+        let frame = Dialect::Ours.encode(&Cmd::TakeSeat(2, 7)).expect("encodes");
+        let Message::Binary(b) = frame else {
+            panic!("MessagePack travels in binary frames");
+        };
+        assert_eq!(
+            Codec::MsgPack.decode_client(&b).expect("decodes"),
+            ClientMsg::TakeSeat {
+                seat: Seat { row: 2, col: 7 }
+            }
+        );
+    }
+}
