@@ -1,0 +1,328 @@
+//! The room core's cost per fanned-out message, at 100, 1,000 and 5,000 learners.
+//!
+//! Each benchmark drives `room_server::room::Room` the way the node's room task does: one
+//! input, then drain `poll_output`; every `Output::Send` is encoded once with the MessagePack
+//! codec and its recipients are visited with `Room::for_each_recipient`, each getting a
+//! reference-counted handle on the encoded frame (the node clones a `Bytes`-backed frame into
+//! each connection's queue; the queue itself is not part of this benchmark).
+//!
+//! - `fanout/chat/N`: one learner's `chat` → a chat event to everyone.
+//! - `fanout/react_tick/N`: one learner's `react`, then the tick (`handle_timeout` at the next
+//!   tick time) → the batched update (a burst) to everyone and the meter to the staff.
+//! - `fanout/take_seat_tick/N`: one learner moves to the free seat, then the tick → the
+//!   update with both seats to everyone.
+//!
+//! Throughput is `Elements(N)`, so criterion's "elem/s" is learners reached per second and its
+//! time divided by N the cost per recipient (everything included: command, encode, visit).
+//! Every room also holds one instructor, so a broadcast reaches N + 1 connections.
+//!
+//! Rate limits must not turn these into benchmarks of refusals: the sender rotates over all
+//! learners, the clock moves on with every command (a tick per iteration where there is a tick),
+//! and the lecture runs for a year so the clock never reaches its end. Each benchmark checks,
+//! once before and once after its measurement, that one step gives exactly the expected
+//! outputs and no `error`.
+//!
+//! `cargo bench -p bench --bench room_core -- --warm-up-time 1 --measurement-time 2`
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use protocol::{
+    ClientMsg, Codec, EmotionKey, LectureId, Nickname, Role, Seat, ServerMsg, UnixMillis, UserId,
+};
+use room_server::room::{ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Scheduled start of the lecture; the room opens a second after it, live.
+const START: UnixMillis = UnixMillis(1_800_000_000_000);
+/// Ends a year later: millions of 250 ms ticks of virtual time before the room would end.
+const YEAR_MS: u64 = 365 * 24 * 60 * 60 * 1000;
+/// Seat grid width; the grid has one spare row, so there is always a free seat.
+const COLS: u16 = 100;
+const SIZES: [usize; 3] = [100, 1_000, 5_000];
+const EMOTIONS: [&str; 5] = ["good", "i_see", "lost", "applause", "slower"];
+/// About sixty characters, as a learner writes them.
+const CHAT_TEXT: &str = "先生、さっきの所有権の説明で、借用が終わるタイミングがよく分からなかったのですが、もう一度お願いできますか？";
+
+// ----- what one step sent -----
+
+/// What draining the room after one step sent, counted.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Fanout {
+    chat: usize,
+    update: usize,
+    meter: usize,
+    error: usize,
+    other: usize,
+    /// Seat changes and reactions carried by the updates.
+    seat_changes: usize,
+    burst: u32,
+    /// Connections visited, over all sends.
+    recipients: usize,
+}
+
+/// Drains the room as the node does: each send encoded once, every recipient visited.
+fn deliver(room: &mut Room, fanout: &mut Fanout) {
+    while let Some(output) = room.poll_output() {
+        let Output::Send { to, msg } = output else {
+            fanout.other += 1;
+            continue;
+        };
+        let frame: Arc<[u8]> = Codec::MsgPack
+            .encode_server(&msg)
+            .expect("the room's messages encode")
+            .into();
+        match &msg {
+            ServerMsg::Chat { .. } => fanout.chat += 1,
+            ServerMsg::Update(update) => {
+                fanout.update += 1;
+                fanout.seat_changes += update.seats.len();
+                fanout.burst += update.burst.values().sum::<u32>();
+            }
+            ServerMsg::Meter(_) => fanout.meter += 1,
+            ServerMsg::Error { .. } => fanout.error += 1,
+            _ => fanout.other += 1,
+        }
+        let mut recipients = 0;
+        room.for_each_recipient(to, |conn| {
+            black_box((conn, Arc::clone(&frame)));
+            recipients += 1;
+        });
+        fanout.recipients += recipients;
+    }
+}
+
+// ----- a lecture with N learners -----
+
+/// A live room with `learners` seated learners and one instructor, and the clock around it.
+struct Lecture {
+    room: Room,
+    now: UnixMillis,
+    learners: usize,
+    /// Where learner `i` (connection `i + 1`) sits.
+    seats: Vec<Seat>,
+    /// The one seat nobody sits in that a learner can move to.
+    free: Seat,
+    /// The learner who sends next.
+    next: usize,
+}
+
+fn learner_user(i: usize) -> UserId {
+    UserId::from(format!("usr_{:08x}", 0x5eed_0000 + i))
+}
+
+fn learner_nickname(i: usize) -> Nickname {
+    const FAMILY: [&str; 10] = [
+        "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
+    ];
+    const GIVEN: [&str; 10] = [
+        "花子",
+        "太郎",
+        "さくら",
+        "翔太",
+        "美咲",
+        "大輔",
+        "ゆい",
+        "健一",
+        "あおい",
+        "蓮",
+    ];
+    Nickname::from(format!(
+        "{}{}{}",
+        FAMILY[i % 10],
+        GIVEN[(i / 10) % 10],
+        i / 100
+    ))
+}
+
+fn seat_of(i: usize) -> Seat {
+    let cols = usize::from(COLS);
+    Seat::new(
+        u16::try_from(i / cols).expect("rows fit a u16"),
+        u16::try_from(i % cols).expect("columns fit a u16"),
+    )
+}
+
+impl Lecture {
+    fn new(learners: usize) -> Self {
+        let rows = u16::try_from(learners / usize::from(COLS) + 1).expect("rows fit a u16");
+        let spec = LectureSpec {
+            id: LectureId::from("lec_bench_room_core"),
+            title: "実践 Rust 入門 第3回：所有権と借用".to_owned(),
+            starts_at: START,
+            ends_at: START.plus_ms(YEAR_MS),
+            rows,
+            cols: COLS,
+            emotions: vec![],
+        };
+        let mut now = START.plus_ms(1_000);
+        let mut room = Room::new(spec, RoomSettings::default(), now);
+        let mut setup = Fanout::default();
+        let join = |room: &mut Room, conn: u64, user: UserId, nickname: Nickname, role: Role| {
+            let who = Identity {
+                user,
+                nickname,
+                role,
+                issued_at: START,
+            };
+            room.handle_join(now, ConnId(conn), who, None);
+        };
+        join(
+            &mut room,
+            0,
+            UserId::from("usr_instructor"),
+            Nickname::from("山田講師"),
+            Role::Instructor,
+        );
+        deliver(&mut room, &mut setup);
+        // Everyone enters first, then sits: the welcomes stay small while the room fills.
+        for i in 0..learners {
+            join(
+                &mut room,
+                conn_of(i).0,
+                learner_user(i),
+                learner_nickname(i),
+                Role::Learner,
+            );
+            deliver(&mut room, &mut setup);
+        }
+        let seats: Vec<Seat> = (0..learners).map(seat_of).collect();
+        for (i, seat) in seats.iter().enumerate() {
+            room.handle_command(now, conn_of(i), ClientMsg::TakeSeat { seat: *seat });
+            deliver(&mut room, &mut setup);
+        }
+        assert_eq!(setup.error, 0, "setting the room up was refused: {setup:?}");
+        assert_eq!(room.connection_count(), learners + 1);
+        assert_eq!(room.seated_count(), learners);
+        // The tick that announces everyone, so the benchmarks start from a quiet room.
+        now = room.poll_timeout().expect("a live room has a next tick");
+        room.handle_timeout(now);
+        deliver(&mut room, &mut Fanout::default());
+        Self {
+            room,
+            now,
+            learners,
+            seats,
+            free: seat_of(learners),
+            next: 0,
+        }
+    }
+
+    /// The next sender, round the room.
+    fn sender(&mut self) -> usize {
+        let i = self.next;
+        self.next = (self.next + 1) % self.learners;
+        i
+    }
+
+    /// Runs the room to its next tick.
+    fn tick(&mut self, fanout: &mut Fanout) {
+        self.now = self
+            .room
+            .poll_timeout()
+            .expect("a live room has a next tick");
+        self.room.handle_timeout(self.now);
+        deliver(&mut self.room, fanout);
+    }
+
+    fn chat(&mut self) -> Fanout {
+        let mut fanout = Fanout::default();
+        let i = self.sender();
+        self.now = self.now.plus_ms(1);
+        let msg = ClientMsg::Chat {
+            text: CHAT_TEXT.to_owned(),
+            question: i % 5 == 0,
+        };
+        self.room.handle_command(self.now, conn_of(i), msg);
+        deliver(&mut self.room, &mut fanout);
+        fanout
+    }
+
+    fn react_and_tick(&mut self) -> Fanout {
+        let mut fanout = Fanout::default();
+        let i = self.sender();
+        let emotion = EmotionKey::from(EMOTIONS[i % EMOTIONS.len()]);
+        self.room
+            .handle_command(self.now, conn_of(i), ClientMsg::React { emotion });
+        deliver(&mut self.room, &mut fanout);
+        self.tick(&mut fanout);
+        fanout
+    }
+
+    fn take_seat_and_tick(&mut self) -> Fanout {
+        let mut fanout = Fanout::default();
+        let i = self.sender();
+        let seat = self.free;
+        self.room
+            .handle_command(self.now, conn_of(i), ClientMsg::TakeSeat { seat });
+        self.free = std::mem::replace(&mut self.seats[i], seat);
+        deliver(&mut self.room, &mut fanout);
+        self.tick(&mut fanout);
+        fanout
+    }
+}
+
+fn conn_of(learner: usize) -> ConnId {
+    ConnId(learner as u64 + 1)
+}
+
+// ----- benchmarks -----
+
+/// Benchmarks `step` at every size, checking one step's outputs before and after.
+fn bench_step(
+    c: &mut Criterion,
+    name: &str,
+    step: fn(&mut Lecture) -> Fanout,
+    expected: fn(usize) -> Fanout,
+) {
+    let mut group = c.benchmark_group("fanout");
+    for n in SIZES {
+        let mut lecture = Lecture::new(n);
+        assert_eq!(step(&mut lecture), expected(n), "{name} with {n} learners");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new(name, n), |b| {
+            b.iter(|| step(&mut lecture));
+        });
+        assert_eq!(
+            step(&mut lecture),
+            expected(n),
+            "{name} with {n} learners, after the measurement"
+        );
+    }
+    group.finish();
+}
+
+fn fanout(c: &mut Criterion) {
+    bench_step(c, "chat", Lecture::chat, |n| Fanout {
+        chat: 1,
+        recipients: n + 1,
+        ..Fanout::default()
+    });
+    bench_step(c, "react_tick", Lecture::react_and_tick, |n| Fanout {
+        update: 1,
+        meter: 1,
+        burst: 1,
+        // The update to everyone, the meter to the instructor.
+        recipients: n + 1 + 1,
+        ..Fanout::default()
+    });
+    bench_step(c, "take_seat_tick", Lecture::take_seat_and_tick, |n| {
+        Fanout {
+            update: 1,
+            seat_changes: 2,
+            recipients: n + 1,
+            ..Fanout::default()
+        }
+    });
+}
+
+criterion_group! {
+    name = benches;
+    // Short by default (2 cores); the command line overrides these.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50);
+    targets = fanout
+}
+criterion_main!(benches);
