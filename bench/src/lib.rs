@@ -14,5 +14,6 @@ pub mod nodes;
 pub mod proc;
 pub mod profiles;
 pub mod report;
+pub mod sfu;
 pub mod system;
 pub mod wire;

@@ -98,6 +98,8 @@ enum Profile {
         #[arg(long, default_value = "bench/results/latency-vs-learners.svg")]
         svg: PathBuf,
     },
+    /// One publisher (VP8 + Opus), N WebRTC subscribers: room-server against Janus.
+    SfuFanout(bench::sfu::SfuArgs),
 }
 
 /// Lets this process, and the servers it starts, hold tens of thousands of sockets.
@@ -163,5 +165,6 @@ async fn main() -> anyhow::Result<()> {
             let result = chart::chart(&servers, &learners, duration, &svg).await?;
             report::emit(&result, json)
         }
+        Profile::SfuFanout(args) => report::emit(&bench::sfu::run(&servers, args).await?, json),
     }
 }
