@@ -223,6 +223,10 @@ impl Target for Janus {
         self.pid
     }
 
+    fn publisher_state(&self) -> String {
+        "plain RTP".to_owned()
+    }
+
     async fn join(&self, _idx: usize) -> anyhow::Result<Joined> {
         let started = Instant::now();
         let mut request = self.ws_url.as_str().into_client_request()?;

@@ -93,6 +93,8 @@ impl Joined {
 pub(crate) trait Target {
     /// The server's process id.
     fn pid(&self) -> u32;
+    /// How the publisher's side stands at the end of the window.
+    fn publisher_state(&self) -> String;
     /// Subscriber `idx` joins; done when its peer connection is connected.
     async fn join(&self, idx: usize) -> anyhow::Result<Joined>;
 }
@@ -131,6 +133,9 @@ pub struct Side {
     pub server: String,
     /// Subscribers asked for.
     pub subscribers: usize,
+    /// The publisher's peer connection state at the end of the window (room-server); a
+    /// publisher that dropped explains a window where nothing was delivered.
+    pub publisher_state: String,
     /// Subscribers whose peer connection connected.
     pub connected: usize,
     /// Joins that failed (the first error is in `first_error`).
@@ -356,6 +361,7 @@ async fn measure(
         .zip(drops_start)
         .map(|(end, start)| end.saturating_sub(start));
     let after = snapshot(&joined);
+    side.publisher_state = target.publisher_state();
     let sent_end = sent_now();
     let gen_cpu = proc::cpu_seconds(me)? - gen_start;
     let secs = usage.wall_secs.max(1e-9);

@@ -13,9 +13,11 @@ use room_server::ticket::{TicketClaims, TicketKey};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
-use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
+use webrtc::peer_connection::{
+    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
+};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -26,6 +28,7 @@ pub struct Ours {
     lecture: BenchLecture,
     /// The instructor's room connection task and peer connection.
     publisher: (tokio::task::JoinHandle<()>, Arc<dyn PeerConnection>),
+    publisher_state: watch::Receiver<RTCPeerConnectionState>,
 }
 
 impl std::fmt::Debug for Ours {
@@ -229,6 +232,7 @@ impl Ours {
                 key,
                 lecture,
                 publisher: (publisher_task, pc),
+                publisher_state: state,
             },
             pump,
         ))
@@ -245,6 +249,10 @@ impl Ours {
 impl Target for Ours {
     fn pid(&self) -> u32 {
         self.node.pid
+    }
+
+    fn publisher_state(&self) -> String {
+        format!("{:?}", *self.publisher_state.borrow())
     }
 
     async fn join(&self, idx: usize) -> anyhow::Result<Joined> {
