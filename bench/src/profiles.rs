@@ -140,6 +140,18 @@ impl Fleet {
         plans: Vec<Plan>,
         ready: impl Fn(&Shared) -> bool,
     ) -> anyhow::Result<Self> {
+        // The server and this generator each hold one socket per learner.
+        if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+            let need = plans.len() as u64 + 256;
+            anyhow::ensure!(
+                need <= soft,
+                "{} learners need about {need} open files in this generator and in the server, \
+                 but a process may open {soft} here (hard limit {hard}): use fewer learners, \
+                 or raise the limit (`ulimit -Hn`, or LimitNOFILE in systemd) as an \
+                 administrator",
+                plans.len()
+            );
+        }
         let shared = Shared::new();
         let (stop, stop_rx) = watch::channel(false);
         let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
@@ -167,19 +179,18 @@ impl Fleet {
             ready(&fleet.shared) || Shared::get(&fleet.shared.failed) > n / 100
         })
         .await;
-        let failed = Shared::get(&fleet.shared.failed);
-        anyhow::ensure!(
-            ready(&fleet.shared),
-            "the learners did not get in: {} entered, {} seated, {failed} failed{}",
+        if ready(&fleet.shared) {
+            return Ok(fleet);
+        }
+        let (entered, seated, failed) = (
             Shared::get(&fleet.shared.entered),
             Shared::get(&fleet.shared.seated),
-            if failed > 0 {
-                " (see the first errors above)"
-            } else {
-                ""
-            }
+            Shared::get(&fleet.shared.failed),
         );
-        Ok(fleet)
+        print_first_errors(&fleet.finish().await);
+        anyhow::bail!(
+            "the learners did not get in: {entered} entered, {seated} seated, {failed} failed"
+        )
     }
 
     async fn finish(self) -> Vec<Report> {
