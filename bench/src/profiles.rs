@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 
-/// Handshakes in flight at once while a fleet connects.
+/// Handshakes in flight at once while a fleet connects as fast as it can (heavy-lecture, idle).
+/// The join storm has its own arrival schedule and no such limit.
 const CONNECTING_AT_ONCE: usize = 256;
 /// Longest wait for a fleet to enter and sit.
 const SETUP_WAIT: Duration = Duration::from_secs(300);
@@ -138,6 +139,7 @@ impl Fleet {
     async fn launch(
         system: &System,
         plans: Vec<Plan>,
+        at_once: usize,
         ready: impl Fn(&Shared) -> bool,
     ) -> anyhow::Result<Self> {
         // The server and this generator each hold one socket per learner.
@@ -154,7 +156,7 @@ impl Fleet {
         }
         let shared = Shared::new();
         let (stop, stop_rx) = watch::channel(false);
-        let gate = Arc::new(Semaphore::new(CONNECTING_AT_ONCE));
+        let gate = Arc::new(Semaphore::new(at_once.max(1)));
         let lecture: Arc<str> = system.lecture.id.as_str().into();
         let handles = plans
             .into_iter()
@@ -271,7 +273,10 @@ pub async fn heavy(
             start_after: Duration::ZERO,
         });
     }
-    let fleet = Fleet::launch(&system, plans, |s| Shared::get(&s.seated) >= n as u64).await?;
+    let fleet = Fleet::launch(&system, plans, CONNECTING_AT_ONCE, |s| {
+        Shared::get(&s.seated) >= n as u64
+    })
+    .await?;
     eprintln!("all seated; {} s of load…", args.duration);
 
     let shared = fleet.shared.clone();
@@ -447,6 +452,8 @@ pub struct JoinResult {
     pub wrong_seats: u64,
     /// The server's CPU and memory over the storm.
     pub usage: Usage,
+    /// The load generator's own CPU over the storm, in cores.
+    pub generator_cores: f64,
 }
 
 /// `join-storm`.
@@ -477,11 +484,14 @@ pub async fn join_storm(
         });
     }
     let sampler = Sampler::start(system.pids())?;
-    let fleet = Fleet::launch(&system, plans, |s| {
+    let me = std::process::id();
+    let my_cpu = crate::proc::cpu_seconds(me)?;
+    let fleet = Fleet::launch(&system, plans, n, |s| {
         Shared::get(&s.seated) + Shared::get(&s.failed) >= n as u64
     })
     .await?;
     let usage = sampler.finish()?;
+    let generator_cores = (crate::proc::cpu_seconds(me)? - my_cpu) / usage.wall_secs.max(1e-3);
     // A newcomer's snapshot must show every learner in the seat it took.
     let observer_idx = n;
     let observer = system.person(observer_idx)?;
@@ -528,6 +538,7 @@ pub async fn join_storm(
         time_to_seated: Percentiles::of(&seated),
         wrong_seats: wrong,
         usage,
+        generator_cores,
         args,
     })
 }
@@ -593,7 +604,10 @@ pub async fn idle(
             start_after: Duration::ZERO,
         });
     }
-    let fleet = Fleet::launch(&system, plans, |s| Shared::get(&s.entered) >= n as u64).await?;
+    let fleet = Fleet::launch(&system, plans, CONNECTING_AT_ONCE, |s| {
+        Shared::get(&s.entered) >= n as u64
+    })
+    .await?;
     eprintln!("all connected; holding {} s…", args.hold);
     let sampler = Sampler::start(pids.clone())?;
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
