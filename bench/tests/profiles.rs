@@ -50,7 +50,10 @@ fn assert_heavy_is_exact(r: &Value, learners: f64) {
     let accepted = n(r, "chats_sent") - n(r, "chats_refused");
     assert!(accepted > 0.0, "{r:#}");
     assert_eq!(n(r, "latency.count"), accepted * learners, "{r:#}");
-    assert!(n(r, "usage.cpu_secs") > 0.0, "the server's CPU is read: {r:#}");
+    assert!(
+        n(r, "usage.cpu_secs") > 0.0,
+        "the server's CPU is read: {r:#}"
+    );
     assert!(n(r, "usage.rss_peak_bytes") > 1e6, "{r:#}");
 }
 
@@ -107,7 +110,10 @@ fn join_storm_seats_everyone_where_they_sat() {
 fn idle_learners_are_counted_and_weighed() {
     let r = bench(&["idle", "--learners", "300", "--hold", "1"]);
     assert_eq!(n(&r, "connected"), 300.0, "{r:#}");
-    assert!(n(&r, "rss_after_bytes") >= n(&r, "rss_before_bytes"), "{r:#}");
+    assert!(
+        n(&r, "rss_after_bytes") >= n(&r, "rss_before_bytes"),
+        "{r:#}"
+    );
 }
 
 #[test]
