@@ -231,6 +231,22 @@ fn print_first_errors(reports: &[Report]) {
     }
 }
 
+/// Learner `idx` of `system`: on its node, from its source address, sitting in its own seat,
+/// starting at once.
+fn plan(system: &System, idx: usize) -> anyhow::Result<Plan> {
+    let node = system.node_of(idx);
+    Ok(Plan {
+        idx,
+        node,
+        person: system.person(idx)?,
+        source: system.source(idx),
+        target: system.target(node),
+        sit: Some(system.seat_of(idx)),
+        observe: false,
+        start_after: Duration::ZERO,
+    })
+}
+
 /// A tiny deterministic generator for picking learners and seats.
 struct Lcg(u64);
 
@@ -259,20 +275,14 @@ pub async fn heavy(
         dialect.label(),
         system.nodes.len()
     );
-    let mut plans = Vec::with_capacity(n);
-    for idx in 0..n {
-        let node = system.node_of(idx);
-        plans.push(Plan {
-            idx,
-            node,
-            person: system.person(idx)?,
-            source: system.source(idx),
-            target: system.target(node),
-            sit: Some(system.seat_of(idx)),
-            observe: idx == 0,
-            start_after: Duration::ZERO,
-        });
-    }
+    let plans = (0..n)
+        .map(|idx| {
+            Ok(Plan {
+                observe: idx == 0,
+                ..plan(&system, idx)?
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let fleet = Fleet::launch(&system, plans, CONNECTING_AT_ONCE, |s| {
         Shared::get(&s.seated) >= n as u64
     })
@@ -470,19 +480,14 @@ pub async fn join_storm(
         args.within
     );
     let spacing = Duration::from_secs_f64(args.within.max(0.0) / n as f64);
-    let mut plans = Vec::with_capacity(n);
-    for idx in 0..n {
-        plans.push(Plan {
-            idx,
-            node: 0,
-            person: system.person(idx)?,
-            source: system.source(idx),
-            target: system.target(0),
-            sit: Some(system.seat_of(idx)),
-            observe: false,
-            start_after: spacing * u32::try_from(idx).unwrap_or(u32::MAX),
-        });
-    }
+    let plans = (0..n)
+        .map(|idx| {
+            Ok(Plan {
+                start_after: spacing * u32::try_from(idx).unwrap_or(u32::MAX),
+                ..plan(&system, idx)?
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let sampler = Sampler::start(system.pids())?;
     let me = std::process::id();
     let my_cpu = crate::proc::cpu_seconds(me)?;
@@ -591,19 +596,14 @@ pub async fn idle(
         .map(|p| crate::proc::rss_bytes(*p))
         .sum::<anyhow::Result<u64>>()?;
     eprintln!("{}: {n} idle learners connecting…", dialect.label());
-    let mut plans = Vec::with_capacity(n);
-    for idx in 0..n {
-        plans.push(Plan {
-            idx,
-            node: 0,
-            person: system.person(idx)?,
-            source: system.source(idx),
-            target: system.target(0),
-            sit: None,
-            observe: false,
-            start_after: Duration::ZERO,
-        });
-    }
+    let plans = (0..n)
+        .map(|idx| {
+            Ok(Plan {
+                sit: None,
+                ..plan(&system, idx)?
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let fleet = Fleet::launch(&system, plans, CONNECTING_AT_ONCE, |s| {
         Shared::get(&s.entered) >= n as u64
     })
