@@ -125,7 +125,7 @@ pub(crate) async fn run_session(
     conn: ConnId,
     role: Role,
     out: &Outbox,
-    mut commands: mpsc::Receiver<ClientMsg>,
+    mut commands: mpsc::Receiver<Box<ClientMsg>>,
 ) {
     // Nothing about media before the welcome: a client draws the room first.
     tokio::select! {
@@ -172,7 +172,7 @@ pub(crate) async fn run_session(
             command = commands.recv() => {
                 let Some(command) = command else { break };
                 let kind = command.kind();
-                match command {
+                match *command {
                     ClientMsg::MediaOffer { .. } | ClientMsg::MediaStop if role != Role::Instructor => {
                         refuse(out, ErrorCode::NotAllowed, "only the instructor can publish".into(), kind);
                     }

@@ -278,7 +278,7 @@ async fn read_loop(
     conn: ConnId,
     out: &Outbox,
     room: &mpsc::Sender<RoomInput>,
-    media: mpsc::Sender<ClientMsg>,
+    media: mpsc::Sender<Box<ClientMsg>>,
 ) {
     let limits = &node.config.limits;
     let quota =
@@ -371,8 +371,9 @@ async fn read_loop(
         }
         Metrics::add(&node.metrics.commands_in_total, 1);
         if crate::media::is_media(&msg) {
-            // SDP and candidates stay on this node: never through the room's log.
-            if let Err(mpsc::error::TrySendError::Full(msg)) = media.try_send(msg) {
+            // SDP and candidates stay on this node: never through the room's log. Boxed, so
+            // the channel every connection holds has small slots: few connections send media.
+            if let Err(mpsc::error::TrySendError::Full(msg)) = media.try_send(Box::new(msg)) {
                 reply_error(
                     out,
                     ErrorCode::RateLimited,
