@@ -164,6 +164,9 @@ pub struct Room {
     phase: Phase,
     /// Connections in the room and whose they are.
     conns: HashMap<ConnId, UserId>,
+    /// The staff's connections (instructors, moderators): the meter and other staff-only
+    /// outputs reach them without walking every learner's connection.
+    staff_conns: BTreeSet<ConnId>,
     attendees: HashMap<UserId, Attendee>,
     /// Learners removed without the right to return.
     banned: HashSet<UserId>,
@@ -197,6 +200,7 @@ impl Room {
             info: spec.info(&settings),
             phase: Phase::Scheduled,
             conns: HashMap::new(),
+            staff_conns: BTreeSet::new(),
             attendees: HashMap::new(),
             banned: HashSet::new(),
             revoked: HashMap::new(),
@@ -287,16 +291,18 @@ impl Room {
             .count()
     }
 
+    /// Drops a connection from the room's indexes; its person, if it had one.
+    fn forget_conn(&mut self, conn: ConnId) -> Option<UserId> {
+        self.staff_conns.remove(&conn);
+        self.conns.remove(&conn)
+    }
+
     /// Calls `f` with every connection in `to`, as the room is now.
     pub fn for_each_recipient(&self, to: Audience, mut f: impl FnMut(ConnId)) {
         match to {
             Audience::One(conn) => f(conn),
             Audience::Everyone => self.conns.keys().copied().for_each(f),
-            Audience::Staff => self
-                .conns
-                .iter()
-                .filter(|(_, user)| self.attendees.get(*user).is_some_and(|a| a.role.is_staff()))
-                .for_each(|(conn, _)| f(*conn)),
+            Audience::Staff => self.staff_conns.iter().copied().for_each(f),
         }
     }
 
@@ -320,7 +326,7 @@ impl Room {
             return;
         }
         if let Some(old) = self.attendees.get(&who.user).and_then(|a| a.conn) {
-            self.conns.remove(&old);
+            self.forget_conn(old);
             self.left(now, old, &who.user);
             self.outputs.push_back(Output::Close {
                 conn: old,
@@ -345,6 +351,9 @@ impl Room {
         attendee.conn = Some(conn);
         let returned = attendee.held_until.take().is_some();
         self.conns.insert(conn, who.user.clone());
+        if who.role.is_staff() {
+            self.staff_conns.insert(conn);
+        }
         self.present_dirty = true;
         if who.role.is_staff() {
             // A learner who became staff with a newer ticket leaves the grid to learners.
@@ -386,7 +395,7 @@ impl Room {
     /// held for the grace period.
     pub fn handle_disconnect(&mut self, now: UnixMillis, conn: ConnId) {
         self.advance(now);
-        let Some(user) = self.conns.remove(&conn) else {
+        let Some(user) = self.forget_conn(conn) else {
             return;
         };
         self.present_dirty = true;
@@ -637,7 +646,7 @@ impl Room {
             a.conn.take()
         });
         if let Some(conn) = conn {
-            self.conns.remove(&conn);
+            self.forget_conn(conn);
             self.present_dirty = true;
             self.left(now, conn, user);
             self.outputs.push_back(Output::Close { conn, code });

@@ -1257,6 +1257,16 @@ impl Room {
                 "a banned learner is not in the room"
             );
         }
+        let staff: BTreeSet<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, user)| self.attendees[*user].role.is_staff())
+            .map(|(conn, _)| *conn)
+            .collect();
+        assert_eq!(
+            self.staff_conns, staff,
+            "the staff index holds exactly the staff's connections"
+        );
         let history = self.chat.history();
         assert!(
             history
