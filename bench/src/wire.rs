@@ -4,9 +4,11 @@
 
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
-use protocol::server::{ChatEvent, Welcome};
+use protocol::server::Welcome;
 use protocol::{ClientMsg, Codec, EmotionKey, Seat, ServerMsg};
 use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::net::TcpSocket;
@@ -244,16 +246,25 @@ impl Dialect {
     ) -> anyhow::Result<Option<Message>> {
         match (self, frame) {
             (Dialect::Ours, Message::Binary(b)) => {
-                match Codec::MsgPack.decode_server(b)? {
-                    ServerMsg::Chat {
-                        event: ChatEvent::Message(m),
-                    } => on(Event::Chat(m.text)),
-                    ServerMsg::Update(u) => {
+                // Only what a learner here acts on is decoded, borrowing from the frame, as a
+                // lean client would; the rest of each message is skipped.
+                let kind: Kind<'_> = rmp_serde::from_slice(b)?;
+                match kind.kind.as_ref() {
+                    "chat" => {
+                        let frame: ChatFrame<'_> = rmp_serde::from_slice(b)?;
+                        if frame.event.kind == "message"
+                            && let Some(text) = frame.event.text
+                        {
+                            on(Event::Chat(text.into_owned()));
+                        }
+                    }
+                    "update" => {
+                        let u: UpdateFrame<'_> = rmp_serde::from_slice(b)?;
                         for change in u.seats {
                             on(Event::Seat(
                                 change.seat.row,
                                 change.seat.col,
-                                change.occupant.map(|o| o.user.0),
+                                change.occupant.map(|o| o.user.into_owned()),
                             ));
                         }
                         let burst: u64 = u.burst.values().map(|n| u64::from(*n)).sum();
@@ -261,13 +272,19 @@ impl Dialect {
                             on(Event::Burst(burst));
                         }
                     }
-                    ServerMsg::Error { code, command, .. } => on(Event::Refused {
-                        command: command.unwrap_or_default(),
-                        code: serde_json::to_value(code)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                    }),
+                    "error" => {
+                        if let ServerMsg::Error { code, command, .. } =
+                            Codec::MsgPack.decode_server(b)?
+                        {
+                            on(Event::Refused {
+                                command: command.unwrap_or_default(),
+                                code: serde_json::to_value(code)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_owned))
+                                    .unwrap_or_default(),
+                            });
+                        }
+                    }
                     _ => {}
                 }
                 Ok(None)
@@ -277,29 +294,22 @@ impl Dialect {
                 if t == "2" {
                     return Ok(Some(Message::text("3")));
                 }
-                if let Some((name, p)) = sio_event(t) {
-                    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
-                    let n = |k: &str| {
-                        p.get(k)
-                            .and_then(Value::as_u64)
-                            .and_then(|v| u16::try_from(v).ok())
-                    };
-                    match name.as_str() {
-                        "chat" => on(Event::Chat(s("text").unwrap_or_default())),
-                        "burst" => on(Event::Burst(
-                            p.get("counts")
-                                .and_then(Value::as_object)
-                                .map(|c| c.values().filter_map(Value::as_u64).sum())
-                                .unwrap_or_default(),
-                        )),
+                if let Some(body) = t.strip_prefix("42")
+                    && let Ok((name, p)) =
+                        serde_json::from_str::<(Cow<'_, str>, SioPayload<'_>)>(body)
+                {
+                    let owned = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
+                    match name.as_ref() {
+                        "chat" => on(Event::Chat(owned(p.text).unwrap_or_default())),
+                        "burst" => on(Event::Burst(p.counts.values().sum())),
                         "seat" => {
-                            if let (Some(row), Some(col)) = (n("row"), n("col")) {
-                                on(Event::Seat(row, col, s("user")));
+                            if let (Some(row), Some(col)) = (p.row, p.col) {
+                                on(Event::Seat(row, col, owned(p.user)));
                             }
                         }
                         "error" => on(Event::Refused {
-                            command: s("command").unwrap_or_default(),
-                            code: s("code").unwrap_or_default(),
+                            command: owned(p.command).unwrap_or_default(),
+                            code: owned(p.code).unwrap_or_default(),
                         }),
                         _ => {}
                     }
@@ -310,6 +320,69 @@ impl Dialect {
             _ => Ok(None),
         }
     }
+}
+
+/// Just the `type` of a room message.
+#[derive(serde::Deserialize)]
+struct Kind<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+}
+
+/// A room `chat` message, as far as a learner here reads it.
+#[derive(serde::Deserialize)]
+struct ChatFrame<'a> {
+    #[serde(borrow)]
+    event: LeanChatEvent<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct LeanChatEvent<'a> {
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+/// A room `update`, as far as a learner here reads it.
+#[derive(serde::Deserialize)]
+struct UpdateFrame<'a> {
+    #[serde(borrow, default)]
+    seats: Vec<LeanSeatChange<'a>>,
+    #[serde(borrow, default)]
+    burst: BTreeMap<Cow<'a, str>, u32>,
+}
+
+#[derive(serde::Deserialize)]
+struct LeanSeatChange<'a> {
+    seat: Seat,
+    #[serde(borrow, default)]
+    occupant: Option<LeanOccupant<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct LeanOccupant<'a> {
+    #[serde(borrow)]
+    user: Cow<'a, str>,
+}
+
+/// Every field the peer's events carry that a learner here reads (one shape for all of them).
+#[derive(serde::Deserialize)]
+struct SioPayload<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    counts: BTreeMap<Cow<'a, str>, u64>,
+    #[serde(default)]
+    row: Option<u16>,
+    #[serde(default)]
+    col: Option<u16>,
+    #[serde(borrow, default)]
+    user: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    command: Option<Cow<'a, str>>,
 }
 
 fn entered(w: &Welcome) -> Entered {
