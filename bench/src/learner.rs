@@ -183,7 +183,13 @@ async fn run(
     // A bounded number of handshakes at once, so the generator does not stampede itself.
     let permit = gate.acquire().await;
     let entered = dialect
-        .enter(plan.source, plan.target, &lecture, &plan.person)
+        .enter_reading(
+            plan.source,
+            plan.target,
+            &lecture,
+            &plan.person,
+            plan.observe,
+        )
         .await;
     drop(permit);
     let (ws, welcome) = match entered {

@@ -132,6 +132,19 @@ impl Dialect {
         lecture: &str,
         who: &Person,
     ) -> anyhow::Result<(Ws, Entered)> {
+        self.enter_reading(source, target, lecture, who, true).await
+    }
+
+    /// [`Dialect::enter`], reading the welcome's seat map only when `seats` is true (one
+    /// observer per run needs it; the others only wait for the welcome).
+    pub async fn enter_reading(
+        self,
+        source: IpAddr,
+        target: SocketAddr,
+        lecture: &str,
+        who: &Person,
+        seats: bool,
+    ) -> anyhow::Result<(Ws, Entered)> {
         match self {
             Dialect::Ours => {
                 let path = format!("/ws/lectures/{lecture}");
@@ -146,7 +159,14 @@ impl Dialect {
                 loop {
                     match next_frame(&mut ws).await? {
                         Message::Binary(b) => {
-                            if let ServerMsg::Welcome(w) = Codec::MsgPack.decode_server(&b)? {
+                            if !seats {
+                                let kind: Kind<'_> = rmp_serde::from_slice(&b)?;
+                                if kind.kind == "welcome" {
+                                    return Ok((ws, Entered::default()));
+                                }
+                            } else if let ServerMsg::Welcome(w) =
+                                Codec::MsgPack.decode_server(&b)?
+                            {
                                 return Ok((ws, entered(&w)));
                             }
                         }
@@ -177,6 +197,9 @@ impl Dialect {
                     let text = frame.to_text().unwrap_or_default();
                     if text.starts_with("44") {
                         bail!("refused: {text}");
+                    }
+                    if !seats && text.starts_with(r#"42["welcome""#) {
+                        return Ok((ws, Entered::default()));
                     }
                     if let Some((name, payload)) = sio_event(text)
                         && name == "welcome"

@@ -291,11 +291,13 @@ async function main() {
       track('disconnect', socket, async () => emitFreed(await seats.leave(user)));
     });
 
-    // Welcome is the socket's first event: it joins the room together with it.
+    // Join the room first, then read the seats: a seat change made while the snapshot is read
+    // (every await lets other handlers run) is then either in the snapshot or delivered after
+    // it. Room events may reach the socket before its welcome; they are already reflected in it.
     track('connect', socket, async () => {
+      socket.join(lecture);
       const snapshot = await seats.all();
       if (!socket.connected) return;
-      socket.join(lecture);
       const present = io.of('/').adapter.rooms.get(lecture)?.size ?? 0;
       socket.emit('welcome', { user, seats: snapshot, present });
     });
