@@ -22,12 +22,12 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use protocol::server::{
-    ChatEvent, ChatMessage, Emotion, LectureInfo, Meter, Occupant, Phase, Replay, RoomUpdate,
-    SeatChange, SeatOccupant, SeatReaction, Welcome, You,
+    ChatEvent, ChatMessage, LectureInfo, Meter, Occupant, Phase, Replay, RoomUpdate, SeatChange,
+    SeatOccupant, SeatReaction, Welcome, You,
 };
 use protocol::{
-    ChatOffset, ClientMsg, Codec, EmotionKey, Epoch, LectureId, Nickname, ResumeFrom, Role, Seat,
-    ServerMsg, UnixMillis, UserId,
+    ChatOffset, ClientMsg, Codec, EmotionKey, Epoch, LectureId, ResumeFrom, Role, Seat, ServerMsg,
+    UnixMillis,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -115,29 +115,7 @@ impl Wire for ClientMsg {
 
 // ----- realistic samples -----
 
-const FAMILY: [&str; 10] = [
-    "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
-];
-const GIVEN: [&str; 10] = [
-    "花子",
-    "太郎",
-    "さくら",
-    "翔太",
-    "美咲",
-    "大輔",
-    "ゆい",
-    "健一",
-    "あおい",
-    "蓮",
-];
-
-fn user(i: usize) -> UserId {
-    UserId::from(format!("usr_{:08x}", 0x5eed_0000 + i))
-}
-
-fn nickname(i: usize) -> Nickname {
-    Nickname::from(format!("{}{}", FAMILY[i % 10], GIVEN[(i / 10) % 10]))
-}
+use bench::samples::{nickname, user};
 
 /// About sixty characters of what a learner writes during a lecture.
 const CHAT_TEXTS: [&str; 4] = [
@@ -162,25 +140,8 @@ fn chat_message(i: usize) -> ChatMessage {
     }
 }
 
-fn emotions() -> Vec<Emotion> {
-    [
-        ("good", "いいね", "Good"),
-        ("i_see", "なるほど", "I see"),
-        ("lost", "わからない", "Lost"),
-        ("applause", "拍手", "Applause"),
-        ("slower", "ゆっくり", "Slower, please"),
-    ]
-    .into_iter()
-    .map(|(key, ja, en)| Emotion {
-        key: EmotionKey::from(key),
-        label_ja: ja.to_owned(),
-        label_en: en.to_owned(),
-    })
-    .collect()
-}
-
 fn counts<T: From<u16>>(values: [u16; 5]) -> BTreeMap<EmotionKey, T> {
-    emotions()
+    room_server::room::default_emotions()
         .into_iter()
         .zip(values)
         .filter(|(_, n)| *n > 0)
@@ -209,7 +170,7 @@ fn welcome() -> ServerMsg {
             ends_at: NOW.plus_ms(70 * 60_000),
             rows: 10,
             cols: 40,
-            emotions: emotions(),
+            emotions: room_server::room::default_emotions(),
             chat_max_chars: 500,
         },
         phase: Phase::Live {

@@ -107,34 +107,6 @@ struct Lecture {
     next: usize,
 }
 
-fn learner_user(i: usize) -> UserId {
-    UserId::from(format!("usr_{:08x}", 0x5eed_0000 + i))
-}
-
-fn learner_nickname(i: usize) -> Nickname {
-    const FAMILY: [&str; 10] = [
-        "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
-    ];
-    const GIVEN: [&str; 10] = [
-        "花子",
-        "太郎",
-        "さくら",
-        "翔太",
-        "美咲",
-        "大輔",
-        "ゆい",
-        "健一",
-        "あおい",
-        "蓮",
-    ];
-    Nickname::from(format!(
-        "{}{}{}",
-        FAMILY[i % 10],
-        GIVEN[(i / 10) % 10],
-        i / 100
-    ))
-}
-
 fn seat_of(i: usize) -> Seat {
     let cols = usize::from(COLS);
     Seat::new(
@@ -180,8 +152,8 @@ impl Lecture {
             join(
                 &mut room,
                 conn_of(i).0,
-                learner_user(i),
-                learner_nickname(i),
+                bench::samples::user(i),
+                bench::samples::nickname(i),
                 Role::Learner,
             );
             deliver(&mut room, &mut setup);

@@ -7,6 +7,7 @@
 //! - [`chart`]: `compare` and `chart` against the Socket.IO peer.
 //! - [`system`], [`nodes`]: the servers under test, started on loopback.
 //! - [`proc`]: CPU and memory of a process from `/proc`. [`report`]: tables and JSON.
+//! - [`samples`]: realistic sample data for the micro-benchmarks.
 
 pub mod chart;
 pub mod learner;
@@ -14,6 +15,7 @@ pub mod nodes;
 pub mod proc;
 pub mod profiles;
 pub mod report;
+pub mod samples;
 pub mod sfu;
 pub mod system;
 pub mod wire;

@@ -90,6 +90,23 @@ async fn send(ws: &mut Ws, msg: &ClientMsg) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Starts [`drive`] for a peer: the sender of its outgoing messages, the answer's signal, and
+/// the task.
+fn spawn_drive(
+    ws: Ws,
+    pc: Arc<dyn PeerConnection>,
+    candidates: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
+) -> (
+    mpsc::UnboundedSender<ClientMsg>,
+    oneshot::Receiver<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (out, outgoing) = mpsc::unbounded_channel();
+    let (answered_tx, answered) = oneshot::channel();
+    let task = tokio::spawn(drive(ws, pc, candidates, outgoing, answered_tx));
+    (out, answered, task)
+}
+
 /// The page's media code on one room connection: answers the node's offers, applies its
 /// answer and candidates, trickles the peer's candidates, sends `outgoing`. `answered` fires
 /// when the first answer (ours or the node's) is through.
@@ -203,15 +220,7 @@ impl Ours {
             .await
             .context("a local description")?
             .sdp;
-        let (out, outgoing) = mpsc::unbounded_channel();
-        let (answered_tx, answered) = oneshot::channel();
-        let task = tokio::spawn(drive(
-            ws,
-            Arc::clone(&pc),
-            candidates,
-            outgoing,
-            answered_tx,
-        ));
+        let (out, answered, task) = spawn_drive(ws, Arc::clone(&pc), candidates);
         out.send(ClientMsg::MediaOffer { sdp })?;
         tokio::time::timeout(Duration::from_secs(20), answered)
             .await
@@ -273,15 +282,7 @@ impl Target for Ours {
             mut state,
             tally,
         } = peer::peer(SocketAddr::new(LOOPBACK, 0)).await?;
-        let (out, outgoing) = mpsc::unbounded_channel();
-        let (answered_tx, answered) = oneshot::channel();
-        let task = tokio::spawn(drive(
-            ws,
-            Arc::clone(&pc),
-            candidates,
-            outgoing,
-            answered_tx,
-        ));
+        let (out, answered, task) = spawn_drive(ws, Arc::clone(&pc), candidates);
         let result = async {
             tokio::time::timeout(Duration::from_secs(30), answered)
                 .await
