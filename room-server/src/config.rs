@@ -219,6 +219,13 @@ pub struct MediaSettings {
     pub ice_servers: Vec<protocol::IceServer>,
     /// Where the instructor's tracks are recorded, a folder per lecture; none: no recording.
     pub recording_dir: Option<PathBuf>,
+    /// How the other nodes reach this one to pull the instructor's media when the instructor
+    /// is on this node (`ws://10.0.0.5:8080`): the base of its `/ws/relay/{lecture}`
+    /// endpoint, on the nodes' own network (only `ws://`: the relay socket carries signalling
+    /// and a signed token, the media itself is DTLS-SRTP encrypted). None: `ws://` and the address the node listens on,
+    /// unless that is a wildcard (`0.0.0.0`, `::`) — then set this, or learners on other
+    /// nodes get no video. Only used with Redis (one node alone relays nothing).
+    pub relay_url: Option<String>,
 }
 
 impl MediaSettings {
@@ -239,6 +246,19 @@ impl MediaSettings {
             return Err(bad());
         }
         Ok(Some(first..=last))
+    }
+
+    /// The relay URL, checked: `ws://`, a host, no path or query.
+    pub fn check_relay_url(&self) -> Result<(), ConfigError> {
+        let Some(url) = &self.relay_url else {
+            return Ok(());
+        };
+        match url.strip_prefix("ws://") {
+            Some(rest) if !rest.is_empty() && !rest.contains(['/', '?', '#', ' ']) => Ok(()),
+            _ => Err(ConfigError::Invalid(format!(
+                "[media] relay_url `{url}` must be ws://host[:port] (how other nodes reach this one)"
+            ))),
+        }
     }
 
     /// The SFU's configuration. A bad port range (refused by [`Config::resolve`]) counts as
@@ -517,6 +537,7 @@ impl Config {
         }
         file.room.validate()?;
         file.media.port_range()?;
+        file.media.check_relay_url()?;
         let limits = file.limits;
         if limits.max_message_bytes < 1024
             || limits.outbound_queue == 0
@@ -692,6 +713,35 @@ mod tests {
         )
         .expect("parses");
         assert!(Config::resolve(bad, Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn the_relay_url_must_be_a_websocket_base() {
+        let with = |url: &str| {
+            let file: FileConfig = toml::from_str(&format!(
+                "ticket_secret = \"0123456789abcdef0123456789abcdef\"\n[media]\nrelay_url = \"{url}\""
+            ))
+            .expect("parses");
+            Config::resolve(file, Overrides::default()).map(|c| c.media.relay_url)
+        };
+        for good in [
+            "ws://10.0.0.5:8080",
+            "ws://node-3.internal",
+            "ws://[fd00::5]:8080",
+        ] {
+            assert_eq!(with(good).expect("valid"), Some(good.to_owned()));
+        }
+        for bad in [
+            "http://10.0.0.5",
+            "ws://",
+            "ws:///x",
+            "ws://h/x",
+            "10.0.0.5:8080",
+            "ws://h?x=1",
+            "wss://h",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod log;
 mod media;
 pub mod node;
 mod records;
+mod relay;
 pub mod room;
 mod room_task;
 pub mod routes;

@@ -2,8 +2,9 @@
 //! need to know to use it (is the lecture live, who publishes), and each session's media loop.
 //!
 //! SDP and candidates are per node: they go between a session and its room's broadcast and
-//! never through the room's log (nor Redis). A viewer receives media only from a publisher on
-//! the same node; relaying between nodes is future work.
+//! never through the room's log (nor Redis). Only *which* connection publishes travels in the
+//! log ([`MediaSource`]), so that the other nodes holding the lecture pull the instructor's
+//! tracks over the node-to-node relay (`relay.rs`) and their viewers receive them too.
 
 use crate::node::Node;
 use crate::room::ConnId;
@@ -11,7 +12,9 @@ use crate::room_task::{Outbox, Outgoing, encode};
 use protocol::{ClientMsg, CloseCode, ErrorCode, IceCandidate, Role, ServerMsg};
 use signaling::{Broadcast, PeerSignal, SignalingError, SubscriberId};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 /// Media messages a session's reader hands its media loop before it must refuse more.
@@ -27,7 +30,27 @@ pub(crate) struct LectureMedia {
     pub(crate) live: watch::Sender<bool>,
     /// The connection publishing on this node now, if any: viewers subscribe only while
     /// there is one, and only its session may renegotiate or stop.
+    ///
+    /// When another node's instructor is relayed here, it is that instructor's connection
+    /// (never one of this node's, so every local session views it).
     pub(crate) publisher: watch::Sender<Option<ConnId>>,
+    /// Who publishes the lecture's media on any node, as the lecture's log says: the room
+    /// task sets it after every entry it applies; the relay puller follows it.
+    pub(crate) source: watch::Sender<Option<MediaSource>>,
+    /// Other nodes relaying this node's instructor now.
+    pub(crate) relays_out: AtomicU64,
+    /// Cancelled when the room stops: the relay's tasks end with it.
+    pub(crate) closed: CancellationToken,
+}
+
+/// The lecture's publishing connection as every node holding it agrees (from the log), and
+/// how its node is reached for the relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MediaSource {
+    /// The instructor's connection (its high bits name its node).
+    pub(crate) conn: ConnId,
+    /// The relay base URL of its node; none when that node cannot be reached.
+    pub(crate) relay: Option<String>,
 }
 
 impl LectureMedia {
@@ -36,7 +59,21 @@ impl LectureMedia {
             broadcast: Arc::new(broadcast),
             live: watch::Sender::new(false),
             publisher: watch::Sender::new(None),
+            source: watch::Sender::new(None),
+            relays_out: AtomicU64::new(0),
+            closed: CancellationToken::new(),
         }
+    }
+
+    /// Tells the relay who publishes now (only when it changed).
+    pub(crate) fn set_source(&self, source: Option<&MediaSource>) {
+        self.source.send_if_modified(|s| {
+            let changed = s.as_ref() != source;
+            if changed {
+                *s = source.cloned();
+            }
+            changed
+        });
     }
 
     /// Tells sessions whether the lecture is live (only when it changed).
@@ -46,7 +83,7 @@ impl LectureMedia {
     }
 
     /// Forgets `conn` as the publisher, if it still is.
-    fn release_publisher(&self, conn: ConnId) {
+    pub(crate) fn release_publisher(&self, conn: ConnId) {
         self.publisher.send_if_modified(|p| {
             let mine = *p == Some(conn);
             if mine {
@@ -57,7 +94,7 @@ impl LectureMedia {
     }
 }
 
-fn to_signaling(c: IceCandidate) -> signaling::IceCandidate {
+pub(crate) fn to_signaling(c: IceCandidate) -> signaling::IceCandidate {
     signaling::IceCandidate {
         candidate: c.candidate,
         sdp_mid: c.sdp_mid,
@@ -66,7 +103,7 @@ fn to_signaling(c: IceCandidate) -> signaling::IceCandidate {
     }
 }
 
-fn to_protocol(c: signaling::IceCandidate) -> IceCandidate {
+pub(crate) fn to_protocol(c: signaling::IceCandidate) -> IceCandidate {
     IceCandidate {
         candidate: c.candidate,
         sdp_mid: c.sdp_mid,
@@ -118,8 +155,8 @@ async fn next_signal(
 }
 
 /// One connection's media: publishes for an instructor who offers, and receives as a viewer
-/// while the lecture is live and someone else publishes on this node. Runs until the
-/// connection closes, then releases what it holds.
+/// while the lecture is live and someone else publishes (on this node, or relayed from
+/// another). Runs until the connection closes, then releases what it holds.
 pub(crate) async fn run_session(
     media: &LectureMedia,
     conn: ConnId,
@@ -265,6 +302,7 @@ pub(crate) async fn run_session(
 /// node's totals.
 pub(crate) fn retire(node: &Arc<Node>, media: Arc<LectureMedia>) {
     media.set_live(false);
+    media.closed.cancel();
     let node = Arc::clone(node);
     tokio::spawn(async move {
         media.broadcast.close().await;

@@ -220,6 +220,8 @@ pub struct Node {
     pub metrics: Metrics,
     /// How this node's broadcasts build their peer connections (from `[media]`).
     pub(crate) signaling: signaling::SignalingConfig,
+    /// The address the node's listener is bound to, once [`run`] has it.
+    bound: std::sync::OnceLock<SocketAddr>,
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -336,6 +338,7 @@ impl Node {
             demo,
             metrics: Metrics::default(),
             signaling: config.media.signaling(),
+            bound: std::sync::OnceLock::new(),
             clock,
             config,
         });
@@ -369,6 +372,29 @@ impl Node {
     /// Whether the node is shutting down (and so not ready for new connections).
     pub fn is_draining(&self) -> bool {
         self.shutdown.is_cancelled()
+    }
+
+    /// How other nodes reach this one to pull its instructor's media: `[media] relay_url`,
+    /// else `ws://` and the bound address unless that is a wildcard. None: unreachable.
+    pub(crate) fn relay_url(&self) -> Option<String> {
+        if let Some(url) = &self.config.media.relay_url {
+            return Some(url.clone());
+        }
+        let bound = self.bound.get()?;
+        (!bound.ip().is_unspecified()).then(|| format!("ws://{bound}"))
+    }
+
+    /// Whether a connection id is one of this node's.
+    pub(crate) fn is_local(&self, conn: crate::room::ConnId) -> bool {
+        Self::node_of(conn) == self.node_number
+    }
+
+    /// The lecture's broadcast if its room is open on this node (never opens one).
+    pub(crate) fn open_media(&self, lecture: &LectureId) -> Option<Arc<LectureMedia>> {
+        match self.rooms.get(lecture)?.value() {
+            RoomSlot::Open { tx, media, .. } if !tx.is_closed() => Some(Arc::clone(media)),
+            _ => None,
+        }
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {
@@ -419,6 +445,13 @@ impl Node {
             self.signaling.clone(),
             spec.id.as_str(),
         )));
+        if self.redis.is_some() {
+            // Pulls the instructor's media from the node they publish on, while they do.
+            tokio::spawn(
+                crate::relay::pull(Arc::downgrade(self), spec.id.clone(), Arc::clone(&media))
+                    .instrument(info_span!("relay", lecture = %spec.id)),
+            );
+        }
         let task_media = Arc::clone(&media);
         tokio::spawn(
             open_room(node, spec.clone(), epoch, rx, generation, task_media).instrument(span),
@@ -436,11 +469,18 @@ impl Node {
     /// The media counters of this node's broadcasts, in Prometheus text format.
     pub fn render_media_metrics(&self) -> String {
         let (mut subscribers, mut publishers, mut forwarded, mut dropped) = (0, 0, 0, 0);
+        let (mut relays_in, mut relays_out) = (0, 0);
         for slot in &self.rooms {
             if let RoomSlot::Open { media, .. } = slot.value() {
                 let stats = media.broadcast.stats();
-                subscribers += stats.subscribers as u64;
-                publishers += u64::from(media.publisher.borrow().is_some());
+                let out = media.relays_out.load(Ordering::Relaxed);
+                relays_out += out;
+                subscribers += (stats.subscribers as u64).saturating_sub(out);
+                match *media.publisher.borrow() {
+                    Some(conn) if self.is_local(conn) => publishers += 1,
+                    Some(_) => relays_in += 1,
+                    None => {}
+                }
                 forwarded += stats.forwarded_packets;
                 dropped += stats.dropped_packets;
             }
@@ -459,6 +499,18 @@ impl Node {
                 "gauge",
                 "Instructors publishing now.",
                 publishers,
+            ),
+            (
+                "media_relays_in",
+                "gauge",
+                "Lectures whose instructor this node relays from another node now.",
+                relays_in,
+            ),
+            (
+                "media_relays_out",
+                "gauge",
+                "Other nodes relaying an instructor on this node now.",
+                relays_out,
             ),
             (
                 "media_forwarded_packets_total",
@@ -714,7 +766,15 @@ pub async fn run(
     node: Arc<Node>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    info!(addr = %listener.local_addr()?, demo = node.config.demo, "listening");
+    let addr = listener.local_addr()?;
+    let _ = node.bound.set(addr);
+    info!(%addr, demo = node.config.demo, "listening");
+    if node.redis.is_some() && node.relay_url().is_none() {
+        warn!(
+            "this node listens on a wildcard address and has no [media] relay_url: learners on \
+             other nodes get no video from an instructor on this one"
+        );
+    }
     let token = node.shutdown.clone();
     let app = routes::app(Arc::clone(&node)).into_make_service_with_connect_info::<SocketAddr>();
     let limiter_node = Arc::clone(&node);

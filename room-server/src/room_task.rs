@@ -3,7 +3,7 @@
 
 use crate::gate::store::AttendanceChange;
 use crate::log::{LocalLog, RoomEntry, Sequenced};
-use crate::media::LectureMedia;
+use crate::media::{LectureMedia, MediaSource};
 use crate::node::{Metrics, Node};
 use crate::records::Record;
 use crate::room::{Attendance, ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
@@ -189,6 +189,8 @@ struct Holder {
     last_at: UnixMillis,
     /// Set while Redis is away and this node's room runs on alone.
     fork: Option<Fork>,
+    /// Who publishes the lecture's media, as the log says.
+    source: Option<MediaSource>,
 }
 
 /// A room running on alone while Redis is away: its own people keep chatting among
@@ -291,7 +293,13 @@ impl Holder {
                     room.handle_command(at, ConnId(conn), ClientMsg::React { emotion });
                 }
             }
-            RoomEntry::Disconnected { conn } => room.handle_disconnect(at, ConnId(conn)),
+            RoomEntry::Disconnected { conn } => {
+                // A publisher whose connection (or node) is gone publishes no more.
+                if self.source.as_ref().is_some_and(|s| s.conn.0 == conn) {
+                    self.source = None;
+                }
+                room.handle_disconnect(at, ConnId(conn));
+            }
             RoomEntry::Revoke {
                 user,
                 at: revoked_at,
@@ -305,6 +313,17 @@ impl Holder {
                 room.handle_reschedule(at, title, starts_at, ends_at);
             }
             RoomEntry::Tick => room.handle_timeout(at),
+            RoomEntry::MediaPublished { conn, relay } => {
+                self.source = Some(MediaSource {
+                    conn: ConnId(conn),
+                    relay,
+                });
+            }
+            RoomEntry::MediaUnpublished { conn } => {
+                if self.source.as_ref().is_some_and(|s| s.conn.0 == conn) {
+                    self.source = None;
+                }
+            }
         }
         room
     }
@@ -330,6 +349,7 @@ pub(crate) async fn run(
         room: None,
         last_at: UnixMillis(0),
         fork: None,
+        source: None,
     };
     let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
     let idle_limit = Duration::from_millis(node.config.limits.room_idle_ms);
@@ -347,6 +367,9 @@ pub(crate) async fn run(
     // With Redis: this node's emotion presses of the current tick, sent as one entry.
     let mut presses: Vec<(u64, protocol::EmotionKey)> = Vec::new();
     let mut degraded = node.degraded.subscribe();
+    // With Redis: this node's publishing connection as last told to the log.
+    let mut publisher = media.publisher.subscribe();
+    let mut announced: Option<ConnId> = None;
     loop {
         if let Log::Local(local) = &mut log {
             while let Some(s) = local.pop() {
@@ -441,6 +464,28 @@ pub(crate) async fn run(
                     }
                 }
             }
+            Ok(()) = publisher.changed(), if shared => {
+                // Only this node's own instructor is announced; a relayed one is another
+                // node's announcement.
+                let now = (*publisher.borrow_and_update()).filter(|c| node.is_local(*c));
+                if now != announced {
+                    let mut entries = Vec::new();
+                    if let Some(old) = announced {
+                        entries.push(RoomEntry::MediaUnpublished { conn: old.0 });
+                    }
+                    if let Some(new) = now {
+                        entries.push(RoomEntry::MediaPublished { conn: new.0, relay: node.relay_url() });
+                    }
+                    announced = now;
+                    for entry in entries {
+                        if holder.fork.is_some() {
+                            let at = holder.last_at.max(node.clock.now());
+                            deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &node);
+                        }
+                        log.submit(entry);
+                    }
+                }
+            }
             s = log.next_remote() => match s {
                 Some(s) => match holder.fork.as_mut() {
                     Some(fork) => fork.remote.push(s),
@@ -473,6 +518,7 @@ pub(crate) async fn run(
         if let Some(room) = &holder.room {
             media.set_live(matches!(room.phase(), Phase::Live { .. }));
         }
+        media.set_source(holder.source.as_ref());
         if shared && last_inspection.elapsed() >= Duration::from_secs(1) {
             last_inspection = Instant::now();
             if let Some(room) = &holder.room {

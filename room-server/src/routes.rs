@@ -26,6 +26,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .route("/ws/lectures/{lecture}", get(room_socket))
         .route("/ws/check", get(crate::check::socket))
+        .route("/ws/relay/{lecture}", get(crate::relay::socket))
         .route("/api/v1/check/download", get(crate::check::download))
         .merge(crate::gate::router())
         .fallback(crate::web::serve)

@@ -3,6 +3,10 @@
 //! Format: `v1.<payload>.<signature>`, both parts base64url without padding. The payload is
 //! JSON ([`TicketClaims`]); the signature is HMAC-SHA256 with the node's ticket secret over
 //! `v1.<payload>`. Any node with the secret verifies a ticket without a database.
+//!
+//! The same secret signs **relay tokens** (`r1.<payload>.<signature>`, payload
+//! [`RelayClaims`]): what a node shows another to pull a lecture's media over the
+//! node-to-node relay. The prefix is signed too, so neither kind passes for the other.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 const PREFIX: &str = "v1.";
+const RELAY_PREFIX: &str = "r1.";
 /// Longest ticket accepted; a ticket is a few hundred bytes.
 const MAX_TICKET_LEN: usize = 4096;
 /// Shortest secret accepted, in bytes: HMAC-SHA256 wants at least its output size.
@@ -37,6 +42,15 @@ pub struct TicketClaims {
 }
 
 /// Why a ticket was refused.
+/// What a relay token says: the lecture whose media it may pull, and until when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayClaims {
+    /// The lecture.
+    pub lec: LectureId,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TicketError {
     /// Not a ticket, a wrong signature, or claims that make no sense.
@@ -88,23 +102,71 @@ impl TicketKey {
 
     /// Signs `claims` into a ticket.
     pub fn mint(&self, claims: &TicketClaims) -> String {
-        // Plain structs of strings and integers always serialise.
-        let payload = serde_json::to_vec(claims).expect("claims serialise");
-        let mut ticket = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(payload));
-        let mut mac = self.mac();
-        mac.update(ticket.as_bytes());
-        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        ticket.push('.');
-        ticket.push_str(&signature);
-        ticket
+        self.sign(PREFIX, claims)
     }
 
-    /// Checks a ticket's signature, shape and expiry at `now`.
+    /// Checks the signature, the expiry and the claims' sanity.
     pub fn verify(&self, ticket: &str, now: UnixMillis) -> Result<TicketClaims, TicketError> {
-        if ticket.len() > MAX_TICKET_LEN || !ticket.starts_with(PREFIX) {
+        let claims: TicketClaims = self.open(PREFIX, ticket)?;
+        if !nickname_is_valid(&claims.nick) || claims.sub.as_str().is_empty() {
             return Err(TicketError::Invalid);
         }
-        let (signed, signature) = ticket.rsplit_once('.').ok_or(TicketError::Invalid)?;
+        if now.0 / 1000 >= claims.exp {
+            return Err(TicketError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// A relay token for `lecture`, valid until `exp` (Unix seconds).
+    pub fn mint_relay(&self, lecture: &LectureId, exp: u64) -> String {
+        self.sign(
+            RELAY_PREFIX,
+            &RelayClaims {
+                lec: lecture.clone(),
+                exp,
+            },
+        )
+    }
+
+    /// Checks a relay token's signature and expiry, and that it is for `lecture`.
+    pub fn verify_relay(
+        &self,
+        token: &str,
+        lecture: &LectureId,
+        now: UnixMillis,
+    ) -> Result<(), TicketError> {
+        let claims: RelayClaims = self.open(RELAY_PREFIX, token)?;
+        if &claims.lec != lecture {
+            return Err(TicketError::Invalid);
+        }
+        if now.0 / 1000 >= claims.exp {
+            return Err(TicketError::Expired);
+        }
+        Ok(())
+    }
+
+    /// `<prefix><payload>.<signature>`.
+    fn sign(&self, prefix: &str, claims: &impl Serialize) -> String {
+        let payload = serde_json::to_vec(claims).expect("claims serialise");
+        let mut token = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(payload));
+        let mut mac = self.mac();
+        mac.update(token.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        token.push('.');
+        token.push_str(&signature);
+        token
+    }
+
+    /// The claims of a token signed with this key under `prefix`.
+    fn open<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+        token: &str,
+    ) -> Result<T, TicketError> {
+        if token.len() > MAX_TICKET_LEN || !token.starts_with(prefix) {
+            return Err(TicketError::Invalid);
+        }
+        let (signed, signature) = token.rsplit_once('.').ok_or(TicketError::Invalid)?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| TicketError::Invalid)?;
@@ -113,17 +175,9 @@ impl TicketKey {
         mac.verify_slice(&signature)
             .map_err(|_| TicketError::Invalid)?;
         let payload = URL_SAFE_NO_PAD
-            .decode(&signed[PREFIX.len()..])
+            .decode(&signed[prefix.len()..])
             .map_err(|_| TicketError::Invalid)?;
-        let claims: TicketClaims =
-            serde_json::from_slice(&payload).map_err(|_| TicketError::Invalid)?;
-        if !nickname_is_valid(&claims.nick) || claims.sub.as_str().is_empty() {
-            return Err(TicketError::Invalid);
-        }
-        if now.0 / 1000 >= claims.exp {
-            return Err(TicketError::Expired);
-        }
-        Ok(claims)
+        serde_json::from_slice(&payload).map_err(|_| TicketError::Invalid)
     }
 }
 
@@ -203,6 +257,42 @@ mod tests {
                 "{junk:.20}"
             );
         }
+    }
+
+    #[test]
+    fn relay_tokens_open_one_lectures_relay_until_they_expire_and_are_no_tickets() {
+        let lecture: LectureId = "lec-1".into();
+        let token = key(1).mint_relay(&lecture, 2_000);
+        let now = UnixMillis(1_999_999);
+        assert_eq!(key(1).verify_relay(&token, &lecture, now), Ok(()));
+        assert_eq!(
+            key(1).verify_relay(&token, &lecture, UnixMillis(2_000_000)),
+            Err(TicketError::Expired)
+        );
+        assert_eq!(
+            key(1).verify_relay(&token, &"lec-2".into(), now),
+            Err(TicketError::Invalid),
+            "another lecture"
+        );
+        assert_eq!(
+            key(2).verify_relay(&token, &lecture, now),
+            Err(TicketError::Invalid),
+            "another secret"
+        );
+        // Neither kind passes for the other, even with the prefix swapped.
+        assert_eq!(key(1).verify(&token, now), Err(TicketError::Invalid));
+        let swapped = format!("v1.{}", &token[3..]);
+        assert_eq!(key(1).verify(&swapped, now), Err(TicketError::Invalid));
+        let ticket = key(1).mint(&claims(2_000));
+        assert_eq!(
+            key(1).verify_relay(&ticket, &lecture, now),
+            Err(TicketError::Invalid)
+        );
+        let swapped = format!("r1.{}", &ticket[3..]);
+        assert_eq!(
+            key(1).verify_relay(&swapped, &lecture, now),
+            Err(TicketError::Invalid)
+        );
     }
 
     #[test]

@@ -9,29 +9,36 @@ use common::{Client, TestNode, WAIT};
 use futures_util::StreamExt;
 use protocol::server::Phase;
 use protocol::{ClientMsg, ErrorCode, IceCandidate, Role, ServerMsg};
+use rtc::interceptor::Slot;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
 };
+use signaling::KeyframeRequestsToApp;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use webrtc::media_stream::MediaStreamTrack;
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
     Registry, register_default_interceptors,
 };
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
 const VIDEO_SSRC: u32 = 0x1111_1111;
 const AUDIO_SSRC: u32 = 0x2222_2222;
+const SCREEN_SSRC: u32 = 0x3333_3333;
 
 fn vp8() -> RTCRtpCodec {
     RTCRtpCodec {
@@ -91,11 +98,13 @@ impl PeerConnectionEventHandler for Events {
     }
 }
 
-/// Which RTP packets a viewer received, per kind.
+/// Which RTP packets a viewer received: the camera's and the microphone's, and those of any
+/// other track by its id (a screen share).
 #[derive(Debug, Default)]
 struct Received {
     video: BTreeSet<u16>,
     audio: BTreeSet<u16>,
+    others: std::collections::HashMap<String, BTreeSet<u16>>,
     /// Payloads differing from what the instructor sent.
     altered: usize,
 }
@@ -109,6 +118,8 @@ struct Browser {
     pc: Arc<dyn PeerConnection>,
     state: watch::Receiver<RTCPeerConnectionState>,
     received: Arc<Mutex<Received>>,
+    /// Keyframe requests (PLI/FIR) that reached this browser's camera, once it publishes.
+    keyframe_requests: Arc<AtomicUsize>,
 }
 
 impl Browser {
@@ -130,7 +141,10 @@ impl Browser {
                 )
                 .unwrap();
         }
-        let registry = register_default_interceptors(Registry::new(), &mut media_engine).unwrap();
+        // Keyframe requests reach the page's tracks, as they do a browser's encoder.
+        let registry = register_default_interceptors(Registry::new(), &mut media_engine)
+            .unwrap()
+            .with(Slot::from(14_000), KeyframeRequestsToApp::default());
         let (candidates_tx, candidates) = mpsc::unbounded_channel();
         let (tracks_tx, tracks) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
@@ -167,6 +181,7 @@ impl Browser {
             pc,
             state,
             received,
+            keyframe_requests: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -292,6 +307,7 @@ fn record_tracks(
             let received = Arc::clone(&received);
             tokio::spawn(async move {
                 let kind = track.kind().await;
+                let id = track.track_id().await;
                 while let Some(event) = track.poll().await {
                     let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                         continue;
@@ -305,9 +321,17 @@ fn record_tracks(
                     if packet.payload != expected {
                         r.altered += 1;
                     }
-                    match kind {
-                        RtpCodecKind::Video => r.video.insert(seq),
-                        _ => r.audio.insert(seq),
+                    // The node prefixes the instructor's track ids with its own numbers
+                    // (`<n>-camera-video`), once per node the track passes.
+                    match id.as_str() {
+                        id if id.ends_with("-camera-video") => r.video.insert(seq),
+                        id if id.ends_with("-microphone") => r.audio.insert(seq),
+                        id if id.ends_with("-screen-video") => r
+                            .others
+                            .entry("screen-video".into())
+                            .or_default()
+                            .insert(seq),
+                        id => r.others.entry(id.to_owned()).or_default().insert(seq),
                     };
                 }
             });
@@ -320,8 +344,13 @@ fn local_track(id: &str, kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticR
         RtpCodecKind::Video => vp8(),
         _ => opus(),
     };
+    let stream = if id.starts_with("screen") {
+        "screen"
+    } else {
+        "camera"
+    };
     Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "camera".to_owned(),
+        stream.to_owned(),
         id.to_owned(),
         id.to_owned(),
         kind,
@@ -521,13 +550,8 @@ async fn publish(sensei: &mut Browser) -> [tokio::task::JoinHandle<()>; 2] {
             .await
             .unwrap();
     }
-    let offer = sensei.pc.create_offer(None).await.unwrap();
-    sensei.pc.set_local_description(offer).await.unwrap();
-    let sdp = sensei.pc.local_description().await.unwrap().sdp;
-    sensei.send(ClientMsg::MediaOffer { sdp });
-    sensei
-        .until(|m| matches!(m, ServerMsg::MediaAnswer { .. }).then_some(()))
-        .await;
+    count_keyframe_requests(Arc::clone(&camera), Arc::clone(&sensei.keyframe_requests));
+    offer(sensei).await;
     sensei.connected().await;
     [
         pump(camera, VIDEO_SSRC, 96, vp8_payload),
@@ -535,9 +559,91 @@ async fn publish(sensei: &mut Browser) -> [tokio::task::JoinHandle<()>; 2] {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_redis_a_learner_on_another_node_keeps_the_room_but_gets_no_media_yet() {
-    let redis = common::RedisServer::start();
+/// Offers the instructor's current tracks over the room connection and applies the answer.
+async fn offer(sensei: &mut Browser) {
+    let offer = sensei.pc.create_offer(None).await.unwrap();
+    sensei.pc.set_local_description(offer).await.unwrap();
+    let sdp = sensei.pc.local_description().await.unwrap().sdp;
+    sensei.send(ClientMsg::MediaOffer { sdp });
+    // The page's code has applied the answer by the time the test sees it.
+    sensei
+        .until(|m| matches!(m, ServerMsg::MediaAnswer { .. }).then_some(()))
+        .await;
+}
+
+/// Starts a screen share as a browser does: a new send-only track, a new offer on the same
+/// connection.
+async fn share_screen(sensei: &mut Browser) -> (Arc<dyn RtpSender>, tokio::task::JoinHandle<()>) {
+    let screen = local_track("screen-video", RtpCodecKind::Video, SCREEN_SSRC);
+    let transceiver = sensei
+        .pc
+        .add_transceiver_from_track(
+            Arc::clone(&screen) as Arc<dyn TrackLocal>,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendonly,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let sender = transceiver.sender().await.unwrap().unwrap();
+    offer(sensei).await;
+    (sender, pump(screen, SCREEN_SSRC, 96, vp8_payload))
+}
+
+/// Counts the keyframe requests the node sends for `track`.
+fn count_keyframe_requests(track: Arc<TrackLocalStaticRTP>, count: Arc<AtomicUsize>) {
+    tokio::spawn(async move {
+        while let Some(event) = track.poll().await {
+            if let TrackLocalEvent::OnRtcpPacket(packets) = event {
+                let keyframe = |p: &dyn rtc::rtcp::Packet| {
+                    let p = p.as_any();
+                    p.is::<PictureLossIndication>() || p.is::<FullIntraRequest>()
+                };
+                if packets.iter().any(|p| keyframe(p.as_ref())) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    });
+}
+
+/// Waits until `learner` has at least `video` camera and `audio` microphone packets, and
+/// checks they came without gaps and unaltered.
+async fn receives(learner: &Browser, video: usize, audio: usize) {
+    let got = tokio::time::timeout(WAIT, async {
+        while {
+            let (v, a) = learner.counts();
+            v < video || a < audio
+        } {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "a learner received {:?}", learner.counts());
+    let r = learner.received.lock().unwrap();
+    assert!(contiguous(&r.video), "video without gaps");
+    assert!(contiguous(&r.audio), "audio without gaps");
+    assert_eq!(r.altered, 0, "payloads forwarded unchanged");
+}
+
+/// Packets of the screen share a learner has received.
+fn screen_count(learner: &Browser) -> usize {
+    let r = learner.received.lock().unwrap();
+    r.others.get("screen-video").map_or(0, BTreeSet::len)
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let reached = tokio::time::timeout(WAIT, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "{what}");
+}
+
+async fn two_nodes(redis: &common::RedisServer) -> (TestNode, TestNode) {
     let loopback = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let home = TestNode::start_with(|c| {
         c.redis_url = Some(redis.url());
@@ -551,46 +657,172 @@ async fn with_redis_a_learner_on_another_node_keeps_the_room_but_gets_no_media_y
         c.media.bind_ip = loopback;
     })
     .await;
+    (home, other)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_learners_on_another_node_receive_the_instructor_over_the_relay() {
+    let redis = common::RedisServer::start();
+    let (home, other) = two_nodes(&redis).await;
     let mut sensei = Browser::new(enter(&home, "t1", Role::Instructor).await).await;
     let mut near = Browser::new(enter(&home, "u1", Role::Learner).await).await;
     let mut far = Browser::new(enter(&other, "u2", Role::Learner).await).await;
     let pumps = publish(&mut sensei).await;
     sensei.send(ClientMsg::StartLecture);
 
-    // On the instructor's node media flows as with one node.
-    near.until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
-        .await;
-    near.connected().await;
-    wait_metric(&home, "media_subscribers", 1).await;
+    // On the instructor's node media flows as with one node; the other node pulls it over
+    // one relay and offers it to its own learner.
+    for learner in [&mut near, &mut far] {
+        learner
+            .until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
+            .await;
+        learner.connected().await;
+    }
+    receives(&near, 100, 100).await;
+    receives(&far, 100, 100).await;
+    wait_metric(&home, "media_relays_out", 1).await;
+    wait_metric(&other, "media_relays_in", 1).await;
+    assert_eq!(
+        metric(&home, "media_subscribers").await,
+        1,
+        "the relay is no viewer"
+    );
+    assert_eq!(metric(&other, "media_subscribers").await, 1);
+    assert_eq!(
+        metric(&other, "media_publishers").await,
+        0,
+        "a relay is no instructor"
+    );
 
-    // On the other node the lecture is live and the room works, without media.
-    let offered = far
-        .until(|m| match m {
-            ServerMsg::Phase {
-                phase: Phase::Live { .. },
-            } => Some(false),
-            ServerMsg::MediaOffer { .. } => Some(true),
-            _ => None,
+    // A second learner joining on the other node gets its keyframe from the instructor: the
+    // request travels back over the relay (nothing on the instructor's node asks meanwhile).
+    let asked = sensei.keyframe_requests.load(Ordering::SeqCst);
+    let mut late = Browser::new(enter(&other, "u3", Role::Learner).await).await;
+    late.until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
+        .await;
+    late.connected().await;
+    receives(&late, 50, 50).await;
+    wait_for("a keyframe request reaches the instructor", || {
+        sensei.keyframe_requests.load(Ordering::SeqCst) > asked
+    })
+    .await;
+    wait_metric(&other, "media_subscribers", 2).await;
+    assert_eq!(
+        metric(&home, "media_relays_out").await,
+        1,
+        "one relay per node"
+    );
+
+    // The screen share starts: the instructor renegotiates over the room socket, and every
+    // learner on both nodes is offered the new track and receives it.
+    let (screen, screen_pump) = share_screen(&mut sensei).await;
+    for learner in [&mut near, &mut far, &mut late] {
+        learner
+            .until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
+            .await;
+    }
+    for learner in [&near, &far, &late] {
+        wait_for("every learner receives the screen share", || {
+            screen_count(learner) >= 50
         })
         .await;
-    assert!(!offered);
-    far.send(ClientMsg::Ping { t: 7 });
-    let offered = far
-        .until(|m| match m {
-            ServerMsg::Pong { t: 7, .. } => Some(false),
-            ServerMsg::MediaOffer { .. } => Some(true),
-            _ => None,
-        })
-        .await;
-    assert!(!offered, "no media across nodes yet");
-    assert_eq!(metric(&other, "media_subscribers").await, 0);
+        let r = learner.received.lock().unwrap();
+        assert!(contiguous(&r.others["screen-video"]), "screen without gaps");
+    }
+    // And stops: the track is taken away everywhere (another renegotiation), the camera goes on.
+    screen_pump.abort();
+    sensei.pc.remove_track(&screen).await.unwrap();
+    offer(&mut sensei).await;
+    for learner in [&mut near, &mut far, &mut late] {
+        learner
+            .until(|m| match m {
+                ServerMsg::MediaOffer { sdp } => Some(sdp.matches("m=video").count()),
+                _ => None,
+            })
+            .await;
+    }
+    let before = far.counts().0;
+    wait_for("the camera goes on after the screen share", || {
+        far.counts().0 >= before + 20
+    })
+    .await;
 
-    sensei.send(ClientMsg::EndLecture);
-    wait_metric(&home, "media_subscribers", 0).await;
-    wait_metric(&home, "media_publishers", 0).await;
+    // The instructor stops: learners on both nodes are told, and the relay ends.
+    sensei.send(ClientMsg::MediaStop);
+    for learner in [&mut near, &mut far, &mut late] {
+        learner
+            .until(|m| matches!(m, ServerMsg::MediaStopped).then_some(()))
+            .await;
+    }
+    wait_metric(&other, "media_relays_in", 0).await;
+    wait_metric(&home, "media_relays_out", 0).await;
+    wait_metric(&other, "media_subscribers", 0).await;
     for pump in pumps {
         pump.abort();
     }
+
+    // Publishing again (from a fresh page) brings it back on both nodes; the end of the
+    // lecture stops it all.
+    drop(sensei);
+    let mut sensei = Browser::new(enter(&home, "t1", Role::Instructor).await).await;
+    let pumps = publish(&mut sensei).await;
+    for learner in [&mut near, &mut far] {
+        learner
+            .until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
+            .await;
+    }
+    wait_metric(&other, "media_relays_in", 1).await;
+    sensei.send(ClientMsg::EndLecture);
+    for node in [&home, &other] {
+        wait_metric(node, "media_subscribers", 0).await;
+        wait_metric(node, "media_publishers", 0).await;
+        wait_metric(node, "media_relays_in", 0).await;
+        wait_metric(node, "media_relays_out", 0).await;
+    }
+    for pump in pumps {
+        pump.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_endpoint_is_for_nodes_with_a_token_only() {
+    let node = TestNode::start().await;
+    let key = &node.node.config().ticket_key;
+    let path = format!("/ws/relay/{}", common::LECTURE);
+    let status = |headers: Vec<(&'static str, String)>| {
+        let path = path.clone();
+        let addr = node.addr;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            common::http(addr, "GET", &path, &headers, None).await
+        }
+    };
+    let exp = common::now().0 / 1000 + 60;
+    let valid = format!("Bearer {}", key.mint_relay(&common::LECTURE.into(), exp));
+    let other_lecture = format!("Bearer {}", key.mint_relay(&"another".into(), exp));
+    let expired = format!("Bearer {}", key.mint_relay(&common::LECTURE.into(), 1));
+    let ticket = format!("Bearer {}", node.ticket("t1", "t1", Role::Instructor));
+    for (auth, why) in [
+        (None, "no token"),
+        (Some(other_lecture), "another lecture's token"),
+        (Some(expired), "an expired token"),
+        (Some(ticket), "a room ticket"),
+    ] {
+        let headers = auth.map(|a| vec![("Authorization", a)]).unwrap_or_default();
+        let (code, body) = status(headers).await;
+        assert_eq!(code, 401, "{why}: {body}");
+        assert!(body.contains("invalid_relay_token"), "{body}");
+    }
+    // A valid token, but the lecture's room is not open on this node.
+    let (code, body) = status(vec![("Authorization", valid.clone())]).await;
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("not_here"), "{body}");
+    // With the room open, only a WebSocket upgrade is taken.
+    let _learner = enter(&node, "u1", Role::Learner).await;
+    let (code, body) = status(vec![("Authorization", valid)]).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("not_websocket"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,6 +76,8 @@ struct State {
 struct Publisher {
     pc: Arc<dyn PeerConnection>,
     generation: u64,
+    /// Another node's relay rather than the instructor's browser.
+    relayed: bool,
 }
 
 /// Names one published track for the life of the broadcast.
@@ -162,6 +164,25 @@ impl Broadcast {
     /// first connection (the instructor reconnected): its tracks end and subscribers are
     /// renegotiated onto the new ones.
     pub async fn publish(&self, offer_sdp: String) -> Result<PeerStart, SignalingError> {
+        self.publish_from(offer_sdp, true).await
+    }
+
+    /// Another node relays the instructor (the cascading relay of a lecture that spans
+    /// nodes): `offer_sdp` is that node's offer to this one as its subscriber. The tracks are
+    /// forwarded to this node's subscribers like the instructor's own, with the same
+    /// keyframe policy (a request here travels to the origin node, which throttles it
+    /// again), but never recorded: the node the instructor is on records. Later offers go
+    /// to [`publisher_offer`](Self::publisher_offer), candidates to
+    /// [`add_publisher_candidate`](Self::add_publisher_candidate), as for the instructor.
+    pub async fn publish_relayed(&self, offer_sdp: String) -> Result<PeerStart, SignalingError> {
+        self.publish_from(offer_sdp, false).await
+    }
+
+    async fn publish_from(
+        &self,
+        offer_sdp: String,
+        record: bool,
+    ) -> Result<PeerStart, SignalingError> {
         let inner = &self.inner;
         let offer = RTCSessionDescription::offer(offer_sdp)?;
         let generation = inner.next_publisher.fetch_add(1, Ordering::Relaxed);
@@ -169,6 +190,7 @@ impl Broadcast {
         let handler = Arc::new(PublisherEvents {
             inner: Arc::downgrade(inner),
             generation,
+            record,
             signals: signals_tx,
         });
         let pc = inner.factory.build(handler).await?;
@@ -180,6 +202,7 @@ impl Broadcast {
                 state.publisher.replace(Publisher {
                     pc: Arc::clone(&pc),
                     generation,
+                    relayed: !record,
                 })
             }
         };
@@ -242,6 +265,24 @@ impl Broadcast {
         let publisher = publisher.ok_or(SignalingError::NoPublisher)?;
         publisher.pc.close().await?;
         Ok(())
+    }
+
+    /// The relay from another node ends: like [`unpublish`](Self::unpublish), but only if the
+    /// publisher is still the relay (an instructor who has meanwhile published on this node
+    /// stays). `false` if it was not.
+    pub async fn unpublish_relayed(&self) -> bool {
+        let publisher = {
+            let mut state = self.inner.lock();
+            match &state.publisher {
+                Some(p) if p.relayed => state.publisher.take(),
+                _ => None,
+            }
+        };
+        let Some(publisher) = publisher else {
+            return false;
+        };
+        let _ = publisher.pc.close().await;
+        true
     }
 
     /// A learner starts receiving. The node offers (it knows the tracks; a receive-only
@@ -443,7 +484,7 @@ impl Inner {
     }
 
     /// A new track arrived from the publisher: start reading it and give it to everyone.
-    async fn add_published_track(self: Arc<Self>, remote: Arc<dyn TrackRemote>) {
+    async fn add_published_track(self: Arc<Self>, remote: Arc<dyn TrackRemote>, record: bool) {
         let key = TrackKey(self.next_track.fetch_add(1, Ordering::Relaxed));
         let Some(started) = forward::start_track(&self, key, &remote).await else {
             return;
@@ -454,7 +495,8 @@ impl Inner {
             if state.closed {
                 return;
             }
-            let recorder = self.recording.as_ref().map(|recording| {
+            let recording = self.recording.as_ref().filter(|_| record);
+            let recorder = recording.map(|recording| {
                 let capacity = self.factory.config().recording_queue_packets;
                 recording::start(&self, recording, &info, capacity)
             });
@@ -582,6 +624,8 @@ impl Inner {
 struct PublisherEvents {
     inner: Weak<Inner>,
     generation: u64,
+    /// Whether its tracks are recorded (not when another node relays them).
+    record: bool,
     signals: mpsc::UnboundedSender<PeerSignal>,
 }
 
@@ -613,7 +657,7 @@ impl PeerConnectionEventHandler for PublisherEvents {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         if let Some(inner) = self.inner.upgrade() {
             // Renegotiating every subscriber takes a while; the driver must not wait for it.
-            tokio::spawn(inner.add_published_track(track));
+            tokio::spawn(inner.add_published_track(track, self.record));
         }
     }
 }

@@ -255,10 +255,15 @@ impl PeerFactory {
     }
 }
 
-/// Hands inbound keyframe requests (PLI, FIR) to the application as well, where the
-/// subscriber's writer relays them to the publisher; other RTCP stays with the interceptors.
+/// An interceptor that hands inbound keyframe requests (PLI, FIR) to the application as
+/// well, where `TrackLocal::poll` yields them; other RTCP stays with the interceptors (webrtc
+/// 0.21 keeps all of it by default). The node's connections use it so a subscriber's writer
+/// can relay a learner's request to the publisher; a peer that publishes to the node (a test
+/// instructor) uses it to see the node's requests:
+/// `registry.with(Slot::from(14_000), KeyframeRequestsToApp::default())`.
 #[derive(Default)]
-struct KeyframeRequestsToApp {
+#[allow(missing_debug_implementations)] // Holds packets in flight only.
+pub struct KeyframeRequestsToApp {
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }

@@ -110,7 +110,7 @@ mod stats;
 mod subscriber;
 
 pub use broadcast::{Broadcast, PeerStart};
-pub use config::{IceServer, SignalingConfig};
+pub use config::{IceServer, KeyframeRequestsToApp, SignalingConfig};
 pub use signal::{IceCandidate, PeerSignal, SubscriberId};
 pub use stats::BroadcastStats;
 

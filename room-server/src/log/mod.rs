@@ -51,6 +51,12 @@ pub(crate) enum RoomEntry {
     },
     /// Time passed (batches go out, holds expire, phases move).
     Tick,
+    /// A connection started publishing the instructor's media; the other nodes pull it from
+    /// `relay` (its node's relay base URL; none: that node cannot be reached). Not an input
+    /// of the room core: the nodes' media follows it.
+    MediaPublished { conn: u64, relay: Option<String> },
+    /// That connection stopped publishing.
+    MediaUnpublished { conn: u64 },
 }
 
 /// An entry with its time in the log.
