@@ -98,7 +98,10 @@
 //! - `recording.rs`: the recorders, the IVF and Ogg writers, `index.json`.
 //!
 //! The room WebSocket messages carrying these signals, and the phase gating, live in
-//! `room-server` (its `media` module). Not here yet: the node-to-node relay.
+//! `room-server` (its `media` module), as does the node-to-node relay's transport (its `relay`
+//! module): on a node that pulls another node's instructor, that node's offers go to
+//! [`Broadcast::publish_relayed`] and the relayed tracks are forwarded like the instructor's
+//! own, but not recorded.
 
 mod broadcast;
 mod config;
