@@ -213,8 +213,12 @@ pub struct MediaSettings {
     pub udp_port_range: Option<String>,
     /// Public addresses of a node behind a 1:1 NAT, advertised instead of the private one.
     pub public_ips: Vec<IpAddr>,
-    /// Also offer passive ICE-TCP candidates for networks that block UDP.
+    /// Also offer passive ICE-TCP candidates for networks that block UDP, one TCP port per
+    /// peer connection (the UDP one's number). See `ice_tcp_port` for one shared port.
     pub ice_tcp: bool,
+    /// ICE-TCP for every peer connection on this one TCP port (443, say, which firewalls that
+    /// block UDP usually let out): open just this port. Takes precedence over `ice_tcp`.
+    pub ice_tcp_port: Option<u16>,
     /// STUN/TURN servers handed to browsers in `media_config`.
     pub ice_servers: Vec<protocol::IceServer>,
     /// Where the instructor's tracks are recorded, a folder per lecture; none: no recording.
@@ -696,6 +700,7 @@ mod tests {
             udp_port_range = "50000-50199"
             public_ips = ["203.0.113.7"]
             ice_tcp = true
+            ice_tcp_port = 443
             ice_servers = [{ urls = ["turn:turn.example.jp:3478"], username = "u", credential = "c" }]
             recording_dir = "/var/lib/room/recordings"
             "#,
@@ -706,6 +711,7 @@ mod tests {
         assert_eq!(sfu.udp_port_range, Some(50000..=50199));
         assert_eq!(sfu.public_ips.len(), 1);
         assert!(sfu.ice_tcp);
+        assert_eq!(config.media.ice_tcp_port, Some(443));
         assert_eq!(sfu.ice_servers[0].username, "u");
         assert!(sfu.recording_dir.is_some());
         let bad: FileConfig = toml::from_str(

@@ -175,6 +175,14 @@ pub enum StartError {
     /// The system's random source failed (demo secrets, the connection check's bytes).
     #[error("the system's random source failed: {0}")]
     Random(String),
+    /// The shared ICE-TCP port (`[media] ice_tcp_port`) cannot be listened on.
+    #[error("cannot listen for ICE-TCP on {addr}: {error}")]
+    IceTcp {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
 }
 
 /// One room-server process.
@@ -312,6 +320,15 @@ impl Node {
         let mut check_payload = vec![0u8; crate::check::MAX_DOWNLOAD];
         getrandom::fill(&mut check_payload).map_err(|e| StartError::Random(e.to_string()))?;
         crate::web::warn_if_missing(&config.web_root);
+        let mut signaling = config.media.signaling();
+        if let Some(port) = config.media.ice_tcp_port {
+            let addr = SocketAddr::new(signaling.bind_ip, port);
+            let mux = signaling::TcpMux::bind(addr)
+                .await
+                .map_err(|error| StartError::IceTcp { addr, error })?;
+            info!(addr = %mux.local_addr(), "ICE-TCP on one shared port");
+            signaling.tcp_mux = Some(mux);
+        }
         let node = Arc::new(Self {
             gate,
             redis,
@@ -337,7 +354,7 @@ impl Node {
             connect_limiter: RateLimiter::keyed(quota),
             demo,
             metrics: Metrics::default(),
-            signaling: config.media.signaling(),
+            signaling,
             bound: std::sync::OnceLock::new(),
             clock,
             config,

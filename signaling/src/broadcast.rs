@@ -216,7 +216,10 @@ impl Broadcast {
             return Err(SignalingError::Closed);
         }
         match answer(pc.as_ref(), offer).await {
-            Ok(sdp) => Ok(PeerStart { sdp, signals }),
+            Ok(sdp) => Ok(PeerStart {
+                sdp: inner.factory.advertised_sdp(sdp),
+                signals,
+            }),
             Err(err) => {
                 inner.drop_publisher(generation).await;
                 Err(err)
@@ -229,7 +232,10 @@ impl Broadcast {
     pub async fn publisher_offer(&self, offer_sdp: String) -> Result<String, SignalingError> {
         let offer = RTCSessionDescription::offer(offer_sdp)?;
         let pc = self.inner.publisher_pc()?;
-        let sdp = answer(pc.as_ref(), offer).await?;
+        let sdp = self
+            .inner
+            .factory
+            .advertised_sdp(answer(pc.as_ref(), offer).await?);
         // A track the browser stopped sending does not end on its own in webrtc 0.21: its
         // transceiver just stops receiving. Retire those here.
         for transceiver in pc.get_transceivers().await {
@@ -302,6 +308,12 @@ impl Broadcast {
             id,
             Arc::clone(&pc),
             signals_tx,
+            inner
+                .factory
+                .config()
+                .tcp_mux
+                .is_some()
+                .then(|| inner.factory.config().clone()),
         )));
         // Held until the first offer is made, so a track published meanwhile waits for it and
         // then finds the subscriber ready (and attaching is idempotent).

@@ -13,10 +13,15 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYP
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceCandidateType, Registry, SettingEngineBuilder, register_default_interceptors,
+    RTCIceCandidateType, RTCIceConnectionState, RTCIceGatheringState,
+    RTCPeerConnectionIceErrorEvent, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSignalingState, Registry, SettingEngineBuilder, register_default_interceptors,
 };
+
+use crate::tcp_mux::{MuxRuntime, TcpMux};
 
 use crate::SignalingError;
 use crate::forward::is_keyframe_request;
@@ -35,9 +40,12 @@ pub struct SignalingConfig {
     /// as host candidates instead of the private address, with the same port.
     pub public_ips: Vec<IpAddr>,
     /// Also offer passive ICE-TCP candidates, on the same port number as the UDP one, for
-    /// learners whose networks block UDP. webrtc 0.21 binds one TCP listener per peer
-    /// connection; a single shared port (a TCP mux) is not available in this version.
+    /// learners whose networks block UDP: one TCP listener per peer connection, as webrtc 0.21
+    /// does. See [`tcp_mux`](Self::tcp_mux) for one shared port instead.
     pub ice_tcp: bool,
+    /// ICE-TCP on this one shared listener for every peer connection (a firewall then opens
+    /// one TCP port, 443 say). Takes precedence over [`ice_tcp`](Self::ice_tcp).
+    pub tcp_mux: Option<Arc<TcpMux>>,
     /// STUN/TURN servers handed to clients (the browser needs them; the node, with a public
     /// or 1:1-NAT address, does not gather through them).
     pub ice_servers: Vec<IceServer>,
@@ -67,6 +75,7 @@ impl Default for SignalingConfig {
             udp_port_range: None,
             public_ips: Vec::new(),
             ice_tcp: false,
+            tcp_mux: None,
             ice_servers: Vec::new(),
             ice_disconnected_timeout: Duration::from_secs(5),
             ice_failed_timeout: Duration::from_secs(10),
@@ -234,14 +243,32 @@ impl PeerFactory {
         }
 
         let addr = SocketAddr::new(self.config.bind_ip, port);
-        let tcp_addrs = if self.config.ice_tcp {
+        let mut builder = PeerConnectionBuilder::new();
+        let mut handler = handler;
+        let tcp_addrs = if let Some(mux) = &self.config.tcp_mux {
+            // The node picks the connection's ICE username fragment, so the mux can tell
+            // whose a new TCP stream is; the connection's own TCP listener (on any port) only
+            // names its candidate, which is advertised on the shared port.
+            let (ufrag, pwd) = crate::tcp_mux::ice_credentials();
+            settings = settings.with_ice_credentials(ufrag.clone(), pwd);
+            builder = builder.with_runtime(Arc::new(MuxRuntime {
+                mux: Arc::clone(mux),
+                ufrag,
+            }));
+            handler = Arc::new(Advertised {
+                inner: handler,
+                mux: Arc::clone(mux),
+                public_ips: self.config.public_ips.clone(),
+            });
+            vec![SocketAddr::new(self.config.bind_ip, 0)]
+        } else if self.config.ice_tcp {
             vec![addr]
         } else {
             Vec::new()
         };
         // Boxed: building a connection is a 20 KiB future, too big to keep inline.
         let pc = Box::pin(
-            PeerConnectionBuilder::new()
+            builder
                 .with_media_engine(media_engine)
                 .with_interceptor_registry(registry)
                 .with_setting_engine(settings.build())
@@ -252,6 +279,21 @@ impl PeerFactory {
         )
         .await?;
         Ok(Arc::new(pc))
+    }
+
+    /// A local description as the browser must see it (TCP candidates on the shared port).
+    pub(crate) fn advertised_sdp(&self, sdp: String) -> String {
+        self.config.advertised_sdp(sdp)
+    }
+}
+
+impl SignalingConfig {
+    /// A local description as the browser must see it (TCP candidates on the shared port).
+    pub(crate) fn advertised_sdp(&self, sdp: String) -> String {
+        match &self.tcp_mux {
+            Some(mux) => mux.advertise_sdp(&sdp, &self.public_ips),
+            None => sdp,
+        }
     }
 }
 
@@ -301,4 +343,43 @@ impl Interceptor for KeyframeRequestsToApp {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// A connection's event handler with its candidates advertised on the shared ICE-TCP port.
+struct Advertised {
+    inner: Arc<dyn PeerConnectionEventHandler>,
+    mux: Arc<TcpMux>,
+    public_ips: Vec<IpAddr>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Advertised {
+    async fn on_ice_candidate(&self, mut event: RTCPeerConnectionIceEvent) {
+        self.mux.advertise(&mut event.candidate, &self.public_ips);
+        self.inner.on_ice_candidate(event).await;
+    }
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.inner.on_ice_gathering_state_change(state).await;
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.inner.on_connection_state_change(state).await;
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        self.inner.on_track(track).await;
+    }
+    async fn on_data_channel(&self, channel: Arc<dyn webrtc::data_channel::DataChannel>) {
+        self.inner.on_data_channel(channel).await;
+    }
+    async fn on_negotiation_needed(&self) {
+        self.inner.on_negotiation_needed().await;
+    }
+    async fn on_ice_candidate_error(&self, event: RTCPeerConnectionIceErrorEvent) {
+        self.inner.on_ice_candidate_error(event).await;
+    }
+    async fn on_signaling_state_change(&self, state: RTCSignalingState) {
+        self.inner.on_signaling_state_change(state).await;
+    }
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        self.inner.on_ice_connection_state_change(state).await;
+    }
 }

@@ -96,6 +96,7 @@
 //! - `stats.rs`: [`BroadcastStats`] and the task accounting that shows leaks.
 //! - `probe.rs`: [`probe::Probe`], the connection check's data-channel echo (no broadcast).
 //! - `recording.rs`: the recorders, the IVF and Ogg writers, `index.json`.
+//! - `tcp_mux.rs`: [`TcpMux`], ICE-TCP for every connection on one shared port.
 //!
 //! The room WebSocket messages carrying these signals, and the phase gating, live in
 //! `room-server` (its `media` module), as does the node-to-node relay's transport (its `relay`
@@ -111,11 +112,13 @@ mod recording;
 mod signal;
 mod stats;
 mod subscriber;
+mod tcp_mux;
 
 pub use broadcast::{Broadcast, PeerStart};
 pub use config::{IceServer, KeyframeRequestsToApp, SignalingConfig};
 pub use signal::{IceCandidate, PeerSignal, SubscriberId};
 pub use stats::BroadcastStats;
+pub use tcp_mux::TcpMux;
 
 /// Why a signalling step failed. None of these stops the broadcast; the step's peer is
 /// expected to retry or give up.

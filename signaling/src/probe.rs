@@ -77,7 +77,10 @@ impl Probe {
         });
         let pc = PeerFactory::new(config.clone()).build(handler).await?;
         let probe = Self { pc, tasks };
-        let sdp = probe.negotiate(offer).await;
+        let sdp = probe
+            .negotiate(offer)
+            .await
+            .map(|sdp| config.advertised_sdp(sdp));
         match sdp {
             Ok(sdp) => Ok((probe, sdp, signals_rx)),
             Err(err) => {

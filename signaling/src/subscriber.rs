@@ -18,6 +18,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
+use crate::SignalingConfig;
 use crate::SignalingError;
 use crate::broadcast::{Inner, TrackInfo, TrackKey, send_candidate, send_end_of_candidates};
 use crate::forward;
@@ -27,6 +28,8 @@ pub(crate) struct Subscriber {
     pub(crate) id: SubscriberId,
     pub(crate) pc: Arc<dyn PeerConnection>,
     signals: mpsc::UnboundedSender<PeerSignal>,
+    /// The settings its offers' candidates are advertised by, with a shared ICE-TCP port.
+    advertise: Option<SignalingConfig>,
     /// This subscriber's copy of each published track.
     outputs: HashMap<TrackKey, Output>,
     /// An offer is out and its answer has not come back: another change waits for it.
@@ -50,11 +53,13 @@ impl Subscriber {
         id: SubscriberId,
         pc: Arc<dyn PeerConnection>,
         signals: mpsc::UnboundedSender<PeerSignal>,
+        advertise: Option<SignalingConfig>,
     ) -> Self {
         Self {
             id,
             pc,
             signals,
+            advertise,
             outputs: HashMap::new(),
             awaiting_answer: false,
             offer_again: false,
@@ -188,7 +193,10 @@ impl Subscriber {
             .await
             .ok_or(SignalingError::NoLocalDescription)?;
         self.awaiting_answer = true;
-        Ok(local.sdp)
+        Ok(match &self.advertise {
+            Some(config) => config.advertised_sdp(local.sdp),
+            None => local.sdp,
+        })
     }
 
     pub(crate) async fn apply_answer(

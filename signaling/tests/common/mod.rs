@@ -95,7 +95,17 @@ struct Peer {
     state: watch::Receiver<RTCPeerConnectionState>,
 }
 
-async fn peer(surface_keyframe_requests: bool) -> Peer {
+/// The network a test learner is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// UDP works.
+    Open,
+    /// A firewall drops UDP and lets TCP out only: the learner has no UDP socket, and only
+    /// its active TCP candidates (it connects out) reach the node, as with a browser there.
+    UdpBlocked,
+}
+
+async fn peer(surface_keyframe_requests: bool, network: Network) -> Peer {
     let mut media_engine = MediaEngine::default();
     for (codec, pt, kind) in [
         (vp8(), 96, RtpCodecKind::Video),
@@ -128,7 +138,14 @@ async fn peer(surface_keyframe_requests: bool) -> Peer {
                 tracks: tracks_tx,
                 state: Arc::new(state_tx),
             }))
-            .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+            .with_udp_addrs(match network {
+                Network::Open => vec!["127.0.0.1:0".to_owned()],
+                Network::UdpBlocked => Vec::new(),
+            })
+            .with_tcp_addrs(match network {
+                Network::Open => Vec::new(),
+                Network::UdpBlocked => vec!["127.0.0.1:0".to_owned()],
+            })
             .build(),
     )
     .await
@@ -326,7 +343,7 @@ impl Instructor {
         video: fn(u16) -> Synthetic,
         audio: fn(u16) -> Synthetic,
     ) -> Self {
-        let peer = peer(true).await;
+        let peer = peer(true, Network::Open).await;
         let camera = local_track("camera", "camera-video", RtpCodecKind::Video, VIDEO_SSRC);
         let microphone = local_track("camera", "microphone", RtpCodecKind::Audio, AUDIO_SSRC);
         peer.pc
@@ -348,7 +365,7 @@ impl Instructor {
             .set_remote_description(RTCSessionDescription::answer(start.sdp).unwrap())
             .await
             .unwrap();
-        relay_candidates_to_node(broadcast, None, peer.candidates);
+        relay_candidates_to_node(broadcast, None, peer.candidates, Network::Open);
         relay_node_signals(
             Arc::clone(&peer.pc),
             None,
@@ -461,19 +478,27 @@ pub struct Learner {
     pub state: watch::Receiver<RTCPeerConnectionState>,
     /// The camera track as the learner sees it, once it surfaced.
     pub camera: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
+    /// Every candidate the node gave this learner, in its offers and trickled.
+    pub node_candidates: Arc<Mutex<Vec<String>>>,
 }
 
 impl Learner {
     /// Subscribes and answers; returns once the offer/answer is done (not yet connected).
     pub async fn join(broadcast: &Arc<Broadcast>, id: u64) -> Self {
+        Self::join_on(broadcast, id, Network::Open).await
+    }
+
+    /// Like `join`, for a learner on `network`.
+    pub async fn join_on(broadcast: &Arc<Broadcast>, id: u64, network: Network) -> Self {
         let id = SubscriberId(id);
-        let peer = peer(false).await;
+        let peer = peer(false, network).await;
         let start = broadcast.subscribe(id).await.unwrap();
-        answer(broadcast, &peer.pc, id, start.sdp).await;
-        relay_candidates_to_node(broadcast, Some(id), peer.candidates);
+        let node_candidates = Arc::new(Mutex::new(sdp_candidates(&start.sdp)));
+        answer(broadcast, &peer.pc, id, start.sdp, network).await;
+        relay_candidates_to_node(broadcast, Some(id), peer.candidates, network);
         relay_node_signals(
             Arc::clone(&peer.pc),
-            Some(id),
+            Some((id, network, Arc::clone(&node_candidates))),
             Arc::clone(broadcast),
             start.signals,
         );
@@ -486,6 +511,7 @@ impl Learner {
             received,
             state: peer.state,
             camera,
+            node_candidates,
         }
     }
 
@@ -525,11 +551,25 @@ async fn wait_connected(state: &mut watch::Receiver<RTCPeerConnectionState>) {
     assert!(matches!(connected, Ok(Ok(_))), "peer did not connect");
 }
 
+/// The `a=candidate:` lines of an SDP, without the prefix.
+fn sdp_candidates(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a="))
+        .filter(|l| l.starts_with("candidate:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn is_passive_tcp(candidate: &str) -> bool {
+    candidate.contains(" tcp ") && candidate.contains("tcptype passive")
+}
+
 async fn answer(
     broadcast: &Broadcast,
     pc: &Arc<dyn PeerConnection>,
     id: SubscriberId,
     offer: String,
+    network: Network,
 ) {
     if let Err(err) = pc
         .set_remote_description(RTCSessionDescription::offer(offer.clone()).unwrap())
@@ -548,17 +588,29 @@ async fn answer(
     let Some(answer) = pc.local_description().await else {
         return;
     };
-    let _ = broadcast.subscriber_answer(id, answer.sdp).await;
+    let sdp = match network {
+        Network::Open => answer.sdp,
+        Network::UdpBlocked => answer
+            .sdp
+            .split_inclusive('\n')
+            .filter(|l| !(l.starts_with("a=candidate:") && is_passive_tcp(l)))
+            .collect(),
+    };
+    let _ = broadcast.subscriber_answer(id, sdp).await;
 }
 
 fn relay_candidates_to_node(
     broadcast: &Arc<Broadcast>,
     id: Option<SubscriberId>,
     mut candidates: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
+    network: Network,
 ) {
     let broadcast = Arc::clone(broadcast);
     tokio::spawn(async move {
         while let Some(candidate) = candidates.recv().await {
+            if network == Network::UdpBlocked && is_passive_tcp(&candidate.candidate) {
+                continue;
+            }
             let candidate = signaling::IceCandidate::from(candidate);
             let _ = match id {
                 Some(id) => broadcast.add_subscriber_candidate(id, candidate).await,
@@ -568,9 +620,12 @@ fn relay_candidates_to_node(
     });
 }
 
+/// A subscriber: its id, its network, and where the node's candidates are noted.
+type Viewer = (SubscriberId, Network, Arc<Mutex<Vec<String>>>);
+
 fn relay_node_signals(
     pc: Arc<dyn PeerConnection>,
-    id: Option<SubscriberId>,
+    viewer: Option<Viewer>,
     broadcast: Arc<Broadcast>,
     mut signals: mpsc::UnboundedReceiver<PeerSignal>,
 ) {
@@ -578,11 +633,15 @@ fn relay_node_signals(
         while let Some(signal) = signals.recv().await {
             match signal {
                 PeerSignal::IceCandidate(candidate) => {
+                    if let Some((_, _, seen)) = &viewer {
+                        seen.lock().unwrap().push(candidate.candidate.clone());
+                    }
                     let _ = pc.add_ice_candidate(candidate.into()).await;
                 }
                 PeerSignal::Offer(sdp) => {
-                    if let Some(id) = id {
-                        answer(&broadcast, &pc, id, sdp).await;
+                    if let Some((id, network, seen)) = &viewer {
+                        seen.lock().unwrap().extend(sdp_candidates(&sdp));
+                        answer(&broadcast, &pc, *id, sdp, *network).await;
                     }
                 }
                 PeerSignal::EndOfCandidates => {}
