@@ -11,13 +11,11 @@ use protocol::server::Phase;
 use protocol::{ClientMsg, ErrorCode, IceCandidate, Role, ServerMsg};
 use rtc::interceptor::Slot;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
 };
-use signaling::KeyframeRequestsToApp;
+use signaling::{KeyframeRequestsToApp, is_keyframe_request};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -596,11 +594,7 @@ fn count_keyframe_requests(track: Arc<TrackLocalStaticRTP>, count: Arc<AtomicUsi
     tokio::spawn(async move {
         while let Some(event) = track.poll().await {
             if let TrackLocalEvent::OnRtcpPacket(packets) = event {
-                let keyframe = |p: &dyn rtc::rtcp::Packet| {
-                    let p = p.as_any();
-                    p.is::<PictureLossIndication>() || p.is::<FullIntraRequest>()
-                };
-                if packets.iter().any(|p| keyframe(p.as_ref())) {
+                if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
                     count.fetch_add(1, Ordering::SeqCst);
                 }
             }

@@ -187,7 +187,8 @@ pub(crate) fn spawn_writer(
     })
 }
 
-pub(crate) fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+/// Whether an RTCP packet asks for a keyframe (a PLI or a FIR).
+pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     let any = packet.as_any();
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }

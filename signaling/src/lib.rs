@@ -116,6 +116,7 @@ mod tcp_mux;
 
 pub use broadcast::{Broadcast, PeerStart};
 pub use config::{IceServer, KeyframeRequestsToApp, SignalingConfig};
+pub use forward::is_keyframe_request;
 pub use signal::{IceCandidate, PeerSignal, SubscriberId};
 pub use stats::BroadcastStats;
 pub use tcp_mux::TcpMux;

@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 
 use rtc::interceptor::Slot;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
 };
-use signaling::{Broadcast, KeyframeRequestsToApp, PeerSignal, SignalingConfig, SubscriberId};
+use signaling::{
+    Broadcast, KeyframeRequestsToApp, PeerSignal, SignalingConfig, SubscriberId,
+    is_keyframe_request,
+};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::MediaStreamTrack;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -223,11 +225,6 @@ pub struct Instructor {
     screen_sessions: u32,
     pumps: Vec<tokio::task::JoinHandle<()>>,
     state: watch::Receiver<RTCPeerConnectionState>,
-}
-
-fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
-    let any = packet.as_any();
-    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
 fn count_keyframe_requests(track: Arc<TrackLocalStaticRTP>, log: Arc<Mutex<Vec<Instant>>>) {
