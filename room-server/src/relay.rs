@@ -235,22 +235,20 @@ pub(crate) async fn pull(node: Weak<Node>, lecture: LectureId, media: Arc<Lectur
             Some(node) => watches.wanted(&node),
             None => return,
         };
-        let Some(source) = wanted else {
-            retry = FIRST_RETRY;
-            tokio::select! {
-                () = media.closed.cancelled() => return,
-                alive = watches.changed() => if !alive { return },
-            }
-            continue;
-        };
-        let Some(url) = source.relay.clone() else {
-            if warned.as_ref() != Some(&source) {
+        // The source to pull from and its node's relay address, if there is one to pull.
+        let target = wanted.and_then(|source| {
+            let url = source.relay.clone();
+            if url.is_none() && warned.as_ref() != Some(&source) {
                 warn!(
                     "the instructor publishes on a node with no reachable relay address \
                      (set [media] relay_url there): no video for this node's learners"
                 );
                 warned = Some(source.clone());
             }
+            url.map(|url| (source, url))
+        });
+        let Some((source, url)) = target else {
+            retry = FIRST_RETRY;
             tokio::select! {
                 () = media.closed.cancelled() => return,
                 alive = watches.changed() => if !alive { return },

@@ -308,12 +308,7 @@ impl Broadcast {
             id,
             Arc::clone(&pc),
             signals_tx,
-            inner
-                .factory
-                .config()
-                .tcp_mux
-                .is_some()
-                .then(|| inner.factory.config().clone()),
+            inner.factory.shared_config(),
         )));
         // Held until the first offer is made, so a track published meanwhile waits for it and
         // then finds the subscriber ready (and attaching is idempotent).

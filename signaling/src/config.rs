@@ -146,7 +146,8 @@ pub(crate) fn opus_codec() -> RTCRtpCodec {
 /// Builds peer connections from the configuration, walking the UDP port range.
 #[derive(Debug)]
 pub(crate) struct PeerFactory {
-    config: SignalingConfig,
+    /// Shared with the subscribers, whose offers it advertises.
+    config: Arc<SignalingConfig>,
     /// Where the next port search starts, so consecutive connections do not all probe the
     /// ports the earlier ones hold.
     next_port: AtomicU32,
@@ -155,7 +156,7 @@ pub(crate) struct PeerFactory {
 impl PeerFactory {
     pub(crate) fn new(config: SignalingConfig) -> Self {
         Self {
-            config,
+            config: Arc::new(config),
             next_port: AtomicU32::new(0),
         }
     }
@@ -279,6 +280,11 @@ impl PeerFactory {
         )
         .await?;
         Ok(Arc::new(pc))
+    }
+
+    /// The settings, shared.
+    pub(crate) fn shared_config(&self) -> Arc<SignalingConfig> {
+        Arc::clone(&self.config)
     }
 
     /// A local description as the browser must see it (TCP candidates on the shared port).

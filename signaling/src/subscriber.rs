@@ -28,8 +28,8 @@ pub(crate) struct Subscriber {
     pub(crate) id: SubscriberId,
     pub(crate) pc: Arc<dyn PeerConnection>,
     signals: mpsc::UnboundedSender<PeerSignal>,
-    /// The settings its offers' candidates are advertised by, with a shared ICE-TCP port.
-    advertise: Option<SignalingConfig>,
+    /// The node's settings: its offers' candidates are advertised by them.
+    config: Arc<SignalingConfig>,
     /// This subscriber's copy of each published track.
     outputs: HashMap<TrackKey, Output>,
     /// An offer is out and its answer has not come back: another change waits for it.
@@ -53,13 +53,13 @@ impl Subscriber {
         id: SubscriberId,
         pc: Arc<dyn PeerConnection>,
         signals: mpsc::UnboundedSender<PeerSignal>,
-        advertise: Option<SignalingConfig>,
+        config: Arc<SignalingConfig>,
     ) -> Self {
         Self {
             id,
             pc,
             signals,
-            advertise,
+            config,
             outputs: HashMap::new(),
             awaiting_answer: false,
             offer_again: false,
@@ -193,10 +193,7 @@ impl Subscriber {
             .await
             .ok_or(SignalingError::NoLocalDescription)?;
         self.awaiting_answer = true;
-        Ok(match &self.advertise {
-            Some(config) => config.advertised_sdp(local.sdp),
-            None => local.sdp,
-        })
+        Ok(self.config.advertised_sdp(local.sdp))
     }
 
     pub(crate) async fn apply_answer(
