@@ -160,7 +160,7 @@ impl Lecture {
         }
         let seats: Vec<Seat> = (0..learners).map(seat_of).collect();
         for (i, seat) in seats.iter().enumerate() {
-            room.handle_command(now, conn_of(i), ClientMsg::TakeSeat { seat: *seat });
+            room.handle_command(now, conn_of(i), ClientMsg::TakeSeat { seat: *seat }.into());
             deliver(&mut room, &mut setup);
         }
         assert_eq!(setup.error, 0, "setting the room up was refused: {setup:?}");
@@ -205,7 +205,7 @@ impl Lecture {
             text: CHAT_TEXT.to_owned(),
             question: i % 5 == 0,
         };
-        self.room.handle_command(self.now, conn_of(i), msg);
+        self.room.handle_command(self.now, conn_of(i), msg.into());
         deliver(&mut self.room, &mut fanout);
         fanout
     }
@@ -215,7 +215,7 @@ impl Lecture {
         let i = self.sender();
         let emotion = EmotionKey::from(EMOTIONS[i % EMOTIONS.len()]);
         self.room
-            .handle_command(self.now, conn_of(i), ClientMsg::React { emotion });
+            .handle_command(self.now, conn_of(i), ClientMsg::React { emotion }.into());
         deliver(&mut self.room, &mut fanout);
         self.tick(&mut fanout);
         fanout
@@ -226,7 +226,7 @@ impl Lecture {
         let i = self.sender();
         let seat = self.free;
         self.room
-            .handle_command(self.now, conn_of(i), ClientMsg::TakeSeat { seat });
+            .handle_command(self.now, conn_of(i), ClientMsg::TakeSeat { seat }.into());
         self.free = std::mem::replace(&mut self.seats[i], seat);
         deliver(&mut self.room, &mut fanout);
         self.tick(&mut fanout);

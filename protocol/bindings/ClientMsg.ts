@@ -79,7 +79,7 @@ user: UserId,
  */
 allow_return: boolean, } | { "type": "start_lecture" } | { "type": "end_lecture" } | { "type": "ping", 
 /**
- * Any number the client chooses; echoed unchanged.
+ * Any number from 0 to 2^53 - 1 the client chooses; echoed unchanged.
  */
 t: number, } | { "type": "media_offer", 
 /**

@@ -2,6 +2,7 @@
 import type { Announcement } from "./Announcement";
 import type { CallInfo } from "./CallInfo";
 import type { ChatEvent } from "./ChatEvent";
+import type { CommandId } from "./CommandId";
 import type { ErrorCode } from "./ErrorCode";
 import type { IceCandidate } from "./IceCandidate";
 import type { IceServer } from "./IceServer";
@@ -60,7 +61,16 @@ message: string,
 /**
  * The `type` of the refused command, if the node could read it.
  */
-command?: string | null, } | { "type": "service", 
+command?: string | null, 
+/**
+ * The refused command's `id`, if it had one: it took no effect, and sending it again
+ * gets the same answer.
+ */
+id?: CommandId | null, } | { "type": "ack", 
+/**
+ * The command's number.
+ */
+id: CommandId, } | { "type": "service", 
 /**
  * True while the link is down.
  */

@@ -1,6 +1,6 @@
 //! What a client sends. One message per WebSocket frame.
 
-use crate::ids::{ChatOffset, EmotionKey, Epoch, Nickname, Seat, UserId};
+use crate::ids::{ChatOffset, CommandId, EmotionKey, Epoch, Nickname, Seat, UserId, safe_integer};
 use serde::{Deserialize, Serialize};
 
 /// A client's message. On the wire it is a map whose `type` field names the variant
@@ -96,7 +96,8 @@ pub enum ClientMsg {
     EndLecture,
     /// Ask for a [`crate::ServerMsg::Pong`] carrying `t` back: a round-trip probe.
     Ping {
-        /// Any number the client chooses; echoed unchanged.
+        /// Any number from 0 to 2^53 - 1 the client chooses; echoed unchanged.
+        #[serde(deserialize_with = "safe_integer")]
         t: u64,
     },
     /// The instructor's offer for its camera, microphone and screen share: the first one
@@ -150,6 +151,43 @@ impl ClientMsg {
             ClientMsg::MediaCandidate { .. } => "media_candidate",
             ClientMsg::MediaStop => "media_stop",
         }
+    }
+}
+
+/// A client's message with the number it gave it, if any. On the wire the number is one more
+/// field of the message's map, `id`: `{"type":"chat","text":"hi","id":17}`. The node
+/// acknowledges a numbered command once it took effect (`ack`), or refuses it with an `error`
+/// carrying the same `id`; a command sent again with a number the room has already seen from
+/// the same person is acknowledged again and not applied twice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Command {
+    /// The client's number for it; none for a command the client does not track.
+    pub id: Option<CommandId>,
+    /// The message.
+    pub msg: ClientMsg,
+}
+
+impl Serialize for Command {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The id is one more field of the message's map.
+        #[derive(Serialize)]
+        struct Numbered<'a> {
+            #[serde(flatten)]
+            msg: &'a ClientMsg,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<CommandId>,
+        }
+        Numbered {
+            msg: &self.msg,
+            id: self.id,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl From<ClientMsg> for Command {
+    fn from(msg: ClientMsg) -> Self {
+        Self { id: None, msg }
     }
 }
 

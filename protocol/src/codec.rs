@@ -7,10 +7,20 @@
 //!
 //! Each frame holds exactly one message.
 
-use crate::client::ClientMsg;
+use crate::client::{ClientMsg, Command};
+use crate::ids::CommandId;
 use crate::server::ServerMsg;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// How deeply a client's message may nest maps and arrays. The protocol needs two levels (a
+/// message and its `seat`, `resume` or `candidate`); a little room is left for fields a newer
+/// client adds. Anything deeper is refused before it is decoded, so no frame can make the
+/// decoder recurse far (a kilobyte nested 700 deep once overflowed a debug build's stack).
+pub const MAX_CLIENT_DEPTH: usize = 4;
+/// How deeply a node's message nests (a welcome's seat list holds occupants holding seats),
+/// with room to grow; for clients decoding what a node sends.
+const MAX_SERVER_DEPTH: usize = 8;
 
 /// Subprotocol name of the MessagePack encoding.
 pub const SUBPROTOCOL_MSGPACK: &str = "lecture-room.v1.msgpack";
@@ -41,6 +51,8 @@ pub enum DecodeError {
         kind: String,
         /// What was wrong with it.
         detail: String,
+        /// The message's `id`, if it had a readable one: the refusal answers it.
+        id: Option<CommandId>,
     },
 }
 
@@ -54,6 +66,13 @@ pub struct EncodeError(String);
 struct Kind {
     #[serde(rename = "type")]
     kind: String,
+}
+
+/// Just the `id` of a client's message (the other fields are skipped, not decoded).
+#[derive(serde::Deserialize)]
+struct Numbered {
+    #[serde(default)]
+    id: Option<CommandId>,
 }
 
 impl Codec {
@@ -88,14 +107,33 @@ impl Codec {
         self.encode(msg)
     }
 
-    /// Decodes a client's message.
+    /// Encodes a client's message with its number (for clients, tests and the load
+    /// generator).
+    pub fn encode_command(self, command: &Command) -> Result<Vec<u8>, EncodeError> {
+        self.encode(command)
+    }
+
+    /// Decodes a client's message, ignoring an `id` it may carry.
     pub fn decode_client(self, bytes: &[u8]) -> Result<ClientMsg, DecodeError> {
-        self.decode(bytes)
+        self.decode(bytes, MAX_CLIENT_DEPTH)
+    }
+
+    /// Decodes a client's message and its `id`.
+    pub fn decode_command(self, bytes: &[u8]) -> Result<Command, DecodeError> {
+        let msg: ClientMsg = self.decode(bytes, MAX_CLIENT_DEPTH)?;
+        match self.decode_whole::<Numbered>(bytes, MAX_CLIENT_DEPTH) {
+            Ok(Numbered { id }) => Ok(Command { id, msg }),
+            Err(detail) => Err(DecodeError::BadCommand {
+                kind: msg.kind().to_owned(),
+                detail: format!("id: {detail}"),
+                id: None,
+            }),
+        }
     }
 
     /// Decodes a node's message (for clients, tests and the load generator).
     pub fn decode_server(self, bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
-        self.decode(bytes)
+        self.decode(bytes, MAX_SERVER_DEPTH)
     }
 
     fn encode<T: Serialize>(self, msg: &T) -> Result<Vec<u8>, EncodeError> {
@@ -105,22 +143,56 @@ impl Codec {
         }
     }
 
-    fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, DecodeError> {
-        match self.decode_whole::<T>(bytes) {
+    fn decode<T: DeserializeOwned>(self, bytes: &[u8], depth: usize) -> Result<T, DecodeError> {
+        if !self.is_map(bytes) {
+            return Err(DecodeError::Malformed(
+                "a message is a map (an object), not any other value".into(),
+            ));
+        }
+        if let Codec::Json = self
+            && json_depth_exceeds(bytes, depth)
+        {
+            return Err(DecodeError::Malformed(format!(
+                "nested deeper than {depth} levels"
+            )));
+        }
+        match self.decode_whole::<T>(bytes, depth) {
             Ok(msg) => Ok(msg),
-            Err(detail) => match self.decode_whole::<Kind>(bytes) {
-                Ok(Kind { kind }) => Err(DecodeError::BadCommand { kind, detail }),
+            Err(detail) => match self.decode_whole::<Kind>(bytes, depth) {
+                Ok(Kind { kind }) => Err(DecodeError::BadCommand {
+                    kind,
+                    detail,
+                    id: self
+                        .decode_whole::<Numbered>(bytes, depth)
+                        .ok()
+                        .and_then(|n| n.id),
+                }),
                 Err(_) => Err(DecodeError::Malformed(detail)),
             },
         }
     }
 
-    /// Decodes one value that must fill the whole frame.
-    fn decode_whole<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, String> {
+    /// Whether the frame starts with a map: a message is never a bare array, string or number
+    /// (serde would otherwise read an array as a message's fields in order).
+    fn is_map(self, bytes: &[u8]) -> bool {
+        match self {
+            // fixmap, map 16, map 32
+            Codec::MsgPack => matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf)),
+            Codec::Json => bytes
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| *b == b'{'),
+        }
+    }
+
+    /// Decodes one value that must fill the whole frame, nested at most `depth` levels.
+    fn decode_whole<T: DeserializeOwned>(self, bytes: &[u8], depth: usize) -> Result<T, String> {
         match self {
             Codec::MsgPack => {
                 let mut rest = bytes;
                 let mut de = rmp_serde::Deserializer::new(&mut rest);
+                // The decoder counts the top level too, and refuses on reaching zero.
+                de.set_max_depth(depth + 1);
                 let value = T::deserialize(&mut de).map_err(|e| e.to_string())?;
                 if rest.is_empty() {
                     Ok(value)
@@ -131,6 +203,35 @@ impl Codec {
             Codec::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
         }
     }
+}
+
+/// Whether a JSON text nests arrays and objects deeper than `limit` (brackets inside strings
+/// do not count). serde_json's own limit (128) is fixed and far above what the protocol needs.
+fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -164,7 +265,9 @@ mod tests {
                 nickname: Some(Nickname::from("taro")),
                 seat: None,
             },
-            ClientMsg::Ping { t: u64::MAX },
+            ClientMsg::Ping {
+                t: crate::MAX_SAFE_INTEGER,
+            },
         ]
     }
 
@@ -221,6 +324,135 @@ mod tests {
         match Codec::Json.decode_client(br#"{"type":"take_seat","seat":"front"}"#) {
             Err(DecodeError::BadCommand { kind, .. }) => assert_eq!(kind, "take_seat"),
             other => panic!("expected a bad command, got {other:?}"),
+        }
+    }
+
+    /// `depth` maps nested in one another under a `chat`'s unknown field, in `codec`.
+    fn nested(codec: Codec, depth: usize) -> Vec<u8> {
+        match codec {
+            Codec::Json => {
+                let mut text = String::from(r#"{"type":"chat","text":"hi","x":"#);
+                text.push_str(&"{\"a\":".repeat(depth));
+                text.push('1');
+                text.push_str(&"}".repeat(depth + 1));
+                text.into_bytes()
+            }
+            Codec::MsgPack => {
+                let mut bytes = vec![0x83, 0xa4];
+                bytes.extend_from_slice(b"type");
+                bytes.push(0xa4);
+                bytes.extend_from_slice(b"chat");
+                bytes.push(0xa4);
+                bytes.extend_from_slice(b"text");
+                bytes.push(0xa2);
+                bytes.extend_from_slice(b"hi");
+                bytes.extend_from_slice(&[0xa1, b'x']);
+                for _ in 0..depth {
+                    bytes.extend_from_slice(&[0x81, 0xa1, b'a']);
+                }
+                bytes.push(0x01);
+                bytes
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_malformed_in_both_codecs_and_never_recursed_into() {
+        for codec in Codec::ALL {
+            // Shallow unknown fields are fine: newer clients may add them.
+            assert!(codec.decode_command(&nested(codec, 1)).is_ok(), "{codec:?}");
+            // A kilobyte nested hundreds deep (once a stack overflow in a debug build), and
+            // far deeper, are refused as malformed, whatever the decoder's own limit.
+            for depth in [MAX_CLIENT_DEPTH, 700, 100_000] {
+                assert!(
+                    matches!(
+                        codec.decode_command(&nested(codec, depth)),
+                        Err(DecodeError::Malformed(_))
+                    ),
+                    "{codec:?} at depth {depth}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_is_a_map_never_an_array_or_a_scalar() {
+        // serde reads an internally tagged enum from an array too: ["leave_seat"] would pass.
+        for codec in Codec::ALL {
+            let as_array: Vec<u8> = match codec {
+                Codec::Json => br#"["chat","hi",false]"#.to_vec(),
+                Codec::MsgPack => {
+                    rmp_serde::to_vec(&("chat", "hi", false)).expect("encodes an array")
+                }
+            };
+            assert!(matches!(
+                codec.decode_client(&as_array),
+                Err(DecodeError::Malformed(_))
+            ));
+        }
+        assert!(matches!(
+            Codec::Json.decode_client(b"  \"leave\""),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(Codec::Json.decode_client(b" {\"type\":\"leave\"}").is_ok());
+    }
+
+    #[test]
+    fn integers_beyond_53_bits_are_refused_where_a_client_sends_them() {
+        let max = crate::MAX_SAFE_INTEGER;
+        let ping = |t: u64| format!(r#"{{"type":"ping","t":{t}}}"#);
+        assert!(Codec::Json.decode_client(ping(max).as_bytes()).is_ok());
+        for t in [max + 1, u64::MAX] {
+            assert!(matches!(
+                Codec::Json.decode_client(ping(t).as_bytes()),
+                Err(DecodeError::BadCommand { .. })
+            ));
+        }
+        let resume = format!(
+            r#"{{"type":"hello","ticket":"t","resume":{{"epoch":{},"offset":1}}}}"#,
+            max + 1
+        );
+        assert!(matches!(
+            Codec::Json.decode_client(resume.as_bytes()),
+            Err(DecodeError::BadCommand { .. })
+        ));
+    }
+
+    #[test]
+    fn a_command_s_id_travels_beside_its_fields_and_answers_its_refusal() {
+        for codec in Codec::ALL {
+            let command = Command {
+                id: Some(CommandId(17)),
+                msg: ClientMsg::Chat {
+                    text: "hi".into(),
+                    question: false,
+                },
+            };
+            let bytes = codec.encode_command(&command).expect("encodes");
+            assert_eq!(codec.decode_command(&bytes).expect("decodes"), command);
+            // The same bytes are a plain message to a reader that ignores ids.
+            assert_eq!(codec.decode_client(&bytes).expect("decodes"), command.msg);
+            let bare = codec.encode_client(&ClientMsg::LeaveSeat).expect("encodes");
+            assert_eq!(
+                codec.decode_command(&bare).expect("decodes"),
+                Command::from(ClientMsg::LeaveSeat)
+            );
+        }
+        match Codec::Json.decode_command(br#"{"type":"take_seat","seat":"front","id":5}"#) {
+            Err(DecodeError::BadCommand { kind, id, .. }) => {
+                assert_eq!((kind.as_str(), id), ("take_seat", Some(CommandId(5))));
+            }
+            other => panic!("expected a bad command, got {other:?}"),
+        }
+        for bad_id in [r#""five""#, "-1", "9007199254740992"] {
+            let text = format!(r#"{{"type":"leave_seat","id":{bad_id}}}"#);
+            assert!(
+                matches!(
+                    Codec::Json.decode_command(text.as_bytes()),
+                    Err(DecodeError::BadCommand { id: None, .. })
+                ),
+                "{bad_id}"
+            );
         }
     }
 

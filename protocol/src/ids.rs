@@ -128,7 +128,7 @@ impl fmt::Display for Seat {
     Deserialize,
     ts_rs::TS,
 )]
-pub struct ChatOffset(pub u64);
+pub struct ChatOffset(#[serde(deserialize_with = "safe_integer")] pub u64);
 
 impl ChatOffset {
     /// The offset after this one.
@@ -140,7 +140,29 @@ impl ChatOffset {
 /// Generation of a lecture's chat stream. Offsets are only comparable within one epoch: a
 /// client resuming with another epoch gets a full snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
-pub struct Epoch(pub u64);
+pub struct Epoch(#[serde(deserialize_with = "safe_integer")] pub u64);
+
+/// A client's number for one of its commands, so the node can acknowledge it and apply it at
+/// most once however often it is sent (after a reconnect, say). Any number from 1 to
+/// [`MAX_SAFE_INTEGER`] that the person has not used recently: a counter from a random start
+/// does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
+pub struct CommandId(#[serde(deserialize_with = "safe_integer")] pub u64);
+
+/// The largest integer on the wire: every integer fits in 53 bits, so a JavaScript client
+/// holds it exactly as a number (`Number.MAX_SAFE_INTEGER`).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Reads an integer of the wire, refusing one a JavaScript client could not hold exactly.
+pub(crate) fn safe_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n > MAX_SAFE_INTEGER {
+        return Err(serde::de::Error::custom(format_args!(
+            "{n} is larger than 2^53 - 1"
+        )));
+    }
+    Ok(n)
+}
 
 /// Wall-clock time: milliseconds since the Unix epoch, UTC.
 #[derive(

@@ -19,11 +19,14 @@ pub mod error;
 pub mod ids;
 pub mod server;
 
-pub use client::{ClientMsg, IceCandidate, ResumeFrom};
+pub use client::{ClientMsg, Command, IceCandidate, ResumeFrom};
 pub use close::CloseCode;
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use error::ErrorCode;
-pub use ids::{ChatOffset, EmotionKey, Epoch, LectureId, Nickname, Role, Seat, UnixMillis, UserId};
+pub use ids::{
+    ChatOffset, CommandId, EmotionKey, Epoch, LectureId, MAX_SAFE_INTEGER, Nickname, Role, Seat,
+    UnixMillis, UserId,
+};
 pub use server::{IceServer, ServerMsg};
 
 /// Version of this protocol. It is part of both subprotocol names, so a client and a node that

@@ -3,7 +3,7 @@
 use crate::client::IceCandidate;
 use crate::error::ErrorCode;
 use crate::ids::{
-    ChatOffset, EmotionKey, Epoch, LectureId, Nickname, Role, Seat, UnixMillis, UserId,
+    ChatOffset, CommandId, EmotionKey, Epoch, LectureId, Nickname, Role, Seat, UnixMillis, UserId,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -65,6 +65,16 @@ pub enum ServerMsg {
         /// The `type` of the refused command, if the node could read it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         command: Option<String>,
+        /// The refused command's `id`, if it had one: it took no effect, and sending it again
+        /// gets the same answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<CommandId>,
+    },
+    /// Your command numbered `id` took effect (or had already: a command sent twice is applied
+    /// once). Anything it caused for you, such as your own chat message, came before this.
+    Ack {
+        /// The command's number.
+        id: CommandId,
     },
     /// This node lost its link to the other nodes (`degraded`), or has it back. While
     /// degraded, what you send waits on the node and takes effect once the link is back: nothing

@@ -7,8 +7,8 @@ use protocol::server::{
     Replay, RoomUpdate, SeatChange, SeatOccupant, SeatReaction, Welcome, You,
 };
 use protocol::{
-    ChatOffset, ClientMsg, Codec, EmotionKey, Epoch, ErrorCode, IceCandidate, IceServer,
-    ResumeFrom, Role, Seat, ServerMsg, UnixMillis,
+    ChatOffset, ClientMsg, Codec, Command, CommandId, EmotionKey, Epoch, ErrorCode, IceCandidate,
+    IceServer, ResumeFrom, Role, Seat, ServerMsg, UnixMillis,
 };
 use std::collections::BTreeMap;
 
@@ -32,7 +32,18 @@ fn message(offset: u64, text: &str, question: bool) -> ChatMessage {
     }
 }
 
-fn client_examples() -> Vec<(&'static str, ClientMsg)> {
+/// The client's examples; a chat carries the number the client tracks it by.
+fn client_examples() -> Vec<(&'static str, Command)> {
+    client_messages()
+        .into_iter()
+        .map(|(name, msg)| {
+            let id = matches!(msg, ClientMsg::Chat { .. }).then_some(CommandId(17));
+            (name, Command { id, msg })
+        })
+        .collect()
+}
+
+fn client_messages() -> Vec<(&'static str, ClientMsg)> {
     vec![
         (
             "Enter, first time",
@@ -323,8 +334,10 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
                 code: ErrorCode::SeatTaken,
                 message: "seat r2c5 is taken".into(),
                 command: Some("take_seat".into()),
+                id: Some(CommandId(18)),
             },
         ),
+        ("Command taken", ServerMsg::Ack { id: CommandId(17) }),
         (
             "Round trip",
             ServerMsg::Pong {
@@ -432,7 +445,7 @@ fn section<T: serde::Serialize>(
 fn render() -> String {
     let mut out = String::new();
     out.push_str(&section("Client → node", &client_examples(), |c, m| {
-        c.encode_client(m).expect("encodes")
+        c.encode_command(m).expect("encodes")
     }));
     out.push_str(&section("Node → client", &server_examples(), |c, m| {
         c.encode_server(m).expect("encodes")
@@ -446,7 +459,7 @@ fn every_example_decodes_back_to_itself() {
         for (_, msg) in client_examples() {
             assert_eq!(
                 codec
-                    .decode_client(&codec.encode_client(&msg).expect("encodes"))
+                    .decode_command(&codec.encode_command(&msg).expect("encodes"))
                     .expect("decodes"),
                 msg
             );

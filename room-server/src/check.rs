@@ -6,14 +6,14 @@
 //! anyone — and bounded like everything public: the room socket's origin check, connect
 //! limit, capacity and sizes; a download limit per address.
 
+use crate::conn::close::{close_frame, finish, normal_close};
+use crate::conn::upgrade::{NotWebSocket, Upgrade, WsStream};
 use crate::gate::http::{ApiError, ErrorBody};
 use crate::node::{Metrics, Node};
 use crate::room_task::encode;
-use crate::routes::{UpgradeRefused, admit_socket};
-use crate::session::{CLOSE_LINGER, Sink, Stream, close_frame, data_of, is_too_big, linger};
+use crate::routes::{Admitted, UpgradeRefused, admit_socket};
+use crate::session::{Sink, Stream, data_of, read_failure};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +26,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 /// Messages one check connection answers before it closes (pings or not).
 pub(crate) const MAX_MESSAGES: u32 = 100;
@@ -50,36 +52,43 @@ pub(crate) async fn socket(
     State(node): State<Arc<Node>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    upgrade: Result<Upgrade, NotWebSocket>,
 ) -> Result<Response, UpgradeRefused> {
-    let (upgrade, codec) = admit_socket(&node, peer, &headers, upgrade)?;
+    let Admitted {
+        upgrade,
+        codec,
+        permit,
+    } = admit_socket(&node, peer, &headers, upgrade)?;
+    // Replies are small and sent one at a time.
+    let settings = node.ws_settings(64 * 1024);
     let tracker = node.sessions.clone();
-    Ok(upgrade
-        // Replies are small and sent one at a time.
-        .max_write_buffer_size(64 * 1024)
-        .on_upgrade(move |socket| tracker.track_future(run(node, socket, codec))))
+    Ok(upgrade.respond(codec.subprotocol(), settings, move |ws| {
+        tracker.track_future(async move {
+            run(node, ws, codec).await;
+            drop(permit);
+        })
+    }))
 }
 
 /// Runs one check connection to its end.
-async fn run(node: Arc<Node>, socket: WebSocket, codec: Codec) {
+async fn run(node: Arc<Node>, ws: WsStream, codec: Codec) {
     Metrics::add(&node.metrics.check_connections_active, 1);
-    let (mut sink, mut stream) = socket.split();
-    if let Some(close) = answer(&node, &mut sink, &mut stream, codec).await {
-        // A client that stopped reading may never take the close frame: bounded.
-        let _ = timeout(CLOSE_LINGER, sink.send(close)).await;
-        linger(stream).await;
+    let (mut sink, mut stream) = ws.split();
+    let close = answer(&node, &mut sink, &mut stream, codec).await;
+    if let (Some(close), Ok(ws)) = (close, stream.reunite(sink)) {
+        finish(ws, close).await;
     }
     Metrics::sub(&node.metrics.check_connections_active, 1);
 }
 
 /// Answers messages until the check is over, then closes the probe if one was made. Returns
-/// the close to send, or `None` when the client has gone (or closed itself).
+/// the close to send, or `None` when the client has gone.
 async fn answer(
     node: &Node,
     sink: &mut Sink,
     stream: &mut Stream,
     codec: Codec,
-) -> Option<Message> {
+) -> Option<CloseFrame> {
     let mut probe = ProbeSlot::default();
     let close = converse(node, sink, stream, codec, &mut probe).await;
     if let Some((probe, _)) = probe.live.take() {
@@ -121,6 +130,7 @@ fn check_error(code: ErrorCode, message: impl Into<String>, command: &str) -> Se
         code,
         message: message.into(),
         command: Some(command.to_owned()),
+        id: None,
     }
 }
 
@@ -130,7 +140,7 @@ async fn converse(
     stream: &mut Stream,
     codec: Codec,
     probe: &mut ProbeSlot,
-) -> Option<Message> {
+) -> Option<CloseFrame> {
     let deadline = Instant::now() + LIFE;
     // First, what the page needs to build its RTCPeerConnection for the WebRTC probe.
     let config = ServerMsg::MediaConfig {
@@ -173,15 +183,13 @@ async fn converse(
         };
         let msg = match frame {
             None => return None,
-            Some(Err(e)) => {
-                return is_too_big(e).then(|| close_frame(Some(CloseCode::MessageTooBig)));
-            }
+            Some(Err(e)) => return read_failure(&e).map(|code| close_frame(Some(code))),
             Some(Ok(msg)) => msg,
         };
         let bytes = match data_of(&msg, codec) {
             Ok(Some(bytes)) => bytes,
-            // The client closes; the socket answers its close by itself.
-            Ok(None) if matches!(msg, Message::Close(_)) => return None,
+            // The client closes; its close is answered on the way out.
+            Ok(None) if matches!(msg, Message::Close(_)) => return Some(close_frame(None)),
             Ok(None) => continue,
             Err(code) => return Some(close_frame(Some(code))),
         };
@@ -219,10 +227,11 @@ async fn converse(
                 "the connection check answers `ping`, `media_offer` and `media_candidate` only",
                 other.kind(),
             )),
-            Err(DecodeError::BadCommand { kind, detail }) => Some(ServerMsg::Error {
+            Err(DecodeError::BadCommand { kind, detail, id }) => Some(ServerMsg::Error {
                 code: ErrorCode::BadCommand,
                 message: format!("bad `{kind}`: {detail}"),
                 command: Some(kind),
+                id,
             }),
             Err(DecodeError::Malformed(_)) => {
                 return Some(close_frame(Some(CloseCode::ProtocolViolation)));
@@ -270,14 +279,6 @@ async fn offer(node: &Node, probe: &mut ProbeSlot, sdp: String, deadline: Instan
             "media_offer",
         ),
     }
-}
-
-/// A normal close (1000): the check ran its course.
-fn normal_close(reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code: 1000,
-        reason: reason.into(),
-    }))
 }
 
 /// How much to download.

@@ -105,6 +105,23 @@ pub struct Limits {
     /// Connection-check downloads (`/api/v1/check/download`) per minute per client address:
     /// each sends up to 8 MiB, so a page cannot be used to pull the node's bandwidth.
     pub downloads_per_min: u32,
+    /// Time a client has to send an HTTP request's headers, from the connection's start or the
+    /// end of the previous response: slow headers and idle keep-alive connections end here.
+    pub header_read_timeout_ms: u64,
+    /// Time an HTTP request may take until its response starts (reading its body included).
+    pub request_timeout_ms: u64,
+    /// Time a write may wait for a client to take bytes before the connection is dropped: a
+    /// client that keeps its socket open but stops reading is let go within this.
+    pub write_stall_ms: u64,
+    /// The kernel send buffer of each room connection (the kernel doubles it for its own
+    /// bookkeeping). Bounded so that a client that stops reading fills it, and is cut off
+    /// (4001, or the stall limit above), within seconds instead of minutes, and costs the node
+    /// little memory meanwhile.
+    pub socket_send_buffer_bytes: usize,
+    /// Open-file descriptors kept out of reach of client sockets, for the node's own needs
+    /// (database, Redis, media sockets, files): the node holds at most the open-file limit
+    /// minus this many client sockets at once; more wait in the listen backlog.
+    pub reserved_descriptors: usize,
 }
 
 impl Default for Limits {
@@ -128,6 +145,11 @@ impl Default for Limits {
             ticket_burst: 10,
             sign_ins_per_min: 30,
             downloads_per_min: 20,
+            header_read_timeout_ms: 20_000,
+            request_timeout_ms: 30_000,
+            write_stall_ms: 15_000,
+            socket_send_buffer_bytes: 128 * 1024,
+            reserved_descriptors: 1024,
         }
     }
 }
@@ -398,6 +420,9 @@ pub fn validate_lecture(spec: &LectureSpec) -> Result<(), ConfigError> {
 pub struct FileConfig {
     /// Address to listen on.
     pub listen: Option<SocketAddr>,
+    /// A second address serving only `/metrics`, `/healthz` and `/readyz` (then `/metrics` is
+    /// not on the public one).
+    pub metrics_listen: Option<SocketAddr>,
     /// Demo mode.
     pub demo: Option<bool>,
     /// Ticket secret (at least 32 bytes; `openssl rand -hex 32`).
@@ -445,6 +470,8 @@ impl FileConfig {
 pub struct Overrides {
     /// `--listen` / `ROOM_LISTEN`.
     pub listen: Option<SocketAddr>,
+    /// `--metrics-listen` / `ROOM_METRICS_LISTEN`.
+    pub metrics_listen: Option<SocketAddr>,
     /// `--demo` / `ROOM_DEMO`.
     pub demo: bool,
     /// `--ticket-secret` / `ROOM_TICKET_SECRET`.
@@ -466,6 +493,9 @@ pub struct Overrides {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Where `/metrics` (with `/healthz` and `/readyz`) is served apart from the public
+    /// address, for the operators' network only; none: `/metrics` is on the public address.
+    pub metrics_listen: Option<SocketAddr>,
     /// Demo mode: a demo lecture with open doors, demo users and a demo sign-in.
     pub demo: bool,
     /// The key that signs and verifies tickets.
@@ -503,6 +533,7 @@ impl Config {
     pub fn new(ticket_key: TicketKey) -> Self {
         Self {
             listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
+            metrics_listen: None,
             demo: false,
             ticket_key,
             ticket_ttl_secs: 300,
@@ -552,6 +583,16 @@ impl Config {
                     .into(),
             ));
         }
+        if limits.header_read_timeout_ms == 0
+            || limits.request_timeout_ms == 0
+            || limits.write_stall_ms == 0
+            || limits.socket_send_buffer_bytes < 4096
+        {
+            return Err(ConfigError::Invalid(
+                "[limits] header_read_timeout_ms, request_timeout_ms and write_stall_ms must be at least 1; socket_send_buffer_bytes at least 4096"
+                    .into(),
+            ));
+        }
         if let Some(identity) = &file.identity {
             crate::gate::identity::PortalIdentity::new(identity)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -571,6 +612,7 @@ impl Config {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("parses")),
+            metrics_listen: over.metrics_listen.or(file.metrics_listen),
             demo,
             ticket_key,
             ticket_ttl_secs: file.ticket_ttl_secs.unwrap_or(300).clamp(10, 24 * 3600),

@@ -20,6 +20,7 @@ pub mod bus;
 mod check;
 pub mod clock;
 pub mod config;
+mod conn;
 pub mod demo;
 pub mod gate;
 mod log;

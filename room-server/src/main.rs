@@ -41,6 +41,10 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "ROOM_LISTEN")]
     listen: Option<SocketAddr>,
+    /// A second address serving only /metrics, /healthz and /readyz (for the operators'
+    /// network); then /metrics is not served on the public address.
+    #[arg(long, env = "ROOM_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Demo mode: a demo lecture with open doors, demo people, a demo sign-in, a random
     /// ticket secret.
     #[arg(long, env = "ROOM_DEMO")]
@@ -163,6 +167,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let file = read_file(args.config.as_ref())?;
     let over = Overrides {
         listen: args.listen,
+        metrics_listen: args.metrics_listen,
         demo: args.demo,
         ticket_secret: args.ticket_secret,
         allowed_origins: args.allowed_origins,
@@ -172,6 +177,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         web_root: args.web_root,
     };
     let config = Config::resolve(file, over)?;
+    // Every client socket is a descriptor: take all the system allows this process (the node
+    // keeps its own reserve below that, `[limits] reserved_descriptors`).
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "could not raise the open-file limit");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -141,6 +141,7 @@ fn refuse(out: &Outbox, code: ErrorCode, message: String, command: &str) {
             code,
             message,
             command: Some(command.to_owned()),
+            id: None,
         },
     );
 }

@@ -6,6 +6,7 @@
 use crate::bus::{Bus, BusEvent};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::conn::serve::{ServeLimits, serve, socket_cap};
 use crate::demo::Demo;
 use crate::gate::Gate;
 use crate::gate::entitlement::Timing;
@@ -221,6 +222,9 @@ pub struct Node {
     pub(crate) shutdown: CancellationToken,
     /// Every session, so shutdown can wait for them to close.
     pub(crate) sessions: TaskTracker,
+    /// Places under `max_connections`, taken when a WebSocket is admitted (before its
+    /// upgrade, so a burst cannot overshoot) and given back when it closes.
+    pub(crate) admitted: Arc<tokio::sync::Semaphore>,
     /// New connections per client address.
     pub(crate) connect_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub(crate) demo: Option<Demo>,
@@ -230,6 +234,8 @@ pub struct Node {
     pub(crate) signaling: signaling::SignalingConfig,
     /// The address the node's listener is bound to, once [`run`] has it.
     bound: std::sync::OnceLock<SocketAddr>,
+    /// The address `/metrics` is served at apart from the public one, once [`run`] has it.
+    bound_metrics: std::sync::OnceLock<SocketAddr>,
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -351,11 +357,18 @@ impl Node {
             next_generation: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
+            admitted: Arc::new(tokio::sync::Semaphore::new(
+                config
+                    .limits
+                    .max_connections
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             connect_limiter: RateLimiter::keyed(quota),
             demo,
             metrics: Metrics::default(),
             signaling,
             bound: std::sync::OnceLock::new(),
+            bound_metrics: std::sync::OnceLock::new(),
             clock,
             config,
         });
@@ -384,6 +397,11 @@ impl Node {
     /// are written once however many nodes report them), different for another room.
     pub(crate) fn stay_id(&self, epoch: Epoch, conn: crate::room::ConnId) -> String {
         format!("{:x}-{:x}", epoch.0, conn.0)
+    }
+
+    /// Where `/metrics` is served apart from the public address, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.bound_metrics.get().copied()
     }
 
     /// Whether the node is shutting down (and so not ready for new connections).
@@ -777,7 +795,7 @@ async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) 
 
 /// Serves `node` on `listener` until `shutdown` resolves, then tells every client to reconnect
 /// elsewhere (close code 4000) and waits for the connections to close, at most the configured
-/// grace.
+/// grace. With `metrics_listen` set, `/metrics` (with the health checks) is served there.
 pub async fn run(
     listener: TcpListener,
     node: Arc<Node>,
@@ -785,6 +803,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let _ = node.bound.set(addr);
+    let admin = match node.config.metrics_listen {
+        Some(at) => Some(TcpListener::bind(at).await?),
+        None => None,
+    };
     info!(%addr, demo = node.config.demo, "listening");
     if node.redis.is_some() && node.relay_url().is_none() {
         warn!(
@@ -793,7 +815,34 @@ pub async fn run(
         );
     }
     let token = node.shutdown.clone();
-    let app = routes::app(Arc::clone(&node)).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move {
+        shutdown.await;
+        info!("shutting down: no new connections; clients are told to reconnect");
+        token.cancel();
+    });
+    let limits = &node.config.limits;
+    let serve_limits = ServeLimits {
+        open_sockets: socket_cap(limits.reserved_descriptors),
+        header_read: Duration::from_millis(limits.header_read_timeout_ms),
+        write_stall: Duration::from_millis(limits.write_stall_ms),
+    };
+    info!(
+        open_sockets = serve_limits.open_sockets,
+        "client sockets held open at most"
+    );
+    let admin = admin.map(|listener| {
+        let app = routes::admin(Arc::clone(&node));
+        let limits = ServeLimits {
+            // Scrapers and probes: a few at a time.
+            open_sockets: 64,
+            ..serve_limits
+        };
+        if let Ok(at) = listener.local_addr() {
+            info!(addr = %at, "metrics listening");
+            let _ = node.bound_metrics.set(at);
+        }
+        tokio::spawn(serve(listener, app, limits, node.shutdown.clone()))
+    });
     let limiter_node = Arc::clone(&node);
     let sweeper = tokio::spawn(async move {
         // Forget idle per-address counters so the limiter's memory stays bounded.
@@ -806,24 +855,23 @@ pub async fn run(
             limiter_node.download_limiter.retain_recent();
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            info!("shutting down: no new connections; clients are told to reconnect");
-            token.cancel();
-        })
-        .await?;
+    let app = routes::app(Arc::clone(&node));
+    let requests = serve(listener, app, serve_limits, node.shutdown.clone()).await;
     sweeper.abort();
-    node.sessions.close();
     let grace = Duration::from_millis(node.config.limits.shutdown_grace_ms);
-    if tokio::time::timeout(grace, node.sessions.wait())
-        .await
-        .is_err()
-    {
+    node.sessions.close();
+    let finishing = async {
+        requests.wait().await;
+        node.sessions.wait().await;
+    };
+    if tokio::time::timeout(grace, finishing).await.is_err() {
         warn!(
             open = node.sessions.len(),
             "connections still open after the shutdown grace; closing anyway"
         );
+    }
+    if let Some(admin) = admin {
+        admin.abort();
     }
     // What the rooms reported last (the stays that just ended) goes to the store.
     node.records_stop.cancel();

@@ -7,15 +7,15 @@ use crate::media::{LectureMedia, MediaSource};
 use crate::node::{Metrics, Node};
 use crate::records::Record;
 use crate::room::{Attendance, ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
-use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use protocol::server::Phase;
-use protocol::{ClientMsg, CloseCode, Codec, Epoch, ResumeFrom, ServerMsg, UnixMillis};
+use protocol::{ClientMsg, CloseCode, Codec, Command, Epoch, ResumeFrom, ServerMsg, UnixMillis};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
@@ -30,7 +30,7 @@ pub(crate) enum RoomInput {
         out: Outbox,
     },
     /// A decoded client message.
-    Command { conn: ConnId, msg: ClientMsg },
+    Command { conn: ConnId, command: Command },
     /// The connection is gone.
     Disconnected { conn: ConnId },
     /// A person's right to attend was taken away at `at`.
@@ -57,17 +57,38 @@ pub(crate) enum Outgoing {
     Close(Option<CloseCode>),
 }
 
-/// Tells a session to close now, skipping its queue (slow client, protocol violation, …).
-/// The first reason given wins.
+/// Tells a session to end now, skipping its queue (slow client, protocol violation, …). The
+/// first reason given wins.
 #[derive(Debug, Default)]
 pub(crate) struct Kick {
     token: CancellationToken,
-    code: OnceLock<Option<CloseCode>>,
+    ending: OnceLock<Ending>,
+}
+
+/// How a session ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Close with this code (`None`: a normal closure, 1000, after the client's `leave` or its
+    /// own close).
+    Close(Option<CloseCode>),
+    /// The connection is gone (closed by the network, or the client stopped taking bytes):
+    /// nothing more can be said on it.
+    Gone,
 }
 
 impl Kick {
+    /// Ends the session with a close frame carrying `code`.
     pub(crate) fn kick(&self, code: Option<CloseCode>) {
-        let _first_reason_wins = self.code.set(code);
+        self.end(Ending::Close(code));
+    }
+
+    /// Ends the session without a word: its connection is gone.
+    pub(crate) fn gone(&self) {
+        self.end(Ending::Gone);
+    }
+
+    fn end(&self, ending: Ending) {
+        let _first_reason_wins = self.ending.set(ending);
         self.token.cancel();
     }
 
@@ -79,9 +100,9 @@ impl Kick {
         self.token.is_cancelled()
     }
 
-    /// The reason given, once kicked.
-    pub(crate) fn code(&self) -> Option<CloseCode> {
-        self.code.get().copied().flatten()
+    /// How the session ends, once kicked (gone, if it never was).
+    pub(crate) fn ending(&self) -> Ending {
+        self.ending.get().copied().unwrap_or(Ending::Gone)
     }
 }
 
@@ -287,10 +308,13 @@ impl Holder {
                     resume,
                 );
             }
-            RoomEntry::Command { conn, msg } => room.handle_command(at, ConnId(conn), msg),
+            RoomEntry::Command { conn, id, msg } => {
+                room.handle_command(at, ConnId(conn), Command { id, msg });
+            }
             RoomEntry::Reactions { presses } => {
-                for (conn, emotion) in presses {
-                    room.handle_command(at, ConnId(conn), ClientMsg::React { emotion });
+                for (conn, emotion, id) in presses {
+                    let msg = ClientMsg::React { emotion };
+                    room.handle_command(at, ConnId(conn), Command { id, msg });
                 }
             }
             RoomEntry::Disconnected { conn } => {
@@ -365,7 +389,7 @@ pub(crate) async fn run(
     let mut buried: std::collections::HashSet<ConnId> = std::collections::HashSet::new();
     let mut last_inspection = Instant::now();
     // With Redis: this node's emotion presses of the current tick, sent as one entry.
-    let mut presses: Vec<(u64, protocol::EmotionKey)> = Vec::new();
+    let mut presses: Vec<crate::log::Press> = Vec::new();
     let mut degraded = node.degraded.subscribe();
     // With Redis: this node's publishing connection as last told to the log.
     let mut publisher = media.publisher.subscribe();
@@ -422,11 +446,16 @@ pub(crate) async fn run(
                             resume,
                         }
                     }
-                    RoomInput::Command { conn, msg: ClientMsg::React { emotion } } if shared => {
-                        presses.push((conn.0, emotion));
+                    RoomInput::Command {
+                        conn,
+                        command: Command { id, msg: ClientMsg::React { emotion } },
+                    } if shared => {
+                        presses.push((conn.0, emotion, id));
                         continue;
                     }
-                    RoomInput::Command { conn, msg } => RoomEntry::Command { conn: conn.0, msg },
+                    RoomInput::Command { conn, command: Command { id, msg } } => {
+                        RoomEntry::Command { conn: conn.0, id, msg }
+                    }
                     RoomInput::Disconnected { conn } => {
                         conns.remove(&conn);
                         // Its presses go first, while it is still in the room.

@@ -2,10 +2,9 @@
 //! check, the gate's APIs and — for every other path — the web client. Every refusal of an
 //! API or socket is a JSON body `{"error": code, "message": text}`.
 
+use crate::conn::upgrade::{NotWebSocket, Upgrade, WsSettings};
 use crate::node::{Metrics, Node};
 use crate::session;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,21 +15,57 @@ use protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-/// The node's routes.
+/// The node's routes. `/metrics` is among them unless it has its own address
+/// (`metrics_listen`, served by [`admin`]).
 pub fn app(node: Arc<Node>) -> Router {
-    Router::new()
+    let deadline = Duration::from_millis(node.config.limits.request_timeout_ms);
+    let mut router = Router::new()
         .route("/healthz", get(health))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(ready));
+    if node.config.metrics_listen.is_none() {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .route("/ws/lectures/{lecture}", get(room_socket))
         .route("/ws/check", get(crate::check::socket))
         .route("/ws/relay/{lecture}", get(crate::relay::socket))
         .route("/api/v1/check/download", get(crate::check::download))
         .merge(crate::gate::router())
         .fallback(crate::web::serve)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            within(deadline, request, next)
+        }))
         .with_state(node)
+}
+
+/// The operators' routes on their own address: metrics and the health checks.
+pub fn admin(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(node)
+}
+
+/// Answers 408 when a request is not answered within `deadline` (a body sent slowly, say).
+/// A WebSocket's session runs after its `101`, outside this deadline.
+async fn within(
+    deadline: Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request took too long",
+        ),
+    }
 }
 
 /// A refusal with a stable code and a sentence.
@@ -117,9 +152,13 @@ pub(crate) async fn room_socket(
     Path(lecture): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    upgrade: Result<Upgrade, NotWebSocket>,
 ) -> Result<Response, UpgradeRefused> {
-    let (upgrade, codec) = admit_socket(&node, peer, &headers, upgrade)?;
+    let Admitted {
+        upgrade,
+        codec,
+        permit,
+    } = admit_socket(&node, peer, &headers, upgrade)?;
     let lecture = match node.gate.store.lecture(&lecture).await {
         Ok(Some(lecture)) => lecture,
         Ok(None) => {
@@ -140,15 +179,15 @@ pub(crate) async fn room_socket(
             ));
         }
     };
-    let session_node = Arc::clone(&node);
-    Ok(upgrade
+    let settings = node.ws_settings(
         // Reached only while a client is not reading; must hold the largest single message
         // (a welcome with a full history and seat grid).
-        .max_write_buffer_size(16 * 1024 * 1024)
-        .on_upgrade(move |socket| {
-            let tracker = session_node.sessions.clone();
-            tracker.track_future(session::run(session_node, socket, codec, lecture))
-        }))
+        16 * 1024 * 1024,
+    );
+    let tracker = node.sessions.clone();
+    Ok(upgrade.respond(codec.subprotocol(), settings, move |ws| {
+        tracker.track_future(session::run(node, ws, codec, lecture, permit))
+    }))
 }
 
 /// A refusal before a WebSocket upgrade, counted for `/metrics` when made.
@@ -181,16 +220,27 @@ impl IntoResponse for UpgradeRefused {
     }
 }
 
+/// A WebSocket request that passed [`admit_socket`].
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    /// The upgrade to answer.
+    pub(crate) upgrade: Upgrade,
+    /// The encoding the client chose.
+    pub(crate) codec: Codec,
+    /// Its place under `max_connections`, held for as long as the connection lives.
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
 /// What every WebSocket of the node (the room's, the connection check's) passes before the
 /// upgrade: a real upgrade, a node not draining, an allowed origin, the per-address connect
-/// limit, room under `max_connections`, and one of the room protocol's subprotocols. Returns
-/// the upgrade with the node's size limits set and the chosen codec, or the refusal.
+/// limit, a place under `max_connections` (taken now, not once upgraded, so a burst cannot
+/// overshoot it), and one of the room protocol's subprotocols.
 pub(crate) fn admit_socket(
     node: &Node,
     peer: SocketAddr,
     headers: &HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Result<(WebSocketUpgrade, Codec), UpgradeRefused> {
+    upgrade: Result<Upgrade, NotWebSocket>,
+) -> Result<Admitted, UpgradeRefused> {
     let upgrade = upgrade.map_err(|rejection| {
         UpgradeRefused::new(
             node,
@@ -223,23 +273,8 @@ pub(crate) fn admit_socket(
             "too many connections from this address",
         ));
     }
-    let limits = &node.config.limits;
-    let metrics = &node.metrics;
-    // Connection checks count too: each holds a socket like a room connection does.
-    let active = metrics.connections_active.load(Ordering::Relaxed)
-        + metrics.check_connections_active.load(Ordering::Relaxed);
-    if active >= limits.max_connections as u64 {
-        return Err(UpgradeRefused::new(
-            node,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node_full",
-            "this node is full; retry",
-        ));
-    }
-    let upgrade = upgrade.protocols([SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON]);
     let Some(codec) = upgrade
-        .selected_protocol()
-        .and_then(|p| p.to_str().ok())
+        .choose(&[SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON])
         .and_then(Codec::from_subprotocol)
     else {
         return Err(UpgradeRefused::new(
@@ -251,11 +286,36 @@ pub(crate) fn admit_socket(
             ),
         ));
     };
-    let size = limits.max_message_bytes;
-    let upgrade = upgrade
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .max_message_size(size)
-        .max_frame_size(size);
-    Ok((upgrade, codec))
+    // Connection checks count too: each holds a socket like a room connection does.
+    let Ok(permit) = Arc::clone(&node.admitted).try_acquire_owned() else {
+        return Err(UpgradeRefused::new(
+            node,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node_full",
+            "this node is full; retry",
+        ));
+    };
+    Ok(Admitted {
+        upgrade,
+        codec,
+        permit,
+    })
+}
+
+impl Node {
+    /// How the node's WebSockets are set up: its size limits, small buffers (an idle
+    /// connection holds little), and at most `max_write_buffer` bytes waiting for a client.
+    pub(crate) fn ws_settings(&self, max_write_buffer: usize) -> WsSettings {
+        let limits = &self.config.limits;
+        let size = limits.max_message_bytes;
+        WsSettings {
+            config: WebSocketConfig::default()
+                .read_buffer_size(4 * 1024)
+                .write_buffer_size(4 * 1024)
+                .max_write_buffer_size(max_write_buffer)
+                .max_message_size(Some(size))
+                .max_frame_size(Some(size)),
+            send_buffer: limits.socket_send_buffer_bytes,
+        }
+    }
 }

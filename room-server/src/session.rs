@@ -1,72 +1,76 @@
 //! One client connection: reads the `hello`, checks the ticket, joins the room, then runs a
-//! reader (client → room) and a writer (room → client) side by side until either ends.
+//! reader (client → room) and a writer (room → client) side by side until either ends, and
+//! closes so that the close code arrives (`conn::close`).
 
+use crate::conn::close::{close_frame, finish};
+use crate::conn::upgrade::WsStream;
 use crate::gate::model::{Lecture, LectureStatus};
 use crate::node::{Metrics, Node};
 use crate::room::{ConnId, Identity};
-use crate::room_task::{Kick, Outbox, Outgoing, RoomInput, encode};
+use crate::room_task::{Ending, Kick, Outbox, Outgoing, RoomInput, encode};
 use crate::ticket::TicketError;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use governor::{Quota, RateLimiter};
 use protocol::{
-    ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, ResumeFrom, ServerMsg, UnixMillis,
+    ClientMsg, CloseCode, Codec, Command, CommandId, DecodeError, ErrorCode, ResumeFrom, ServerMsg,
+    UnixMillis,
 };
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{Instrument, debug, info, info_span};
 
-pub(crate) type Sink = SplitSink<WebSocket, Message>;
-pub(crate) type Stream = SplitStream<WebSocket>;
+pub(crate) type Sink = SplitSink<WsStream, Message>;
+pub(crate) type Stream = SplitStream<WsStream>;
 
 /// Most frames written before one flush.
 const MAX_BATCH: usize = 64;
-/// How long a closing connection waits for the client's close reply before dropping it.
-pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
-/// Runs one room connection to its end.
-pub(crate) async fn run(node: Arc<Node>, socket: WebSocket, codec: Codec, lecture: Lecture) {
+/// Runs one room connection to its end. `admitted` is its place under the node's
+/// `max_connections`, taken before the upgrade and given back when it closes.
+pub(crate) async fn run(
+    node: Arc<Node>,
+    ws: WsStream,
+    codec: Codec,
+    lecture: Lecture,
+    admitted: OwnedSemaphorePermit,
+) {
     let conn = ConnId(node.next_conn_id());
     let span = info_span!("conn", id = conn.0, lecture = %lecture.id);
     Metrics::add(&node.metrics.connections_active, 1);
     Metrics::add(&node.metrics.connections_total, 1);
-    session(&node, socket, codec, lecture, conn)
+    session(&node, ws, codec, lecture, conn)
         .instrument(span)
         .await;
     Metrics::sub(&node.metrics.connections_active, 1);
+    drop(admitted);
 }
 
-async fn session(
-    node: &Arc<Node>,
-    socket: WebSocket,
-    codec: Codec,
-    lecture: Lecture,
-    conn: ConnId,
-) {
-    let (sink, mut stream) = socket.split();
+async fn session(node: &Arc<Node>, ws: WsStream, codec: Codec, lecture: Lecture, conn: ConnId) {
+    let (mut sink, mut stream) = ws.split();
     let hello_timeout = Duration::from_millis(node.config.limits.hello_timeout_ms);
     let hello = tokio::select! {
         hello = timeout(hello_timeout, read_hello(&mut stream, codec)) => hello,
-        () = node.shutdown.cancelled() => return close_early(sink, stream, CloseCode::ServerShutdown).await,
+        () = node.shutdown.cancelled() => return refuse(sink, stream, CloseCode::ServerShutdown).await,
     };
     let (ticket, resume) = match hello {
         Ok(Ok(hello)) => hello,
         Ok(Err(None)) => return,
-        Ok(Err(Some(code))) => return close_early(sink, stream, code).await,
-        Err(_) => return close_early(sink, stream, CloseCode::HelloTimeout).await,
+        Ok(Err(Some(code))) => return refuse(sink, stream, code).await,
+        Err(_) => return refuse(sink, stream, CloseCode::HelloTimeout).await,
     };
     let claims = match node.config.ticket_key.verify(&ticket, node.clock.now()) {
         Ok(claims) if claims.lec.as_str() == lecture.id => claims,
-        Ok(_) => return close_early(sink, stream, CloseCode::TicketWrongLecture).await,
+        Ok(_) => return refuse(sink, stream, CloseCode::TicketWrongLecture).await,
         Err(TicketError::Expired) => {
-            return close_early(sink, stream, CloseCode::TicketExpired).await;
+            return refuse(sink, stream, CloseCode::TicketExpired).await;
         }
         Err(TicketError::Invalid) => {
-            return close_early(sink, stream, CloseCode::TicketInvalid).await;
+            return refuse(sink, stream, CloseCode::TicketInvalid).await;
         }
     };
     info!(
@@ -76,10 +80,10 @@ async fn session(
     );
     debug!(user = %claims.sub, nickname = %claims.nick, "ticket holder");
     if lecture.status == LectureStatus::Cancelled {
-        return close_early(sink, stream, CloseCode::LectureCancelled).await;
+        return refuse(sink, stream, CloseCode::LectureCancelled).await;
     }
     if lecture.ended_at.is_some() {
-        return close_early(sink, stream, CloseCode::LectureEnded).await;
+        return refuse(sink, stream, CloseCode::LectureEnded).await;
     }
     let who = Identity {
         user: claims.sub,
@@ -112,21 +116,25 @@ async fn session(
                 break;
             }
             Ok(_) => continue,
-            Err(code) => return close_early(sink, stream, code).await,
+            Err(code) => return refuse(sink, stream, code).await,
         }
     }
     let Some((room, media)) = room else {
-        return close_early(sink, stream, CloseCode::ServerShutdown).await;
+        return refuse(sink, stream, CloseCode::ServerShutdown).await;
     };
 
     let (media_tx, media_rx) = mpsc::channel(crate::media::MEDIA_QUEUE);
-    let writer = write_loop(node, sink, rx, Arc::clone(&out.kick));
-    let reader = read_loop(node, stream, conn, &out, &room, media_tx);
+    let writer = write_loop(node, &mut sink, rx, &out.kick);
+    let reader = read_loop(node, &mut stream, conn, &out, &room, media_tx);
     let media = crate::media::run_session(&media, conn, role, &out, media_rx);
     tokio::join!(writer, reader, media);
     // The room may be gone already (lecture over); then there is nobody to tell.
     let _ = room.send(RoomInput::Disconnected { conn }).await;
-    debug!(code = ?out.kick.code(), "connection closed");
+    let ending = out.kick.ending();
+    debug!(?ending, "connection closed");
+    if let Ending::Close(code) = ending {
+        close(sink, stream, code).await;
+    }
 }
 
 /// Reads frames until the `hello`. `Err(None)`: the client went away; `Err(Some(code))`: it
@@ -136,14 +144,16 @@ async fn read_hello(
     codec: Codec,
 ) -> Result<(String, Option<ResumeFrom>), Option<CloseCode>> {
     loop {
-        let bytes = match stream.next().await {
-            None | Some(Err(_)) => return Err(None),
-            Some(Ok(msg)) => match data_of(&msg, codec) {
-                Ok(Some(bytes)) => bytes,
-                Ok(None) if matches!(msg, Message::Close(_)) => return Err(None),
-                Ok(None) => continue,
-                Err(code) => return Err(Some(code)),
-            },
+        let msg = match stream.next().await {
+            None => return Err(None),
+            Some(Err(e)) => return Err(read_failure(&e)),
+            Some(Ok(msg)) => msg,
+        };
+        let bytes = match data_of(&msg, codec) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) if matches!(msg, Message::Close(_)) => return Err(None),
+            Ok(None) => continue,
+            Err(code) => return Err(Some(code)),
         };
         return match codec.decode_client(&bytes) {
             Ok(ClientMsg::Hello { ticket, resume }) => Ok((ticket, resume)),
@@ -159,106 +169,101 @@ pub(crate) fn data_of(msg: &Message, codec: Codec) -> Result<Option<bytes::Bytes
         (Message::Binary(b), true) => Ok(Some(b.clone())),
         (Message::Text(t), false) => Ok(Some(bytes::Bytes::copy_from_slice(t.as_str().as_bytes()))),
         (Message::Binary(_) | Message::Text(_), _) => Err(CloseCode::ProtocolViolation),
-        (Message::Ping(_) | Message::Pong(_) | Message::Close(_), _) => Ok(None),
+        (Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_), _) => {
+            Ok(None)
+        }
     }
 }
 
-pub(crate) fn close_frame(code: Option<CloseCode>) -> Message {
-    let frame = match code {
-        Some(code) => CloseFrame {
-            code: code.code(),
-            reason: code.reason().into(),
-        },
-        None => CloseFrame {
-            code: 1000,
-            reason: "bye".into(),
-        },
-    };
-    Message::Close(Some(frame))
+/// How a failed read ends the connection: a frame over the size limit closes with 4108, a
+/// broken frame (reserved bits or opcodes, an unmasked frame, text that is not UTF-8, …) with
+/// 4107; anything else means the connection itself is gone (`None`).
+pub(crate) fn read_failure(e: &tungstenite::Error) -> Option<CloseCode> {
+    match e {
+        tungstenite::Error::Capacity(_) => Some(CloseCode::MessageTooBig),
+        tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_) => {
+            Some(CloseCode::ProtocolViolation)
+        }
+        _ => None,
+    }
 }
 
 /// Closes a connection that never joined a room.
-async fn close_early(mut sink: Sink, stream: Stream, code: CloseCode) {
+async fn refuse(sink: Sink, stream: Stream, code: CloseCode) {
     info!(code = code.code(), reason = code.reason(), "refused");
-    let _ = timeout(CLOSE_LINGER, sink.send(close_frame(Some(code)))).await;
-    linger(stream).await;
+    close(sink, stream, Some(code)).await;
 }
 
-/// Waits (briefly) for the client to answer our close, so the close frame is read before the
-/// socket goes away.
-pub(crate) async fn linger(mut stream: Stream) {
-    let _ = timeout(CLOSE_LINGER, async {
-        while let Some(Ok(msg)) = stream.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
+/// Closes the connection with `code` so that the code arrives (see `conn::close`).
+pub(crate) async fn close(sink: Sink, stream: Stream, code: Option<CloseCode>) {
+    // Both halves come from one split: they always reunite.
+    if let Ok(ws) = stream.reunite(sink) {
+        finish(ws, close_frame(code)).await;
+    }
 }
 
-/// Room → client: writes what is queued, flushing once per batch; pings; closes when the room
-/// says so, when kicked, or when the node shuts down.
-async fn write_loop(
-    node: &Node,
-    mut sink: Sink,
-    mut rx: mpsc::Receiver<Outgoing>,
-    kick: Arc<Kick>,
-) {
+/// Whether a write failed because the client stopped taking bytes for too long.
+fn is_stall(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// Room → client: writes what is queued, flushing once per batch; pings; stops when the room
+/// says so, when kicked, or when the node shuts down. The close frame is sent after.
+async fn write_loop(node: &Node, sink: &mut Sink, mut rx: mpsc::Receiver<Outgoing>, kick: &Kick) {
     let mut ping =
         tokio::time::interval(Duration::from_millis(node.config.limits.ping_interval_ms));
     ping.tick().await;
-    let close: Option<Option<CloseCode>> = loop {
+    let failed = loop {
         tokio::select! {
             biased;
-            () = kick.kicked() => break Some(kick.code()),
-            () = node.shutdown.cancelled() => break Some(Some(CloseCode::ServerShutdown)),
+            () = kick.kicked() => return,
+            () = node.shutdown.cancelled() => return kick.kick(Some(CloseCode::ServerShutdown)),
             item = rx.recv() => match item {
-                None => break Some(Some(CloseCode::ServerShutdown)),
-                Some(Outgoing::Close(code)) => break Some(code),
+                None => return kick.kick(Some(CloseCode::ServerShutdown)),
+                Some(Outgoing::Close(code)) => return kick.kick(code),
                 Some(Outgoing::Frame(first)) => {
                     let written = tokio::select! {
                         biased;
-                        () = kick.kicked() => break Some(kick.code()),
-                        r = write_batch(&mut sink, first, &mut rx) => r,
+                        () = kick.kicked() => return,
+                        r = write_batch(sink, first, &mut rx) => r,
                     };
                     match written {
                         Ok(None) => {}
-                        Ok(Some(code)) => break Some(code),
-                        Err(()) => break None,
+                        Ok(Some(code)) => return kick.kick(code),
+                        Err(e) => break e,
                     }
                 }
             },
             _ = ping.tick() => {
                 let pinged = tokio::select! {
-                    () = kick.kicked() => break Some(kick.code()),
+                    () = kick.kicked() => return,
                     r = sink.send(Message::Ping(bytes::Bytes::new())) => r,
                 };
-                if pinged.is_err() {
-                    break None;
+                if let Err(e) = pinged {
+                    break e;
                 }
             }
         }
     };
-    if let Some(code) = close {
-        // A client that stopped reading may never take the close frame: bounded.
-        let _ = timeout(CLOSE_LINGER, sink.send(close_frame(code))).await;
+    if is_stall(&failed) {
+        debug!("the client stopped taking bytes");
+        Metrics::add(&node.metrics.slow_consumers_total, 1);
     }
-    kick.kick(close.flatten());
+    kick.gone();
 }
 
 /// Feeds `first` and whatever else is queued (up to a batch), then flushes once. Returns a
-/// close found in the queue, or `Err` when the socket failed.
+/// close found in the queue, or the socket's failure.
 async fn write_batch(
     sink: &mut Sink,
     first: Message,
     rx: &mut mpsc::Receiver<Outgoing>,
-) -> Result<Option<Option<CloseCode>>, ()> {
-    sink.feed(first).await.map_err(drop)?;
+) -> Result<Option<Option<CloseCode>>, tungstenite::Error> {
+    sink.feed(first).await?;
     let mut close = None;
     for _ in 1..MAX_BATCH {
         match rx.try_recv() {
-            Ok(Outgoing::Frame(msg)) => sink.feed(msg).await.map_err(drop)?,
+            Ok(Outgoing::Frame(msg)) => sink.feed(msg).await?,
             Ok(Outgoing::Close(code)) => {
                 close = Some(code);
                 break;
@@ -266,15 +271,15 @@ async fn write_batch(
             Err(_) => break,
         }
     }
-    sink.flush().await.map_err(drop)?;
+    sink.flush().await?;
     Ok(close)
 }
 
-/// Client → room: decodes frames, applies the rate limit, forwards commands; watches for
-/// silence and abuse.
+/// Client → room: decodes frames, applies the rate limit (every frame counts, whatever is in
+/// it), forwards commands; watches for silence and abuse.
 async fn read_loop(
     node: &Node,
-    mut stream: Stream,
+    stream: &mut Stream,
     conn: ConnId,
     out: &Outbox,
     room: &mpsc::Sender<RoomInput>,
@@ -289,67 +294,52 @@ async fn read_loop(
     let mut last_heard = Instant::now();
     let mut strikes = Strikes::default();
     let kick = &out.kick;
-    let mut read_failed = false;
-    // The close this reader asked for through the queue, if any.
-    let mut closing = None;
     loop {
         let frame = tokio::select! {
-            () = kick.kicked() => break,
-            () = sleep_until(last_heard + idle) => {
-                kick.kick(Some(CloseCode::HeartbeatTimeout));
-                break;
-            }
+            () = kick.kicked() => return,
+            () = sleep_until(last_heard + idle) => return kick.kick(Some(CloseCode::HeartbeatTimeout)),
             frame = stream.next() => frame,
         };
         let msg = match frame {
-            None => {
-                kick.kick(None);
-                read_failed = true;
-                break;
-            }
+            None => return kick.gone(),
             Some(Err(e)) => {
-                read_failed = true;
-                closing = is_too_big(e).then_some(CloseCode::MessageTooBig);
-                close_after_queue(out, closing);
-                break;
+                return match read_failure(&e) {
+                    Some(code) => kick.kick(Some(code)),
+                    None => kick.gone(),
+                };
             }
             Some(Ok(msg)) => msg,
         };
         last_heard = Instant::now();
-        let bytes = match data_of(&msg, out.codec) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) if matches!(msg, Message::Close(_)) => {
-                // The client closes; the socket answers its close by itself.
-                kick.kick(None);
-                read_failed = true;
-                break;
-            }
-            Ok(None) => continue,
-            Err(code) => {
-                closing = Some(code);
-                close_after_queue(out, closing);
-                break;
-            }
-        };
-        let msg = match out.codec.decode_client(&bytes) {
-            Ok(msg) => msg,
-            Err(DecodeError::Malformed(detail)) => {
-                debug!(%detail, "malformed frame");
-                closing = Some(CloseCode::ProtocolViolation);
-                close_after_queue(out, closing);
-                break;
-            }
-            Err(DecodeError::BadCommand { kind, detail }) => {
-                reply_error(
-                    out,
-                    ErrorCode::BadCommand,
-                    format!("bad `{kind}`: {detail}"),
-                    Some(kind),
-                );
+        let decoded = match data_of(&msg, out.codec) {
+            Ok(Some(bytes)) => out.codec.decode_command(&bytes),
+            // The client closes; its close is answered on the way out.
+            Ok(None) if matches!(msg, Message::Close(_)) => return kick.kick(None),
+            // A ping costs an answer: it counts like a message. A pong answers ours.
+            Ok(None) if matches!(msg, Message::Ping(_)) => {
+                if limiter.check().is_err()
+                    && strikes.strike(Instant::now(), limits.flood_strikes) == Strike::Out
+                {
+                    return close_after_queue(out, Some(CloseCode::Flooding));
+                }
                 continue;
             }
+            Ok(None) => continue,
+            Err(code) => return close_after_queue(out, Some(code)),
+        };
+        let command = match decoded {
+            Err(DecodeError::Malformed(detail)) => {
+                debug!(%detail, "malformed frame");
+                return close_after_queue(out, Some(CloseCode::ProtocolViolation));
+            }
+            decoded => decoded,
         };
         if limiter.check().is_err() {
+            let (kind, id) = match &command {
+                Ok(Command { id, msg }) => (msg.kind().to_owned(), *id),
+                Err(DecodeError::BadCommand { kind, id, .. }) => (kind.clone(), *id),
+                Err(DecodeError::Malformed(_)) => (String::new(), None),
+            };
             match strikes.strike(Instant::now(), limits.flood_strikes) {
                 Strike::Warn => reply_error(
                     out,
@@ -358,49 +348,53 @@ async fn read_loop(
                         "at most {} messages a second; this one was dropped",
                         limits.commands_per_sec
                     ),
-                    Some(msg.kind().to_owned()),
+                    Some(kind),
+                    id,
                 ),
                 Strike::Quiet => {}
-                Strike::Out => {
-                    closing = Some(CloseCode::Flooding);
-                    close_after_queue(out, closing);
-                    break;
-                }
+                Strike::Out => return close_after_queue(out, Some(CloseCode::Flooding)),
             }
             continue;
         }
+        let command = match command {
+            Ok(command) => command,
+            Err(DecodeError::BadCommand { kind, detail, id }) => {
+                reply_error(
+                    out,
+                    ErrorCode::BadCommand,
+                    format!("bad `{kind}`: {detail}"),
+                    Some(kind),
+                    id,
+                );
+                continue;
+            }
+            // Closed above.
+            Err(DecodeError::Malformed(_)) => continue,
+        };
         Metrics::add(&node.metrics.commands_in_total, 1);
-        if crate::media::is_media(&msg) {
+        if crate::media::is_media(&command.msg) {
             // SDP and candidates stay on this node: never through the room's log. Boxed, so
             // the channel every connection holds has small slots: few connections send media.
-            if let Err(mpsc::error::TrySendError::Full(msg)) = media.try_send(Box::new(msg)) {
+            if let Err(mpsc::error::TrySendError::Full(msg)) = media.try_send(Box::new(command.msg))
+            {
                 reply_error(
                     out,
                     ErrorCode::RateLimited,
                     "too many media messages at once; this one was dropped".into(),
                     Some(msg.kind().to_owned()),
+                    None,
                 );
             }
             continue;
         }
-        if room.send(RoomInput::Command { conn, msg }).await.is_err() {
-            kick.kick(Some(CloseCode::ServerShutdown));
-            break;
+        if room
+            .send(RoomInput::Command { conn, command })
+            .await
+            .is_err()
+        {
+            return kick.kick(Some(CloseCode::ServerShutdown));
         }
     }
-    if !read_failed {
-        linger(stream).await;
-    }
-    // A writer still stuck on a client that does not read stops now.
-    kick.kick(closing);
-}
-
-/// Whether a read failed because the client sent more than the size limit.
-pub(crate) fn is_too_big(e: axum::Error) -> bool {
-    matches!(
-        e.into_inner().downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
 }
 
 /// Closes with `code` once what is already queued (an error reply, say) has gone out; at once
@@ -412,12 +406,19 @@ fn close_after_queue(out: &Outbox, code: Option<CloseCode>) {
 }
 
 /// Sends an error to this connection only, through its own queue so it stays in order.
-fn reply_error(out: &Outbox, code: ErrorCode, message: String, command: Option<String>) {
+fn reply_error(
+    out: &Outbox,
+    code: ErrorCode,
+    message: String,
+    command: Option<String>,
+    id: Option<CommandId>,
+) {
     if let Some(frame) = encode(
         &ServerMsg::Error {
             code,
             message,
             command,
+            id,
         },
         out.codec,
     ) {
@@ -435,6 +436,7 @@ struct Strikes {
     last_warning: Option<Instant>,
 }
 
+#[derive(Debug, PartialEq, Eq)]
 enum Strike {
     Warn,
     Quiet,

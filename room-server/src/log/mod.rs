@@ -13,7 +13,7 @@
 pub(crate) mod redis;
 
 use crate::clock::Clock;
-use protocol::{ClientMsg, Nickname, ResumeFrom, Role, UnixMillis, UserId};
+use protocol::{ClientMsg, CommandId, Nickname, ResumeFrom, Role, UnixMillis, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -30,8 +30,12 @@ pub(crate) enum RoomEntry {
         issued_at: UnixMillis,
         resume: Option<ResumeFrom>,
     },
-    /// A client's message.
-    Command { conn: u64, msg: ClientMsg },
+    /// A client's message, with the number the client gave it.
+    Command {
+        conn: u64,
+        id: Option<CommandId>,
+        msg: ClientMsg,
+    },
     /// A connection is gone.
     Disconnected { conn: u64 },
     /// A person's right to attend was taken away.
@@ -46,9 +50,7 @@ pub(crate) enum RoomEntry {
     },
     /// Emotion presses a node gathered during one tick, applied one by one: one entry a tick
     /// from each node instead of one per press.
-    Reactions {
-        presses: Vec<(u64, protocol::EmotionKey)>,
-    },
+    Reactions { presses: Vec<Press> },
     /// Time passed (batches go out, holds expire, phases move).
     Tick,
     /// A connection started publishing the instructor's media; the other nodes pull it from
@@ -58,6 +60,9 @@ pub(crate) enum RoomEntry {
     /// That connection stopped publishing.
     MediaUnpublished { conn: u64 },
 }
+
+/// One emotion press: the connection, the button, and the client's number for it.
+pub(crate) type Press = (u64, protocol::EmotionKey, Option<CommandId>);
 
 /// An entry with its time in the log.
 #[derive(Clone, Debug, PartialEq)]

@@ -324,7 +324,7 @@ impl Room {
             attendee.press_notice_tick = Some(tick);
             let message =
                 format!("at most {burst} reactions at once, then one every {interval} ms");
-            self.send_error(conn, ErrorCode::RateLimited, message, Some("react"));
+            self.send_error(conn, ErrorCode::RateLimited, message, Some("react"), None);
         }
     }
 

@@ -39,8 +39,8 @@ use protocol::server::{
     Welcome, You,
 };
 use protocol::{
-    ChatOffset, ClientMsg, CloseCode, ErrorCode, LectureId, Nickname, ResumeFrom, Role, Seat,
-    ServerMsg, UnixMillis, UserId,
+    ChatOffset, CloseCode, Command, CommandId, ErrorCode, LectureId, Nickname, ResumeFrom, Role,
+    Seat, ServerMsg, UnixMillis, UserId,
 };
 use reactions::{PressAllowance, ReactionTally};
 use seats::SeatGrid;
@@ -140,6 +140,33 @@ struct Attendee {
     presses: PressAllowance,
     /// Tick in which the learner was last told they press too fast: at most one notice a tick.
     press_notice_tick: Option<u64>,
+    /// The numbers of this person's latest numbered commands and how each ended, so a command
+    /// sent again (after a reconnect, through any node) is answered again, not applied twice.
+    recent: RecentCommands,
+}
+
+/// A person's latest numbered commands, oldest first: enough for every command a client may
+/// leave unacknowledged ([`RECENT_COMMANDS`]), and bounded whatever it sends.
+#[derive(Clone, Debug, Default)]
+struct RecentCommands(VecDeque<(CommandId, Option<ErrorCode>)>);
+
+/// How many numbered commands a room remembers per person. Clients keep at most half as many
+/// unacknowledged (docs/protocol.md), so a resent command is always still remembered.
+pub const RECENT_COMMANDS: usize = 64;
+
+impl RecentCommands {
+    /// How the command numbered `id` ended, if it is among the remembered ones: `Some(None)`
+    /// for applied, `Some(Some(code))` for refused.
+    fn outcome(&self, id: CommandId) -> Option<Option<ErrorCode>> {
+        self.0.iter().find(|(i, _)| *i == id).map(|(_, o)| *o)
+    }
+
+    fn remember(&mut self, id: CommandId, outcome: Option<ErrorCode>) {
+        if self.0.len() == RECENT_COMMANDS {
+            self.0.pop_front();
+        }
+        self.0.push_back((id, outcome));
+    }
 }
 
 /// The learner being called on.
@@ -344,6 +371,7 @@ impl Room {
                 muted_until: None,
                 presses: PressAllowance::default(),
                 press_notice_tick: None,
+                recent: RecentCommands::default(),
             });
         let renamed = attendee.nickname != who.nickname;
         attendee.nickname = who.nickname;
@@ -377,17 +405,50 @@ impl Room {
             }));
     }
 
-    /// A message from a connection in the room. Refusals become `error` messages to it.
-    pub fn handle_command(&mut self, now: UnixMillis, conn: ConnId, msg: ClientMsg) {
+    /// A message from a connection in the room. Refusals become `error` messages to it. A
+    /// numbered command is answered with `ack` (after what it caused) or an `error` carrying its
+    /// number; one whose number the room already saw from this person is answered the same way
+    /// again and not applied twice.
+    pub fn handle_command(&mut self, now: UnixMillis, conn: ConnId, command: Command) {
         self.advance(now);
         let Some(user) = self.conns.get(&conn).cloned() else {
             // The connection was closed by the room (replaced, removed, lecture over) and its
-            // last frames are still arriving: nothing to do.
+            // last frames are still arriving: nothing to do. A numbered command is resent by
+            // its client after it reconnects.
             return;
         };
+        let Command { id, msg } = command;
         let kind = msg.kind();
-        if let Err((code, message)) = self.command(now, conn, &user, msg) {
-            self.send_error(conn, code, message, Some(kind));
+        if let Some(id) = id
+            && let Some(outcome) = self.attendees.get(&user).and_then(|a| a.recent.outcome(id))
+        {
+            match outcome {
+                None => self.send_to(conn, ServerMsg::Ack { id }),
+                Some(code) => self.send_error(
+                    conn,
+                    code,
+                    "refused when it was first sent".into(),
+                    Some(kind),
+                    Some(id),
+                ),
+            }
+            return;
+        }
+        let result = self.command(now, conn, &user, msg);
+        let Some(id) = id else {
+            if let Err((code, message)) = result {
+                self.send_error(conn, code, message, Some(kind), None);
+            }
+            return;
+        };
+        if let Some(attendee) = self.attendees.get_mut(&user) {
+            attendee
+                .recent
+                .remember(id, result.as_ref().err().map(|(code, _)| *code));
+        }
+        match result {
+            Ok(()) => self.send_to(conn, ServerMsg::Ack { id }),
+            Err((code, message)) => self.send_error(conn, code, message, Some(kind), Some(id)),
         }
     }
 
@@ -398,6 +459,14 @@ impl Room {
         let Some(user) = self.forget_conn(conn) else {
             return;
         };
+        // Usually the connection is closed already and this reaches nobody. But the node
+        // holding it may only have been frozen while the others took it for dead: it must not
+        // stay open and deaf. Its client reconnects, resumes, and sends again what was not
+        // acknowledged.
+        self.outputs.push_back(Output::Close {
+            conn,
+            code: Some(CloseCode::ResyncRequired),
+        });
         self.present_dirty = true;
         self.left(now, conn, &user);
         let grace = self.settings.seat_grace_ms;
@@ -701,12 +770,20 @@ impl Room {
         code: ErrorCode,
         message: String,
         command: Option<&str>,
+        id: Option<CommandId>,
     ) {
-        let msg = ServerMsg::Error {
-            code,
-            message,
-            command: command.map(str::to_owned),
-        };
+        self.send_to(
+            conn,
+            ServerMsg::Error {
+                code,
+                message,
+                command: command.map(str::to_owned),
+                id,
+            },
+        );
+    }
+
+    fn send_to(&mut self, conn: ConnId, msg: ServerMsg) {
         self.outputs.push_back(Output::Send {
             to: Audience::One(conn),
             msg,

@@ -1,0 +1,12 @@
+//! The connection layer, below sessions: how sockets are accepted, upgraded and closed.
+//!
+//! # Layout
+//! - `serve`: the accept loop (a cap on open sockets, HTTP/1 timeouts, shutdown).
+//! - `socket`: one accepted socket (writes that stall fail; a bounded send buffer).
+//! - `upgrade`: the WebSocket upgrade that keeps the socket in the node's hands.
+//! - `close`: the close that makes the close code arrive.
+
+pub(crate) mod close;
+pub(crate) mod serve;
+pub(crate) mod socket;
+pub(crate) mod upgrade;
