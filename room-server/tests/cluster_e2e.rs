@@ -4,14 +4,13 @@
 mod common;
 
 use common::{
-    Client, Got, LECTURE, NodeProcess, RedisServer, WAIT, chat_of, chat_storm, hello_at,
-    race_for_seat, texts,
+    Client, Got, LECTURE, NodeProcess, RedisServer, WAIT, chat_of, chat_storm, cluster_ticket,
+    hello_at, processes, race_for_seat, texts,
 };
 use futures_util::future::join_all;
 use protocol::Codec;
 use protocol::server::{ChatEvent, Replay};
 use protocol::{ChatOffset, ClientMsg, CloseCode, ResumeFrom, Role, Seat, ServerMsg};
-use room_server::ticket::{TicketClaims, TicketKey};
 
 /// Three `room-server` processes on one Redis, sharing one database (as they would share
 /// PostgreSQL), the lecture in their config.
@@ -20,13 +19,13 @@ async fn cluster(redis: &RedisServer) -> Vec<NodeProcess> {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("room-server-cluster-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
-    processes(redis, &dir)
+    processes(redis, &dir, 3)
 }
 
 /// The same conveniences as an in-process test node, for a node process of the cluster.
 impl NodeProcess {
     fn ticket(&self, user: &str, nickname: &str, role: Role) -> String {
-        ticket(user, nickname, role)
+        cluster_ticket(user, nickname, role)
     }
 
     async fn connect(&self, codec: Codec) -> Client {
@@ -215,66 +214,12 @@ async fn a_call_and_a_removal_reach_a_learner_on_another_node() {
     );
 }
 
-const SECRET: &str = "cluster-ticket-secret-cluster-ticket-secret";
-
-fn ticket(user: &str, nickname: &str, role: Role) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs();
-    let claims = TicketClaims {
-        lec: LECTURE.into(),
-        sub: user.into(),
-        nick: nickname.into(),
-        role,
-        iat: now,
-        exp: now + 600,
-    };
-    TicketKey::new(SECRET.as_bytes().to_vec())
-        .expect("long enough")
-        .mint(&claims)
-}
-
-/// Three `room-server` processes on one Redis and one database, the lecture in their config.
-fn processes(redis: &RedisServer, dir: &std::path::Path) -> Vec<NodeProcess> {
-    let starts = time::OffsetDateTime::now_utc() + time::Duration::minutes(30);
-    let ends = starts + time::Duration::minutes(90);
-    let rfc = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .expect("formats")
-    };
-    let config = dir.join("room.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "ticket_secret = \"{SECRET}\"\n[room]\nseat_grace_secs = 3\n[[lectures]]\nid = \"{LECTURE}\"\ntitle = \"cluster\"\nstarts_at = \"{}\"\nends_at = \"{}\"\nrows = 5\ncols = 5\n",
-            rfc(starts),
-            rfc(ends)
-        ),
-    )
-    .expect("writes the config");
-    let database = format!("sqlite://{}/shared.db", dir.display());
-    let config = config.to_str().expect("a utf-8 path").to_owned();
-    (0..3)
-        .map(|_| {
-            NodeProcess::start(&[
-                "--config",
-                &config,
-                "--database-url",
-                &database,
-                "--redis-url",
-                &redis.url(),
-            ])
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_s_learners_come_back_through_the_others_with_their_seats_and_nothing_lost() {
     let redis = RedisServer::start();
     let dir = std::env::temp_dir().join(format!("room-server-cluster-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
-    let mut nodes = processes(&redis, &dir);
+    let mut nodes = processes(&redis, &dir, 3);
     let (mut taro, welcome) = nodes[0].enter("taro", "taro", Role::Learner).await;
     let (mut hanako, _) = nodes[0].enter("hanako", "hanako", Role::Learner).await;
     let (mut jiro, _) = nodes[1].enter("jiro", "jiro", Role::Learner).await;
