@@ -18,6 +18,7 @@ use protocol::{
 };
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, sleep_until, timeout};
@@ -124,8 +125,9 @@ async fn session(node: &Arc<Node>, ws: WsStream, codec: Codec, lecture: Lecture,
     };
 
     let (media_tx, media_rx) = mpsc::channel(crate::media::MEDIA_QUEUE);
-    let writer = write_loop(node, &mut sink, rx, &out.kick);
-    let reader = read_loop(node, &mut stream, conn, &out, &room, media_tx);
+    let pongs = AtomicU64::new(0);
+    let writer = write_loop(node, &mut sink, rx, &out.kick, &pongs);
+    let reader = read_loop(node, &mut stream, conn, &out, &room, media_tx, &pongs);
     let media = crate::media::run_session(&media, conn, role, &out, media_rx);
     tokio::join!(writer, reader, media);
     // The room may be gone already (lecture over); then there is nobody to tell.
@@ -209,10 +211,22 @@ fn is_stall(e: &tungstenite::Error) -> bool {
 
 /// Room → client: writes what is queued, flushing once per batch; pings; stops when the room
 /// says so, when kicked, or when the node shuts down. The close frame is sent after.
-async fn write_loop(node: &Node, sink: &mut Sink, mut rx: mpsc::Receiver<Outgoing>, kick: &Kick) {
+///
+/// Pings measure the client's progress: each carries its number, and a client that has not
+/// answered one by the time of the next is not reading what the node sends (a socket held open
+/// and never read, or a reader hopelessly behind). It is closed with 4001 however little the
+/// room says: the kernel's buffers on both sides would otherwise hide it for minutes.
+async fn write_loop(
+    node: &Node,
+    sink: &mut Sink,
+    mut rx: mpsc::Receiver<Outgoing>,
+    kick: &Kick,
+    pongs: &AtomicU64,
+) {
     let mut ping =
         tokio::time::interval(Duration::from_millis(node.config.limits.ping_interval_ms));
     ping.tick().await;
+    let mut pinged = 0u64;
     let failed = loop {
         tokio::select! {
             biased;
@@ -235,11 +249,18 @@ async fn write_loop(node: &Node, sink: &mut Sink, mut rx: mpsc::Receiver<Outgoin
                 }
             },
             _ = ping.tick() => {
-                let pinged = tokio::select! {
+                if pongs.load(Ordering::Relaxed) < pinged {
+                    debug!("the client did not answer the last ping");
+                    Metrics::add(&node.metrics.slow_consumers_total, 1);
+                    return kick.kick(Some(CloseCode::SlowConsumer));
+                }
+                pinged += 1;
+                let payload = bytes::Bytes::copy_from_slice(&pinged.to_be_bytes());
+                let sent = tokio::select! {
                     () = kick.kicked() => return,
-                    r = sink.send(Message::Ping(bytes::Bytes::new())) => r,
+                    r = sink.send(Message::Ping(payload)) => r,
                 };
-                if let Err(e) = pinged {
+                if let Err(e) = sent {
                     break e;
                 }
             }
@@ -276,7 +297,7 @@ async fn write_batch(
 }
 
 /// Client → room: decodes frames, applies the rate limit (every frame counts, whatever is in
-/// it), forwards commands; watches for silence and abuse.
+/// it), forwards commands; watches for silence and abuse; notes the pings answered.
 async fn read_loop(
     node: &Node,
     stream: &mut Stream,
@@ -284,6 +305,7 @@ async fn read_loop(
     out: &Outbox,
     room: &mpsc::Sender<RoomInput>,
     media: mpsc::Sender<Box<ClientMsg>>,
+    pongs: &AtomicU64,
 ) {
     let limits = &node.config.limits;
     let quota =
@@ -316,6 +338,14 @@ async fn read_loop(
             // The client closes; its close is answered on the way out.
             Ok(None) if matches!(msg, Message::Close(_)) => return kick.kick(None),
             // A ping costs an answer: it counts like a message. A pong answers ours.
+            Ok(None) if matches!(msg, Message::Pong(_)) => {
+                if let Message::Pong(payload) = &msg
+                    && let Ok(number) = <[u8; 8]>::try_from(payload.as_ref())
+                {
+                    pongs.fetch_max(u64::from_be_bytes(number), Ordering::Relaxed);
+                }
+                continue;
+            }
             Ok(None) if matches!(msg, Message::Ping(_)) => {
                 if limiter.check().is_err()
                     && strikes.strike(Instant::now(), limits.flood_strikes) == Strike::Out

@@ -401,25 +401,6 @@ fn contiguous(seqs: &BTreeSet<u16>) -> bool {
     }
 }
 
-/// A value of the node's `/metrics`.
-async fn metric(node: &TestNode, name: &str) -> u64 {
-    let (_, body) = node.get("/metrics").await;
-    body.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("/metrics has no {name}"))
-}
-
-async fn wait_metric(node: &TestNode, name: &str, want: u64) {
-    let reached = tokio::time::timeout(WAIT, async {
-        while metric(node, name).await != want {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(reached.is_ok(), "{name} did not reach {want}");
-}
-
 /// Enters and reads the welcome and the media settings after it.
 async fn enter(node: &TestNode, user: &str, role: Role) -> Client {
     let (mut client, _) = node.enter(user, user, role).await;
@@ -445,7 +426,7 @@ async fn learners_receive_the_instructor_only_while_the_lecture_is_live() {
 
     // The instructor publishes camera and microphone before going live (a preview).
     let pumps = publish(&mut sensei).await;
-    wait_metric(&node, "media_publishers", 1).await;
+    node.wait_metric("media_publishers", 1).await;
 
     // Doors open, not live: nobody is offered media.
     for (i, learner) in learners.iter_mut().enumerate() {
@@ -470,7 +451,7 @@ async fn learners_receive_the_instructor_only_while_the_lecture_is_live() {
             );
         }
     }
-    assert_eq!(metric(&node, "media_subscribers").await, 0);
+    assert_eq!(node.metric("media_subscribers").await, 0);
 
     // Live: each learner is offered the tracks, answers, and receives every packet.
     sensei.send(ClientMsg::StartLecture);
@@ -480,11 +461,11 @@ async fn learners_receive_the_instructor_only_while_the_lecture_is_live() {
             .await;
         learner.connected().await;
     }
-    wait_metric(&node, "media_subscribers", 2).await;
+    node.wait_metric("media_subscribers", 2).await;
     for learner in &learners {
         receives(learner, 100, 100).await;
     }
-    assert!(metric(&node, "media_forwarded_packets_total").await >= 400);
+    assert!(node.metric("media_forwarded_packets_total").await >= 400);
 
     // A learner may not publish.
     let second = &mut learners[1];
@@ -500,7 +481,7 @@ async fn learners_receive_the_instructor_only_while_the_lecture_is_live() {
     // A learner who leaves releases its subscriber.
     let first = learners.remove(0);
     first.send(ClientMsg::Leave);
-    wait_metric(&node, "media_subscribers", 1).await;
+    node.wait_metric("media_subscribers", 1).await;
 
     // The end stops media for everyone.
     sensei.send(ClientMsg::EndLecture);
@@ -516,8 +497,8 @@ async fn learners_receive_the_instructor_only_while_the_lecture_is_live() {
             .then_some(())
         })
         .await;
-    wait_metric(&node, "media_subscribers", 0).await;
-    wait_metric(&node, "media_publishers", 0).await;
+    node.wait_metric("media_subscribers", 0).await;
+    node.wait_metric("media_publishers", 0).await;
     for pump in pumps {
         pump.abort();
     }
@@ -661,16 +642,16 @@ async fn with_redis_learners_on_another_node_receive_the_instructor_over_the_rel
     }
     receives(&near, 100, 100).await;
     receives(&far, 100, 100).await;
-    wait_metric(&home, "media_relays_out", 1).await;
-    wait_metric(&other, "media_relays_in", 1).await;
+    home.wait_metric("media_relays_out", 1).await;
+    other.wait_metric("media_relays_in", 1).await;
     assert_eq!(
-        metric(&home, "media_subscribers").await,
+        home.metric("media_subscribers").await,
         1,
         "the relay is no viewer"
     );
-    assert_eq!(metric(&other, "media_subscribers").await, 1);
+    assert_eq!(other.metric("media_subscribers").await, 1);
     assert_eq!(
-        metric(&other, "media_publishers").await,
+        other.metric("media_publishers").await,
         0,
         "a relay is no instructor"
     );
@@ -687,9 +668,9 @@ async fn with_redis_learners_on_another_node_receive_the_instructor_over_the_rel
         sensei.keyframe_requests.load(Ordering::SeqCst) > asked
     })
     .await;
-    wait_metric(&other, "media_subscribers", 2).await;
+    other.wait_metric("media_subscribers", 2).await;
     assert_eq!(
-        metric(&home, "media_relays_out").await,
+        home.metric("media_relays_out").await,
         1,
         "one relay per node"
     );
@@ -735,9 +716,9 @@ async fn with_redis_learners_on_another_node_receive_the_instructor_over_the_rel
             .until(|m| matches!(m, ServerMsg::MediaStopped).then_some(()))
             .await;
     }
-    wait_metric(&other, "media_relays_in", 0).await;
-    wait_metric(&home, "media_relays_out", 0).await;
-    wait_metric(&other, "media_subscribers", 0).await;
+    other.wait_metric("media_relays_in", 0).await;
+    home.wait_metric("media_relays_out", 0).await;
+    other.wait_metric("media_subscribers", 0).await;
     for pump in pumps {
         pump.abort();
     }
@@ -752,13 +733,13 @@ async fn with_redis_learners_on_another_node_receive_the_instructor_over_the_rel
             .until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
             .await;
     }
-    wait_metric(&other, "media_relays_in", 1).await;
+    other.wait_metric("media_relays_in", 1).await;
     sensei.send(ClientMsg::EndLecture);
     for node in [&home, &other] {
-        wait_metric(node, "media_subscribers", 0).await;
-        wait_metric(node, "media_publishers", 0).await;
-        wait_metric(node, "media_relays_in", 0).await;
-        wait_metric(node, "media_relays_out", 0).await;
+        node.wait_metric("media_subscribers", 0).await;
+        node.wait_metric("media_publishers", 0).await;
+        node.wait_metric("media_relays_in", 0).await;
+        node.wait_metric("media_relays_out", 0).await;
     }
     for pump in pumps {
         pump.abort();
@@ -830,14 +811,14 @@ async fn an_instructor_who_stops_or_leaves_stops_the_learners_media_until_the_ne
         .until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
         .await;
     learner.connected().await;
-    wait_metric(&node, "media_subscribers", 1).await;
+    node.wait_metric("media_subscribers", 1).await;
 
     sensei.send(ClientMsg::MediaStop);
     learner
         .until(|m| matches!(m, ServerMsg::MediaStopped).then_some(()))
         .await;
-    wait_metric(&node, "media_subscribers", 0).await;
-    wait_metric(&node, "media_publishers", 0).await;
+    node.wait_metric("media_subscribers", 0).await;
+    node.wait_metric("media_publishers", 0).await;
     for pump in pumps {
         pump.abort();
     }
@@ -849,15 +830,15 @@ async fn an_instructor_who_stops_or_leaves_stops_the_learners_media_until_the_ne
     learner
         .until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
         .await;
-    wait_metric(&node, "media_publishers", 1).await;
+    node.wait_metric("media_publishers", 1).await;
 
     // The instructor's connection closes: publishing ends with it.
     drop(again);
     learner
         .until(|m| matches!(m, ServerMsg::MediaStopped).then_some(()))
         .await;
-    wait_metric(&node, "media_publishers", 0).await;
-    wait_metric(&node, "media_subscribers", 0).await;
+    node.wait_metric("media_publishers", 0).await;
+    node.wait_metric("media_subscribers", 0).await;
     for pump in pumps {
         pump.abort();
     }

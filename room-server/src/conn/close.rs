@@ -17,9 +17,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WireCode;
 
-/// How long a closing connection may take to accept the close frame and then to close its
-/// side. A client that does not read cannot take the frame: it is dropped after this.
-pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// How long a closing connection may take to accept the close frame (behind what was already
+/// on its way, for a slow reader) and then to close its side. A client that does not read
+/// cannot take the frame: it is dropped after this.
+pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// The most a closing client may still send that the node reads and drops.
 const DRAIN_LIMIT: usize = 1 << 20;
 

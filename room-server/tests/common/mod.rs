@@ -164,6 +164,27 @@ impl TestNode {
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path).await
     }
+
+    /// A value of the node's `/metrics` (on its own address when it has one).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let at = self.node.metrics_addr().unwrap_or(self.addr);
+        let (_, body) = http_get(at, "/metrics").await;
+        body.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("/metrics has no {name}"))
+    }
+
+    /// Waits (bounded) until a value of `/metrics` is `want`.
+    pub async fn wait_metric(&self, name: &str, want: u64) {
+        let reached = tokio::time::timeout(WAIT, async {
+            while self.metric(name).await != want {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(reached.is_ok(), "{name} did not reach {want}");
+    }
 }
 
 impl Drop for TestNode {
