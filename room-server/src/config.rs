@@ -172,6 +172,10 @@ pub struct RoomTuning {
     pub reaction_interval_ms: u64,
     /// …and this many in a burst.
     pub reaction_burst: u32,
+    /// One chat line per this many milliseconds per learner…
+    pub chat_interval_ms: u64,
+    /// …and this many in a burst.
+    pub chat_burst: u32,
 }
 
 impl Default for RoomTuning {
@@ -185,6 +189,8 @@ impl Default for RoomTuning {
             end_grace_secs: s.end_grace_ms / 1000,
             reaction_interval_ms: s.reaction_interval_ms,
             reaction_burst: s.reaction_burst,
+            chat_interval_ms: s.chat_interval_ms,
+            chat_burst: s.chat_burst,
         }
     }
 }
@@ -201,6 +207,8 @@ impl RoomTuning {
             end_grace_ms: self.end_grace_secs * 1000,
             reaction_interval_ms: self.reaction_interval_ms,
             reaction_burst: self.reaction_burst,
+            chat_interval_ms: self.chat_interval_ms,
+            chat_burst: self.chat_burst,
             ..RoomSettings::default()
         }
     }
@@ -216,8 +224,8 @@ impl RoomTuning {
         if !(1..=10_000).contains(&self.chat_max_chars) {
             return bad("chat_max_chars must be 1 to 10000");
         }
-        if self.reaction_burst == 0 {
-            return bad("reaction_burst must be at least 1");
+        if self.reaction_burst == 0 || self.chat_burst == 0 {
+            return bad("reaction_burst and chat_burst must be at least 1");
         }
         Ok(())
     }

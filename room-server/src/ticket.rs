@@ -181,16 +181,51 @@ impl TicketKey {
     }
 }
 
-/// Whether a nickname can be shown: 1 to 40 characters, no surrounding space, no control or
-/// bidirectional-override characters. (HTML is fine: it is always shown as text.)
+/// Whether a nickname can be shown: 1 to 40 characters, no surrounding space, and nothing
+/// invisible or misleading: no control characters, no bidirectional overrides or isolates, no
+/// zero-width or other format characters, no blank fillers — all of which let one name pass for
+/// another (an instructor's, say). (HTML is fine: it is always shown as text.)
 pub fn nickname_is_valid(nickname: &Nickname) -> bool {
     let s = nickname.as_str();
     let chars = s.chars().count();
     (1..=MAX_NICKNAME_CHARS).contains(&chars)
         && s.trim() == s
-        && !s.chars().any(|c| {
-            c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-        })
+        && !s.chars().any(|c| c.is_control() || is_invisible(c))
+        && s.chars().any(|c| !c.is_whitespace())
+}
+
+/// Characters that show as nothing (or change how the text around them shows): Unicode's
+/// format characters (category Cf) and the blank "filler" letters.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{08E2}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 #[cfg(test)]
@@ -307,5 +342,23 @@ mod tests {
         assert!(!nickname_is_valid(&" taro".into()));
         assert!(!nickname_is_valid(&"ta\u{0}ro".into()));
         assert!(!nickname_is_valid(&"x".repeat(41).as_str().into()));
+        // Japanese names with a full-width space, and emoji, are names.
+        assert!(nickname_is_valid(&"山田\u{3000}太郎".into()));
+        assert!(nickname_is_valid(&"たろう🙂".into()));
+        // Nothing invisible: each of these can pass for another name.
+        for hidden in [
+            "山田\u{200B}講師", // zero-width space
+            "taro\u{200D}",     // zero-width joiner
+            "\u{2067}taro",     // right-to-left isolate
+            "ta\u{202E}ro",     // right-to-left override
+            "taro\u{FEFF}",     // byte-order mark
+            "ta\u{00AD}ro",     // soft hyphen
+            "\u{3164}",         // Hangul filler: looks empty
+            "\u{2800}\u{2800}", // braille blank
+            "taro\u{E0041}",    // tag character
+            "\u{3000}",         // only a space
+        ] {
+            assert!(!nickname_is_valid(&hidden.into()), "{hidden:?}");
+        }
     }
 }

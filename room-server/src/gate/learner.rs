@@ -58,7 +58,7 @@ pub(crate) fn check_profile(p: &Profile) -> Result<(), ApiError> {
         && !nickname_is_valid(&Nickname::from(nickname.as_str()))
     {
         return Err(ApiError::BadRequest(
-            "the nickname must be 1 to 40 characters, without surrounding spaces or control characters".into(),
+            "the nickname must be 1 to 40 characters, without surrounding spaces, control characters or invisible marks (zero-width, direction controls, blank fillers)".into(),
         ));
     }
     if let Some(email) = &p.email

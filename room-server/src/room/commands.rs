@@ -220,7 +220,8 @@ impl Room {
         text: &str,
         question: bool,
     ) -> Result<(), Refusal> {
-        let Some(attendee) = self.attendees.get(user) else {
+        let (interval, burst) = (self.settings.chat_interval_ms, self.settings.chat_burst);
+        let Some(attendee) = self.attendees.get_mut(user) else {
             return refuse(ErrorCode::NotFound, "not in the room");
         };
         if let Some(until) = attendee.muted_until.filter(|t| *t > now) {
@@ -231,6 +232,16 @@ impl Room {
             );
         }
         let text = clean_text(text, self.settings.chat_max_chars)?;
+        // One learner cannot push everyone else's words (questions too) out of the history.
+        if !attendee.role.is_staff() && !attendee.chat_lines.try_take(now, interval, burst) {
+            return refuse(
+                ErrorCode::RateLimited,
+                format!(
+                    "at most {burst} messages at once, then one every {} seconds",
+                    interval.div_ceil(1000)
+                ),
+            );
+        }
         let (nickname, role) = (attendee.nickname.clone(), attendee.role);
         let call_answer = self
             .call

@@ -20,9 +20,11 @@
 //! - [`spec`]: what a room is made from (lecture facts, settings, default emotions).
 //! - `seats`: the grid, the only place seats change hands.
 //! - `chat`: offsets, bounded history, resume, text rules.
-//! - `reactions`: press allowance, per-tick tally, rolling meter.
+//! - `allowance`: rate limits kept in the room (presses, chat lines), on the room's time.
+//! - `reactions`: per-tick tally, rolling meter.
 //! - `commands`: what each client command does, with its role check.
 
+mod allowance;
 mod chat;
 mod commands;
 mod reactions;
@@ -33,6 +35,7 @@ mod tests;
 
 pub use spec::{LectureSpec, RoomSettings, default_emotions};
 
+use allowance::Allowance;
 use chat::ChatLog;
 use protocol::server::{
     Announcement, CallInfo, LectureInfo, Occupant, Phase, RoomUpdate, SeatChange, SeatOccupant,
@@ -42,7 +45,7 @@ use protocol::{
     ChatOffset, CloseCode, Command, CommandId, ErrorCode, LectureId, Nickname, ResumeFrom, Role,
     Seat, ServerMsg, UnixMillis, UserId,
 };
-use reactions::{PressAllowance, ReactionTally};
+use reactions::ReactionTally;
 use seats::SeatGrid;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -137,7 +140,9 @@ struct Attendee {
     held_until: Option<UnixMillis>,
     /// Set while chat is muted by an instructor or moderator.
     muted_until: Option<UnixMillis>,
-    presses: PressAllowance,
+    presses: Allowance,
+    /// Chat lines a learner may still send now (staff are not limited: they answer).
+    chat_lines: Allowance,
     /// Tick in which the learner was last told they press too fast: at most one notice a tick.
     press_notice_tick: Option<u64>,
     /// The numbers of this person's latest numbered commands and how each ended, so a command
@@ -369,7 +374,8 @@ impl Room {
                 conn: None,
                 held_until: None,
                 muted_until: None,
-                presses: PressAllowance::default(),
+                presses: Allowance::default(),
+                chat_lines: Allowance::default(),
                 press_notice_tick: None,
                 recent: RecentCommands::default(),
             });

@@ -4,26 +4,6 @@ use protocol::server::{Emotion, Meter, SeatReaction};
 use protocol::{EmotionKey, Seat, UnixMillis};
 use std::collections::{BTreeMap, VecDeque};
 
-/// A learner's press allowance: a GCRA limiter (one press per `interval`, `burst` at once),
-/// kept as the theoretical arrival time so it needs one number and no clock of its own.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PressAllowance {
-    tat: u64,
-}
-
-impl PressAllowance {
-    /// Takes one press at `now` if the allowance has room.
-    pub(crate) fn try_take(&mut self, now: UnixMillis, interval_ms: u64, burst: u32) -> bool {
-        let tat = self.tat.max(now.0);
-        let limit = now.0 + interval_ms.saturating_mul(u64::from(burst.max(1)) - 1);
-        if tat > limit {
-            return false;
-        }
-        self.tat = tat + interval_ms;
-        true
-    }
-}
-
 /// Counts of accepted presses: this tick, the rolling window and all time.
 #[derive(Clone, Debug)]
 pub(crate) struct ReactionTally {
@@ -137,19 +117,6 @@ impl ReactionTally {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allowance_gives_a_burst_then_one_per_interval() {
-        let mut a = PressAllowance::default();
-        let t = UnixMillis(1_000_000);
-        let taken = (0..20).filter(|_| a.try_take(t, 200, 10)).count();
-        assert_eq!(taken, 10);
-        assert!(!a.try_take(t.plus_ms(100), 200, 10));
-        assert!(a.try_take(t.plus_ms(200), 200, 10));
-        // A long pause refills the whole burst, no more.
-        let later = t.plus_ms(60_000);
-        assert_eq!((0..20).filter(|_| a.try_take(later, 200, 10)).count(), 10);
-    }
 
     #[test]
     fn rolling_window_forgets_old_ticks() {

@@ -80,6 +80,10 @@ pub struct RoomSettings {
     pub reaction_interval_ms: u64,
     /// …and may press this many in a burst.
     pub reaction_burst: u32,
+    /// A learner earns one chat line per this many milliseconds…
+    pub chat_interval_ms: u64,
+    /// …and may send this many in a burst. Staff are not limited.
+    pub chat_burst: u32,
     /// Length of the instructor's rolling emotion meter.
     pub meter_window_ms: u64,
     /// Longest mute an instructor may give, in seconds.
@@ -99,6 +103,8 @@ impl Default for RoomSettings {
             tick_ms: 250,
             reaction_interval_ms: 200,
             reaction_burst: 10,
+            chat_interval_ms: 2_000,
+            chat_burst: 5,
             meter_window_ms: 60 * 1000,
             max_mute_secs: 24 * 60 * 60,
         }

@@ -627,6 +627,8 @@ fn history_is_bounded_and_feeds_the_welcome() {
     let taro = sim.join("u1", "taro", Role::Learner);
     for i in 0..25 {
         sim.chat(taro, &format!("m{i}"));
+        // At a learner's pace (chat lines are rate-limited).
+        sim.run_for(2_000);
     }
     let hanako = sim.join("u2", "hanako", Role::Learner);
     let w = sim.welcome(hanako);
@@ -636,6 +638,40 @@ fn history_is_bounded_and_feeds_the_welcome() {
         (15..25).map(|i| format!("m{i}")).collect::<Vec<_>>()
     );
     assert_eq!(w.last_offset, ChatOffset(25));
+}
+
+#[test]
+fn a_learner_cannot_flood_the_chat_but_staff_answer_freely() {
+    let mut sim = doors_open_sim();
+    let sensei = sim.join("t1", "先生", Role::Instructor);
+    let taro = sim.join("u1", "taro", Role::Learner);
+    sim.take(taro);
+    for i in 0..10 {
+        sim.chat(taro, &format!("flood {i}"));
+    }
+    let got = sim.take(taro);
+    assert_eq!(chat_texts(&got).len(), 5, "a burst of five");
+    assert_eq!(
+        got.iter()
+            .filter(|m| matches!(
+                m,
+                ServerMsg::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            ))
+            .count(),
+        5
+    );
+    // One more line every two seconds.
+    sim.run_for(2_000);
+    sim.chat(taro, "later");
+    assert_eq!(chat_texts(&sim.take(taro)), ["later"]);
+    // The instructor is not limited.
+    for i in 0..20 {
+        sim.chat(sensei, &format!("answer {i}"));
+    }
+    assert_eq!(chat_texts(&sim.take(taro)).len(), 20);
 }
 
 #[test]
@@ -678,6 +714,7 @@ fn a_resume_that_history_cannot_serve_gets_a_snapshot() {
     let taro = sim.join("u1", "taro", Role::Learner);
     for i in 0..10 {
         sim.chat(taro, &format!("m{i}"));
+        sim.run_for(2_000);
     }
     let too_old = ResumeFrom {
         epoch: Epoch(9),

@@ -72,6 +72,8 @@ pub fn test_config() -> Config {
     let key = TicketKey::new(b"end-to-end-test-secret-0123456789".to_vec()).expect("long enough");
     let mut config = Config::new(key);
     config.database_url = sqlite_url();
+    // Test clients chat faster than people; the per-learner chat rate has its own tests.
+    config.room.chat_burst = 1_000_000;
     config
         .lectures
         .push(lecture(LECTURE, 30 * 60 * 1000, vec![]));
@@ -669,7 +671,7 @@ pub fn processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<No
     std::fs::write(
         &config,
         format!(
-            "ticket_secret = \"{CLUSTER_SECRET}\"\n[room]\nseat_grace_secs = 3\n[[lectures]]\nid = \"{LECTURE}\"\ntitle = \"cluster\"\nstarts_at = \"{}\"\nends_at = \"{}\"\nrows = 5\ncols = 5\n",
+            "ticket_secret = \"{CLUSTER_SECRET}\"\n[room]\nseat_grace_secs = 3\nchat_burst = 1000000\n[[lectures]]\nid = \"{LECTURE}\"\ntitle = \"cluster\"\nstarts_at = \"{}\"\nends_at = \"{}\"\nrows = 5\ncols = 5\n",
             rfc(starts),
             rfc(ends)
         ),
