@@ -3,7 +3,10 @@
 //! log, which every node holding the lecture applies.
 
 use protocol::{LectureId, UnixMillis, UserId};
+use std::future::Future;
+use std::time::Duration;
 use tokio::sync::broadcast;
+use tracing::warn;
 
 /// Something every node holding a lecture's room must act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,5 +64,79 @@ impl Bus {
     /// A new subscription.
     pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.tx.subscribe()
+    }
+}
+
+/// Pause before the first retry of handing an event to the other nodes; doubled after each
+/// failure up to [`LAST_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// Longest pause between two attempts.
+const LAST_RETRY: Duration = Duration::from_secs(5);
+/// Attempts in all: about half a minute of Redis being away (each attempt also waits up to
+/// Redis's one-second timeouts), longer than a restart or a failover takes.
+pub(crate) const ATTEMPTS: u32 = 8;
+
+/// Runs `attempt` until it succeeds, at most [`ATTEMPTS`] times, pausing with back-off between
+/// failures; returns the last error when every attempt failed. A revocation that does not
+/// reach the lecture's log leaves its holder in the room on the other nodes, so one failed
+/// append is not the end; events behind it wait, which keeps them in order.
+pub(crate) async fn retrying<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut pause = FIRST_RETRY;
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(e) if tries >= ATTEMPTS => return Err(e),
+            Err(e) => {
+                warn!(error = %e, attempt = tries, "handing an event to the other nodes failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LAST_RETRY);
+                tries += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_append_is_retried_with_back_off_until_it_succeeds() {
+        let calls = Cell::new(0);
+        let start = tokio::time::Instant::now();
+        let result = retrying(|| {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move { if n < 4 { Err("redis is away") } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(result, Ok(4));
+        // 100 + 200 + 400 ms of pauses (the paused clock jumps through them).
+        assert_eq!(start.elapsed(), Duration::from_millis(700));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_are_bounded() {
+        let calls = Cell::new(0);
+        let start = tokio::time::Instant::now();
+        let result: Result<(), &str> = retrying(|| {
+            calls.set(calls.get() + 1);
+            async { Err("redis is away") }
+        })
+        .await;
+        assert_eq!(result, Err("redis is away"));
+        assert_eq!(calls.get(), ATTEMPTS);
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -766,8 +766,8 @@ async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) 
                 },
                 _ => continue,
             };
-            if let Err(e) = redis.append(&lecture, &entry).await {
-                warn!(error = %e, "could not hand a revocation or cancellation to the other nodes");
+            if let Err(e) = crate::bus::retrying(|| redis.append(&lecture, &entry)).await {
+                tracing::error!(error = %e, %lecture, "could not hand a revocation or cancellation to the other nodes");
             }
         } else if let Some(room) = node.open_room(&lecture) {
             let _ = room.send(input).await;

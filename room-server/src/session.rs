@@ -81,6 +81,9 @@ async fn session(
     if lecture.ended_at.is_some() {
         return close_early(sink, stream, CloseCode::LectureEnded).await;
     }
+    if let Some(code) = node.gate.entry_refusal(&claims).await {
+        return close_early(sink, stream, code).await;
+    }
     let who = Identity {
         user: claims.sub,
         nickname: claims.nick,

@@ -55,7 +55,7 @@ pub(crate) struct LectureInput {
 }
 
 #[utoipa::path(put, path = "/api/v1/integration/lectures/{id}", tag = "integration",
-    description = "Create or update a lecture (idempotent). A cancelled lecture stays cancelled.",
+    description = "Create or update a lecture (idempotent). A cancelled lecture stays cancelled. Staff the new list drops, or gives another role, are removed from the room (4113) and their earlier tickets refused.",
     params(("id" = String, Path)), request_body = LectureInput,
     responses((status = 200, body = Lecture), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -84,7 +84,13 @@ pub(crate) async fn put_lecture(
         staff: input.staff,
     };
     validate_lecture(&lecture.spec()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    store.upsert_lecture(&lecture, node.clock.now()).await?;
+    let now = node.clock.now();
+    store.upsert_lecture(&lecture, now).await?;
+    if let Some(before) = &before {
+        node.gate
+            .revoke_staff_changes(&id, &before.staff, &lecture.staff, now)
+            .await?;
+    }
     if let Some(before) = before
         && (before.title != lecture.title
             || before.starts_at != lecture.starts_at
@@ -263,10 +269,10 @@ pub(crate) async fn delete_link(
         ));
     }
     let now = node.clock.now();
-    for (_, purchase) in store.allocated_to(&input.individual).await? {
-        if purchase.buyer == company {
+    for seat in store.allocated_to(&input.individual).await? {
+        if seat.purchase.buyer == company {
             node.gate
-                .revoke_if_unentitled(&purchase.lecture, &input.individual, now)
+                .revoke_if_unentitled(&seat.purchase.lecture, &input.individual, now)
                 .await?;
         }
     }
@@ -285,17 +291,20 @@ pub(crate) struct PurchaseInput {
     status: PurchaseStatus,
 }
 
+/// Whether a change to a purchase may take a place away: cancelled or refunded, or fewer seats
+/// (the seats allocated last are beyond the new quantity).
 fn takes_away(before: Option<&Purchase>, after: &Purchase) -> bool {
     let admits =
         |s: PurchaseStatus| matches!(s, PurchaseStatus::Paid | PurchaseStatus::AwaitingPayment);
-    matches!(
+    let ended = matches!(
         after.status,
         PurchaseStatus::Cancelled | PurchaseStatus::Refunded
-    ) && before.is_some_and(|b| admits(b.status))
+    ) && before.is_some_and(|b| admits(b.status));
+    ended || before.is_some_and(|b| after.quantity < b.quantity)
 }
 
 #[utoipa::path(put, path = "/api/v1/integration/purchases/{id}", tag = "integration",
-    description = "Create or update a purchase (idempotent). Turning it cancelled or refunded removes its holders from the room.",
+    description = "Create or update a purchase (idempotent). Turning it cancelled or refunded removes its holders from the room; lowering the quantity removes the holders of the seats allocated last, beyond it.",
     params(("id" = String, Path)), request_body = PurchaseInput,
     responses((status = 200, body = Purchase), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]

@@ -120,7 +120,7 @@ pub struct TicketResponse {
     responses(
         (status = 200, body = TicketResponse),
         (status = 401, body = ErrorBody),
-        (status = 403, body = RefusalBody, description = "not_purchased, payment_pending, purchase_cancelled, corporate_account_cannot_enter, seat_not_allocated, profile_incomplete, doors_not_open, lecture_ended, lecture_cancelled"),
+        (status = 403, body = RefusalBody, description = "not_purchased, payment_pending, purchase_cancelled, corporate_account_cannot_enter, seat_not_allocated, profile_incomplete, doors_not_open, lecture_ended, lecture_cancelled, banned"),
         (status = 404, body = ErrorBody, description = "no such lecture"),
         (status = 429, body = ErrorBody),
         (status = 503, body = ErrorBody),
