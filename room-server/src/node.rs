@@ -260,6 +260,7 @@ impl Node {
                     public_key_pem: None,
                     issuer: "room-server-demo".into(),
                     audience: "lecture-room".into(),
+                    max_token_lifetime_secs: crate::gate::identity::DEFAULT_MAX_TOKEN_LIFETIME_SECS,
                 })
             }
             (None, false) => None,

@@ -144,7 +144,7 @@ impl FromRequestParts<Arc<Node>> for Person {
             .as_ref()
             .ok_or(ApiError::Unauthenticated(IdentityError::Invalid))?;
         identity
-            .verify(token.trim())
+            .verify(token.trim(), node.clock.now())
             .map(Person)
             .map_err(ApiError::Unauthenticated)
     }
