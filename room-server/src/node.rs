@@ -166,6 +166,9 @@ pub enum StartError {
     /// The database is unreachable or could not be migrated or seeded.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Demo mode was pointed at a real node's records.
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
     /// The identity settings are unusable.
     #[error(transparent)]
     Identity(#[from] crate::gate::identity::IdentityConfigError),
