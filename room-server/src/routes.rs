@@ -30,6 +30,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .route("/api/v1/check/download", get(crate::check::download))
         .merge(crate::gate::router())
         .fallback(crate::web::serve)
+        .layer(axum::middleware::from_fn(crate::web::refuse_long_uris))
         .with_state(node)
 }
 

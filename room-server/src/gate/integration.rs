@@ -5,7 +5,7 @@
 
 use super::corporate::{allocate_seat, take_back_seat};
 use super::http::{ApiError, Body, ErrorBody, Portal};
-use super::learner::check_profile;
+use super::learner::{ProfileChange, check_profile};
 use super::model::{
     Account, AccountKind, Allocation, Lecture, LectureStatus, Modality, PaymentMethod, Profile,
     Purchase, PurchaseStatus, StaffMember,
@@ -191,6 +191,7 @@ pub(crate) async fn put_account(
 }
 
 #[utoipa::path(put, path = "/api/v1/integration/accounts/{id}/profile", tag = "integration",
+    description = "Set an account's attendee profile. A field left out keeps its value; `null` clears it; any other field is refused (400).",
     params(("id" = String, Path)), request_body = Profile,
     responses((status = 200, body = Profile), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -198,14 +199,13 @@ pub(crate) async fn put_profile(
     State(node): State<Arc<Node>>,
     _: Portal,
     Path(id): Path<String>,
-    Body(profile): Body<Profile>,
+    Body(change): Body<ProfileChange>,
 ) -> Result<Json<Profile>, ApiError> {
     ids_ok(&id)?;
+    let store = &node.gate.store;
+    let profile = change.applied_to(store.profile(&id).await?);
     check_profile(&profile)?;
-    node.gate
-        .store
-        .set_profile(&id, &profile, node.clock.now())
-        .await?;
+    store.set_profile(&id, &profile, node.clock.now()).await?;
     Ok(Json(profile))
 }
 

@@ -170,6 +170,8 @@ pub(crate) fn router() -> Router<Arc<Node>> {
             "/api/v1/integration/purchases/{purchase}/allocations/{individual}",
             put(integration::put_allocation).delete(integration::delete_allocation),
         )
+        .layer(axum::extract::DefaultBodyLimit::max(http::MAX_JSON_BODY))
+        .route_layer(axum::middleware::from_fn(http::log_refusals))
 }
 
 impl From<&Refusal> for RefusalBody {
