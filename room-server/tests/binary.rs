@@ -364,30 +364,20 @@ async fn demo_mode_refuses_the_portals_identity_and_a_real_nodes_records() {
     )
     .expect("writes");
     let listen = ["--listen", "127.0.0.1:0"];
-    let (ok, log) = run_to_exit(
-        &[
-            &["--demo", "--config", config.to_str().expect("utf-8 path")][..],
-            &listen,
-        ]
-        .concat(),
-    );
+    let config = config.to_str().expect("utf-8 path");
+    let (ok, log) = tokio::task::block_in_place(|| {
+        run_to_exit(&[&["--demo", "--config", config][..], &listen].concat())
+    });
     assert!(!ok && log.contains("[identity]"), "{log}");
     assert!(
         !log.contains("share-this-secret"),
         "the secret is not echoed: {log}"
     );
 
-    let (ok, log) = run_to_exit(
-        &[
-            &[
-                "--demo",
-                "--database-url",
-                "postgres://room:hunter2-password@127.0.0.1:1/rooms",
-            ][..],
-            &listen,
-        ]
-        .concat(),
-    );
+    let shared = "postgres://room:hunter2-password@127.0.0.1:1/rooms";
+    let (ok, log) = tokio::task::block_in_place(|| {
+        run_to_exit(&[&["--demo", "--database-url", shared][..], &listen].concat())
+    });
     assert!(!ok && log.contains("database_url"), "{log}");
     assert!(
         !log.contains("hunter2"),
