@@ -4,6 +4,8 @@
 
 use protocol::{LectureId, UnixMillis, UserId};
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tracing::warn;
@@ -45,12 +47,17 @@ pub enum BusEvent {
 #[derive(Debug, Clone)]
 pub struct Bus {
     tx: broadcast::Sender<BusEvent>,
+    /// Set when handing an event to the other nodes failed through every retry, until one is
+    /// handed over again: while Redis stays away, each later event gets one attempt instead of
+    /// holding the ones behind it for the whole back-off.
+    handover_failing: Arc<AtomicBool>,
 }
 
 impl Default for Bus {
     fn default() -> Self {
         Self {
             tx: broadcast::channel(1024).0,
+            handover_failing: Arc::default(),
         }
     }
 }
@@ -65,6 +72,27 @@ impl Bus {
     pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.tx.subscribe()
     }
+
+    /// Hands an event to the other nodes with `attempt` (an append to the lecture's log in
+    /// Redis), retrying with back-off: up to [`ATTEMPTS`] times, or once while the previous
+    /// event already failed through all of its (Redis is still away; events wait in order
+    /// behind this one, and each is in the store already, so entry refuses what it revokes).
+    /// Returns the last error when every attempt failed.
+    pub(crate) async fn hand_over<T, E, F, Fut>(&self, attempt: F) -> Result<T, E>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let attempts = match self.handover_failing.load(Ordering::Relaxed) {
+            true => 1,
+            false => ATTEMPTS,
+        };
+        let result = retrying(attempts, attempt).await;
+        self.handover_failing
+            .store(result.is_err(), Ordering::Relaxed);
+        result
+    }
 }
 
 /// Pause before the first retry of handing an event to the other nodes; doubled after each
@@ -72,15 +100,13 @@ impl Bus {
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// Longest pause between two attempts.
 const LAST_RETRY: Duration = Duration::from_secs(5);
-/// Attempts in all: about half a minute of Redis being away (each attempt also waits up to
-/// Redis's one-second timeouts), longer than a restart or a failover takes.
+/// Attempts in all for one event: about half a minute of Redis being away (each attempt also
+/// waits up to Redis's one-second timeouts), longer than a restart or a failover takes.
 pub(crate) const ATTEMPTS: u32 = 8;
 
-/// Runs `attempt` until it succeeds, at most [`ATTEMPTS`] times, pausing with back-off between
-/// failures; returns the last error when every attempt failed. A revocation that does not
-/// reach the lecture's log leaves its holder in the room on the other nodes, so one failed
-/// append is not the end; events behind it wait, which keeps them in order.
-pub(crate) async fn retrying<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
+/// Runs `attempt` until it succeeds, at most `attempts` times, pausing with back-off between
+/// failures; returns the last error when every attempt failed.
+async fn retrying<T, E, F, Fut>(attempts: u32, mut attempt: F) -> Result<T, E>
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
@@ -91,7 +117,7 @@ where
     loop {
         match attempt().await {
             Ok(done) => return Ok(done),
-            Err(e) if tries >= ATTEMPTS => return Err(e),
+            Err(e) if tries >= attempts => return Err(e),
             Err(e) => {
                 warn!(error = %e, attempt = tries, "handing an event to the other nodes failed; retrying");
                 tokio::time::sleep(pause).await;
@@ -108,35 +134,47 @@ mod tests {
     use std::cell::Cell;
 
     #[tokio::test(start_paused = true)]
-    async fn a_failing_append_is_retried_with_back_off_until_it_succeeds() {
+    async fn a_failing_hand_over_is_retried_with_back_off_until_it_succeeds() {
+        let bus = Bus::default();
         let calls = Cell::new(0);
         let start = tokio::time::Instant::now();
-        let result = retrying(|| {
-            calls.set(calls.get() + 1);
-            let n = calls.get();
-            async move { if n < 4 { Err("redis is away") } else { Ok(n) } }
-        })
-        .await;
+        let result = bus
+            .hand_over(|| {
+                calls.set(calls.get() + 1);
+                let n = calls.get();
+                async move { if n < 4 { Err("redis is away") } else { Ok(n) } }
+            })
+            .await;
         assert_eq!(result, Ok(4));
         // 100 + 200 + 400 ms of pauses (the paused clock jumps through them).
         assert_eq!(start.elapsed(), Duration::from_millis(700));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retries_are_bounded() {
+    async fn retries_are_bounded_and_later_events_do_not_wait_for_a_redis_still_away() {
+        let bus = Bus::default();
         let calls = Cell::new(0);
-        let start = tokio::time::Instant::now();
-        let result: Result<(), &str> = retrying(|| {
+        let failing = || {
             calls.set(calls.get() + 1);
-            async { Err("redis is away") }
-        })
-        .await;
-        assert_eq!(result, Err("redis is away"));
+            async { Err::<(), _>("redis is away") }
+        };
+        let start = tokio::time::Instant::now();
+        assert_eq!(bus.hand_over(failing).await, Err("redis is away"));
         assert_eq!(calls.get(), ATTEMPTS);
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "{:?}",
             start.elapsed()
         );
+        // Still away: the next event is tried once, at once.
+        let next = tokio::time::Instant::now();
+        assert_eq!(bus.hand_over(failing).await, Err("redis is away"));
+        assert_eq!(calls.get(), ATTEMPTS + 1);
+        assert_eq!(next.elapsed(), Duration::ZERO);
+        // Back: handed over, and the next failure is retried in full again.
+        assert_eq!(bus.hand_over(|| async { Ok::<_, &str>(()) }).await, Ok(()));
+        calls.set(0);
+        assert_eq!(bus.hand_over(failing).await, Err("redis is away"));
+        assert_eq!(calls.get(), ATTEMPTS);
     }
 }

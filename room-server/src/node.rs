@@ -770,7 +770,12 @@ async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) 
                 },
                 _ => continue,
             };
-            if let Err(e) = crate::bus::retrying(|| redis.append(&lecture, &entry)).await {
+            if let Err(e) = node
+                .gate
+                .bus
+                .hand_over(|| redis.append(&lecture, &entry))
+                .await
+            {
                 tracing::error!(error = %e, %lecture, "could not hand a revocation or cancellation to the other nodes");
             }
         } else if let Some(room) = node.open_room(&lecture) {
