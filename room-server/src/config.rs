@@ -62,6 +62,19 @@ pub enum ConfigError {
     /// A limit is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// Demo mode with the portal's identity settings: it would sign demo tokens with the
+    /// portal's secret, good on every node that trusts the portal.
+    #[error(
+        "demo mode signs its own sign-in tokens: remove the [identity] table from the config \
+         file (or run without --demo)"
+    )]
+    DemoWithIdentity,
+    /// Demo mode on a shared database: it would seed demo records into the real ones.
+    #[error(
+        "demo mode puts demo records in its database: `database_url` (--database-url) must be a \
+         SQLite file of its own, not a shared database (or run without --demo)"
+    )]
+    DemoWithSharedDatabase,
 }
 
 /// Limits that keep one node healthy under load and abuse.
@@ -466,10 +479,60 @@ impl FileConfig {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        Self::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message,
         })
+    }
+
+    /// Parses a config file's text. A mistake is told by its line and key, never with the
+    /// line's value: toml's own message quotes the offending line, which may hold a secret.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| parse_error(text, &e))
+    }
+}
+
+/// Where a TOML mistake is and what it is, without the values of the file.
+fn parse_error(text: &str, e: &toml::de::Error) -> String {
+    let mut message = e.message().lines().next().unwrap_or_default().to_owned();
+    // serde's "invalid type: string \"…\", expected …" and "invalid value: …" quote the
+    // value: keep what was expected.
+    for kind in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(kind)
+            && let Some((_, expected)) = rest.split_once(", expected ")
+        {
+            message = format!("{}, expected {expected}", kind.trim_end_matches([':', ' ']));
+        }
+    }
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_no = text
+        .get(..start)
+        .map_or(0, |before| before.matches('\n').count())
+        + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or_default();
+    let (key, value) = match line.split_once('=') {
+        Some((key, value)) => (key.trim(), value.trim()),
+        None => ("", line.trim()),
+    };
+    // Whatever the message says, never the value written on the line.
+    if value.chars().count() >= 3 {
+        message = message.replace(value, "…");
+        let unquoted = value.trim_matches(['"', '\'']);
+        if unquoted.chars().count() >= 3 {
+            message = message.replace(unquoted, "…");
+        }
+    }
+    let key_is_plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.\"' ".contains(c));
+    if key_is_plain {
+        format!("line {line_no}, key `{key}`: {message}")
+    } else {
+        format!("line {line_no}: {message}")
     }
 }
 
@@ -561,6 +624,16 @@ impl Config {
     /// Resolves flags and environment over the file over defaults.
     pub fn resolve(file: FileConfig, over: Overrides) -> Result<Self, ConfigError> {
         let demo = over.demo || file.demo.unwrap_or(false);
+        let database_url = over
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if demo && file.identity.is_some() {
+            return Err(ConfigError::DemoWithIdentity);
+        }
+        if demo && !database_url.starts_with("sqlite:") {
+            return Err(ConfigError::DemoWithSharedDatabase);
+        }
         let ticket_key = match over.ticket_secret.or(file.ticket_secret) {
             Some(secret) => TicketKey::new(secret.into_bytes())?,
             None if demo => TicketKey::random().map_err(|e| ConfigError::Random(e.to_string()))?,
@@ -628,10 +701,7 @@ impl Config {
             limits,
             room: file.room,
             lectures,
-            database_url: over
-                .database_url
-                .or(file.database_url)
-                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            database_url,
             identity: file.identity,
             integration_api_key,
             redis_url: over.redis_url.or(file.redis_url),
@@ -706,6 +776,11 @@ mod tests {
             MediaSettings::default(),
             "the example's [media] values are the defaults"
         );
+        assert_eq!(
+            file.identity.as_ref().map(|i| i.max_token_lifetime_secs),
+            Some(crate::gate::identity::DEFAULT_MAX_TOKEN_LIFETIME_SECS),
+            "the example's [identity] max_token_lifetime_secs is the default"
+        );
         let config = Config::resolve(file, Overrides::default()).expect("the example is valid");
         assert_eq!(config.lectures[0].emotions.len(), 2);
         assert_eq!(
@@ -739,6 +814,71 @@ mod tests {
             Config::resolve(FileConfig::default(), weak),
             Err(ConfigError::WeakSecret(_))
         ));
+    }
+
+    #[test]
+    fn demo_mode_refuses_the_portals_identity_and_a_shared_database() {
+        let demo = || Overrides {
+            demo: true,
+            ..Overrides::default()
+        };
+        let with_identity = FileConfig::parse(
+            "[identity]\nalgorithm = \"HS256\"\nsecret = \"the-portal-and-the-rooms-share-this-secret\"\n\
+             issuer = \"https://portal.example.jp\"\naudience = \"lecture-room\"\n",
+        )
+        .expect("parses");
+        let refused = Config::resolve(with_identity, demo()).expect_err("refused");
+        assert!(matches!(refused, ConfigError::DemoWithIdentity));
+        assert!(refused.to_string().contains("[identity]"), "{refused}");
+        let shared = Overrides {
+            database_url: Some("postgres://room:secret@db.internal/rooms".into()),
+            ..demo()
+        };
+        let refused = Config::resolve(FileConfig::default(), shared).expect_err("refused");
+        assert!(matches!(refused, ConfigError::DemoWithSharedDatabase));
+        assert!(refused.to_string().contains("database_url"), "{refused}");
+        assert!(
+            !refused.to_string().contains("secret@"),
+            "the URL's password is not echoed: {refused}"
+        );
+        let own_file = Overrides {
+            database_url: Some("sqlite:///tmp/demo.db".into()),
+            ..demo()
+        };
+        assert!(Config::resolve(FileConfig::default(), own_file).is_ok());
+        assert!(
+            Config::resolve(FileConfig::default(), demo()).is_ok(),
+            "the default SQLite file"
+        );
+    }
+
+    #[test]
+    fn a_malformed_file_is_told_by_line_and_key_without_its_secret() {
+        let secret = "s3cr3t-0123456789abcdef0123456789abcdef";
+        for text in [
+            // An unterminated string.
+            format!("listen = \"127.0.0.1:1\"\nticket_secret = \"{secret}\n"),
+            // A missing `=`.
+            format!("listen = \"127.0.0.1:1\"\nticket_secret \"{secret}\"\n"),
+            // The wrong type: serde's message would quote the value.
+            format!("listen = \"127.0.0.1:1\"\n[limits]\nmax_connections = \"{secret}\"\n"),
+            format!("listen = \"127.0.0.1:1\"\n[identity]\nsecret = [\"{secret}\"]\n"),
+        ] {
+            let message = FileConfig::parse(&text).expect_err("malformed");
+            assert!(!message.contains(secret), "{message}");
+            assert!(!message.contains("s3cr3t"), "{message}");
+            assert!(
+                message.contains("line 2") || message.contains("line 3"),
+                "{message}"
+            );
+        }
+        let message = FileConfig::parse(&format!(
+            "listen = \"127.0.0.1:1\"\n[limits]\nmax_connections = \"{secret}\"\n"
+        ))
+        .expect_err("malformed");
+        assert!(message.contains("key `max_connections`"), "{message}");
+        let message = FileConfig::parse("[limits]\nmax_conections = 5\n").expect_err("typo");
+        assert!(message.contains("max_conections"), "{message}");
     }
 
     #[test]

@@ -14,6 +14,23 @@ use protocol::UnixMillis;
 /// The demo lecture whose doors are open now.
 pub const DEMO_LECTURE: &str = "demo";
 
+/// What every demo account id starts with.
+const DEMO_ID_PREFIX: &str = "demo-";
+
+/// Why the demo could not be put in place.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store holds accounts the demo did not make: it is a real node's.
+    #[error(
+        "demo mode refuses this database: it holds accounts the demo did not make (a real node's \
+         records). Point `database_url` (--database-url) at a file of its own, or run without --demo"
+    )]
+    RealRecords,
+}
+
 /// A demo person and what they show.
 #[derive(Clone, Copy, Debug)]
 pub struct DemoPerson {
@@ -99,7 +116,13 @@ const PEOPLE: [(&str, AccountKind, Option<&str>, &str); 10] = [
 impl Demo {
     /// Puts the demo records in `store`, with lecture times around `now` (idempotent: a restart
     /// moves the demo lecture's doors to "open now" again).
-    pub async fn seed(store: &Store, now: UnixMillis) -> Result<Self, StoreError> {
+    ///
+    /// Refuses a store holding accounts the demo did not make: demo people signing in with
+    /// demo tokens must not meet real records, nor real records get demo rows.
+    pub async fn seed(store: &Store, now: UnixMillis) -> Result<Self, DemoError> {
+        if store.has_accounts_beyond(DEMO_ID_PREFIX).await? {
+            return Err(DemoError::RealRecords);
+        }
         let staff = |moderator: bool| {
             let mut s = vec![StaffMember {
                 account: "demo-instructor".into(),

@@ -167,6 +167,9 @@ pub enum StartError {
     /// The database is unreachable or could not be migrated or seeded.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Demo mode was pointed at a real node's records.
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
     /// The identity settings are unusable.
     #[error(transparent)]
     Identity(#[from] crate::gate::identity::IdentityConfigError),
@@ -266,6 +269,7 @@ impl Node {
                     public_key_pem: None,
                     issuer: "room-server-demo".into(),
                     audience: "lecture-room".into(),
+                    max_token_lifetime_secs: crate::gate::identity::DEFAULT_MAX_TOKEN_LIFETIME_SECS,
                 })
             }
             (None, false) => None,
@@ -812,8 +816,13 @@ async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) 
                 },
                 _ => continue,
             };
-            if let Err(e) = redis.append(&lecture, &entry).await {
-                warn!(error = %e, "could not hand a revocation or cancellation to the other nodes");
+            if let Err(e) = node
+                .gate
+                .bus
+                .hand_over(|| redis.append(&lecture, &entry))
+                .await
+            {
+                tracing::error!(error = %e, %lecture, "could not hand a revocation or cancellation to the other nodes");
             }
         } else if let Some(room) = node.open_room(&lecture) {
             let _ = room.send(input).await;

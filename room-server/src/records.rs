@@ -1,4 +1,4 @@
-//! Writes what rooms report (attendance, lecture ends) to the store in batches, off the rooms'
+//! Writes what rooms report (attendance, lecture ends, bans) to the store in batches, off the rooms'
 //! path: a room never waits for the database.
 
 use crate::gate::store::{AttendanceChange, Store};
@@ -15,6 +15,12 @@ pub(crate) enum Record {
     Attendance(AttendanceChange),
     /// A lecture's room ended.
     Ended { lecture: String, at: UnixMillis },
+    /// Staff removed someone from a lecture without return.
+    Banned {
+        lecture: String,
+        user: String,
+        at: UnixMillis,
+    },
 }
 
 /// Most records written in one transaction.
@@ -60,6 +66,12 @@ async fn flush(store: &Store, batch: Vec<Record>) {
             Record::Ended { lecture, at } => {
                 if let Err(e) = store.mark_ended(&lecture, at).await {
                     warn!(error = %e, "could not record a lecture's end");
+                }
+            }
+            Record::Banned { lecture, user, at } => {
+                if let Err(e) = store.ban(&lecture, &user, at).await {
+                    // The running room still keeps them out; a restart would not.
+                    warn!(error = %e, %lecture, "could not record a ban");
                 }
             }
         }

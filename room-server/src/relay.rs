@@ -45,7 +45,8 @@ use tracing::{debug, info, warn};
 
 /// Largest relay message: an SDP of a few tracks is a few KiB.
 const MAX_MESSAGE: usize = 256 * 1024;
-/// How long a relay token is good for: it only opens the socket.
+/// How long a relay token is good for: it only opens the socket. Within
+/// [`crate::ticket::RELAY_TOKEN_MAX_SECS`], which the origin enforces.
 const TOKEN_SECS: u64 = 60;
 /// Connecting to the origin, upgrade included.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -652,7 +652,7 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
                     out.kick.kick(code);
                 }
             }
-            Output::Attendance(_) | Output::Ended { .. } if !record => {}
+            Output::Attendance(_) | Output::Ended { .. } | Output::Banned { .. } if !record => {}
             // Each stay is recorded by the node that holds the connection (by the survivors, if
             // that node died), not once per node applying the log.
             Output::Attendance(
@@ -681,6 +681,12 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
             }
             Output::Ended { at } => node.record(Record::Ended {
                 lecture: room.lecture_id().to_string(),
+                at,
+            }),
+            // Like an end, written by every node applying the log: the write is idempotent.
+            Output::Banned { user, at } => node.record(Record::Banned {
+                lecture: room.lecture_id().to_string(),
+                user: user.to_string(),
                 at,
             }),
         }

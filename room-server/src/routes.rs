@@ -39,6 +39,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             within(deadline, request, next)
         }))
+        .layer(axum::middleware::from_fn(crate::web::refuse_long_uris))
         .with_state(node)
 }
 

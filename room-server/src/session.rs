@@ -86,6 +86,9 @@ async fn session(node: &Arc<Node>, ws: WsStream, codec: Codec, lecture: Lecture,
     if lecture.ended_at.is_some() {
         return refuse(sink, stream, CloseCode::LectureEnded).await;
     }
+    if let Some(code) = node.gate.entry_refusal(&claims).await {
+        return refuse(sink, stream, code).await;
+    }
     let who = Identity {
         user: claims.sub,
         nickname: claims.nick,

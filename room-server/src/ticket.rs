@@ -23,6 +23,11 @@ const MAX_TICKET_LEN: usize = 4096;
 pub const MIN_SECRET_LEN: usize = 32;
 /// Longest nickname a ticket may carry, in characters.
 pub const MAX_NICKNAME_CHARS: usize = 40;
+/// Longest a relay token may still have to live when it is shown, in seconds: a node mints
+/// them for a minute (they only open the relay socket), so one good for longer than this was
+/// not minted to be used now — a leaked or stored token — and is refused even when signed.
+/// Two minutes leave room for the nodes' clocks to disagree.
+pub const RELAY_TOKEN_MAX_SECS: u64 = 120;
 
 /// What a ticket says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,7 +133,8 @@ impl TicketKey {
         )
     }
 
-    /// Checks a relay token's signature and expiry, and that it is for `lecture`.
+    /// Checks a relay token's signature and expiry, that it is for `lecture`, and that it
+    /// expires within [`RELAY_TOKEN_MAX_SECS`] of `now`.
     pub fn verify_relay(
         &self,
         token: &str,
@@ -139,8 +145,12 @@ impl TicketKey {
         if &claims.lec != lecture {
             return Err(TicketError::Invalid);
         }
-        if now.0 / 1000 >= claims.exp {
+        let now = now.0 / 1000;
+        if now >= claims.exp {
             return Err(TicketError::Expired);
+        }
+        if claims.exp - now > RELAY_TOKEN_MAX_SECS {
+            return Err(TicketError::Invalid);
         }
         Ok(())
     }
@@ -326,6 +336,24 @@ mod tests {
         let swapped = format!("r1.{}", &ticket[3..]);
         assert_eq!(
             key(1).verify_relay(&swapped, &lecture, now),
+            Err(TicketError::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_relay_token_living_longer_than_a_relay_needs_is_refused() {
+        let lecture: LectureId = "lec-1".into();
+        let now = UnixMillis(1_000_000);
+        let at_most = key(1).mint_relay(&lecture, 1_000 + RELAY_TOKEN_MAX_SECS);
+        assert_eq!(key(1).verify_relay(&at_most, &lecture, now), Ok(()));
+        let too_long = key(1).mint_relay(&lecture, 1_000 + RELAY_TOKEN_MAX_SECS + 1);
+        assert_eq!(
+            key(1).verify_relay(&too_long, &lecture, now),
+            Err(TicketError::Invalid)
+        );
+        let forever = key(1).mint_relay(&lecture, u64::MAX);
+        assert_eq!(
+            key(1).verify_relay(&forever, &lecture, now),
             Err(TicketError::Invalid)
         );
     }

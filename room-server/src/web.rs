@@ -7,6 +7,7 @@ use crate::routes::refuse;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +26,27 @@ const ASSETS: &str = "/assets/";
 /// socket is same-origin), images inline as data URLs, media from blobs (the check page's
 /// camera preview); no plugins, no framing, no foreign form targets.
 const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Longest request target (path and query) the node reads, in bytes: no route, page or asset
+/// comes near it, and a longer one is refused before it reaches a handler or the disk.
+pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Refuses a request whose path and query are longer than [`MAX_URI_BYTES`] with 414 (and a
+/// JSON body, like every refusal of the node).
+pub(crate) async fn refuse_long_uris(request: Request, next: Next) -> Response {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if length > MAX_URI_BYTES {
+        return refuse(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the path and query are longer than {MAX_URI_BYTES} bytes"),
+        );
+    }
+    next.run(request).await
+}
 
 /// The web client's files, ready to serve.
 #[derive(Clone, Debug)]
@@ -64,7 +86,7 @@ pub(crate) async fn serve(State(node): State<Arc<Node>>, request: Request) -> Re
         return refuse(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
     }
     let is_asset = path.starts_with(ASSETS);
-    let mut response = if climbs_out(&path) {
+    let mut response = if climbs_out(&path) || names_too_long(&path) {
         plain(StatusCode::NOT_FOUND, "not found")
     } else {
         let web = &node.web;
@@ -117,6 +139,16 @@ fn climbs_out(path: &str) -> bool {
         || decoded.split('/').any(|segment| segment == "..")
 }
 
+/// Longest file or folder name common file systems hold, in bytes.
+const MAX_NAME_BYTES: usize = 255;
+
+/// Whether a segment of the path is longer than any file name can be: no such file, and the
+/// disk would answer with an error rather than "not found".
+fn names_too_long(path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    decoded.split('/').any(|name| name.len() > MAX_NAME_BYTES)
+}
+
 fn is_built(node: &Node) -> bool {
     node.config.web_root.join("index.html").is_file()
 }
@@ -145,6 +177,13 @@ fn plain(status: StatusCode, text: impl Into<String>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_longer_than_a_file_system_holds_are_recognised() {
+        assert!(names_too_long(&format!("/assets/{}.js", "a".repeat(300))));
+        assert!(names_too_long(&format!("/{}", "%41".repeat(256))));
+        assert!(!names_too_long(&format!("/room/{}", "a".repeat(200))));
+    }
 
     #[test]
     fn paths_that_climb_out_are_recognised_however_encoded() {

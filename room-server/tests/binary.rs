@@ -317,3 +317,184 @@ fn a_mistyped_setting_stops_the_node_with_its_name() {
     assert!(String::from_utf8_lossy(&no_secret.stderr).contains("ticket secret"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs the binary with `args` until it exits (killed after [`WAIT`]); returns whether it
+/// succeeded and what it logged.
+fn run_to_exit(args: &[&str]) -> (bool, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("ROOM_LOG", "info")
+        .env_remove("ROOM_TICKET_SECRET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the node did not stop by itself: {args:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr)
+        .expect("reads");
+    (status.success(), stderr)
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("room-server-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_mode_refuses_the_portals_identity_and_a_real_nodes_records() {
+    let dir = temp_dir("demo-refusals");
+    let config = dir.join("room.toml");
+    std::fs::write(
+        &config,
+        "[identity]\nalgorithm = \"HS256\"\nsecret = \"the-portal-and-the-rooms-share-this-secret\"\n\
+         issuer = \"https://portal.example.jp\"\naudience = \"lecture-room\"\n",
+    )
+    .expect("writes");
+    let listen = ["--listen", "127.0.0.1:0"];
+    let config = config.to_str().expect("utf-8 path");
+    let (ok, log) = tokio::task::block_in_place(|| {
+        run_to_exit(&[&["--demo", "--config", config][..], &listen].concat())
+    });
+    assert!(!ok && log.contains("[identity]"), "{log}");
+    assert!(
+        !log.contains("share-this-secret"),
+        "the secret is not echoed: {log}"
+    );
+
+    let shared = "postgres://room:hunter2-password@127.0.0.1:1/rooms";
+    let (ok, log) = tokio::task::block_in_place(|| {
+        run_to_exit(&[&["--demo", "--database-url", shared][..], &listen].concat())
+    });
+    assert!(!ok && log.contains("database_url"), "{log}");
+    assert!(
+        !log.contains("hunter2"),
+        "the password is not echoed: {log}"
+    );
+
+    // A real node's SQLite file: it holds an account the portal sent.
+    let real = sqlite_url();
+    let store = room_server::gate::store::Store::connect(&real)
+        .await
+        .expect("connects");
+    store
+        .upsert_account(
+            &room_server::gate::model::Account {
+                id: "u-1001".into(),
+                kind: room_server::gate::model::AccountKind::Individual,
+                email: None,
+                name: None,
+            },
+            UnixMillis(1),
+        )
+        .await
+        .expect("writes");
+    let (ok, log) = tokio::task::block_in_place(|| {
+        run_to_exit(&[&["--demo", "--database-url", real.as_str()][..], &listen].concat())
+    });
+    assert!(!ok && log.contains("database_url"), "{log}");
+    assert!(!log.contains("u-1001"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_malformed_config_file_is_told_by_line_without_its_secret() {
+    let dir = temp_dir("config-secret");
+    let path = dir.join("room.toml");
+    let secret = "s3cr3t-0123456789abcdef0123456789abcdef";
+    std::fs::write(
+        &path,
+        format!("listen = \"127.0.0.1:0\"\nticket_secret = \"{secret}\ndemo = false\n"),
+    )
+    .expect("writes");
+    let (ok, log) = run_to_exit(&["--config", path.to_str().expect("utf-8 path")]);
+    assert!(!ok, "{log}");
+    assert!(log.contains("line 2"), "{log}");
+    assert!(log.contains("ticket_secret"), "{log}");
+    assert!(!log.contains("s3cr3t"), "the secret is not echoed: {log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_gate_requests_are_logged_without_tokens_keys_or_ids() {
+    let database = sqlite_url();
+    let key = "integration-key-integration-key-0123";
+    let server = Server::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &database,
+        "--ticket-secret",
+        "operator-secret-operator-secret-00",
+        "--integration-api-key",
+        key,
+    ]);
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJrZW4tYWNjb3VudCJ9.c2lnbmF0dXJlLXZhbHVl";
+    let bearer = format!("Bearer {token}");
+    let (status, _) = http(
+        server.addr,
+        "GET",
+        "/api/v1/me/lectures",
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = http(
+        server.addr,
+        "PUT",
+        "/api/v1/integration/purchases/p-7731/allocations/ken-account",
+        &[("X-Api-Key", "wrong-key-wrong-key-wrong-key-wrong")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    let seen = |lines: &[String], route: &str, level: &str, status: &str| {
+        lines.iter().any(|l| {
+            l.contains(level) && l.contains(route) && l.contains(status) && l.contains("127.0.0.1")
+        })
+    };
+    while !(seen(&lines, "/api/v1/me/lectures", "INFO", "401")
+        && seen(
+            &lines,
+            "/api/v1/integration/purchases/{purchase}/allocations/{individual}",
+            "WARN",
+            "403",
+        ))
+    {
+        match server
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            Ok(line) => lines.push(line),
+            Err(_) => panic!("both refusals are logged: {lines:?}"),
+        }
+    }
+    for secret in [
+        token,
+        "c2lnbmF0dXJl",
+        "wrong-key",
+        "ken-account",
+        "p-7731",
+        key,
+    ] {
+        assert!(
+            !lines.iter().any(|l| l.contains(secret)),
+            "{secret} is not logged: {lines:?}"
+        );
+    }
+}

@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{Client, Got, http, sqlite_url};
+use common::{Client, Got, RedisServer, WAIT, http, sqlite_url};
 use protocol::{ClientMsg, CloseCode, Codec, Seat, ServerMsg, UnixMillis};
 use room_server::clock::{Clock, ShiftedClock};
-use room_server::gate::identity::{IdentitySettings, TokenIssuer};
+use room_server::gate::identity::{DEFAULT_MAX_TOKEN_LIFETIME_SECS, IdentitySettings, TokenIssuer};
 use room_server::ticket::TicketKey;
 use room_server::{Node, config::Config, run};
 use serde_json::{Value, json};
@@ -16,8 +16,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 const API_KEY: &str = "integration-key-integration-key-0123";
+const TICKET_SECRET: &[u8] = b"gate-e2e-ticket-secret-0123456789";
 const MIN: u64 = 60_000;
 const HOUR: u64 = 60 * MIN;
 
@@ -65,7 +67,12 @@ fn identity() -> IdentitySettings {
         public_key_pem: None,
         issuer: "https://portal.example.jp".into(),
         audience: "lecture-room".into(),
+        max_token_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME_SECS,
     }
+}
+
+fn ticket_key() -> TicketKey {
+    TicketKey::new(TICKET_SECRET.to_vec()).expect("long enough")
 }
 
 /// A node with the portal's identity and integration key configured, on a fixed clock.
@@ -74,6 +81,7 @@ struct Portal {
     clock: Arc<ShiftedClock>,
     issuer: TokenIssuer,
     stop: Option<oneshot::Sender<()>>,
+    served: Option<JoinHandle<std::io::Result<()>>>,
     db: String,
 }
 
@@ -87,14 +95,17 @@ impl Drop for Portal {
 
 impl Portal {
     async fn start(db: &str) -> Self {
-        let mut config = Config::new(
-            TicketKey::new(b"gate-e2e-ticket-secret-0123456789".to_vec()).expect("long enough"),
-        );
+        Self::start_with(db, |_| {}).await
+    }
+
+    async fn start_with(db: &str, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::new(ticket_key());
         config.database_url = db.to_owned();
         config.identity = Some(identity());
         config.integration_api_key = Some(API_KEY.into());
         config.limits.tickets_per_min = 10_000;
         config.limits.ticket_burst = 10_000;
+        tweak(&mut config);
         let clock = Arc::new(ShiftedClock::new());
         let node = Node::start(config, clock.clone())
             .await
@@ -104,7 +115,7 @@ impl Portal {
             .expect("binds");
         let addr = listener.local_addr().expect("an address");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(run(listener, node, async move {
+        let served = tokio::spawn(run(listener, node, async move {
             let _ = stopped.await;
         }));
         let issuer = TokenIssuer::new(&identity()).expect("HS256");
@@ -113,7 +124,23 @@ impl Portal {
             clock,
             issuer,
             stop: Some(stop),
+            served: Some(served),
             db: db.to_owned(),
+        }
+    }
+
+    /// Stops the node as SIGTERM does and waits until it has: its clients closed, what its
+    /// rooms reported written to the store.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            tokio::time::timeout(WAIT * 2, served)
+                .await
+                .expect("the node stops in time")
+                .expect("the node's task ends")
+                .expect("the node served");
         }
     }
 
@@ -882,4 +909,547 @@ async fn a_lecture_moved_by_the_portal_is_moved_in_its_running_room() {
             .await;
         assert_eq!(moved, later);
     }
+}
+
+impl Portal {
+    /// A ticket from the gate, which must give one.
+    async fn ticket_of(&self, user: &str, lecture: &str) -> String {
+        let (status, body) = self.ticket(user, lecture).await;
+        assert_eq!(status, 200, "{body}");
+        body["ticket"].as_str().expect("a ticket").to_owned()
+    }
+
+    /// Links `individual` to the company registered as `admin@{company}.example.jp`.
+    async fn link(&self, individual: &str, company: &str) {
+        self.portal(
+            "PUT",
+            "/api/v1/integration/links",
+            json!({"individual": individual, "company_email": format!("admin@{company}.example.jp")}),
+        )
+        .await;
+    }
+
+    /// The portal gives `individual` a seat of `purchase`.
+    async fn allocate(&self, purchase: &str, individual: &str) {
+        self.portal(
+            "PUT",
+            &format!("/api/v1/integration/purchases/{purchase}/allocations/{individual}"),
+            json!({}),
+        )
+        .await;
+    }
+
+    /// The portal (re)schedules lecture `id` with this staff list.
+    async fn lecture_with_staff(&self, id: &str, starts_at: UnixMillis, staff: Value) {
+        let body = json!({
+            "title": format!("講座 {id}"), "starts_at": starts_at.0,
+            "ends_at": starts_at.plus_ms(90 * MIN).0, "rows": 5, "cols": 5, "staff": staff,
+        });
+        self.portal("PUT", &format!("/api/v1/integration/lectures/{id}"), body)
+            .await;
+    }
+}
+
+/// Reads the welcome a client must get first.
+async fn welcomed(client: &mut Client) -> protocol::server::Welcome {
+    match client.next().await {
+        Got::Msg(ServerMsg::Welcome(w)) => *w,
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+}
+
+/// `who` enters `lecture`, is welcomed and leaves: one stay in the records.
+async fn attend(p: &Portal, who: &str, lecture: &str) {
+    let mut client = p.enter(who, lecture).await;
+    welcomed(&mut client).await;
+    client.send(&ClientMsg::Leave).await;
+    assert_eq!(
+        client.close_code().await,
+        Some(1000),
+        "{who} left {lecture}"
+    );
+}
+
+/// The person is still in the room: their ping is answered.
+async fn still_in(client: &mut Client, t: u64) {
+    client.send(&ClientMsg::Ping { t }).await;
+    let pong = client
+        .recv_until(|m| match m {
+            ServerMsg::Pong { t, .. } => Some(*t),
+            _ => None,
+        })
+        .await;
+    assert_eq!(pong, t);
+}
+
+/// Rounds of the allocation race (before the fix, all three admins won it in 15 of 15).
+const RACE_ROUNDS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_allocations_of_the_last_seat_at_once_give_it_to_exactly_one() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.person("acme", "corporate", None).await;
+        let people = ["ken", "yui", "sho"];
+        for who in people {
+            p.person(who, "individual", Some(who)).await;
+            p.link(who, "acme").await;
+        }
+        for round in 0..RACE_ROUNDS {
+            let lecture = format!("race-{round}");
+            let purchase = format!("p-race-{round}");
+            p.lecture(&lecture, p.now().plus_ms(10 * MIN), None).await;
+            p.purchase(&purchase, "acme", &lecture, 1, "card", "paid")
+                .await;
+            let paths: Vec<String> = people
+                .iter()
+                .map(|who| format!("/api/v1/corporate/purchases/{purchase}/allocations/{who}"))
+                .collect();
+            let answers = futures_util::future::join_all(
+                paths
+                    .iter()
+                    .map(|path| p.as_user("acme", "PUT", path, None)),
+            )
+            .await;
+            let won = answers.iter().filter(|(status, _)| *status == 200).count();
+            assert_eq!(won, 1, "round {round} on {}: {answers:?}", p.db);
+            for (status, body) in &answers {
+                if *status != 200 {
+                    assert_eq!(
+                        (*status, body["error"].clone()),
+                        (409, json!("no_seats_left"))
+                    );
+                }
+            }
+            let mut admitted = Vec::new();
+            for who in people {
+                if p.refusal(who, &lecture).await == "ok" {
+                    admitted.push(who);
+                }
+            }
+            assert_eq!(admitted.len(), 1, "round {round} on {}: {admitted:?}", p.db);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_beyond_a_lowered_quantity_admits_nobody() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
+        p.person("acme", "corporate", None).await;
+        for who in ["ken", "yui"] {
+            p.person(who, "individual", Some(who)).await;
+            p.link(who, "acme").await;
+        }
+        p.purchase("p-acme", "acme", "l", 2, "card", "paid").await;
+        // Ken's seat is the first allocated, yui's the second.
+        p.allocate("p-acme", "ken").await;
+        p.allocate("p-acme", "yui").await;
+        let mut ken = p.enter("ken", "l").await;
+        welcomed(&mut ken).await;
+        let mut yui = p.enter("yui", "l").await;
+        welcomed(&mut yui).await;
+        // The portal lowers the quantity: the second seat is no longer bought.
+        p.purchase("p-acme", "acme", "l", 1, "card", "paid").await;
+        expect_close(&mut yui, CloseCode::Revoked).await;
+        assert_eq!(p.refusal("yui", "l").await, "seat_not_allocated");
+        assert_eq!(p.refusal("ken", "l").await, "ok");
+        still_in(&mut ken, 3).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_while_no_room_is_open_refuses_the_old_ticket() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
+        p.person("taro", "individual", Some("たろう")).await;
+        p.person("hanako", "individual", Some("はなこ")).await;
+        p.purchase("p-taro", "taro", "l", 1, "card", "paid").await;
+        p.purchase("p-hanako", "hanako", "l", 1, "card", "paid")
+            .await;
+        // Nobody has entered: no room of the lecture is open anywhere.
+        let old = p.ticket_of("taro", "l").await;
+        p.set_status("p-taro", "refunded").await;
+        let mut taro = p.enter_with(&old, "l").await;
+        expect_close(&mut taro, CloseCode::Revoked).await;
+        let mut hanako = p.enter("hanako", "l").await;
+        welcomed(&mut hanako).await;
+        drop(hanako);
+        // The refusal is the records', so it outlives the node.
+        p.stop().await;
+        let p = Portal::start(&db).await;
+        let mut taro = p.enter_with(&old, "l").await;
+        expect_close(&mut taro, CloseCode::Revoked).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_removed_without_return_stays_out_after_a_restart() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
+        p.person("sensei", "individual", Some("先生")).await;
+        p.person("taro", "individual", Some("たろう")).await;
+        p.person("hanako", "individual", Some("はなこ")).await;
+        p.purchase("p-taro", "taro", "l", 1, "card", "paid").await;
+        p.purchase("p-hanako", "hanako", "l", 1, "card", "paid")
+            .await;
+        let mut sensei = p.enter("sensei", "l").await;
+        welcomed(&mut sensei).await;
+        let mut taro = p.enter("taro", "l").await;
+        welcomed(&mut taro).await;
+        let old = p.ticket_of("taro", "l").await;
+        sensei
+            .send(&ClientMsg::Remove {
+                user: "taro".into(),
+                allow_return: false,
+            })
+            .await;
+        expect_close(&mut taro, CloseCode::Banned).await;
+        drop(sensei);
+        // A restart forgets the room; the ban is in the records.
+        p.stop().await;
+        let p = Portal::start(&db).await;
+        assert_eq!(p.refusal("taro", "l").await, "banned");
+        let mut again = p.enter_with(&old, "l").await;
+        expect_close(&mut again, CloseCode::Banned).await;
+        let now = p.now().0 / 1000;
+        let fresh = ticket_key().mint(&room_server::ticket::TicketClaims {
+            lec: "l".into(),
+            sub: "taro".into(),
+            nick: "たろう".into(),
+            role: protocol::Role::Learner,
+            iat: now,
+            exp: now + 300,
+        });
+        let mut fresh = p.enter_with(&fresh, "l").await;
+        expect_close(&mut fresh, CloseCode::Banned).await;
+        let mut hanako = p.enter("hanako", "l").await;
+        welcomed(&mut hanako).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_dropped_or_moved_by_the_portal_are_taken_out_and_their_tickets_refused() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        let start = p.now().plus_ms(10 * MIN);
+        for (who, nick) in [("sensei", "先生"), ("kyoko", "京子"), ("taro", "たろう")] {
+            p.person(who, "individual", Some(nick)).await;
+        }
+        p.purchase("p-taro", "taro", "l", 1, "card", "paid").await;
+        p.lecture_with_staff(
+            "l",
+            start,
+            json!([{"account": "sensei", "role": "instructor"}, {"account": "kyoko", "role": "moderator"}]),
+        )
+        .await;
+        let mut sensei = p.enter("sensei", "l").await;
+        assert_eq!(
+            welcomed(&mut sensei).await.you.role,
+            protocol::Role::Instructor
+        );
+        let old = p.ticket_of("sensei", "l").await;
+        let mut kyoko = p.enter("kyoko", "l").await;
+        welcomed(&mut kyoko).await;
+        let mut taro = p.enter("taro", "l").await;
+        welcomed(&mut taro).await;
+
+        // The portal drops the instructor and makes the moderator the instructor.
+        p.lecture_with_staff(
+            "l",
+            start,
+            json!([{"account": "kyoko", "role": "instructor"}]),
+        )
+        .await;
+        expect_close(&mut sensei, CloseCode::Revoked).await;
+        expect_close(&mut kyoko, CloseCode::Revoked).await;
+        still_in(&mut taro, 4).await;
+        assert_eq!(p.refusal("sensei", "l").await, "not_purchased");
+        let mut again = p.enter_with(&old, "l").await;
+        expect_close(&mut again, CloseCode::Revoked).await;
+
+        // A ticket issued after the change carries the new role. (Tickets count whole seconds:
+        // one from the very second of the change would be refused with the old ones.)
+        p.clock.set(p.now().plus_ms(1500));
+        let (status, body) = p.ticket("kyoko", "l").await;
+        assert_eq!((status, body["role"].clone()), (200, json!("instructor")));
+        let mut kyoko = p
+            .enter_with(body["ticket"].as_str().expect("a ticket"), "l")
+            .await;
+        assert_eq!(
+            welcomed(&mut kyoko).await.you.role,
+            protocol::Role::Instructor
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corporate_attendance_shows_only_the_stays_the_company_paid_for() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        p.lecture("own", p.now().plus_ms(10 * MIN), None).await;
+        p.lecture("corp", p.now().plus_ms(10 * MIN), None).await;
+        p.person("acme", "corporate", None).await;
+        p.person("ken", "individual", Some("けん")).await;
+        p.person("yui", "individual", Some("ゆい")).await;
+        p.purchase("p-ken-own", "ken", "own", 1, "card", "paid")
+            .await;
+        p.purchase("p-yui-corp", "yui", "corp", 1, "card", "paid")
+            .await;
+        // Ken attends a lecture he bought himself, before and after linking to the company.
+        attend(&p, "ken", "own").await;
+        p.link("ken", "acme").await;
+        p.link("yui", "acme").await;
+        attend(&p, "ken", "own").await;
+        // Yui attends the company's lecture, but on her own purchase.
+        attend(&p, "yui", "corp").await;
+        // Ken attends it on the company's seat: the one stay the company paid for, last.
+        p.purchase("p-acme", "acme", "corp", 2, "card", "paid")
+            .await;
+        p.allocate("p-acme", "ken").await;
+        attend(&p, "ken", "corp").await;
+
+        // Stays are written in order, so once ken's last one shows, all of them are written.
+        let bearer = format!("Bearer {}", p.token("acme"));
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let records = loop {
+            let (_, body) = p
+                .as_user("acme", "GET", "/api/v1/corporate/attendance", None)
+                .await;
+            let written = body["records"].as_array().is_some_and(|r| {
+                r.iter().any(|r| {
+                    r["lecture"] == json!("corp")
+                        && r["account"] == json!("ken")
+                        && !r["left_at"].is_null()
+                })
+            });
+            if written {
+                break body["records"].clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "ken's stay on the company's seat is in the history in time: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        let stays: Vec<(Value, Value)> = records
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|r| (r["account"].clone(), r["lecture"].clone()))
+            .collect();
+        assert_eq!(stays, vec![(json!("ken"), json!("corp"))], "{}", p.db);
+        let (status, csv) = http(
+            p.addr,
+            "GET",
+            "/api/v1/corporate/attendance?format=csv",
+            &[("Authorization", &bearer)],
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 2, "{csv}");
+        assert!(lines[1].starts_with("corp,ken,learner,"), "{csv}");
+    }
+}
+
+/// The status of `GET /api/v1/me/lectures` with this identity token.
+async fn my_page_with(p: &Portal, token: &str) -> u16 {
+    let bearer = format!("Bearer {token}");
+    http(
+        p.addr,
+        "GET",
+        "/api/v1/me/lectures",
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .await
+    .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_and_relay_tokens_are_held_to_their_times() {
+    let p = Portal::start(&sqlite_url()).await;
+    let now = p.now().0 / 1000;
+    assert_eq!(my_page_with(&p, &p.issuer.issue("u", now, 600)).await, 200);
+    assert_eq!(
+        my_page_with(&p, &p.issuer.issue("u", now + 3600, 600)).await,
+        401,
+        "issued an hour from now"
+    );
+    assert_eq!(
+        my_page_with(&p, &p.issuer.issue("u", now, 30 * 24 * 3600)).await,
+        401,
+        "good for a month"
+    );
+    let settings = identity();
+    let not_yet = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "u", "iss": settings.issuer, "aud": settings.audience,
+                "iat": now, "exp": now + 7200, "nbf": now + 3600}),
+        &jsonwebtoken::EncodingKey::from_secret(
+            settings.secret.as_deref().expect("HS256").as_bytes(),
+        ),
+    )
+    .expect("signs");
+    assert_eq!(
+        my_page_with(&p, &not_yet).await,
+        401,
+        "not before an hour from now"
+    );
+
+    // A relay token is minted for a minute; a correctly signed one good for a day is not one
+    // a node made to use now.
+    let relay = |exp: u64| {
+        let token = ticket_key().mint_relay(&"l".into(), exp);
+        async move {
+            let bearer = format!("Bearer {token}");
+            http(
+                p.addr,
+                "GET",
+                "/ws/relay/l",
+                &[("Authorization", &bearer)],
+                None,
+            )
+            .await
+        }
+    };
+    let (status, body) = relay(now + 24 * 3600).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("invalid_relay_token"), "{body}");
+    let (status, body) = relay(now + 60).await;
+    assert_eq!(
+        status, 404,
+        "a fresh token passes; no room is open here: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_are_refused_never_failed() {
+    let web_root = std::env::temp_dir().join(format!("gate-e2e-web-{}", std::process::id()));
+    std::fs::create_dir_all(web_root.join("assets")).expect("temp dir");
+    std::fs::write(web_root.join("index.html"), "<!doctype html>built").expect("writes");
+    let root = web_root.clone();
+    let p = Portal::start_with(&sqlite_url(), move |c| c.web_root = root).await;
+    let long = "a".repeat(60_000);
+    for path in [
+        format!("/{long}"),
+        format!("/room/{long}"),
+        format!("/assets/{long}.js"),
+        format!("/api/v1/lectures/{long}/ticket"),
+        format!("/api/v1/integration/lectures/{long}"),
+        format!("/ws/lectures/{long}"),
+        format!("/api/v1/me/lectures?{long}"),
+    ] {
+        let (status, body) = http(p.addr, "GET", &path, &[("X-Api-Key", API_KEY)], None).await;
+        assert!(
+            status == 414 || status == 404,
+            "{}…: {status} {body}",
+            &path[..30]
+        );
+    }
+    // A file name longer than the disk allows, in a short path: not there, not a failure.
+    for path in [
+        format!("/assets/{}.js", "b".repeat(300)),
+        format!("/{}.png", "c".repeat(300)),
+    ] {
+        let (status, body) = http(p.addr, "GET", &path, &[], None).await;
+        assert!(status < 500, "{}…: {status} {body}", &path[..30]);
+    }
+    // A JSON body over the limit is 413, with a JSON answer.
+    let big = format!(r#"{{"title": "{}"}}"#, "x".repeat(300 * 1024));
+    let (status, body) = http(
+        p.addr,
+        "PUT",
+        "/api/v1/integration/lectures/big",
+        &[("X-Api-Key", API_KEY)],
+        Some(&big),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("payload_too_large"), "{body}");
+    let _ = std::fs::remove_dir_all(&web_root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_with_an_unknown_field_is_refused_and_wipes_nothing() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        let put = |body: Value| p.as_user("u", "PUT", "/api/v1/me/profile", Some(body));
+        let (status, _) = put(json!({"nickname": "たろう", "email": "taro@example.jp"})).await;
+        assert_eq!(status, 200);
+        let (status, body) = put(json!({"nick": "じろう"})).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains("nick")),
+            "{body}"
+        );
+        let (_, profile) = p.as_user("u", "GET", "/api/v1/me/profile", None).await;
+        assert_eq!(
+            profile,
+            json!({"nickname": "たろう", "email": "taro@example.jp"}),
+            "nothing was wiped"
+        );
+        // A field left out keeps its value; null clears one.
+        let (status, profile) = put(json!({"email": null})).await;
+        assert_eq!(status, 200);
+        assert_eq!(profile, json!({"nickname": "たろう", "email": null}));
+        let (status, _) = p
+            .call(
+                "PUT",
+                "/api/v1/integration/accounts/u/profile",
+                &[("X-Api-Key", API_KEY)],
+                Some(json!({"nickname": "じろう", "mail": "x@example.jp"})),
+            )
+            .await;
+        assert_eq!(status, 400, "the portal's profile too");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_made_while_redis_is_away_reaches_the_other_nodes_when_it_is_back() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let with_redis = |c: &mut Config| c.redis_url = Some(url.clone());
+    let a = Portal::start_with(&sqlite_url(), with_redis).await;
+    let start = a.now().plus_ms(10 * MIN);
+    a.lecture("l", start, None).await;
+    a.person("taro", "individual", Some("たろう")).await;
+    a.purchase("p-taro", "taro", "l", 1, "card", "paid").await;
+    let old = a.ticket_of("taro", "l").await;
+
+    redis.kill();
+    a.set_status("p-taro", "refunded").await;
+    redis.restart();
+    // The node keeps trying: the revocation reaches the lecture's log.
+    let client = redis::Client::open(url.as_str()).expect("a Redis URL");
+    let deadline = tokio::time::Instant::now() + WAIT * 2;
+    loop {
+        let entries: Option<u64> = match client.get_multiplexed_async_connection().await {
+            Ok(mut conn) => redis::cmd("XLEN")
+                .arg("lecture:l:log")
+                .query_async(&mut conn)
+                .await
+                .ok(),
+            Err(_) => None,
+        };
+        if entries.is_some_and(|n| n > 0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the revocation reached the lecture's log after Redis came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Another node, with records of its own that know nothing of the refund, refuses the old
+    // ticket: its room applies the revocation from the log.
+    let b = Portal::start_with(&sqlite_url(), with_redis).await;
+    b.lecture("l", start, None).await;
+    let mut taro = b.enter_with(&old, "l").await;
+    expect_close(&mut taro, CloseCode::Revoked).await;
 }

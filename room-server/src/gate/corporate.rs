@@ -3,6 +3,7 @@
 
 use super::http::{ApiError, Company, ErrorBody};
 use super::model::{Allocation, AttendanceRecord, Purchase, PurchaseStatus};
+use super::store::Allocated;
 use crate::node::Node;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -125,26 +126,29 @@ pub(crate) async fn allocate_seat(
             format!("`{individual}` is not linked to the buying company"),
         ));
     }
-    let allocations = store.allocations_of(purchase_id).await?;
-    if let Some(existing) = allocations.iter().find(|a| a.individual == individual) {
-        return Ok(existing.clone());
-    }
-    if allocations.len() >= purchase.quantity as usize {
-        return Err(ApiError::Conflict(
-            "no_seats_left",
-            format!(
-                "all {} seats of this purchase are allocated; take one back first",
-                purchase.quantity
-            ),
-        ));
-    }
     let now = node.clock.now();
-    store.allocate(purchase_id, individual, now).await?;
-    Ok(Allocation {
-        purchase: purchase_id.to_owned(),
-        individual: individual.to_owned(),
-        allocated_at: now,
-    })
+    match store.allocate(purchase_id, individual, now).await? {
+        Allocated::Added => Ok(Allocation {
+            purchase: purchase_id.to_owned(),
+            individual: individual.to_owned(),
+            allocated_at: now,
+        }),
+        Allocated::AlreadyHeld => store
+            .allocations_of(purchase_id)
+            .await?
+            .into_iter()
+            .find(|a| a.individual == individual)
+            // Taken back between the two reads: answered as no seat, as a retry would be.
+            .ok_or_else(|| no_seats_left(purchase.quantity)),
+        Allocated::NoSeatsLeft => Err(no_seats_left(purchase.quantity)),
+    }
+}
+
+fn no_seats_left(quantity: u32) -> ApiError {
+    ApiError::Conflict(
+        "no_seats_left",
+        format!("all {quantity} seats of this purchase are allocated; take one back first"),
+    )
 }
 
 /// Takes a seat back; the individual is removed from the lecture's room if they are in it.
@@ -165,7 +169,10 @@ pub(crate) async fn take_back_seat(
                 format!("no purchase `{purchase_id}` of this company"),
             )
         })?;
-    if !store.deallocate(purchase_id, individual).await? {
+    if !store
+        .deallocate(purchase_id, individual, node.clock.now())
+        .await?
+    {
         return Err(ApiError::NotFound(
             "not_allocated",
             format!("`{individual}` holds no seat of this purchase"),
@@ -244,7 +251,7 @@ fn csv_field(s: &str) -> String {
 }
 
 #[utoipa::path(get, path = "/api/v1/corporate/attendance", tag = "corporate",
-    description = "受講履歴: every stay of the company's linked individuals in a lecture room, newest first. `?format=csv` for CSV.",
+    description = "受講履歴: every stay the company paid for, newest first: its linked individuals' stays in a lecture while they held one of the company's seats of it. Their own purchases and stays before linking are not shown. `?format=csv` for CSV.",
     params(("format" = Option<String>, Query, description = "`json` (default) or `csv`")),
     responses(
         (status = 200, body = Attendance, description = "JSON, or text/csv with columns lecture,account,role,entered_at,left_at,seat_row,seat_col"),

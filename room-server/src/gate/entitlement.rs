@@ -121,6 +121,8 @@ pub enum Refusal {
         /// Why.
         reason: String,
     },
+    /// Staff removed them from this lecture without return.
+    Banned,
 }
 
 impl Refusal {
@@ -136,6 +138,7 @@ impl Refusal {
             Refusal::DoorsNotOpen { .. } => "doors_not_open",
             Refusal::LectureEnded { .. } => "lecture_ended",
             Refusal::LectureCancelled { .. } => "lecture_cancelled",
+            Refusal::Banned => "banned",
         }
     }
 
@@ -160,6 +163,7 @@ impl Refusal {
             }
             Refusal::LectureEnded { archive_available_at: None } => "講座は終了しました。".into(),
             Refusal::LectureCancelled { reason } => format!("この講座は中止になりました。理由: {reason}"),
+            Refusal::Banned => "講師またはモデレーターによって退出させられたため、この講座には入室できません。".into(),
         }
     }
 
@@ -186,6 +190,7 @@ impl Refusal {
             }
             Refusal::LectureEnded { archive_available_at: None } => "The lecture has ended.".into(),
             Refusal::LectureCancelled { reason } => format!("This lecture was cancelled. Reason: {reason}"),
+            Refusal::Banned => "An instructor or moderator removed you from this lecture; you may not enter it again.".into(),
         }
     }
 }
@@ -209,6 +214,8 @@ pub struct Facts<'a> {
     pub company_bought: bool,
     /// Their nickname.
     pub nickname: Option<&'a str>,
+    /// Staff removed them from this lecture without return.
+    pub banned: bool,
 }
 
 /// Someone the gate lets in.
@@ -227,6 +234,9 @@ pub fn decide(f: &Facts<'_>, now: UnixMillis, t: Timing) -> Result<Admission, Re
         return Err(Refusal::LectureCancelled {
             reason: l.cancel_reason.clone().unwrap_or_default(),
         });
+    }
+    if f.banned {
+        return Err(Refusal::Banned);
     }
     let ended = || Refusal::LectureEnded {
         archive_available_at: l.archive_available_at,
@@ -329,6 +339,7 @@ mod tests {
             allocated: vec![],
             company_bought: false,
             nickname: Some("taro"),
+            banned: false,
         }
     }
 
@@ -458,6 +469,17 @@ mod tests {
             .message_ja()
             .contains("台風")
         );
+    }
+
+    #[test]
+    fn a_banned_person_is_refused_whatever_they_bought_or_run() {
+        let l = lecture();
+        let paid = purchase(PurchaseStatus::Paid);
+        let mut f = facts(&l, vec![&paid]);
+        f.banned = true;
+        assert_eq!(decide(&f, START, T), Err(Refusal::Banned));
+        f.staff = Some(StaffRole::Moderator);
+        assert_eq!(decide(&f, START, T), Err(Refusal::Banned));
     }
 
     #[test]

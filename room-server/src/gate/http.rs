@@ -1,5 +1,6 @@
 //! What the gate's APIs share: one error type that always answers with a JSON body and never
-//! a 5xx for a client's mistake, and the extractors for identity, API key and JSON bodies.
+//! a 5xx for a client's mistake, the extractors for identity, API key and JSON bodies, and
+//! the log line of every refused request (a security event).
 
 use super::RefusalBody;
 use super::entitlement::Refusal;
@@ -7,15 +8,20 @@ use super::identity::IdentityError;
 use super::store::StoreError;
 use crate::node::Node;
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use tracing::error;
+use tracing::{error, info, warn};
 use utoipa::ToSchema;
+
+/// Largest JSON body the gate's APIs read: a lecture with a long staff list is a few KiB.
+pub(crate) const MAX_JSON_BODY: usize = 256 * 1024;
 
 /// The body of every error the gate answers with.
 #[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
@@ -43,6 +49,8 @@ pub(crate) enum ApiError {
     NotFound(&'static str, String),
     /// 409: the request contradicts the records (a seat over the quantity, …).
     Conflict(&'static str, String),
+    /// 413: the body is larger than [`MAX_JSON_BODY`].
+    TooLarge,
     /// 429: slow down.
     RateLimited,
     /// 503: the database failed; not the client's fault, and retrying may help.
@@ -55,8 +63,38 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The stable code of a refusal, left on the response for [`log_refusals`].
+#[derive(Clone, Copy, Debug)]
+struct RefusalCode(&'static str);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let code = RefusalCode(self.code());
+        let mut response = self.into_body_response();
+        response.extensions_mut().insert(code);
+        response
+    }
+}
+
+impl ApiError {
+    /// The stable code the body carries.
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthenticated(IdentityError::Expired) => "token_expired",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::BadApiKey => "bad_api_key",
+            ApiError::Forbidden(code, _)
+            | ApiError::NotFound(code, _)
+            | ApiError::Conflict(code, _) => code,
+            ApiError::Refused(refusal) => refusal.code(),
+            ApiError::TooLarge => "payload_too_large",
+            ApiError::RateLimited => "rate_limited",
+            ApiError::Store(_) => "store_unavailable",
+        }
+    }
+
+    fn into_body_response(self) -> Response {
         let body = |error: &str, message: String| ErrorBody {
             error: error.to_owned(),
             message,
@@ -84,6 +122,13 @@ impl IntoResponse for ApiError {
             }
             ApiError::NotFound(code, m) => (StatusCode::NOT_FOUND, body(code, m)),
             ApiError::Conflict(code, m) => (StatusCode::CONFLICT, body(code, m)),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                body(
+                    "payload_too_large",
+                    format!("the body is larger than {MAX_JSON_BODY} bytes"),
+                ),
+            ),
             ApiError::RateLimited => (
                 StatusCode::TOO_MANY_REQUESTS,
                 body("rate_limited", "too many requests; retry shortly".into()),
@@ -114,7 +159,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::BadRequest(format!("unreadable body: {e}")))?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+                _ => ApiError::BadRequest(format!("unreadable body: {e}")),
+            })?;
         serde_json::from_slice(&bytes)
             .map(Body)
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
@@ -144,7 +192,7 @@ impl FromRequestParts<Arc<Node>> for Person {
             .as_ref()
             .ok_or(ApiError::Unauthenticated(IdentityError::Invalid))?;
         identity
-            .verify(token.trim())
+            .verify(token.trim(), node.clock.now())
             .map(Person)
             .map_err(ApiError::Unauthenticated)
     }
@@ -207,4 +255,37 @@ impl FromRequestParts<Arc<Node>> for Company {
             )),
         }
     }
+}
+
+/// Logs every request of the gate's APIs refused with 401, 403 or 429 — who tried what, for
+/// operators watching for abuse: the method, the route as declared (`/api/v1/corporate/
+/// purchases/{purchase}/…`, so no account id from the path), the status, the refusal's code
+/// and the client's address. Never a token, an API key, an account id or a nickname. A wrong
+/// integration API key is a warning: the portal is misconfigured, or someone is guessing.
+pub(crate) async fn log_refusals(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let response = next.run(request).await;
+    let status = response.status();
+    if matches!(status.as_u16(), 401 | 403 | 429) {
+        let code = response
+            .extensions()
+            .get::<RefusalCode>()
+            .map_or("", |c| c.0);
+        let client = client.map(|ip| ip.to_string()).unwrap_or_default();
+        if code == "bad_api_key" {
+            warn!(%method, route, status = status.as_u16(), code, client, "refused: wrong integration API key");
+        } else {
+            info!(%method, route, status = status.as_u16(), code, client, "refused");
+        }
+    }
+    response
 }

@@ -1,9 +1,25 @@
 //! Who is asking: the portal vouches for a person with a signed JWT (HS256 with a shared
-//! secret, or EdDSA/RS256 with the portal's public key); issuer, audience and expiry are
-//! checked. In demo mode the node issues such tokens itself for its demo people.
+//! secret, or EdDSA/RS256 with the portal's public key); issuer, audience and the times are
+//! checked against the node's clock: not expired, not before `nbf`, not issued in the future,
+//! and not living longer than `[identity] max_token_lifetime_secs` (a stolen token, or one a
+//! misconfigured portal signs for a year, is not good for long). In demo mode the node issues
+//! such tokens itself for its demo people.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use protocol::UnixMillis;
 use serde::{Deserialize, Serialize};
+
+/// How far the portal's clock and the node's may disagree: the times of a token are checked
+/// with this much slack.
+pub const CLOCK_LEEWAY_SECS: u64 = 60;
+/// The longest lifetime (`exp - iat`) a portal token may have unless configured otherwise.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECS: u64 = 24 * 3600;
+/// The range `max_token_lifetime_secs` may be set in: a minute to a week.
+const MAX_TOKEN_LIFETIME_RANGE: std::ops::RangeInclusive<u64> = 60..=7 * 24 * 3600;
+
+fn default_max_token_lifetime() -> u64 {
+    DEFAULT_MAX_TOKEN_LIFETIME_SECS
+}
 
 /// How portal tokens are signed (`[identity]` in the config file).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -21,6 +37,10 @@ pub struct IdentitySettings {
     pub issuer: String,
     /// Expected `aud`.
     pub audience: String,
+    /// Longest lifetime (`exp - iat`, seconds) of a token accepted; longer ones are refused
+    /// even when correctly signed.
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime_secs: u64,
 }
 
 /// Why a token was not accepted.
@@ -35,6 +55,12 @@ pub enum IdentityError {
     /// Past its expiry.
     #[error("the sign-in token has expired; sign in again")]
     Expired,
+    /// Its `nbf` or `iat` is in the future (beyond the clock leeway).
+    #[error("the sign-in token is not valid yet")]
+    NotYetValid,
+    /// It lives longer than the node accepts.
+    #[error("the sign-in token's lifetime is longer than this node accepts")]
+    LifetimeTooLong,
 }
 
 /// A configuration the identity check cannot work with.
@@ -49,6 +75,9 @@ struct Claims {
     aud: String,
     exp: u64,
     iat: u64,
+    /// Not before, Unix seconds (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
 }
 
 /// Verifies portal tokens.
@@ -56,6 +85,8 @@ struct Claims {
 pub struct PortalIdentity {
     key: DecodingKey,
     validation: Validation,
+    /// Longest `exp - iat` accepted, seconds.
+    max_lifetime_secs: u64,
 }
 
 impl std::fmt::Debug for PortalIdentity {
@@ -104,24 +135,48 @@ impl PortalIdentity {
                 )));
             }
         };
+        if !MAX_TOKEN_LIFETIME_RANGE.contains(&settings.max_token_lifetime_secs) {
+            return Err(bad(&format!(
+                "max_token_lifetime_secs must be {} to {}",
+                MAX_TOKEN_LIFETIME_RANGE.start(),
+                MAX_TOKEN_LIFETIME_RANGE.end()
+            )));
+        }
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        Ok(Self { key, validation })
+        // The times are checked in `verify` against the node's clock, not the system's.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        Ok(Self {
+            key,
+            validation,
+            max_lifetime_secs: settings.max_token_lifetime_secs,
+        })
     }
 
-    /// The account id a token vouches for.
-    pub fn verify(&self, token: &str) -> Result<String, IdentityError> {
-        match jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation) {
-            Ok(data) if !data.claims.sub.is_empty() => Ok(data.claims.sub),
-            Ok(_) => Err(IdentityError::Invalid),
-            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
-                Err(IdentityError::Expired)
-            }
-            Err(_) => Err(IdentityError::Invalid),
+    /// The account id a token vouches for, at `now`.
+    pub fn verify(&self, token: &str, now: UnixMillis) -> Result<String, IdentityError> {
+        let claims = match jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation) {
+            Ok(data) => data.claims,
+            Err(_) => return Err(IdentityError::Invalid),
+        };
+        let now = now.0 / 1000;
+        if claims.sub.is_empty() {
+            return Err(IdentityError::Invalid);
         }
+        if claims.exp.saturating_add(CLOCK_LEEWAY_SECS) <= now {
+            return Err(IdentityError::Expired);
+        }
+        let future = now.saturating_add(CLOCK_LEEWAY_SECS);
+        if claims.iat > future || claims.nbf.is_some_and(|nbf| nbf > future) {
+            return Err(IdentityError::NotYetValid);
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime_secs {
+            return Err(IdentityError::LifetimeTooLong);
+        }
+        Ok(claims.sub)
     }
 }
 
@@ -163,6 +218,7 @@ impl TokenIssuer {
             aud: self.audience.clone(),
             iat: now_secs,
             exp: now_secs + ttl_secs,
+            nbf: None,
         };
         // HS256 over plain claims cannot fail.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
@@ -181,29 +237,38 @@ mod tests {
             public_key_pem: None,
             issuer: "https://portal.example.jp".into(),
             audience: "lecture-room".into(),
+            max_token_lifetime_secs: DEFAULT_MAX_TOKEN_LIFETIME_SECS,
         }
+    }
+
+    fn now_secs() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+    }
+
+    fn at(secs: u64) -> UnixMillis {
+        UnixMillis(secs * 1000)
     }
 
     #[test]
     fn a_portal_token_names_its_person_until_it_expires() {
         let issuer = TokenIssuer::new(&settings()).expect("HS256");
         let verifier = PortalIdentity::new(&settings()).expect("valid");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs();
+        let now = now_secs();
         assert_eq!(
             verifier
-                .verify(&issuer.issue("u-1", now, 600))
+                .verify(&issuer.issue("u-1", now, 600), at(now))
                 .expect("valid"),
             "u-1"
         );
         assert!(matches!(
-            verifier.verify(&issuer.issue("u-1", now - 7200, 600)),
+            verifier.verify(&issuer.issue("u-1", now - 7200, 600), at(now)),
             Err(IdentityError::Expired)
         ));
         assert!(matches!(
-            verifier.verify("junk"),
+            verifier.verify("junk", at(now)),
             Err(IdentityError::Invalid)
         ));
         let mut other = settings();
@@ -212,7 +277,10 @@ mod tests {
             .expect("HS256")
             .issue("u-1", now, 600);
         assert!(
-            matches!(verifier.verify(&foreign), Err(IdentityError::Invalid)),
+            matches!(
+                verifier.verify(&foreign, at(now)),
+                Err(IdentityError::Invalid)
+            ),
             "wrong audience"
         );
         other = settings();
@@ -221,7 +289,10 @@ mod tests {
             .expect("HS256")
             .issue("u-1", now, 600);
         assert!(
-            matches!(verifier.verify(&forged), Err(IdentityError::Invalid)),
+            matches!(
+                verifier.verify(&forged, at(now)),
+                Err(IdentityError::Invalid)
+            ),
             "wrong signature"
         );
     }
@@ -244,16 +315,14 @@ mod tests {
             aud: settings.audience.clone(),
             iat: exp - 600,
             exp,
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(algorithm), &claims, &key).expect("signs")
     }
 
     #[test]
     fn ed25519_and_rsa_portal_tokens_verify_with_the_public_key_only() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs();
+        let now = now_secs();
         for (algorithm, name, private, public) in [
             (
                 Algorithm::EdDSA,
@@ -277,12 +346,18 @@ mod tests {
             let verifier = PortalIdentity::new(&settings).expect("a public key is enough");
             assert_eq!(
                 verifier
-                    .verify(&portal_token(algorithm, private, &settings, now + 600))
+                    .verify(
+                        &portal_token(algorithm, private, &settings, now + 600),
+                        at(now)
+                    )
                     .expect("valid"),
                 "u-9"
             );
             assert!(matches!(
-                verifier.verify(&portal_token(algorithm, private, &settings, now - 3600)),
+                verifier.verify(
+                    &portal_token(algorithm, private, &settings, now - 3600),
+                    at(now)
+                ),
                 Err(IdentityError::Expired)
             ));
             // An HS256 token made with the public key as a "secret" must not pass (algorithm
@@ -295,10 +370,67 @@ mod tests {
             .expect("HS256")
             .issue("u-9", now, 600);
             assert!(
-                matches!(verifier.verify(&confused), Err(IdentityError::Invalid)),
+                matches!(
+                    verifier.verify(&confused, at(now)),
+                    Err(IdentityError::Invalid)
+                ),
                 "{name}"
             );
         }
+    }
+
+    /// An HS256 token with exactly these times, as a careless or hostile portal might sign.
+    fn token_with(iat: u64, exp: u64, nbf: Option<u64>) -> String {
+        let s = settings();
+        let claims = Claims {
+            sub: "u-1".into(),
+            iss: s.issuer.clone(),
+            aud: s.audience.clone(),
+            exp,
+            iat,
+            nbf,
+        };
+        let key = EncodingKey::from_secret(s.secret.as_deref().expect("HS256").as_bytes());
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).expect("signs")
+    }
+
+    #[test]
+    fn tokens_from_the_future_or_living_too_long_are_refused() {
+        let verifier = PortalIdentity::new(&settings()).expect("valid");
+        let now = 1_800_000_000;
+        let verify = |iat, exp, nbf| verifier.verify(&token_with(iat, exp, nbf), at(now));
+        assert_eq!(verify(now, now + 600, None).expect("valid"), "u-1");
+        assert_eq!(
+            verify(now + 30, now + 600, Some(now + 30)).expect("a little clock skew is fine"),
+            "u-1"
+        );
+        assert!(matches!(
+            verify(now + 3600, now + 7200, None),
+            Err(IdentityError::NotYetValid)
+        ));
+        assert!(matches!(
+            verify(now, now + 7200, Some(now + 3600)),
+            Err(IdentityError::NotYetValid)
+        ));
+        assert!(matches!(
+            verify(now, now + DEFAULT_MAX_TOKEN_LIFETIME_SECS + 1, None),
+            Err(IdentityError::LifetimeTooLong)
+        ));
+        assert!(matches!(
+            verify(now - 360 * 24 * 3600, now + 5 * 24 * 3600, None),
+            Err(IdentityError::LifetimeTooLong)
+        ));
+        assert_eq!(
+            verify(now, now + DEFAULT_MAX_TOKEN_LIFETIME_SECS, None).expect("exactly the maximum"),
+            "u-1"
+        );
+        let mut short = settings();
+        short.max_token_lifetime_secs = 600;
+        let strict = PortalIdentity::new(&short).expect("valid");
+        assert!(matches!(
+            strict.verify(&token_with(now, now + 601, None), at(now)),
+            Err(IdentityError::LifetimeTooLong)
+        ));
     }
 
     #[test]
@@ -310,5 +442,8 @@ mod tests {
         assert!(PortalIdentity::new(&s).is_err());
         s.algorithm = "RS256".into();
         assert!(PortalIdentity::new(&s).is_err(), "RS256 needs a public key");
+        let mut s = settings();
+        s.max_token_lifetime_secs = 365 * 24 * 3600;
+        assert!(PortalIdentity::new(&s).is_err(), "a year is too long");
     }
 }

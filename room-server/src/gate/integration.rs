@@ -5,7 +5,7 @@
 
 use super::corporate::{allocate_seat, take_back_seat};
 use super::http::{ApiError, Body, ErrorBody, Portal};
-use super::learner::check_profile;
+use super::learner::{ProfileChange, check_profile};
 use super::model::{
     Account, AccountKind, Allocation, Lecture, LectureStatus, Modality, PaymentMethod, Profile,
     Purchase, PurchaseStatus, StaffMember,
@@ -55,7 +55,7 @@ pub(crate) struct LectureInput {
 }
 
 #[utoipa::path(put, path = "/api/v1/integration/lectures/{id}", tag = "integration",
-    description = "Create or update a lecture (idempotent). A cancelled lecture stays cancelled.",
+    description = "Create or update a lecture (idempotent). A cancelled lecture stays cancelled. Staff the new list drops, or gives another role, are removed from the room (4113) and their earlier tickets refused.",
     params(("id" = String, Path)), request_body = LectureInput,
     responses((status = 200, body = Lecture), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -84,7 +84,13 @@ pub(crate) async fn put_lecture(
         staff: input.staff,
     };
     validate_lecture(&lecture.spec()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    store.upsert_lecture(&lecture, node.clock.now()).await?;
+    let now = node.clock.now();
+    store.upsert_lecture(&lecture, now).await?;
+    if let Some(before) = &before {
+        node.gate
+            .revoke_staff_changes(&id, &before.staff, &lecture.staff, now)
+            .await?;
+    }
     if let Some(before) = before
         && (before.title != lecture.title
             || before.starts_at != lecture.starts_at
@@ -185,6 +191,7 @@ pub(crate) async fn put_account(
 }
 
 #[utoipa::path(put, path = "/api/v1/integration/accounts/{id}/profile", tag = "integration",
+    description = "Set an account's attendee profile. A field left out keeps its value; `null` clears it; any other field is refused (400).",
     params(("id" = String, Path)), request_body = Profile,
     responses((status = 200, body = Profile), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -192,14 +199,13 @@ pub(crate) async fn put_profile(
     State(node): State<Arc<Node>>,
     _: Portal,
     Path(id): Path<String>,
-    Body(profile): Body<Profile>,
+    Body(change): Body<ProfileChange>,
 ) -> Result<Json<Profile>, ApiError> {
     ids_ok(&id)?;
+    let store = &node.gate.store;
+    let profile = change.applied_to(store.profile(&id).await?);
     check_profile(&profile)?;
-    node.gate
-        .store
-        .set_profile(&id, &profile, node.clock.now())
-        .await?;
+    store.set_profile(&id, &profile, node.clock.now()).await?;
     Ok(Json(profile))
 }
 
@@ -263,10 +269,10 @@ pub(crate) async fn delete_link(
         ));
     }
     let now = node.clock.now();
-    for (_, purchase) in store.allocated_to(&input.individual).await? {
-        if purchase.buyer == company {
+    for seat in store.allocated_to(&input.individual).await? {
+        if seat.purchase.buyer == company {
             node.gate
-                .revoke_if_unentitled(&purchase.lecture, &input.individual, now)
+                .revoke_if_unentitled(&seat.purchase.lecture, &input.individual, now)
                 .await?;
         }
     }
@@ -285,17 +291,20 @@ pub(crate) struct PurchaseInput {
     status: PurchaseStatus,
 }
 
+/// Whether a change to a purchase may take a place away: cancelled or refunded, or fewer seats
+/// (the seats allocated last are beyond the new quantity).
 fn takes_away(before: Option<&Purchase>, after: &Purchase) -> bool {
     let admits =
         |s: PurchaseStatus| matches!(s, PurchaseStatus::Paid | PurchaseStatus::AwaitingPayment);
-    matches!(
+    let ended = matches!(
         after.status,
         PurchaseStatus::Cancelled | PurchaseStatus::Refunded
-    ) && before.is_some_and(|b| admits(b.status))
+    ) && before.is_some_and(|b| admits(b.status));
+    ended || before.is_some_and(|b| after.quantity < b.quantity)
 }
 
 #[utoipa::path(put, path = "/api/v1/integration/purchases/{id}", tag = "integration",
-    description = "Create or update a purchase (idempotent). Turning it cancelled or refunded removes its holders from the room.",
+    description = "Create or update a purchase (idempotent). Turning it cancelled or refunded removes its holders from the room; lowering the quantity removes the holders of the seats allocated last, beyond it.",
     params(("id" = String, Path)), request_body = PurchaseInput,
     responses((status = 200, body = Purchase), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]

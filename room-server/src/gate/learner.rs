@@ -51,6 +51,41 @@ pub(crate) async fn get_profile(
 /// Longest e-mail address accepted.
 const MAX_EMAIL: usize = 254;
 
+/// A change to an attendee profile: a field given is set (`null` clears it), a field left out
+/// keeps its value, and any other field is refused — so a misspelt field (`nick`) is a 400
+/// saying which, never a profile silently wiped to nothing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileChange {
+    #[serde(default, deserialize_with = "given")]
+    nickname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "given")]
+    email: Option<Option<String>>,
+}
+
+/// `Some(value)` for a field present in the body (`Some(None)` for `null`); a missing field
+/// stays `None` through `#[serde(default)]`.
+fn given<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl ProfileChange {
+    /// `profile` with this change made.
+    pub(crate) fn applied_to(self, mut profile: Profile) -> Profile {
+        if let Some(nickname) = self.nickname {
+            profile.nickname = nickname;
+        }
+        if let Some(email) = self.email {
+            profile.email = email;
+        }
+        profile
+    }
+}
+
 /// Checks a profile a person or the portal sends: a displayable nickname (HTML is fine — it is
 /// always shown as text), a plausible e-mail.
 pub(crate) fn check_profile(p: &Profile) -> Result<(), ApiError> {
@@ -74,11 +109,11 @@ pub(crate) fn check_profile(p: &Profile) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(put, path = "/api/v1/me/profile", tag = "learner",
-    description = "Set or change the nickname (the public name in rooms) and the e-mail for reminders.",
+    description = "Set or change the nickname (the public name in rooms) and the e-mail for reminders. A field left out keeps its value; `null` clears it; any other field is refused (400).",
     request_body = Profile,
     responses(
         (status = 200, body = Profile),
-        (status = 400, body = ErrorBody, description = "empty, too long or control characters in the nickname; bad e-mail"),
+        (status = 400, body = ErrorBody, description = "an unknown field; empty, too long or control characters in the nickname; bad e-mail"),
         (status = 401, body = ErrorBody),
         (status = 503, body = ErrorBody),
     ),
@@ -86,13 +121,12 @@ pub(crate) fn check_profile(p: &Profile) -> Result<(), ApiError> {
 pub(crate) async fn put_profile(
     State(node): State<Arc<Node>>,
     Person(me): Person,
-    Body(profile): Body<Profile>,
+    Body(change): Body<ProfileChange>,
 ) -> Result<Json<Profile>, ApiError> {
+    let store = &node.gate.store;
+    let profile = change.applied_to(store.profile(&me).await?);
     check_profile(&profile)?;
-    node.gate
-        .store
-        .set_profile(&me, &profile, node.clock.now())
-        .await?;
+    store.set_profile(&me, &profile, node.clock.now()).await?;
     Ok(Json(profile))
 }
 
@@ -120,7 +154,7 @@ pub struct TicketResponse {
     responses(
         (status = 200, body = TicketResponse),
         (status = 401, body = ErrorBody),
-        (status = 403, body = RefusalBody, description = "not_purchased, payment_pending, purchase_cancelled, corporate_account_cannot_enter, seat_not_allocated, profile_incomplete, doors_not_open, lecture_ended, lecture_cancelled"),
+        (status = 403, body = RefusalBody, description = "not_purchased, payment_pending, purchase_cancelled, corporate_account_cannot_enter, seat_not_allocated, profile_incomplete, doors_not_open, lecture_ended, lecture_cancelled, banned"),
         (status = 404, body = ErrorBody, description = "no such lecture"),
         (status = 429, body = ErrorBody),
         (status = 503, body = ErrorBody),

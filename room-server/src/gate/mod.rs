@@ -27,11 +27,12 @@ use axum::routing::{get, post, put};
 use entitlement::{Admission, Facts, LectureState, Refusal, Timing, decide, lecture_state};
 use identity::{PortalIdentity, TokenIssuer};
 use model::{Lecture, Purchase};
-use protocol::{LectureId, Nickname, Role, UnixMillis, UserId};
+use protocol::{CloseCode, LectureId, Nickname, Role, UnixMillis, UserId};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use store::{Store, StoreError};
+use tracing::warn;
 use utoipa::ToSchema;
 
 /// The gate's parts, held by the node.
@@ -58,6 +59,8 @@ struct Person {
     allocated: Vec<Purchase>,
     company_lectures: BTreeSet<String>,
     profile: model::Profile,
+    /// Lectures staff removed them from without return.
+    banned_from: BTreeSet<String>,
 }
 
 /// A lecture on "My page".
@@ -167,6 +170,8 @@ pub(crate) fn router() -> Router<Arc<Node>> {
             "/api/v1/integration/purchases/{purchase}/allocations/{individual}",
             put(integration::put_allocation).delete(integration::delete_allocation),
         )
+        .layer(axum::extract::DefaultBodyLimit::max(http::MAX_JSON_BODY))
+        .route_layer(axum::middleware::from_fn(http::log_refusals))
 }
 
 impl From<&Refusal> for RefusalBody {
@@ -209,15 +214,17 @@ impl Gate {
             account: store.account(account).await?,
             purchases: store.purchases_by(account).await?,
             // Only seats of companies the person is still linked to admit them.
+            // A seat beyond the quantity bought (the portal lowered it) admits nobody either.
             allocated: store
                 .allocated_to(account)
                 .await?
                 .into_iter()
-                .map(|(_, p)| p)
-                .filter(|p| companies.contains(&p.buyer))
+                .filter(|s| s.within_quantity && companies.contains(&s.purchase.buyer))
+                .map(|s| s.purchase)
                 .collect(),
             company_lectures,
             profile: store.profile(account).await?,
+            banned_from: store.bans_of(account).await?,
         })
     }
 
@@ -242,6 +249,7 @@ impl Gate {
             allocated: person.allocated.iter().filter(of_lecture).collect(),
             company_bought: person.company_lectures.contains(&lecture.id),
             nickname: person.profile.nickname.as_deref(),
+            banned: person.banned_from.contains(&lecture.id),
         };
         decide(&facts, now, self.timing)
     }
@@ -322,13 +330,65 @@ impl Gate {
         }
     }
 
-    /// Tells every node that `user` may no longer be in `lecture`.
-    pub fn revoke(&self, lecture: &str, user: &str, now: UnixMillis) {
+    /// Takes `user`'s place in `lecture` away at `now`: recorded in the store first (so tickets
+    /// issued before are refused at entry on every node, after a restart, and while no room of
+    /// the lecture is open), then told to every node holding the lecture's room (so they are
+    /// removed from it at once).
+    pub async fn revoke(
+        &self,
+        lecture: &str,
+        user: &str,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.store.revoke(lecture, user, now).await?;
         self.bus.publish(BusEvent::Revoke {
             lecture: LectureId::from(lecture),
             user: UserId::from(user),
             at: now,
         });
+        Ok(())
+    }
+
+    /// Revokes the staff a new staff list of `lecture` drops or gives another role: their
+    /// tickets carry the old role, so they are taken out of the room and must get a new ticket
+    /// (as a learner, if they bought the lecture; in their new role).
+    pub async fn revoke_staff_changes(
+        &self,
+        lecture: &str,
+        before: &[model::StaffMember],
+        after: &[model::StaffMember],
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        for old in before {
+            if !after.contains(old) {
+                self.revoke(lecture, &old.account, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a verified room ticket still may not enter its lecture: its holder was removed
+    /// without return (4104), or their right was taken away at or after the ticket was issued
+    /// (4113). Asked at every `hello`, so neither depends on a room being open when it
+    /// happened. When the records cannot be read, the client is asked to come back (4000):
+    /// letting a ticket in unchecked would let a revoked one in.
+    pub async fn entry_refusal(&self, ticket: &TicketClaims) -> Option<CloseCode> {
+        let issued_at = UnixMillis(ticket.iat.saturating_mul(1000));
+        match self
+            .store
+            .entry_bars(ticket.lec.as_str(), ticket.sub.as_str())
+            .await
+        {
+            Ok(bars) if bars.banned => Some(CloseCode::Banned),
+            Ok(bars) if bars.revoked_at.is_some_and(|at| issued_at <= at) => {
+                Some(CloseCode::Revoked)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                warn!(error = %e, "cannot read revocations and bans; the client is asked to retry");
+                Some(CloseCode::ServerShutdown)
+            }
+        }
     }
 
     /// Revokes `user`'s place in `lecture` if, after a change to their purchases, seats or
@@ -354,7 +414,7 @@ impl Gate {
             Err(_) => false,
         };
         if !still_admitted {
-            self.revoke(lecture, user, now);
+            self.revoke(lecture, user, now).await?;
         }
         Ok(())
     }
@@ -368,6 +428,7 @@ impl Gate {
         self.revoke_if_unentitled(&purchase.lecture, &purchase.buyer, now)
             .await?;
         for allocation in self.store.allocations_of(&purchase.id).await? {
+            // Also those beyond a lowered quantity: `admission` no longer counts their seat.
             self.revoke_if_unentitled(&purchase.lecture, &allocation.individual, now)
                 .await?;
         }

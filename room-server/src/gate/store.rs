@@ -47,13 +47,24 @@ impl MigrationSource<'static> for Embedded {
         >,
     > {
         Box::pin(async {
-            Ok(vec![Migration::new(
-                1,
-                Cow::Borrowed("gate"),
-                MigrationType::Simple,
-                Cow::Borrowed(include_str!("../../migrations/0001_gate.sql")),
-                false,
-            )])
+            Ok(vec![
+                Migration::new(
+                    1,
+                    Cow::Borrowed("gate"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0001_gate.sql")),
+                    false,
+                ),
+                Migration::new(
+                    2,
+                    Cow::Borrowed("revocations bans grants"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!(
+                        "../../migrations/0002_revocations_bans_grants.sql"
+                    )),
+                    false,
+                ),
+            ])
         })
     }
 }
@@ -75,6 +86,41 @@ fn text_of<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite, where one statement that writes holds the database's write lock from its first
+    /// read (so a count-and-insert in one statement is atomic); PostgreSQL needs a row lock.
+    sqlite: bool,
+}
+
+/// What giving a seat did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocated {
+    /// The seat is theirs now.
+    Added,
+    /// They already held a seat of this purchase.
+    AlreadyHeld,
+    /// Every seat bought is held by someone else.
+    NoSeatsLeft,
+}
+
+/// A corporate seat an individual holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldSeat {
+    /// The allocation.
+    pub allocation: Allocation,
+    /// The purchase the seat is of.
+    pub purchase: Purchase,
+    /// Whether the seat is among the first `quantity` allocated of its purchase: a seat beyond
+    /// what was bought (the portal lowered the quantity) admits nobody.
+    pub within_quantity: bool,
+}
+
+/// Why someone may not enter a lecture whatever their ticket says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryBars {
+    /// Their right was taken away at this time: tickets issued at or before it are refused.
+    pub revoked_at: Option<UnixMillis>,
+    /// Staff removed them without return.
+    pub banned: bool,
 }
 
 impl Store {
@@ -99,7 +145,7 @@ impl Store {
                 .await?;
         }
         Migrator::new(Embedded).await?.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, sqlite })
     }
 
     // ----- lectures -----
@@ -456,10 +502,16 @@ impl Store {
             .collect()
     }
 
-    /// Purchases whose seats were allocated to `individual`, with the allocation.
-    pub async fn allocated_to(&self, individual: &str) -> Result<Vec<(Allocation, Purchase)>> {
+    /// The corporate seats `individual` holds, with their purchases. A seat's place among its
+    /// purchase's allocations (by time, then id) says whether it is within the quantity bought.
+    pub async fn allocated_to(&self, individual: &str) -> Result<Vec<HeldSeat>> {
         let sql = "SELECT a.allocated_at, p.id, p.buyer_id, p.lecture_id, p.quantity, p.modality, p.payment_method,
-                          p.status
+                          p.status,
+                          (SELECT count(*) FROM seat_allocations b
+                           WHERE b.purchase_id = a.purchase_id
+                             AND (b.allocated_at < a.allocated_at
+                                  OR (b.allocated_at = a.allocated_at AND b.individual_id < a.individual_id)))
+                          AS ahead
                    FROM seat_allocations a JOIN purchases p ON p.id = a.purchase_id
                    WHERE a.individual_id = $1 ORDER BY p.id";
         sqlx::query(sql)
@@ -469,12 +521,17 @@ impl Store {
             .iter()
             .map(|r| {
                 let purchase = Self::purchase_of(r)?;
+                let ahead: i64 = r.try_get("ahead")?;
                 let allocation = Allocation {
                     purchase: purchase.id.clone(),
                     individual: individual.to_owned(),
                     allocated_at: time(r.try_get("allocated_at")?),
                 };
-                Ok((allocation, purchase))
+                Ok(HeldSeat {
+                    allocation,
+                    within_quantity: ahead < i64::from(purchase.quantity),
+                    purchase,
+                })
             })
             .collect()
     }
@@ -498,30 +555,168 @@ impl Store {
         .collect()
     }
 
-    /// Gives a seat of `purchase` to `individual` (idempotent).
-    pub async fn allocate(&self, purchase: &str, individual: &str, now: UnixMillis) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO seat_allocations (purchase_id, individual_id, allocated_at) VALUES ($1, $2, $3)
+    /// Gives a seat of `purchase` to `individual` if one is left (idempotent), counting the
+    /// seats held and adding this one atomically: concurrent calls never give more seats than
+    /// the purchase's quantity.
+    ///
+    /// SQLite: the count and the insert are one statement, and a statement that writes takes
+    /// the database's write lock before it reads anything, so no other writer runs between
+    /// them. PostgreSQL: under READ COMMITTED two such statements would both count the same
+    /// snapshot, so the purchase's row is locked first (`FOR UPDATE`); the insert, a new
+    /// statement, then counts what the lock's previous holder committed.
+    pub async fn allocate(
+        &self,
+        purchase: &str,
+        individual: &str,
+        now: UnixMillis,
+    ) -> Result<Allocated> {
+        let mut tx = self.pool.begin().await?;
+        if !self.sqlite {
+            sqlx::query("SELECT id FROM purchases WHERE id = $1 FOR UPDATE")
+                .bind(purchase)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        let added = sqlx::query(
+            "INSERT INTO seat_allocations (purchase_id, individual_id, allocated_at)
+             SELECT $1, $2, $3
+             WHERE (SELECT count(*) FROM seat_allocations WHERE purchase_id = $1)
+                   < (SELECT quantity FROM purchases WHERE id = $1)
              ON CONFLICT (purchase_id, individual_id) DO NOTHING",
         )
         .bind(purchase)
         .bind(individual)
         .bind(ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        let outcome = if added {
+            sqlx::query(
+                "INSERT INTO seat_grants (purchase_id, individual_id, corporate_id, lecture_id, granted_at)
+                 SELECT id, $2, buyer_id, lecture_id, $3 FROM purchases WHERE id = $1",
+            )
+            .bind(purchase)
+            .bind(individual)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+            Allocated::Added
+        } else {
+            let held = sqlx::query(
+                "SELECT 1 AS held FROM seat_allocations WHERE purchase_id = $1 AND individual_id = $2",
+            )
+            .bind(purchase)
+            .bind(individual)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match held {
+                Some(_) => Allocated::AlreadyHeld,
+                None => Allocated::NoSeatsLeft,
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
     }
 
-    /// Takes a seat back. Returns whether it was allocated.
-    pub async fn deallocate(&self, purchase: &str, individual: &str) -> Result<bool> {
+    /// Takes a seat back (its past stays in the seat history). Returns whether it was allocated.
+    pub async fn deallocate(
+        &self,
+        purchase: &str,
+        individual: &str,
+        now: UnixMillis,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "DELETE FROM seat_allocations WHERE purchase_id = $1 AND individual_id = $2",
         )
         .bind(purchase)
         .bind(individual)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE seat_grants SET released_at = $3
+             WHERE purchase_id = $1 AND individual_id = $2 AND released_at IS NULL",
+        )
+        .bind(purchase)
+        .bind(individual)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ----- revocations and bans -----
+
+    /// Records that `account`'s right to attend `lecture` was taken away at `at` (the latest
+    /// time is kept).
+    pub async fn revoke(&self, lecture: &str, account: &str, at: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO revocations (lecture_id, account_id, revoked_at) VALUES ($1, $2, $3)
+             ON CONFLICT (lecture_id, account_id) DO UPDATE SET revoked_at =
+                CASE WHEN excluded.revoked_at > revocations.revoked_at
+                     THEN excluded.revoked_at ELSE revocations.revoked_at END",
+        )
+        .bind(lecture)
+        .bind(account)
+        .bind(ms(at))
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(())
+    }
+
+    /// Records that staff removed `account` from `lecture` without return (idempotent).
+    pub async fn ban(&self, lecture: &str, account: &str, at: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO bans (lecture_id, account_id, banned_at) VALUES ($1, $2, $3)
+             ON CONFLICT (lecture_id, account_id) DO NOTHING",
+        )
+        .bind(lecture)
+        .bind(account)
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The lectures `account` was removed from without return.
+    pub async fn bans_of(&self, account: &str) -> Result<std::collections::BTreeSet<String>> {
+        sqlx::query("SELECT lecture_id FROM bans WHERE account_id = $1")
+            .bind(account)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("lecture_id")?))
+            .collect()
+    }
+
+    /// The revocation and ban of `account` in `lecture`, in one round trip (asked at every
+    /// entry).
+    pub async fn entry_bars(&self, lecture: &str, account: &str) -> Result<EntryBars> {
+        let row = sqlx::query(
+            "SELECT (SELECT revoked_at FROM revocations WHERE lecture_id = $1 AND account_id = $2)
+                        AS revoked_at,
+                    (SELECT count(*) FROM bans WHERE lecture_id = $1 AND account_id = $2) AS bans",
+        )
+        .bind(lecture)
+        .bind(account)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(EntryBars {
+            revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(time),
+            banned: row.try_get::<i64, _>("bans")? > 0,
+        })
+    }
+
+    /// Whether the store holds an account whose id does not start with `prefix` (demo mode
+    /// refuses a store with records other than its own).
+    pub async fn has_accounts_beyond(&self, prefix: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT id FROM accounts WHERE id NOT LIKE $1 LIMIT 1")
+            .bind(format!("{prefix}%"))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 
     // ----- attendance -----
@@ -565,12 +760,19 @@ impl Store {
         Ok(())
     }
 
-    /// The attendance of the individuals linked to `company`, newest first.
+    /// The stays `company` paid for, newest first: learners' stays in a lecture while they held
+    /// one of the company's seats of it, and were linked to it. Their own purchases, other
+    /// lectures, and anything before the link or outside the seat's time are theirs alone.
     pub async fn attendance_of_members(&self, company: &str) -> Result<Vec<AttendanceRecord>> {
         sqlx::query(
             "SELECT a.lecture_id, a.account_id, a.role, a.entered_at, a.left_at, a.seat_row, a.seat_col
              FROM attendance a JOIN corporate_links l ON l.individual_id = a.account_id
-             WHERE l.corporate_id = $1 ORDER BY a.entered_at DESC, a.account_id",
+             WHERE l.corporate_id = $1 AND a.role = 'learner' AND a.entered_at >= l.linked_at
+               AND EXISTS (SELECT 1 FROM seat_grants g
+                           WHERE g.individual_id = a.account_id AND g.lecture_id = a.lecture_id
+                             AND g.corporate_id = $1 AND g.granted_at <= a.entered_at
+                             AND (g.released_at IS NULL OR g.released_at >= a.entered_at))
+             ORDER BY a.entered_at DESC, a.account_id",
         )
         .bind(company)
         .fetch_all(&self.pool)
@@ -643,9 +845,30 @@ mod tests {
         let store = sqlite().await;
         let t = UnixMillis(1_000);
         store.link("ken", "acme", t).await.expect("links");
-        let entered = AttendanceChange::Entered {
-            id: "s1".into(),
-            lecture: "l".into(),
+        let purchase = |id: &str, buyer: &str, lecture: &str| Purchase {
+            id: id.into(),
+            buyer: buyer.into(),
+            lecture: lecture.into(),
+            quantity: 1,
+            modality: Modality::Online,
+            payment_method: PaymentMethod::Card,
+            status: PurchaseStatus::Paid,
+        };
+        store
+            .upsert_purchase(&purchase("p1", "acme", "l"), t)
+            .await
+            .expect("writes");
+        store
+            .upsert_purchase(&purchase("p2", "ken", "own"), t)
+            .await
+            .expect("writes");
+        assert_eq!(
+            store.allocate("p1", "ken", t).await.expect("writes"),
+            Allocated::Added
+        );
+        let entered = |id: &str, lecture: &str| AttendanceChange::Entered {
+            id: id.into(),
+            lecture: lecture.into(),
             account: "ken".into(),
             role: protocol::Role::Learner,
             at: t,
@@ -656,11 +879,23 @@ mod tests {
             seat: Some(Seat::new(1, 2)),
         };
         store
-            .record_attendance(&[entered, left])
+            .record_attendance(&[entered("s1", "l"), left, entered("s2", "own")])
             .await
             .expect("writes");
+        // Taken back later: the stay it paid for stays in the history.
+        assert!(
+            store
+                .deallocate("p1", "ken", UnixMillis(3_000))
+                .await
+                .expect("writes")
+        );
         let records = store.attendance_of_members("acme").await.expect("reads");
-        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records.len(),
+            1,
+            "only the stay on the company's seat: {records:?}"
+        );
+        assert_eq!(records[0].lecture, "l");
         assert_eq!(records[0].seat, Some(Seat::new(1, 2)));
         assert_eq!(records[0].left_at, Some(UnixMillis(2_000)));
         assert!(

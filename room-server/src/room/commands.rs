@@ -443,8 +443,11 @@ impl Room {
         allow_return: bool,
     ) -> Result<(), Refusal> {
         self.learner_target(target)?;
-        if !allow_return {
-            self.banned.insert(target.clone());
+        if !allow_return && self.banned.insert(target.clone()) {
+            self.outputs.push_back(Output::Banned {
+                user: target.clone(),
+                at: now,
+            });
         }
         let code = if allow_return {
             CloseCode::Removed

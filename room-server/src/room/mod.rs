@@ -102,6 +102,14 @@ pub enum Output {
         /// When.
         at: UnixMillis,
     },
+    /// Staff removed `user` without return: for the records, so the ban outlives this room
+    /// (a restart, the room closing while empty, another node's copy).
+    Banned {
+        /// Who.
+        user: UserId,
+        /// When.
+        at: UnixMillis,
+    },
 }
 
 /// A stay in the room, one per connection.

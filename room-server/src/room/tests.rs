@@ -36,6 +36,8 @@ struct Sim {
     attendance: Vec<Attendance>,
     /// When the room reported the lecture ended.
     ended_at: Option<UnixMillis>,
+    /// Bans the room reported for the records, in order.
+    bans: Vec<(protocol::UserId, UnixMillis)>,
 }
 
 impl Sim {
@@ -53,6 +55,7 @@ impl Sim {
             closed: HashMap::new(),
             attendance: Vec::new(),
             ended_at: None,
+            bans: Vec::new(),
         }
     }
 
@@ -81,6 +84,7 @@ impl Sim {
                 }
                 Output::Attendance(a) => self.attendance.push(a),
                 Output::Ended { at } => self.ended_at = Some(at),
+                Output::Banned { user, at } => self.bans.push((user, at)),
             }
         }
         for conn in gone {
@@ -1147,6 +1151,11 @@ fn a_removed_learner_loses_the_seat_and_may_or_may_not_return() {
     assert_eq!(sim.closed[&jiro], Some(CloseCode::Banned));
     let again = sim.join("u2", "jiro", Role::Learner);
     assert_eq!(sim.closed[&again], Some(CloseCode::Banned));
+    assert_eq!(
+        sim.bans,
+        vec![("u2".into(), sim.now)],
+        "the ban is reported once, for the records; a removal with return is not a ban"
+    );
 
     sim.send(
         moderator,
