@@ -2,11 +2,12 @@
 //! check, the gate's APIs and — for every other path — the web client. Every refusal of an
 //! API or socket is a JSON body `{"error": code, "message": text}`.
 
+use crate::client_addr::ClientAddr;
 use crate::node::{Metrics, Node};
 use crate::session;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,7 +15,7 @@ use axum::{Json, Router};
 use protocol::Codec;
 use protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use serde_json::json;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -115,11 +116,11 @@ fn origin_allowed(node: &Node, headers: &HeaderMap) -> bool {
 pub(crate) async fn room_socket(
     State(node): State<Arc<Node>>,
     Path(lecture): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, UpgradeRefused> {
-    let (upgrade, codec) = admit_socket(&node, peer, &headers, upgrade)?;
+    let (upgrade, codec) = admit_socket(&node, client, &headers, upgrade)?;
     let lecture = match node.gate.store.lecture(&lecture).await {
         Ok(Some(lecture)) => lecture,
         Ok(None) => {
@@ -182,12 +183,13 @@ impl IntoResponse for UpgradeRefused {
 }
 
 /// What every WebSocket of the node (the room's, the connection check's) passes before the
-/// upgrade: a real upgrade, a node not draining, an allowed origin, the per-address connect
-/// limit, room under `max_connections`, and one of the room protocol's subprotocols. Returns
-/// the upgrade with the node's size limits set and the chosen codec, or the refusal.
+/// upgrade: a real upgrade, a node not draining, an allowed origin, the connect limit of the
+/// `client`'s address (the real one behind trusted proxies: see [`ClientAddr`]), room under
+/// `max_connections`, and one of the room protocol's subprotocols. Returns the upgrade with
+/// the node's size limits set and the chosen codec, or the refusal.
 pub(crate) fn admit_socket(
     node: &Node,
-    peer: SocketAddr,
+    client: IpAddr,
     headers: &HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<(WebSocketUpgrade, Codec), UpgradeRefused> {
@@ -215,7 +217,7 @@ pub(crate) fn admit_socket(
             "this page's origin may not connect",
         ));
     }
-    if node.connect_limiter.check_key(&peer.ip()).is_err() {
+    if node.connect_limiter.check_key(&client).is_err() {
         return Err(UpgradeRefused::new(
             node,
             StatusCode::TOO_MANY_REQUESTS,

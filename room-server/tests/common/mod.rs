@@ -72,6 +72,8 @@ pub fn test_config() -> Config {
     let key = TicketKey::new(b"end-to-end-test-secret-0123456789".to_vec()).expect("long enough");
     let mut config = Config::new(key);
     config.database_url = sqlite_url();
+    // Every test peer is on loopback, which a node otherwise refuses to contact.
+    config.media.allow_private_candidates = true;
     config
         .lectures
         .push(lecture(LECTURE, 30 * 60 * 1000, vec![]));
@@ -163,6 +165,26 @@ impl TestNode {
     /// GET `path` on the node; returns the status and body.
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path).await
+    }
+
+    /// The value of one counter or gauge of the node's `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let (_, body) = self.get("/metrics").await;
+        body.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("/metrics has no {name}"))
+    }
+
+    /// Waits (at most [`WAIT`]) until `/metrics` shows `name` at `want`.
+    pub async fn wait_metric(&self, name: &str, want: u64) {
+        let reached = tokio::time::timeout(WAIT, async {
+            while self.metric(name).await != want {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(reached.is_ok(), "{name} did not reach {want}");
     }
 }
 
@@ -274,11 +296,25 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str, codec: Codec) -> Result<Self, tungstenite::Error> {
+        Self::connect_with(url, codec, &[]).await
+    }
+
+    /// Connects with extra request headers (`X-Forwarded-For`, as a load balancer adds).
+    pub async fn connect_with(
+        url: &str,
+        codec: Codec,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Self, tungstenite::Error> {
         let mut request = url.into_client_request()?;
         request.headers_mut().insert(
             "sec-websocket-protocol",
             HeaderValue::from_static(codec.subprotocol()),
         );
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .append(*name, HeaderValue::from_str(value).expect("a header value"));
+        }
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(Self { ws, codec })
     }
