@@ -582,7 +582,6 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
                 // Every welcome is followed by the media settings: per connection, since a
                 // TURN credential names its holder (welcomes are per connection anyway).
                 let welcome = matches!(msg, ServerMsg::Welcome(_));
-                let now = node.clock.now();
                 let mut sent = 0;
                 room.for_each_recipient(to, |conn| {
                     let Some(out) = conns.get(&conn) else { return };
@@ -595,7 +594,7 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
                             ice_servers: node
                                 .config
                                 .media
-                                .room_ice_servers(now, &format!("{:x}", conn.0)),
+                                .room_ice_servers(node.clock.now(), &format!("{:x}", conn.0)),
                         };
                         if let Some(frame) = encode(&config, out.codec)
                             && out.tx.try_send(Outgoing::Frame(frame)).is_err()
