@@ -502,6 +502,69 @@ impl Drop for RedisServer {
     }
 }
 
+/// A real coturn (`turnserver`) on a free loopback port taking TURN REST credentials made with
+/// `secret` (`use-auth-secret`), stopped by its id when dropped.
+pub struct TurnServer {
+    pub port: u16,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl TurnServer {
+    pub fn start(secret: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("room-server-turn-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a data dir");
+        let child = std::process::Command::new("turnserver")
+            .arg("-n")
+            .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+            .args(["--listening-port", &port.to_string()])
+            .args(["--use-auth-secret", "--static-auth-secret", secret])
+            .args([
+                "--realm",
+                "lecture.test",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+            ])
+            .arg("--db")
+            .arg(dir.join("turndb"))
+            .args(["--log-file", "stdout", "--simple-log"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("turnserver runs (scripts/test installs coturn)");
+        let server = Self { port, child, dir };
+        // It listens on TCP and UDP alike: TCP shows when it is up.
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "turnserver did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("turn:127.0.0.1:{}?transport=udp", self.port)
+    }
+}
+
+impl Drop for TurnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A `room-server` process, killed by its id when dropped.
 pub struct NodeProcess {
     pub addr: SocketAddr,
