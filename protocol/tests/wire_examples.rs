@@ -373,10 +373,12 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
                         username: None,
                         credential: None,
                     },
+                    // A TURN REST credential for this connection alone:
+                    // base64(HMAC-SHA1("example-turn-secret", username)).
                     IceServer {
                         urls: vec!["turn:turn.example.jp:3478?transport=udp".into()],
-                        username: Some("lecture".into()),
-                        credential: Some("secret".into()),
+                        username: Some("1764590400:10000002a".into()),
+                        credential: Some("zNrCovbAX5BLs9XBOL5bAdUgnMo=".into()),
                     },
                 ],
             },

@@ -5,7 +5,13 @@
 //! random bytes (how fast). Public: no ticket, no sign-in — it says nothing about
 //! anyone — and bounded like everything public: the room socket's origin check, connect
 //! limit, capacity and sizes; a download limit per address.
+//!
+//! A probe is a whole WebRTC connection (a UDP port, file descriptors, memory) made for
+//! anyone, so it is held on a short leash: a cap per client address and per node
+//! ([`Probes`]), ports of its own (never the lecture's), a life of `check_probe_secs`, no TURN
+//! credential, and the node's candidate filter on what the page names.
 
+use crate::client_addr::ClientAddr;
 use crate::conn::close::{close_frame, finish, normal_close};
 use crate::conn::upgrade::{NotWebSocket, Upgrade, WsStream};
 use crate::gate::http::{ApiError, ErrorBody};
@@ -14,16 +20,17 @@ use crate::room_task::encode;
 use crate::routes::{Admitted, UpgradeRefused, admit_socket};
 use crate::session::{Sink, Stream, data_of, read_failure};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use protocol::{ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, IceCandidate, ServerMsg};
 use serde::Deserialize;
 use signaling::PeerSignal;
-use signaling::probe::Probe;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use signaling::probe::{Probe, Prober};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
@@ -34,13 +41,104 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 pub(crate) const MAX_MESSAGES: u32 = 100;
 /// How long one check connection lives.
 pub(crate) const LIFE: Duration = Duration::from_secs(60);
+
+/// The node's connection-check probes: what builds them, and how many each client address
+/// and the node hold now.
+#[derive(Debug)]
+pub(crate) struct Probes {
+    /// Builds probes on their own ports (`[media] check_udp_port_range`, or ephemeral).
+    prober: Prober,
+    /// Probes open now in all, and per address (an address is in the map only while it
+    /// holds one, so the map is never larger than the node's cap).
+    held: Mutex<Held>,
+    /// `[limits] max_check_probes`.
+    per_node: u32,
+    /// `[limits] check_probes_per_ip`.
+    per_address: u32,
+    /// `[limits] check_probe_secs`.
+    life: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    total: u32,
+    by_address: HashMap<IpAddr, u32>,
+}
+
+/// Why a probe was not made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeRefused {
+    /// The client's address holds its share already.
+    #[error("too many connection checks from your address at once; retry in a minute")]
+    Address,
+    /// The node holds all the probes it makes at once.
+    #[error("too many connection checks on this server at once; retry in a minute")]
+    Node,
+}
+
+impl Probes {
+    pub(crate) fn new(prober: Prober, limits: &crate::config::Limits) -> Self {
+        Self {
+            prober,
+            held: Mutex::default(),
+            per_node: limits.max_check_probes,
+            per_address: limits.check_probes_per_ip,
+            life: Duration::from_secs(limits.check_probe_secs),
+        }
+    }
+
+    /// Takes a place for a probe from `addr`, released when the lease is dropped.
+    fn lease(&self, addr: IpAddr) -> Result<Lease<'_>, ProbeRefused> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.total >= self.per_node {
+            return Err(ProbeRefused::Node);
+        }
+        let mine = held.by_address.entry(addr).or_insert(0);
+        if *mine >= self.per_address {
+            if *mine == 0 {
+                held.by_address.remove(&addr);
+            }
+            return Err(ProbeRefused::Address);
+        }
+        *mine += 1;
+        held.total += 1;
+        Ok(Lease { probes: self, addr })
+    }
+}
+
+/// One probe's place in [`Probes`], given back on drop.
+#[derive(Debug)]
+struct Lease<'a> {
+    probes: &'a Probes,
+    addr: IpAddr,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut held = self
+            .probes
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.total = held.total.saturating_sub(1);
+        if let Some(n) = held.by_address.get_mut(&self.addr) {
+            *n -= 1;
+            if *n == 0 {
+                held.by_address.remove(&self.addr);
+            }
+        }
+    }
+}
 /// Largest download, and the size of the random bytes a node draws at start.
 pub(crate) const MAX_DOWNLOAD: usize = 8 * 1024 * 1024;
 /// The download's size when none is asked for.
 const DEFAULT_DOWNLOAD: usize = 1024 * 1024;
 
 #[utoipa::path(get, path = "/ws/check", tag = "check",
-    description = "The connection check's WebSocket (docs/protocol.md, \"Connection check\"). Same subprotocols, origin rule and limits as the room socket; no ticket and no `hello`. The node first sends `media_config`; every `ping` gets a `pong`; one `media_offer` of a data channel (no audio or video) gets a `media_answer` and opens a WebRTC probe that echoes every data-channel message, candidates trickling both ways as `media_candidate`; anything else gets an `error`. Closes with 1000 after 100 messages or 60 seconds, and the probe with it.",
+    description = "The connection check's WebSocket (docs/protocol.md, \"Connection check\"). Same subprotocols, origin rule and limits as the room socket; no ticket and no `hello`. The node first sends `media_config` (STUN servers only, never a TURN credential); every `ping` gets a `pong`; one `media_offer` of a data channel (no audio or video) gets a `media_answer` and opens a WebRTC probe that echoes every data-channel message, candidates trickling both ways as `media_candidate`, until `media_stopped` after `check_probe_secs` (20 s); a probe beyond `check_probes_per_ip` (2) per client address or `max_check_probes` (50) per node gets an `error` `rate_limited`; anything else gets an `error`. Closes with 1000 after 100 messages or 60 seconds, and the probe with it.",
     responses(
         (status = 101, description = "switching to the room protocol"),
         (status = 400, body = ErrorBody, description = "not_websocket, unsupported_subprotocol"),
@@ -50,7 +148,7 @@ const DEFAULT_DOWNLOAD: usize = 1024 * 1024;
     ))]
 pub(crate) async fn socket(
     State(node): State<Arc<Node>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     upgrade: Result<Upgrade, NotWebSocket>,
 ) -> Result<Response, UpgradeRefused> {
@@ -58,23 +156,23 @@ pub(crate) async fn socket(
         upgrade,
         codec,
         permit,
-    } = admit_socket(&node, peer, &headers, upgrade)?;
+    } = admit_socket(&node, client, &headers, upgrade)?;
     // Replies are small and sent one at a time.
     let settings = node.ws_settings(64 * 1024);
     let tracker = node.sessions.clone();
     Ok(upgrade.respond(codec.subprotocol(), settings, move |ws| {
         tracker.track_future(async move {
-            run(node, ws, codec).await;
+            run(node, ws, codec, client).await;
             drop(permit);
         })
     }))
 }
 
 /// Runs one check connection to its end.
-async fn run(node: Arc<Node>, ws: WsStream, codec: Codec) {
+async fn run(node: Arc<Node>, ws: WsStream, codec: Codec, client: IpAddr) {
     Metrics::add(&node.metrics.check_connections_active, 1);
     let (mut sink, mut stream) = ws.split();
-    let close = answer(&node, &mut sink, &mut stream, codec).await;
+    let close = answer(&node, &mut sink, &mut stream, codec, client).await;
     if let (Some(close), Ok(ws)) = (close, stream.reunite(sink)) {
         finish(ws, close).await;
     }
@@ -88,29 +186,48 @@ async fn answer(
     sink: &mut Sink,
     stream: &mut Stream,
     codec: Codec,
+    client: IpAddr,
 ) -> Option<CloseFrame> {
-    let mut probe = ProbeSlot::default();
-    let close = converse(node, sink, stream, codec, &mut probe).await;
-    if let Some((probe, _)) = probe.live.take() {
-        probe.close().await;
-        Metrics::sub(&node.metrics.check_probes_active, 1);
-    }
+    let mut probe = ProbeSlot::Never;
+    let close = converse(node, sink, stream, codec, client, &mut probe).await;
+    probe.end(node).await;
     close
 }
 
 /// The check connection's WebRTC probe (at most one per connection).
-#[derive(Default)]
-struct ProbeSlot {
-    /// The probe and its signals; the signals are `None` once the connection closed.
-    live: Option<(Probe, Option<mpsc::UnboundedReceiver<PeerSignal>>)>,
+enum ProbeSlot<'a> {
+    /// None asked for yet.
+    Never,
+    /// Open: the probe, its signals, when it must close, and its place in the node's caps.
+    Live {
+        probe: Probe,
+        signals: mpsc::UnboundedReceiver<PeerSignal>,
+        until: Instant,
+        _lease: Lease<'a>,
+    },
+    /// Made and closed (failed, or its life is over): no other on this connection.
+    Over,
 }
 
-impl ProbeSlot {
-    /// The probe's next signal; never, without a live one.
+impl ProbeSlot<'_> {
+    /// The probe's next signal, or `None` when its life is over; never, without a live one.
     async fn next(&mut self) -> Option<PeerSignal> {
-        match &mut self.live {
-            Some((_, Some(signals))) => signals.recv().await,
+        match self {
+            Self::Live { signals, until, .. } => {
+                tokio::select! {
+                    signal = signals.recv() => signal,
+                    () = sleep_until(*until) => None,
+                }
+            }
             _ => std::future::pending().await,
+        }
+    }
+
+    /// Closes a live probe and gives its place back.
+    async fn end(&mut self, node: &Node) {
+        if let Self::Live { probe, .. } = std::mem::replace(self, Self::Over) {
+            probe.close().await;
+            Metrics::sub(&node.metrics.check_probes_active, 1);
         }
     }
 }
@@ -134,17 +251,19 @@ fn check_error(code: ErrorCode, message: impl Into<String>, command: &str) -> Se
     }
 }
 
-async fn converse(
-    node: &Node,
+async fn converse<'a>(
+    node: &'a Node,
     sink: &mut Sink,
     stream: &mut Stream,
     codec: Codec,
-    probe: &mut ProbeSlot,
+    client: IpAddr,
+    probe: &mut ProbeSlot<'a>,
 ) -> Option<CloseFrame> {
     let deadline = Instant::now() + LIFE;
-    // First, what the page needs to build its RTCPeerConnection for the WebRTC probe.
+    // First, what the page needs to build its RTCPeerConnection for the WebRTC probe: STUN
+    // only, never a TURN credential (this socket is anyone's).
     let config = ServerMsg::MediaConfig {
-        ice_servers: node.config.media.ice_servers.clone(),
+        ice_servers: node.config.media.check_ice_servers(),
     };
     if !reply(sink, codec, deadline, &config).await {
         return None;
@@ -167,10 +286,8 @@ async fn converse(
                     },
                     Some(PeerSignal::EndOfCandidates | PeerSignal::Offer(_)) => continue,
                     Some(PeerSignal::Closed) | None => {
-                        // The probe failed or closed: nothing more comes from it.
-                        if let Some((_, signals)) = &mut probe.live {
-                            *signals = None;
-                        }
+                        // The probe failed, closed, or lived its life: its place goes back.
+                        probe.end(node).await;
                         ServerMsg::MediaStopped
                     }
                 };
@@ -198,14 +315,25 @@ async fn converse(
                 t,
                 server_time: node.clock.now(),
             }),
-            Ok(ClientMsg::MediaOffer { sdp }) => Some(offer(node, probe, sdp, deadline).await),
-            Ok(ClientMsg::MediaCandidate { candidate }) => match &probe.live {
-                None => Some(check_error(
+            Ok(ClientMsg::MediaOffer { sdp }) => {
+                Some(offer(node, probe, client, sdp, deadline).await)
+            }
+            Ok(ClientMsg::MediaCandidate { candidate }) => match &*probe {
+                ProbeSlot::Never => Some(check_error(
                     ErrorCode::NotAllowed,
                     "send `media_offer` first",
                     "media_candidate",
                 )),
-                Some((live, _)) => {
+                // Trailing the probe's end: nowhere to go.
+                ProbeSlot::Over => None,
+                // Dropped without a word: a page's host candidates are private addresses
+                // as a rule, and an error would fail its check for nothing.
+                ProbeSlot::Live { .. }
+                    if !node.signaling.candidate_filter.admit(&candidate.candidate) =>
+                {
+                    None
+                }
+                ProbeSlot::Live { probe: live, .. } => {
                     let candidate = signaling::IceCandidate {
                         candidate: candidate.candidate,
                         sdp_mid: candidate.sdp_mid,
@@ -252,15 +380,30 @@ async fn converse(
 /// Takes the connection's `media_offer`: the first makes the probe and is answered with
 /// `media_answer`; one after it gets an `error`, and so does an offer the node cannot take
 /// (which leaves the connection free to offer again).
-async fn offer(node: &Node, probe: &mut ProbeSlot, sdp: String, deadline: Instant) -> ServerMsg {
-    if probe.live.is_some() {
+async fn offer<'a>(
+    node: &'a Node,
+    probe: &mut ProbeSlot<'a>,
+    client: IpAddr,
+    sdp: String,
+    deadline: Instant,
+) -> ServerMsg {
+    if !matches!(probe, ProbeSlot::Never) {
         return check_error(
             ErrorCode::NotAllowed,
             "one WebRTC probe per connection check",
             "media_offer",
         );
     }
-    let made = match timeout_at(deadline, Probe::answer(&node.signaling, sdp)).await {
+    let lease = match node.probes.lease(client) {
+        Ok(lease) => lease,
+        Err(refused) => {
+            Metrics::add(&node.metrics.check_probes_refused_total, 1);
+            return check_error(ErrorCode::RateLimited, refused.to_string(), "media_offer");
+        }
+    };
+    let sdp = node.signaling.candidate_filter.strip_sdp(sdp);
+    let probes = &node.probes;
+    let made = match timeout_at(deadline, Probe::answer(&probes.prober, sdp)).await {
         Ok(made) => made,
         Err(_) => {
             return check_error(ErrorCode::InvalidArgument, "check over", "media_offer");
@@ -270,7 +413,12 @@ async fn offer(node: &Node, probe: &mut ProbeSlot, sdp: String, deadline: Instan
         Ok((live, sdp, signals)) => {
             Metrics::add(&node.metrics.check_probes_total, 1);
             Metrics::add(&node.metrics.check_probes_active, 1);
-            probe.live = Some((live, Some(signals)));
+            *probe = ProbeSlot::Live {
+                probe: live,
+                signals,
+                until: Instant::now() + probes.life,
+                _lease: lease,
+            };
             ServerMsg::MediaAnswer { sdp }
         }
         Err(e) => check_error(
@@ -288,7 +436,7 @@ pub(crate) struct DownloadSize {
 }
 
 #[utoipa::path(get, path = "/api/v1/check/download", tag = "check",
-    description = "The connection check's download: `bytes` of random (incompressible) data, never cached. Limited per client address.",
+    description = "The connection check's download: `bytes` of random (incompressible) data, never cached. Limited per client address (behind `trusted_proxies`, the address they name).",
     params(("bytes" = Option<u64>, Query, minimum = 1, maximum = 8388608,
         description = "How many bytes, 1 to 8 MiB (8388608); 1 MiB (1048576) when left out.")),
     responses(
@@ -298,7 +446,7 @@ pub(crate) struct DownloadSize {
     ))]
 pub(crate) async fn download(
     State(node): State<Arc<Node>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     size: Result<Query<DownloadSize>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let wrong = || ApiError::BadRequest(format!("bytes must be a number from 1 to {MAX_DOWNLOAD}"));
@@ -310,7 +458,7 @@ pub(crate) async fn download(
             .filter(|n| (1..=MAX_DOWNLOAD).contains(n))
             .ok_or_else(wrong)?,
     };
-    if node.download_limiter.check_key(&peer.ip()).is_err() {
+    if node.download_limiter.check_key(&client).is_err() {
         return Err(ApiError::RateLimited);
     }
     Ok((

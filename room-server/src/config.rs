@@ -1,10 +1,12 @@
 //! The node's configuration: command-line flags and environment variables over an optional
 //! TOML file over defaults.
 
+use crate::client_addr::{BadProxy, ForwardedHeader, TrustedProxies};
 use crate::gate::identity::IdentitySettings;
 use crate::gate::model::{Lecture, LectureStatus, StaffMember};
 use crate::room::{LectureSpec, RoomSettings};
 use crate::ticket::{TicketKey, WeakSecret};
+use crate::turn::TurnSecret;
 use protocol::UnixMillis;
 use protocol::server::Emotion;
 use serde::Deserialize;
@@ -75,6 +77,9 @@ pub enum ConfigError {
          SQLite file of its own, not a shared database (or run without --demo)"
     )]
     DemoWithSharedDatabase,
+    /// A trusted proxy is not an address or a network.
+    #[error(transparent)]
+    Proxy(#[from] BadProxy),
 }
 
 /// Limits that keep one node healthy under load and abuse.
@@ -135,6 +140,15 @@ pub struct Limits {
     /// (database, Redis, media sockets, files): the node holds at most the open-file limit
     /// minus this many client sockets at once; more wait in the listen backlog.
     pub reserved_descriptors: usize,
+    /// Connection-check WebRTC probes open at once on this node: each is a peer connection
+    /// (a UDP port, a few file descriptors, some 200 KiB), made for anyone who asks, so their
+    /// number is bounded whatever the number of askers. 0: no probes.
+    pub max_check_probes: u32,
+    /// …and from one client address: one page's check needs one.
+    pub check_probes_per_ip: u32,
+    /// How long a probe lives before the node closes it (a check's echo takes a second or
+    /// two; the check socket itself lives 60 s).
+    pub check_probe_secs: u64,
 }
 
 impl Default for Limits {
@@ -163,6 +177,9 @@ impl Default for Limits {
             write_stall_ms: 15_000,
             socket_send_buffer_bytes: 128 * 1024,
             reserved_descriptors: 1024,
+            max_check_probes: 50,
+            check_probes_per_ip: 2,
+            check_probe_secs: 20,
         }
     }
 }
@@ -246,7 +263,7 @@ impl RoomTuning {
 
 /// The media path (the `[media]` table): how the node's WebRTC connections are reached, and
 /// what browsers are told.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct MediaSettings {
     /// Address the peer connections bind; none: every interface but loopback.
@@ -262,8 +279,28 @@ pub struct MediaSettings {
     /// ICE-TCP for every peer connection on this one TCP port (443, say, which firewalls that
     /// block UDP usually let out): open just this port. Takes precedence over `ice_tcp`.
     pub ice_tcp_port: Option<u16>,
-    /// STUN/TURN servers handed to browsers in `media_config`.
+    /// STUN/TURN servers handed to browsers in the room's `media_config`. The connection
+    /// check (anonymous) gets only their `stun:` URLs, never a user name or credential.
     pub ice_servers: Vec<protocol::IceServer>,
+    /// TURN servers (`turn:…`, `turns:…`) for which each admitted person gets a credential of
+    /// their own, valid `turn_ttl_secs` (the TURN REST scheme; coturn's `use-auth-secret`).
+    pub turn_urls: Vec<String>,
+    /// The secret shared with those TURN servers (coturn's `static-auth-secret`).
+    pub turn_secret: Option<TurnSecret>,
+    /// How long a TURN credential handed out in `media_config` works: it must outlast the
+    /// lecture (the TURN server refuses refreshes with an expired one); a reconnect gets a
+    /// fresh one.
+    pub turn_ttl_secs: u64,
+    /// UDP ports for the connection check's WebRTC probes (`"50200-50209"`), never the
+    /// lecture's `udp_port_range`: anonymous probes must not take the ports the instructor and
+    /// learners need. None: ephemeral ports. Behind a firewall that opens only the lecture's
+    /// ports, set this and open it too, or the check fails where the lecture would not.
+    pub check_udp_port_range: Option<String>,
+    /// Use the ICE candidates clients name at loopback, private (RFC 1918, `fc00::/7`),
+    /// link-local and other non-public addresses, and `.local` host names. Off: they are
+    /// dropped (counted in `/metrics`), so nobody makes the node send STUN into its own
+    /// machine or network. Turn on for a node on the learners' own LAN, and for tests.
+    pub allow_private_candidates: bool,
     /// Where the instructor's tracks are recorded, a folder per lecture; none: no recording.
     pub recording_dir: Option<PathBuf>,
     /// How the other nodes reach this one to pull the instructor's media when the instructor
@@ -275,24 +312,144 @@ pub struct MediaSettings {
     pub relay_url: Option<String>,
 }
 
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            bind_ip: None,
+            udp_port_range: None,
+            public_ips: Vec::new(),
+            ice_tcp: false,
+            ice_tcp_port: None,
+            ice_servers: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl_secs: 4 * 3600,
+            check_udp_port_range: None,
+            allow_private_candidates: false,
+            recording_dir: None,
+            relay_url: None,
+        }
+    }
+}
+
+/// A `first-last` port range setting, checked.
+fn parse_port_range(
+    name: &str,
+    range: Option<&String>,
+) -> Result<Option<RangeInclusive<u16>>, ConfigError> {
+    let Some(range) = range else {
+        return Ok(None);
+    };
+    let bad = || {
+        ConfigError::Invalid(format!(
+            "[media] {name} `{range}` must be `first-last` with 1 <= first <= last <= 65535"
+        ))
+    };
+    let (first, last) = range.split_once('-').ok_or_else(bad)?;
+    let first: u16 = first.trim().parse().map_err(|_| bad())?;
+    let last: u16 = last.trim().parse().map_err(|_| bad())?;
+    if first == 0 || first > last {
+        return Err(bad());
+    }
+    Ok(Some(first..=last))
+}
+
 impl MediaSettings {
     /// The UDP port range, checked.
     pub fn port_range(&self) -> Result<Option<RangeInclusive<u16>>, ConfigError> {
-        let Some(range) = &self.udp_port_range else {
-            return Ok(None);
-        };
-        let bad = || {
-            ConfigError::Invalid(format!(
-                "[media] udp_port_range `{range}` must be `first-last` with 1 <= first <= last <= 65535"
-            ))
-        };
-        let (first, last) = range.split_once('-').ok_or_else(bad)?;
-        let first: u16 = first.trim().parse().map_err(|_| bad())?;
-        let last: u16 = last.trim().parse().map_err(|_| bad())?;
-        if first == 0 || first > last {
-            return Err(bad());
+        parse_port_range("udp_port_range", self.udp_port_range.as_ref())
+    }
+
+    /// The connection check's UDP port range, checked (apart from the lecture's).
+    pub fn check_port_range(&self) -> Result<Option<RangeInclusive<u16>>, ConfigError> {
+        let check = parse_port_range("check_udp_port_range", self.check_udp_port_range.as_ref())?;
+        if let (Some(check), Some(lecture)) = (&check, self.port_range()?)
+            && check.start() <= lecture.end()
+            && lecture.start() <= check.end()
+        {
+            return Err(ConfigError::Invalid(
+                "[media] check_udp_port_range must not overlap udp_port_range: probes are \
+                 anonymous and must leave the lecture's ports alone"
+                    .into(),
+            ));
         }
-        Ok(Some(first..=last))
+        Ok(check)
+    }
+
+    /// The TURN settings, checked: URLs and secret together, `turn:`/`turns:` URLs, a secret
+    /// of at least 16 bytes, a lifetime from a minute to two days.
+    pub fn check_turn(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(format!("[media] {m}")));
+        match (&self.turn_secret, self.turn_urls.is_empty()) {
+            (None, true) => return Ok(()),
+            (None, false) => return bad("turn_urls needs turn_secret"),
+            (Some(_), true) => return bad("turn_secret needs turn_urls"),
+            (Some(secret), false) if secret.len() < 16 => {
+                return bad("turn_secret must be at least 16 bytes (openssl rand -hex 32)");
+            }
+            (Some(_), false) => {}
+        }
+        if let Some(url) = self
+            .turn_urls
+            .iter()
+            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            return bad(&format!("turn_urls: `{url}` is not a turn: or turns: URL"));
+        }
+        if !(60..=2 * 24 * 3600).contains(&self.turn_ttl_secs) {
+            return bad("turn_ttl_secs must be 60 to 172800");
+        }
+        Ok(())
+    }
+
+    /// What the anonymous connection check is told: the `stun:` URLs of `ice_servers`, with
+    /// no user name or credential (and no TURN: a browser refuses a TURN server without a
+    /// credential, and the check's credential would be anyone's). The check thus tests host
+    /// and STUN connectivity only.
+    pub fn check_ice_servers(&self) -> Vec<protocol::IceServer> {
+        self.ice_servers
+            .iter()
+            .filter_map(|s| {
+                let urls: Vec<String> = s
+                    .urls
+                    .iter()
+                    .filter(|u| u.starts_with("stun:") || u.starts_with("stuns:"))
+                    .cloned()
+                    .collect();
+                (!urls.is_empty()).then_some(protocol::IceServer {
+                    urls,
+                    username: None,
+                    credential: None,
+                })
+            })
+            .collect()
+    }
+
+    /// What an admitted person's connection is told after its `welcome`: `ice_servers` as
+    /// configured, and the TURN servers with a credential for `id` (an opaque name, the
+    /// connection's) valid `turn_ttl_secs` from `now`.
+    pub fn room_ice_servers(&self, now: UnixMillis, id: &str) -> Vec<protocol::IceServer> {
+        let mut servers = self.ice_servers.clone();
+        if let Some(secret) = &self.turn_secret
+            && !self.turn_urls.is_empty()
+        {
+            let expires_at = (now.0 / 1000).saturating_add(self.turn_ttl_secs);
+            let c = crate::turn::credential(secret, id, expires_at);
+            servers.push(protocol::IceServer {
+                urls: self.turn_urls.clone(),
+                username: Some(c.username),
+                credential: Some(c.credential),
+            });
+        }
+        servers
+    }
+
+    /// The connection check's probes' configuration: the node's `node`, on their own ports.
+    pub fn probe_signaling(&self, node: &signaling::SignalingConfig) -> signaling::SignalingConfig {
+        signaling::SignalingConfig {
+            udp_port_range: self.check_port_range().ok().flatten(),
+            ..node.clone()
+        }
     }
 
     /// The relay URL, checked: `ws://`, a host, no path or query.
@@ -327,6 +484,7 @@ impl MediaSettings {
                 })
                 .collect(),
             recording_dir: self.recording_dir.clone(),
+            candidate_filter: signaling::CandidateFilter::new(self.allow_private_candidates),
             ..defaults
         }
     }
@@ -470,6 +628,11 @@ pub struct FileConfig {
     pub web_root: Option<PathBuf>,
     /// The media path.
     pub media: MediaSettings,
+    /// Load balancers and proxies (addresses or CIDR networks) whose `forwarded_header` names
+    /// the client; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies write the client's address in.
+    pub forwarded_header: ForwardedHeader,
 }
 
 impl FileConfig {
@@ -597,6 +760,8 @@ pub struct Config {
     pub web_root: PathBuf,
     /// The media path (WebRTC ports, addresses, STUN/TURN for browsers, recording).
     pub media: MediaSettings,
+    /// Whose word about the client's address is taken (for every per-address limit).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -618,6 +783,7 @@ impl Config {
             redis_url: None,
             web_root: PathBuf::from(DEFAULT_WEB_ROOT),
             media: MediaSettings::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 
@@ -653,7 +819,10 @@ impl Config {
         }
         file.room.validate()?;
         file.media.port_range()?;
+        file.media.check_port_range()?;
+        file.media.check_turn()?;
         file.media.check_relay_url()?;
+        let trusted_proxies = TrustedProxies::new(&file.trusted_proxies, file.forwarded_header)?;
         let limits = file.limits;
         if limits.max_message_bytes < 1024
             || limits.outbound_queue == 0
@@ -672,6 +841,11 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "[limits] header_read_timeout_ms, request_timeout_ms and write_stall_ms must be at least 1; socket_send_buffer_bytes at least 4096"
                     .into(),
+            ));
+        }
+        if !(1..=60).contains(&limits.check_probe_secs) {
+            return Err(ConfigError::Invalid(
+                "[limits] check_probe_secs must be 1 to 60 (the check socket's life)".into(),
             ));
         }
         if let Some(identity) = &file.identity {
@@ -710,6 +884,7 @@ impl Config {
                 .or(file.web_root)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_WEB_ROOT)),
             media: file.media,
+            trusted_proxies,
         })
     }
 }
@@ -781,6 +956,11 @@ mod tests {
             Some(crate::gate::identity::DEFAULT_MAX_TOKEN_LIFETIME_SECS),
             "the example's [identity] max_token_lifetime_secs is the default"
         );
+        assert!(
+            file.trusted_proxies.is_empty(),
+            "no trusted proxies by default"
+        );
+        assert_eq!(file.forwarded_header, ForwardedHeader::default());
         let config = Config::resolve(file, Overrides::default()).expect("the example is valid");
         assert_eq!(config.lectures[0].emotions.len(), 2);
         assert_eq!(
@@ -909,6 +1089,93 @@ mod tests {
         )
         .expect("parses");
         assert!(Config::resolve(bad, Overrides::default()).is_err());
+    }
+
+    fn with_media(media: &str) -> Result<Config, ConfigError> {
+        let file: FileConfig = toml::from_str(&format!(
+            "ticket_secret = \"0123456789abcdef0123456789abcdef\"\n[media]\n{media}"
+        ))
+        .expect("parses");
+        Config::resolve(file, Overrides::default())
+    }
+
+    #[test]
+    fn turn_settings_go_together_and_the_check_gets_no_credential() {
+        let config = with_media(
+            r#"
+            ice_servers = [{ urls = ["stun:stun.example.jp:3478", "turn:old.example.jp"], username = "u", credential = "static" }]
+            turn_urls = ["turn:turn.example.jp:3478?transport=udp", "turns:turn.example.jp:5349"]
+            turn_secret = "0123456789abcdef"
+            turn_ttl_secs = 600
+            "#,
+        )
+        .expect("valid");
+        let check = config.media.check_ice_servers();
+        assert_eq!(
+            check,
+            vec![protocol::IceServer {
+                urls: vec!["stun:stun.example.jp:3478".into()],
+                username: None,
+                credential: None,
+            }],
+            "STUN only, no name or credential"
+        );
+        let room = config
+            .media
+            .room_ice_servers(UnixMillis(1_700_000_000_500), "2a");
+        assert_eq!(room.len(), 2);
+        assert_eq!(room[1].username.as_deref(), Some("1700000600:2a"));
+        assert!(!format!("{:?}", config.media).contains("0123456789abcdef"));
+        for bad in [
+            "turn_urls = [\"turn:t\"]",
+            "turn_secret = \"0123456789abcdef\"",
+            "turn_urls = [\"turn:t\"]\nturn_secret = \"short\"",
+            "turn_urls = [\"stun:t\"]\nturn_secret = \"0123456789abcdef\"",
+            "turn_urls = [\"turn:t\"]\nturn_secret = \"0123456789abcdef\"\nturn_ttl_secs = 5",
+        ] {
+            assert!(with_media(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_check_has_ports_apart_from_the_lecture() {
+        let config =
+            with_media("udp_port_range = \"50000-50199\"\ncheck_udp_port_range = \"50200-50209\"")
+                .expect("valid");
+        let node = config.media.signaling();
+        let probes = config.media.probe_signaling(&node);
+        assert_eq!(probes.udp_port_range, Some(50200..=50209));
+        assert_eq!(node.udp_port_range, Some(50000..=50199));
+        let ephemeral = with_media("udp_port_range = \"50000-50199\"").expect("valid");
+        let node = ephemeral.media.signaling();
+        assert_eq!(ephemeral.media.probe_signaling(&node).udp_port_range, None);
+        assert!(
+            with_media("udp_port_range = \"50000-50199\"\ncheck_udp_port_range = \"50199-50209\"")
+                .is_err(),
+            "overlapping ranges"
+        );
+        assert!(!config.media.signaling().candidate_filter.allows_private());
+        let lan = with_media("allow_private_candidates = true").expect("valid");
+        assert!(lan.media.signaling().candidate_filter.allows_private());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let file: FileConfig = toml::from_str(
+            "ticket_secret = \"0123456789abcdef0123456789abcdef\"\n\
+             trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.10\"]\nforwarded_header = \"forwarded\"",
+        )
+        .expect("parses");
+        assert!(Config::resolve(file, Overrides::default()).is_ok());
+        let file: FileConfig = toml::from_str(
+            "ticket_secret = \"0123456789abcdef0123456789abcdef\"\ntrusted_proxies = [\"lb.internal\"]",
+        )
+        .expect("parses");
+        assert!(matches!(
+            Config::resolve(file, Overrides::default()),
+            Err(ConfigError::Proxy(_))
+        ));
+        assert!(toml::from_str::<FileConfig>("forwarded_header = \"x-real-ip\"").is_err());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`node`]: the composition root ([`Node`]) and [`run`]; `room_task` drives one room per
 //!   lecture; `session` runs one client connection; `routes` are the HTTP endpoints.
 //! - `web`: the web client's files (and its own routes); `check`: the connection check its
-//!   learners run (a ping socket and a download).
+//!   learners run (a ping socket with a WebRTC probe, capped per address and per node, and a
+//!   download).
 //! - [`gate`]: the entry gate — records (SQLite or PostgreSQL), identity, entitlement, and
 //!   the learner, corporate and integration APIs; `records` writes what rooms report.
 //! - `log`: the order a room applies its inputs in — in-process for one node, a Redis stream
@@ -15,9 +16,12 @@
 //! - [`bus`]: events every node holding a lecture must act on (revocations, cancellations).
 //! - [`ticket`]: signed room tickets. [`config`]: flags, environment and the TOML file.
 //! - [`clock`]: the one source of wall-clock time. [`demo`]: the demo records.
+//! - [`client_addr`]: the client's address behind trusted proxies, for every per-address
+//!   limit. [`turn`]: short-lived TURN credentials for admitted people.
 
 pub mod bus;
 mod check;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 mod conn;
@@ -33,6 +37,7 @@ mod room_task;
 pub mod routes;
 mod session;
 pub mod ticket;
+pub mod turn;
 mod web;
 
 pub use node::{Node, run};

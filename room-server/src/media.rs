@@ -171,6 +171,9 @@ pub(crate) async fn run_session(
         () = out.kick.kicked() => return,
     }
     let broadcast = &media.broadcast;
+    // What a client names as its addresses (trickled, or in an SDP) goes through the node's
+    // candidate filter: see `[media] allow_private_candidates`.
+    let filter = broadcast.candidate_filter();
     let id = SubscriberId(conn.0);
     let mut live = media.live.subscribe();
     let mut publisher = media.publisher.subscribe();
@@ -215,12 +218,12 @@ pub(crate) async fn run_session(
                         refuse(out, ErrorCode::NotAllowed, "only the instructor can publish".into(), kind);
                     }
                     ClientMsg::MediaOffer { sdp } if publishing.is_some() && *media.publisher.borrow() == Some(conn) => {
-                        match broadcast.publisher_offer(sdp).await {
+                        match broadcast.publisher_offer(filter.strip_sdp(sdp)).await {
                             Ok(sdp) => send(out, &ServerMsg::MediaAnswer { sdp }),
                             Err(e) => refuse(out, ErrorCode::InvalidArgument, format!("the offer was refused: {e}"), kind),
                         }
                     }
-                    ClientMsg::MediaOffer { sdp } => match broadcast.publish(sdp).await {
+                    ClientMsg::MediaOffer { sdp } => match broadcast.publish(filter.strip_sdp(sdp)).await {
                         Ok(start) => {
                             debug!("publishing");
                             publishing = Some(start.signals);
@@ -238,7 +241,7 @@ pub(crate) async fn run_session(
                     ClientMsg::MediaAnswer { sdp } => {
                         if viewing.is_none() {
                             refuse(out, ErrorCode::NotFound, "no media offer to answer".into(), kind);
-                        } else if let Err(e) = broadcast.subscriber_answer(id, sdp).await {
+                        } else if let Err(e) = broadcast.subscriber_answer(id, filter.strip_sdp(sdp)).await {
                             let code = match e {
                                 SignalingError::NoOfferOutstanding(_) => ErrorCode::NotFound,
                                 _ => ErrorCode::InvalidArgument,
@@ -247,8 +250,11 @@ pub(crate) async fn run_session(
                         }
                     }
                     ClientMsg::MediaCandidate { candidate } => {
-                        // A candidate trailing a stop has nowhere to go: dropped quietly.
-                        let result = if publishing.is_some() {
+                        // A candidate trailing a stop has nowhere to go, one at a private
+                        // address is not the node's to contact: dropped quietly.
+                        let result = if !filter.admit(&candidate.candidate) {
+                            Ok(())
+                        } else if publishing.is_some() {
                             broadcast.add_publisher_candidate(to_signaling(candidate)).await
                         } else if viewing.is_some() {
                             broadcast.add_subscriber_candidate(id, to_signaling(candidate)).await

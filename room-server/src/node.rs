@@ -71,6 +71,8 @@ pub struct Metrics {
     pub check_probes_total: AtomicU64,
     /// WebRTC probes open now.
     pub check_probes_active: AtomicU64,
+    /// WebRTC probes refused for the per-address or per-node cap.
+    pub check_probes_refused_total: AtomicU64,
     /// RTP packets forwarded by broadcasts already closed (the open ones count their own).
     pub media_forwarded_retired: AtomicU64,
     /// RTP packets dropped for slow viewers by broadcasts already closed.
@@ -88,7 +90,7 @@ impl Metrics {
 
     /// The counters in Prometheus text format.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 10] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 11] = [
             (
                 "room_connections_active",
                 "gauge",
@@ -148,6 +150,12 @@ impl Metrics {
                 "gauge",
                 "Connection-check WebRTC probes open now.",
                 &self.check_probes_active,
+            ),
+            (
+                "room_check_probes_refused_total",
+                "counter",
+                "Connection-check WebRTC probes refused for the per-address or per-node cap.",
+                &self.check_probes_refused_total,
             ),
         ];
         let mut out = String::new();
@@ -235,10 +243,19 @@ pub struct Node {
     pub metrics: Metrics,
     /// How this node's broadcasts build their peer connections (from `[media]`).
     pub(crate) signaling: signaling::SignalingConfig,
+    /// The connection check's WebRTC probes: their own ports, and their caps.
+    pub(crate) probes: crate::check::Probes,
     /// The address the node's listener is bound to, once [`run`] has it.
     bound: std::sync::OnceLock<SocketAddr>,
     /// The address `/metrics` is served at apart from the public one, once [`run`] has it.
     bound_metrics: std::sync::OnceLock<SocketAddr>,
+}
+
+/// The client-address extractor's sub-state: whose forwarding headers are believed.
+impl axum::extract::FromRef<Arc<Node>> for crate::client_addr::TrustedProxies {
+    fn from_ref(node: &Arc<Node>) -> Self {
+        node.config.trusted_proxies.clone()
+    }
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -339,6 +356,10 @@ impl Node {
             info!(addr = %mux.local_addr(), "ICE-TCP on one shared port");
             signaling.tcp_mux = Some(mux);
         }
+        let probes = crate::check::Probes::new(
+            signaling::probe::Prober::new(config.media.probe_signaling(&signaling)),
+            &config.limits,
+        );
         let node = Arc::new(Self {
             gate,
             redis,
@@ -368,6 +389,7 @@ impl Node {
             demo,
             metrics: Metrics::default(),
             signaling,
+            probes,
             bound: std::sync::OnceLock::new(),
             bound_metrics: std::sync::OnceLock::new(),
             clock,
@@ -521,6 +543,7 @@ impl Node {
                 dropped += stats.dropped_packets;
             }
         }
+        let candidates_dropped = self.signaling.candidate_filter.dropped();
         forwarded += self.metrics.media_forwarded_retired.load(Ordering::Relaxed);
         dropped += self.metrics.media_dropped_retired.load(Ordering::Relaxed);
         let rows = [
@@ -559,6 +582,12 @@ impl Node {
                 "counter",
                 "RTP packets dropped for slow viewers.",
                 dropped,
+            ),
+            (
+                "media_ice_candidates_dropped_total",
+                "counter",
+                "ICE candidates from clients dropped for naming a private address.",
+                candidates_dropped,
             ),
         ];
         let mut out = String::new();

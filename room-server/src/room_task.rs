@@ -608,12 +608,9 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
         match output {
             Output::Send { to, msg } => {
                 let mut frames = Frames::new(&msg);
-                // Every welcome is followed by the media settings.
-                let media_config =
-                    matches!(msg, ServerMsg::Welcome(_)).then(|| ServerMsg::MediaConfig {
-                        ice_servers: node.config.media.ice_servers.clone(),
-                    });
-                let mut config_frames = media_config.as_ref().map(Frames::new);
+                // Every welcome is followed by the media settings: per connection, since a
+                // TURN credential names its holder (welcomes are per connection anyway).
+                let welcome = matches!(msg, ServerMsg::Welcome(_));
                 let mut sent = 0;
                 room.for_each_recipient(to, |conn| {
                     let Some(out) = conns.get(&conn) else { return };
@@ -621,10 +618,14 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
                         return;
                     };
                     let result = out.tx.try_send(Outgoing::Frame(frame));
-                    if result.is_ok()
-                        && let Some(config) = config_frames.as_mut()
-                    {
-                        if let Some(frame) = config.get(out.codec)
+                    if result.is_ok() && welcome {
+                        let config = ServerMsg::MediaConfig {
+                            ice_servers: node
+                                .config
+                                .media
+                                .room_ice_servers(node.clock.now(), &format!("{:x}", conn.0)),
+                        };
+                        if let Some(frame) = encode(&config, out.codec)
                             && out.tx.try_send(Outgoing::Frame(frame)).is_err()
                         {
                             out.kick.kick(Some(CloseCode::SlowConsumer));

@@ -2,10 +2,11 @@
 //! check, the gate's APIs and — for every other path — the web client. Every refusal of an
 //! API or socket is a JSON body `{"error": code, "message": text}`.
 
+use crate::client_addr::ClientAddr;
 use crate::conn::upgrade::{NotWebSocket, Upgrade, WsSettings};
 use crate::node::{Metrics, Node};
 use crate::session;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,7 +14,7 @@ use axum::{Json, Router};
 use protocol::Codec;
 use protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use serde_json::json;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
@@ -151,7 +152,7 @@ fn origin_allowed(node: &Node, headers: &HeaderMap) -> bool {
 pub(crate) async fn room_socket(
     State(node): State<Arc<Node>>,
     Path(lecture): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     upgrade: Result<Upgrade, NotWebSocket>,
 ) -> Result<Response, UpgradeRefused> {
@@ -159,7 +160,7 @@ pub(crate) async fn room_socket(
         upgrade,
         codec,
         permit,
-    } = admit_socket(&node, peer, &headers, upgrade)?;
+    } = admit_socket(&node, client, &headers, upgrade)?;
     let lecture = match node.gate.store.lecture(&lecture).await {
         Ok(Some(lecture)) => lecture,
         Ok(None) => {
@@ -233,12 +234,13 @@ pub(crate) struct Admitted {
 }
 
 /// What every WebSocket of the node (the room's, the connection check's) passes before the
-/// upgrade: a real upgrade, a node not draining, an allowed origin, the per-address connect
-/// limit, a place under `max_connections` (taken now, not once upgraded, so a burst cannot
-/// overshoot it), and one of the room protocol's subprotocols.
+/// upgrade: a real upgrade, a node not draining, an allowed origin, the connect limit of the
+/// `client`'s address (the real one behind trusted proxies: see [`ClientAddr`]), a place under
+/// `max_connections` (taken now, not once upgraded, so a burst cannot overshoot it), and one of
+/// the room protocol's subprotocols.
 pub(crate) fn admit_socket(
     node: &Node,
-    peer: SocketAddr,
+    client: IpAddr,
     headers: &HeaderMap,
     upgrade: Result<Upgrade, NotWebSocket>,
 ) -> Result<Admitted, UpgradeRefused> {
@@ -266,7 +268,7 @@ pub(crate) fn admit_socket(
             "this page's origin may not connect",
         ));
     }
-    if node.connect_limiter.check_key(&peer.ip()).is_err() {
+    if node.connect_limiter.check_key(&client).is_err() {
         return Err(UpgradeRefused::new(
             node,
             StatusCode::TOO_MANY_REQUESTS,

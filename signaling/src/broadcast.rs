@@ -15,6 +15,7 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RTCRtpTransceiverDirection;
 
 use crate::SignalingError;
+use crate::candidate::CandidateFilter;
 use crate::config::{IceServer, PeerFactory, SignalingConfig};
 use crate::forward::{self, Sink};
 use crate::recording::{self, RecordSink, Recording};
@@ -157,6 +158,12 @@ impl Broadcast {
     /// The STUN/TURN servers a client should configure its `RTCPeerConnection` with.
     pub fn ice_servers(&self) -> &[IceServer] {
         &self.inner.factory.config().ice_servers
+    }
+
+    /// The filter a caller facing clients applies to their candidates and SDPs before handing
+    /// them to this broadcast (the relay between nodes does not).
+    pub fn candidate_filter(&self) -> &CandidateFilter {
+        &self.inner.factory.config().candidate_filter
     }
 
     /// The instructor connects: `offer_sdp` is the browser's offer (camera video, microphone,

@@ -24,6 +24,7 @@ use webrtc::peer_connection::{
 use crate::tcp_mux::{MuxRuntime, TcpMux};
 
 use crate::SignalingError;
+use crate::candidate::CandidateFilter;
 use crate::forward::is_keyframe_request;
 
 /// Media settings of a node. `Default` suits a machine with a public address and no firewall
@@ -66,6 +67,11 @@ pub struct SignalingConfig {
     /// RTP packets queued per recorded track before new ones are dropped: a slow disk loses
     /// recording (counted) instead of slowing forwarding.
     pub recording_queue_packets: usize,
+    /// Which remote candidates clients may hand the node (see [`CandidateFilter`]). The SFU
+    /// applies none itself (the node-to-node relay exchanges private addresses on purpose):
+    /// the callers facing clients do, with [`Broadcast::candidate_filter`](crate::Broadcast::candidate_filter).
+    /// The default drops private addresses.
+    pub candidate_filter: CandidateFilter,
 }
 
 impl Default for SignalingConfig {
@@ -83,6 +89,7 @@ impl Default for SignalingConfig {
             keyframe_request_interval: Duration::from_secs(1),
             recording_dir: None,
             recording_queue_packets: 1024,
+            candidate_filter: CandidateFilter::default(),
         }
     }
 }

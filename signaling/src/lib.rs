@@ -94,7 +94,9 @@
 //! - `config.rs`: [`SignalingConfig`] and how peer connections are built from it.
 //! - `signal.rs`: [`SubscriberId`], [`IceCandidate`], [`PeerSignal`].
 //! - `stats.rs`: [`BroadcastStats`] and the task accounting that shows leaks.
-//! - `probe.rs`: [`probe::Probe`], the connection check's data-channel echo (no broadcast).
+//! - `probe.rs`: [`probe::Probe`], the connection check's data-channel echo (no broadcast),
+//!   made by a [`probe::Prober`] with its own ports.
+//! - `candidate.rs`: [`CandidateFilter`], which remote candidates clients may hand the node.
 //! - `recording.rs`: the recorders, the IVF and Ogg writers, `index.json`.
 //! - `tcp_mux.rs`: [`TcpMux`], ICE-TCP for every connection on one shared port.
 //!
@@ -105,6 +107,7 @@
 //! own, but not recorded.
 
 mod broadcast;
+mod candidate;
 mod config;
 mod forward;
 pub mod probe;
@@ -115,6 +118,7 @@ mod subscriber;
 mod tcp_mux;
 
 pub use broadcast::{Broadcast, PeerStart};
+pub use candidate::{CandidateFilter, is_public};
 pub use config::{IceServer, KeyframeRequestsToApp, SignalingConfig};
 pub use forward::is_keyframe_request;
 pub use signal::{IceCandidate, PeerSignal, SubscriberId};

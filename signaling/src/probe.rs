@@ -1,7 +1,9 @@
 //! A connectivity probe: one short-lived peer connection that a browser's connection check
 //! offers a data channel to, and that echoes back every message received on it. It is built
-//! like the broadcast's connections (same port range, public addresses, ICE-TCP, bind
-//! address), so a passing probe means the lecture's media can reach this browser too.
+//! like the broadcast's connections (public addresses, ICE-TCP, bind address), so a passing
+//! probe means the lecture's media can reach this browser too, but from a [`Prober`] of its
+//! own: probes are anonymous, and their ports must not be the ones the lecture's connections
+//! need (give the prober its own `udp_port_range`, or none for ephemeral ports).
 
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +27,27 @@ pub const MAX_CHANNELS: usize = 4;
 pub const MAX_ECHOES: usize = 1000;
 /// Largest message echoed; larger ones are dropped.
 pub const MAX_ECHO_BYTES: usize = 16 * 1024;
+
+/// Makes probes: one per node, so consecutive probes walk their port range instead of all
+/// trying its first port.
+#[derive(Debug)]
+pub struct Prober {
+    factory: PeerFactory,
+}
+
+impl Prober {
+    /// A prober building connections from `config` (its port range is the probes' own).
+    pub fn new(config: SignalingConfig) -> Self {
+        Self {
+            factory: PeerFactory::new(config),
+        }
+    }
+
+    /// The settings probes are built from.
+    pub fn config(&self) -> &SignalingConfig {
+        self.factory.config()
+    }
+}
 
 /// One connectivity probe. Close it with [`Probe::close`]; dropping it closes it too (in a
 /// spawned task).
@@ -62,7 +85,7 @@ impl Probe {
     /// fails or closes). An offer with audio or video, or one the WebRTC stack refuses, is
     /// an error and leaves nothing behind.
     pub async fn answer(
-        config: &SignalingConfig,
+        prober: &Prober,
         offer: String,
     ) -> Result<(Self, String, mpsc::UnboundedReceiver<PeerSignal>), SignalingError> {
         if !data_only(&offer) {
@@ -75,12 +98,12 @@ impl Probe {
             signals,
             tasks: Arc::clone(&tasks),
         });
-        let pc = PeerFactory::new(config.clone()).build(handler).await?;
+        let pc = prober.factory.build(handler).await?;
         let probe = Self { pc, tasks };
         let sdp = probe
             .negotiate(offer)
             .await
-            .map(|sdp| config.advertised_sdp(sdp));
+            .map(|sdp| prober.factory.advertised_sdp(sdp));
         match sdp {
             Ok(sdp) => Ok((probe, sdp, signals_rx)),
             Err(err) => {

@@ -48,8 +48,13 @@ export function browserVerdict(s: BrowserSupport): Verdict {
   return s.websocket && s.webrtc ? "pass" : "fail";
 }
 
-/** The video's path works when a WebRTC data channel to the node echoed; "na" without WebRTC. */
-export function webrtcVerdict(result: number | null | "na"): Verdict {
+/**
+ * The video's path works when a WebRTC data channel to the node echoed; "na" without WebRTC;
+ * "busy" when the node had no probe to spare (too many checks at once): nothing is known of
+ * the network then, so a warning, not a failure.
+ */
+export function webrtcVerdict(result: number | null | "na" | "busy"): Verdict {
   if (result === "na") return "fail";
+  if (result === "busy") return "warn";
   return result === null ? "fail" : "pass";
 }

@@ -209,6 +209,7 @@ const ja = {
   check_webrtc_value: "サーバーと接続できました（{ms} ミリ秒）",
   check_webrtc_fail:
     "映像用の接続（WebRTC）ができませんでした。社内ネットワークで UDP が遮断されている可能性があります。ネットワーク管理者にご相談いただくか、別の回線でお試しください。",
+  check_webrtc_busy: "サーバーが混み合っているため、映像用の接続を確認できませんでした。1 分ほどおいてから、もう一度お試しください。",
 } as const;
 
 export type Key = keyof typeof ja;
@@ -420,6 +421,7 @@ const en: Record<Key, string> = {
   check_webrtc_value: "Connected to the server ({ms} ms)",
   check_webrtc_fail:
     "The video connection (WebRTC) could not be made. Your network may block UDP: ask your network administrator, or try another connection.",
+  check_webrtc_busy: "The server is busy with other checks, so the video connection could not be tested. Try again in a minute.",
 };
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { ja, en };

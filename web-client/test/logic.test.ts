@@ -147,6 +147,7 @@ describe("connection check", () => {
     expect(webrtcVerdict(42)).toBe("pass");
     expect(webrtcVerdict(null)).toBe("fail");
     expect(webrtcVerdict("na")).toBe("fail");
+    expect(webrtcVerdict("busy")).toBe("warn");
   });
 });
 

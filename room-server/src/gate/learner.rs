@@ -4,14 +4,14 @@
 use super::http::{ApiError, Body, ErrorBody, Person};
 use super::model::Profile;
 use super::{Gate, MyLecture, RefusalBody};
+use crate::client_addr::ClientAddr;
 use crate::node::Node;
 use crate::ticket::nickname_is_valid;
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use protocol::{Nickname, Role};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
@@ -257,10 +257,10 @@ pub struct SignedIn {
     ))]
 pub(crate) async fn demo_sign_in(
     State(node): State<Arc<Node>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     Body(DemoSignIn { user }): Body<DemoSignIn>,
 ) -> Result<Json<SignedIn>, ApiError> {
-    if node.sign_in_limiter.check_key(&peer.ip()).is_err() {
+    if node.sign_in_limiter.check_key(&client).is_err() {
         return Err(ApiError::RateLimited);
     }
     let demo = node.demo.as_ref().ok_or_else(not_demo)?;

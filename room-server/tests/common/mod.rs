@@ -74,6 +74,8 @@ pub fn test_config() -> Config {
     config.database_url = sqlite_url();
     // Test clients chat faster than people; the per-learner chat rate has its own tests.
     config.room.chat_burst = 1_000_000;
+    // Every test peer is on loopback, which a node otherwise refuses to contact.
+    config.media.allow_private_candidates = true;
     config
         .lectures
         .push(lecture(LECTURE, 30 * 60 * 1000, vec![]));
@@ -177,7 +179,7 @@ impl TestNode {
             .unwrap_or_else(|| panic!("/metrics has no {name}"))
     }
 
-    /// Waits (bounded) until a value of `/metrics` is `want`.
+    /// Waits (at most [`WAIT`]) until `/metrics` shows `name` at `want`.
     pub async fn wait_metric(&self, name: &str, want: u64) {
         let reached = tokio::time::timeout(WAIT, async {
             while self.metric(name).await != want {
@@ -297,11 +299,25 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str, codec: Codec) -> Result<Self, tungstenite::Error> {
+        Self::connect_with(url, codec, &[]).await
+    }
+
+    /// Connects with extra request headers (`X-Forwarded-For`, as a load balancer adds).
+    pub async fn connect_with(
+        url: &str,
+        codec: Codec,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Self, tungstenite::Error> {
         let mut request = url.into_client_request()?;
         request.headers_mut().insert(
             "sec-websocket-protocol",
             HeaderValue::from_static(codec.subprotocol()),
         );
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .append(*name, HeaderValue::from_str(value).expect("a header value"));
+        }
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(Self { ws, codec })
     }
@@ -485,6 +501,69 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A real coturn (`turnserver`) on a free loopback port taking TURN REST credentials made with
+/// `secret` (`use-auth-secret`), stopped by its id when dropped.
+pub struct TurnServer {
+    pub port: u16,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl TurnServer {
+    pub fn start(secret: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("room-server-turn-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a data dir");
+        let child = std::process::Command::new("turnserver")
+            .arg("-n")
+            .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+            .args(["--listening-port", &port.to_string()])
+            .args(["--use-auth-secret", "--static-auth-secret", secret])
+            .args([
+                "--realm",
+                "lecture.test",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+            ])
+            .arg("--db")
+            .arg(dir.join("turndb"))
+            .args(["--log-file", "stdout", "--simple-log"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("turnserver runs (scripts/test installs coturn)");
+        let server = Self { port, child, dir };
+        // It listens on TCP and UDP alike: TCP shows when it is up.
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "turnserver did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("turn:127.0.0.1:{}?transport=udp", self.port)
+    }
+}
+
+impl Drop for TurnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -67,6 +67,9 @@ function measureRtt(): Promise<number[]> {
   });
 }
 
+/** The node refused the probe for its caps (per address, per node): retry in a minute. */
+class ServerBusy extends Error {}
+
 /**
  * A data channel to the node over WebRTC, negotiated on the check socket: the same path the
  * lecture's video takes (ICE over UDP or TCP, DTLS). Resolves to the time until an echo came
@@ -145,6 +148,8 @@ function probeWebRtc(): Promise<number> {
         };
         if (pc.remoteDescription) void pc.addIceCandidate(c).catch(() => {});
         else pending.push(c);
+      } else if (msg.type === "error" && msg.code === "rate_limited") {
+        finish(new ServerBusy(msg.message));
       } else if (msg.type === "error" || msg.type === "media_stopped") {
         finish(new Error(msg.type === "error" ? msg.message : "stopped"));
       }
@@ -165,8 +170,11 @@ interface Results {
   support: BrowserSupport;
   rtt: number | null | "pending";
   mbps: number | null | "pending";
-  /** Time to a WebRTC echo, ms; null when it failed; "na" when the browser has no WebRTC. */
-  webrtc: number | null | "pending" | "na";
+  /**
+   * Time to a WebRTC echo, ms; null when it failed; "na" when the browser has no WebRTC;
+   * "busy" when the server had no probe to spare.
+   */
+  webrtc: number | null | "pending" | "na" | "busy";
 }
 
 export function CheckPage() {
@@ -194,8 +202,8 @@ export function CheckPage() {
       if (current.webrtc === "pending") {
         try {
           current.webrtc = await probeWebRtc();
-        } catch {
-          current.webrtc = null;
+        } catch (e) {
+          current.webrtc = e instanceof ServerBusy ? "busy" : null;
         }
         if (live) setResults({ ...current });
       }
@@ -246,7 +254,15 @@ export function CheckPage() {
             title={t("check_webrtc")}
             verdict={results.webrtc === "pending" ? "pending" : webrtcVerdict(results.webrtc)}
             value={typeof results.webrtc === "number" ? t("check_webrtc_value", { ms: Math.round(results.webrtc) }) : null}
-            advice={results.webrtc === null ? t("check_webrtc_fail") : results.webrtc === "na" ? t("check_browser_fail") : null}
+            advice={
+              results.webrtc === null
+                ? t("check_webrtc_fail")
+                : results.webrtc === "na"
+                  ? t("check_browser_fail")
+                  : results.webrtc === "busy"
+                    ? t("check_webrtc_busy")
+                    : null
+            }
           />
         </ul>
       )}
