@@ -285,6 +285,7 @@ async fn offer_probe(check: &mut Client) -> Result<(), (ErrorCode, String)> {
                 code,
                 message,
                 command,
+                ..
             } => {
                 assert_eq!(command.as_deref(), Some("media_offer"));
                 Some(Err((*code, message.clone())))

@@ -253,10 +253,18 @@ describe("a lecture in the browser", () => {
     await taro.locator('[data-status="reconnecting"]').waitFor();
     await waitSeat(instructor, 0, 0, t("seat_away", { nickname: "たろう" }));
     await say(instructor, "聞こえていますか？");
+    // What he types meanwhile is kept, shown as not yet sent …
+    await say(taro, "切れている間に書きました");
+    expect(await taro.locator("li.chat-line.unsent").filter({ hasText: "切れている間に書きました" }).count()).toBe(1);
     await shot(taro, "06-room-reconnecting");
     relay.restore();
     await connected(taro);
     await chatLine(taro, "聞こえていますか？").waitFor();
+    // … and sent once he is back: acknowledged, and everyone has it exactly once.
+    await taro.locator("li.chat-line.unsent").waitFor({ state: "detached" });
+    await chatLine(instructor, "切れている間に書きました").waitFor();
+    expect(await chatLine(instructor, "切れている間に書きました").count()).toBe(1);
+    expect(await chatLine(taro, "切れている間に書きました").count()).toBe(1);
     // Nothing twice, nothing lost, the seat kept.
     expect(await chatLine(taro, "はい、わかりました").count()).toBe(1);
     expect(await chatLine(taro, "質問です").count()).toBe(1);

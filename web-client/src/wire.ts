@@ -6,7 +6,8 @@ import type { ServerMsg } from "@protocol/ServerMsg";
 
 export const SUBPROTOCOL_MSGPACK = "lecture-room.v1.msgpack";
 
-export function encodeClient(msg: ClientMsg): Uint8Array {
+/** A client message, numbered (`id`) when the client tracks it until acknowledged. */
+export function encodeClient(msg: ClientMsg | (ClientMsg & { id: number })): Uint8Array {
   // Optional fields left undefined are omitted, not sent as nil.
   return encode(msg, { ignoreUndefined: true });
 }

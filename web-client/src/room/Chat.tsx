@@ -4,11 +4,20 @@ import type { ChatMessage } from "@protocol/ChatMessage";
 import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { formatTime, t } from "../i18n";
 
+/** A line typed here that the node has not acknowledged yet. */
+export interface UnsentLine {
+  id: number;
+  text: string;
+  question: boolean;
+}
+
 export interface ChatProps {
   messages: ChatMessage[];
+  /** Lines typed here, not yet acknowledged: shown after the others as still being sent. */
+  unsent: UnsentLine[];
   maxChars: number;
   mutedUntil: number | null;
-  /** Sends; false when not connected (what was typed is kept). */
+  /** Sends (or queues until connected); false when it cannot take more (what was typed stays). */
   onSend: (text: string, question: boolean) => boolean;
   /** Staff only: moderation on each learner's message. */
   moderation?: {
@@ -30,7 +39,7 @@ export function Chat(props: ChatProps) {
   useLayoutEffect(() => {
     const el = log.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
-  }, [props.messages]);
+  }, [props.messages, props.unsent]);
 
   const onScroll = () => {
     const el = log.current;
@@ -59,7 +68,7 @@ export function Chat(props: ChatProps) {
       <h2 id="chat-title">{t("chat_title")}</h2>
       <div class="chat-log" role="log" aria-live="polite" aria-label={t("chat_log_label")} ref={log} onScroll={onScroll} tabIndex={0}>
         <ol class="chat-list">
-        {props.messages.length === 0 && <li class="chat-empty">{t("chat_empty")}</li>}
+        {props.messages.length === 0 && props.unsent.length === 0 && <li class="chat-empty">{t("chat_empty")}</li>}
         {props.messages.map((m) => (
           <li
             key={m.offset}
@@ -97,6 +106,15 @@ export function Chat(props: ChatProps) {
                 )}
               </span>
             )}
+          </li>
+        ))}
+        {props.unsent.map((u) => (
+          <li key={`unsent-${u.id}`} class={`chat-line unsent${u.question ? " question" : ""}`} data-unsent={u.id}>
+            <span class="chat-meta">
+              <span class="tag unsent">{t("chat_unsent")}</span>
+              {u.question && <span class="tag question">{t("chat_badge_question")}</span>}
+            </span>
+            <span class="chat-text">{u.text}</span>
           </li>
         ))}
         </ol>

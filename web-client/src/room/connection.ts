@@ -6,6 +6,7 @@ import type { ServerMsg } from "@protocol/ServerMsg";
 import { ApiError, api } from "../api";
 import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../wire";
 import { Publisher, Viewer } from "./media";
+import { Outbox } from "./outbox";
 import { backoff, closeVerdict } from "./policy";
 import { type RoomState, applyServer, fromWelcome } from "./state";
 
@@ -25,6 +26,8 @@ export class RoomConnection {
   private leaving = false;
   private disposed = false;
   private listeners = new Set<() => void>();
+  /** Commands sent and not yet acknowledged: sent again after every welcome. */
+  private readonly outbox = new Outbox();
   /** The instructor's video as received here, and (for the instructor) as sent from here. */
   readonly viewer = new Viewer((m) => this.send(m), () => this.changed());
   readonly publisher = new Publisher((m) => this.send(m), () => this.changed());
@@ -44,11 +47,29 @@ export class RoomConnection {
     void this.connect();
   }
 
-  /** Sends a command; false when not connected (the caller keeps what the person typed). */
+  /** Sends a message now, untracked (media signalling, reactions); false when not connected. */
   send(msg: ClientMsg): boolean {
     if (this.status.kind !== "connected" || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(encodeClient(msg));
     return true;
+  }
+
+  /**
+   * Sends a command the person must not lose (a chat line, a seat, a moderation): numbered and
+   * kept until the node acknowledges it, sent now if connected and again after a reconnect.
+   * False only when too many wait already (the caller keeps what was typed).
+   */
+  command(msg: ClientMsg): boolean {
+    const numbered = this.outbox.add(msg);
+    if (!numbered) return false;
+    if (this.status.kind === "connected" && this.ws?.readyState === WebSocket.OPEN) this.ws.send(encodeClient(numbered));
+    this.changed();
+    return true;
+  }
+
+  /** Chat lines typed here and not yet acknowledged, oldest first. */
+  unsentChat(): { id: number; text: string; question: boolean }[] {
+    return this.outbox.unsentChat();
   }
 
   /** The Leave button: the seat is freed at once and the node closes the connection. */
@@ -151,10 +172,14 @@ export class RoomConnection {
       if (!msg) return;
       if (this.media(msg)) return;
       const now = Date.now();
+      if (msg.type === "ack") this.outbox.settle(msg.id);
+      else if (msg.type === "error" && msg.id != null) this.outbox.settle(msg.id);
       if (msg.type === "welcome") {
         this.state = fromWelcome(msg, now, this.state);
         this.status = { kind: "connected" };
         this.attempt = 0;
+        // What was not acknowledged goes again, in order; the room applies each number once.
+        for (const numbered of this.outbox.unacked()) ws.send(encodeClient(numbered));
         // The node forgot this connection's peer connections: send again, and wait for a new
         // offer to view.
         this.viewer.stop();

@@ -7,7 +7,7 @@ import { useNow } from "../hooks";
 import { formatTime, lang, t } from "../i18n";
 import { formatCountdown } from "../lectures";
 import { onLinkClick } from "../router";
-import { Chat } from "./Chat";
+import { Chat, type UnsentLine } from "./Chat";
 import { RoomConnection, type Status } from "./connection";
 import { emotionIcon } from "./emotions";
 import type { Publisher, Viewer } from "./media";
@@ -73,7 +73,9 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
       </section>
     );
   }
-  const send = (msg: ClientMsg) => conn.send(msg);
+  // Reactions are fire-and-forget; everything else a person does is kept until acknowledged.
+  const send = (msg: ClientMsg) => (msg.type === "react" ? conn.send(msg) : conn.command(msg));
+  const unsent = conn.unsentChat();
   return (
     <div class={`room ${isStaff(state) ? "console" : "learner"}`}>
       <RoomHeader state={state} status={status} now={now} onLeave={() => conn.leave()} staff={isStaff(state)} send={send} />
@@ -98,9 +100,9 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
         </p>
       )}
       {isStaff(state) ? (
-        <Console state={state} send={send} now={now} publisher={conn.publisher} />
+        <Console state={state} send={send} now={now} publisher={conn.publisher} unsent={unsent} />
       ) : (
-        <Learner state={state} send={send} now={now} viewer={conn.viewer} />
+        <Learner state={state} send={send} now={now} viewer={conn.viewer} unsent={unsent} />
       )}
     </div>
   );
@@ -257,11 +259,13 @@ function Learner({
   send,
   now,
   viewer,
+  unsent,
 }: {
   state: RoomState;
   send: (m: ClientMsg) => boolean;
   now: number;
   viewer: Viewer;
+  unsent: UnsentLine[];
 }) {
   const bursts = recentBursts(state, now);
   const label = (key: string) => {
@@ -331,6 +335,7 @@ function Learner({
         maxChars={state.lecture.chat_max_chars}
         mutedUntil={state.mutedUntil === null ? null : state.mutedUntil - state.clockOffset}
         canAsk
+        unsent={unsent}
         onSend={(text, question) => send({ type: "chat", text, question })}
       />
     </div>
@@ -384,11 +389,13 @@ function Console({
   send,
   now,
   publisher,
+  unsent,
 }: {
   state: RoomState;
   send: (m: ClientMsg) => boolean;
   now: number;
   publisher: Publisher;
+  unsent: UnsentLine[];
 }) {
   const [announcement, setAnnouncement] = useState("");
   const [callName, setCallName] = useState("");
@@ -540,6 +547,7 @@ function Console({
           mutedUntil={null}
           canAsk={false}
           moderation={moderation}
+          unsent={unsent}
           onSend={(text) => send({ type: "chat", text, question: false })}
         />
       </div>

@@ -236,6 +236,9 @@ export function applyServer(state: RoomState, msg: ServerMsg, localNow: number):
       return { ...state, degraded: msg.degraded };
     case "pong":
       return { ...state, clockOffset: msg.server_time - localNow };
+    case "ack":
+      // Acknowledgements are the connection's outbox's (connection.ts), not the room's.
+      return state;
     case "media_config":
     case "media_offer":
     case "media_answer":
