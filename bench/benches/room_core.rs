@@ -132,6 +132,7 @@ impl Lecture {
         let mut setup = Fanout::default();
         let join = |room: &mut Room, conn: u64, user: UserId, nickname: Nickname, role: Role| {
             let who = Identity {
+                account: user.clone(),
                 user,
                 nickname,
                 role,

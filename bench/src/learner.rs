@@ -111,6 +111,8 @@ pub struct Plan {
 pub struct Report {
     /// Its number.
     pub idx: usize,
+    /// How the server names it to others in the room (seat occupants, chat authors).
+    pub member: String,
     /// Why it could not enter or was cut off, if it was.
     pub error: Option<String>,
     /// Time from its start to the welcome.
@@ -167,6 +169,7 @@ async fn run(
 ) -> Report {
     let mut report = Report {
         idx: plan.idx,
+        member: plan.person.member.clone(),
         error: None,
         entered_after: None,
         seated_after: None,
@@ -218,7 +221,7 @@ async fn run(
             Err(e) => report.error = Some(format!("{e:#}")),
         }
     }
-    let me = plan.person.user.as_str();
+    let me = plan.person.member.as_str();
     while report.error.is_none() {
         tokio::select! {
             biased;

@@ -392,7 +392,7 @@ pub async fn heavy(
         }
         if let Some(seat) = r.seat {
             seats_claimed += 1;
-            if observer.get(&seat).map(String::as_str) != Some(format!("l{}", r.idx).as_str()) {
+            if observer.get(&seat) != Some(&r.member) {
                 seat_mismatches += 1;
             }
         }
@@ -527,10 +527,7 @@ pub async fn join_storm(
         if let Some(t) = r.seated_after {
             seated.record(t.as_micros().max(1) as u64)?;
         }
-        if r.seated_after.is_some()
-            && shown.get(&system.seat_of(r.idx)).map(String::as_str)
-                != Some(format!("l{}", r.idx).as_str())
-        {
+        if r.seated_after.is_some() && shown.get(&system.seat_of(r.idx)) != Some(&r.member) {
             wrong += 1;
         }
     }

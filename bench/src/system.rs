@@ -124,6 +124,15 @@ impl System {
     pub fn person(&self, idx: usize) -> anyhow::Result<Person> {
         let user = format!("l{idx}");
         let nickname = format!("受講者{idx}");
+        let member = match &self.key {
+            Some(key) => key
+                .pseudonym(
+                    &LectureId::from(self.lecture.id.as_str()),
+                    &UserId::from(user.as_str()),
+                )
+                .to_string(),
+            None => user.clone(),
+        };
         let ticket = match &self.key {
             Some(key) => {
                 let now = std::time::SystemTime::now()
@@ -143,6 +152,7 @@ impl System {
         };
         Ok(Person {
             user,
+            member,
             nickname,
             ticket,
         })

@@ -76,6 +76,9 @@ pub enum Event {
 pub struct Person {
     /// Account id.
     pub user: String,
+    /// How the server names this person to others in the room: a per-lecture pseudonym on
+    /// room-server (never the account id), the account id on the Socket.IO peer.
+    pub member: String,
     /// Nickname.
     pub nickname: String,
     /// Room ticket (room-server only).

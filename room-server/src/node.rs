@@ -812,7 +812,11 @@ async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) 
         };
         let Some(node) = node.upgrade() else { return };
         let (lecture, input) = match event {
-            BusEvent::Revoke { lecture, user, at } => (lecture, RoomInput::Revoke { user, at }),
+            BusEvent::Revoke { lecture, user, at } => {
+                // The gate speaks of accounts; the room knows people by their pseudonym.
+                let user = node.config.ticket_key.pseudonym(&lecture, &user);
+                (lecture, RoomInput::Revoke { user, at })
+            }
             BusEvent::Cancel { lecture, reason } => (lecture, RoomInput::Cancel { reason }),
             BusEvent::Reschedule {
                 lecture,

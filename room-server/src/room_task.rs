@@ -291,6 +291,7 @@ impl Holder {
             RoomEntry::Join {
                 conn,
                 user,
+                account,
                 nickname,
                 role,
                 issued_at,
@@ -301,6 +302,7 @@ impl Holder {
                     ConnId(conn),
                     Identity {
                         user,
+                        account,
                         nickname,
                         role,
                         issued_at,
@@ -440,6 +442,7 @@ pub(crate) async fn run(
                         RoomEntry::Join {
                             conn: conn.0,
                             user: who.user,
+                            account: who.account,
                             nickname: who.nickname,
                             role: who.role,
                             issued_at: who.issued_at,
@@ -661,14 +664,14 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
             ) if !node.records_stays_of(conn) => {}
             Output::Attendance(Attendance::Entered {
                 conn,
-                user,
+                account,
                 role,
                 at,
             }) => {
                 node.record(Record::Attendance(AttendanceChange::Entered {
                     id: node.stay_id(room.epoch(), conn),
                     lecture: room.lecture_id().to_string(),
-                    account: user.to_string(),
+                    account: account.to_string(),
                     role,
                     at,
                 }));
@@ -685,9 +688,9 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
                 at,
             }),
             // Like an end, written by every node applying the log: the write is idempotent.
-            Output::Banned { user, at } => node.record(Record::Banned {
+            Output::Banned { account, at } => node.record(Record::Banned {
                 lecture: room.lecture_id().to_string(),
-                user: user.to_string(),
+                user: account.to_string(),
                 at,
             }),
         }

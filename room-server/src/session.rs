@@ -90,7 +90,9 @@ async fn session(node: &Arc<Node>, ws: WsStream, codec: Codec, lecture: Lecture,
         return refuse(sink, stream, code).await;
     }
     let who = Identity {
-        user: claims.sub,
+        // The room knows people by a pseudonym; the account stays with the records.
+        user: node.config.ticket_key.pseudonym(&claims.lec, &claims.sub),
+        account: claims.sub,
         nickname: claims.nick,
         role: claims.role,
         issued_at: UnixMillis(claims.iat.saturating_mul(1000)),

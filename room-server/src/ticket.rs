@@ -105,6 +105,21 @@ impl TicketKey {
         Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts any key length")
     }
 
+    /// The id a person has on the wire in `lecture`'s room: a pseudonym, the same on every node
+    /// (they share this key) and every reconnect, different in every lecture, from which the
+    /// account id cannot be read back. Room members see each other's pseudonyms, never account
+    /// ids (which the portal, corporate records and the log keep).
+    pub fn pseudonym(&self, lecture: &LectureId, account: &UserId) -> UserId {
+        let mut mac = self.mac();
+        // A context no ticket or relay token starts with (theirs start `v1.` and `r1.`).
+        mac.update(b"pseudonym\0");
+        mac.update(lecture.as_str().as_bytes());
+        mac.update(b"\0");
+        mac.update(account.as_str().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        UserId(format!("m-{}", URL_SAFE_NO_PAD.encode(&digest[..12])))
+    }
+
     /// Signs `claims` into a ticket.
     pub fn mint(&self, claims: &TicketClaims) -> String {
         self.sign(PREFIX, claims)
@@ -361,6 +376,23 @@ mod tests {
     #[test]
     fn weak_secrets_are_refused() {
         assert!(TicketKey::new(b"short".to_vec()).is_err());
+    }
+
+    #[test]
+    fn a_person_s_pseudonym_is_stable_per_lecture_and_hides_the_account() {
+        let (a, b) = (key(1), key(1));
+        let lecture = LectureId::from("lec-1");
+        let taro = UserId::from("acct-taro-0001");
+        let p = a.pseudonym(&lecture, &taro);
+        assert_eq!(p, b.pseudonym(&lecture, &taro), "every node agrees");
+        assert!(!p.as_str().contains("taro"));
+        assert_ne!(p, a.pseudonym(&lecture, &UserId::from("acct-hanako")));
+        assert_ne!(
+            p,
+            a.pseudonym(&LectureId::from("lec-2"), &taro),
+            "per lecture"
+        );
+        assert_ne!(p, key(2).pseudonym(&lecture, &taro), "keyed");
     }
 
     #[test]

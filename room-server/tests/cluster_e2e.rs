@@ -92,14 +92,10 @@ async fn learners_on_different_nodes_racing_for_a_seat_end_with_one_occupant() {
     let nodes = cluster(&redis).await;
     let mut learners = Vec::new();
     for i in 0..30 {
-        let user = format!("u{i}");
-        learners.push((
-            user.clone(),
-            nodes[i % 3]
-                .enter(&user, &format!("n{i}"), Role::Learner)
-                .await
-                .0,
-        ));
+        let (client, welcome) = nodes[i % 3]
+            .enter(&format!("u{i}"), &format!("n{i}"), Role::Learner)
+            .await;
+        learners.push((welcome.you.user, client));
     }
     let seat = Seat::new(0, 0);
     // Each learner learns the outcome: a seat_taken error, or the seat update naming them.
@@ -184,7 +180,7 @@ async fn a_call_and_a_removal_reach_a_learner_on_another_node() {
     let redis = RedisServer::start();
     let nodes = cluster(&redis).await;
     let (mut sensei, _) = nodes[0].enter("t1", "先生", Role::Instructor).await;
-    let (mut taro, _) = nodes[1].enter("u1", "taro", Role::Learner).await;
+    let (mut taro, taro_in) = nodes[1].enter("u1", "taro", Role::Learner).await;
     sensei
         .send(&ClientMsg::CallOn {
             nickname: Some("taro".into()),
@@ -195,7 +191,7 @@ async fn a_call_and_a_removal_reach_a_learner_on_another_node() {
         .await;
     sensei
         .send(&ClientMsg::Remove {
-            user: "u1".into(),
+            user: taro_in.you.user.clone(),
             allow_return: false,
         })
         .await;

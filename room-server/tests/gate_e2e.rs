@@ -1099,11 +1099,11 @@ async fn a_learner_removed_without_return_stays_out_after_a_restart() {
         let mut sensei = p.enter("sensei", "l").await;
         welcomed(&mut sensei).await;
         let mut taro = p.enter("taro", "l").await;
-        welcomed(&mut taro).await;
+        let taro_in = welcomed(&mut taro).await;
         let old = p.ticket_of("taro", "l").await;
         sensei
             .send(&ClientMsg::Remove {
-                user: "taro".into(),
+                user: taro_in.you.user.clone(),
                 allow_return: false,
             })
             .await;

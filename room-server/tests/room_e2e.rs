@@ -184,17 +184,15 @@ async fn many_learners_racing_for_one_seat_end_with_exactly_one_winner() {
     let node = TestNode::start().await;
     let mut learners = Vec::new();
     for i in 0..40 {
-        learners.push((
-            format!("u{i}"),
-            node.enter(&format!("u{i}"), &format!("n{i}"), Role::Learner)
-                .await
-                .0,
-        ));
+        let (client, welcome) = node
+            .enter(&format!("u{i}"), &format!("n{i}"), Role::Learner)
+            .await;
+        learners.push((welcome.you.user, client));
     }
     let seat = Seat::new(0, 0);
     // Each learner learns the outcome: a seat_taken error, or the seat update naming them.
     let won = race_for_seat(&mut learners, seat).await;
-    let winners: Vec<&String> = learners
+    let winners: Vec<&protocol::UserId> = learners
         .iter()
         .zip(&won)
         .filter(|(_, w)| **w)
@@ -208,7 +206,7 @@ async fn many_learners_racing_for_one_seat_end_with_exactly_one_winner() {
     let (_, welcome) = node.enter("observer", "obs", Role::Learner).await;
     let occupants: Vec<_> = welcome.seats.iter().filter(|s| s.seat == seat).collect();
     assert_eq!(occupants.len(), 1);
-    assert_eq!(&occupants[0].occupant.user.to_string(), winners[0]);
+    assert_eq!(&occupants[0].occupant.user, winners[0]);
     assert_eq!(welcome.seats.len(), 1, "the losers sit nowhere");
 }
 
@@ -607,10 +605,10 @@ async fn a_flooding_client_is_warned_then_cut_off() {
 async fn a_removed_learner_is_closed_and_a_banned_one_cannot_return() {
     let node = TestNode::start().await;
     let (mut sensei, _) = node.enter("t1", "先生", Role::Instructor).await;
-    let (mut taro, _) = node.enter("u1", "taro", Role::Learner).await;
+    let (mut taro, taro_in) = node.enter("u1", "taro", Role::Learner).await;
     sensei
         .send(&ClientMsg::Remove {
-            user: "u1".into(),
+            user: taro_in.you.user.clone(),
             allow_return: false,
         })
         .await;
@@ -681,4 +679,65 @@ async fn shutting_down_tells_every_client_to_reconnect_and_stops_in_time() {
         .await
         .expect("stops within the bound");
     assert!(result.expect("joins").is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_members_see_each_other_by_pseudonym_never_by_account_id() {
+    let node = TestNode::start().await;
+    let (mut sensei, _) = node
+        .enter("acct-sensei-0042", "先生", Role::Instructor)
+        .await;
+    let (mut taro, taro_in) = node.enter("acct-taro-7731", "taro", Role::Learner).await;
+    assert!(
+        !taro_in.you.user.as_str().contains("acct"),
+        "{:?}",
+        taro_in.you.user
+    );
+    taro.send(&ClientMsg::TakeSeat {
+        seat: protocol::Seat::new(0, 0),
+    })
+    .await;
+    taro.send(&ClientMsg::Chat {
+        text: "hello".into(),
+        question: false,
+    })
+    .await;
+    // Everything another member receives, as raw frames: no account id anywhere in them.
+    let (mut hanako, hanako_in) = node
+        .enter("acct-hanako-5150", "hanako", Role::Learner)
+        .await;
+    let mut raw = Vec::new();
+    raw.extend(
+        protocol::Codec::Json
+            .encode_server(&ServerMsg::Welcome(Box::new(hanako_in.clone())))
+            .expect("encodes"),
+    );
+    let seat_and_chat = hanako
+        .recv_until(|m| match m {
+            ServerMsg::Welcome(_) => None,
+            other => Some(other.clone()),
+        })
+        .await;
+    raw.extend(
+        protocol::Codec::Json
+            .encode_server(&seat_and_chat)
+            .expect("encodes"),
+    );
+    let seen = String::from_utf8_lossy(&raw);
+    assert!(seen.contains(taro_in.you.user.as_str()) || hanako_in.seats.is_empty());
+    for account in ["acct-taro-7731", "acct-sensei-0042"] {
+        assert!(!seen.contains(account), "{account} on the wire: {seen}");
+    }
+    // The pseudonym is the same after a reconnect, so staff can act on what they see.
+    drop(taro);
+    let (mut back, back_in) = node.enter("acct-taro-7731", "taro", Role::Learner).await;
+    assert_eq!(back_in.you.user, taro_in.you.user);
+    sensei
+        .send(&ClientMsg::Mute {
+            user: back_in.you.user.clone(),
+            seconds: 60,
+        })
+        .await;
+    back.recv_until(|m| matches!(m, ServerMsg::Muted { until: Some(_) }).then_some(()))
+        .await;
 }

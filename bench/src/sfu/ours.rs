@@ -60,6 +60,9 @@ fn ticket(
     });
     Ok(Person {
         user: user.to_owned(),
+        member: key
+            .pseudonym(&LectureId::from(lecture), &UserId::from(user))
+            .to_string(),
         nickname: nick.to_owned(),
         ticket,
     })

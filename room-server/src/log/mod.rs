@@ -24,7 +24,10 @@ pub(crate) enum RoomEntry {
     /// A connection with a verified ticket wants in.
     Join {
         conn: u64,
+        /// The person's pseudonym in the room.
         user: UserId,
+        /// Their account, for the records only.
+        account: UserId,
         nickname: Nickname,
         role: Role,
         issued_at: UnixMillis,

@@ -443,9 +443,12 @@ impl Room {
         allow_return: bool,
     ) -> Result<(), Refusal> {
         self.learner_target(target)?;
-        if !allow_return && self.banned.insert(target.clone()) {
+        if !allow_return
+            && self.banned.insert(target.clone())
+            && let Some(attendee) = self.attendees.get(target)
+        {
             self.outputs.push_back(Output::Banned {
-                user: target.clone(),
+                account: attendee.account.clone(),
                 at: now,
             });
         }

@@ -56,8 +56,12 @@ pub struct ConnId(pub u64);
 /// Who is behind a connection, as the verified ticket says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    /// Account id.
+    /// The person's id in this room: on the wire, in commands aimed at them, in seats and chat.
+    /// A pseudonym of the account (see `TicketKey::pseudonym`), never the account id itself.
     pub user: UserId,
+    /// The portal's account id: only for what the node records (attendance, bans); never sent
+    /// to anyone in the room.
+    pub account: UserId,
     /// Public nickname.
     pub nickname: Nickname,
     /// Role in this lecture.
@@ -102,11 +106,11 @@ pub enum Output {
         /// When.
         at: UnixMillis,
     },
-    /// Staff removed `user` without return: for the records, so the ban outlives this room
+    /// Staff removed someone without return: for the records, so the ban outlives this room
     /// (a restart, the room closing while empty, another node's copy).
     Banned {
-        /// Who.
-        user: UserId,
+        /// Their account.
+        account: UserId,
         /// When.
         at: UnixMillis,
     },
@@ -119,8 +123,8 @@ pub enum Attendance {
     Entered {
         /// The connection.
         conn: ConnId,
-        /// Who.
-        user: UserId,
+        /// Whose (the account).
+        account: UserId,
         /// Their role.
         role: Role,
         /// When.
@@ -140,6 +144,8 @@ pub enum Attendance {
 /// A person who has entered the room on this node, connected or not.
 #[derive(Clone, Debug)]
 struct Attendee {
+    /// The portal's account, for what the node records.
+    account: UserId,
     nickname: Nickname,
     role: Role,
     /// The live connection, if any.
@@ -377,6 +383,7 @@ impl Room {
             .attendees
             .entry(who.user.clone())
             .or_insert_with(|| Attendee {
+                account: who.account.clone(),
                 nickname: who.nickname.clone(),
                 role: who.role,
                 conn: None,
@@ -413,7 +420,7 @@ impl Room {
         self.outputs
             .push_back(Output::Attendance(Attendance::Entered {
                 conn,
-                user: who.user,
+                account: who.account,
                 role: who.role,
                 at: now,
             }));

@@ -84,7 +84,7 @@ impl Sim {
                 }
                 Output::Attendance(a) => self.attendance.push(a),
                 Output::Ended { at } => self.ended_at = Some(at),
-                Output::Banned { user, at } => self.bans.push((user, at)),
+                Output::Banned { account, at } => self.bans.push((account, at)),
             }
         }
         for conn in gone {
@@ -106,8 +106,11 @@ impl Sim {
     ) -> ConnId {
         self.next_conn += 1;
         let conn = ConnId(self.next_conn);
+        // The room's tests give people their account id as their pseudonym: the node makes them
+        // differ (session.rs), the room only passes the account on to its records.
         let who = Identity {
             user: user.into(),
+            account: format!("acct-{user}").into(),
             nickname: nickname.into(),
             role,
             issued_at: self.now,
@@ -1153,7 +1156,7 @@ fn a_removed_learner_loses_the_seat_and_may_or_may_not_return() {
     assert_eq!(sim.closed[&again], Some(CloseCode::Banned));
     assert_eq!(
         sim.bans,
-        vec![("u2".into(), sim.now)],
+        vec![("acct-u2".into(), sim.now)],
         "the ban is reported once, for the records; a removal with return is not a ban"
     );
 

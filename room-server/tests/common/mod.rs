@@ -674,9 +674,9 @@ pub async fn chat_storm(
     .await
 }
 
-/// Every learner (account id, client) asks for `seat` at once; returns, for each, whether it
-/// won (the seat update names it) or was told the seat is taken.
-pub async fn race_for_seat(learners: &mut [(String, Client)], seat: protocol::Seat) -> Vec<bool> {
+/// Every learner (its id in the room, from its welcome; client) asks for `seat` at once;
+/// returns, for each, whether it won (the seat update names it) or was told the seat is taken.
+pub async fn race_for_seat(learners: &mut [(UserId, Client)], seat: protocol::Seat) -> Vec<bool> {
     use futures_util::future::join_all;
     join_all(
         learners
@@ -693,9 +693,7 @@ pub async fn race_for_seat(learners: &mut [(String, Client)], seat: protocol::Se
             ServerMsg::Update(u) => u
                 .seats
                 .iter()
-                .any(|s| {
-                    s.seat == seat && s.occupant.as_ref().is_some_and(|o| o.user.as_str() == user)
-                })
+                .any(|s| s.seat == seat && s.occupant.as_ref().is_some_and(|o| &o.user == user))
                 .then_some(true),
             _ => None,
         })
