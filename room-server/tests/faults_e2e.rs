@@ -50,7 +50,14 @@ async fn everyone_has_everything_once(learners: &mut [Learner], said: &[String],
             l.pending.len()
         );
         for text in said {
-            assert_eq!(l.count(text), 1, "{}: `{text}` not exactly once", l.user);
+            assert_eq!(
+                l.count(text),
+                1,
+                "{}: `{text}` not exactly once; closes {:?}; heard {:?}",
+                l.user,
+                l.closes,
+                l.heard
+            );
         }
     }
 }
@@ -181,5 +188,72 @@ async fn what_learners_type_while_their_node_shuts_down_arrives_once_through_ano
         nodes[0].wait_exit(Duration::from_secs(15)).is_some(),
         "node 0 stopped"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_learners_type_through_a_redis_outage_and_resync_arrives_once() {
+    let mut redis = RedisServer::start();
+    let dir = scratch_dir("resync");
+    let nodes = processes(&redis, &dir, 2);
+    let mut learners = Vec::new();
+    for i in 0..6 {
+        learners.push(
+            Learner::enter(
+                &format!("u{i}"),
+                &format!("n{i}"),
+                urls_from(&nodes, i % 2),
+                cluster_ticket,
+            )
+            .await,
+        );
+    }
+    let mut said = Vec::new();
+    let mut say = |learners: &mut Vec<Learner>, round: &str| {
+        let texts: Vec<String> = (0..learners.len())
+            .map(|i| format!("{round} {i}"))
+            .collect();
+        said.extend(texts.clone());
+        texts
+    };
+    let before = say(&mut learners, "before");
+    for (learner, text) in learners.iter_mut().zip(&before) {
+        learner.say(text).await;
+    }
+    pump_all(&mut learners, Duration::from_millis(300)).await;
+    redis.kill();
+    // Each node notices and runs its room on alone: its learners keep talking among themselves.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !learners.iter().all(|l| l.saw_degraded) {
+        assert!(
+            Instant::now() < deadline,
+            "the nodes noticed Redis was gone"
+        );
+        pump_all(&mut learners, Duration::from_millis(200)).await;
+    }
+    let during = say(&mut learners, "outage");
+    for (learner, text) in learners.iter_mut().zip(&during) {
+        learner.say(text).await;
+    }
+    pump_all(&mut learners, Duration::from_millis(300)).await;
+    redis.restart();
+    // Typed while the nodes return to the shared room and close everyone for the resync: in
+    // flight, not lost.
+    let back = say(&mut learners, "back");
+    for (learner, text) in learners.iter_mut().zip(&back) {
+        learner.say(text).await;
+    }
+    everyone_has_everything_once(&mut learners, &said, Duration::from_secs(40)).await;
+    // Everyone went through the resync (each node returned to the shared room).
+    for learner in &learners {
+        assert!(
+            learner
+                .closes
+                .contains(&Some(CloseCode::ResyncRequired.code())),
+            "{}: {:?}",
+            learner.user,
+            learner.closes
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -581,7 +581,10 @@ impl NodeProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_room-server"))
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
-            .env("ROOM_LOG", "info")
+            .env(
+                "ROOM_LOG",
+                std::env::var("NODE_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -589,7 +592,12 @@ impl NodeProcess {
         let stderr = child.stderr.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // NODE_LOG=1 shows what the nodes log, to debug a failing test.
+            let show = std::env::var_os("NODE_LOG").is_some();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if show {
+                    eprintln!("[node] {line}");
+                }
                 if let Some(rest) = line.split("listening addr=").nth(1) {
                     let _ = tx.send(
                         rest.split_whitespace()
@@ -833,6 +841,8 @@ pub struct Learner {
     pub closes: Vec<Option<u16>>,
     /// Refusals of numbered commands.
     pub refused: Vec<protocol::ErrorCode>,
+    /// Whether its node said it lost the other nodes (`service` degraded) at some point.
+    pub saw_degraded: bool,
 }
 
 impl Learner {
@@ -856,6 +866,7 @@ impl Learner {
             heard: Vec::new(),
             closes: Vec::new(),
             refused: Vec::new(),
+            saw_degraded: false,
         };
         learner.connect(0).await;
         learner
@@ -884,18 +895,7 @@ impl Learner {
             Some(Got::Msg(ServerMsg::Welcome(w))) => *w,
             _ => return,
         };
-        let events = welcome.chat.iter().filter_map(|e| match e {
-            protocol::server::ChatEvent::Message(m) => Some((m.offset.0, m.text.clone())),
-            _ => None,
-        });
-        match welcome.replay {
-            protocol::server::Replay::Missed => self.heard.extend(events),
-            protocol::server::Replay::Snapshot => self.heard = events.collect(),
-        }
-        self.resume = Some(ResumeFrom {
-            epoch: welcome.epoch,
-            offset: welcome.last_offset,
-        });
+        self.welcomed(&welcome);
         // What was not acknowledged goes again, in order: the room applies each number once.
         for (id, text) in self.pending.clone() {
             let command = protocol::Command {
@@ -910,6 +910,23 @@ impl Learner {
             }
         }
         self.client = Some(client);
+    }
+
+    /// Applies a welcome: on entering, or a fresh one on an open connection (a node running its
+    /// room on alone while Redis is away starts a new chat generation).
+    fn welcomed(&mut self, welcome: &Welcome) {
+        let events = welcome.chat.iter().filter_map(|e| match e {
+            protocol::server::ChatEvent::Message(m) => Some((m.offset.0, m.text.clone())),
+            _ => None,
+        });
+        match welcome.replay {
+            protocol::server::Replay::Missed => self.heard.extend(events),
+            protocol::server::Replay::Snapshot => self.heard = events.collect(),
+        }
+        self.resume = Some(ResumeFrom {
+            epoch: welcome.epoch,
+            offset: welcome.last_offset,
+        });
     }
 
     /// Says `text` in the chat (kept until acknowledged).
@@ -980,6 +997,8 @@ impl Learner {
             ServerMsg::Ack { id } => {
                 self.pending.remove(&id.0);
             }
+            ServerMsg::Service { degraded: true } => self.saw_degraded = true,
+            ServerMsg::Welcome(welcome) => self.welcomed(&welcome),
             ServerMsg::Error {
                 code, id: Some(id), ..
             } => {
