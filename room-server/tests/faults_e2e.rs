@@ -25,6 +25,17 @@ fn urls_from(nodes: &[NodeProcess], first: usize) -> Vec<String> {
         .collect()
 }
 
+/// `n` careful learners `u0`, `u1`, … entering through the nodes in turn.
+async fn learners_on(nodes: &[NodeProcess], n: usize) -> Vec<Learner> {
+    let mut learners = Vec::new();
+    for i in 0..n {
+        let urls = urls_from(nodes, i % nodes.len());
+        learners
+            .push(Learner::enter(&format!("u{i}"), &format!("n{i}"), urls, cluster_ticket).await);
+    }
+    learners
+}
+
 /// Lets every learner handle what arrives, all at once, for `wait`.
 async fn pump_all(learners: &mut [Learner], wait: Duration) {
     join_all(learners.iter_mut().map(|l| l.pump(wait))).await;
@@ -67,18 +78,7 @@ async fn a_node_frozen_for_ten_seconds_deafens_nobody_and_loses_no_word() {
     let redis = RedisServer::start();
     let dir = scratch_dir("frozen");
     let nodes = processes(&redis, &dir, 3);
-    let mut learners = Vec::new();
-    for i in 0..12 {
-        learners.push(
-            Learner::enter(
-                &format!("u{i}"),
-                &format!("n{i}"),
-                urls_from(&nodes, i % 3),
-                cluster_ticket,
-            )
-            .await,
-        );
-    }
+    let mut learners = learners_on(&nodes, 12).await;
     let mut said = Vec::new();
     for (i, learner) in learners.iter_mut().enumerate() {
         let text = format!("before {i}");
@@ -146,18 +146,7 @@ async fn what_learners_type_while_their_node_shuts_down_arrives_once_through_ano
     let redis = RedisServer::start();
     let dir = scratch_dir("sigterm");
     let mut nodes = processes(&redis, &dir, 2);
-    let mut learners = Vec::new();
-    for i in 0..8 {
-        learners.push(
-            Learner::enter(
-                &format!("u{i}"),
-                &format!("n{i}"),
-                urls_from(&nodes, i % 2),
-                cluster_ticket,
-            )
-            .await,
-        );
-    }
+    let mut learners = learners_on(&nodes, 8).await;
     let mut said = Vec::new();
     // A burst from everyone, and node 0 told to stop in the middle of it.
     for k in 0..5 {
@@ -196,18 +185,7 @@ async fn what_learners_type_through_a_redis_outage_and_resync_arrives_once() {
     let mut redis = RedisServer::start();
     let dir = scratch_dir("resync");
     let nodes = processes(&redis, &dir, 2);
-    let mut learners = Vec::new();
-    for i in 0..6 {
-        learners.push(
-            Learner::enter(
-                &format!("u{i}"),
-                &format!("n{i}"),
-                urls_from(&nodes, i % 2),
-                cluster_ticket,
-            )
-            .await,
-        );
-    }
+    let mut learners = learners_on(&nodes, 6).await;
     let mut said = Vec::new();
     let mut say = |learners: &mut Vec<Learner>, round: &str| {
         let texts: Vec<String> = (0..learners.len())

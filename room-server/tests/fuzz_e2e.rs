@@ -268,30 +268,12 @@ async fn run_case(node: &NodeProcess, rng: &mut Rng, case: u64) -> Result<Option
 /// A single node process of its own (no Redis), with limits a fuzzer does not trip by mere
 /// numbers of connections.
 fn node(dir: &std::path::Path) -> NodeProcess {
-    let starts = time::OffsetDateTime::now_utc() + time::Duration::minutes(30);
-    let ends = starts + time::Duration::minutes(90);
-    let rfc = |t: time::OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .expect("formats")
-    };
-    let config = dir.join("room.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "ticket_secret = \"{}\"\n[limits]\nconnects_per_sec_per_ip = 100000\nconnect_burst_per_ip = 100000\n[[lectures]]\nid = \"{LECTURE}\"\ntitle = \"fuzz\"\nstarts_at = \"{}\"\nends_at = \"{}\"\nrows = 5\ncols = 5\n",
-            common::CLUSTER_SECRET,
-            rfc(starts),
-            rfc(ends)
-        ),
-    )
-    .expect("writes the config");
+    let config = common::cluster_config(
+        dir,
+        "[limits]\nconnects_per_sec_per_ip = 100000\nconnect_burst_per_ip = 100000",
+    );
     let database = format!("sqlite://{}/fuzz.db", dir.display());
-    NodeProcess::start(&[
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--database-url",
-        &database,
-    ])
+    NodeProcess::start(&["--config", &config, "--database-url", &database])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

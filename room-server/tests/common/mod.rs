@@ -743,9 +743,9 @@ pub fn cluster_ticket(user: &str, nickname: &str, role: Role) -> String {
         .mint(&claims)
 }
 
-/// `n` `room-server` processes on one Redis and one database (in `dir`), the lecture in their
-/// config (doors open, seats held 3 seconds).
-pub fn processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<NodeProcess> {
+/// A node config in `dir` for [`LECTURE`] (doors open) signed with [`CLUSTER_SECRET`], with
+/// `tables` (TOML tables such as `[limits]`) added; its path.
+pub fn cluster_config(dir: &std::path::Path, tables: &str) -> String {
     let starts = time::OffsetDateTime::now_utc() + time::Duration::minutes(30);
     let ends = starts + time::Duration::minutes(90);
     let rfc = |t: time::OffsetDateTime| {
@@ -756,14 +756,20 @@ pub fn processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<No
     std::fs::write(
         &config,
         format!(
-            "ticket_secret = \"{CLUSTER_SECRET}\"\n[room]\nseat_grace_secs = 3\nchat_burst = 1000000\n[[lectures]]\nid = \"{LECTURE}\"\ntitle = \"cluster\"\nstarts_at = \"{}\"\nends_at = \"{}\"\nrows = 5\ncols = 5\n",
+            "ticket_secret = \"{CLUSTER_SECRET}\"\n{tables}\n[[lectures]]\nid = \"{LECTURE}\"\ntitle = \"cluster\"\nstarts_at = \"{}\"\nends_at = \"{}\"\nrows = 5\ncols = 5\n",
             rfc(starts),
             rfc(ends)
         ),
     )
     .expect("writes the config");
+    config.to_str().expect("a utf-8 path").to_owned()
+}
+
+/// `n` `room-server` processes on one Redis and one database (in `dir`), the lecture in their
+/// config (doors open, seats held 3 seconds).
+pub fn processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<NodeProcess> {
+    let config = cluster_config(dir, "[room]\nseat_grace_secs = 3\nchat_burst = 1000000");
     let database = format!("sqlite://{}/shared.db", dir.display());
-    let config = config.to_str().expect("a utf-8 path").to_owned();
     (0..n)
         .map(|_| {
             NodeProcess::start(&[
