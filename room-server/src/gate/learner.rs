@@ -115,6 +115,7 @@ pub(crate) fn check_profile(p: &Profile) -> Result<(), ApiError> {
         (status = 200, body = Profile),
         (status = 400, body = ErrorBody, description = "an unknown field; empty, too long or control characters in the nickname; bad e-mail"),
         (status = 401, body = ErrorBody),
+        (status = 409, body = RefusalBody, description = "nickname_taken_by_staff: the nickname reads as the name of an instructor or moderator of a lecture the person is to attend as a learner (compared without regard to full-width or half-width letters, case or spaces)"),
         (status = 503, body = ErrorBody),
     ),
     security(("portal_token" = [])))]
@@ -124,8 +125,19 @@ pub(crate) async fn put_profile(
     Body(change): Body<ProfileChange>,
 ) -> Result<Json<Profile>, ApiError> {
     let store = &node.gate.store;
-    let profile = change.applied_to(store.profile(&me).await?);
+    let before = store.profile(&me).await?;
+    let profile = change.applied_to(before.clone());
     check_profile(&profile)?;
+    // Only a changed name is compared: one already held is refused at the Enter button.
+    if let Some(nickname) = &profile.nickname
+        && before.nickname.as_ref() != Some(nickname)
+        && node
+            .gate
+            .nickname_taken_by_staff(&me, nickname, node.clock.now())
+            .await?
+    {
+        return Err(ApiError::NicknameTakenByStaff);
+    }
     store.set_profile(&me, &profile, node.clock.now()).await?;
     Ok(Json(profile))
 }
@@ -154,7 +166,7 @@ pub struct TicketResponse {
     responses(
         (status = 200, body = TicketResponse),
         (status = 401, body = ErrorBody),
-        (status = 403, body = RefusalBody, description = "not_purchased, payment_pending, purchase_cancelled, corporate_account_cannot_enter, seat_not_allocated, profile_incomplete, doors_not_open, lecture_ended, lecture_cancelled, banned"),
+        (status = 403, body = RefusalBody, description = "not_purchased, payment_pending, purchase_cancelled, corporate_account_cannot_enter, seat_not_allocated, profile_incomplete, nickname_taken_by_staff, doors_not_open, lecture_ended, lecture_cancelled, banned"),
         (status = 404, body = ErrorBody, description = "no such lecture"),
         (status = 429, body = ErrorBody),
         (status = 503, body = ErrorBody),
