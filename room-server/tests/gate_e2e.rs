@@ -674,7 +674,8 @@ async fn a_learner_cannot_take_the_name_of_the_lectures_instructor_or_moderator(
     for db in databases().await {
         let p = Portal::start(&db).await;
         let now = p.now();
-        p.person("sensei", "individual", Some("Yamada Sensei")).await;
+        p.person("sensei", "individual", Some("Yamada Sensei"))
+            .await;
         p.person("helper", "individual", Some("アシスタント")).await;
         p.lecture_with_staff(
             "open",
@@ -682,7 +683,8 @@ async fn a_learner_cannot_take_the_name_of_the_lectures_instructor_or_moderator(
             json!([{"account": "sensei", "role": "instructor"}, {"account": "helper", "role": "moderator"}]),
         )
         .await;
-        p.lecture_with_staff("other", now.plus_ms(30 * MIN), json!([])).await;
+        p.lecture_with_staff("other", now.plus_ms(30 * MIN), json!([]))
+            .await;
         p.person("mallory", "individual", Some("mallory")).await;
         p.purchase("p-mallory", "mallory", "open", 1, "card", "paid")
             .await;
@@ -908,6 +910,7 @@ async fn the_openapi_document_covers_every_http_endpoint() {
         "/api/v1/integration/purchases/{id}",
         "/api/v1/integration/purchases/{id}/status",
         "/api/v1/integration/purchases/{purchase}/allocations/{individual}",
+        "/api/v1/sign-in",
         "/api/v1/demo/users",
         "/api/v1/demo/sign-in",
         "/ws/lectures/{lecture}",

@@ -16,7 +16,10 @@ const ja = {
   retry: "再試行",
   back_to_lectures: "マイページへ戻る",
 
-  signin_title: "デモ用サインイン",
+  signin_title: "サインイン",
+  signin_portal: "ポータルサイトでサインイン",
+  signin_handoff_refused:
+    "このページから始めたサインインではないため、サインインしませんでした。お手数ですが、もう一度サインインしてください。",
   signin_intro: "デモのために用意された受講者・講師から一人を選んでください。",
   signin_as: "{id} としてサインイン",
   signin_portal_only:
@@ -232,7 +235,10 @@ const en: Record<Key, string> = {
   retry: "Try again",
   back_to_lectures: "Back to My page",
 
-  signin_title: "Demo sign-in",
+  signin_title: "Sign in",
+  signin_portal: "Sign in through the portal",
+  signin_handoff_refused:
+    "That sign-in was not started from this page, so nobody was signed in. Please sign in again.",
   signin_intro: "Pick one of the demo learners or instructors.",
   signin_as: "Sign in as {id}",
   signin_portal_only:

@@ -293,8 +293,7 @@ pub fn decide(f: &Facts<'_>, now: UnixMillis, t: Timing) -> Result<Admission, Re
         return Err(ended());
     }
     let nickname = nickname.ok_or(Refusal::ProfileIncomplete)?;
-    if f
-        .staff_nicknames
+    if f.staff_nicknames
         .iter()
         .any(|staff| same_name(staff, &nickname))
     {
@@ -511,7 +510,8 @@ mod tests {
         let paid = purchase(PurchaseStatus::Paid);
         let mut f = facts(&l, vec![&paid]);
         f.staff_nicknames = vec!["山田講師", "Assistant"];
-        for taken in ["山田講師", "山田　講師", "ASSISTANT", "Ａｓｓｉｓｔａｎｔ"] {
+        for taken in ["山田講師", "山田　講師", "ASSISTANT", "Ａｓｓｉｓｔａｎｔ"]
+        {
             f.nickname = Some(taken);
             assert_eq!(
                 decide(&f, START, T),

@@ -203,6 +203,27 @@ pub(crate) async fn ticket(
     }))
 }
 
+/// How people sign in on this node: what the sign-in page offers.
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+pub struct SignInOptions {
+    /// The portal's sign-in page (`portal_sign_in_url`): the client sends the person there
+    /// with `state` and `return_to`, and takes the token that comes back only with its own
+    /// `state` (docs/portal-sign-in.md). `null`: the portal links to the rooms itself.
+    portal_sign_in_url: Option<String>,
+    /// Demo mode: the demo people can sign in here (`/api/v1/demo/…`).
+    demo: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/sign-in", tag = "learner",
+    description = "Public, no identity needed: where the sign-in page sends people (the portal's sign-in address, if configured) and whether the demo sign-in is on.",
+    responses((status = 200, body = SignInOptions)))]
+pub(crate) async fn sign_in_options(State(node): State<Arc<Node>>) -> Json<SignInOptions> {
+    Json(SignInOptions {
+        portal_sign_in_url: node.config.portal_sign_in_url.clone(),
+        demo: node.demo.is_some(),
+    })
+}
+
 /// A demo person to sign in as.
 #[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
 pub struct DemoPerson {

@@ -131,6 +131,7 @@ pub(crate) fn router() -> Router<Arc<Node>> {
             get(learner::get_profile).put(learner::put_profile),
         )
         .route("/api/v1/lectures/{id}/ticket", post(learner::ticket))
+        .route("/api/v1/sign-in", get(learner::sign_in_options))
         .route("/api/v1/demo/users", get(learner::demo_users))
         .route("/api/v1/demo/sign-in", post(learner::demo_sign_in))
         .route("/api/v1/corporate/members", get(corporate::members))
@@ -346,7 +347,12 @@ impl Gate {
             .purchases_by(account)
             .await?
             .into_iter()
-            .filter(|p| !matches!(p.status, PurchaseStatus::Cancelled | PurchaseStatus::Refunded))
+            .filter(|p| {
+                !matches!(
+                    p.status,
+                    PurchaseStatus::Cancelled | PurchaseStatus::Refunded
+                )
+            })
             .map(|p| p.lecture)
             .collect();
         ids.extend(
@@ -362,7 +368,9 @@ impl Gate {
             };
             let upcoming = matches!(
                 lecture_state(&lecture, now, self.timing),
-                LectureState::BeforeDoors { .. } | LectureState::DoorsOpen { .. } | LectureState::Live
+                LectureState::BeforeDoors { .. }
+                    | LectureState::DoorsOpen { .. }
+                    | LectureState::Live
             );
             if !upcoming || lecture.staff.iter().any(|s| s.account == account) {
                 continue;
