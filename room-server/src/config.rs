@@ -622,6 +622,9 @@ pub struct FileConfig {
     pub identity: Option<IdentitySettings>,
     /// The key the portal sends in `X-Api-Key` to the integration API (at least 32 bytes).
     pub integration_api_key: Option<String>,
+    /// The portal's sign-in page the web client sends people to (`https://…`); it answers
+    /// with an identity token and the client's `state` (see docs/portal-sign-in.md).
+    pub portal_sign_in_url: Option<String>,
     /// `redis://host:port/db` when several nodes share lectures.
     pub redis_url: Option<String>,
     /// The folder of the web client's built files.
@@ -699,6 +702,39 @@ fn parse_error(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+/// Longest portal sign-in address accepted: the client adds its `state` and return address.
+const MAX_SIGN_IN_URL_BYTES: usize = 2048;
+
+/// Checks the portal's sign-in address: an absolute `https://` (or `http://`, for a portal on
+/// a private network or in a test) address with a host, without credentials or a fragment.
+/// Browsers are sent there, so anything else (`javascript:`, a relative path) is refused at
+/// start rather than found by a learner.
+fn check_sign_in_url(url: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| {
+        Err(ConfigError::Invalid(format!(
+            "portal_sign_in_url {why} (e.g. \"https://portal.example.jp/rooms/sign-in\")"
+        )))
+    };
+    if url.len() > MAX_SIGN_IN_URL_BYTES || url.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return bad("must be a single address without spaces");
+    }
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return bad("must start with https:// or http://");
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    if host.is_empty() || host.contains('@') {
+        return bad("must name a host (and no user or password)");
+    }
+    if url.contains('#') {
+        return bad("must not have a fragment (#…): the portal's answer comes back in one");
+    }
+    Ok(())
+}
+
 /// Settings given on the command line or in the environment; they win over the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -753,6 +789,10 @@ pub struct Config {
     pub identity: Option<IdentitySettings>,
     /// The integration API's key; none: the integration API is off.
     pub integration_api_key: Option<String>,
+    /// The portal's sign-in page, which the web client offers as "sign in through the
+    /// portal"; none: no such button. Kept apart from `[identity]` so a demo node (which
+    /// refuses `[identity]`) can show the hand-off against a test portal.
+    pub portal_sign_in_url: Option<String>,
     /// Redis, when several nodes share lectures; none: this node alone.
     pub redis_url: Option<String>,
     /// The web client's built files, served at `/` (relative paths: to the working folder).
@@ -780,6 +820,7 @@ impl Config {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             identity: None,
             integration_api_key: None,
+            portal_sign_in_url: None,
             redis_url: None,
             web_root: PathBuf::from(DEFAULT_WEB_ROOT),
             media: MediaSettings::default(),
@@ -858,6 +899,9 @@ impl Config {
                 "integration_api_key must be at least 32 bytes".into(),
             ));
         }
+        if let Some(url) = &file.portal_sign_in_url {
+            check_sign_in_url(url)?;
+        }
         let mut allowed_origins = over.allowed_origins;
         if allowed_origins.is_empty() {
             allowed_origins = file.allowed_origins.unwrap_or_default();
@@ -878,6 +922,7 @@ impl Config {
             database_url,
             identity: file.identity,
             integration_api_key,
+            portal_sign_in_url: file.portal_sign_in_url,
             redis_url: over.redis_url.or(file.redis_url),
             web_root: over
                 .web_root
@@ -968,6 +1013,37 @@ mod tests {
             PathBuf::from(DEFAULT_WEB_ROOT),
             "the example's web_root is the default"
         );
+    }
+
+    #[test]
+    fn the_portal_sign_in_address_must_be_one_to_send_browsers_to() {
+        let with = |url: &str| {
+            let file = FileConfig::parse(&format!("demo = true\nportal_sign_in_url = \"{url}\"\n"))
+                .expect("parses");
+            Config::resolve(file, Overrides::default())
+        };
+        for good in [
+            "https://portal.example.jp/rooms/sign-in",
+            "https://portal.example.jp/sign-in?site=rooms",
+            "http://127.0.0.1:9000/sign-in",
+        ] {
+            let config = with(good).expect(good);
+            assert_eq!(config.portal_sign_in_url.as_deref(), Some(good));
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "/sign-in",
+            "https://",
+            "https://user:pass@portal.example.jp/",
+            "https://portal.example.jp/sign-in#x",
+            "https://portal.example.jp/ sign-in",
+        ] {
+            let refused = with(bad).expect_err(bad);
+            assert!(
+                refused.to_string().contains("portal_sign_in_url"),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

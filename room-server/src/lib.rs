@@ -47,7 +47,9 @@ pub use node::{Node, run};
 pub mod web_types {
     pub use crate::gate::entitlement::LectureState;
     pub use crate::gate::http::ErrorBody;
-    pub use crate::gate::learner::{DemoPeople, DemoPerson, MyLectures, SignedIn, TicketResponse};
+    pub use crate::gate::learner::{
+        DemoPeople, DemoPerson, MyLectures, SignInOptions, SignedIn, TicketResponse,
+    };
     pub use crate::gate::model::Profile;
     pub use crate::gate::{Entry, MyLecture, RefusalBody};
 }

@@ -86,7 +86,10 @@ pub(crate) async fn serve(State(node): State<Arc<Node>>, request: Request) -> Re
         return refuse(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
     }
     let is_asset = path.starts_with(ASSETS);
-    let mut response = if climbs_out(&path) || names_too_long(&path) {
+    let mut response = if climbs_out(&path)
+        || names_too_long(&path)
+        || is_source_map_file(&node.config.web_root, &path)
+    {
         plain(StatusCode::NOT_FOUND, "not found")
     } else {
         let web = &node.web;
@@ -139,6 +142,28 @@ fn climbs_out(path: &str) -> bool {
         || decoded.split('/').any(|segment| segment == "..")
 }
 
+/// Whether a path asks for a source map (`*.map`, however encoded or cased). The client is
+/// built without them, but one left in web_root (a build made with `--sourcemap`, a copied
+/// folder) would hand out the source and the build machine's paths: never served.
+fn is_source_map(path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    decoded
+        .trim_end_matches('/')
+        .to_ascii_lowercase()
+        .ends_with(".map")
+}
+
+/// Whether a path names a source map that is in `root`. Only a file that is there is refused:
+/// a client route that happens to end in `.map` (`/room/geo.map`, a lecture id may hold dots)
+/// still gets the client's page. Called after [`climbs_out`], so the path stays in `root`.
+fn is_source_map_file(root: &Path, path: &str) -> bool {
+    if !is_source_map(path) {
+        return false;
+    }
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    root.join(decoded.trim_start_matches('/')).exists()
+}
+
 /// Longest file or folder name common file systems hold, in bytes.
 const MAX_NAME_BYTES: usize = 255;
 
@@ -183,6 +208,21 @@ mod tests {
         assert!(names_too_long(&format!("/assets/{}.js", "a".repeat(300))));
         assert!(names_too_long(&format!("/{}", "%41".repeat(256))));
         assert!(!names_too_long(&format!("/room/{}", "a".repeat(200))));
+    }
+
+    #[test]
+    fn source_maps_are_recognised_however_encoded() {
+        for path in [
+            "/assets/app-1a2b.js.map",
+            "/assets/app.css.MAP",
+            "/assets/app.js%2Emap",
+            "/index.js.map/",
+        ] {
+            assert!(is_source_map(path), "{path}");
+        }
+        for path in ["/", "/assets/app-1a2b.js", "/room/map", "/room/a.mapx"] {
+            assert!(!is_source_map(path), "{path}");
+        }
     }
 
     #[test]

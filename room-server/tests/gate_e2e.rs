@@ -669,6 +669,105 @@ async fn nicknames_are_kept_as_given_and_bad_ones_refused() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_cannot_take_the_name_of_the_lectures_instructor_or_moderator() {
+    for db in databases().await {
+        let p = Portal::start(&db).await;
+        let now = p.now();
+        p.person("sensei", "individual", Some("Yamada Sensei"))
+            .await;
+        p.person("helper", "individual", Some("アシスタント")).await;
+        p.lecture_with_staff(
+            "open",
+            now.plus_ms(30 * MIN),
+            json!([{"account": "sensei", "role": "instructor"}, {"account": "helper", "role": "moderator"}]),
+        )
+        .await;
+        p.lecture_with_staff("other", now.plus_ms(30 * MIN), json!([]))
+            .await;
+        p.person("mallory", "individual", Some("mallory")).await;
+        p.purchase("p-mallory", "mallory", "open", 1, "card", "paid")
+            .await;
+        p.person("bystander", "individual", None).await;
+        p.purchase("p-bystander", "bystander", "other", 1, "card", "paid")
+            .await;
+        assert_eq!(p.refusal("mallory", "open").await, "ok");
+
+        // The portal may write any name (its records are its own); the Enter button refuses
+        // a learner under the staff's, however it is written.
+        for taken in [
+            "Yamada Sensei",
+            "ＹＡＭＡＤＡ　ＳＥＮＳＥＩ",
+            "yamadasensei",
+            "ｱｼｽﾀﾝﾄ",
+            "アシスタント",
+        ] {
+            p.portal(
+                "PUT",
+                "/api/v1/integration/accounts/mallory/profile",
+                json!({"nickname": taken}),
+            )
+            .await;
+            assert_eq!(
+                p.refusal("mallory", "open").await,
+                "nickname_taken_by_staff",
+                "{taken} ({db})"
+            );
+        }
+        let (_, page) = p
+            .as_user("mallory", "GET", "/api/v1/me/lectures", None)
+            .await;
+        assert_eq!(
+            page["lectures"][0]["entry"]["refusal"]["error"],
+            json!("nickname_taken_by_staff"),
+            "My page says why before the button is pressed"
+        );
+        // The staff keep their own name.
+        assert_eq!(p.refusal("sensei", "open").await, "ok");
+
+        // Setting it oneself is refused at once, with the reason in both languages, and the
+        // old name is kept.
+        let (status, _) = p
+            .as_user(
+                "mallory",
+                "PUT",
+                "/api/v1/me/profile",
+                Some(json!({"nickname": "mallory"})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (status, body) = p
+            .as_user(
+                "mallory",
+                "PUT",
+                "/api/v1/me/profile",
+                Some(json!({"nickname": "Ｙａｍａｄａ Ｓｅｎｓｅｉ"})),
+            )
+            .await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"], json!("nickname_taken_by_staff"));
+        assert!(body["message_ja"].as_str().is_some_and(|m| !m.is_empty()));
+        let (_, profile) = p
+            .as_user("mallory", "GET", "/api/v1/me/profile", None)
+            .await;
+        assert_eq!(profile["nickname"], json!("mallory"));
+        assert_eq!(p.refusal("mallory", "open").await, "ok");
+
+        // Someone who attends none of their lectures may be called that: the name is the
+        // staff's only where they teach.
+        let (status, body) = p
+            .as_user(
+                "bystander",
+                "PUT",
+                "/api/v1/me/profile",
+                Some(json!({"nickname": "Yamada Sensei"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(p.refusal("bystander", "other").await, "ok");
+    }
+}
+
 /// A request and the status it must get: method, path, headers, body, status.
 type Case<'a> = (
     &'a str,
@@ -811,6 +910,7 @@ async fn the_openapi_document_covers_every_http_endpoint() {
         "/api/v1/integration/purchases/{id}",
         "/api/v1/integration/purchases/{id}/status",
         "/api/v1/integration/purchases/{purchase}/allocations/{individual}",
+        "/api/v1/sign-in",
         "/api/v1/demo/users",
         "/api/v1/demo/sign-in",
         "/ws/lectures/{lecture}",

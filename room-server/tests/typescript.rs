@@ -5,7 +5,7 @@
 
 use room_server::web_types::{
     DemoPeople, DemoPerson, Entry, ErrorBody, LectureState, MyLecture, MyLectures, Profile,
-    RefusalBody, SignedIn, TicketResponse,
+    RefusalBody, SignInOptions, SignedIn, TicketResponse,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ fn generate(dir: &Path) -> BTreeMap<String, String> {
     DemoPeople::export_all(&cfg).expect("exports the demo people");
     DemoPerson::export_all(&cfg).expect("exports a demo person");
     SignedIn::export_all(&cfg).expect("exports a demo sign-in");
+    SignInOptions::export_all(&cfg).expect("exports the sign-in options");
     ErrorBody::export_all(&cfg).expect("exports the error body");
     Profile::export_all(&cfg).expect("exports the profile");
     read_dir(dir)
@@ -62,6 +63,7 @@ fn typescript_bindings_match_the_rust_types() {
         "DemoPeople",
         "DemoPerson",
         "SignedIn",
+        "SignInOptions",
         "ErrorBody",
         "Profile",
     ] {

@@ -146,6 +146,33 @@ async fn the_web_client_is_served_with_its_headers_and_its_own_routes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_map_left_in_web_root_is_never_served() {
+    let (base, dist) = built_client();
+    // A map holds the client's source and the paths of the machine that built it.
+    let map = r#"{"version":3,"sources":["/home/builder/live-lecture/web-client/src/app.tsx"]}"#;
+    std::fs::write(dist.join("assets/app.js.map"), map).expect("writes");
+    std::fs::write(dist.join("index.js.map"), map).expect("writes");
+    let node = TestNode::start_with(|c| c.web_root = dist.clone()).await;
+    for path in [
+        "/assets/app.js.map",
+        "/assets/app.js%2Emap",
+        "/assets/app.js%2emap",
+        "/index.js.map",
+        "/assets/../index.js.map",
+    ] {
+        let answer = get(&node, path).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.text());
+        assert!(!answer.text().contains("/home/builder"), "{path}");
+        assert_security_headers(&answer, path);
+    }
+    // The script itself is served, and a page whose lecture id ends in `.map` is the page.
+    assert_eq!(get(&node, "/assets/app.js").await.status, 200);
+    let page = get(&node, "/room/geo.map").await;
+    assert_eq!((page.status, page.text().as_str()), (200, INDEX));
+    let _ = std::fs::remove_dir_all(base);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_built_web_client_the_pages_say_so_and_the_apis_work() {
     let (base, _) = built_client();
     let nowhere = base.join("not-built");

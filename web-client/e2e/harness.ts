@@ -2,7 +2,8 @@
 // client, Debian's Chromium driven by playwright-core, and a TCP relay that can cut a
 // browser's connections the way a network drop does.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { createHash, randomBytes } from "node:crypto";
@@ -46,15 +47,20 @@ export interface Server {
   stop: () => Promise<void>;
 }
 
-/** Starts `room-server --demo` on a free loopback port, serving the built client. */
-export async function startServer(): Promise<Server> {
+/** Starts `room-server --demo` on a free loopback port, serving the built client; with a
+ * portal's sign-in address when given (`portal_sign_in_url` in a config file). */
+export async function startServer(options: { portalSignInUrl?: string } = {}): Promise<Server> {
   const dist = path.join(clientRoot, "dist");
   if (!existsSync(path.join(dist, "index.html"))) throw new Error("web-client/dist is missing: run `npm run build` first");
   const work = mkdtempSync(path.join(tmpdir(), "room-e2e-"));
   const apiKey = randomBytes(32).toString("hex");
+  const config = path.join(work, "room.toml");
+  writeFileSync(config, options.portalSignInUrl ? `portal_sign_in_url = ${JSON.stringify(options.portalSignInUrl)}\n` : "");
   const child: ChildProcess = spawn(
     serverBinary(),
     [
+      "--config",
+      config,
       "--demo",
       "--listen",
       "127.0.0.1:0",
@@ -95,6 +101,60 @@ export async function startServer(): Promise<Server> {
       rmSync(work, { recursive: true, force: true });
     },
   };
+}
+
+/** An identity token for a demo person, from the demo sign-in API (as the portal would issue). */
+export async function demoToken(server: Server, user: string): Promise<string> {
+  const response = await fetch(`${server.url}/api/v1/demo/sign-in`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ user }),
+  });
+  if (!response.ok) throw new Error(`demo sign-in of ${user}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { token: string }).token;
+}
+
+/**
+ * The portal's sign-in page, played on loopback as docs/portal-sign-in.md asks: it takes
+ * `state` and `return_to`, checks that `return_to` is on the rooms' own origin (never sends a
+ * token elsewhere), signs `user` in (a real token from the demo node) and sends the browser
+ * back with `#token=…&state=…`.
+ */
+export class FakePortal {
+  private server = http.createServer((req, res) => void this.answer(req, res));
+  /** The rooms' node, once it runs (it needs this portal's address to start). */
+  rooms: Server | null = null;
+  /** Who signs in here. */
+  user = "demo-taro";
+  /** The address the last sign-in was answered with. */
+  lastAnswer: string | null = null;
+  url = "";
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
+    return this.url;
+  }
+
+  private async answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const asked = new URL(req.url ?? "/", this.url);
+    const state = asked.searchParams.get("state");
+    const returnTo = asked.searchParams.get("return_to");
+    if (asked.pathname !== "/sign-in" || !this.rooms || !state || !returnTo || new URL(returnTo).origin !== this.rooms.url) {
+      res.writeHead(400, { "content-type": "text/plain" }).end("not a sign-in this portal answers");
+      return;
+    }
+    const token = await demoToken(this.rooms, this.user);
+    const back = new URL(returnTo);
+    back.hash = new URLSearchParams({ token, state }).toString();
+    this.lastAnswer = back.toString();
+    res.writeHead(302, { location: this.lastAnswer, "cache-control": "no-store" }).end();
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
 }
 
 /** A TCP relay in front of the server; `cut()` drops every connection and refuses new ones until `restore()`. */

@@ -5,6 +5,7 @@ import type { MyLectures } from "@gate/MyLectures";
 import type { Profile } from "@gate/Profile";
 import type { RefusalBody } from "@gate/RefusalBody";
 import type { SignedIn } from "@gate/SignedIn";
+import type { SignInOptions } from "@gate/SignInOptions";
 import type { TicketResponse } from "@gate/TicketResponse";
 import { clearToken, token } from "./auth";
 import { lang, t } from "./i18n";
@@ -63,6 +64,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
 }
 
 export const api = {
+  signInOptions: () => request<SignInOptions>("GET", "/api/v1/sign-in"),
   demoUsers: () => request<DemoPeople>("GET", "/api/v1/demo/users"),
   demoSignIn: (user: string) => request<SignedIn>("POST", "/api/v1/demo/sign-in", { user }),
   myLectures: () => request<MyLectures>("GET", "/api/v1/me/lectures"),

@@ -16,7 +16,10 @@ const ja = {
   retry: "再試行",
   back_to_lectures: "マイページへ戻る",
 
-  signin_title: "デモ用サインイン",
+  signin_title: "サインイン",
+  signin_portal: "ポータルサイトでサインイン",
+  signin_handoff_refused:
+    "このページから始めたサインインではないため、サインインしませんでした。お手数ですが、もう一度サインインしてください。",
   signin_intro: "デモのために用意された受講者・講師から一人を選んでください。",
   signin_as: "{id} としてサインイン",
   signin_portal_only:
@@ -55,6 +58,10 @@ const ja = {
     "法人管理者アカウントでは入室できません。社員の方に席を割り当ててください。",
   fix_seat_not_allocated: "所属会社の担当者に、この講座の席の割り当てを依頼してください。",
   fix_profile_incomplete: "下の「ニックネーム」を設定すると入室できます。",
+  fix_nickname_taken_by_staff:
+    "ニックネームがこの講座の講師またはモデレーターの名前と同じです。下の「ニックネーム」を別の名前に変更すると入室できます。",
+  fix_banned:
+    "講師またはモデレーターにより退室となったため、この講座には再入室できません。お心当たりがない場合は、講座を購入したポータルサイトのサポートへお問い合わせください。",
   fix_doors_not_open: "開始の1時間前から入室できます。",
   fix_lecture_ended: "講座は終了しました。アーカイブの公開をお待ちください。",
   fix_lecture_cancelled: "講座は中止されました。返金についてはポータルサイトのお知らせをご覧ください。",
@@ -228,7 +235,10 @@ const en: Record<Key, string> = {
   retry: "Try again",
   back_to_lectures: "Back to My page",
 
-  signin_title: "Demo sign-in",
+  signin_title: "Sign in",
+  signin_portal: "Sign in through the portal",
+  signin_handoff_refused:
+    "That sign-in was not started from this page, so nobody was signed in. Please sign in again.",
   signin_intro: "Pick one of the demo learners or instructors.",
   signin_as: "Sign in as {id}",
   signin_portal_only:
@@ -267,6 +277,10 @@ const en: Record<Key, string> = {
     "A corporate admin account cannot enter. Allocate the seat to an employee instead.",
   fix_seat_not_allocated: "Ask your company's administrator to allocate a seat of this lecture to you.",
   fix_profile_incomplete: "Set your nickname below to enter.",
+  fix_nickname_taken_by_staff:
+    "Your nickname is the name of this lecture's instructor or moderator. Change your nickname below to enter.",
+  fix_banned:
+    "An instructor or moderator removed you from this lecture, so you cannot enter it again. If you think this is a mistake, contact the support of the portal where you bought the lecture.",
   fix_doors_not_open: "The doors open one hour before the start.",
   fix_lecture_ended: "The lecture has ended. Please wait for the archive.",
   fix_lecture_cancelled: "The lecture was cancelled. See the portal's notice about refunds.",

@@ -64,9 +64,11 @@ const FIXES: Record<string, Key> = {
   corporate_account_cannot_enter: "fix_corporate_account_cannot_enter",
   seat_not_allocated: "fix_seat_not_allocated",
   profile_incomplete: "fix_profile_incomplete",
+  nickname_taken_by_staff: "fix_nickname_taken_by_staff",
   doors_not_open: "fix_doors_not_open",
   lecture_ended: "fix_lecture_ended",
   lecture_cancelled: "fix_lecture_cancelled",
+  banned: "fix_banned",
 };
 
 /** What a person should do about a refusal code. */

@@ -86,8 +86,17 @@ describe("my lectures", () => {
   });
 
   it("says what to do about every refusal", () => {
-    for (const code of ["payment_pending", "seat_not_allocated", "profile_incomplete", "doors_not_open", "not_purchased"]) {
+    for (const code of [
+      "payment_pending",
+      "seat_not_allocated",
+      "profile_incomplete",
+      "doors_not_open",
+      "not_purchased",
+      "banned",
+      "nickname_taken_by_staff",
+    ]) {
       expect(fixFor(code)).toBe(`fix_${code}`);
+      expect(t(fixFor(code), {}, "ja")).not.toBe(t(fixFor(code), {}, "en"));
     }
     expect(fixFor("something_new")).toBe("fix_generic");
   });

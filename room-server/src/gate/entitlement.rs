@@ -4,6 +4,7 @@
 use super::model::{
     Account, AccountKind, Lecture, LectureStatus, Purchase, PurchaseStatus, StaffRole,
 };
+use super::names::same_name;
 use protocol::{Role, UnixMillis};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -106,6 +107,9 @@ pub enum Refusal {
     SeatNotAllocated,
     /// No nickname registered yet.
     ProfileIncomplete,
+    /// A learner's nickname reads as the name of one of the lecture's instructors or
+    /// moderators (see [`super::names`]): the room would show them as the staff.
+    NicknameTakenByStaff,
     /// Before doors open.
     DoorsNotOpen {
         /// When they open.
@@ -135,6 +139,7 @@ impl Refusal {
             Refusal::CorporateAccountCannotEnter => "corporate_account_cannot_enter",
             Refusal::SeatNotAllocated => "seat_not_allocated",
             Refusal::ProfileIncomplete => "profile_incomplete",
+            Refusal::NicknameTakenByStaff => "nickname_taken_by_staff",
             Refusal::DoorsNotOpen { .. } => "doors_not_open",
             Refusal::LectureEnded { .. } => "lecture_ended",
             Refusal::LectureCancelled { .. } => "lecture_cancelled",
@@ -157,6 +162,9 @@ impl Refusal {
                 "法人で購入された座席があなたに割り当てられていません。法人のご担当者にお問い合わせください。".into()
             }
             Refusal::ProfileIncomplete => "受講者情報(ニックネーム)を登録してから入室してください。".into(),
+            Refusal::NicknameTakenByStaff => {
+                "ニックネームがこの講座の講師またはモデレーターの名前と同じです。別のニックネームに変更してから入室してください。".into()
+            }
             Refusal::DoorsNotOpen { .. } => "配信開始前です。開始1時間前から入室できます。".into(),
             Refusal::LectureEnded { archive_available_at: Some(_) } => {
                 "講座は終了しました。アーカイブは公開日(archive_available_at)からご覧いただけます。".into()
@@ -183,6 +191,10 @@ impl Refusal {
                 "Your company bought seats but none is allocated to you. Ask your company's administrator.".into()
             }
             Refusal::ProfileIncomplete => "Register your attendee information (a nickname) before entering.".into(),
+            Refusal::NicknameTakenByStaff => {
+                "Your nickname is the name of this lecture's instructor or moderator. Choose another nickname before entering."
+                    .into()
+            }
             Refusal::DoorsNotOpen { .. } => "The lecture has not opened yet. You can enter from one hour before the start.".into(),
             Refusal::LectureEnded { archive_available_at: Some(_) } => {
                 "The lecture has ended. Its archive can be watched from its publication date (archive_available_at)."
@@ -214,6 +226,9 @@ pub struct Facts<'a> {
     pub company_bought: bool,
     /// Their nickname.
     pub nickname: Option<&'a str>,
+    /// The nicknames of the lecture's instructors and moderators (from their profiles): a
+    /// learner may not enter under one of them.
+    pub staff_nicknames: Vec<&'a str>,
     /// Staff removed them from this lecture without return.
     pub banned: bool,
 }
@@ -278,6 +293,12 @@ pub fn decide(f: &Facts<'_>, now: UnixMillis, t: Timing) -> Result<Admission, Re
         return Err(ended());
     }
     let nickname = nickname.ok_or(Refusal::ProfileIncomplete)?;
+    if f.staff_nicknames
+        .iter()
+        .any(|staff| same_name(staff, &nickname))
+    {
+        return Err(Refusal::NicknameTakenByStaff);
+    }
     if now < doors_open_at(l, t) {
         return Err(Refusal::DoorsNotOpen {
             doors_open_at: doors_open_at(l, t),
@@ -339,6 +360,7 @@ mod tests {
             allocated: vec![],
             company_bought: false,
             nickname: Some("taro"),
+            staff_nicknames: vec![],
             banned: false,
         }
     }
@@ -480,6 +502,29 @@ mod tests {
         assert_eq!(decide(&f, START, T), Err(Refusal::Banned));
         f.staff = Some(StaffRole::Moderator);
         assert_eq!(decide(&f, START, T), Err(Refusal::Banned));
+    }
+
+    #[test]
+    fn a_learner_may_not_take_the_name_of_the_lectures_staff() {
+        let l = lecture();
+        let paid = purchase(PurchaseStatus::Paid);
+        let mut f = facts(&l, vec![&paid]);
+        f.staff_nicknames = vec!["山田講師", "Assistant"];
+        for taken in ["山田講師", "山田　講師", "ASSISTANT", "Ａｓｓｉｓｔａｎｔ"]
+        {
+            f.nickname = Some(taken);
+            assert_eq!(
+                decide(&f, START, T),
+                Err(Refusal::NicknameTakenByStaff),
+                "{taken}"
+            );
+        }
+        f.nickname = Some("山田");
+        assert_eq!(code(decide(&f, START, T)), "ok");
+        // The staff themselves keep their own name.
+        f.nickname = Some("山田講師");
+        f.staff = Some(StaffRole::Instructor);
+        assert_eq!(code(decide(&f, START, T)), "ok");
     }
 
     #[test]

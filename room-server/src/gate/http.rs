@@ -45,6 +45,9 @@ pub(crate) enum ApiError {
     Forbidden(&'static str, String),
     /// 403: no ticket, for an entitlement reason.
     Refused(Refusal),
+    /// 409: a learner's new nickname is the name of their lecture's staff; answered with the
+    /// refusal's body, so the person reads why in their language.
+    NicknameTakenByStaff,
     /// 404: no such thing.
     NotFound(&'static str, String),
     /// 409: the request contradicts the records (a seat over the quantity, …).
@@ -88,6 +91,7 @@ impl ApiError {
             | ApiError::NotFound(code, _)
             | ApiError::Conflict(code, _) => code,
             ApiError::Refused(refusal) => refusal.code(),
+            ApiError::NicknameTakenByStaff => Refusal::NicknameTakenByStaff.code(),
             ApiError::TooLarge => "payload_too_large",
             ApiError::RateLimited => "rate_limited",
             ApiError::Store(_) => "store_unavailable",
@@ -119,6 +123,10 @@ impl ApiError {
             ApiError::Forbidden(code, m) => (StatusCode::FORBIDDEN, body(code, m)),
             ApiError::Refused(refusal) => {
                 return (StatusCode::FORBIDDEN, Json(RefusalBody::from(&refusal))).into_response();
+            }
+            ApiError::NicknameTakenByStaff => {
+                let refusal = RefusalBody::from(&Refusal::NicknameTakenByStaff);
+                return (StatusCode::CONFLICT, Json(refusal)).into_response();
             }
             ApiError::NotFound(code, m) => (StatusCode::NOT_FOUND, body(code, m)),
             ApiError::Conflict(code, m) => (StatusCode::CONFLICT, body(code, m)),

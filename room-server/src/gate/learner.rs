@@ -115,6 +115,7 @@ pub(crate) fn check_profile(p: &Profile) -> Result<(), ApiError> {
         (status = 200, body = Profile),
         (status = 400, body = ErrorBody, description = "an unknown field; empty, too long or control characters in the nickname; bad e-mail"),
         (status = 401, body = ErrorBody),
+        (status = 409, body = RefusalBody, description = "nickname_taken_by_staff: the nickname reads as the name of an instructor or moderator of a lecture the person is to attend as a learner (compared without regard to full-width or half-width letters, case or spaces)"),
         (status = 503, body = ErrorBody),
     ),
     security(("portal_token" = [])))]
@@ -124,8 +125,19 @@ pub(crate) async fn put_profile(
     Body(change): Body<ProfileChange>,
 ) -> Result<Json<Profile>, ApiError> {
     let store = &node.gate.store;
-    let profile = change.applied_to(store.profile(&me).await?);
+    let before = store.profile(&me).await?;
+    let profile = change.applied_to(before.clone());
     check_profile(&profile)?;
+    // Only a changed name is compared: one already held is refused at the Enter button.
+    if let Some(nickname) = &profile.nickname
+        && before.nickname.as_ref() != Some(nickname)
+        && node
+            .gate
+            .nickname_taken_by_staff(&me, nickname, node.clock.now())
+            .await?
+    {
+        return Err(ApiError::NicknameTakenByStaff);
+    }
     store.set_profile(&me, &profile, node.clock.now()).await?;
     Ok(Json(profile))
 }
@@ -154,7 +166,7 @@ pub struct TicketResponse {
     responses(
         (status = 200, body = TicketResponse),
         (status = 401, body = ErrorBody),
-        (status = 403, body = RefusalBody, description = "not_purchased, payment_pending, purchase_cancelled, corporate_account_cannot_enter, seat_not_allocated, profile_incomplete, doors_not_open, lecture_ended, lecture_cancelled, banned"),
+        (status = 403, body = RefusalBody, description = "not_purchased, payment_pending, purchase_cancelled, corporate_account_cannot_enter, seat_not_allocated, profile_incomplete, nickname_taken_by_staff, doors_not_open, lecture_ended, lecture_cancelled, banned"),
         (status = 404, body = ErrorBody, description = "no such lecture"),
         (status = 429, body = ErrorBody),
         (status = 503, body = ErrorBody),
@@ -189,6 +201,27 @@ pub(crate) async fn ticket(
         websocket: format!("/ws/lectures/{}", lecture.id),
         subprotocols: vec![SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON],
     }))
+}
+
+/// How people sign in on this node: what the sign-in page offers.
+#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
+pub struct SignInOptions {
+    /// The portal's sign-in page (`portal_sign_in_url`): the client sends the person there
+    /// with `state` and `return_to`, and takes the token that comes back only with its own
+    /// `state` (docs/portal-sign-in.md). `null`: the portal links to the rooms itself.
+    portal_sign_in_url: Option<String>,
+    /// Demo mode: the demo people can sign in here (`/api/v1/demo/…`).
+    demo: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/sign-in", tag = "learner",
+    description = "Public, no identity needed: where the sign-in page sends people (the portal's sign-in address, if configured) and whether the demo sign-in is on.",
+    responses((status = 200, body = SignInOptions)))]
+pub(crate) async fn sign_in_options(State(node): State<Arc<Node>>) -> Json<SignInOptions> {
+    Json(SignInOptions {
+        portal_sign_in_url: node.config.portal_sign_in_url.clone(),
+        demo: node.demo.is_some(),
+    })
 }
 
 /// A demo person to sign in as.

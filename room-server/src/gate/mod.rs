@@ -6,6 +6,7 @@
 //! - [`store`]: those records in SQLite or PostgreSQL.
 //! - [`entitlement`]: the pure rules — a lecture's state and the Enter button's answer.
 //! - [`identity`]: the portal's identity tokens (and the demo's).
+//! - [`names`]: when two nicknames read as the same name.
 //! - `http`: errors and extractors shared by the APIs; `learner`, `corporate`, `integration`:
 //!   the three APIs; `openapi`: the generated contract.
 
@@ -16,6 +17,7 @@ pub mod identity;
 pub(crate) mod integration;
 pub(crate) mod learner;
 pub mod model;
+pub mod names;
 pub(crate) mod openapi;
 pub mod store;
 
@@ -26,7 +28,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 use entitlement::{Admission, Facts, LectureState, Refusal, Timing, decide, lecture_state};
 use identity::{PortalIdentity, TokenIssuer};
-use model::{Lecture, Purchase};
+use model::{Lecture, Purchase, PurchaseStatus};
 use protocol::{CloseCode, LectureId, Nickname, Role, UnixMillis, UserId};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -129,6 +131,7 @@ pub(crate) fn router() -> Router<Arc<Node>> {
             get(learner::get_profile).put(learner::put_profile),
         )
         .route("/api/v1/lectures/{id}/ticket", post(learner::ticket))
+        .route("/api/v1/sign-in", get(learner::sign_in_options))
         .route("/api/v1/demo/users", get(learner::demo_users))
         .route("/api/v1/demo/sign-in", post(learner::demo_sign_in))
         .route("/api/v1/corporate/members", get(corporate::members))
@@ -228,12 +231,25 @@ impl Gate {
         })
     }
 
+    /// The nicknames of `lecture`'s instructors and moderators, from their profiles (those
+    /// without one have no name to take).
+    async fn staff_nicknames(&self, lecture: &Lecture) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::with_capacity(lecture.staff.len());
+        for member in &lecture.staff {
+            if let Some(nickname) = self.store.profile(&member.account).await?.nickname {
+                names.push(nickname);
+            }
+        }
+        Ok(names)
+    }
+
     /// The Enter button's answer for `account` and `lecture` at `now`, from their records.
     fn answer(
         &self,
         account: &str,
         person: &Person,
         lecture: &Lecture,
+        staff_nicknames: &[String],
         now: UnixMillis,
     ) -> Result<Admission, Refusal> {
         let of_lecture = |p: &&Purchase| p.lecture == lecture.id;
@@ -249,6 +265,7 @@ impl Gate {
             allocated: person.allocated.iter().filter(of_lecture).collect(),
             company_bought: person.company_lectures.contains(&lecture.id),
             nickname: person.profile.nickname.as_deref(),
+            staff_nicknames: staff_nicknames.iter().map(String::as_str).collect(),
             banned: person.banned_from.contains(&lecture.id),
         };
         decide(&facts, now, self.timing)
@@ -262,7 +279,8 @@ impl Gate {
         now: UnixMillis,
     ) -> Result<Result<Admission, Refusal>, StoreError> {
         let person = self.person(account).await?;
-        Ok(self.answer(account, &person, lecture, now))
+        let staff_nicknames = self.staff_nicknames(lecture).await?;
+        Ok(self.answer(account, &person, lecture, &staff_nicknames, now))
     }
 
     /// Every lecture `account` bought, holds an allocated seat of, or runs, with its state
@@ -289,7 +307,8 @@ impl Gate {
             let Some(lecture) = store.lecture(&id).await? else {
                 continue;
             };
-            let answer = self.answer(account, &person, &lecture, now);
+            let staff_nicknames = self.staff_nicknames(&lecture).await?;
+            let answer = self.answer(account, &person, &lecture, &staff_nicknames, now);
             let role = lecture
                 .staff
                 .iter()
@@ -310,6 +329,58 @@ impl Gate {
         }
         out.sort_by_key(|l| (l.starts_at, l.id.clone()));
         Ok(out)
+    }
+
+    /// Whether `nickname` reads as the name of an instructor or moderator of a lecture
+    /// `account` is about to attend as a learner (bought, awaiting payment, or given a company
+    /// seat; not yet over, not cancelled). Asked when a person sets their nickname, so they
+    /// hear at once rather than at the Enter button, which refuses it anyway
+    /// ([`Refusal::NicknameTakenByStaff`]); lectures bought later are left to that check.
+    pub async fn nickname_taken_by_staff(
+        &self,
+        account: &str,
+        nickname: &str,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let store = &self.store;
+        let mut ids: BTreeSet<String> = store
+            .purchases_by(account)
+            .await?
+            .into_iter()
+            .filter(|p| {
+                !matches!(
+                    p.status,
+                    PurchaseStatus::Cancelled | PurchaseStatus::Refunded
+                )
+            })
+            .map(|p| p.lecture)
+            .collect();
+        ids.extend(
+            store
+                .allocated_to(account)
+                .await?
+                .into_iter()
+                .map(|s| s.purchase.lecture),
+        );
+        for id in ids {
+            let Some(lecture) = store.lecture(&id).await? else {
+                continue;
+            };
+            let upcoming = matches!(
+                lecture_state(&lecture, now, self.timing),
+                LectureState::BeforeDoors { .. }
+                    | LectureState::DoorsOpen { .. }
+                    | LectureState::Live
+            );
+            if !upcoming || lecture.staff.iter().any(|s| s.account == account) {
+                continue;
+            }
+            let staff = self.staff_nicknames(&lecture).await?;
+            if staff.iter().any(|name| names::same_name(name, nickname)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// What the room ticket of an admitted person says.
@@ -409,6 +480,7 @@ impl Gate {
             Err(
                 Refusal::DoorsNotOpen { .. }
                 | Refusal::ProfileIncomplete
+                | Refusal::NicknameTakenByStaff
                 | Refusal::LectureEnded { .. },
             ) => true,
             Err(_) => false,

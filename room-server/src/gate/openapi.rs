@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         learner::my_lectures, learner::get_profile, learner::put_profile, learner::ticket,
+        learner::sign_in_options,
         learner::demo_users, learner::demo_sign_in,
         corporate::members, corporate::purchases, corporate::allocate, corporate::take_back, corporate::attendance,
         integration::put_lecture, integration::cancel_lecture, integration::put_account, integration::put_profile,
