@@ -141,7 +141,7 @@ fn chat_message(i: usize) -> ChatMessage {
 }
 
 fn counts<T: From<u16>>(values: [u16; 5]) -> BTreeMap<EmotionKey, T> {
-    room_server::room::default_emotions()
+    room::default_emotions()
         .into_iter()
         .zip(values)
         .filter(|(_, n)| *n > 0)
@@ -170,7 +170,7 @@ fn welcome() -> ServerMsg {
             ends_at: NOW.plus_ms(70 * 60_000),
             rows: 10,
             cols: 40,
-            emotions: room_server::room::default_emotions(),
+            emotions: room::default_emotions(),
             chat_max_chars: 500,
         },
         phase: Phase::Live {

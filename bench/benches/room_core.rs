@@ -1,6 +1,6 @@
 //! The room core's cost per fanned-out message, at 100, 1,000 and 5,000 learners.
 //!
-//! Each benchmark drives `room_server::room::Room` the way the node's room task does: one
+//! Each benchmark drives `room::Room` the way the node's room task does: one
 //! input, then drain `poll_output`; every `Output::Send` is encoded once with the MessagePack
 //! codec and its recipients are visited with `Room::for_each_recipient`, each getting a
 //! reference-counted handle on the encoded frame (the node clones a `Bytes`-backed frame into
@@ -28,7 +28,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use protocol::{
     ClientMsg, Codec, EmotionKey, LectureId, Nickname, Role, Seat, ServerMsg, UnixMillis, UserId,
 };
-use room_server::room::{ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
+use room::{ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,11 +4,11 @@
 use crate::client_addr::{BadProxy, ForwardedHeader, TrustedProxies};
 use crate::gate::identity::IdentitySettings;
 use crate::gate::model::{Lecture, LectureStatus, StaffMember};
-use crate::room::{LectureSpec, RoomSettings};
 use crate::ticket::{TicketKey, WeakSecret};
 use crate::turn::TurnSecret;
 use protocol::UnixMillis;
 use protocol::server::Emotion;
+use room::{LectureSpec, RoomSettings};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};

@@ -8,8 +8,8 @@ use crate::gate::model::{
     PurchaseStatus, StaffMember, StaffRole,
 };
 use crate::gate::store::{Store, StoreError};
-use crate::room::default_emotions;
 use protocol::UnixMillis;
+use room::default_emotions;
 
 /// The demo lecture whose doors are open now.
 pub const DEMO_LECTURE: &str = "demo";

@@ -1,7 +1,8 @@
 //! The live lecture room node.
 //!
 //! # Layout
-//! - [`room`]: the lecture room as a sans-IO state machine (no tokio, no clock, no locks).
+//! - the `room` crate (`room-server/room/`): the lecture room as a sans-IO state machine (no
+//!   tokio, no clock, no locks), which this crate drives.
 //! - [`node`]: the composition root ([`Node`]) and [`run`]; `room_task` drives one room per
 //!   lecture; `session` runs one client connection; `routes` are the HTTP endpoints.
 //! - `web`: the web client's files (and its own routes); `check`: the connection check its
@@ -32,7 +33,6 @@ mod media;
 pub mod node;
 mod records;
 mod relay;
-pub mod room;
 mod room_task;
 pub mod routes;
 mod session;

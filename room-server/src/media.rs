@@ -7,9 +7,9 @@
 //! tracks over the node-to-node relay (`relay.rs`) and their viewers receive them too.
 
 use crate::node::Node;
-use crate::room::ConnId;
 use crate::room_task::{Outbox, Outgoing, encode};
 use protocol::{ClientMsg, CloseCode, ErrorCode, IceCandidate, Role, ServerMsg};
+use room::ConnId;
 use signaling::{Broadcast, PeerSignal, SignalingError, SubscriberId};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

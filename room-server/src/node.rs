@@ -16,13 +16,13 @@ use crate::log::redis::Redis;
 use crate::log::{LocalLog, RoomEntry};
 use crate::media::LectureMedia;
 use crate::records::{self, Record};
-use crate::room::LectureSpec;
 use crate::room_task::{self, Log, RoomInput};
 use crate::routes;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use protocol::{CloseCode, Epoch, LectureId};
+use room::LectureSpec;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -418,7 +418,7 @@ impl Node {
 
     /// The id of a stay: the same on every node that applies the room's log (so the records
     /// are written once however many nodes report them), different for another room.
-    pub(crate) fn stay_id(&self, epoch: Epoch, conn: crate::room::ConnId) -> String {
+    pub(crate) fn stay_id(&self, epoch: Epoch, conn: room::ConnId) -> String {
         format!("{:x}-{:x}", epoch.0, conn.0)
     }
 
@@ -443,7 +443,7 @@ impl Node {
     }
 
     /// Whether a connection id is one of this node's.
-    pub(crate) fn is_local(&self, conn: crate::room::ConnId) -> bool {
+    pub(crate) fn is_local(&self, conn: room::ConnId) -> bool {
         Self::node_of(conn) == self.node_number
     }
 
@@ -600,13 +600,13 @@ impl Node {
     }
 
     /// The node a connection id belongs to.
-    pub(crate) fn node_of(conn: crate::room::ConnId) -> u64 {
+    pub(crate) fn node_of(conn: room::ConnId) -> u64 {
         conn.0 >> 40
     }
 
     /// Whether this node writes the attendance of `conn`: its own connections, and those of a
     /// node that died.
-    pub(crate) fn records_stays_of(&self, conn: crate::room::ConnId) -> bool {
+    pub(crate) fn records_stays_of(&self, conn: room::ConnId) -> bool {
         let owner = Self::node_of(conn);
         owner == self.node_number || self.node_is_dead(owner)
     }

@@ -195,7 +195,7 @@ fn encode(msg: &RelayMsg) -> String {
 struct Watches {
     live: watch::Receiver<bool>,
     source: watch::Receiver<Option<MediaSource>>,
-    publisher: watch::Receiver<Option<crate::room::ConnId>>,
+    publisher: watch::Receiver<Option<room::ConnId>>,
 }
 
 impl Watches {

@@ -6,7 +6,6 @@ use crate::conn::close::{close_frame, finish};
 use crate::conn::upgrade::WsStream;
 use crate::gate::model::{Lecture, LectureStatus};
 use crate::node::{Metrics, Node};
-use crate::room::{ConnId, Identity};
 use crate::room_task::{Ending, Kick, Outbox, Outgoing, RoomInput, encode};
 use crate::ticket::TicketError;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -16,6 +15,7 @@ use protocol::{
     ClientMsg, CloseCode, Codec, Command, CommandId, DecodeError, ErrorCode, ResumeFrom, ServerMsg,
     UnixMillis,
 };
+use room::{ConnId, Identity};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -152,8 +152,8 @@ pub struct Lecture {
 
 impl Lecture {
     /// What a room of this lecture is made from.
-    pub fn spec(&self) -> crate::room::LectureSpec {
-        crate::room::LectureSpec {
+    pub fn spec(&self) -> room::LectureSpec {
+        room::LectureSpec {
             id: protocol::LectureId::from(self.id.as_str()),
             title: self.title.clone(),
             starts_at: self.starts_at,

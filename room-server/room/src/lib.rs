@@ -23,6 +23,11 @@
 //! - `allowance`: rate limits kept in the room (presses, chat lines), on the room's time.
 //! - `reactions`: per-tick tally, rolling meter.
 //! - `commands`: what each client command does, with its role check.
+//! - `tests/`: the room driven by simulated clients in virtual time, a file per facet (phases,
+//!   seats, chat, reactions, calls, moderation, acknowledgements) and the property tests.
+//!
+//! This crate depends on `protocol` only, and its `clippy.toml` refuses reading the clock: what
+//! the room does follows from its inputs alone, on every node alike.
 
 mod allowance;
 mod chat;
@@ -730,7 +735,7 @@ impl Room {
     /// Takes `user` out of the room now: their stay ends (with the seat they had), the seat is
     /// freed rather than held, a call on them ends, and their connection closes with `code`
     /// (`None`: a normal closure, after their own `leave`).
-    pub(super) fn take_out(&mut self, now: UnixMillis, user: &UserId, code: Option<CloseCode>) {
+    pub(crate) fn take_out(&mut self, now: UnixMillis, user: &UserId, code: Option<CloseCode>) {
         let conn = self.attendees.get_mut(user).and_then(|a| {
             a.held_until = None;
             a.conn.take()

@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn rolling_window_forgets_old_ticks() {
-        let emotions = crate::room::spec::default_emotions();
+        let emotions = crate::spec::default_emotions();
         let mut tally = ReactionTally::new(&emotions, 1000, 250);
         tally.record(0, None);
         let (burst, meter) = tally.close_tick(UnixMillis(250), 1000);
