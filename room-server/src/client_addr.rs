@@ -6,7 +6,7 @@
 //! first address that is not a trusted proxy is the client. Everything left of it was sent by
 //! the client itself and could be anything.
 
-use crate::routes::refuse;
+use crate::refusal::refuse;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};

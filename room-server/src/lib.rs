@@ -32,6 +32,7 @@ mod log;
 mod media;
 pub mod node;
 mod records;
+mod refusal;
 mod relay;
 mod room_task;
 pub mod routes;

@@ -26,7 +26,7 @@
 
 use crate::media::{LectureMedia, MediaSource, to_protocol, to_signaling};
 use crate::node::Node;
-use crate::routes::refuse;
+use crate::refusal::refuse;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};

@@ -5,6 +5,7 @@
 use crate::client_addr::ClientAddr;
 use crate::conn::upgrade::{NotWebSocket, Upgrade, WsSettings};
 use crate::node::{Metrics, Node};
+use crate::refusal::refuse;
 use crate::session;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -68,15 +69,6 @@ async fn within(
             "the request took too long",
         ),
     }
-}
-
-/// A refusal with a stable code and a sentence.
-pub(crate) fn refuse(status: StatusCode, error: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({ "error": error, "message": message.into() })),
-    )
-        .into_response()
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "node",

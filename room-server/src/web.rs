@@ -3,7 +3,7 @@
 //! here, so unknown API paths are answered here too — as JSON, like every API refusal.
 
 use crate::node::Node;
-use crate::routes::refuse;
+use crate::refusal::refuse;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};

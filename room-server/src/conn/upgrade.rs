@@ -47,7 +47,7 @@ pub(crate) struct NotWebSocket(pub(crate) &'static str);
 
 impl IntoResponse for NotWebSocket {
     fn into_response(self) -> Response {
-        crate::routes::refuse(
+        crate::refusal::refuse(
             StatusCode::BAD_REQUEST,
             "not_websocket",
             format!("a WebSocket upgrade is required: {}", self.0),
