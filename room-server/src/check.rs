@@ -13,10 +13,10 @@
 
 use crate::client_addr::ClientAddr;
 use crate::conn::close::{close_frame, finish, normal_close};
+use crate::conn::outbox::encode;
 use crate::conn::upgrade::{NotWebSocket, Upgrade, WsStream};
 use crate::gate::http::{ApiError, ErrorBody};
 use crate::node::{Metrics, Node};
-use crate::room_task::encode;
 use crate::routes::{Admitted, UpgradeRefused, admit_socket};
 use crate::session::{Sink, Stream, data_of, read_failure};
 use axum::extract::rejection::QueryRejection;

@@ -3,12 +3,12 @@
 
 use crate::client_addr::{BadProxy, ForwardedHeader, TrustedProxies};
 use crate::gate::identity::IdentitySettings;
-use crate::gate::model::{Lecture, LectureStatus, StaffMember};
+use crate::gate::model::{Lecture, LectureStatus, StaffMember, validate_lecture};
 use crate::ticket::{TicketKey, WeakSecret};
 use crate::turn::TurnSecret;
 use protocol::UnixMillis;
 use protocol::server::Emotion;
-use room::{LectureSpec, RoomSettings};
+use room::RoomSettings;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -514,9 +514,6 @@ pub struct LectureEntry {
     pub staff: Vec<StaffMember>,
 }
 
-/// Largest seat grid, in cells.
-pub const MAX_SEATS: u32 = 100_000;
-
 fn parse_time(id: &str, field: &str, value: &str) -> Result<UnixMillis, ConfigError> {
     let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
         .map_err(|e| ConfigError::Lecture {
@@ -549,47 +546,12 @@ impl LectureEntry {
             ended_at: None,
             staff: self.staff.clone(),
         };
-        validate_lecture(&lecture.spec())?;
+        validate_lecture(&lecture.spec()).map_err(|e| ConfigError::Lecture {
+            id: lecture.id.to_string(),
+            message: e.to_string(),
+        })?;
         Ok(lecture)
     }
-}
-
-/// Checks a lecture's shape: a sensible id, an end after the start, a grid of 1 to
-/// [`MAX_SEATS`] cells, unique emotion keys.
-pub fn validate_lecture(spec: &LectureSpec) -> Result<(), ConfigError> {
-    let bad = |message: String| {
-        Err(ConfigError::Lecture {
-            id: spec.id.to_string(),
-            message,
-        })
-    };
-    let id = spec.id.as_str();
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return bad("the id must be 1 to 64 of A-Z a-z 0-9 - _ .".into());
-    }
-    if spec.ends_at <= spec.starts_at {
-        return bad("ends_at must be after starts_at".into());
-    }
-    let cells = u32::from(spec.rows) * u32::from(spec.cols);
-    if cells == 0 || cells > MAX_SEATS {
-        return bad(format!(
-            "the seat grid must have 1 to {MAX_SEATS} cells (has {cells})"
-        ));
-    }
-    let mut keys = HashSet::new();
-    if spec
-        .emotions
-        .iter()
-        .any(|e| !keys.insert(&e.key) || e.key.as_str().is_empty())
-    {
-        return bad("emotion keys must be unique and non-empty".into());
-    }
-    Ok(())
 }
 
 /// The settings of the TOML file. Every field is optional; unknown fields are an error so a
@@ -805,6 +767,29 @@ pub struct Config {
 }
 
 impl Config {
+    /// What the entry gate is made from.
+    pub fn gate_settings(&self) -> crate::gate::GateSettings {
+        let room = self.room.settings(protocol::Epoch(0));
+        crate::gate::GateSettings {
+            database_url: self.database_url.clone(),
+            lectures: self.lectures.clone(),
+            demo: self.demo,
+            identity: self.identity.clone(),
+            ticket_key: self.ticket_key.clone(),
+            ticket_ttl_secs: self.ticket_ttl_secs,
+            integration_api_key: self.integration_api_key.clone(),
+            portal_sign_in_url: self.portal_sign_in_url.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            timing: crate::gate::entitlement::Timing {
+                doors_open_before_ms: room.doors_open_before_ms,
+                end_grace_ms: room.end_grace_ms,
+            },
+            tickets_per_min: self.limits.tickets_per_min,
+            ticket_burst: self.limits.ticket_burst,
+            sign_ins_per_min: self.limits.sign_ins_per_min,
+        }
+    }
+
     /// Defaults around a ticket key.
     pub fn new(ticket_key: TicketKey) -> Self {
         Self {

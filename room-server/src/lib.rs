@@ -16,7 +16,7 @@
 //!   media loop: SDP and candidates over the room connection, gated by the lecture's phase.
 //! - [`bus`]: events every node holding a lecture must act on (revocations, cancellations).
 //! - [`ticket`]: signed room tickets. [`config`]: flags, environment and the TOML file.
-//! - [`clock`]: the one source of wall-clock time. [`demo`]: the demo records.
+//! - [`clock`]: the one source of wall-clock time. the demo records live in the gate (`gate::demo`).
 //! - [`client_addr`]: the client's address behind trusted proxies, for every per-address
 //!   limit. [`turn`]: short-lived TURN credentials for admitted people.
 
@@ -26,11 +26,12 @@ pub mod client_addr;
 pub mod clock;
 pub mod config;
 mod conn;
-pub mod demo;
 pub mod gate;
 mod log;
 mod media;
+mod metrics;
 pub mod node;
+mod openapi;
 mod records;
 mod refusal;
 mod relay;

@@ -6,8 +6,8 @@
 //! log ([`MediaSource`]), so that the other nodes holding the lecture pull the instructor's
 //! tracks over the node-to-node relay (`relay.rs`) and their viewers receive them too.
 
-use crate::node::Node;
-use crate::room_task::{Outbox, Outgoing, encode};
+use crate::conn::outbox::{Outbox, Outgoing, encode};
+use crate::metrics::Metrics;
 use protocol::{ClientMsg, CloseCode, ErrorCode, IceCandidate, Role, ServerMsg};
 use room::ConnId;
 use signaling::{Broadcast, PeerSignal, SignalingError, SubscriberId};
@@ -307,17 +307,14 @@ pub(crate) async fn run_session(
 
 /// Closes a stopped room's broadcast in the background, keeping its forwarded packets in the
 /// node's totals.
-pub(crate) fn retire(node: &Arc<Node>, media: Arc<LectureMedia>) {
+pub(crate) fn retire(metrics: &Arc<Metrics>, media: Arc<LectureMedia>) {
     media.set_live(false);
     media.closed.cancel();
-    let node = Arc::clone(node);
+    let metrics = Arc::clone(metrics);
     tokio::spawn(async move {
         media.broadcast.close().await;
         let stats = media.broadcast.stats();
-        crate::node::Metrics::add(
-            &node.metrics.media_forwarded_retired,
-            stats.forwarded_packets,
-        );
-        crate::node::Metrics::add(&node.metrics.media_dropped_retired, stats.dropped_packets);
+        Metrics::add(&metrics.media_forwarded_retired, stats.forwarded_packets);
+        Metrics::add(&metrics.media_dropped_retired, stats.dropped_packets);
     });
 }

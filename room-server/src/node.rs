@@ -3,18 +3,15 @@
 //! Holds the configuration, the clock, the entry gate, the registry of live rooms
 //! (one task per lecture) and the counters `/metrics` shows; [`run`] serves it until shutdown.
 
-use crate::bus::{Bus, BusEvent};
+use crate::bus::BusEvent;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conn::serve::{ServeLimits, serve, socket_cap};
-use crate::demo::Demo;
 use crate::gate::Gate;
-use crate::gate::entitlement::Timing;
-use crate::gate::identity::{IdentitySettings, PortalIdentity, TokenIssuer};
-use crate::gate::store::{Store, StoreError};
 use crate::log::redis::Redis;
 use crate::log::{LocalLog, RoomEntry};
 use crate::media::LectureMedia;
+pub use crate::metrics::Metrics;
 use crate::records::{self, Record};
 use crate::room_task::{self, Log, RoomInput};
 use crate::routes;
@@ -48,151 +45,25 @@ enum RoomSlot {
     Over(CloseCode),
 }
 
-/// Counters for `/metrics`. Relaxed atomics: each is an independent tally.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Room connections open now.
-    pub connections_active: AtomicU64,
-    /// Room connections accepted since start.
-    pub connections_total: AtomicU64,
-    /// Connection attempts refused before the upgrade (origin, rate, capacity, subprotocol).
-    pub upgrades_refused_total: AtomicU64,
-    /// Frames queued to clients.
-    pub frames_out_total: AtomicU64,
-    /// Commands received from clients.
-    pub commands_in_total: AtomicU64,
-    /// Clients disconnected because their queue was full.
-    pub slow_consumers_total: AtomicU64,
-    /// Rooms running now.
-    pub rooms_active: AtomicU64,
-    /// Connection-check sockets (`/ws/check`) open now.
-    pub check_connections_active: AtomicU64,
-    /// WebRTC probes (a connection check's `media_offer`) made since start.
-    pub check_probes_total: AtomicU64,
-    /// WebRTC probes open now.
-    pub check_probes_active: AtomicU64,
-    /// WebRTC probes refused for the per-address or per-node cap.
-    pub check_probes_refused_total: AtomicU64,
-    /// RTP packets forwarded by broadcasts already closed (the open ones count their own).
-    pub media_forwarded_retired: AtomicU64,
-    /// RTP packets dropped for slow viewers by broadcasts already closed.
-    pub media_dropped_retired: AtomicU64,
-}
-
-impl Metrics {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn sub(counter: &AtomicU64, n: u64) {
-        counter.fetch_sub(n, Ordering::Relaxed);
-    }
-
-    /// The counters in Prometheus text format.
-    pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 11] = [
-            (
-                "room_connections_active",
-                "gauge",
-                "Room connections open now.",
-                &self.connections_active,
-            ),
-            (
-                "room_connections_total",
-                "counter",
-                "Room connections accepted.",
-                &self.connections_total,
-            ),
-            (
-                "room_upgrades_refused_total",
-                "counter",
-                "Connection attempts refused before the upgrade.",
-                &self.upgrades_refused_total,
-            ),
-            (
-                "room_frames_out_total",
-                "counter",
-                "Frames queued to clients.",
-                &self.frames_out_total,
-            ),
-            (
-                "room_commands_in_total",
-                "counter",
-                "Commands received from clients.",
-                &self.commands_in_total,
-            ),
-            (
-                "room_slow_consumers_total",
-                "counter",
-                "Clients disconnected for not reading.",
-                &self.slow_consumers_total,
-            ),
-            (
-                "room_rooms_active",
-                "gauge",
-                "Lecture rooms running on this node.",
-                &self.rooms_active,
-            ),
-            (
-                "room_check_connections_active",
-                "gauge",
-                "Connection-check sockets open now.",
-                &self.check_connections_active,
-            ),
-            (
-                "room_check_probes_total",
-                "counter",
-                "Connection-check WebRTC probes made.",
-                &self.check_probes_total,
-            ),
-            (
-                "room_check_probes_active",
-                "gauge",
-                "Connection-check WebRTC probes open now.",
-                &self.check_probes_active,
-            ),
-            (
-                "room_check_probes_refused_total",
-                "counter",
-                "Connection-check WebRTC probes refused for the per-address or per-node cap.",
-                &self.check_probes_refused_total,
-            ),
-        ];
-        let mut out = String::new();
-        for (name, kind, help, value) in rows {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
-                value.load(Ordering::Relaxed)
-            ));
-        }
-        out
-    }
-}
-
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The database is unreachable or could not be migrated or seeded.
+    /// The entry gate could not start (its database, identity settings, demo records).
     #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Demo mode was pointed at a real node's records.
-    #[error(transparent)]
-    Demo(#[from] crate::demo::DemoError),
-    /// The identity settings are unusable.
-    #[error(transparent)]
-    Identity(#[from] crate::gate::identity::IdentityConfigError),
+    Gate(#[from] crate::gate::GateError),
     /// Redis is configured but unreachable at start.
-    #[error("cannot reach Redis: {0}")]
-    Redis(String),
-    /// The system's random source failed (demo secrets, the connection check's bytes).
-    #[error("the system's random source failed: {0}")]
-    Random(String),
+    #[error("cannot reach Redis")]
+    Redis(#[source] redis::RedisError),
+    /// The system's random source failed (the connection check's bytes).
+    #[error("the system's random source failed")]
+    Random(#[from] getrandom::Error),
     /// The shared ICE-TCP port (`[media] ice_tcp_port`) cannot be listened on.
-    #[error("cannot listen for ICE-TCP on {addr}: {error}")]
+    #[error("cannot listen for ICE-TCP on {addr}")]
     IceTcp {
         /// The address.
         addr: SocketAddr,
         /// Why.
+        #[source]
         error: std::io::Error,
     },
 }
@@ -202,8 +73,8 @@ pub enum StartError {
 pub struct Node {
     pub(crate) config: Config,
     pub(crate) clock: Arc<dyn Clock>,
-    /// The entry gate: records, identity, the bus.
-    pub gate: Gate,
+    /// The entry gate: records, identity, the bus, its APIs' limits.
+    pub gate: Arc<Gate>,
     rooms: DashMap<LectureId, RoomSlot>,
     /// Redis, when nodes share lectures.
     redis: Option<Redis>,
@@ -216,17 +87,13 @@ pub struct Node {
     records: mpsc::Sender<Record>,
     records_stop: CancellationToken,
     records_done: Mutex<Option<JoinHandle<()>>>,
-    /// Ticket requests per person.
-    pub(crate) ticket_limiter: DefaultKeyedRateLimiter<String>,
-    /// Demo sign-ins per client address.
-    pub(crate) sign_in_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Connection-check downloads per client address.
     pub(crate) download_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Random bytes drawn once at start: every connection-check download is a slice of them
     /// (incompressible, so no proxy can shrink them, and no copy or draw per request).
     pub(crate) check_payload: bytes::Bytes,
     /// The web client's files.
-    pub(crate) web: crate::web::WebClient,
+    pub(crate) web: Arc<crate::web::WebClient>,
     next_conn: AtomicU64,
     next_generation: AtomicU64,
     /// Cancelled when the node starts shutting down: sessions tell their clients to reconnect.
@@ -238,9 +105,8 @@ pub struct Node {
     pub(crate) admitted: Arc<tokio::sync::Semaphore>,
     /// New connections per client address.
     pub(crate) connect_limiter: DefaultKeyedRateLimiter<IpAddr>,
-    pub(crate) demo: Option<Demo>,
     /// Counters for `/metrics`.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// How this node's broadcasts build their peer connections (from `[media]`).
     pub(crate) signaling: signaling::SignalingConfig,
     /// The connection check's WebRTC probes: their own ports, and their caps.
@@ -266,86 +132,29 @@ impl Node {
     /// Connects the store (migrating it), puts the configured lectures and, in demo mode, the
     /// demo records in it, and starts the node's background work.
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Self>, StartError> {
-        let store = Store::connect(&config.database_url).await?;
-        let now = clock.now();
-        for lecture in &config.lectures {
-            store.upsert_lecture(lecture, now).await?;
-        }
-        let demo = match config.demo {
-            true => Some(Demo::seed(&store, now).await?),
-            false => None,
-        };
-        let identity_settings = match (&config.identity, config.demo) {
-            (Some(settings), _) => Some(settings.clone()),
-            (None, true) => {
-                let mut secret = [0u8; 32];
-                getrandom::fill(&mut secret).map_err(|e| StartError::Random(e.to_string()))?;
-                Some(IdentitySettings {
-                    algorithm: "HS256".into(),
-                    secret: Some(secret.iter().map(|b| format!("{b:02x}")).collect()),
-                    public_key_pem: None,
-                    issuer: "room-server-demo".into(),
-                    audience: "lecture-room".into(),
-                    max_token_lifetime_secs: crate::gate::identity::DEFAULT_MAX_TOKEN_LIFETIME_SECS,
-                })
-            }
-            (None, false) => None,
-        };
-        let identity = identity_settings
-            .as_ref()
-            .map(PortalIdentity::new)
-            .transpose()?;
-        if identity.is_none() {
-            warn!(
-                "no [identity] configured: the learner and corporate APIs will refuse everyone (401)"
-            );
-        }
-        let demo_issuer = identity_settings
-            .as_ref()
-            .filter(|_| config.demo)
-            .and_then(TokenIssuer::new);
-        let settings = config.room.settings(Epoch(0));
-        let gate = Gate {
-            store: store.clone(),
-            bus: Bus::default(),
-            identity,
-            demo_issuer,
-            timing: Timing {
-                doors_open_before_ms: settings.doors_open_before_ms,
-                end_grace_ms: settings.end_grace_ms,
-            },
-        };
+        let gate = Arc::new(Gate::start(config.gate_settings(), Arc::clone(&clock)).await?);
         let redis = match &config.redis_url {
-            Some(url) => Some(
-                Redis::connect(url)
-                    .await
-                    .map_err(|e| StartError::Redis(e.to_string()))?,
-            ),
+            Some(url) => Some(Redis::connect(url).await.map_err(StartError::Redis)?),
             None => None,
         };
         let node_number = match &redis {
-            Some(redis) => {
-                redis
-                    .node_number()
-                    .await
-                    .map_err(|e| StartError::Redis(e.to_string()))?
-                    & 0xff_ffff
-            }
+            Some(redis) => redis.node_number().await.map_err(StartError::Redis)? & 0xff_ffff,
             None => 0,
         };
         let (records_tx, records_rx) = mpsc::channel(64 * 1024);
         let records_stop = CancellationToken::new();
-        let writer = tokio::spawn(records::write(store, records_rx, records_stop.clone()));
+        let writer = tokio::spawn(records::write(
+            gate.store.clone(),
+            records_rx,
+            records_stop.clone(),
+        ));
         let bus = gate.bus.subscribe();
         let limits = &config.limits;
         let quota = Quota::per_second(nonzero(limits.connects_per_sec_per_ip))
             .allow_burst(nonzero(limits.connect_burst_per_ip));
-        let tickets = Quota::per_minute(nonzero(limits.tickets_per_min))
-            .allow_burst(nonzero(limits.ticket_burst));
-        let sign_ins = Quota::per_minute(nonzero(limits.sign_ins_per_min));
         let downloads = Quota::per_minute(nonzero(limits.downloads_per_min));
         let mut check_payload = vec![0u8; crate::check::MAX_DOWNLOAD];
-        getrandom::fill(&mut check_payload).map_err(|e| StartError::Random(e.to_string()))?;
+        getrandom::fill(&mut check_payload)?;
         crate::web::warn_if_missing(&config.web_root);
         let mut signaling = config.media.signaling();
         if let Some(port) = config.media.ice_tcp_port {
@@ -369,11 +178,9 @@ impl Node {
             records: records_tx,
             records_stop,
             records_done: Mutex::new(Some(writer)),
-            ticket_limiter: RateLimiter::keyed(tickets),
-            sign_in_limiter: RateLimiter::keyed(sign_ins),
             download_limiter: RateLimiter::keyed(downloads),
             check_payload: check_payload.into(),
-            web: crate::web::WebClient::new(&config.web_root),
+            web: Arc::new(crate::web::WebClient::new(&config.web_root)),
             rooms: DashMap::new(),
             next_conn: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
@@ -386,8 +193,7 @@ impl Node {
                     .min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
             connect_limiter: RateLimiter::keyed(quota),
-            demo,
-            metrics: Metrics::default(),
+            metrics: Arc::default(),
             signaling,
             probes,
             bound: std::sync::OnceLock::new(),
@@ -920,8 +726,7 @@ pub async fn run(
         loop {
             every.tick().await;
             limiter_node.connect_limiter.retain_recent();
-            limiter_node.ticket_limiter.retain_recent();
-            limiter_node.sign_in_limiter.retain_recent();
+            limiter_node.gate.forget_idle_limits();
             limiter_node.download_limiter.retain_recent();
         }
     });

@@ -31,18 +31,23 @@ pub fn app(node: Arc<Node>) -> Router {
     if node.config.metrics_listen.is_none() {
         router = router.route("/metrics", get(metrics));
     }
+    let gate = crate::gate::router().with_state(Arc::clone(&node.gate));
+    let web = Router::new()
+        .fallback(crate::web::serve)
+        .with_state(Arc::clone(&node.web));
     router
         .route("/ws/lectures/{lecture}", get(room_socket))
         .route("/ws/check", get(crate::check::socket))
         .route("/ws/relay/{lecture}", get(crate::relay::socket))
         .route("/api/v1/check/download", get(crate::check::download))
-        .merge(crate::gate::router())
-        .fallback(crate::web::serve)
+        .route("/api/openapi.json", get(crate::openapi::document))
+        .with_state(node)
+        .merge(gate)
+        .merge(web)
         .layer(axum::middleware::from_fn(move |request, next| {
             within(deadline, request, next)
         }))
         .layer(axum::middleware::from_fn(crate::web::refuse_long_uris))
-        .with_state(node)
 }
 
 /// The operators' routes on their own address: metrics and the health checks.

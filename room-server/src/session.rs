@@ -3,10 +3,11 @@
 //! closes so that the close code arrives (`conn::close`).
 
 use crate::conn::close::{close_frame, finish};
+use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, encode};
 use crate::conn::upgrade::WsStream;
 use crate::gate::model::{Lecture, LectureStatus};
 use crate::node::{Metrics, Node};
-use crate::room_task::{Ending, Kick, Outbox, Outgoing, RoomInput, encode};
+use crate::room_task::RoomInput;
 use crate::ticket::TicketError;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};

@@ -2,14 +2,13 @@
 //! routes itself (`/lectures`, `/room/{id}`, …). Whatever no route of the node takes comes
 //! here, so unknown API paths are answered here too — as JSON, like every API refusal.
 
-use crate::node::Node;
 use crate::refusal::refuse;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tower_http::services::{ServeDir, ServeFile};
 use tracing::warn;
@@ -56,6 +55,8 @@ pub(crate) struct WebClient {
     /// Hashed assets: a missing one is a 404, never `index.html` that a browser would then
     /// keep for a year as a script.
     assets: ServeDir,
+    /// The folder both come from.
+    root: PathBuf,
 }
 
 impl WebClient {
@@ -63,7 +64,26 @@ impl WebClient {
         Self {
             pages: ServeDir::new(root).fallback(ServeFile::new(root.join("index.html"))),
             assets: ServeDir::new(root),
+            root: root.to_owned(),
         }
+    }
+
+    /// Whether the client is built (its `index.html` is there).
+    fn is_built(&self) -> bool {
+        self.root.join("index.html").is_file()
+    }
+
+    /// The answer while it is not: where it is looked for, and how to build it.
+    fn not_built(&self) -> Response {
+        plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "The web client is not built: this node serves it from `{}`.\n\
+                 Build it with `npm ci && npm run build` in web-client/ (or set web_root).\n\
+                 The APIs under /api/ work meanwhile.\n",
+                self.root.display()
+            ),
+        )
     }
 }
 
@@ -80,34 +100,31 @@ pub(crate) fn warn_if_missing(root: &Path) {
 }
 
 /// Every request no route takes.
-pub(crate) async fn serve(State(node): State<Arc<Node>>, request: Request) -> Response {
+pub(crate) async fn serve(State(web): State<Arc<WebClient>>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
     if path == "/api" || path == "/ws" || NODE_PATHS.iter().any(|p| path.starts_with(p)) {
         return refuse(StatusCode::NOT_FOUND, "not_found", "no such endpoint");
     }
     let is_asset = path.starts_with(ASSETS);
-    let mut response = if climbs_out(&path)
-        || names_too_long(&path)
-        || is_source_map_file(&node.config.web_root, &path)
-    {
-        plain(StatusCode::NOT_FOUND, "not found")
-    } else {
-        let web = &node.web;
-        let served = match is_asset {
-            true => web.assets.clone().try_call(request).await,
-            false => web.pages.clone().try_call(request).await,
+    let mut response =
+        if climbs_out(&path) || names_too_long(&path) || is_source_map_file(&web.root, &path) {
+            plain(StatusCode::NOT_FOUND, "not found")
+        } else {
+            let served = match is_asset {
+                true => web.assets.clone().try_call(request).await,
+                false => web.pages.clone().try_call(request).await,
+            };
+            match served {
+                Ok(response) if response.status() == StatusCode::NOT_FOUND && !web.is_built() => {
+                    web.not_built()
+                }
+                Ok(response) => response.map(Body::new),
+                Err(e) => {
+                    warn!(error = %e, path, "cannot read a web client file");
+                    plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file")
+                }
+            }
         };
-        match served {
-            Ok(response) if response.status() == StatusCode::NOT_FOUND && !is_built(&node) => {
-                not_built(&node)
-            }
-            Ok(response) => response.map(Body::new),
-            Err(e) => {
-                warn!(error = %e, path, "cannot read a web client file");
-                plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file")
-            }
-        }
-    };
     let cache = match is_asset {
         true if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED => {
             "public, max-age=31536000, immutable"
@@ -172,22 +189,6 @@ const MAX_NAME_BYTES: usize = 255;
 fn names_too_long(path: &str) -> bool {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     decoded.split('/').any(|name| name.len() > MAX_NAME_BYTES)
-}
-
-fn is_built(node: &Node) -> bool {
-    node.config.web_root.join("index.html").is_file()
-}
-
-fn not_built(node: &Node) -> Response {
-    plain(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "The web client is not built: this node serves it from `{}`.\n\
-             Build it with `npm ci && npm run build` in web-client/ (or set web_root).\n\
-             The APIs under /api/ work meanwhile.\n",
-            node.config.web_root.display()
-        ),
-    )
 }
 
 fn plain(status: StatusCode, text: impl Into<String>) -> Response {

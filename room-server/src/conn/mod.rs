@@ -5,8 +5,10 @@
 //! - `socket`: one accepted socket (writes that stall fail; a bounded send buffer).
 //! - `upgrade`: the WebSocket upgrade that keeps the socket in the node's hands.
 //! - `close`: the close that makes the close code arrive.
+//! - `outbox`: a connection's queue from its room, its kick switch, frames encoded once.
 
 pub(crate) mod close;
+pub(crate) mod outbox;
 pub(crate) mod serve;
 pub(crate) mod socket;
 pub(crate) mod upgrade;

@@ -1,10 +1,10 @@
 //! The corporate admin's API: linked individuals, allocating and taking back the seats of the
 //! company's purchases, and the attendance history of its people (JSON or CSV).
 
+use super::Gate;
 use super::http::{ApiError, Company, ErrorBody};
 use super::model::{Allocation, AttendanceRecord, Purchase, PurchaseStatus};
 use super::store::Allocated;
-use crate::node::Node;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -38,11 +38,10 @@ pub(crate) struct Members {
     responses((status = 200, body = Members), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("portal_token" = [])))]
 pub(crate) async fn members(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     Company(me): Company,
 ) -> Result<Json<Members>, ApiError> {
-    let members = node
-        .gate
+    let members = gate
         .store
         .members_of(&me)
         .await?
@@ -74,12 +73,12 @@ pub(crate) struct Purchases {
     responses((status = 200, body = Purchases), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("portal_token" = [])))]
 pub(crate) async fn purchases(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     Company(me): Company,
 ) -> Result<Json<Purchases>, ApiError> {
     let mut out = Vec::new();
-    for purchase in node.gate.store.purchases_by(&me).await? {
-        let allocations = node.gate.store.allocations_of(&purchase.id).await?;
+    for purchase in gate.store.purchases_by(&me).await? {
+        let allocations = gate.store.allocations_of(&purchase.id).await?;
         out.push(PurchaseSeats {
             purchase,
             allocations,
@@ -91,12 +90,12 @@ pub(crate) async fn purchases(
 /// Gives a seat of `purchase_id` to `individual`. `company`: the caller must own the purchase
 /// (corporate API); `None`: the portal acts (integration API).
 pub(crate) async fn allocate_seat(
-    node: &Node,
+    gate: &Gate,
     purchase_id: &str,
     individual: &str,
     company: Option<&str>,
 ) -> Result<Allocation, ApiError> {
-    let store = &node.gate.store;
+    let store = &gate.store;
     let purchase = store
         .purchase(purchase_id)
         .await?
@@ -126,7 +125,7 @@ pub(crate) async fn allocate_seat(
             format!("`{individual}` is not linked to the buying company"),
         ));
     }
-    let now = node.clock.now();
+    let now = gate.clock.now();
     match store.allocate(purchase_id, individual, now).await? {
         Allocated::Added => Ok(Allocation {
             purchase: purchase_id.to_owned(),
@@ -153,12 +152,12 @@ fn no_seats_left(quantity: u32) -> ApiError {
 
 /// Takes a seat back; the individual is removed from the lecture's room if they are in it.
 pub(crate) async fn take_back_seat(
-    node: &Node,
+    gate: &Gate,
     purchase_id: &str,
     individual: &str,
     company: Option<&str>,
 ) -> Result<(), ApiError> {
-    let store = &node.gate.store;
+    let store = &gate.store;
     let purchase = store
         .purchase(purchase_id)
         .await?
@@ -170,7 +169,7 @@ pub(crate) async fn take_back_seat(
             )
         })?;
     if !store
-        .deallocate(purchase_id, individual, node.clock.now())
+        .deallocate(purchase_id, individual, gate.clock.now())
         .await?
     {
         return Err(ApiError::NotFound(
@@ -178,8 +177,7 @@ pub(crate) async fn take_back_seat(
             format!("`{individual}` holds no seat of this purchase"),
         ));
     }
-    node.gate
-        .revoke_if_unentitled(&purchase.lecture, individual, node.clock.now())
+    gate.revoke_if_unentitled(&purchase.lecture, individual, gate.clock.now())
         .await?;
     Ok(())
 }
@@ -196,12 +194,12 @@ pub(crate) async fn take_back_seat(
     ),
     security(("portal_token" = [])))]
 pub(crate) async fn allocate(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     Company(me): Company,
     Path((purchase, individual)): Path<(String, String)>,
 ) -> Result<Json<Allocation>, ApiError> {
     Ok(Json(
-        allocate_seat(&node, &purchase, &individual, Some(&me)).await?,
+        allocate_seat(&gate, &purchase, &individual, Some(&me)).await?,
     ))
 }
 
@@ -216,11 +214,11 @@ pub(crate) async fn allocate(
     ),
     security(("portal_token" = [])))]
 pub(crate) async fn take_back(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     Company(me): Company,
     Path((purchase, individual)): Path<(String, String)>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    take_back_seat(&node, &purchase, &individual, Some(&me)).await?;
+    take_back_seat(&gate, &purchase, &individual, Some(&me)).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -259,11 +257,11 @@ fn csv_field(s: &str) -> String {
     ),
     security(("portal_token" = [])))]
 pub(crate) async fn attendance(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     Company(me): Company,
     Query(Format { format }): Query<Format>,
 ) -> Result<Response, ApiError> {
-    let records = node.gate.store.attendance_of_members(&me).await?;
+    let records = gate.store.attendance_of_members(&me).await?;
     match format.as_deref() {
         None | Some("json") => Ok(Json(Attendance { records }).into_response()),
         Some("csv") => {

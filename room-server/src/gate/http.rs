@@ -2,11 +2,11 @@
 //! a 5xx for a client's mistake, the extractors for identity, API key and JSON bodies, and
 //! the log line of every refused request (a security event).
 
+use super::Gate;
 use super::RefusalBody;
 use super::entitlement::Refusal;
 use super::identity::IdentityError;
 use super::store::StoreError;
-use crate::node::Node;
 use axum::Json;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
@@ -181,12 +181,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 #[derive(Debug, Clone)]
 pub(crate) struct Person(pub(crate) String);
 
-impl FromRequestParts<Arc<Node>> for Person {
+impl FromRequestParts<Arc<Gate>> for Person {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        node: &Arc<Node>,
+        gate: &Arc<Gate>,
     ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
@@ -194,13 +194,12 @@ impl FromRequestParts<Arc<Node>> for Person {
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthenticated(IdentityError::Missing))?;
-        let identity = node
-            .gate
+        let identity = gate
             .identity
             .as_ref()
             .ok_or(ApiError::Unauthenticated(IdentityError::Invalid))?;
         identity
-            .verify(token.trim(), node.clock.now())
+            .verify(token.trim(), gate.clock.now())
             .map(Person)
             .map_err(ApiError::Unauthenticated)
     }
@@ -210,14 +209,14 @@ impl FromRequestParts<Arc<Node>> for Person {
 #[derive(Debug)]
 pub(crate) struct Portal;
 
-impl FromRequestParts<Arc<Node>> for Portal {
+impl FromRequestParts<Arc<Gate>> for Portal {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        node: &Arc<Node>,
+        gate: &Arc<Gate>,
     ) -> Result<Self, Self::Rejection> {
-        let Some(expected) = node.config.integration_api_key.as_deref() else {
+        let Some(expected) = gate.integration_api_key.as_deref() else {
             return Err(ApiError::NotFound(
                 "integration_off",
                 "the integration API is not configured".into(),
@@ -247,15 +246,15 @@ impl FromRequestParts<Arc<Node>> for Portal {
 #[derive(Debug, Clone)]
 pub(crate) struct Company(pub(crate) String);
 
-impl FromRequestParts<Arc<Node>> for Company {
+impl FromRequestParts<Arc<Gate>> for Company {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        node: &Arc<Node>,
+        gate: &Arc<Gate>,
     ) -> Result<Self, Self::Rejection> {
-        let Person(me) = Person::from_request_parts(parts, node).await?;
-        match node.gate.store.account(&me).await? {
+        let Person(me) = Person::from_request_parts(parts, gate).await?;
+        match gate.store.account(&me).await? {
             Some(a) if a.kind != super::model::AccountKind::Individual => Ok(Company(me)),
             _ => Err(ApiError::Forbidden(
                 "not_a_company",

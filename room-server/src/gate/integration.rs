@@ -3,6 +3,7 @@
 //! lecture. Whatever takes a right away revokes it at once: the people concerned are removed
 //! from the room through the node's bus.
 
+use super::Gate;
 use super::corporate::{allocate_seat, take_back_seat};
 use super::http::{ApiError, Body, ErrorBody, Portal};
 use super::learner::{ProfileChange, check_profile};
@@ -11,8 +12,6 @@ use super::model::{
     Purchase, PurchaseStatus, StaffMember,
 };
 use crate::bus::BusEvent;
-use crate::config::validate_lecture;
-use crate::node::Node;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -60,12 +59,12 @@ pub(crate) struct LectureInput {
     responses((status = 200, body = Lecture), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn put_lecture(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Path(id): Path<String>,
     Body(input): Body<LectureInput>,
 ) -> Result<Json<Lecture>, ApiError> {
-    let store = &node.gate.store;
+    let store = &gate.store;
     let before = store.lecture(&id).await?;
     let lecture = Lecture {
         id: id.clone(),
@@ -83,12 +82,12 @@ pub(crate) async fn put_lecture(
         ended_at: before.as_ref().and_then(|b| b.ended_at),
         staff: input.staff,
     };
-    validate_lecture(&lecture.spec()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let now = node.clock.now();
+    super::model::validate_lecture(&lecture.spec())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let now = gate.clock.now();
     store.upsert_lecture(&lecture, now).await?;
     if let Some(before) = &before {
-        node.gate
-            .revoke_staff_changes(&id, &before.staff, &lecture.staff, now)
+        gate.revoke_staff_changes(&id, &before.staff, &lecture.staff, now)
             .await?;
     }
     if let Some(before) = before
@@ -97,7 +96,7 @@ pub(crate) async fn put_lecture(
             || before.ends_at != lecture.ends_at)
     {
         // A room running now follows the new times (it would otherwise go live at the old start).
-        node.gate.bus.publish(BusEvent::Reschedule {
+        gate.bus.publish(BusEvent::Reschedule {
             lecture: LectureId::from(id.as_str()),
             title: lecture.title.clone(),
             starts_at: lecture.starts_at,
@@ -121,7 +120,7 @@ pub(crate) struct CancelInput {
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn cancel_lecture(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Path(id): Path<String>,
     Body(CancelInput { reason }): Body<CancelInput>,
@@ -132,10 +131,9 @@ pub(crate) async fn cancel_lecture(
             "the reason is 1 to 500 characters of text".into(),
         ));
     }
-    if !node
-        .gate
+    if !gate
         .store
-        .cancel_lecture(&id, &reason, node.clock.now())
+        .cancel_lecture(&id, &reason, gate.clock.now())
         .await?
     {
         return Err(ApiError::NotFound(
@@ -143,7 +141,7 @@ pub(crate) async fn cancel_lecture(
             format!("no lecture `{id}`"),
         ));
     }
-    node.gate.bus.publish(BusEvent::Cancel {
+    gate.bus.publish(BusEvent::Cancel {
         lecture: LectureId::from(id.as_str()),
         reason,
     });
@@ -167,7 +165,7 @@ pub(crate) struct AccountInput {
     responses((status = 200, body = Account), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn put_account(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Path(id): Path<String>,
     Body(input): Body<AccountInput>,
@@ -183,9 +181,8 @@ pub(crate) async fn put_account(
         nickname: None,
         email: account.email.clone(),
     })?;
-    node.gate
-        .store
-        .upsert_account(&account, node.clock.now())
+    gate.store
+        .upsert_account(&account, gate.clock.now())
         .await?;
     Ok(Json(account))
 }
@@ -196,16 +193,16 @@ pub(crate) async fn put_account(
     responses((status = 200, body = Profile), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn put_profile(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Path(id): Path<String>,
     Body(change): Body<ProfileChange>,
 ) -> Result<Json<Profile>, ApiError> {
     ids_ok(&id)?;
-    let store = &node.gate.store;
+    let store = &gate.store;
     let profile = change.applied_to(store.profile(&id).await?);
     check_profile(&profile)?;
-    store.set_profile(&id, &profile, node.clock.now()).await?;
+    store.set_profile(&id, &profile, gate.clock.now()).await?;
     Ok(Json(profile))
 }
 
@@ -217,13 +214,9 @@ pub(crate) struct LinkInput {
     company_email: String,
 }
 
-async fn company_for(node: &Node, input: &LinkInput) -> Result<String, ApiError> {
+async fn company_for(gate: &Gate, input: &LinkInput) -> Result<String, ApiError> {
     ids_ok(&input.individual)?;
-    let company = node
-        .gate
-        .store
-        .company_by_email(&input.company_email)
-        .await?;
+    let company = gate.store.company_by_email(&input.company_email).await?;
     company.map(|c| c.id).ok_or_else(|| {
         ApiError::NotFound(
             "unknown_company",
@@ -238,14 +231,13 @@ async fn company_for(node: &Node, input: &LinkInput) -> Result<String, ApiError>
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn put_link(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Body(input): Body<LinkInput>,
 ) -> Result<StatusCode, ApiError> {
-    let company = company_for(&node, &input).await?;
-    node.gate
-        .store
-        .link(&input.individual, &company, node.clock.now())
+    let company = company_for(&gate, &input).await?;
+    gate.store
+        .link(&input.individual, &company, gate.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -256,23 +248,22 @@ pub(crate) async fn put_link(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn delete_link(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Body(input): Body<LinkInput>,
 ) -> Result<StatusCode, ApiError> {
-    let company = company_for(&node, &input).await?;
-    let store = &node.gate.store;
+    let company = company_for(&gate, &input).await?;
+    let store = &gate.store;
     if !store.unlink(&input.individual, &company).await? {
         return Err(ApiError::NotFound(
             "not_linked",
             "they were not linked".into(),
         ));
     }
-    let now = node.clock.now();
+    let now = gate.clock.now();
     for seat in store.allocated_to(&input.individual).await? {
         if seat.purchase.buyer == company {
-            node.gate
-                .revoke_if_unentitled(&seat.purchase.lecture, &input.individual, now)
+            gate.revoke_if_unentitled(&seat.purchase.lecture, &input.individual, now)
                 .await?;
         }
     }
@@ -309,7 +300,7 @@ fn takes_away(before: Option<&Purchase>, after: &Purchase) -> bool {
     responses((status = 200, body = Purchase), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn put_purchase(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Path(id): Path<String>,
     Body(input): Body<PurchaseInput>,
@@ -329,10 +320,10 @@ pub(crate) async fn put_purchase(
         payment_method: input.payment_method,
         status: input.status,
     };
-    let now = node.clock.now();
-    let before = node.gate.store.upsert_purchase(&purchase, now).await?;
+    let now = gate.clock.now();
+    let before = gate.store.upsert_purchase(&purchase, now).await?;
     if takes_away(before.as_ref(), &purchase) {
-        node.gate.revoke_holders(&purchase, now).await?;
+        gate.revoke_holders(&purchase, now).await?;
     }
     Ok(Json(purchase))
 }
@@ -350,12 +341,12 @@ pub(crate) struct StatusInput {
     responses((status = 200, body = Purchase), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn set_purchase_status(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Path(id): Path<String>,
     Body(StatusInput { status }): Body<StatusInput>,
 ) -> Result<Json<Purchase>, ApiError> {
-    let store = &node.gate.store;
+    let store = &gate.store;
     let before = store
         .purchase(&id)
         .await?
@@ -364,10 +355,10 @@ pub(crate) async fn set_purchase_status(
         status,
         ..before.clone()
     };
-    let now = node.clock.now();
+    let now = gate.clock.now();
     store.upsert_purchase(&after, now).await?;
     if takes_away(Some(&before), &after) {
-        node.gate.revoke_holders(&after, now).await?;
+        gate.revoke_holders(&after, now).await?;
     }
     Ok(Json(after))
 }
@@ -378,12 +369,12 @@ pub(crate) async fn set_purchase_status(
     responses((status = 200, body = Allocation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn put_allocation(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Path((purchase, individual)): Path<(String, String)>,
 ) -> Result<Json<Allocation>, ApiError> {
     Ok(Json(
-        allocate_seat(&node, &purchase, &individual, None).await?,
+        allocate_seat(&gate, &purchase, &individual, None).await?,
     ))
 }
 
@@ -393,10 +384,10 @@ pub(crate) async fn put_allocation(
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn delete_allocation(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     _: Portal,
     Path((purchase, individual)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    take_back_seat(&node, &purchase, &individual, None).await?;
+    take_back_seat(&gate, &purchase, &individual, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

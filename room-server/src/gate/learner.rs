@@ -5,7 +5,6 @@ use super::http::{ApiError, Body, ErrorBody, Person};
 use super::model::Profile;
 use super::{Gate, MyLecture, RefusalBody};
 use crate::client_addr::ClientAddr;
-use crate::node::Node;
 use crate::ticket::nickname_is_valid;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -31,10 +30,10 @@ pub struct MyLectures {
     ),
     security(("portal_token" = [])))]
 pub(crate) async fn my_lectures(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     Person(me): Person,
 ) -> Result<Json<MyLectures>, ApiError> {
-    let lectures = node.gate.my_lectures(&me, node.clock.now()).await?;
+    let lectures = gate.my_lectures(&me, gate.clock.now()).await?;
     Ok(Json(MyLectures { lectures }))
 }
 
@@ -42,10 +41,10 @@ pub(crate) async fn my_lectures(
     responses((status = 200, body = Profile), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("portal_token" = [])))]
 pub(crate) async fn get_profile(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     Person(me): Person,
 ) -> Result<Json<Profile>, ApiError> {
-    Ok(Json(node.gate.store.profile(&me).await?))
+    Ok(Json(gate.store.profile(&me).await?))
 }
 
 /// Longest e-mail address accepted.
@@ -120,25 +119,24 @@ pub(crate) fn check_profile(p: &Profile) -> Result<(), ApiError> {
     ),
     security(("portal_token" = [])))]
 pub(crate) async fn put_profile(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     Person(me): Person,
     Body(change): Body<ProfileChange>,
 ) -> Result<Json<Profile>, ApiError> {
-    let store = &node.gate.store;
+    let store = &gate.store;
     let before = store.profile(&me).await?;
     let profile = change.applied_to(before.clone());
     check_profile(&profile)?;
     // Only a changed name is compared: one already held is refused at the Enter button.
     if let Some(nickname) = &profile.nickname
         && before.nickname.as_ref() != Some(nickname)
-        && node
-            .gate
-            .nickname_taken_by_staff(&me, nickname, node.clock.now())
+        && gate
+            .nickname_taken_by_staff(&me, nickname, gate.clock.now())
             .await?
     {
         return Err(ApiError::NicknameTakenByStaff);
     }
-    store.set_profile(&me, &profile, node.clock.now()).await?;
+    store.set_profile(&me, &profile, gate.clock.now()).await?;
     Ok(Json(profile))
 }
 
@@ -173,28 +171,26 @@ pub struct TicketResponse {
     ),
     security(("portal_token" = [])))]
 pub(crate) async fn ticket(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     Person(me): Person,
     Path(id): Path<String>,
 ) -> Result<Json<TicketResponse>, ApiError> {
-    if node.ticket_limiter.check_key(&me).is_err() {
+    if gate.ticket_limiter.check_key(&me).is_err() {
         return Err(ApiError::RateLimited);
     }
-    let now = node.clock.now();
-    let lecture = node
-        .gate
+    let now = gate.clock.now();
+    let lecture = gate
         .store
         .lecture(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound("unknown_lecture", format!("no lecture `{id}`")))?;
-    let admission = node
-        .gate
+    let admission = gate
         .admission(&me, &lecture, now)
         .await?
         .map_err(ApiError::Refused)?;
-    let claims = Gate::ticket_claims(&me, &lecture, admission, now, node.config.ticket_ttl_secs);
+    let claims = Gate::ticket_claims(&me, &lecture, admission, now, gate.ticket_ttl_secs);
     Ok(Json(TicketResponse {
-        ticket: node.config.ticket_key.mint(&claims),
+        ticket: gate.ticket_key.mint(&claims),
         expires_at: claims.exp,
         lecture: lecture.id.clone(),
         role: claims.role,
@@ -217,10 +213,10 @@ pub struct SignInOptions {
 #[utoipa::path(get, path = "/api/v1/sign-in", tag = "learner",
     description = "Public, no identity needed: where the sign-in page sends people (the portal's sign-in address, if configured) and whether the demo sign-in is on.",
     responses((status = 200, body = SignInOptions)))]
-pub(crate) async fn sign_in_options(State(node): State<Arc<Node>>) -> Json<SignInOptions> {
+pub(crate) async fn sign_in_options(State(gate): State<Arc<Gate>>) -> Json<SignInOptions> {
     Json(SignInOptions {
-        portal_sign_in_url: node.config.portal_sign_in_url.clone(),
-        demo: node.demo.is_some(),
+        portal_sign_in_url: gate.portal_sign_in_url.clone(),
+        demo: gate.demo.is_some(),
     })
 }
 
@@ -243,9 +239,9 @@ pub struct DemoPeople {
 #[utoipa::path(get, path = "/api/v1/demo/users", tag = "demo",
     responses((status = 200, body = DemoPeople), (status = 404, body = ErrorBody, description = "not in demo mode")))]
 pub(crate) async fn demo_users(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
 ) -> Result<Json<DemoPeople>, ApiError> {
-    let demo = node.demo.as_ref().ok_or_else(not_demo)?;
+    let demo = gate.demo.as_ref().ok_or_else(not_demo)?;
     let users = demo
         .people
         .iter()
@@ -289,22 +285,22 @@ pub struct SignedIn {
         (status = 429, body = ErrorBody),
     ))]
 pub(crate) async fn demo_sign_in(
-    State(node): State<Arc<Node>>,
+    State(gate): State<Arc<Gate>>,
     ClientAddr(client): ClientAddr,
     Body(DemoSignIn { user }): Body<DemoSignIn>,
 ) -> Result<Json<SignedIn>, ApiError> {
-    if node.sign_in_limiter.check_key(&client).is_err() {
+    if gate.sign_in_limiter.check_key(&client).is_err() {
         return Err(ApiError::RateLimited);
     }
-    let demo = node.demo.as_ref().ok_or_else(not_demo)?;
-    let issuer = node.gate.demo_issuer.as_ref().ok_or_else(not_demo)?;
+    let demo = gate.demo.as_ref().ok_or_else(not_demo)?;
+    let issuer = gate.demo_issuer.as_ref().ok_or_else(not_demo)?;
     if !demo.people.iter().any(|p| p.id == user) {
         return Err(ApiError::NotFound(
             "unknown_user",
             "no such demo person; see GET /api/v1/demo/users".into(),
         ));
     }
-    let now = node.clock.now().0 / 1000;
+    let now = gate.clock.now().0 / 1000;
     let ttl = 12 * 3600;
     Ok(Json(SignedIn {
         token: issuer.issue(&user, now, ttl),

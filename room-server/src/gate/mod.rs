@@ -7,10 +7,15 @@
 //! - [`entitlement`]: the pure rules — a lecture's state and the Enter button's answer.
 //! - [`identity`]: the portal's identity tokens (and the demo's).
 //! - [`names`]: when two nicknames read as the same name.
+//! - [`demo`]: the demo records and people (demo mode).
 //! - `http`: errors and extractors shared by the APIs; `learner`, `corporate`, `integration`:
-//!   the three APIs; `openapi`: the generated contract.
+//!   the three APIs (the node's `openapi` module makes their contract).
+//!
+//! The gate is a part of the node with its own state ([`Gate`], shared as `Arc<Gate>`): its
+//! routes and extractors take that, never the node.
 
 pub(crate) mod corporate;
+pub mod demo;
 pub mod entitlement;
 pub(crate) mod http;
 pub mod identity;
@@ -18,26 +23,31 @@ pub(crate) mod integration;
 pub(crate) mod learner;
 pub mod model;
 pub mod names;
-pub(crate) mod openapi;
 pub mod store;
 
 use crate::bus::{Bus, BusEvent};
-use crate::node::Node;
-use crate::ticket::TicketClaims;
+use crate::client_addr::TrustedProxies;
+use crate::clock::Clock;
+use crate::ticket::{TicketClaims, TicketKey};
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post, put};
+use demo::{Demo, DemoError};
 use entitlement::{Admission, Facts, LectureState, Refusal, Timing, decide, lecture_state};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use identity::{PortalIdentity, TokenIssuer};
 use model::{Lecture, Purchase, PurchaseStatus};
 use protocol::{CloseCode, LectureId, Nickname, Role, UnixMillis, UserId};
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use store::{Store, StoreError};
 use tracing::warn;
 use utoipa::ToSchema;
 
-/// The gate's parts, held by the node.
+/// The gate's parts: everything its APIs need, and nothing of the rest of the node.
 #[derive(Debug)]
 pub struct Gate {
     /// The records.
@@ -50,6 +60,154 @@ pub struct Gate {
     pub demo_issuer: Option<TokenIssuer>,
     /// The room's timing, so the gate's window matches the room's phases.
     pub timing: Timing,
+    /// The demo people (demo mode only).
+    pub(crate) demo: Option<Demo>,
+    /// Signs room tickets (the key every node shares).
+    pub(crate) ticket_key: TicketKey,
+    /// Lifetime of the tickets the gate signs.
+    pub(crate) ticket_ttl_secs: u64,
+    /// The key the portal sends to the integration API; none: that API is off.
+    pub(crate) integration_api_key: Option<String>,
+    /// Where the web client sends people to sign in through the portal.
+    pub(crate) portal_sign_in_url: Option<String>,
+    /// Whose forwarding headers name the client's address.
+    pub(crate) trusted_proxies: TrustedProxies,
+    /// Ticket requests per person.
+    pub(crate) ticket_limiter: DefaultKeyedRateLimiter<String>,
+    /// Demo sign-ins per client address.
+    pub(crate) sign_in_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// The one source of the time.
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// What the gate is made from (the node's configuration says).
+#[derive(Debug)]
+pub struct GateSettings {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Lectures to put in the store at start.
+    pub lectures: Vec<Lecture>,
+    /// Demo mode: demo records, people and sign-in.
+    pub demo: bool,
+    /// How the portal signs identity tokens.
+    pub identity: Option<identity::IdentitySettings>,
+    /// Signs room tickets.
+    pub ticket_key: TicketKey,
+    /// Lifetime of the tickets the gate signs.
+    pub ticket_ttl_secs: u64,
+    /// The integration API's key.
+    pub integration_api_key: Option<String>,
+    /// The portal's sign-in address for the web client.
+    pub portal_sign_in_url: Option<String>,
+    /// Whose forwarding headers name the client's address.
+    pub trusted_proxies: TrustedProxies,
+    /// The room's timing (doors, end grace).
+    pub timing: Timing,
+    /// Ticket requests per person per minute, sustained…
+    pub tickets_per_min: u32,
+    /// …and in a burst.
+    pub ticket_burst: u32,
+    /// Demo sign-ins per client address per minute.
+    pub sign_ins_per_min: u32,
+}
+
+/// Why the gate could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The database is unreachable or could not be migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The identity settings are unusable.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityConfigError),
+    /// Demo mode could not seed its records.
+    #[error(transparent)]
+    Demo(#[from] DemoError),
+    /// The system's random source failed (the demo's identity secret).
+    #[error("the system's random source failed: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+/// The client-address extractor's sub-state on the gate's routes.
+impl FromRef<Arc<Gate>> for TrustedProxies {
+    fn from_ref(gate: &Arc<Gate>) -> Self {
+        gate.trusted_proxies.clone()
+    }
+}
+
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+impl Gate {
+    /// Connects the store (migrating it), puts the configured lectures and, in demo mode, the
+    /// demo records in it, and sets up identity checks and limits from `config`.
+    pub async fn start(config: GateSettings, clock: Arc<dyn Clock>) -> Result<Self, GateError> {
+        let store = Store::connect(&config.database_url).await?;
+        let now = clock.now();
+        for lecture in &config.lectures {
+            store.upsert_lecture(lecture, now).await?;
+        }
+        let demo = match config.demo {
+            true => Some(Demo::seed(&store, now).await?),
+            false => None,
+        };
+        let identity_settings = match (&config.identity, config.demo) {
+            (Some(settings), _) => Some(settings.clone()),
+            (None, true) => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret)?;
+                Some(identity::IdentitySettings {
+                    algorithm: "HS256".into(),
+                    secret: Some(secret.iter().map(|b| format!("{b:02x}")).collect()),
+                    public_key_pem: None,
+                    issuer: "room-server-demo".into(),
+                    audience: "lecture-room".into(),
+                    max_token_lifetime_secs: identity::DEFAULT_MAX_TOKEN_LIFETIME_SECS,
+                })
+            }
+            (None, false) => None,
+        };
+        let identity = identity_settings
+            .as_ref()
+            .map(PortalIdentity::new)
+            .transpose()?;
+        if identity.is_none() {
+            warn!(
+                "no [identity] configured: the learner and corporate APIs will refuse everyone (401)"
+            );
+        }
+        let demo_issuer = identity_settings
+            .as_ref()
+            .filter(|_| config.demo)
+            .and_then(TokenIssuer::new);
+        let tickets = Quota::per_minute(nonzero(config.tickets_per_min))
+            .allow_burst(nonzero(config.ticket_burst));
+        let sign_ins = Quota::per_minute(nonzero(config.sign_ins_per_min));
+        Ok(Self {
+            store,
+            bus: Bus::default(),
+            identity,
+            demo_issuer,
+            timing: config.timing,
+            demo,
+            ticket_key: config.ticket_key,
+            ticket_ttl_secs: config.ticket_ttl_secs,
+            integration_api_key: config.integration_api_key,
+            portal_sign_in_url: config.portal_sign_in_url,
+            trusted_proxies: config.trusted_proxies,
+            ticket_limiter: RateLimiter::keyed(tickets),
+            sign_in_limiter: RateLimiter::keyed(sign_ins),
+            clock,
+        })
+    }
+
+    /// Forgets idle per-person and per-address counters, so the limiters' memory stays
+    /// bounded.
+    pub(crate) fn forget_idle_limits(&self) {
+        self.ticket_limiter.retain_recent();
+        self.sign_in_limiter.retain_recent();
+    }
 }
 
 /// What decides one person's entries: their account, purchases, the company seats given to
@@ -122,9 +280,8 @@ pub struct RefusalBody {
 }
 
 /// The gate's routes.
-pub(crate) fn router() -> Router<Arc<Node>> {
+pub(crate) fn router() -> Router<Arc<Gate>> {
     Router::new()
-        .route("/api/openapi.json", get(openapi::document))
         .route("/api/v1/me/lectures", get(learner::my_lectures))
         .route(
             "/api/v1/me/profile",

@@ -150,6 +150,47 @@ pub struct Lecture {
     pub staff: Vec<StaffMember>,
 }
 
+/// The most cells a lecture's seat grid may have.
+pub const MAX_SEATS: u32 = 100_000;
+
+/// A lecture whose shape no room can hold; the sentence says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidLecture(String);
+
+/// Checks a lecture's shape: a sensible id, an end after the start, a grid of 1 to
+/// [`MAX_SEATS`] cells, unique emotion keys.
+pub fn validate_lecture(spec: &room::LectureSpec) -> Result<(), InvalidLecture> {
+    let bad = |message: String| Err(InvalidLecture(message));
+    let id = spec.id.as_str();
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return bad("the id must be 1 to 64 of A-Z a-z 0-9 - _ .".into());
+    }
+    if spec.ends_at <= spec.starts_at {
+        return bad("ends_at must be after starts_at".into());
+    }
+    let cells = u32::from(spec.rows) * u32::from(spec.cols);
+    if cells == 0 || cells > MAX_SEATS {
+        return bad(format!(
+            "the seat grid must have 1 to {MAX_SEATS} cells (has {cells})"
+        ));
+    }
+    let mut keys = std::collections::HashSet::new();
+    if spec
+        .emotions
+        .iter()
+        .any(|e| !keys.insert(&e.key) || e.key.as_str().is_empty())
+    {
+        return bad("emotion keys must be unique and non-empty".into());
+    }
+    Ok(())
+}
+
 impl Lecture {
     /// What a room of this lecture is made from.
     pub fn spec(&self) -> room::LectureSpec {

@@ -1,7 +1,8 @@
-//! The gate's contract, generated from the handlers' annotations and served at
+//! The node's HTTP contract (the gate's APIs, the sockets, health), generated from the
+//! handlers' annotations and served at
 //! `/api/openapi.json`.
 
-use super::{corporate, integration, learner};
+use crate::gate::{corporate, integration, learner};
 use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};

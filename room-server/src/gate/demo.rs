@@ -3,11 +3,11 @@
 //! konbini (paid and not yet), one without a nickname, one with HTML in it; a company with an
 //! allocated and an unallocated employee; an instructor and a moderator.
 
-use crate::gate::model::{
+use super::model::{
     Account, AccountKind, Lecture, LectureStatus, Modality, PaymentMethod, Profile, Purchase,
     PurchaseStatus, StaffMember, StaffRole,
 };
-use crate::gate::store::{Store, StoreError};
+use super::store::{Store, StoreError};
 use protocol::UnixMillis;
 use room::default_emotions;
 
