@@ -11,25 +11,32 @@
 //! ([`Probes`]), ports of its own (never the lecture's), a life of `check_probe_secs`, no TURN
 //! credential, and the node's candidate filter on what the page names.
 
-use crate::client_addr::ClientAddr;
+use crate::client_addr::{ClientAddr, TrustedProxies};
+use crate::clock::Clock;
+use crate::conn::admission::Admission;
+use crate::conn::admission::{Admitted, UpgradeRefused};
 use crate::conn::close::{close_frame, finish, normal_close};
+use crate::conn::frames::{Sink, Stream, data_of, read_failure};
 use crate::conn::outbox::encode;
 use crate::conn::upgrade::{NotWebSocket, Upgrade, WsStream};
 use crate::gate::http::{ApiError, ErrorBody};
-use crate::node::{Metrics, Node};
-use crate::routes::{Admitted, UpgradeRefused, admit_socket};
-use crate::session::{Sink, Stream, data_of, read_failure};
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::FromRef;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use protocol::{ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, IceCandidate, ServerMsg};
 use serde::Deserialize;
 use signaling::PeerSignal;
 use signaling::probe::{Probe, Prober};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -132,6 +139,80 @@ impl Drop for Lease<'_> {
         }
     }
 }
+/// The connection check's part of the node: what its socket and its download need.
+#[derive(Debug)]
+pub(crate) struct Check {
+    /// The door the check's socket passes, like the room's.
+    admission: Arc<Admission>,
+    /// The WebRTC probes and their caps.
+    probes: Probes,
+    /// Which ICE candidates the node contacts (the lecture's rule).
+    candidate_filter: signaling::CandidateFilter,
+    /// STUN only: this socket is anyone's, so it never gets a TURN credential.
+    ice_servers: Vec<protocol::IceServer>,
+    clock: Arc<dyn Clock>,
+    /// Downloads per client address.
+    download_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Random bytes drawn once at start: every download is a slice of them (incompressible,
+    /// so no proxy can shrink them, and no copy or draw per request).
+    payload: bytes::Bytes,
+    metrics: Arc<Metrics>,
+    /// Whose forwarding headers name the client's address.
+    trusted_proxies: TrustedProxies,
+}
+
+/// What the connection check is made from.
+#[derive(Debug)]
+pub(crate) struct CheckParts {
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) probes: Probes,
+    pub(crate) candidate_filter: signaling::CandidateFilter,
+    pub(crate) ice_servers: Vec<protocol::IceServer>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) downloads_per_min: u32,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) trusted_proxies: TrustedProxies,
+}
+
+impl Check {
+    /// The check, with its random download bytes drawn now.
+    pub(crate) fn new(parts: CheckParts) -> Result<Self, getrandom::Error> {
+        let mut payload = vec![0u8; MAX_DOWNLOAD];
+        getrandom::fill(&mut payload)?;
+        let per_min = NonZeroU32::new(parts.downloads_per_min).unwrap_or(NonZeroU32::MIN);
+        Ok(Self {
+            admission: parts.admission,
+            probes: parts.probes,
+            candidate_filter: parts.candidate_filter,
+            ice_servers: parts.ice_servers,
+            clock: parts.clock,
+            download_limiter: RateLimiter::keyed(Quota::per_minute(per_min)),
+            payload: payload.into(),
+            metrics: parts.metrics,
+            trusted_proxies: parts.trusted_proxies,
+        })
+    }
+
+    /// Forgets idle per-address counters, so the limiter's memory stays bounded.
+    pub(crate) fn forget_idle_limits(&self) {
+        self.download_limiter.retain_recent();
+    }
+}
+
+/// The client-address extractor's sub-state on the check's routes.
+impl FromRef<Arc<Check>> for TrustedProxies {
+    fn from_ref(check: &Arc<Check>) -> Self {
+        check.trusted_proxies.clone()
+    }
+}
+
+/// The check's routes: its socket and its download.
+pub(crate) fn router() -> Router<Arc<Check>> {
+    Router::new()
+        .route("/ws/check", get(socket))
+        .route("/api/v1/check/download", get(download))
+}
+
 /// Largest download, and the size of the random bytes a node draws at start.
 pub(crate) const MAX_DOWNLOAD: usize = 8 * 1024 * 1024;
 /// The download's size when none is asked for.
@@ -147,7 +228,7 @@ const DEFAULT_DOWNLOAD: usize = 1024 * 1024;
         (status = 503, body = ErrorBody, description = "draining, node_full"),
     ))]
 pub(crate) async fn socket(
-    State(node): State<Arc<Node>>,
+    State(check): State<Arc<Check>>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     upgrade: Result<Upgrade, NotWebSocket>,
@@ -156,41 +237,41 @@ pub(crate) async fn socket(
         upgrade,
         codec,
         permit,
-    } = admit_socket(&node, client, &headers, upgrade)?;
+    } = check.admission.admit(client, &headers, upgrade)?;
     // Replies are small and sent one at a time.
-    let settings = node.ws_settings(64 * 1024);
-    let tracker = node.sessions.clone();
+    let settings = check.admission.ws_settings(64 * 1024);
+    let tracker = check.admission.sessions.clone();
     Ok(upgrade.respond(codec.subprotocol(), settings, move |ws| {
         tracker.track_future(async move {
-            run(node, ws, codec, client).await;
+            run(check, ws, codec, client).await;
             drop(permit);
         })
     }))
 }
 
 /// Runs one check connection to its end.
-async fn run(node: Arc<Node>, ws: WsStream, codec: Codec, client: IpAddr) {
-    Metrics::add(&node.metrics.check_connections_active, 1);
+async fn run(check: Arc<Check>, ws: WsStream, codec: Codec, client: IpAddr) {
+    Metrics::add(&check.metrics.check_connections_active, 1);
     let (mut sink, mut stream) = ws.split();
-    let close = answer(&node, &mut sink, &mut stream, codec, client).await;
+    let close = answer(&check, &mut sink, &mut stream, codec, client).await;
     if let (Some(close), Ok(ws)) = (close, stream.reunite(sink)) {
         finish(ws, close).await;
     }
-    Metrics::sub(&node.metrics.check_connections_active, 1);
+    Metrics::sub(&check.metrics.check_connections_active, 1);
 }
 
 /// Answers messages until the check is over, then closes the probe if one was made. Returns
 /// the close to send, or `None` when the client has gone.
 async fn answer(
-    node: &Node,
+    check: &Check,
     sink: &mut Sink,
     stream: &mut Stream,
     codec: Codec,
     client: IpAddr,
 ) -> Option<CloseFrame> {
     let mut probe = ProbeSlot::Never;
-    let close = converse(node, sink, stream, codec, client, &mut probe).await;
-    probe.end(node).await;
+    let close = converse(check, sink, stream, codec, client, &mut probe).await;
+    probe.end(check).await;
     close
 }
 
@@ -224,10 +305,10 @@ impl ProbeSlot<'_> {
     }
 
     /// Closes a live probe and gives its place back.
-    async fn end(&mut self, node: &Node) {
+    async fn end(&mut self, check: &Check) {
         if let Self::Live { probe, .. } = std::mem::replace(self, Self::Over) {
             probe.close().await;
-            Metrics::sub(&node.metrics.check_probes_active, 1);
+            Metrics::sub(&check.metrics.check_probes_active, 1);
         }
     }
 }
@@ -252,7 +333,7 @@ fn check_error(code: ErrorCode, message: impl Into<String>, command: &str) -> Se
 }
 
 async fn converse<'a>(
-    node: &'a Node,
+    check: &'a Check,
     sink: &mut Sink,
     stream: &mut Stream,
     codec: Codec,
@@ -263,7 +344,7 @@ async fn converse<'a>(
     // First, what the page needs to build its RTCPeerConnection for the WebRTC probe: STUN
     // only, never a TURN credential (this socket is anyone's).
     let config = ServerMsg::MediaConfig {
-        ice_servers: node.config.media.check_ice_servers(),
+        ice_servers: check.ice_servers.clone(),
     };
     if !reply(sink, codec, deadline, &config).await {
         return None;
@@ -272,7 +353,7 @@ async fn converse<'a>(
     loop {
         let frame = tokio::select! {
             biased;
-            () = node.shutdown.cancelled() => return Some(close_frame(Some(CloseCode::ServerShutdown))),
+            () = check.admission.shutdown.cancelled() => return Some(close_frame(Some(CloseCode::ServerShutdown))),
             () = sleep_until(deadline) => return Some(normal_close("check over: 60 s elapsed")),
             signal = probe.next() => {
                 let msg = match signal {
@@ -287,7 +368,7 @@ async fn converse<'a>(
                     Some(PeerSignal::EndOfCandidates | PeerSignal::Offer(_)) => continue,
                     Some(PeerSignal::Closed) | None => {
                         // The probe failed, closed, or lived its life: its place goes back.
-                        probe.end(node).await;
+                        probe.end(check).await;
                         ServerMsg::MediaStopped
                     }
                 };
@@ -313,10 +394,10 @@ async fn converse<'a>(
         let reply_msg = match codec.decode_client(&bytes) {
             Ok(ClientMsg::Ping { t }) => Some(ServerMsg::Pong {
                 t,
-                server_time: node.clock.now(),
+                server_time: check.clock.now(),
             }),
             Ok(ClientMsg::MediaOffer { sdp }) => {
-                Some(offer(node, probe, client, sdp, deadline).await)
+                Some(offer(check, probe, client, sdp, deadline).await)
             }
             Ok(ClientMsg::MediaCandidate { candidate }) => match &*probe {
                 ProbeSlot::Never => Some(check_error(
@@ -328,9 +409,7 @@ async fn converse<'a>(
                 ProbeSlot::Over => None,
                 // Dropped without a word: a page's host candidates are private addresses
                 // as a rule, and an error would fail its check for nothing.
-                ProbeSlot::Live { .. }
-                    if !node.signaling.candidate_filter.admit(&candidate.candidate) =>
-                {
+                ProbeSlot::Live { .. } if !check.candidate_filter.admit(&candidate.candidate) => {
                     None
                 }
                 ProbeSlot::Live { probe: live, .. } => {
@@ -381,7 +460,7 @@ async fn converse<'a>(
 /// `media_answer`; one after it gets an `error`, and so does an offer the node cannot take
 /// (which leaves the connection free to offer again).
 async fn offer<'a>(
-    node: &'a Node,
+    check: &'a Check,
     probe: &mut ProbeSlot<'a>,
     client: IpAddr,
     sdp: String,
@@ -394,15 +473,15 @@ async fn offer<'a>(
             "media_offer",
         );
     }
-    let lease = match node.probes.lease(client) {
+    let lease = match check.probes.lease(client) {
         Ok(lease) => lease,
         Err(refused) => {
-            Metrics::add(&node.metrics.check_probes_refused_total, 1);
+            Metrics::add(&check.metrics.check_probes_refused_total, 1);
             return check_error(ErrorCode::RateLimited, refused.to_string(), "media_offer");
         }
     };
-    let sdp = node.signaling.candidate_filter.strip_sdp(sdp);
-    let probes = &node.probes;
+    let sdp = check.candidate_filter.strip_sdp(sdp);
+    let probes = &check.probes;
     let made = match timeout_at(deadline, Probe::answer(&probes.prober, sdp)).await {
         Ok(made) => made,
         Err(_) => {
@@ -411,8 +490,8 @@ async fn offer<'a>(
     };
     match made {
         Ok((live, sdp, signals)) => {
-            Metrics::add(&node.metrics.check_probes_total, 1);
-            Metrics::add(&node.metrics.check_probes_active, 1);
+            Metrics::add(&check.metrics.check_probes_total, 1);
+            Metrics::add(&check.metrics.check_probes_active, 1);
             *probe = ProbeSlot::Live {
                 probe: live,
                 signals,
@@ -445,7 +524,7 @@ pub(crate) struct DownloadSize {
         (status = 429, body = ErrorBody, description = "too many downloads from this address; retry in a minute"),
     ))]
 pub(crate) async fn download(
-    State(node): State<Arc<Node>>,
+    State(check): State<Arc<Check>>,
     ClientAddr(client): ClientAddr,
     size: Result<Query<DownloadSize>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -458,7 +537,7 @@ pub(crate) async fn download(
             .filter(|n| (1..=MAX_DOWNLOAD).contains(n))
             .ok_or_else(wrong)?,
     };
-    if node.download_limiter.check_key(&client).is_err() {
+    if check.download_limiter.check_key(&client).is_err() {
         return Err(ApiError::RateLimited);
     }
     Ok((
@@ -467,7 +546,7 @@ pub(crate) async fn download(
             (header::CACHE_CONTROL, "no-store"),
         ],
         // A view of the node's random bytes: nothing is copied.
-        node.check_payload.slice(..n),
+        check.payload.slice(..n),
     )
         .into_response())
 }

@@ -17,11 +17,9 @@ use crate::room_task::{self, Log, RoomInput};
 use crate::routes;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use protocol::{CloseCode, Epoch, LectureId};
 use room::LectureSpec;
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -87,11 +85,8 @@ pub struct Node {
     records: mpsc::Sender<Record>,
     records_stop: CancellationToken,
     records_done: Mutex<Option<JoinHandle<()>>>,
-    /// Connection-check downloads per client address.
-    pub(crate) download_limiter: DefaultKeyedRateLimiter<IpAddr>,
-    /// Random bytes drawn once at start: every connection-check download is a slice of them
-    /// (incompressible, so no proxy can shrink them, and no copy or draw per request).
-    pub(crate) check_payload: bytes::Bytes,
+    /// The connection check: its socket, probes and download.
+    pub(crate) check: Arc<crate::check::Check>,
     /// The web client's files.
     pub(crate) web: Arc<crate::web::WebClient>,
     next_conn: AtomicU64,
@@ -100,17 +95,12 @@ pub struct Node {
     pub(crate) shutdown: CancellationToken,
     /// Every session, so shutdown can wait for them to close.
     pub(crate) sessions: TaskTracker,
-    /// Places under `max_connections`, taken when a WebSocket is admitted (before its
-    /// upgrade, so a burst cannot overshoot) and given back when it closes.
-    pub(crate) admitted: Arc<tokio::sync::Semaphore>,
-    /// New connections per client address.
-    pub(crate) connect_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// The door every WebSocket passes (origins, connect limits, `max_connections`).
+    pub(crate) admission: Arc<crate::conn::admission::Admission>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// How this node's broadcasts build their peer connections (from `[media]`).
     pub(crate) signaling: signaling::SignalingConfig,
-    /// The connection check's WebRTC probes: their own ports, and their caps.
-    pub(crate) probes: crate::check::Probes,
     /// The address the node's listener is bound to, once [`run`] has it.
     bound: std::sync::OnceLock<SocketAddr>,
     /// The address `/metrics` is served at apart from the public one, once [`run`] has it.
@@ -122,10 +112,6 @@ impl axum::extract::FromRef<Arc<Node>> for crate::client_addr::TrustedProxies {
     fn from_ref(node: &Arc<Node>) -> Self {
         node.config.trusted_proxies.clone()
     }
-}
-
-fn nonzero(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
 impl Node {
@@ -150,11 +136,9 @@ impl Node {
         ));
         let bus = gate.bus.subscribe();
         let limits = &config.limits;
-        let quota = Quota::per_second(nonzero(limits.connects_per_sec_per_ip))
-            .allow_burst(nonzero(limits.connect_burst_per_ip));
-        let downloads = Quota::per_minute(nonzero(limits.downloads_per_min));
-        let mut check_payload = vec![0u8; crate::check::MAX_DOWNLOAD];
-        getrandom::fill(&mut check_payload)?;
+        let shutdown = CancellationToken::new();
+        let sessions = TaskTracker::new();
+        let metrics = Arc::<Metrics>::default();
         crate::web::warn_if_missing(&config.web_root);
         let mut signaling = config.media.signaling();
         if let Some(port) = config.media.ice_tcp_port {
@@ -165,10 +149,26 @@ impl Node {
             info!(addr = %mux.local_addr(), "ICE-TCP on one shared port");
             signaling.tcp_mux = Some(mux);
         }
-        let probes = crate::check::Probes::new(
-            signaling::probe::Prober::new(config.media.probe_signaling(&signaling)),
+        let admission = Arc::new(crate::conn::admission::Admission::new(
             &config.limits,
-        );
+            config.allowed_origins.clone(),
+            shutdown.clone(),
+            sessions.clone(),
+            Arc::clone(&metrics),
+        ));
+        let check = crate::check::Check::new(crate::check::CheckParts {
+            admission: Arc::clone(&admission),
+            probes: crate::check::Probes::new(
+                signaling::probe::Prober::new(config.media.probe_signaling(&signaling)),
+                &config.limits,
+            ),
+            candidate_filter: signaling.candidate_filter.clone(),
+            ice_servers: config.media.check_ice_servers(),
+            clock: Arc::clone(&clock),
+            downloads_per_min: limits.downloads_per_min,
+            metrics: Arc::clone(&metrics),
+            trusted_proxies: config.trusted_proxies.clone(),
+        })?;
         let node = Arc::new(Self {
             gate,
             redis,
@@ -178,24 +178,16 @@ impl Node {
             records: records_tx,
             records_stop,
             records_done: Mutex::new(Some(writer)),
-            download_limiter: RateLimiter::keyed(downloads),
-            check_payload: check_payload.into(),
+            check: Arc::new(check),
             web: Arc::new(crate::web::WebClient::new(&config.web_root)),
             rooms: DashMap::new(),
             next_conn: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
-            shutdown: CancellationToken::new(),
-            sessions: TaskTracker::new(),
-            admitted: Arc::new(tokio::sync::Semaphore::new(
-                config
-                    .limits
-                    .max_connections
-                    .min(tokio::sync::Semaphore::MAX_PERMITS),
-            )),
-            connect_limiter: RateLimiter::keyed(quota),
-            metrics: Arc::default(),
+            shutdown,
+            sessions,
+            admission,
+            metrics,
             signaling,
-            probes,
             bound: std::sync::OnceLock::new(),
             bound_metrics: std::sync::OnceLock::new(),
             clock,
@@ -725,9 +717,9 @@ pub async fn run(
         let mut every = tokio::time::interval(Duration::from_secs(60));
         loop {
             every.tick().await;
-            limiter_node.connect_limiter.retain_recent();
+            limiter_node.admission.forget_idle_limits();
             limiter_node.gate.forget_idle_limits();
-            limiter_node.download_limiter.retain_recent();
+            limiter_node.check.forget_idle_limits();
         }
     });
     let app = routes::app(Arc::clone(&node));

@@ -3,8 +3,9 @@
 //! API or socket is a JSON body `{"error": code, "message": text}`.
 
 use crate::client_addr::ClientAddr;
-use crate::conn::upgrade::{NotWebSocket, Upgrade, WsSettings};
-use crate::node::{Metrics, Node};
+use crate::conn::admission::{Admitted, UpgradeRefused};
+use crate::conn::upgrade::{NotWebSocket, Upgrade};
+use crate::node::Node;
 use crate::refusal::refuse;
 use crate::session;
 use axum::extract::{Path, State};
@@ -12,14 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use protocol::Codec;
-use protocol::codec::{SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK};
 use serde_json::json;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// The node's routes. `/metrics` is among them unless it has its own address
 /// (`metrics_listen`, served by [`admin`]).
@@ -32,17 +28,17 @@ pub fn app(node: Arc<Node>) -> Router {
         router = router.route("/metrics", get(metrics));
     }
     let gate = crate::gate::router().with_state(Arc::clone(&node.gate));
+    let check = crate::check::router().with_state(Arc::clone(&node.check));
     let web = Router::new()
         .fallback(crate::web::serve)
         .with_state(Arc::clone(&node.web));
     router
         .route("/ws/lectures/{lecture}", get(room_socket))
-        .route("/ws/check", get(crate::check::socket))
         .route("/ws/relay/{lecture}", get(crate::relay::socket))
-        .route("/api/v1/check/download", get(crate::check::download))
         .route("/api/openapi.json", get(crate::openapi::document))
         .with_state(node)
         .merge(gate)
+        .merge(check)
         .merge(web)
         .layer(axum::middleware::from_fn(move |request, next| {
             within(deadline, request, next)
@@ -116,25 +112,6 @@ pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> Response {
         .into_response()
 }
 
-/// Whether a browser page from `origin` may open a room connection: one of the configured
-/// origins, or — when none are configured — a page served from this same host.
-fn origin_allowed(node: &Node, headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        // Not a browser (browsers always send Origin on WebSocket requests).
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let allowed = &node.config.allowed_origins;
-    if !allowed.is_empty() {
-        return allowed.iter().any(|a| a == origin);
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    host.is_some() && origin_host == host
-}
-
 #[utoipa::path(get, path = "/ws/lectures/{lecture}", tag = "node",
     description = "The room WebSocket (docs/protocol.md). Ask for the subprotocol `lecture-room.v1.msgpack` or `lecture-room.v1.json`; the first message is `hello` with a ticket. Refusals before the upgrade are JSON.",
     params(("lecture" = String, Path, description = "lecture id")),
@@ -157,12 +134,11 @@ pub(crate) async fn room_socket(
         upgrade,
         codec,
         permit,
-    } = admit_socket(&node, client, &headers, upgrade)?;
+    } = node.admission.admit(client, &headers, upgrade)?;
     let lecture = match node.gate.store.lecture(&lecture).await {
         Ok(Some(lecture)) => lecture,
         Ok(None) => {
-            return Err(UpgradeRefused::new(
-                &node,
+            return Err(node.admission.refused(
                 StatusCode::NOT_FOUND,
                 "unknown_lecture",
                 format!("no lecture `{lecture}`"),
@@ -170,152 +146,20 @@ pub(crate) async fn room_socket(
         }
         Err(e) => {
             tracing::error!(error = %e, "store failure");
-            return Err(UpgradeRefused::new(
-                &node,
+            return Err(node.admission.refused(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
                 "retry shortly",
             ));
         }
     };
-    let settings = node.ws_settings(
+    let settings = node.admission.ws_settings(
         // Reached only while a client is not reading; must hold the largest single message
         // (a welcome with a full history and seat grid).
         16 * 1024 * 1024,
     );
-    let tracker = node.sessions.clone();
+    let tracker = node.admission.sessions.clone();
     Ok(upgrade.respond(codec.subprotocol(), settings, move |ws| {
         tracker.track_future(session::run(node, ws, codec, lecture, permit))
     }))
-}
-
-/// A refusal before a WebSocket upgrade, counted for `/metrics` when made.
-#[derive(Debug)]
-pub(crate) struct UpgradeRefused {
-    status: StatusCode,
-    error: &'static str,
-    message: String,
-}
-
-impl UpgradeRefused {
-    fn new(
-        node: &Node,
-        status: StatusCode,
-        error: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Metrics::add(&node.metrics.upgrades_refused_total, 1);
-        Self {
-            status,
-            error,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for UpgradeRefused {
-    fn into_response(self) -> Response {
-        refuse(self.status, self.error, self.message)
-    }
-}
-
-/// A WebSocket request that passed [`admit_socket`].
-#[derive(Debug)]
-pub(crate) struct Admitted {
-    /// The upgrade to answer.
-    pub(crate) upgrade: Upgrade,
-    /// The encoding the client chose.
-    pub(crate) codec: Codec,
-    /// Its place under `max_connections`, held for as long as the connection lives.
-    pub(crate) permit: OwnedSemaphorePermit,
-}
-
-/// What every WebSocket of the node (the room's, the connection check's) passes before the
-/// upgrade: a real upgrade, a node not draining, an allowed origin, the connect limit of the
-/// `client`'s address (the real one behind trusted proxies: see [`ClientAddr`]), a place under
-/// `max_connections` (taken now, not once upgraded, so a burst cannot overshoot it), and one of
-/// the room protocol's subprotocols.
-pub(crate) fn admit_socket(
-    node: &Node,
-    client: IpAddr,
-    headers: &HeaderMap,
-    upgrade: Result<Upgrade, NotWebSocket>,
-) -> Result<Admitted, UpgradeRefused> {
-    let upgrade = upgrade.map_err(|rejection| {
-        UpgradeRefused::new(
-            node,
-            StatusCode::BAD_REQUEST,
-            "not_websocket",
-            format!("a WebSocket upgrade is required: {rejection}"),
-        )
-    })?;
-    if node.is_draining() {
-        return Err(UpgradeRefused::new(
-            node,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "draining",
-            "the node is shutting down; retry",
-        ));
-    }
-    if !origin_allowed(node, headers) {
-        return Err(UpgradeRefused::new(
-            node,
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "this page's origin may not connect",
-        ));
-    }
-    if node.connect_limiter.check_key(&client).is_err() {
-        return Err(UpgradeRefused::new(
-            node,
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many connections from this address",
-        ));
-    }
-    let Some(codec) = upgrade
-        .choose(&[SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON])
-        .and_then(Codec::from_subprotocol)
-    else {
-        return Err(UpgradeRefused::new(
-            node,
-            StatusCode::BAD_REQUEST,
-            "unsupported_subprotocol",
-            format!(
-                "ask for the WebSocket subprotocol `{SUBPROTOCOL_MSGPACK}` or `{SUBPROTOCOL_JSON}`"
-            ),
-        ));
-    };
-    // Connection checks count too: each holds a socket like a room connection does.
-    let Ok(permit) = Arc::clone(&node.admitted).try_acquire_owned() else {
-        return Err(UpgradeRefused::new(
-            node,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node_full",
-            "this node is full; retry",
-        ));
-    };
-    Ok(Admitted {
-        upgrade,
-        codec,
-        permit,
-    })
-}
-
-impl Node {
-    /// How the node's WebSockets are set up: its size limits, small buffers (an idle
-    /// connection holds little), and at most `max_write_buffer` bytes waiting for a client.
-    pub(crate) fn ws_settings(&self, max_write_buffer: usize) -> WsSettings {
-        let limits = &self.config.limits;
-        let size = limits.max_message_bytes;
-        WsSettings {
-            config: WebSocketConfig::default()
-                .read_buffer_size(4 * 1024)
-                .write_buffer_size(4 * 1024)
-                .max_write_buffer_size(max_write_buffer)
-                .max_message_size(Some(size))
-                .max_frame_size(Some(size)),
-            send_buffer: limits.socket_send_buffer_bytes,
-        }
-    }
 }

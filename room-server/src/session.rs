@@ -3,13 +3,13 @@
 //! closes so that the close code arrives (`conn::close`).
 
 use crate::conn::close::{close_frame, finish};
+use crate::conn::frames::{Sink, Stream, data_of, read_failure};
 use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, encode};
 use crate::conn::upgrade::WsStream;
 use crate::gate::model::{Lecture, LectureStatus};
 use crate::node::{Metrics, Node};
 use crate::room_task::RoomInput;
 use crate::ticket::TicketError;
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use governor::{Quota, RateLimiter};
 use protocol::{
@@ -25,9 +25,6 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{Instrument, debug, info, info_span};
-
-pub(crate) type Sink = SplitSink<WsStream, Message>;
-pub(crate) type Stream = SplitStream<WsStream>;
 
 /// Most frames written before one flush.
 const MAX_BATCH: usize = 64;
@@ -167,32 +164,6 @@ async fn read_hello(
             Ok(ClientMsg::Hello { ticket, resume }) => Ok((ticket, resume)),
             _ => Err(Some(CloseCode::ProtocolViolation)),
         };
-    }
-}
-
-/// The payload of a data frame of the codec's type; `None` for control frames; a protocol
-/// violation for a data frame of the other type (text on the MessagePack subprotocol, …).
-pub(crate) fn data_of(msg: &Message, codec: Codec) -> Result<Option<bytes::Bytes>, CloseCode> {
-    match (msg, codec.is_binary()) {
-        (Message::Binary(b), true) => Ok(Some(b.clone())),
-        (Message::Text(t), false) => Ok(Some(bytes::Bytes::copy_from_slice(t.as_str().as_bytes()))),
-        (Message::Binary(_) | Message::Text(_), _) => Err(CloseCode::ProtocolViolation),
-        (Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_), _) => {
-            Ok(None)
-        }
-    }
-}
-
-/// How a failed read ends the connection: a frame over the size limit closes with 4108, a
-/// broken frame (reserved bits or opcodes, an unmasked frame, text that is not UTF-8, …) with
-/// 4107; anything else means the connection itself is gone (`None`).
-pub(crate) fn read_failure(e: &tungstenite::Error) -> Option<CloseCode> {
-    match e {
-        tungstenite::Error::Capacity(_) => Some(CloseCode::MessageTooBig),
-        tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_) => {
-            Some(CloseCode::ProtocolViolation)
-        }
-        _ => None,
     }
 }
 

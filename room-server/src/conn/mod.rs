@@ -1,13 +1,17 @@
 //! The connection layer, below sessions: how sockets are accepted, upgraded and closed.
 //!
 //! # Layout
+//! - `admission`: what a WebSocket passes before its upgrade, and how it is set up.
 //! - `serve`: the accept loop (a cap on open sockets, HTTP/1 timeouts, shutdown).
 //! - `socket`: one accepted socket (writes that stall fail; a bounded send buffer).
 //! - `upgrade`: the WebSocket upgrade that keeps the socket in the node's hands.
 //! - `close`: the close that makes the close code arrive.
+//! - `frames`: reading a client's frames (payloads, failed reads).
 //! - `outbox`: a connection's queue from its room, its kick switch, frames encoded once.
 
+pub(crate) mod admission;
 pub(crate) mod close;
+pub(crate) mod frames;
 pub(crate) mod outbox;
 pub(crate) mod serve;
 pub(crate) mod socket;
