@@ -25,7 +25,6 @@
 //!   0.5 s, doubling to 5 s.
 
 use crate::media::{LectureMedia, MediaSource, to_protocol, to_signaling};
-use crate::node::Node;
 use crate::refusal::refuse;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -77,7 +76,7 @@ pub(crate) enum RelayMsg {
         (status = 503, body = crate::gate::http::ErrorBody, description = "draining"),
     ))]
 pub(crate) async fn socket(
-    State(node): State<Arc<Node>>,
+    State(node): State<Arc<dyn RelayHost>>,
     Path(lecture): Path<String>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -94,11 +93,7 @@ pub(crate) async fn socket(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let verified = token.map(|t| {
-        node.config
-            .ticket_key
-            .verify_relay(t, &lecture, node.clock.now())
-    });
+    let verified = token.map(|t| node.ticket_key().verify_relay(t, &lecture, node.now()));
     if !matches!(verified, Some(Ok(()))) {
         return refuse(
             StatusCode::UNAUTHORIZED,
@@ -120,7 +115,7 @@ pub(crate) async fn socket(
             "a WebSocket upgrade is required",
         );
     };
-    let tracker = node.sessions.clone();
+    let tracker = node.sessions().clone();
     upgrade
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
@@ -128,9 +123,35 @@ pub(crate) async fn socket(
         .into_response()
 }
 
+/// What the relay needs of the node: the time and the shared key (relay tokens), the lecture's
+/// broadcast if its room is open here, whose connections are local, and the node's shutdown.
+pub(crate) trait RelayHost: Send + Sync + std::fmt::Debug {
+    /// Whether the node is shutting down.
+    fn is_draining(&self) -> bool;
+    /// Cancelled when the node starts shutting down.
+    fn shutdown(&self) -> &tokio_util::sync::CancellationToken;
+    /// Every socket's task, so shutdown can wait for them.
+    fn sessions(&self) -> &tokio_util::task::TaskTracker;
+    /// The time now.
+    fn now(&self) -> protocol::UnixMillis;
+    /// Signs and checks relay tokens (the key every node shares).
+    fn ticket_key(&self) -> &crate::ticket::TicketKey;
+    /// The lecture's broadcast if its room is open on this node (never opens one).
+    fn open_media(&self, lecture: &LectureId) -> Option<Arc<LectureMedia>>;
+    /// A number for a new connection.
+    fn next_conn_id(&self) -> room::ConnId;
+    /// Whether a connection is one of this node's.
+    fn is_local(&self, conn: room::ConnId) -> bool;
+}
+
+/// The relay's route (its own state: the node as a relay host).
+pub(crate) fn router() -> axum::Router<Arc<dyn RelayHost>> {
+    axum::Router::new().route("/ws/relay/{lecture}", axum::routing::get(socket))
+}
+
 /// The origin's side: the socket's node is one more viewer of the broadcast.
-async fn serve(node: Arc<Node>, media: Arc<LectureMedia>, mut ws: WebSocket) {
-    let id = SubscriberId(node.next_conn_id());
+async fn serve(node: Arc<dyn RelayHost>, media: Arc<LectureMedia>, mut ws: WebSocket) {
+    let id = SubscriberId(node.next_conn_id().0);
     let mut start = match media.broadcast.subscribe(id).await {
         Ok(start) => start,
         Err(e) => {
@@ -149,7 +170,7 @@ async fn serve(node: Arc<Node>, media: Arc<LectureMedia>, mut ws: WebSocket) {
         }
         tokio::select! {
             () = media.closed.cancelled() => break,
-            () = node.shutdown.cancelled() => break,
+            () = node.shutdown().cancelled() => break,
             frame = ws.recv() => {
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
@@ -200,7 +221,7 @@ struct Watches {
 
 impl Watches {
     /// The source to pull from now, if any.
-    fn wanted(&mut self, node: &Node) -> Option<MediaSource> {
+    fn wanted(&mut self, node: &dyn RelayHost) -> Option<MediaSource> {
         let live = *self.live.borrow_and_update();
         let source = self.source.borrow_and_update().clone();
         let local = self
@@ -222,7 +243,7 @@ impl Watches {
 
 /// The pulling side, one task per room on a node with Redis: relays the lecture's instructor
 /// from their node whenever [`Watches::wanted`] says so, until the room stops.
-pub(crate) async fn pull(node: Weak<Node>, lecture: LectureId, media: Arc<LectureMedia>) {
+pub(crate) async fn pull(node: Weak<dyn RelayHost>, lecture: LectureId, media: Arc<LectureMedia>) {
     let mut watches = Watches {
         live: media.live.subscribe(),
         source: media.source.subscribe(),
@@ -233,7 +254,7 @@ pub(crate) async fn pull(node: Weak<Node>, lecture: LectureId, media: Arc<Lectur
     let mut warned = None;
     loop {
         let wanted = match node.upgrade() {
-            Some(node) => watches.wanted(&node),
+            Some(node) => watches.wanted(&*node),
             None => return,
         };
         // The source to pull from and its node's relay address, if there is one to pull.
@@ -308,7 +329,7 @@ enum RelayError {
 /// One relay: connects to the origin and keeps the broadcast fed until it is no longer wanted
 /// or something fails.
 async fn relay(
-    node: &Weak<Node>,
+    node: &Weak<dyn RelayHost>,
     lecture: &LectureId,
     media: &LectureMedia,
     source: &MediaSource,
@@ -326,8 +347,8 @@ async fn relay(
                 percent_encoding::NON_ALPHANUMERIC
             )
         );
-        let exp = node.clock.now().0 / 1000 + TOKEN_SECS;
-        (address, node.config.ticket_key.mint_relay(lecture, exp))
+        let exp = node.now().0 / 1000 + TOKEN_SECS;
+        (address, node.ticket_key().mint_relay(lecture, exp))
     };
     let mut request =
         tungstenite::client::IntoClientRequest::into_client_request(address.as_str())?;
@@ -353,7 +374,7 @@ async fn relay(
         }
         tokio::select! {
             alive = watches.changed() => {
-                let still = node.upgrade().and_then(|n| watches.wanted(&n));
+                let still = node.upgrade().and_then(|n| watches.wanted(&*n));
                 if !alive {
                     break Ok(Ended::Closed);
                 }

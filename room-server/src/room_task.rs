@@ -5,7 +5,7 @@ use crate::conn::outbox::{Frames, Outbox, Outgoing, encode};
 use crate::gate::store::AttendanceChange;
 use crate::log::{LocalLog, RoomEntry, Sequenced};
 use crate::media::{LectureMedia, MediaSource};
-use crate::node::{Metrics, Node};
+use crate::metrics::Metrics;
 use crate::records::Record;
 use protocol::server::Phase;
 use protocol::{ClientMsg, CloseCode, Command, Epoch, ResumeFrom, ServerMsg, UnixMillis};
@@ -45,6 +45,40 @@ pub(crate) enum RoomInput {
         starts_at: protocol::UnixMillis,
         ends_at: protocol::UnixMillis,
     },
+}
+
+/// What a room's task needs of the node that runs it: the time, the node's view of the other
+/// nodes, where records go, and its counters. The node implements it; the task never sees the
+/// rest of the node.
+pub(crate) trait RoomHost: Send + Sync + std::fmt::Debug {
+    /// The time now (the node's clock).
+    fn now(&self) -> UnixMillis;
+    /// How long a room with nobody of this node's in it is kept.
+    fn room_idle(&self) -> Duration;
+    /// Watches whether Redis is unreachable (the room then runs on alone).
+    fn degraded(&self) -> tokio::sync::watch::Receiver<bool>;
+    /// Whether Redis is unreachable now.
+    fn is_degraded(&self) -> bool;
+    /// The node a connection belongs to.
+    fn node_of(&self, conn: ConnId) -> u64;
+    /// Whether that node has stopped beating (its connections are then gone).
+    fn node_is_dead(&self, node: u64) -> bool;
+    /// Whether a connection is one of this node's.
+    fn is_local(&self, conn: ConnId) -> bool;
+    /// How other nodes reach this one to pull its instructor's media.
+    fn relay_url(&self) -> Option<String>;
+    /// The room stopped: an over lecture stays marked over, an idle one is forgotten.
+    fn room_stopped(&self, lecture: &protocol::LectureId, generation: u64, over: Option<CloseCode>);
+    /// Hands a report to the record writer.
+    fn record(&self, record: Record);
+    /// The id of a stay: the same on every node applying the room's log.
+    fn stay_id(&self, epoch: Epoch, conn: ConnId) -> String;
+    /// Whether this node writes the records of `conn`'s stay.
+    fn records_stays_of(&self, conn: ConnId) -> bool;
+    /// The node's counters.
+    fn metrics(&self) -> &Arc<Metrics>;
+    /// The STUN/TURN servers (with credentials) a connection is told after its welcome.
+    fn ice_servers_for(&self, conn: ConnId) -> Vec<protocol::IceServer>;
 }
 
 /// Where a room's entries are sequenced.
@@ -245,7 +279,7 @@ impl Holder {
 /// Runs a room until its lecture is over and this node's people are gone, or it sits empty
 /// too long.
 pub(crate) async fn run(
-    node: Arc<Node>,
+    node: Arc<dyn RoomHost>,
     spec: LectureSpec,
     settings: RoomSettings,
     mut inbox: mpsc::Receiver<RoomInput>,
@@ -265,7 +299,7 @@ pub(crate) async fn run(
         source: None,
     };
     let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
-    let idle_limit = Duration::from_millis(node.config.limits.room_idle_ms);
+    let idle_limit = node.room_idle();
     // With Redis the room's state lives on in the shared log: a node lets go of a lecture a
     // minute after its own last participant, rather than keeping reading it.
     let idle_limit = if shared {
@@ -279,14 +313,14 @@ pub(crate) async fn run(
     let mut last_inspection = Instant::now();
     // With Redis: this node's emotion presses of the current tick, sent as one entry.
     let mut presses: Vec<crate::log::Press> = Vec::new();
-    let mut degraded = node.degraded.subscribe();
+    let mut degraded = node.degraded();
     // With Redis: this node's publishing connection as last told to the log.
     let mut publisher = media.publisher.subscribe();
     let mut announced: Option<ConnId> = None;
     loop {
         if let Log::Local(local) = &mut log {
             while let Some(s) = local.pop() {
-                deliver(holder.apply(s), &conns, &node);
+                deliver(holder.apply(s), &conns, &*node);
             }
         }
         if let Some(room) = &holder.room {
@@ -305,7 +339,7 @@ pub(crate) async fn run(
                 empty_since = None;
             }
         }
-        let now = node.clock.now();
+        let now = node.now();
         let wake = holder.room.as_ref().and_then(Room::poll_timeout).map(|t| {
             // With Redis the core runs on Redis's clock: tick at least every period.
             let wait = Duration::from_millis(t.since(now));
@@ -362,8 +396,8 @@ pub(crate) async fn run(
                 };
                 if holder.fork.is_some() {
                     // Running on alone: applied here now, and queued for the shared log.
-                    let at = holder.last_at.max(node.clock.now());
-                    deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &node);
+                    let at = holder.last_at.max(node.now());
+                    deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &*node);
                 }
                 log.submit(entry);
             }
@@ -377,9 +411,9 @@ pub(crate) async fn run(
                     }
                 }
                 if is_degraded {
-                    holder.fork(node.clock.now(), &conns);
+                    holder.fork(node.now(), &conns);
                     if let Some(room) = holder.room.as_mut() {
-                        deliver_local(room, &conns, &node);
+                        deliver_local(room, &conns, &*node);
                     }
                 }
             }
@@ -398,8 +432,8 @@ pub(crate) async fn run(
                     announced = now;
                     for entry in entries {
                         if holder.fork.is_some() {
-                            let at = holder.last_at.max(node.clock.now());
-                            deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &node);
+                            let at = holder.last_at.max(node.now());
+                            deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &*node);
                         }
                         log.submit(entry);
                     }
@@ -408,7 +442,7 @@ pub(crate) async fn run(
             s = log.next_remote() => match s {
                 Some(s) => match holder.fork.as_mut() {
                     Some(fork) => fork.remote.push(s),
-                    None => deliver(holder.apply(s), &conns, &node),
+                    None => deliver(holder.apply(s), &conns, &*node),
                 },
                 None => break,
             },
@@ -416,14 +450,14 @@ pub(crate) async fn run(
                 if !presses.is_empty() {
                     let entry = RoomEntry::Reactions { presses: std::mem::take(&mut presses) };
                     if holder.fork.is_some() {
-                        let at = holder.last_at.max(node.clock.now());
-                        deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &node);
+                        let at = holder.last_at.max(node.now());
+                        deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &*node);
                     }
                     log.submit(entry);
                 }
                 if holder.fork.is_some() {
-                    let at = holder.last_at.max(node.clock.now());
-                    deliver_local(holder.apply(Sequenced { at, entry: RoomEntry::Tick }), &conns, &node);
+                    let at = holder.last_at.max(node.now());
+                    deliver_local(holder.apply(Sequenced { at, entry: RoomEntry::Tick }), &conns, &*node);
                 } else if holder.room.as_ref().and_then(Room::poll_timeout).is_some() {
                     log.submit(RoomEntry::Tick);
                 }
@@ -448,8 +482,8 @@ pub(crate) async fn run(
                     .filter(|c| {
                         !buried.contains(c)
                             && *verdicts
-                                .entry(Node::node_of(*c))
-                                .or_insert_with(|| node.node_is_dead(Node::node_of(*c)))
+                                .entry(node.node_of(*c))
+                                .or_insert_with(|| node.node_is_dead(node.node_of(*c)))
                     })
                     .collect();
                 for conn in dead {
@@ -469,7 +503,7 @@ pub(crate) async fn run(
         _ => None,
     };
     node.room_stopped(&holder.spec.id, generation, over);
-    crate::media::retire(&node.metrics, media);
+    crate::media::retire(node.metrics(), media);
     info!(over = over.is_some(), "room closed");
 }
 
@@ -482,18 +516,23 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 
 /// Like [`deliver`], for a room running on alone: its stays and its end are not recorded
 /// (the shared log will record them once Redis is back).
-fn deliver_local(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node) {
+fn deliver_local(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
     deliver_with(room, conns, node, false);
 }
 
 /// Hands every output of the room to the sessions concerned. Never waits: a session whose
 /// queue is full is kicked as a slow consumer, and the others go on.
-fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node) {
+fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
     deliver_with(room, conns, node, true);
 }
 
-fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, record: bool) {
-    let metrics = &node.metrics;
+fn deliver_with(
+    room: &mut Room,
+    conns: &HashMap<ConnId, Outbox>,
+    node: &dyn RoomHost,
+    record: bool,
+) {
+    let metrics = node.metrics();
     while let Some(output) = room.poll_output() {
         match output {
             Output::Send { to, msg } => {
@@ -510,10 +549,7 @@ fn deliver_with(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &Node, r
                     let result = out.tx.try_send(Outgoing::Frame(frame));
                     if result.is_ok() && welcome {
                         let config = ServerMsg::MediaConfig {
-                            ice_servers: node
-                                .config
-                                .media
-                                .room_ice_servers(node.clock.now(), &format!("{:x}", conn.0)),
+                            ice_servers: node.ice_servers_for(conn),
                         };
                         if let Some(frame) = encode(&config, out.codec)
                             && out.tx.try_send(Outgoing::Frame(frame)).is_err()

@@ -2,14 +2,18 @@
 //! reader (client → room) and a writer (room → client) side by side until either ends, and
 //! closes so that the close code arrives (`conn::close`).
 
+use crate::config::Limits;
 use crate::conn::close::{close_frame, finish};
 use crate::conn::frames::{Sink, Stream, data_of, read_failure};
 use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, encode};
 use crate::conn::upgrade::WsStream;
+use crate::gate::Gate;
 use crate::gate::model::{Lecture, LectureStatus};
-use crate::node::{Metrics, Node};
+use crate::media::LectureMedia;
+use crate::metrics::Metrics;
 use crate::room_task::RoomInput;
 use crate::ticket::TicketError;
+use crate::ticket::TicketKey;
 use futures_util::{SinkExt, StreamExt};
 use governor::{Quota, RateLimiter};
 use protocol::{
@@ -26,19 +30,47 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{Instrument, debug, info, info_span};
 
+/// What a session needs of the node: its limits, the key tickets are signed with, the time,
+/// the gate's last word on entry, rooms to join, and the node's counters and shutdown.
+#[derive(Debug)]
+pub(crate) struct SessionContext {
+    pub(crate) limits: Limits,
+    pub(crate) ticket_key: TicketKey,
+    pub(crate) clock: Arc<dyn crate::clock::Clock>,
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Cancelled when the node starts shutting down: sessions tell their clients to reconnect.
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
+    /// The rooms of this node.
+    pub(crate) rooms: Arc<dyn Rooms>,
+    /// Numbers new connections.
+    pub(crate) conn_ids: Arc<crate::conn::ids::ConnIds>,
+}
+
+/// The rooms a session can join: the node's registry of rooms, which starts a lecture's room
+/// when it is not running.
+pub(crate) trait Rooms: Send + Sync + std::fmt::Debug {
+    /// The inbox and broadcast of the lecture's room, starting it if it is not running; or the
+    /// close code for a lecture whose room is over.
+    fn room_inbox(
+        &self,
+        spec: &room::LectureSpec,
+    ) -> Result<(mpsc::Sender<RoomInput>, Arc<LectureMedia>), CloseCode>;
+}
+
 /// Most frames written before one flush.
 const MAX_BATCH: usize = 64;
 
 /// Runs one room connection to its end. `admitted` is its place under the node's
 /// `max_connections`, taken before the upgrade and given back when it closes.
 pub(crate) async fn run(
-    node: Arc<Node>,
+    node: Arc<SessionContext>,
     ws: WsStream,
     codec: Codec,
     lecture: Lecture,
     admitted: OwnedSemaphorePermit,
 ) {
-    let conn = ConnId(node.next_conn_id());
+    let conn = node.conn_ids.next();
     let span = info_span!("conn", id = conn.0, lecture = %lecture.id);
     Metrics::add(&node.metrics.connections_active, 1);
     Metrics::add(&node.metrics.connections_total, 1);
@@ -49,9 +81,15 @@ pub(crate) async fn run(
     drop(admitted);
 }
 
-async fn session(node: &Arc<Node>, ws: WsStream, codec: Codec, lecture: Lecture, conn: ConnId) {
+async fn session(
+    node: &SessionContext,
+    ws: WsStream,
+    codec: Codec,
+    lecture: Lecture,
+    conn: ConnId,
+) {
     let (mut sink, mut stream) = ws.split();
-    let hello_timeout = Duration::from_millis(node.config.limits.hello_timeout_ms);
+    let hello_timeout = Duration::from_millis(node.limits.hello_timeout_ms);
     let hello = tokio::select! {
         hello = timeout(hello_timeout, read_hello(&mut stream, codec)) => hello,
         () = node.shutdown.cancelled() => return refuse(sink, stream, CloseCode::ServerShutdown).await,
@@ -62,7 +100,7 @@ async fn session(node: &Arc<Node>, ws: WsStream, codec: Codec, lecture: Lecture,
         Ok(Err(Some(code))) => return refuse(sink, stream, code).await,
         Err(_) => return refuse(sink, stream, CloseCode::HelloTimeout).await,
     };
-    let claims = match node.config.ticket_key.verify(&ticket, node.clock.now()) {
+    let claims = match node.ticket_key.verify(&ticket, node.clock.now()) {
         Ok(claims) if claims.lec.as_str() == lecture.id => claims,
         Ok(_) => return refuse(sink, stream, CloseCode::TicketWrongLecture).await,
         Err(TicketError::Expired) => {
@@ -89,7 +127,7 @@ async fn session(node: &Arc<Node>, ws: WsStream, codec: Codec, lecture: Lecture,
     }
     let who = Identity {
         // The room knows people by a pseudonym; the account stays with the records.
-        user: node.config.ticket_key.pseudonym(&claims.lec, &claims.sub),
+        user: node.ticket_key.pseudonym(&claims.lec, &claims.sub),
         account: claims.sub,
         nickname: claims.nick,
         role: claims.role,
@@ -97,7 +135,7 @@ async fn session(node: &Arc<Node>, ws: WsStream, codec: Codec, lecture: Lecture,
     };
     let spec = lecture.spec();
 
-    let (tx, rx) = mpsc::channel(node.config.limits.outbound_queue);
+    let (tx, rx) = mpsc::channel(node.limits.outbound_queue);
     let out = Outbox {
         tx,
         kick: Arc::new(Kick::default()),
@@ -114,7 +152,7 @@ async fn session(node: &Arc<Node>, ws: WsStream, codec: Codec, lecture: Lecture,
     // A room that stopped between lookup and join is started afresh on the second try.
     let mut room = None;
     for _ in 0..2 {
-        match node.room_inbox(&spec) {
+        match node.rooms.room_inbox(&spec) {
             Ok((inbox, media)) if inbox.send(join(out.clone())).await.is_ok() => {
                 room = Some((inbox, media));
                 break;
@@ -194,14 +232,13 @@ fn is_stall(e: &tungstenite::Error) -> bool {
 /// and never read, or a reader hopelessly behind). It is closed with 4001 however little the
 /// room says: the kernel's buffers on both sides would otherwise hide it for minutes.
 async fn write_loop(
-    node: &Node,
+    node: &SessionContext,
     sink: &mut Sink,
     mut rx: mpsc::Receiver<Outgoing>,
     kick: &Kick,
     pongs: &AtomicU64,
 ) {
-    let mut ping =
-        tokio::time::interval(Duration::from_millis(node.config.limits.ping_interval_ms));
+    let mut ping = tokio::time::interval(Duration::from_millis(node.limits.ping_interval_ms));
     ping.tick().await;
     let mut pinged = 0u64;
     let failed = loop {
@@ -276,7 +313,7 @@ async fn write_batch(
 /// Client → room: decodes frames, applies the rate limit (every frame counts, whatever is in
 /// it), forwards commands; watches for silence and abuse; notes the pings answered.
 async fn read_loop(
-    node: &Node,
+    node: &SessionContext,
     stream: &mut Stream,
     conn: ConnId,
     out: &Outbox,
@@ -284,7 +321,7 @@ async fn read_loop(
     media: mpsc::Sender<Box<ClientMsg>>,
     pongs: &AtomicU64,
 ) {
-    let limits = &node.config.limits;
+    let limits = &node.limits;
     let quota =
         Quota::per_second(NonZeroU32::new(limits.commands_per_sec).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(limits.command_burst).unwrap_or(NonZeroU32::MIN));

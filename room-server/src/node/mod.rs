@@ -1,7 +1,13 @@
 //! The node: composition root of one room-server process.
 //!
+//! - `routes`: the node's HTTP endpoints, composed of the parts' routers.
+//! - `openapi`: the contract of all of them.
+//!
 //! Holds the configuration, the clock, the entry gate, the registry of live rooms
 //! (one task per lecture) and the counters `/metrics` shows; [`run`] serves it until shutdown.
+
+mod openapi;
+pub mod routes;
 
 use crate::bus::BusEvent;
 use crate::clock::Clock;
@@ -14,7 +20,7 @@ use crate::media::LectureMedia;
 pub use crate::metrics::Metrics;
 use crate::records::{self, Record};
 use crate::room_task::{self, Log, RoomInput};
-use crate::routes;
+
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use protocol::{CloseCode, Epoch, LectureId};
@@ -89,7 +95,10 @@ pub struct Node {
     pub(crate) check: Arc<crate::check::Check>,
     /// The web client's files.
     pub(crate) web: Arc<crate::web::WebClient>,
-    next_conn: AtomicU64,
+    /// Numbers new connections (sessions, relays).
+    pub(crate) conn_ids: Arc<crate::conn::ids::ConnIds>,
+    /// What every session needs of the node.
+    pub(crate) session: Arc<crate::session::SessionContext>,
     next_generation: AtomicU64,
     /// Cancelled when the node starts shutting down: sessions tell their clients to reconnect.
     pub(crate) shutdown: CancellationToken,
@@ -169,7 +178,19 @@ impl Node {
             metrics: Arc::clone(&metrics),
             trusted_proxies: config.trusted_proxies.clone(),
         })?;
-        let node = Arc::new(Self {
+        let conn_ids = Arc::new(crate::conn::ids::ConnIds::new(node_number));
+        let node = Arc::new_cyclic(|me: &Weak<Node>| Self {
+            session: Arc::new(crate::session::SessionContext {
+                limits: config.limits.clone(),
+                ticket_key: config.ticket_key.clone(),
+                clock: Arc::clone(&clock),
+                gate: Arc::clone(&gate),
+                metrics: Arc::clone(&metrics),
+                shutdown: shutdown.clone(),
+                rooms: Arc::new(NodeRooms(me.clone())),
+                conn_ids: Arc::clone(&conn_ids),
+            }),
+            conn_ids,
             gate,
             redis,
             node_number,
@@ -181,7 +202,6 @@ impl Node {
             check: Arc::new(check),
             web: Arc::new(crate::web::WebClient::new(&config.web_root)),
             rooms: DashMap::new(),
-            next_conn: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
             shutdown,
             sessions,
@@ -253,11 +273,6 @@ impl Node {
         }
     }
 
-    pub(crate) fn next_conn_id(&self) -> u64 {
-        (self.node_number << 40)
-            | (self.next_conn.fetch_add(1, Ordering::Relaxed) & ((1 << 40) - 1))
-    }
-
     /// The inbox of the lecture's room, starting the room if it is not running; or the close
     /// code for a lecture whose room is over.
     pub(crate) fn room_inbox(
@@ -304,7 +319,7 @@ impl Node {
         if self.redis.is_some() {
             // Pulls the instructor's media from the node they publish on, while they do.
             tokio::spawn(
-                crate::relay::pull(Arc::downgrade(self), spec.id.clone(), Arc::clone(&media))
+                crate::relay::pull(self.relay_host(), spec.id.clone(), Arc::clone(&media))
                     .instrument(info_span!("relay", lecture = %spec.id)),
             );
         }
@@ -399,7 +414,7 @@ impl Node {
 
     /// The node a connection id belongs to.
     pub(crate) fn node_of(conn: room::ConnId) -> u64 {
-        conn.0 >> 40
+        crate::conn::ids::ConnIds::node_of(conn)
     }
 
     /// Whether this node writes the attendance of `conn`: its own connections, and those of a
@@ -474,6 +489,127 @@ impl Node {
                 }
             }
         }
+    }
+}
+
+/// The node's rooms as its sessions see them (weak: a session outliving the node finds no
+/// room rather than keeping the node alive).
+#[derive(Debug)]
+struct NodeRooms(Weak<Node>);
+
+impl crate::session::Rooms for NodeRooms {
+    fn room_inbox(
+        &self,
+        spec: &LectureSpec,
+    ) -> Result<(mpsc::Sender<RoomInput>, Arc<LectureMedia>), CloseCode> {
+        match self.0.upgrade() {
+            Some(node) => node.room_inbox(spec),
+            None => Err(CloseCode::ServerShutdown),
+        }
+    }
+}
+
+/// What the node-to-node relay needs of this node.
+impl crate::relay::RelayHost for Node {
+    fn is_draining(&self) -> bool {
+        Node::is_draining(self)
+    }
+
+    fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    fn sessions(&self) -> &TaskTracker {
+        &self.sessions
+    }
+
+    fn now(&self) -> protocol::UnixMillis {
+        self.clock.now()
+    }
+
+    fn ticket_key(&self) -> &crate::ticket::TicketKey {
+        &self.config.ticket_key
+    }
+
+    fn open_media(&self, lecture: &LectureId) -> Option<Arc<LectureMedia>> {
+        Node::open_media(self, lecture)
+    }
+
+    fn next_conn_id(&self) -> room::ConnId {
+        self.conn_ids.next()
+    }
+
+    fn is_local(&self, conn: room::ConnId) -> bool {
+        Node::is_local(self, conn)
+    }
+}
+
+impl Node {
+    /// This node as the relay sees it (weak: a relay never keeps the node alive).
+    fn relay_host(self: &Arc<Self>) -> Weak<dyn crate::relay::RelayHost> {
+        let weak: Weak<Node> = Arc::downgrade(self);
+        weak
+    }
+}
+
+/// What a room's task needs of this node.
+impl room_task::RoomHost for Node {
+    fn now(&self) -> protocol::UnixMillis {
+        self.clock.now()
+    }
+
+    fn room_idle(&self) -> Duration {
+        Duration::from_millis(self.config.limits.room_idle_ms)
+    }
+
+    fn degraded(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.degraded.subscribe()
+    }
+
+    fn is_degraded(&self) -> bool {
+        Node::is_degraded(self)
+    }
+
+    fn node_of(&self, conn: room::ConnId) -> u64 {
+        Node::node_of(conn)
+    }
+
+    fn node_is_dead(&self, node: u64) -> bool {
+        Node::node_is_dead(self, node)
+    }
+
+    fn is_local(&self, conn: room::ConnId) -> bool {
+        Node::is_local(self, conn)
+    }
+
+    fn relay_url(&self) -> Option<String> {
+        Node::relay_url(self)
+    }
+
+    fn room_stopped(&self, lecture: &LectureId, generation: u64, over: Option<CloseCode>) {
+        Node::room_stopped(self, lecture, generation, over);
+    }
+
+    fn record(&self, record: Record) {
+        Node::record(self, record);
+    }
+
+    fn stay_id(&self, epoch: Epoch, conn: room::ConnId) -> String {
+        Node::stay_id(self, epoch, conn)
+    }
+
+    fn records_stays_of(&self, conn: room::ConnId) -> bool {
+        Node::records_stays_of(self, conn)
+    }
+
+    fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    fn ice_servers_for(&self, conn: room::ConnId) -> Vec<protocol::IceServer> {
+        self.config
+            .media
+            .room_ice_servers(self.clock.now(), &format!("{:x}", conn.0))
     }
 }
 

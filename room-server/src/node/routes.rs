@@ -29,16 +29,18 @@ pub fn app(node: Arc<Node>) -> Router {
     }
     let gate = crate::gate::router().with_state(Arc::clone(&node.gate));
     let check = crate::check::router().with_state(Arc::clone(&node.check));
+    let relay_host: Arc<dyn crate::relay::RelayHost> = Arc::clone(&node) as Arc<Node>;
+    let relay = crate::relay::router().with_state(relay_host);
     let web = Router::new()
         .fallback(crate::web::serve)
         .with_state(Arc::clone(&node.web));
     router
         .route("/ws/lectures/{lecture}", get(room_socket))
-        .route("/ws/relay/{lecture}", get(crate::relay::socket))
-        .route("/api/openapi.json", get(crate::openapi::document))
+        .route("/api/openapi.json", get(crate::node::openapi::document))
         .with_state(node)
         .merge(gate)
         .merge(check)
+        .merge(relay)
         .merge(web)
         .layer(axum::middleware::from_fn(move |request, next| {
             within(deadline, request, next)
@@ -159,7 +161,8 @@ pub(crate) async fn room_socket(
         16 * 1024 * 1024,
     );
     let tracker = node.admission.sessions.clone();
+    let context = Arc::clone(&node.session);
     Ok(upgrade.respond(codec.subprotocol(), settings, move |ws| {
-        tracker.track_future(session::run(node, ws, codec, lecture, permit))
+        tracker.track_future(session::run(context, ws, codec, lecture, permit))
     }))
 }
