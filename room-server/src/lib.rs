@@ -24,6 +24,7 @@ pub mod bus;
 mod check;
 pub mod client_addr;
 pub mod clock;
+mod cluster;
 pub mod config;
 mod conn;
 pub mod gate;

@@ -256,8 +256,8 @@ async fn write_loop(
                         r = write_batch(sink, first, &mut rx) => r,
                     };
                     match written {
-                        Ok(None) => {}
-                        Ok(Some(code)) => return kick.kick(code),
+                        Ok(Batch::Written) => {}
+                        Ok(Batch::ThenClose(code)) => return kick.kick(code),
                         Err(e) => break e,
                     }
                 }
@@ -287,27 +287,35 @@ async fn write_loop(
     kick.gone();
 }
 
-/// Feeds `first` and whatever else is queued (up to a batch), then flushes once. Returns a
-/// close found in the queue, or the socket's failure.
+/// What a written batch came to.
+enum Batch {
+    /// Everything taken from the queue went out.
+    Written,
+    /// The queue held a close (`None`: a normal closure) after the frames that went out.
+    ThenClose(Option<CloseCode>),
+}
+
+/// Feeds `first` and whatever else is queued (up to a batch), then flushes once. Fails with
+/// the socket's failure.
 async fn write_batch(
     sink: &mut Sink,
     first: Message,
     rx: &mut mpsc::Receiver<Outgoing>,
-) -> Result<Option<Option<CloseCode>>, tungstenite::Error> {
+) -> Result<Batch, tungstenite::Error> {
     sink.feed(first).await?;
-    let mut close = None;
+    let mut batch = Batch::Written;
     for _ in 1..MAX_BATCH {
         match rx.try_recv() {
             Ok(Outgoing::Frame(msg)) => sink.feed(msg).await?,
             Ok(Outgoing::Close(code)) => {
-                close = Some(code);
+                batch = Batch::ThenClose(code);
                 break;
             }
             Err(_) => break,
         }
     }
     sink.flush().await?;
-    Ok(close)
+    Ok(batch)
 }
 
 /// Client → room: decodes frames, applies the rate limit (every frame counts, whatever is in

@@ -11,6 +11,7 @@ pub mod routes;
 
 use crate::bus::BusEvent;
 use crate::clock::Clock;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::conn::serve::{ServeLimits, serve, socket_cap};
 use crate::gate::Gate;
@@ -32,7 +33,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
@@ -80,14 +80,8 @@ pub struct Node {
     /// The entry gate: records, identity, the bus, its APIs' limits.
     pub gate: Arc<Gate>,
     rooms: DashMap<LectureId, RoomSlot>,
-    /// Redis, when nodes share lectures.
-    redis: Option<Redis>,
-    /// The high bits of this node's connection ids: unique among the nodes sharing Redis.
-    node_number: u64,
-    /// Which other nodes Redis last heard from, and how current that news is.
-    liveness: Mutex<Liveness>,
-    /// True while Redis is unreachable (rooms pause; clients are told; `/readyz` says so).
-    pub(crate) degraded: tokio::sync::watch::Sender<bool>,
+    /// This node among the others: Redis, its number, who is alive, whether it is cut off.
+    pub(crate) cluster: Arc<Cluster>,
     records: mpsc::Sender<Record>,
     records_stop: CancellationToken,
     records_done: Mutex<Option<JoinHandle<()>>>,
@@ -132,10 +126,7 @@ impl Node {
             Some(url) => Some(Redis::connect(url).await.map_err(StartError::Redis)?),
             None => None,
         };
-        let node_number = match &redis {
-            Some(redis) => redis.node_number().await.map_err(StartError::Redis)? & 0xff_ffff,
-            None => 0,
-        };
+        let cluster = Arc::new(Cluster::join(redis).await.map_err(StartError::Redis)?);
         let (records_tx, records_rx) = mpsc::channel(64 * 1024);
         let records_stop = CancellationToken::new();
         let writer = tokio::spawn(records::write(
@@ -178,7 +169,7 @@ impl Node {
             metrics: Arc::clone(&metrics),
             trusted_proxies: config.trusted_proxies.clone(),
         })?;
-        let conn_ids = Arc::new(crate::conn::ids::ConnIds::new(node_number));
+        let conn_ids = Arc::new(crate::conn::ids::ConnIds::new(cluster.node_number));
         let node = Arc::new_cyclic(|me: &Weak<Node>| Self {
             session: Arc::new(crate::session::SessionContext {
                 limits: config.limits.clone(),
@@ -192,10 +183,7 @@ impl Node {
             }),
             conn_ids,
             gate,
-            redis,
-            node_number,
-            degraded: tokio::sync::watch::Sender::new(false),
-            liveness: Mutex::new(Liveness::new(Instant::now())),
+            cluster,
             records: records_tx,
             records_stop,
             records_done: Mutex::new(Some(writer)),
@@ -214,9 +202,12 @@ impl Node {
             config,
         });
         tokio::spawn(route_bus(Arc::downgrade(&node), bus));
-        if node.redis.is_some() {
-            node.beat().await;
-            tokio::spawn(heartbeats(Arc::downgrade(&node)));
+        if node.cluster.redis.is_some() {
+            node.cluster.beat().await;
+            tokio::spawn(crate::cluster::heartbeats(
+                Arc::downgrade(&node.cluster),
+                node.shutdown.clone(),
+            ));
         }
         Ok(node)
     }
@@ -262,7 +253,7 @@ impl Node {
 
     /// Whether a connection id is one of this node's.
     pub(crate) fn is_local(&self, conn: room::ConnId) -> bool {
-        Self::node_of(conn) == self.node_number
+        Self::node_of(conn) == self.cluster.node_number
     }
 
     /// The lecture's broadcast if its room is open on this node (never opens one).
@@ -316,7 +307,7 @@ impl Node {
             self.signaling.clone(),
             spec.id.as_str(),
         )));
-        if self.redis.is_some() {
+        if self.cluster.redis.is_some() {
             // Pulls the instructor's media from the node they publish on, while they do.
             tokio::spawn(
                 crate::relay::pull(self.relay_host(), spec.id.clone(), Arc::clone(&media))
@@ -421,48 +412,17 @@ impl Node {
     /// node that died.
     pub(crate) fn records_stays_of(&self, conn: room::ConnId) -> bool {
         let owner = Self::node_of(conn);
-        owner == self.node_number || self.node_is_dead(owner)
-    }
-
-    /// Whether another node has stopped beating: its connections are gone, and the rooms it
-    /// shared close them (their seats are then held for the grace period, as after any drop).
-    pub(crate) fn node_is_dead(&self, node: u64) -> bool {
-        if node == self.node_number || self.redis.is_none() || self.is_degraded() {
-            return false;
-        }
-        self.liveness
-            .lock()
-            .is_ok_and(|liveness| liveness.judges_dead(node, Instant::now()))
-    }
-
-    /// One heartbeat: says this node is alive and notes which others are.
-    async fn beat(&self) {
-        let Some(redis) = &self.redis else { return };
-        match redis
-            .heartbeat(self.node_number, NODE_SILENCE.as_millis() as u64)
-            .await
-        {
-            Ok(alive) => {
-                self.set_degraded(false);
-                if let Ok(mut liveness) = self.liveness.lock() {
-                    liveness.heard(alive, Instant::now());
-                }
-            }
-            Err(e) => {
-                self.set_degraded(true);
-                warn!(error = %e, "heartbeat to Redis failed");
-            }
-        }
-    }
-
-    fn set_degraded(&self, degraded: bool) {
-        self.degraded
-            .send_if_modified(|d| std::mem::replace(d, degraded) != degraded);
+        owner == self.cluster.node_number || self.node_is_dead(owner)
     }
 
     /// Whether Redis is unreachable.
     pub fn is_degraded(&self) -> bool {
-        *self.degraded.borrow()
+        self.cluster.is_degraded()
+    }
+
+    /// Whether another node has stopped beating.
+    pub(crate) fn node_is_dead(&self, node: u64) -> bool {
+        self.cluster.node_is_dead(node)
     }
 
     /// The inbox of a lecture's room if it runs on this node.
@@ -563,7 +523,7 @@ impl room_task::RoomHost for Node {
     }
 
     fn degraded(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.degraded.subscribe()
+        self.cluster.degraded.subscribe()
     }
 
     fn is_degraded(&self) -> bool {
@@ -622,7 +582,7 @@ async fn open_room(
     generation: u64,
     media: Arc<LectureMedia>,
 ) {
-    let (settings, log) = match &node.redis {
+    let (settings, log) = match &node.cluster.redis {
         None => (
             node.config.room.settings(epoch),
             Log::Local(LocalLog::new(Arc::clone(&node.clock))),
@@ -642,7 +602,7 @@ async fn open_room(
             let (out, entries) = mpsc::unbounded_channel();
             let stop = CancellationToken::new();
             // This room's entries are numbered under a source no other room on any node uses.
-            let source = format!("{}:{generation}", node.node_number);
+            let source = format!("{}:{generation}", node.cluster.node_number);
             let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let submit = redis.open_log(&spec.id, source, out, stop.clone(), Arc::clone(&pending));
             (
@@ -657,80 +617,6 @@ async fn open_room(
         }
     };
     room_task::run(node, spec, settings, inbox, generation, log, media).await;
-}
-
-/// A node Redis has not heard from for this long is taken for dead. With a heartbeat a second
-/// and rooms looking once a second, its connections are released within about 8 seconds of its
-/// last heartbeat.
-pub(crate) const NODE_SILENCE: Duration = Duration::from_secs(6);
-/// How often a node beats.
-const BEAT_EVERY: Duration = Duration::from_secs(1);
-/// What this node heard from Redis is current for this long; after that (its heartbeat late,
-/// because Redis or this very process stalled) it judges nobody until it hears again.
-const HEARD_FRESH: Duration = Duration::from_secs(2);
-
-/// What this node knows of the others, as Redis last told it.
-#[derive(Debug)]
-struct Liveness {
-    /// The nodes Redis had heard from within [`NODE_SILENCE`] (by Redis's own clock) at this
-    /// node's latest heartbeat.
-    alive: std::collections::HashSet<u64>,
-    /// When that heartbeat was answered; none before the first.
-    heard_at: Option<Instant>,
-    /// Since when this node has heard from Redis at every beat without a gap. After a gap — this
-    /// process frozen (SIGSTOP, a VM pause), Redis away or stalled — everyone's last heartbeat
-    /// may be old for reasons that prove nothing, so verdicts wait a full window.
-    unbroken_since: Instant,
-}
-
-impl Liveness {
-    fn new(now: Instant) -> Self {
-        Self {
-            alive: std::collections::HashSet::new(),
-            heard_at: None,
-            unbroken_since: now,
-        }
-    }
-
-    /// A heartbeat was answered at `now` with the nodes Redis heard from recently.
-    fn heard(&mut self, alive: Vec<u64>, now: Instant) {
-        let gap = self
-            .heard_at
-            .is_none_or(|last| now.duration_since(last) > HEARD_FRESH);
-        if gap {
-            self.unbroken_since = now;
-        }
-        self.heard_at = Some(now);
-        self.alive = alive.into_iter().collect();
-    }
-
-    /// Whether `node` is dead as of `now`: only on current news, heard without a break for a
-    /// whole silence window, and only if Redis has not heard from it within that window.
-    fn judges_dead(&self, node: u64, now: Instant) -> bool {
-        let Some(heard_at) = self.heard_at else {
-            return false;
-        };
-        now.duration_since(heard_at) <= HEARD_FRESH
-            && now.duration_since(self.unbroken_since) >= NODE_SILENCE
-            && !self.alive.contains(&node)
-    }
-}
-
-async fn heartbeats(node: Weak<Node>) {
-    let mut every = tokio::time::interval(BEAT_EVERY);
-    // After a stall, one beat now, not a burst of the missed ones.
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        let Some(node) = node.upgrade() else { return };
-        if node.is_draining() {
-            if let Some(redis) = &node.redis {
-                let _ = redis.leave(node.node_number).await;
-            }
-            return;
-        }
-        node.beat().await;
-    }
 }
 
 /// Delivers bus events to the rooms of this node they concern.
@@ -766,7 +652,7 @@ async fn route_bus(node: Weak<Node>, mut events: broadcast::Receiver<BusEvent>) 
                 },
             ),
         };
-        if let Some(redis) = &node.redis {
+        if let Some(redis) = &node.cluster.redis {
             // Into the lecture's log: every node holding the lecture applies it, now or when
             // it next opens the room.
             let entry = match input {
@@ -812,7 +698,7 @@ pub async fn run(
         None => None,
     };
     info!(%addr, demo = node.config.demo, "listening");
-    if node.redis.is_some() && node.relay_url().is_none() {
+    if node.cluster.redis.is_some() && node.relay_url().is_none() {
         warn!(
             "this node listens on a wildcard address and has no [media] relay_url: learners on \
              other nodes get no video from an instructor on this one"
@@ -890,50 +776,4 @@ pub async fn run(
     }
     info!("stopped");
     Ok(())
-}
-
-#[cfg(test)]
-mod liveness_tests {
-    use super::*;
-
-    #[test]
-    fn a_node_missing_from_current_news_after_a_full_window_is_dead() {
-        let t0 = Instant::now();
-        let mut liveness = Liveness::new(t0);
-        for s in 0..=6 {
-            liveness.heard(vec![1], t0 + Duration::from_secs(s));
-        }
-        let now = t0 + Duration::from_millis(6_500);
-        assert!(liveness.judges_dead(2, now));
-        assert!(!liveness.judges_dead(1, now));
-    }
-
-    #[test]
-    fn a_node_that_was_frozen_judges_nobody_until_it_has_heard_for_a_whole_window() {
-        let t0 = Instant::now();
-        let mut liveness = Liveness::new(t0);
-        for s in 0..=7 {
-            liveness.heard(vec![1], t0 + Duration::from_secs(s));
-        }
-        // Frozen for 8 s: on waking, its news is stale, so nobody is judged…
-        let woke = t0 + Duration::from_secs(15);
-        assert!(!liveness.judges_dead(2, woke));
-        // …and when Redis answers (without the nodes it missed while Redis itself was away,
-        // say), not before a whole window of fresh news has passed.
-        liveness.heard(vec![1], woke);
-        assert!(!liveness.judges_dead(2, woke));
-        for s in 1..=6 {
-            liveness.heard(vec![1], woke + Duration::from_secs(s));
-        }
-        assert!(liveness.judges_dead(2, woke + Duration::from_secs(6)));
-    }
-
-    #[test]
-    fn nobody_is_judged_before_the_first_heartbeat_or_within_the_first_window() {
-        let t0 = Instant::now();
-        let mut liveness = Liveness::new(t0);
-        assert!(!liveness.judges_dead(2, t0 + Duration::from_secs(10)));
-        liveness.heard(vec![1], t0);
-        assert!(!liveness.judges_dead(2, t0 + Duration::from_secs(1)));
-    }
 }
