@@ -35,6 +35,7 @@ pub mod node;
 mod records;
 mod refusal;
 mod relay;
+mod room_rules;
 mod room_task;
 mod session;
 pub mod ticket;

@@ -7,6 +7,7 @@ use crate::log::{LocalLog, RoomEntry, Sequenced};
 use crate::media::{LectureMedia, MediaSource};
 use crate::metrics::Metrics;
 use crate::records::Record;
+use crate::room_rules::{Burial, PressBatch};
 use protocol::server::Phase;
 use protocol::{ClientMsg, CloseCode, Command, Epoch, ResumeFrom, ServerMsg, UnixMillis};
 use room::{Attendance, ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
@@ -276,6 +277,28 @@ impl Holder {
     }
 }
 
+impl Holder {
+    /// An input of this node's: into the shared log, and — while the room runs on alone — also
+    /// applied here at once, so this node's people see it now.
+    fn input(
+        &mut self,
+        entry: RoomEntry,
+        log: &mut Log,
+        conns: &HashMap<ConnId, Outbox>,
+        node: &dyn RoomHost,
+    ) {
+        if self.fork.is_some() {
+            let at = self.last_at.max(node.now());
+            let room = self.apply(Sequenced {
+                at,
+                entry: entry.clone(),
+            });
+            deliver_local(room, conns, node);
+        }
+        log.submit(entry);
+    }
+}
+
 /// Runs a room until its lecture is over and this node's people are gone, or it sits empty
 /// too long.
 pub(crate) async fn run(
@@ -308,11 +331,11 @@ pub(crate) async fn run(
         idle_limit
     };
     let mut empty_since = Some(Instant::now());
-    // Connections of dead nodes already reported gone.
-    let mut buried: std::collections::HashSet<ConnId> = std::collections::HashSet::new();
+    // With Redis: connections of dead nodes, disconnected once each; looked for once a second.
+    let mut burial = Burial::default();
     let mut last_inspection = Instant::now();
     // With Redis: this node's emotion presses of the current tick, sent as one entry.
-    let mut presses: Vec<crate::log::Press> = Vec::new();
+    let mut presses = PressBatch::default();
     let mut degraded = node.degraded();
     // With Redis: this node's publishing connection as last told to the log.
     let mut publisher = media.publisher.subscribe();
@@ -374,7 +397,7 @@ pub(crate) async fn run(
                         conn,
                         command: Command { id, msg: ClientMsg::React { emotion } },
                     } if shared => {
-                        presses.push((conn.0, emotion, id));
+                        presses.press((conn.0, emotion, id));
                         continue;
                     }
                     RoomInput::Command { conn, command: Command { id, msg } } => {
@@ -383,8 +406,8 @@ pub(crate) async fn run(
                     RoomInput::Disconnected { conn } => {
                         conns.remove(&conn);
                         // Its presses go first, while it is still in the room.
-                        if !presses.is_empty() {
-                            log.submit(RoomEntry::Reactions { presses: std::mem::take(&mut presses) });
+                        if let Some(entry) = presses.take() {
+                            holder.input(entry, &mut log, &conns, &*node);
                         }
                         RoomEntry::Disconnected { conn: conn.0 }
                     }
@@ -394,12 +417,7 @@ pub(crate) async fn run(
                         RoomEntry::Reschedule { title, starts_at, ends_at }
                     }
                 };
-                if holder.fork.is_some() {
-                    // Running on alone: applied here now, and queued for the shared log.
-                    let at = holder.last_at.max(node.now());
-                    deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &*node);
-                }
-                log.submit(entry);
+                holder.input(entry, &mut log, &conns, &*node);
             }
             Ok(()) = degraded.changed(), if shared => {
                 let is_degraded = *degraded.borrow_and_update();
@@ -431,11 +449,7 @@ pub(crate) async fn run(
                     }
                     announced = now;
                     for entry in entries {
-                        if holder.fork.is_some() {
-                            let at = holder.last_at.max(node.now());
-                            deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &*node);
-                        }
-                        log.submit(entry);
+                        holder.input(entry, &mut log, &conns, &*node);
                     }
                 }
             }
@@ -447,13 +461,8 @@ pub(crate) async fn run(
                 None => break,
             },
             () = sleep_until_some(deadline) => {
-                if !presses.is_empty() {
-                    let entry = RoomEntry::Reactions { presses: std::mem::take(&mut presses) };
-                    if holder.fork.is_some() {
-                        let at = holder.last_at.max(node.now());
-                        deliver_local(holder.apply(Sequenced { at, entry: entry.clone() }), &conns, &*node);
-                    }
-                    log.submit(entry);
+                if let Some(entry) = presses.take() {
+                    holder.input(entry, &mut log, &conns, &*node);
                 }
                 if holder.fork.is_some() {
                     let at = holder.last_at.max(node.now());
@@ -475,20 +484,9 @@ pub(crate) async fn run(
         if shared && last_inspection.elapsed() >= Duration::from_secs(1) {
             last_inspection = Instant::now();
             if let Some(room) = &holder.room {
-                // One verdict per node, not one per connection.
-                let mut verdicts: HashMap<u64, bool> = HashMap::new();
-                let dead: Vec<ConnId> = room
-                    .connections()
-                    .filter(|c| {
-                        !buried.contains(c)
-                            && *verdicts
-                                .entry(node.node_of(*c))
-                                .or_insert_with(|| node.node_is_dead(node.node_of(*c)))
-                    })
-                    .collect();
+                let dead = burial.newly_dead(room, |c| node.node_of(c), |n| node.node_is_dead(n));
                 for conn in dead {
                     debug!(conn = conn.0, "its node is gone");
-                    buried.insert(conn);
                     log.submit(RoomEntry::Disconnected { conn: conn.0 });
                 }
             }
