@@ -617,3 +617,161 @@ fn deliver_with(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::outbox::Kick;
+    use protocol::{Codec, Role};
+
+    const START: UnixMillis = UnixMillis(1_800_000_000_000);
+
+    fn holder() -> Holder {
+        Holder {
+            spec: LectureSpec {
+                id: "l".into(),
+                title: "t".into(),
+                starts_at: START,
+                ends_at: START.plus_ms(3_600_000),
+                rows: 5,
+                cols: 5,
+                emotions: vec![],
+            },
+            settings: RoomSettings::default(),
+            room: None,
+            last_at: UnixMillis(0),
+            fork: None,
+            source: None,
+        }
+    }
+
+    fn outbox() -> (Outbox, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(64);
+        let out = Outbox {
+            tx,
+            kick: Arc::new(Kick::default()),
+            codec: Codec::Json,
+            welcomed: CancellationToken::new(),
+        };
+        (out, rx)
+    }
+
+    fn at(ms: u64, entry: RoomEntry) -> Sequenced {
+        Sequenced {
+            at: START.minus_ms(600_000).plus_ms(ms),
+            entry,
+        }
+    }
+
+    fn join(conn: u64, user: &str) -> RoomEntry {
+        RoomEntry::Join {
+            conn,
+            user: user.into(),
+            account: format!("acct-{user}").into(),
+            nickname: user.into(),
+            role: Role::Learner,
+            issued_at: START.minus_ms(3_600_000),
+            resume: None,
+        }
+    }
+
+    fn chat(conn: u64, text: &str) -> RoomEntry {
+        RoomEntry::Command {
+            conn,
+            id: None,
+            msg: ClientMsg::Chat {
+                text: text.into(),
+                question: false,
+            },
+        }
+    }
+
+    /// The chat a newcomer to `room` would be shown.
+    fn texts(room: &Room) -> Vec<String> {
+        let mut welcome = None;
+        let mut copy = room.clone();
+        while copy.poll_output().is_some() {}
+        copy.handle_join(
+            START.minus_ms(1),
+            ConnId(999),
+            Identity {
+                user: "observer".into(),
+                account: "observer".into(),
+                nickname: "observer".into(),
+                role: Role::Moderator,
+                issued_at: START.minus_ms(1),
+            },
+            None,
+        );
+        while let Some(output) = copy.poll_output() {
+            if let Output::Send {
+                msg: ServerMsg::Welcome(w),
+                ..
+            } = output
+            {
+                welcome = Some(w);
+            }
+        }
+        welcome
+            .map(|w| {
+                w.chat
+                    .iter()
+                    .filter_map(|e| match e {
+                        protocol::server::ChatEvent::Message(m) => Some(m.text.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn running_on_alone_then_rejoining_keeps_the_shared_state_and_asks_everyone_to_resync() {
+        let mut holder = holder();
+        let (out, mut rx) = outbox();
+        let conns: HashMap<ConnId, Outbox> = [(ConnId(1), out)].into_iter().collect();
+        holder.apply(at(0, join(1, "taro")));
+        holder.apply(at(1, join(2, "hanako")));
+        holder.apply(at(2, chat(2, "before")));
+        // (Delivered by the driver; here simply taken.)
+        if let Some(room) = holder.room.as_mut() {
+            while room.poll_output().is_some() {}
+        }
+        while rx.try_recv().is_ok() {}
+
+        // Redis goes away: this node's people get a fresh welcome in a new chat generation.
+        holder.fork(START.minus_ms(500_000), &conns);
+        let room = holder.room.as_mut().expect("a room");
+        let fork_epoch = room.epoch();
+        while let Some(output) = room.poll_output() {
+            if let Output::Send {
+                msg: ServerMsg::Welcome(w),
+                ..
+            } = output
+            {
+                assert_eq!(w.epoch, fork_epoch);
+            }
+        }
+        assert!(holder.fork.is_some());
+        // Locally, the fork goes on; meanwhile the shared log moved on without it.
+        holder.apply(at(3, chat(1, "local")));
+        if let Some(fork) = holder.fork.as_mut() {
+            fork.remote.push(at(4, chat(2, "remote")));
+        }
+
+        holder.rejoin(&conns);
+        assert!(holder.fork.is_none());
+        let room = holder.room.as_ref().expect("a room");
+        assert_ne!(room.epoch(), fork_epoch, "back to the shared generation");
+        // The shared state, with what the log brought meanwhile; this node's own words come
+        // back through the log, not from the fork.
+        assert_eq!(texts(room), ["before", "remote"]);
+        let mut closes = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            if let Outgoing::Close(code) = item {
+                closes.push(code);
+            }
+        }
+        assert_eq!(closes, [Some(CloseCode::ResyncRequired)]);
+    }
+}
