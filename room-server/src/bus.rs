@@ -2,6 +2,7 @@
 //! it runs. On one node they go to the room's task; with Redis they are appended to the lecture's
 //! log, which every node holding the lecture applies.
 
+use crate::backoff::Backoff;
 use protocol::{LectureId, UnixMillis, UserId};
 use std::future::Future;
 use std::sync::Arc;
@@ -112,7 +113,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut pause = FIRST_RETRY;
+    let mut pause = Backoff::new(FIRST_RETRY, LAST_RETRY);
     let mut tries = 1;
     loop {
         match attempt().await {
@@ -120,8 +121,7 @@ where
             Err(e) if tries >= attempts => return Err(e),
             Err(e) => {
                 warn!(error = %e, attempt = tries, "handing an event to the other nodes failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(LAST_RETRY);
+                pause.wait().await;
                 tries += 1;
             }
         }

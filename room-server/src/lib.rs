@@ -20,6 +20,7 @@
 //! - [`client_addr`]: the client's address behind trusted proxies, for every per-address
 //!   limit. [`turn`]: short-lived TURN credentials for admitted people.
 
+mod backoff;
 pub mod bus;
 mod check;
 pub mod client_addr;

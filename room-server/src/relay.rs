@@ -24,6 +24,7 @@
 //!   stops on either node. A failed attempt is retried while the relay is still wanted, after
 //!   0.5 s, doubling to 5 s.
 
+use crate::backoff::Backoff;
 use crate::media::{LectureMedia, MediaSource, to_protocol, to_signaling};
 use crate::refusal::refuse;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -249,7 +250,7 @@ pub(crate) async fn pull(node: Weak<dyn RelayHost>, lecture: LectureId, media: A
         source: media.source.subscribe(),
         publisher: media.publisher.subscribe(),
     };
-    let mut retry = FIRST_RETRY;
+    let mut retry = Backoff::new(FIRST_RETRY, LAST_RETRY);
     // The source last warned about for having no relay URL (once each).
     let mut warned = None;
     loop {
@@ -270,7 +271,7 @@ pub(crate) async fn pull(node: Weak<dyn RelayHost>, lecture: LectureId, media: A
             url.map(|url| (source, url))
         });
         let Some((source, url)) = target else {
-            retry = FIRST_RETRY;
+            retry.reset();
             tokio::select! {
                 () = media.closed.cancelled() => return,
                 alive = watches.changed() => if !alive { return },
@@ -289,14 +290,13 @@ pub(crate) async fn pull(node: Weak<dyn RelayHost>, lecture: LectureId, media: A
         media.release_publisher(source.conn);
         match outcome {
             Ok(Ended::Closed) => return,
-            Ok(Ended::NotWanted) => retry = FIRST_RETRY,
+            Ok(Ended::NotWanted) => retry.reset(),
             Err(e) => {
                 warn!(error = %e, "relaying the instructor failed; retrying");
                 tokio::select! {
                     () = media.closed.cancelled() => return,
-                    () = tokio::time::sleep(retry) => {}
+                    () = retry.wait() => {}
                 }
-                retry = (retry * 2).min(LAST_RETRY);
             }
         }
     }

@@ -3,6 +3,7 @@
 //! the lecture. Nothing is lost when a reader falls behind: it reads on from the last id it saw.
 
 use super::{RoomEntry, Sequenced};
+use crate::backoff::Backoff;
 use protocol::{Epoch, LectureId, UnixMillis};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -45,6 +46,11 @@ redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)
 return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')
 ";
+
+/// How the node retries Redis: from 50 ms, doubling to 2 s (an outage is noticed within a
+/// heartbeat or two, and a restart is caught up within seconds).
+pub(crate) const REDIS_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
 
 /// The sorted set of node heartbeats.
 const NODES_KEY: &str = "room:nodes";
@@ -219,7 +225,7 @@ async fn submit(
             }
         };
         number += 1;
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = REDIS_BACKOFF;
         loop {
             let appended: redis::RedisResult<String> = script
                 .key(&keys[0])
@@ -240,10 +246,9 @@ async fn submit(
                 Err(e) => {
                     warn!(error = %e, "cannot append to the lecture's log; retrying");
                     tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
+                        () = backoff.wait() => {}
                         () = stop.cancelled() => return,
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
             }
         }
@@ -260,7 +265,7 @@ async fn read(
     let mut last_id = "0".to_owned();
     let mut expected = 1u64;
     let options = StreamReadOptions::default().block(2000).count(1024);
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = REDIS_BACKOFF;
     'connect: loop {
         let mut conn = tokio::select! {
             c = client.get_multiplexed_async_connection() => match c {
@@ -268,16 +273,15 @@ async fn read(
                 Err(e) => {
                     warn!(error = %e, "cannot reach Redis to read the lecture's log; retrying");
                     tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
+                        () = backoff.wait() => {}
                         () = stop.cancelled() => return,
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
                     continue 'connect;
                 }
             },
             () = stop.cancelled() => return,
         };
-        backoff = Duration::from_millis(50);
+        backoff.reset();
         loop {
             let keys = [key.as_str()];
             let ids = [last_id.as_str()];

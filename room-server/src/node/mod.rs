@@ -588,14 +588,13 @@ async fn open_room(
             Log::Local(LocalLog::new(Arc::clone(&node.clock))),
         ),
         Some(redis) => {
-            let mut backoff = Duration::from_millis(50);
+            let mut backoff = crate::log::redis::REDIS_BACKOFF;
             let epoch = loop {
                 match redis.epoch(&spec.id, epoch).await {
                     Ok(epoch) => break epoch,
                     Err(e) => {
                         warn!(error = %e, "cannot reach Redis for the lecture's epoch; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        backoff.wait().await;
                     }
                 }
             };
