@@ -13,24 +13,16 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tracing::{error, info, warn};
-use utoipa::ToSchema;
 
 /// Largest JSON body the gate's APIs read: a lecture with a long staff list is a few KiB.
 pub(crate) const MAX_JSON_BODY: usize = 256 * 1024;
 
-/// The body of every error the gate answers with.
-#[derive(Debug, Serialize, ToSchema, ts_rs::TS)]
-pub struct ErrorBody {
-    /// Stable code.
-    pub(crate) error: String,
-    /// What went wrong, in English.
-    pub(crate) message: String,
-}
+/// The body of every error the gate answers with: the node's one error body.
+pub use crate::refusal::ErrorBody;
 
 /// Why a gate request failed.
 #[derive(Debug)]
@@ -99,28 +91,24 @@ impl ApiError {
     }
 
     fn into_body_response(self) -> Response {
-        let body = |error: &str, message: String| ErrorBody {
-            error: error.to_owned(),
-            message,
-        };
-        let (status, body) = match self {
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, body("bad_request", m)),
+        let (status, (code, message)) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, ("bad_request", m)),
             ApiError::Unauthenticated(e) => {
                 let code = if matches!(e, IdentityError::Expired) {
                     "token_expired"
                 } else {
                     "unauthenticated"
                 };
-                (StatusCode::UNAUTHORIZED, body(code, e.to_string()))
+                (StatusCode::UNAUTHORIZED, (code, e.to_string()))
             }
             ApiError::BadApiKey => (
                 StatusCode::FORBIDDEN,
-                body(
+                (
                     "bad_api_key",
                     "send the integration API key in X-Api-Key".into(),
                 ),
             ),
-            ApiError::Forbidden(code, m) => (StatusCode::FORBIDDEN, body(code, m)),
+            ApiError::Forbidden(code, m) => (StatusCode::FORBIDDEN, (code, m)),
             ApiError::Refused(refusal) => {
                 return (StatusCode::FORBIDDEN, Json(RefusalBody::from(&refusal))).into_response();
             }
@@ -128,31 +116,31 @@ impl ApiError {
                 let refusal = RefusalBody::from(&Refusal::NicknameTakenByStaff);
                 return (StatusCode::CONFLICT, Json(refusal)).into_response();
             }
-            ApiError::NotFound(code, m) => (StatusCode::NOT_FOUND, body(code, m)),
-            ApiError::Conflict(code, m) => (StatusCode::CONFLICT, body(code, m)),
+            ApiError::NotFound(code, m) => (StatusCode::NOT_FOUND, (code, m)),
+            ApiError::Conflict(code, m) => (StatusCode::CONFLICT, (code, m)),
             ApiError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                body(
+                (
                     "payload_too_large",
                     format!("the body is larger than {MAX_JSON_BODY} bytes"),
                 ),
             ),
             ApiError::RateLimited => (
                 StatusCode::TOO_MANY_REQUESTS,
-                body("rate_limited", "too many requests; retry shortly".into()),
+                ("rate_limited", "too many requests; retry shortly".into()),
             ),
             ApiError::Store(e) => {
                 error!(error = %e, "store failure");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    body(
+                    (
                         "store_unavailable",
                         "the records are unavailable; retry shortly".into(),
                     ),
                 )
             }
         };
-        (status, Json(body)).into_response()
+        crate::refusal::refuse(status, code, message)
     }
 }
 
