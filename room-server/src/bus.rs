@@ -3,7 +3,8 @@
 //! log, which every node holding the lecture applies.
 
 use crate::backoff::Backoff;
-use protocol::{LectureId, UnixMillis, UserId};
+use crate::log::RoomEntry;
+use protocol::LectureId;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,37 +12,14 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tracing::warn;
 
-/// Something every node holding a lecture's room must act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BusEvent {
-    /// A person no longer may be in the lecture (purchase cancelled or refunded, seat taken
-    /// back): remove them, and refuse tickets issued before `at`.
-    Revoke {
-        /// The lecture.
-        lecture: LectureId,
-        /// The person.
-        user: UserId,
-        /// When the right was taken away.
-        at: UnixMillis,
-    },
-    /// The lecture's times or title changed.
-    Reschedule {
-        /// The lecture.
-        lecture: LectureId,
-        /// New title.
-        title: String,
-        /// New start.
-        starts_at: UnixMillis,
-        /// New end.
-        ends_at: UnixMillis,
-    },
-    /// The lecture was cancelled.
-    Cancel {
-        /// The lecture.
-        lecture: LectureId,
-        /// Why.
-        reason: String,
-    },
+/// Something every node holding a lecture's room must act on: an entry of the lecture's log
+/// (a revocation, a cancellation, new times), in the words the rooms apply it in.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct BusEvent {
+    /// The lecture.
+    pub(crate) lecture: LectureId,
+    /// What its room must apply.
+    pub(crate) entry: RoomEntry,
 }
 
 /// The in-process bus.
@@ -65,12 +43,12 @@ impl Default for Bus {
 
 impl Bus {
     /// Publishes to every subscriber (none listening is fine: no room to act on it).
-    pub fn publish(&self, event: BusEvent) {
+    pub(crate) fn publish(&self, event: BusEvent) {
         let _ = self.tx.send(event);
     }
 
     /// A new subscription.
-    pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.tx.subscribe()
     }
 

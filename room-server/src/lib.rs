@@ -3,8 +3,10 @@
 //! # Layout
 //! - the `room` crate (`room-server/room/`): the lecture room as a sans-IO state machine (no
 //!   tokio, no clock, no locks), which this crate drives.
-//! - [`node`]: the composition root ([`Node`]) and [`run`]; `room_task` drives one room per
-//!   lecture; `session` runs one client connection; `routes` are the HTTP endpoints.
+//! - [`node`]: the composition root ([`Node`]) and [`run`]; `node::routes` are the HTTP
+//!   endpoints. `rooms`: the registry of this node's rooms, one task per lecture driving the
+//!   room core; `session`: one client connection; `conn`: what every WebSocket goes through
+//!   (admission, upgrade, outbox, close); `cluster`: this node among the others.
 //! - `web`: the web client's files (and its own routes); `check`: the connection check its
 //!   learners run (a ping socket with a WebRTC probe, capped per address and per node, and a
 //!   download).
@@ -36,8 +38,7 @@ pub mod node;
 mod records;
 mod refusal;
 mod relay;
-mod room_rules;
-mod room_task;
+mod rooms;
 mod session;
 pub mod ticket;
 pub mod turn;

@@ -9,9 +9,10 @@ use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, encode};
 use crate::conn::upgrade::WsStream;
 use crate::gate::Gate;
 use crate::gate::model::{Lecture, LectureStatus};
-use crate::media::LectureMedia;
+use crate::log::RoomEntry;
 use crate::metrics::Metrics;
-use crate::room_task::RoomInput;
+use crate::rooms::Rooms;
+use crate::rooms::task::RoomInput;
 use crate::ticket::TicketError;
 use crate::ticket::TicketKey;
 use futures_util::{SinkExt, StreamExt};
@@ -20,7 +21,7 @@ use protocol::{
     ClientMsg, CloseCode, Codec, Command, CommandId, DecodeError, ErrorCode, ResumeFrom, ServerMsg,
     UnixMillis,
 };
-use room::{ConnId, Identity};
+use room::ConnId;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,20 +43,9 @@ pub(crate) struct SessionContext {
     /// Cancelled when the node starts shutting down: sessions tell their clients to reconnect.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
     /// The rooms of this node.
-    pub(crate) rooms: Arc<dyn Rooms>,
+    pub(crate) rooms: Arc<Rooms>,
     /// Numbers new connections.
     pub(crate) conn_ids: Arc<crate::conn::ids::ConnIds>,
-}
-
-/// The rooms a session can join: the node's registry of rooms, which starts a lecture's room
-/// when it is not running.
-pub(crate) trait Rooms: Send + Sync + std::fmt::Debug {
-    /// The inbox and broadcast of the lecture's room, starting it if it is not running; or the
-    /// close code for a lecture whose room is over.
-    fn room_inbox(
-        &self,
-        spec: &room::LectureSpec,
-    ) -> Result<(mpsc::Sender<RoomInput>, Arc<LectureMedia>), CloseCode>;
 }
 
 /// Most frames written before one flush.
@@ -125,13 +115,16 @@ async fn session(
     if let Some(code) = node.gate.entry_refusal(&claims).await {
         return refuse(sink, stream, code).await;
     }
-    let who = Identity {
+    let role = claims.role;
+    let entry = RoomEntry::Join {
+        conn: conn.0,
         // The room knows people by a pseudonym; the account stays with the records.
         user: node.ticket_key.pseudonym(&claims.lec, &claims.sub),
         account: claims.sub,
         nickname: claims.nick,
-        role: claims.role,
+        role,
         issued_at: UnixMillis(claims.iat.saturating_mul(1000)),
+        resume,
     };
     let spec = lecture.spec();
 
@@ -142,17 +135,11 @@ async fn session(
         codec,
         welcomed: tokio_util::sync::CancellationToken::new(),
     };
-    let role = who.role;
-    let join = |out: Outbox| RoomInput::Join {
-        conn,
-        who: who.clone(),
-        resume,
-        out,
-    };
+    let join = |out: Outbox| RoomInput::join(entry.clone(), out);
     // A room that stopped between lookup and join is started afresh on the second try.
     let mut room = None;
     for _ in 0..2 {
-        match node.rooms.room_inbox(&spec) {
+        match node.rooms.inbox(&spec) {
             Ok((inbox, media)) if inbox.send(join(out.clone())).await.is_ok() => {
                 room = Some((inbox, media));
                 break;
@@ -172,7 +159,9 @@ async fn session(
     let media = crate::media::run_session(&media, conn, role, &out, media_rx);
     tokio::join!(writer, reader, media);
     // The room may be gone already (lecture over); then there is nobody to tell.
-    let _ = room.send(RoomInput::Disconnected { conn }).await;
+    let _ = room
+        .send(RoomInput::entry(RoomEntry::Disconnected { conn: conn.0 }))
+        .await;
     let ending = out.kick.ending();
     debug!(?ending, "connection closed");
     if let Ending::Close(code) = ending {
@@ -440,7 +429,11 @@ async fn read_loop(
             continue;
         }
         if room
-            .send(RoomInput::Command { conn, command })
+            .send(RoomInput::entry(RoomEntry::Command {
+                conn: conn.0,
+                id: command.id,
+                msg: command.msg,
+            }))
             .await
             .is_err()
         {

@@ -12,6 +12,7 @@ use super::model::{
     Purchase, PurchaseStatus, StaffMember,
 };
 use crate::bus::BusEvent;
+use crate::log::RoomEntry;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -96,11 +97,13 @@ pub(crate) async fn put_lecture(
             || before.ends_at != lecture.ends_at)
     {
         // A room running now follows the new times (it would otherwise go live at the old start).
-        gate.bus.publish(BusEvent::Reschedule {
+        gate.bus.publish(BusEvent {
             lecture: LectureId::from(id.as_str()),
-            title: lecture.title.clone(),
-            starts_at: lecture.starts_at,
-            ends_at: lecture.ends_at,
+            entry: RoomEntry::Reschedule {
+                title: lecture.title.clone(),
+                starts_at: lecture.starts_at,
+                ends_at: lecture.ends_at,
+            },
         });
     }
     Ok(Json(lecture))
@@ -141,9 +144,9 @@ pub(crate) async fn cancel_lecture(
             format!("no lecture `{id}`"),
         ));
     }
-    gate.bus.publish(BusEvent::Cancel {
+    gate.bus.publish(BusEvent {
         lecture: LectureId::from(id.as_str()),
-        reason,
+        entry: RoomEntry::Cancel { reason },
     });
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,6 +28,7 @@ pub mod store;
 use crate::bus::{Bus, BusEvent};
 use crate::client_addr::TrustedProxies;
 use crate::clock::Clock;
+use crate::log::RoomEntry;
 use crate::ticket::{TicketClaims, TicketKey};
 use axum::Router;
 use axum::extract::FromRef;
@@ -569,10 +570,12 @@ impl Gate {
         now: UnixMillis,
     ) -> Result<(), StoreError> {
         self.store.revoke(lecture, user, now).await?;
-        self.bus.publish(BusEvent::Revoke {
-            lecture: LectureId::from(lecture),
-            user: UserId::from(user),
-            at: now,
+        let lecture = LectureId::from(lecture);
+        // The room knows people by their pseudonym in the lecture, not by their account.
+        let user = self.ticket_key.pseudonym(&lecture, &UserId::from(user));
+        self.bus.publish(BusEvent {
+            entry: RoomEntry::Revoke { user, at: now },
+            lecture,
         });
         Ok(())
     }

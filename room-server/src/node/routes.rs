@@ -29,7 +29,7 @@ pub fn app(node: Arc<Node>) -> Router {
     }
     let gate = crate::gate::router().with_state(Arc::clone(&node.gate));
     let check = crate::check::router().with_state(Arc::clone(&node.check));
-    let relay_host: Arc<dyn crate::relay::RelayHost> = Arc::clone(&node) as Arc<Node>;
+    let relay_host: Arc<dyn crate::relay::RelayHost> = Arc::clone(&node.rooms) as _;
     let relay = crate::relay::router().with_state(relay_host);
     let web = Router::new()
         .fallback(crate::web::serve)
@@ -109,7 +109,7 @@ pub(crate) async fn ready(State(node): State<Arc<Node>>) -> Response {
 pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        node.metrics.render() + &node.render_media_metrics(),
+        node.metrics.render() + &node.rooms.render_media_metrics(),
     )
         .into_response()
 }

@@ -1,15 +1,15 @@
 //! One task per lecture: owns the lecture's [`Room`], feeds it what sessions send, and delivers
 //! what it outputs. The only place the room core meets real time and real queues.
 
+use super::rules::{Burial, PressBatch};
 use crate::conn::outbox::{Frames, Outbox, Outgoing, encode};
 use crate::gate::store::AttendanceChange;
 use crate::log::{LocalLog, RoomEntry, Sequenced};
 use crate::media::{LectureMedia, MediaSource};
 use crate::metrics::Metrics;
 use crate::records::Record;
-use crate::room_rules::{Burial, PressBatch};
 use protocol::server::Phase;
-use protocol::{ClientMsg, CloseCode, Command, Epoch, ResumeFrom, ServerMsg, UnixMillis};
+use protocol::{ClientMsg, CloseCode, Command, Epoch, ServerMsg, UnixMillis};
 use room::{Attendance, ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,33 +19,31 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-/// What sessions tell a room.
+/// What a room is told: an entry for its log (from a session, or the gate's events), and with
+/// a join, where the joining connection's frames go.
 #[derive(Debug)]
-pub(crate) enum RoomInput {
-    /// A connection with a verified ticket wants in.
-    Join {
-        conn: ConnId,
-        who: Identity,
-        resume: Option<ResumeFrom>,
-        out: Outbox,
-    },
-    /// A decoded client message.
-    Command { conn: ConnId, command: Command },
-    /// The connection is gone.
-    Disconnected { conn: ConnId },
-    /// A person's right to attend was taken away at `at`.
-    Revoke {
-        user: protocol::UserId,
-        at: protocol::UnixMillis,
-    },
-    /// The lecture was cancelled.
-    Cancel { reason: String },
-    /// The lecture's times or title changed.
-    Reschedule {
-        title: String,
-        starts_at: protocol::UnixMillis,
-        ends_at: protocol::UnixMillis,
-    },
+pub(crate) struct RoomInput {
+    pub(crate) entry: RoomEntry,
+    /// The joining connection's queue (with a [`RoomEntry::Join`] only).
+    pub(crate) joining: Option<Outbox>,
+}
+
+impl RoomInput {
+    /// An entry that brings no connection.
+    pub(crate) fn entry(entry: RoomEntry) -> Self {
+        Self {
+            entry,
+            joining: None,
+        }
+    }
+
+    /// A connection with a verified ticket wants in; its frames go to `out`.
+    pub(crate) fn join(entry: RoomEntry, out: Outbox) -> Self {
+        Self {
+            entry,
+            joining: Some(out),
+        }
+    }
 }
 
 /// What a room's task needs of the node that runs it: the time, the node's view of the other
@@ -379,45 +377,31 @@ pub(crate) async fn run(
         tokio::select! {
             input = inbox.recv() => {
                 let Some(input) = input else { break };
-                let entry = match input {
-                    RoomInput::Join { conn, who, resume, out } => {
-                        debug!(conn = conn.0, user = %who.user, "join");
-                        conns.insert(conn, out);
-                        RoomEntry::Join {
-                            conn: conn.0,
-                            user: who.user,
-                            account: who.account,
-                            nickname: who.nickname,
-                            role: who.role,
-                            issued_at: who.issued_at,
-                            resume,
+                let RoomInput { entry, joining } = input;
+                match entry {
+                    RoomEntry::Command { conn, id, msg: ClientMsg::React { emotion } } if shared => {
+                        presses.press((conn, emotion, id));
+                    }
+                    entry => {
+                        match &entry {
+                            RoomEntry::Join { conn, user, .. } => {
+                                debug!(conn, %user, "join");
+                                if let Some(out) = joining {
+                                    conns.insert(ConnId(*conn), out);
+                                }
+                            }
+                            RoomEntry::Disconnected { conn } => {
+                                conns.remove(&ConnId(*conn));
+                                // Its presses go first, while it is still in the room.
+                                if let Some(entry) = presses.take() {
+                                    holder.input(entry, &mut log, &conns, &*node);
+                                }
+                            }
+                            _ => {}
                         }
+                        holder.input(entry, &mut log, &conns, &*node);
                     }
-                    RoomInput::Command {
-                        conn,
-                        command: Command { id, msg: ClientMsg::React { emotion } },
-                    } if shared => {
-                        presses.press((conn.0, emotion, id));
-                        continue;
-                    }
-                    RoomInput::Command { conn, command: Command { id, msg } } => {
-                        RoomEntry::Command { conn: conn.0, id, msg }
-                    }
-                    RoomInput::Disconnected { conn } => {
-                        conns.remove(&conn);
-                        // Its presses go first, while it is still in the room.
-                        if let Some(entry) = presses.take() {
-                            holder.input(entry, &mut log, &conns, &*node);
-                        }
-                        RoomEntry::Disconnected { conn: conn.0 }
-                    }
-                    RoomInput::Revoke { user, at } => RoomEntry::Revoke { user, at },
-                    RoomInput::Cancel { reason } => RoomEntry::Cancel { reason },
-                    RoomInput::Reschedule { title, starts_at, ends_at } => {
-                        RoomEntry::Reschedule { title, starts_at, ends_at }
-                    }
-                };
-                holder.input(entry, &mut log, &conns, &*node);
+                }
             }
             Ok(()) = degraded.changed(), if shared => {
                 let is_degraded = *degraded.borrow_and_update();
