@@ -25,10 +25,11 @@
 //! `cargo bench -p bench --bench room_core -- --warm-up-time 1 --measurement-time 2`
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use protocol::server::LectureInfo;
 use protocol::{
     ClientMsg, Codec, EmotionKey, LectureId, Nickname, Role, Seat, ServerMsg, UnixMillis, UserId,
 };
-use room::{ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
+use room::{ConnId, Identity, Output, Room, RoomSettings};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,7 +119,7 @@ fn seat_of(i: usize) -> Seat {
 impl Lecture {
     fn new(learners: usize) -> Self {
         let rows = u16::try_from(learners / usize::from(COLS) + 1).expect("rows fit a u16");
-        let spec = LectureSpec {
+        let spec = LectureInfo {
             id: LectureId::from("lec_bench_room_core"),
             title: "実践 Rust 入門 第3回：所有権と借用".to_owned(),
             starts_at: START,
@@ -126,6 +127,7 @@ impl Lecture {
             rows,
             cols: COLS,
             emotions: vec![],
+            chat_max_chars: 0,
         };
         let mut now = START.plus_ms(1_000);
         let mut room = Room::new(spec, RoomSettings::default(), now);

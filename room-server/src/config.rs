@@ -546,7 +546,7 @@ impl LectureEntry {
             ended_at: None,
             staff: self.staff.clone(),
         };
-        validate_lecture(&lecture.spec()).map_err(|e| ConfigError::Lecture {
+        validate_lecture(&lecture.info()).map_err(|e| ConfigError::Lecture {
             id: lecture.id.to_string(),
             message: e.to_string(),
         })?;

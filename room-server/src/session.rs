@@ -126,7 +126,7 @@ async fn session(
         issued_at: UnixMillis(claims.iat.saturating_mul(1000)),
         resume,
     };
-    let spec = lecture.spec();
+    let spec = lecture.info();
 
     let (tx, rx) = mpsc::channel(node.limits.outbound_queue);
     let out = Outbox {

@@ -205,7 +205,7 @@ impl Room {
                 ErrorCode::SeatOutOfRange,
                 format!(
                     "seat {seat} is outside the {}×{} grid",
-                    self.spec.rows, self.spec.cols
+                    self.info.rows, self.info.cols
                 ),
             ),
             Err(SitError::Taken) => refuse(ErrorCode::SeatTaken, format!("seat {seat} is taken")),
@@ -370,7 +370,7 @@ impl Room {
                 }
             }
             (None, Some(seat)) => {
-                if seat.row >= self.spec.rows || seat.col >= self.spec.cols {
+                if seat.row >= self.info.rows || seat.col >= self.info.cols {
                     return refuse(
                         ErrorCode::SeatOutOfRange,
                         format!("seat {seat} is outside the grid"),

@@ -17,7 +17,8 @@
 //! close), never a panic and never an `Err` that stops the room.
 //!
 //! # Layout
-//! - [`spec`]: what a room is made from (lecture facts, settings, default emotions).
+//! - [`spec`]: what a room is made from besides the lecture (the wire's `LectureInfo`): its
+//!   settings and the default emotion buttons.
 //! - `seats`: the grid, the only place seats change hands.
 //! - `chat`: offsets, bounded history, resume, text rules.
 //! - `allowance`: rate limits kept in the room (presses, chat lines), on the room's time.
@@ -38,7 +39,7 @@ pub mod spec;
 #[cfg(test)]
 mod tests;
 
-pub use spec::{LectureSpec, RoomSettings, default_emotions};
+pub use spec::{RoomSettings, default_emotions};
 
 use allowance::Allowance;
 use chat::ChatLog;
@@ -209,8 +210,7 @@ struct Call {
 #[derive(Clone, Debug)]
 pub struct Room {
     settings: RoomSettings,
-    spec: LectureSpec,
-    /// The lecture's facts as sent in every welcome, built once.
+    /// The lecture's facts, as sent in every welcome.
     info: LectureInfo,
     phase: Phase,
     /// Connections in the room and whose they are.
@@ -241,24 +241,24 @@ pub struct Room {
 }
 
 impl Room {
-    /// A room for `spec`, opened at `now`. A lecture without emotion buttons gets the default
-    /// five.
-    pub fn new(mut spec: LectureSpec, settings: RoomSettings, now: UnixMillis) -> Self {
-        if spec.emotions.is_empty() {
-            spec.emotions = default_emotions();
+    /// A room for `lecture`, opened at `now`. A lecture without emotion buttons gets the
+    /// default five; its `chat_max_chars` is the settings' (whatever it says).
+    pub fn new(mut lecture: LectureInfo, settings: RoomSettings, now: UnixMillis) -> Self {
+        if lecture.emotions.is_empty() {
+            lecture.emotions = default_emotions();
         }
+        lecture.chat_max_chars = settings.chat_max_chars;
         let mut room = Self {
-            info: spec.info(&settings),
             phase: Phase::Scheduled,
             conns: HashMap::new(),
             staff_conns: BTreeSet::new(),
             attendees: HashMap::new(),
             banned: HashSet::new(),
             revoked: HashMap::new(),
-            grid: SeatGrid::new(spec.rows, spec.cols),
+            grid: SeatGrid::new(lecture.rows, lecture.cols),
             chat: ChatLog::new(settings.history_len),
             reactions: ReactionTally::new(
-                &spec.emotions,
+                &lecture.emotions,
                 settings.meter_window_ms,
                 settings.tick_ms,
             ),
@@ -271,7 +271,7 @@ impl Room {
             next_hold_expiry: None,
             outputs: VecDeque::new(),
             settings,
-            spec,
+            info: lecture,
         };
         room.advance(now);
         // Nobody is connected yet: the opening phase needs no announcement.
@@ -306,7 +306,7 @@ impl Room {
 
     /// The lecture this room holds.
     pub fn lecture_id(&self) -> &LectureId {
-        &self.spec.id
+        &self.info.id
     }
 
     /// The current phase.
@@ -542,17 +542,16 @@ impl Room {
         starts_at: UnixMillis,
         ends_at: UnixMillis,
     ) {
-        if self.spec.title == title
-            && self.spec.starts_at == starts_at
-            && self.spec.ends_at == ends_at
+        if self.info.title == title
+            && self.info.starts_at == starts_at
+            && self.info.ends_at == ends_at
         {
             self.advance(now);
             return;
         }
-        self.spec.title = title;
-        self.spec.starts_at = starts_at;
-        self.spec.ends_at = ends_at;
-        self.info = self.spec.info(&self.settings);
+        self.info.title = title;
+        self.info.starts_at = starts_at;
+        self.info.ends_at = ends_at;
         if !self.is_over() {
             self.outputs.push_back(Output::Send {
                 to: Audience::Everyone,
@@ -585,10 +584,10 @@ impl Room {
         if self.is_over() {
             return None;
         }
-        let mut at = self.spec.ends_at.plus_ms(self.settings.end_grace_ms);
+        let mut at = self.info.ends_at.plus_ms(self.settings.end_grace_ms);
         match self.phase {
-            Phase::Scheduled => at = at.min(self.doors_open_at()).min(self.spec.starts_at),
-            Phase::DoorsOpen => at = at.min(self.spec.starts_at),
+            Phase::Scheduled => at = at.min(self.doors_open_at()).min(self.info.starts_at),
+            Phase::DoorsOpen => at = at.min(self.info.starts_at),
             _ => {}
         }
         let batch_pending = !self.dirty_seats.is_empty() || self.present_dirty;
@@ -604,7 +603,7 @@ impl Room {
     // ----- internals -----
 
     fn doors_open_at(&self) -> UnixMillis {
-        self.spec
+        self.info
             .starts_at
             .minus_ms(self.settings.doors_open_before_ms)
     }
@@ -630,11 +629,11 @@ impl Room {
     /// Moves the phase on and expires held seats, as of `now`.
     fn advance(&mut self, now: UnixMillis) {
         if !self.is_over() {
-            if now >= self.spec.ends_at.plus_ms(self.settings.end_grace_ms) {
+            if now >= self.info.ends_at.plus_ms(self.settings.end_grace_ms) {
                 self.finish(Phase::Ended { at: now }, CloseCode::LectureEnded);
                 self.outputs.push_back(Output::Ended { at: now });
             } else if matches!(self.phase, Phase::Scheduled | Phase::DoorsOpen)
-                && now >= self.spec.starts_at
+                && now >= self.info.starts_at
             {
                 self.set_phase(Phase::Live { since: now });
             } else if self.phase == Phase::Scheduled && now >= self.doors_open_at() {

@@ -1,42 +1,8 @@
-//! What a room is created from: the lecture's facts and the room's settings.
+//! What a room is created from besides the lecture's facts (the wire's
+//! [`protocol::server::LectureInfo`]): the room's settings, and the default emotion buttons.
 
-use protocol::server::{Emotion, LectureInfo};
-use protocol::{EmotionKey, Epoch, LectureId, UnixMillis};
-
-/// The lecture a room holds, as scheduled.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LectureSpec {
-    /// Lecture id.
-    pub id: LectureId,
-    /// Title.
-    pub title: String,
-    /// Scheduled start; doors open an hour (see [`RoomSettings::doors_open_before_ms`]) before.
-    pub starts_at: UnixMillis,
-    /// Scheduled end; the room ends by itself [`RoomSettings::end_grace_ms`] after it.
-    pub ends_at: UnixMillis,
-    /// Seat grid rows.
-    pub rows: u16,
-    /// Seat grid columns.
-    pub cols: u16,
-    /// Emotion buttons, in display order. Empty means [`default_emotions`].
-    pub emotions: Vec<Emotion>,
-}
-
-impl LectureSpec {
-    /// The facts sent to clients in the welcome.
-    pub(crate) fn info(&self, settings: &RoomSettings) -> LectureInfo {
-        LectureInfo {
-            id: self.id.clone(),
-            title: self.title.clone(),
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
-            rows: self.rows,
-            cols: self.cols,
-            emotions: self.emotions.clone(),
-            chat_max_chars: settings.chat_max_chars,
-        }
-    }
-}
+use protocol::server::Emotion;
+use protocol::{EmotionKey, Epoch};
 
 /// The five buttons a lecture has unless it sets its own.
 pub fn default_emotions() -> Vec<Emotion> {

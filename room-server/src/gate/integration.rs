@@ -83,7 +83,7 @@ pub(crate) async fn put_lecture(
         ended_at: before.as_ref().and_then(|b| b.ended_at),
         staff: input.staff,
     };
-    super::model::validate_lecture(&lecture.spec())
+    super::model::validate_lecture(&lecture.info())
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let now = gate.clock.now();
     store.upsert_lecture(&lecture, now).await?;

@@ -160,7 +160,7 @@ pub struct InvalidLecture(String);
 
 /// Checks a lecture's shape: a sensible id, an end after the start, a grid of 1 to
 /// [`MAX_SEATS`] cells, unique emotion keys.
-pub fn validate_lecture(spec: &room::LectureSpec) -> Result<(), InvalidLecture> {
+pub fn validate_lecture(spec: &protocol::server::LectureInfo) -> Result<(), InvalidLecture> {
     let bad = |message: String| Err(InvalidLecture(message));
     let id = spec.id.as_str();
     if id.is_empty()
@@ -193,8 +193,8 @@ pub fn validate_lecture(spec: &room::LectureSpec) -> Result<(), InvalidLecture> 
 
 impl Lecture {
     /// What a room of this lecture is made from.
-    pub fn spec(&self) -> room::LectureSpec {
-        room::LectureSpec {
+    pub fn info(&self) -> protocol::server::LectureInfo {
+        protocol::server::LectureInfo {
             id: protocol::LectureId::from(self.id.as_str()),
             title: self.title.clone(),
             starts_at: self.starts_at,
@@ -202,6 +202,8 @@ impl Lecture {
             rows: self.rows,
             cols: self.cols,
             emotions: self.emotions.clone(),
+            // The room sets its own limit from its settings.
+            chat_max_chars: 0,
         }
     }
 }

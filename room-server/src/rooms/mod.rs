@@ -23,8 +23,9 @@ use crate::records::Record;
 use crate::ticket::TicketKey;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use protocol::server::LectureInfo;
 use protocol::{CloseCode, Epoch, LectureId, UnixMillis};
-use room::{ConnId, LectureSpec};
+use room::ConnId;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -133,7 +134,7 @@ impl Rooms {
     /// code for a lecture whose room is over.
     pub(crate) fn inbox(
         &self,
-        spec: &LectureSpec,
+        spec: &LectureInfo,
     ) -> Result<(mpsc::Sender<RoomInput>, Arc<LectureMedia>), CloseCode> {
         let Some(me) = self.me.upgrade() else {
             return Err(CloseCode::ServerShutdown);
@@ -160,7 +161,7 @@ impl Rooms {
 
     fn start(
         self: Arc<Self>,
-        spec: &LectureSpec,
+        spec: &LectureInfo,
     ) -> ((mpsc::Sender<RoomInput>, Arc<LectureMedia>), RoomSlot) {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let now = self.parts.clock.now();
@@ -418,7 +419,7 @@ impl task::RoomHost for Rooms {
 /// Prepares a room's log (with Redis: the lecture's shared epoch and stream) and runs it.
 async fn open_room(
     rooms: Arc<Rooms>,
-    spec: LectureSpec,
+    spec: LectureInfo,
     epoch: Epoch,
     inbox: mpsc::Receiver<RoomInput>,
     generation: u64,

@@ -59,8 +59,9 @@ impl Burial {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::server::LectureInfo;
     use protocol::{Role, UnixMillis};
-    use room::{Identity, LectureSpec, RoomSettings};
+    use room::{Identity, RoomSettings};
     use std::cell::Cell;
 
     #[test]
@@ -78,7 +79,7 @@ mod tests {
 
     fn room_with(conns: &[u64]) -> Room {
         let start = UnixMillis(1_800_000_000_000);
-        let spec = LectureSpec {
+        let spec = LectureInfo {
             id: "l".into(),
             title: "t".into(),
             starts_at: start,
@@ -86,6 +87,7 @@ mod tests {
             rows: 5,
             cols: 5,
             emotions: vec![],
+            chat_max_chars: 0,
         };
         let now = start.minus_ms(60_000);
         let mut room = Room::new(spec, RoomSettings::default(), now);

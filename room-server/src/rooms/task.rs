@@ -8,9 +8,9 @@ use crate::log::{LocalLog, RoomEntry, Sequenced};
 use crate::media::{LectureMedia, MediaSource};
 use crate::metrics::Metrics;
 use crate::records::Record;
-use protocol::server::Phase;
+use protocol::server::{LectureInfo, Phase};
 use protocol::{ClientMsg, CloseCode, Command, Epoch, ServerMsg, UnixMillis};
-use room::{Attendance, ConnId, Identity, LectureSpec, Output, Room, RoomSettings};
+use room::{Attendance, ConnId, Identity, Output, Room, RoomSettings};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,7 +123,7 @@ impl Log {
 /// The room of one lecture on this node: its core (made at the log's first entry, so every
 /// node makes it alike), and the local connections it delivers to.
 struct Holder {
-    spec: LectureSpec,
+    spec: LectureInfo,
     settings: RoomSettings,
     room: Option<Room>,
     /// The log time of the last entry applied.
@@ -301,7 +301,7 @@ impl Holder {
 /// too long.
 pub(crate) async fn run(
     node: Arc<dyn RoomHost>,
-    spec: LectureSpec,
+    spec: LectureInfo,
     settings: RoomSettings,
     mut inbox: mpsc::Receiver<RoomInput>,
     generation: u64,
@@ -612,7 +612,7 @@ mod tests {
 
     fn holder() -> Holder {
         Holder {
-            spec: LectureSpec {
+            spec: LectureInfo {
                 id: "l".into(),
                 title: "t".into(),
                 starts_at: START,
@@ -620,6 +620,7 @@ mod tests {
                 rows: 5,
                 cols: 5,
                 emotions: vec![],
+                chat_max_chars: 0,
             },
             settings: RoomSettings::default(),
             room: None,

@@ -3,7 +3,7 @@
 
 use super::*;
 use proptest::prelude::*;
-use protocol::server::{ChatEvent, Replay};
+use protocol::server::{ChatEvent, LectureInfo, Replay};
 use protocol::{ClientMsg, Command, CommandId, EmotionKey, Epoch};
 use std::collections::BTreeMap;
 
@@ -11,8 +11,8 @@ const MIN: u64 = 60_000;
 /// Scheduled start of the simulated lecture.
 const START: UnixMillis = UnixMillis(1_800_000_000_000);
 
-fn spec() -> LectureSpec {
-    LectureSpec {
+fn spec() -> LectureInfo {
+    LectureInfo {
         id: LectureId::from("lec-1"),
         title: "Rust 入門".into(),
         starts_at: START,
@@ -20,6 +20,7 @@ fn spec() -> LectureSpec {
         rows: 4,
         cols: 5,
         emotions: vec![],
+        chat_max_chars: 0,
     }
 }
 
@@ -45,7 +46,7 @@ impl Sim {
         Self::with(spec(), RoomSettings::default(), now)
     }
 
-    fn with(spec: LectureSpec, settings: RoomSettings, now: UnixMillis) -> Self {
+    fn with(spec: LectureInfo, settings: RoomSettings, now: UnixMillis) -> Self {
         Self {
             room: Room::new(spec, settings, now),
             now,
