@@ -197,12 +197,12 @@ impl Drop for TestNode {
     }
 }
 
-/// A minimal HTTP/1.1 GET, enough for health and metrics endpoints.
+/// A GET, enough for health and metrics endpoints: the status and the body as text.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     http(addr, "GET", path, &[], None).await
 }
 
-/// A minimal HTTP/1.1 request with extra headers and an optional JSON body.
+/// A request with extra headers and an optional JSON body: the status and the body as text.
 pub async fn http(
     addr: SocketAddr,
     method: &str,
@@ -237,7 +237,8 @@ impl Answer {
     }
 }
 
-/// A minimal HTTP/1.1 request; the whole answer, headers included.
+/// One HTTP/1.1 request on a connection of its own (hyper's client), the path sent as given
+/// (unnormalised, so tests can try `..` however it is spelt); the whole answer.
 pub async fn http_answer(
     addr: SocketAddr,
     method: &str,
@@ -245,43 +246,52 @@ pub async fn http_answer(
     headers: &[(&str, &str)],
     json: Option<&str>,
 ) -> Answer {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    let body = json.unwrap_or("");
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("writes");
-    let mut response = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+    use http_body_util::{BodyExt, Full};
+    let exchange = async {
+        let stream = TcpStream::connect(addr).await.expect("connects");
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("an HTTP/1.1 connection");
+        tokio::spawn(connection);
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", addr.to_string())
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = Full::new(bytes::Bytes::from(json.unwrap_or("").to_owned()));
+        let response = sender
+            .send_request(request.body(body).expect("a request"))
+            .await
+            .expect("an answer");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (n.as_str().to_owned(), value)
+            })
+            .collect();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the whole body")
+            .to_bytes()
+            .to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    };
+    tokio::time::timeout(WAIT, exchange)
         .await
         .expect("answers in time")
-        .expect("reads");
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head and a body");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: response[split + 4..].to_vec(),
-    }
 }
 
 /// What a client saw next.
