@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use e2e as common;
 
 use common::{Client, TestNode, WAIT};
 use protocol::{ClientMsg, Codec, ErrorCode, IceCandidate, Role, ServerMsg};

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use e2e as common;
 
 use common::{Client, TestNode, http};
 use protocol::Codec;

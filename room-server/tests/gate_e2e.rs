@@ -2,7 +2,7 @@
 //! the integration API, learners and corporate admins use their identity tokens, and rooms
 //! obey what the gate decides.
 
-mod common;
+use e2e as common;
 
 use common::{Client, Got, RedisServer, WAIT, http, sqlite_url};
 use protocol::{ClientMsg, CloseCode, Codec, Seat, ServerMsg, UnixMillis};

@@ -2,7 +2,7 @@
 //! clients that stop reading, bursts of connections, sockets that never finish a request, and
 //! floods of ill-shaped commands. Each gets the documented answer, and it arrives.
 
-mod common;
+use e2e as common;
 
 use common::{LECTURE, TestNode, WAIT};
 use protocol::{ClientMsg, CloseCode, Codec, Role};

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use e2e as common;
 
 use common::{Client, TestNode, WAIT};
 use futures_util::StreamExt;

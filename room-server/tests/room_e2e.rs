@@ -1,6 +1,6 @@
 //! The room node end to end: a real server on a loopback port, real WebSocket clients.
 
-mod common;
+use e2e as common;
 
 use common::{Client, Got, LECTURE, TestNode, WAIT, chat_of, chat_storm, race_for_seat, texts};
 use futures_util::future::join_all;
@@ -152,8 +152,7 @@ async fn connections_are_refused_with_a_clear_answer_before_the_upgrade() {
 
     let unknown = Client::connect(&node.url("no-such-lecture"), Codec::MsgPack)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(status_and_body(unknown).0, 404);
 
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use e2e as common;
 
 use base64::Engine;
 use common::{Client, TestNode, TurnServer, WAIT};

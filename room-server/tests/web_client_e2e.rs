@@ -2,7 +2,7 @@
 //! headers, the right caching, its own routes), and the connection check its learners run
 //! before a lecture (a ping socket and a download).
 
-mod common;
+use e2e as common;
 
 use common::{Answer, Client, Got, TestNode, WAIT, http_answer};
 use futures_util::StreamExt;

@@ -3,7 +3,7 @@
 //! (`common::Learner`): it numbers what it says and sends again what was not acknowledged.
 //! Nothing anyone said may be lost or doubled, and nobody may be left connected and deaf.
 
-mod common;
+use e2e as common;
 
 use common::{Learner, NodeProcess, RedisServer, cluster_ticket, processes};
 use futures_util::future::join_all;

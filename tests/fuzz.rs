@@ -8,7 +8,7 @@
 //!
 //! `FUZZ_CASES` (default 300) and `FUZZ_SEED` explore further; a failure prints its seed.
 
-mod common;
+use e2e as common;
 
 use common::{Client, Got, LECTURE, NodeProcess, WAIT, cluster_ticket};
 use futures_util::SinkExt;

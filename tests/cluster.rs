@@ -1,14 +1,12 @@
 //! One lecture spread over several nodes sharing Redis: one chat order, one occupant per seat,
 //! resume on another node, the gate's revocations reaching every node.
 
-mod common;
+use e2e as common;
 
 use common::{
-    Client, Got, LECTURE, NodeProcess, RedisServer, WAIT, chat_of, chat_storm, cluster_ticket,
-    hello_at, processes, race_for_seat, texts,
+    Got, NodeProcess, RedisServer, WAIT, chat_of, chat_storm, processes, race_for_seat, texts,
 };
 use futures_util::future::join_all;
-use protocol::Codec;
 use protocol::server::{ChatEvent, Replay};
 use protocol::{ChatOffset, ClientMsg, CloseCode, ResumeFrom, Role, Seat, ServerMsg};
 
@@ -20,47 +18,6 @@ async fn cluster(redis: &RedisServer) -> Vec<NodeProcess> {
     let dir = std::env::temp_dir().join(format!("room-server-cluster-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     processes(redis, &dir, 3)
-}
-
-/// The same conveniences as an in-process test node, for a node process of the cluster.
-impl NodeProcess {
-    fn ticket(&self, user: &str, nickname: &str, role: Role) -> String {
-        cluster_ticket(user, nickname, role)
-    }
-
-    async fn connect(&self, codec: Codec) -> Client {
-        Client::connect(&self.url(LECTURE), codec)
-            .await
-            .expect("connects")
-    }
-
-    async fn enter(
-        &self,
-        user: &str,
-        nickname: &str,
-        role: Role,
-    ) -> (Client, protocol::server::Welcome) {
-        self.enter_resuming(user, nickname, role, None).await
-    }
-
-    async fn enter_resuming(
-        &self,
-        user: &str,
-        nickname: &str,
-        role: Role,
-        resume: Option<ResumeFrom>,
-    ) -> (Client, protocol::server::Welcome) {
-        hello_at(
-            &self.url(LECTURE),
-            self.ticket(user, nickname, role),
-            resume,
-        )
-        .await
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        common::http_get(self.addr, path).await
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,7 @@
-//! A real node on a loopback port and real WebSocket clients for end-to-end tests.
-#![allow(
-    dead_code,
-    unreachable_pub,
-    reason = "each test file uses part of the harness"
-)]
+//! The harness of the end-to-end tests: real nodes (in this process, or `room-server`
+//! processes), real Redis and coturn servers, real WebSocket clients (a careful [`Learner`]
+//! among them) and an HTTP client. The black-box tests next to it (`tests/*.rs`) and
+//! room-server's own end-to-end tests use it.
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::server::Welcome;
@@ -31,6 +29,7 @@ pub const LECTURE: &str = "lec-e2e";
 /// Bound on waiting for anything a test expects to happen.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+#[derive(Debug)]
 pub struct TestNode {
     pub addr: SocketAddr,
     pub node: Arc<Node>,
@@ -302,6 +301,7 @@ pub enum Got {
     Closed(Option<u16>),
 }
 
+#[derive(Debug)]
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub codec: Codec,
@@ -437,6 +437,7 @@ pub fn now() -> UnixMillis {
 }
 
 /// A real `redis-server` on a free loopback port, stopped by its id when dropped.
+#[derive(Debug)]
 pub struct RedisServer {
     pub port: u16,
     child: Option<std::process::Child>,
@@ -517,6 +518,7 @@ impl Drop for RedisServer {
 
 /// A real coturn (`turnserver`) on a free loopback port taking TURN REST credentials made with
 /// `secret` (`use-auth-secret`), stopped by its id when dropped.
+#[derive(Debug)]
 pub struct TurnServer {
     pub port: u16,
     child: std::process::Child,
@@ -578,7 +580,42 @@ impl Drop for TurnServer {
     }
 }
 
+/// The `room-server` binary of this build, built first (once per test process, by the cargo
+/// running the tests) so that a test never runs a stale one.
+pub fn room_server_binary() -> std::path::PathBuf {
+    static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            // A test runs as <target>/<profile>/deps/<test>; binaries are in <target>/<profile>.
+            let exe = std::env::current_exe().expect("the test's own path");
+            let profile = exe
+                .parent()
+                .and_then(std::path::Path::parent)
+                .expect("a test under <target>/<profile>/deps");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = std::process::Command::new(cargo);
+            build
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "room-server",
+                    "--bin",
+                    "room-server",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            if profile.file_name().is_some_and(|name| name == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "cargo could not build room-server");
+            profile.join("room-server")
+        })
+        .clone()
+}
+
 /// A `room-server` process, killed by its id when dropped.
+#[derive(Debug)]
 pub struct NodeProcess {
     pub addr: SocketAddr,
     child: std::process::Child,
@@ -588,7 +625,7 @@ impl NodeProcess {
     /// Starts the binary with `args` on a free loopback port and waits until it listens.
     pub fn start(args: &[&str]) -> Self {
         use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_room-server"))
+        let mut child = std::process::Command::new(room_server_binary())
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .env(
@@ -640,6 +677,47 @@ impl NodeProcess {
 impl Drop for NodeProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The same conveniences as an in-process test node, for a node process of the cluster.
+impl NodeProcess {
+    pub fn ticket(&self, user: &str, nickname: &str, role: Role) -> String {
+        cluster_ticket(user, nickname, role)
+    }
+
+    pub async fn connect(&self, codec: Codec) -> Client {
+        Client::connect(&self.url(LECTURE), codec)
+            .await
+            .expect("connects")
+    }
+
+    pub async fn enter(
+        &self,
+        user: &str,
+        nickname: &str,
+        role: Role,
+    ) -> (Client, protocol::server::Welcome) {
+        self.enter_resuming(user, nickname, role, None).await
+    }
+
+    pub async fn enter_resuming(
+        &self,
+        user: &str,
+        nickname: &str,
+        role: Role,
+        resume: Option<ResumeFrom>,
+    ) -> (Client, protocol::server::Welcome) {
+        hello_at(
+            &self.url(LECTURE),
+            self.ticket(user, nickname, role),
+            resume,
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
     }
 }
 
@@ -840,6 +918,7 @@ impl Client {
 /// what it says, keeps each until acknowledged, reconnects after a reconnect code or a dropped
 /// connection (resuming where its chat left off, through any node), and then sends again what
 /// was not acknowledged. It checks the chat stream as it goes: offsets without gaps.
+#[derive(Debug)]
 pub struct Learner {
     pub user: String,
     nickname: String,

@@ -1,7 +1,7 @@
 //! The `room-server` binary as an operator runs it: demo mode, the demo sign-in, SIGTERM,
 //! `mint-ticket`, and a configuration mistake.
 
-mod common;
+use e2e as common;
 
 use common::{Client, WAIT, http, http_get, sqlite_url};
 use protocol::{ClientMsg, CloseCode, Codec, Role, UnixMillis};
@@ -11,8 +11,6 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_room-server");
 
 /// A running `room-server` process, stopped by its id when dropped.
 struct Server {
@@ -30,7 +28,7 @@ impl Server {
     }
 
     fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(common::room_server_binary())
             .args(args)
             .envs(env.iter().copied())
             .env("ROOM_LOG", "info")
@@ -241,7 +239,7 @@ async fn a_node_serves_the_web_client_it_is_pointed_at_and_says_how_to_build_a_m
 #[test]
 fn mint_ticket_prints_a_ticket_the_node_accepts() {
     let secret = "operator-secret-operator-secret-00";
-    let output = Command::new(BIN)
+    let output = Command::new(common::room_server_binary())
         .args([
             "mint-ticket",
             "--lecture",
@@ -275,7 +273,7 @@ fn mint_ticket_prints_a_ticket_the_node_accepts() {
         ("rust-101", "先生", Role::Instructor)
     );
 
-    let refused = Command::new(BIN)
+    let refused = Command::new(common::room_server_binary())
         .args([
             "mint-ticket",
             "--lecture",
@@ -302,14 +300,14 @@ fn a_mistyped_setting_stops_the_node_with_its_name() {
         "ticket_secret = \"0123456789abcdef0123456789abcdef\"\n[limits]\nmax_conections = 5\n",
     )
     .expect("writes");
-    let output = Command::new(BIN)
+    let output = Command::new(common::room_server_binary())
         .args(["--config", path.to_str().expect("utf-8 path")])
         .output()
         .expect("runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("max_conections"), "{stderr}");
-    let no_secret = Command::new(BIN)
+    let no_secret = Command::new(common::room_server_binary())
         .env_remove("ROOM_TICKET_SECRET")
         .output()
         .expect("runs");
@@ -321,7 +319,7 @@ fn a_mistyped_setting_stops_the_node_with_its_name() {
 /// Runs the binary with `args` until it exits (killed after [`WAIT`]); returns whether it
 /// succeeded and what it logged.
 fn run_to_exit(args: &[&str]) -> (bool, String) {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(common::room_server_binary())
         .args(args)
         .env("ROOM_LOG", "info")
         .env_remove("ROOM_TICKET_SECRET")
