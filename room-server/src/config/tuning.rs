@@ -1,0 +1,82 @@
+//! The `[room]` table: room settings an operator may tune.
+
+use super::ConfigError;
+use room::RoomSettings;
+use serde::Deserialize;
+
+/// Room settings an operator may tune (the `[room]` table).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomTuning {
+    /// How long a dropped learner's seat is held.
+    pub seat_grace_secs: u64,
+    /// Longest chat message, in characters.
+    pub chat_max_chars: u32,
+    /// Chat events kept for snapshots and resume.
+    pub history_len: usize,
+    /// Batching period of seats, presence and reactions.
+    pub tick_ms: u64,
+    /// How long after the scheduled end a room ends by itself.
+    pub end_grace_secs: u64,
+    /// One emotion press per this many milliseconds per learner…
+    pub reaction_interval_ms: u64,
+    /// …and this many in a burst.
+    pub reaction_burst: u32,
+    /// One chat line per this many milliseconds per learner…
+    pub chat_interval_ms: u64,
+    /// …and this many in a burst.
+    pub chat_burst: u32,
+}
+
+impl Default for RoomTuning {
+    fn default() -> Self {
+        let s = RoomSettings::default();
+        Self {
+            seat_grace_secs: s.seat_grace_ms / 1000,
+            chat_max_chars: s.chat_max_chars,
+            history_len: s.history_len,
+            tick_ms: s.tick_ms,
+            end_grace_secs: s.end_grace_ms / 1000,
+            reaction_interval_ms: s.reaction_interval_ms,
+            reaction_burst: s.reaction_burst,
+            chat_interval_ms: s.chat_interval_ms,
+            chat_burst: s.chat_burst,
+        }
+    }
+}
+
+impl RoomTuning {
+    /// The room settings these make, for a room of chat generation `epoch`.
+    pub fn settings(&self, epoch: protocol::Epoch) -> RoomSettings {
+        RoomSettings {
+            epoch,
+            seat_grace_ms: self.seat_grace_secs * 1000,
+            chat_max_chars: self.chat_max_chars,
+            history_len: self.history_len,
+            tick_ms: self.tick_ms,
+            end_grace_ms: self.end_grace_secs * 1000,
+            reaction_interval_ms: self.reaction_interval_ms,
+            reaction_burst: self.reaction_burst,
+            chat_interval_ms: self.chat_interval_ms,
+            chat_burst: self.chat_burst,
+            ..RoomSettings::default()
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(format!("[room] {m}")));
+        if !(10..=5000).contains(&self.tick_ms) {
+            return bad("tick_ms must be 10 to 5000");
+        }
+        if !(1..=100_000).contains(&self.history_len) {
+            return bad("history_len must be 1 to 100000");
+        }
+        if !(1..=10_000).contains(&self.chat_max_chars) {
+            return bad("chat_max_chars must be 1 to 10000");
+        }
+        if self.reaction_burst == 0 || self.chat_burst == 0 {
+            return bad("reaction_burst and chat_burst must be at least 1");
+        }
+        Ok(())
+    }
+}
