@@ -4,8 +4,8 @@
 use e2e as common;
 
 use common::{Client, WAIT, http, http_get, sqlite_url};
+use protocol::ticket::TicketKey;
 use protocol::{ClientMsg, CloseCode, Codec, Role, UnixMillis};
-use room_server::ticket::TicketKey;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

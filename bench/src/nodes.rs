@@ -2,7 +2,7 @@
 //! `room-server` nodes (with a generated config), `redis-server`, and the Socket.IO peer.
 
 use anyhow::{Context, bail};
-use room_server::ticket::TicketKey;
+use protocol::ticket::TicketKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -3,8 +3,8 @@
 
 use crate::nodes::{self, BenchLecture, Proc, RoomNodeSetup};
 use crate::wire::{Dialect, Person};
+use protocol::ticket::{TicketClaims, TicketKey};
 use protocol::{LectureId, Nickname, Role, UserId};
-use room_server::ticket::{TicketClaims, TicketKey};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 

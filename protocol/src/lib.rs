@@ -18,6 +18,7 @@ pub mod codec;
 pub mod error;
 pub mod ids;
 pub mod server;
+pub mod ticket;
 
 pub use client::{ClientMsg, Command, IceCandidate, ResumeFrom};
 pub use close::CloseCode;

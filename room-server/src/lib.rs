@@ -17,7 +17,8 @@
 //! - `media`: the instructor's broadcast per room (the `signaling` SFU) and each session's
 //!   media loop: SDP and candidates over the room connection, gated by the lecture's phase.
 //! - [`bus`]: events every node holding a lecture must act on (revocations, cancellations).
-//! - [`ticket`]: signed room tickets. [`config`]: flags, environment and the TOML file.
+//! - [`config`]: flags, environment and the TOML file. Room tickets (signed, short-lived)
+//!   are the protocol's (`protocol::ticket`): the gate mints them, any node verifies them.
 //! - [`clock`]: the one source of wall-clock time. the demo records live in the gate (`gate::demo`).
 //! - [`client_addr`]: the client's address behind trusted proxies, for every per-address
 //!   limit. [`turn`]: short-lived TURN credentials for admitted people.
@@ -40,7 +41,6 @@ mod refusal;
 mod relay;
 mod rooms;
 mod session;
-pub mod ticket;
 pub mod turn;
 mod web;
 

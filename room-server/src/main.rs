@@ -2,10 +2,10 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use protocol::ticket::{TicketClaims, nickname_is_valid};
 use protocol::{LectureId, Nickname, Role, UserId};
 use room_server::clock::{Clock, SystemClock};
 use room_server::config::{Config, FileConfig, Overrides};
-use room_server::ticket::{TicketClaims, nickname_is_valid};
 use room_server::{Node, run};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -46,7 +46,7 @@ use tracing::{debug, info, warn};
 /// Largest relay message: an SDP of a few tracks is a few KiB.
 const MAX_MESSAGE: usize = 256 * 1024;
 /// How long a relay token is good for: it only opens the socket. Within
-/// [`crate::ticket::RELAY_TOKEN_MAX_SECS`], which the origin enforces.
+/// [`protocol::ticket::RELAY_TOKEN_MAX_SECS`], which the origin enforces.
 const TOKEN_SECS: u64 = 60;
 /// Connecting to the origin, upgrade included.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -136,7 +136,7 @@ pub(crate) trait RelayHost: Send + Sync + std::fmt::Debug {
     /// The time now.
     fn now(&self) -> protocol::UnixMillis;
     /// Signs and checks relay tokens (the key every node shares).
-    fn ticket_key(&self) -> &crate::ticket::TicketKey;
+    fn ticket_key(&self) -> &protocol::ticket::TicketKey;
     /// The lecture's broadcast if its room is open on this node (never opens one).
     fn open_media(&self, lecture: &LectureId) -> Option<Arc<LectureMedia>>;
     /// A number for a new connection.

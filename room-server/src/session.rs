@@ -13,10 +13,10 @@ use crate::log::RoomEntry;
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 use crate::rooms::task::RoomInput;
-use crate::ticket::TicketError;
-use crate::ticket::TicketKey;
 use futures_util::{SinkExt, StreamExt};
 use governor::{Quota, RateLimiter};
+use protocol::ticket::TicketError;
+use protocol::ticket::TicketKey;
 use protocol::{
     ClientMsg, CloseCode, Codec, Command, CommandId, DecodeError, ErrorCode, ResumeFrom, ServerMsg,
     UnixMillis,

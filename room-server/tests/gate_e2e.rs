@@ -5,10 +5,10 @@
 use e2e as common;
 
 use common::{Client, Got, RedisServer, WAIT, http, sqlite_url};
+use protocol::ticket::TicketKey;
 use protocol::{ClientMsg, CloseCode, Codec, Seat, ServerMsg, UnixMillis};
 use room_server::clock::{Clock, ShiftedClock};
 use room_server::gate::identity::{DEFAULT_MAX_TOKEN_LIFETIME_SECS, IdentitySettings, TokenIssuer};
-use room_server::ticket::TicketKey;
 use room_server::{Node, config::Config, run};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -1216,7 +1216,7 @@ async fn a_learner_removed_without_return_stays_out_after_a_restart() {
         let mut again = p.enter_with(&old, "l").await;
         expect_close(&mut again, CloseCode::Banned).await;
         let now = p.now().0 / 1000;
-        let fresh = ticket_key().mint(&room_server::ticket::TicketClaims {
+        let fresh = ticket_key().mint(&protocol::ticket::TicketClaims {
             lec: "l".into(),
             sub: "taro".into(),
             nick: "たろう".into(),

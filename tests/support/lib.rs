@@ -5,13 +5,13 @@
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::server::Welcome;
+use protocol::ticket::{TicketClaims, TicketKey};
 use protocol::{
     ClientMsg, Codec, LectureId, Nickname, ResumeFrom, Role, ServerMsg, UnixMillis, UserId,
 };
 use room_server::clock::{Clock, SystemClock};
 use room_server::config::Config;
 use room_server::gate::model::{Lecture, LectureStatus, StaffMember};
-use room_server::ticket::{TicketClaims, TicketKey};
 use room_server::{Node, run};
 use std::net::SocketAddr;
 use std::sync::Arc;

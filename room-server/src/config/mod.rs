@@ -4,7 +4,7 @@
 use crate::client_addr::{BadProxy, ForwardedHeader, TrustedProxies};
 use crate::gate::identity::IdentitySettings;
 use crate::gate::model::Lecture;
-use crate::ticket::{TicketKey, WeakSecret};
+use protocol::ticket::{TicketKey, WeakSecret};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -361,7 +361,7 @@ impl Config {
         }
         let ticket_key = match over.ticket_secret.or(file.ticket_secret) {
             Some(secret) => TicketKey::new(secret.into_bytes())?,
-            None if demo => TicketKey::random().map_err(|e| ConfigError::Random(e.to_string()))?,
+            None if demo => random_key().map_err(|e| ConfigError::Random(e.to_string()))?,
             None => return Err(ConfigError::NoTicketSecret),
         };
         let lectures = file
@@ -450,6 +450,13 @@ impl Config {
             trusted_proxies,
         })
     }
+}
+
+/// A fresh random ticket key (demo mode: tickets die with the process).
+fn random_key() -> Result<TicketKey, getrandom::Error> {
+    let mut secret = vec![0u8; 32];
+    getrandom::fill(&mut secret)?;
+    Ok(TicketKey::new(secret).expect("32 bytes is long enough"))
 }
 
 #[cfg(test)]

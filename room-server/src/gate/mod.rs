@@ -29,7 +29,6 @@ use crate::bus::{Bus, BusEvent};
 use crate::client_addr::TrustedProxies;
 use crate::clock::Clock;
 use crate::log::RoomEntry;
-use crate::ticket::{TicketClaims, TicketKey};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post, put};
@@ -38,6 +37,7 @@ use entitlement::{Admission, Facts, LectureState, Refusal, Timing, decide, lectu
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use identity::{PortalIdentity, TokenIssuer};
 use model::{Lecture, Purchase, PurchaseStatus};
+use protocol::ticket::{TicketClaims, TicketKey};
 use protocol::{CloseCode, LectureId, Nickname, Role, UnixMillis, UserId};
 use serde::Serialize;
 use std::collections::BTreeSet;

@@ -8,10 +8,10 @@
 //! [`RelayClaims`]): what a node shows another to pull a lecture's media over the
 //! node-to-node relay. The prefix is signed too, so neither kind passes for the other.
 
+use crate::{LectureId, Nickname, Role, UnixMillis, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use protocol::{LectureId, Nickname, Role, UnixMillis, UserId};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -90,13 +90,6 @@ impl TicketKey {
         if secret.len() < MIN_SECRET_LEN {
             return Err(WeakSecret(secret.len()));
         }
-        Ok(Self { secret })
-    }
-
-    /// A fresh random key (demo mode: tickets die with the process).
-    pub fn random() -> Result<Self, getrandom::Error> {
-        let mut secret = vec![0u8; 32];
-        getrandom::fill(&mut secret)?;
         Ok(Self { secret })
     }
 
