@@ -1,0 +1,246 @@
+//! A room WebSocket client, and helpers on what clients see.
+
+use super::*;
+
+/// What a client saw next.
+#[derive(Debug)]
+pub enum Got {
+    Msg(ServerMsg),
+    /// The node closed the connection with this code (none: no close frame, just gone).
+    Closed(Option<u16>),
+}
+
+#[derive(Debug)]
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub codec: Codec,
+}
+
+impl Client {
+    pub async fn connect(url: &str, codec: Codec) -> Result<Self, tungstenite::Error> {
+        Self::connect_with(url, codec, &[]).await
+    }
+
+    /// Connects with extra request headers (`X-Forwarded-For`, as a load balancer adds).
+    pub async fn connect_with(
+        url: &str,
+        codec: Codec,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Self, tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static(codec.subprotocol()),
+        );
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .append(*name, HeaderValue::from_str(value).expect("a header value"));
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Self { ws, codec })
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        let bytes = self.codec.encode_client(msg).expect("encodes");
+        let frame = if self.codec.is_binary() {
+            Message::Binary(bytes.into())
+        } else {
+            Message::Text(String::from_utf8(bytes).expect("json is utf-8").into())
+        };
+        self.ws.send(frame).await.expect("sends");
+    }
+
+    pub async fn send_raw(&mut self, frame: Message) {
+        // The node may close while a large frame is still being written; that is fine here.
+        let _ = self.ws.send(frame).await;
+    }
+
+    /// The next message or close, waiting at most [`WAIT`].
+    pub async fn next(&mut self) -> Got {
+        tokio::time::timeout(WAIT, self.next_unbounded())
+            .await
+            .expect("something arrives in time")
+    }
+
+    async fn next_unbounded(&mut self) -> Got {
+        loop {
+            match self.ws.next().await {
+                None => return Got::Closed(None),
+                Some(Err(_)) => return Got::Closed(None),
+                Some(Ok(Message::Binary(b))) => {
+                    return Got::Msg(
+                        self.codec
+                            .decode_server(&b)
+                            .expect("the node sends valid frames"),
+                    );
+                }
+                Some(Ok(Message::Text(t))) => {
+                    return Got::Msg(
+                        self.codec
+                            .decode_server(t.as_bytes())
+                            .expect("the node sends valid frames"),
+                    );
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Got::Closed(frame.map(|f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next message or close within `wait`, or `None` if nothing came.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Got> {
+        tokio::time::timeout(wait, self.next_unbounded()).await.ok()
+    }
+
+    pub async fn recv(&mut self) -> ServerMsg {
+        match self.next().await {
+            Got::Msg(m) => m,
+            Got::Closed(code) => panic!("closed with {code:?} while a message was expected"),
+        }
+    }
+
+    /// Reads until `pick` returns something, skipping other messages.
+    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> T {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match self.next_unbounded().await {
+                    Got::Msg(m) => {
+                        if let Some(t) = pick(&m) {
+                            return t;
+                        }
+                    }
+                    Got::Closed(code) => panic!("closed with {code:?} while waiting"),
+                }
+            }
+        })
+        .await
+        .expect("the expected message arrives in time")
+    }
+
+    pub async fn welcome(&mut self) -> Welcome {
+        match self.next().await {
+            Got::Msg(ServerMsg::Welcome(w)) => *w,
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    /// Reads until the node closes; returns the close code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Got::Closed(code) = self.next_unbounded().await {
+                    return code;
+                }
+            }
+        })
+        .await
+        .expect("closed in time")
+    }
+}
+
+/// The chat event in a message, if it is one.
+pub fn chat_of(msg: &ServerMsg) -> Option<protocol::server::ChatEvent> {
+    match msg {
+        ServerMsg::Chat { event } => Some(event.clone()),
+        _ => None,
+    }
+}
+
+/// The texts of the chat messages among `events`, in order.
+pub fn texts(events: &[protocol::server::ChatEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            protocol::server::ChatEvent::Message(m) => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every client sends `per_client` messages at once (`"{i}:{k}"`); returns what each client
+/// then received, as (offset, text), until it has all of them.
+pub async fn chat_storm(
+    clients: &mut [Client],
+    per_client: usize,
+) -> Vec<Vec<(protocol::ChatOffset, String)>> {
+    use futures_util::future::join_all;
+    join_all(clients.iter_mut().enumerate().map(|(i, c)| async move {
+        for k in 0..per_client {
+            c.send(&ClientMsg::Chat {
+                text: format!("{i}:{k}"),
+                question: false,
+            })
+            .await;
+        }
+    }))
+    .await;
+    let total = clients.len() * per_client;
+    join_all(clients.iter_mut().map(|c| async move {
+        let mut got = Vec::new();
+        while got.len() < total {
+            if let Some(protocol::server::ChatEvent::Message(m)) = chat_of(&c.recv().await) {
+                got.push((m.offset, m.text));
+            }
+        }
+        got
+    }))
+    .await
+}
+
+/// Every learner (its id in the room, from its welcome; client) asks for `seat` at once;
+/// returns, for each, whether it won (the seat update names it) or was told the seat is taken.
+pub async fn race_for_seat(learners: &mut [(UserId, Client)], seat: protocol::Seat) -> Vec<bool> {
+    use futures_util::future::join_all;
+    join_all(
+        learners
+            .iter_mut()
+            .map(|(_, c)| async move { c.send(&ClientMsg::TakeSeat { seat }).await }),
+    )
+    .await;
+    join_all(learners.iter_mut().map(|(user, c)| async move {
+        c.recv_until(|m| match m {
+            ServerMsg::Error {
+                code: protocol::ErrorCode::SeatTaken,
+                ..
+            } => Some(false),
+            ServerMsg::Update(u) => u
+                .seats
+                .iter()
+                .any(|s| s.seat == seat && s.occupant.as_ref().is_some_and(|o| &o.user == user))
+                .then_some(true),
+            _ => None,
+        })
+        .await
+    }))
+    .await
+}
+
+/// Connects to a room URL (MessagePack), presents `ticket` and returns the client and its
+/// welcome.
+pub async fn hello_at(url: &str, ticket: String, resume: Option<ResumeFrom>) -> (Client, Welcome) {
+    let mut client = Client::connect(url, Codec::MsgPack)
+        .await
+        .expect("connects");
+    client.send(&ClientMsg::Hello { ticket, resume }).await;
+    let welcome = client.welcome().await;
+    (client, welcome)
+}
+
+impl Client {
+    /// Sends a numbered command.
+    pub async fn send_command(
+        &mut self,
+        command: &protocol::Command,
+    ) -> Result<(), tungstenite::Error> {
+        let bytes = self.codec.encode_command(command).expect("encodes");
+        let frame = if self.codec.is_binary() {
+            Message::Binary(bytes.into())
+        } else {
+            Message::Text(String::from_utf8(bytes).expect("json is utf-8").into())
+        };
+        self.ws.send(frame).await
+    }
+}

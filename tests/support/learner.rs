@@ -1,0 +1,199 @@
+//! A careful learner: numbered commands, resends after reconnecting, gapless chat checked.
+
+use super::*;
+
+/// A learner as a careful client is written (docs/protocol.md, "Acknowledgements"): it numbers
+/// what it says, keeps each until acknowledged, reconnects after a reconnect code or a dropped
+/// connection (resuming where its chat left off, through any node), and then sends again what
+/// was not acknowledged. It checks the chat stream as it goes: offsets without gaps.
+#[derive(Debug)]
+pub struct Learner {
+    pub user: String,
+    nickname: String,
+    /// Room URLs to enter through, tried in turn on each reconnect.
+    urls: Vec<String>,
+    ticket: fn(&str, &str, Role) -> String,
+    client: Option<Client>,
+    resume: Option<ResumeFrom>,
+    next_id: u64,
+    /// What was said and not yet acknowledged, by number.
+    pub pending: std::collections::BTreeMap<u64, String>,
+    /// Every chat message of the lecture this learner has, as (offset, text), in order.
+    pub heard: Vec<(u64, String)>,
+    /// The close codes that made it reconnect (`None`: the connection just broke).
+    pub closes: Vec<Option<u16>>,
+    /// Refusals of numbered commands.
+    pub refused: Vec<protocol::ErrorCode>,
+    /// Whether its node said it lost the other nodes (`service` degraded) at some point.
+    pub saw_degraded: bool,
+}
+
+impl Learner {
+    /// Enters through `urls[0]`.
+    pub async fn enter(
+        user: &str,
+        nickname: &str,
+        urls: Vec<String>,
+        ticket: fn(&str, &str, Role) -> String,
+    ) -> Self {
+        let mut learner = Self {
+            user: user.to_owned(),
+            nickname: nickname.to_owned(),
+            urls,
+            ticket,
+            client: None,
+            resume: None,
+            // Any start does; a distinct one per learner shows the numbers are per person.
+            next_id: 1_000 * (1 + user.len() as u64),
+            pending: std::collections::BTreeMap::new(),
+            heard: Vec::new(),
+            closes: Vec::new(),
+            refused: Vec::new(),
+            saw_degraded: false,
+        };
+        learner.connect(0).await;
+        learner
+    }
+
+    async fn connect(&mut self, attempt: usize) {
+        let url = self.urls[attempt % self.urls.len()].clone();
+        let ticket = (self.ticket)(&self.user, &self.nickname, Role::Learner);
+        let Ok(mut client) = Client::connect(&url, Codec::MsgPack).await else {
+            return;
+        };
+        if client
+            .send_command(
+                &ClientMsg::Hello {
+                    ticket,
+                    resume: self.resume,
+                }
+                .into(),
+            )
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let welcome = match client.next_within(WAIT).await {
+            Some(Got::Msg(ServerMsg::Welcome(w))) => *w,
+            _ => return,
+        };
+        self.welcomed(&welcome);
+        // What was not acknowledged goes again, in order: the room applies each number once.
+        for (id, text) in self.pending.clone() {
+            let command = protocol::Command {
+                id: Some(protocol::CommandId(id)),
+                msg: ClientMsg::Chat {
+                    text,
+                    question: false,
+                },
+            };
+            if client.send_command(&command).await.is_err() {
+                return;
+            }
+        }
+        self.client = Some(client);
+    }
+
+    /// Applies a welcome: on entering, or a fresh one on an open connection (a node running its
+    /// room on alone while Redis is away starts a new chat generation).
+    fn welcomed(&mut self, welcome: &Welcome) {
+        let events = welcome.chat.iter().filter_map(|e| match e {
+            protocol::server::ChatEvent::Message(m) => Some((m.offset.0, m.text.clone())),
+            _ => None,
+        });
+        match welcome.replay {
+            protocol::server::Replay::Missed => self.heard.extend(events),
+            protocol::server::Replay::Snapshot => self.heard = events.collect(),
+        }
+        self.resume = Some(ResumeFrom {
+            epoch: welcome.epoch,
+            offset: welcome.last_offset,
+        });
+    }
+
+    /// Says `text` in the chat (kept until acknowledged).
+    pub async fn say(&mut self, text: &str) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, text.to_owned());
+        let command = protocol::Command {
+            id: Some(protocol::CommandId(id)),
+            msg: ClientMsg::Chat {
+                text: text.to_owned(),
+                question: false,
+            },
+        };
+        if let Some(client) = &mut self.client
+            && client.send_command(&command).await.is_err()
+        {
+            // Broken: the next read notices and reconnects; the text waits in `pending`.
+        }
+    }
+
+    /// Handles what arrives for at most `wait`, reconnecting (through the next node, with
+    /// back-off) as often as needed.
+    pub async fn pump(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut attempt = 0;
+        while tokio::time::Instant::now() < deadline {
+            let Some(client) = &mut self.client else {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                self.connect(attempt).await;
+                continue;
+            };
+            let left = deadline - tokio::time::Instant::now();
+            match client.next_within(left).await {
+                None => return,
+                Some(Got::Closed(code)) => {
+                    assert!(
+                        code.is_none_or(|c| protocol::CloseCode::from_code(c)
+                            .is_some_and(protocol::CloseCode::is_reconnect)),
+                        "{}: closed with a terminal code {code:?}",
+                        self.user
+                    );
+                    self.closes.push(code);
+                    self.client = None;
+                }
+                Some(Got::Msg(msg)) => self.take(msg),
+            }
+        }
+    }
+
+    fn take(&mut self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Chat { event } => {
+                let offset = event.offset().0;
+                if let Some(r) = &self.resume {
+                    assert_eq!(offset, r.offset.0 + 1, "{}: a gap or a repeat", self.user);
+                }
+                if let protocol::server::ChatEvent::Message(m) = event {
+                    self.heard.push((offset, m.text));
+                } else {
+                    self.heard.push((offset, String::new()));
+                }
+                if let Some(r) = &mut self.resume {
+                    r.offset = protocol::ChatOffset(offset);
+                }
+            }
+            ServerMsg::Ack { id } => {
+                self.pending.remove(&id.0);
+            }
+            ServerMsg::Service { degraded: true } => self.saw_degraded = true,
+            ServerMsg::Welcome(welcome) => self.welcomed(&welcome),
+            ServerMsg::Error {
+                code, id: Some(id), ..
+            } => {
+                self.pending.remove(&id.0);
+                self.refused.push(code);
+            }
+            _ => {}
+        }
+    }
+
+    /// How many times `text` is in this learner's chat.
+    pub fn count(&self, text: &str) -> usize {
+        self.heard.iter().filter(|(_, t)| t == text).count()
+    }
+}
