@@ -314,7 +314,6 @@ pub(crate) fn retire(metrics: &Arc<Metrics>, media: Arc<LectureMedia>) {
     tokio::spawn(async move {
         media.broadcast.close().await;
         let stats = media.broadcast.stats();
-        Metrics::add(&metrics.media_forwarded_retired, stats.forwarded_packets);
-        Metrics::add(&metrics.media_dropped_retired, stats.dropped_packets);
+        metrics.retire_media(stats.forwarded_packets, stats.dropped_packets);
     });
 }

@@ -561,14 +561,14 @@ fn deliver_with(
                         Err(TrySendError::Full(_)) => {
                             if !out.kick.is_kicked() {
                                 debug!(conn = conn.0, "slow consumer");
-                                Metrics::add(&metrics.slow_consumers_total, 1);
+                                metrics.slow_consumers_total.inc();
                                 out.kick.kick(Some(CloseCode::SlowConsumer));
                             }
                         }
                         Err(TrySendError::Closed(_)) => {}
                     }
                 });
-                Metrics::add(&metrics.frames_out_total, sent);
+                metrics.frames_out_total.inc_by(sent);
             }
             Output::Close { conn, code } => {
                 if let Some(out) = conns.get(&conn)

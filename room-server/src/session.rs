@@ -72,12 +72,12 @@ pub(crate) async fn run(
 ) {
     let conn = node.conn_ids.next();
     let span = info_span!("conn", id = conn.0, lecture = %lecture.id);
-    Metrics::add(&node.metrics.connections_active, 1);
-    Metrics::add(&node.metrics.connections_total, 1);
+    node.metrics.connections_active.inc();
+    node.metrics.connections_total.inc();
     session(&node, ws, codec, lecture, conn)
         .instrument(span)
         .await;
-    Metrics::sub(&node.metrics.connections_active, 1);
+    node.metrics.connections_active.dec();
     drop(admitted);
 }
 
@@ -265,7 +265,7 @@ async fn write_loop(
             _ = ping.tick() => {
                 if pongs.load(Ordering::Relaxed) < pinged {
                     debug!("the client did not answer the last ping");
-                    Metrics::add(&node.metrics.slow_consumers_total, 1);
+                    node.metrics.slow_consumers_total.inc();
                     return kick.kick(Some(CloseCode::SlowConsumer));
                 }
                 pinged += 1;
@@ -282,7 +282,7 @@ async fn write_loop(
     };
     if is_stall(&failed) {
         debug!("the client stopped taking bytes");
-        Metrics::add(&node.metrics.slow_consumers_total, 1);
+        node.metrics.slow_consumers_total.inc();
     }
     kick.gone();
 }
@@ -423,7 +423,7 @@ async fn read_loop(
             // Closed above.
             Err(DecodeError::Malformed(_)) => continue,
         };
-        Metrics::add(&node.metrics.commands_in_total, 1);
+        node.metrics.commands_in_total.inc();
         if crate::media::is_media(&command.msg) {
             // SDP and candidates stay on this node: never through the room's log. Boxed, so
             // the channel every connection holds has small slots: few connections send media.

@@ -9,7 +9,6 @@ use protocol::{
     ChatOffset, ClientMsg, CloseCode, Codec, ErrorCode, ResumeFrom, Role, Seat, ServerMsg,
 };
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -454,13 +453,7 @@ async fn a_client_that_never_reads_does_not_hold_up_the_others() {
     let mut worst = Duration::ZERO;
     let started = Instant::now();
     let batch = 10;
-    while node
-        .node
-        .metrics
-        .slow_consumers_total
-        .load(Ordering::Relaxed)
-        == 0
-    {
+    while node.node.metrics.slow_consumers_total.get() == 0 {
         assert!(
             started.elapsed() < WAIT,
             "the stalled client was never cut off"

@@ -4,7 +4,7 @@
 //! - `openapi`: the contract of all of them.
 //!
 //! Holds the configuration, the clock, the entry gate, the registry of live rooms
-//! (one task per lecture) and the counters `/metrics` shows; [`run`] serves it until shutdown.
+//! (one task per lecture) and the metrics `/metrics` shows; [`run`] serves it until shutdown.
 
 mod openapi;
 pub mod routes;
@@ -18,6 +18,7 @@ use crate::gate::Gate;
 use crate::log::redis::Redis;
 use crate::log::{LocalLog, RoomEntry};
 use crate::media::LectureMedia;
+use crate::metrics::MediaNow;
 pub use crate::metrics::Metrics;
 use crate::records::{self, Record};
 use crate::room_task::{self, Log, RoomInput};
@@ -100,7 +101,7 @@ pub struct Node {
     pub(crate) sessions: TaskTracker,
     /// The door every WebSocket passes (origins, connect limits, `max_connections`).
     pub(crate) admission: Arc<crate::conn::admission::Admission>,
-    /// Counters for `/metrics`.
+    /// The metrics `/metrics` shows.
     pub metrics: Arc<Metrics>,
     /// How this node's broadcasts build their peer connections (from `[media]`).
     pub(crate) signaling: signaling::SignalingConfig,
@@ -302,7 +303,7 @@ impl Node {
         let (tx, rx) = mpsc::channel(self.config.limits.room_inbox);
         let span = info_span!("lecture", id = %spec.id);
         let node = Arc::clone(self);
-        Metrics::add(&self.metrics.rooms_active, 1);
+        self.metrics.rooms_active.inc();
         let media = Arc::new(LectureMedia::new(signaling::Broadcast::with_recording_id(
             self.signaling.clone(),
             spec.id.as_str(),
@@ -328,79 +329,26 @@ impl Node {
         )
     }
 
-    /// The media counters of this node's broadcasts, in Prometheus text format.
-    pub fn render_media_metrics(&self) -> String {
-        let (mut subscribers, mut publishers, mut forwarded, mut dropped) = (0, 0, 0, 0);
-        let (mut relays_in, mut relays_out) = (0, 0);
+    /// What this node's open broadcasts come to now, for `/metrics`.
+    pub(crate) fn media_now(&self) -> MediaNow {
+        let mut now = MediaNow::default();
         for slot in &self.rooms {
             if let RoomSlot::Open { media, .. } = slot.value() {
                 let stats = media.broadcast.stats();
                 let out = media.relays_out.load(Ordering::Relaxed);
-                relays_out += out;
-                subscribers += (stats.subscribers as u64).saturating_sub(out);
+                now.relays_out += out;
+                now.subscribers += (stats.subscribers as u64).saturating_sub(out);
                 match *media.publisher.borrow() {
-                    Some(conn) if self.is_local(conn) => publishers += 1,
-                    Some(_) => relays_in += 1,
+                    Some(conn) if self.is_local(conn) => now.publishers += 1,
+                    Some(_) => now.relays_in += 1,
                     None => {}
                 }
-                forwarded += stats.forwarded_packets;
-                dropped += stats.dropped_packets;
+                now.forwarded_packets += stats.forwarded_packets;
+                now.dropped_packets += stats.dropped_packets;
             }
         }
-        let candidates_dropped = self.signaling.candidate_filter.dropped();
-        forwarded += self.metrics.media_forwarded_retired.load(Ordering::Relaxed);
-        dropped += self.metrics.media_dropped_retired.load(Ordering::Relaxed);
-        let rows = [
-            (
-                "media_subscribers",
-                "gauge",
-                "Viewers receiving media now.",
-                subscribers,
-            ),
-            (
-                "media_publishers",
-                "gauge",
-                "Instructors publishing now.",
-                publishers,
-            ),
-            (
-                "media_relays_in",
-                "gauge",
-                "Lectures whose instructor this node relays from another node now.",
-                relays_in,
-            ),
-            (
-                "media_relays_out",
-                "gauge",
-                "Other nodes relaying an instructor on this node now.",
-                relays_out,
-            ),
-            (
-                "media_forwarded_packets_total",
-                "counter",
-                "RTP packets forwarded to viewers.",
-                forwarded,
-            ),
-            (
-                "media_dropped_packets_total",
-                "counter",
-                "RTP packets dropped for slow viewers.",
-                dropped,
-            ),
-            (
-                "media_ice_candidates_dropped_total",
-                "counter",
-                "ICE candidates from clients dropped for naming a private address.",
-                candidates_dropped,
-            ),
-        ];
-        let mut out = String::new();
-        for (name, kind, help, value) in rows {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            ));
-        }
-        out
+        now.ice_candidates_dropped = self.signaling.candidate_filter.dropped();
+        now
     }
 
     /// The node a connection id belongs to.
@@ -436,7 +384,7 @@ impl Node {
     /// Called by a room's task as it stops: an over lecture stays marked over; an idle room
     /// is forgotten and will start afresh.
     pub(crate) fn room_stopped(&self, id: &LectureId, generation: u64, over: Option<CloseCode>) {
-        Metrics::sub(&self.metrics.rooms_active, 1);
+        self.metrics.rooms_active.dec();
         if let Entry::Occupied(mut slot) = self.rooms.entry(id.clone())
             && matches!(slot.get(), RoomSlot::Open { generation: g, .. } if *g == generation)
         {
