@@ -1,19 +1,31 @@
-//! The node's metrics: one registry of typed counters and gauges, shown at `/metrics` in the
-//! OpenMetrics text format. The names and help texts live here alone; the other modules count
-//! and set through the handles of [`Metrics`].
+//! The node's metrics: one registry of typed counters, gauges and histograms, shown at
+//! `/metrics` in the OpenMetrics text format. The names, help texts and histogram buckets live
+//! here alone; the other modules count, set and observe through the handles of [`Metrics`].
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::error;
 
-/// The content type of [`Metrics::encode`]'s text: Prometheus asks for it and reads the end
-/// marker it carries.
+/// The content type of [`Metrics::encode`]'s text: Prometheus asks for it and reads the units
+/// and the end marker it carries.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The node's metrics: plain atomics under the hood (relaxed: each is an independent tally).
+/// Histogram bounds in seconds, 100 µs to 10 s in 1–2.5–5 steps.
+const LADDER: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+/// Frames in a healthy queue wait well under a millisecond; a client falling behind waits
+/// seconds (and is cut off as a slow consumer by its unanswered ping, 15 s by default).
+const QUEUE_WAIT_BUCKETS: &[f64] = &LADDER;
+
+/// The node's metrics. Counters and gauges are plain atomics under the hood (relaxed: each is
+/// an independent tally); a histogram takes a short lock per observation, so each is observed
+/// at most once per write batch, never per frame.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -39,6 +51,8 @@ pub struct Metrics {
     pub check_probes_active: Gauge,
     /// WebRTC probes refused for the per-address or per-node cap.
     pub check_probes_refused_total: Counter,
+    /// Seconds from the enqueue of the oldest frame of a write batch to the batch's flush.
+    pub outbound_queue_wait: Histogram,
     /// The media figures, read from the open broadcasts when `/metrics` is asked for.
     media: MediaMetrics,
     /// RTP packets forwarded by broadcasts already closed (the open ones count their own).
@@ -80,6 +94,7 @@ pub(crate) struct MediaNow {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let histogram = |buckets: &[f64]| Histogram::new(buckets.iter().copied());
         let mut metrics = Self {
             registry: Registry::default(),
             connections_active: Gauge::default(),
@@ -93,6 +108,7 @@ impl Default for Metrics {
             check_probes_total: Counter::default(),
             check_probes_active: Gauge::default(),
             check_probes_refused_total: Counter::default(),
+            outbound_queue_wait: histogram(QUEUE_WAIT_BUCKETS),
             media: MediaMetrics::default(),
             media_forwarded_retired: AtomicU64::new(0),
             media_dropped_retired: AtomicU64::new(0),
@@ -104,7 +120,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Puts every family in the registry, in the order `/metrics` shows them. A counter's name
-    /// is given without `_total`: the encoder adds it.
+    /// is given without `_total` and a histogram's without `_seconds`: the encoder adds them.
     fn register(&mut self) {
         let r = &mut self.registry;
         r.register(
@@ -161,6 +177,13 @@ impl Metrics {
             "room_check_probes_refused",
             "Connection-check WebRTC probes refused for the per-address or per-node cap",
             self.check_probes_refused_total.clone(),
+        );
+        r.register_with_unit(
+            "room_outbound_queue_wait",
+            "Time from the enqueue of the oldest frame of a write batch to the batch's flush \
+             to the socket",
+            Unit::Seconds,
+            self.outbound_queue_wait.clone(),
         );
         let m = &self.media;
         r.register(
@@ -243,10 +266,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_family_keeps_its_name_and_type() {
+    fn every_family_keeps_its_name_and_type_and_histograms_show_buckets_sum_and_count() {
         let metrics = Metrics::default();
         metrics.connections_total.inc();
         metrics.connections_active.inc();
+        metrics.outbound_queue_wait.observe(0.003);
         metrics.retire_media(5, 0);
         let text = metrics.encode(&MediaNow {
             forwarded_packets: 2,
@@ -261,6 +285,13 @@ mod tests {
             "media_subscribers 3",
             "# TYPE room_connections counter",
             "# TYPE room_connections_active gauge",
+            "# TYPE room_outbound_queue_wait_seconds histogram",
+            "# UNIT room_outbound_queue_wait_seconds seconds",
+            "room_outbound_queue_wait_seconds_bucket{le=\"0.0025\"} 0",
+            "room_outbound_queue_wait_seconds_bucket{le=\"0.005\"} 1",
+            "room_outbound_queue_wait_seconds_bucket{le=\"+Inf\"} 1",
+            "room_outbound_queue_wait_seconds_count 1",
+            "room_outbound_queue_wait_seconds_sum 0.003",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
         }

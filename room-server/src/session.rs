@@ -5,7 +5,7 @@
 use crate::config::Limits;
 use crate::conn::close::{close_frame, finish};
 use crate::conn::frames::{Sink, Stream, data_of, read_failure};
-use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, encode};
+use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, QueueTime, QueuedSince, encode};
 use crate::conn::upgrade::WsStream;
 use crate::gate::Gate;
 use crate::gate::model::{Lecture, LectureStatus};
@@ -141,6 +141,7 @@ async fn session(
         kick: Arc::new(Kick::default()),
         codec,
         welcomed: tokio_util::sync::CancellationToken::new(),
+        queued: Arc::default(),
     };
     let role = who.role;
     let join = |out: Outbox| RoomInput::Join {
@@ -167,7 +168,7 @@ async fn session(
 
     let (media_tx, media_rx) = mpsc::channel(crate::media::MEDIA_QUEUE);
     let pongs = AtomicU64::new(0);
-    let writer = write_loop(node, &mut sink, rx, &out.kick, &pongs);
+    let writer = write_loop(node, &mut sink, rx, &out.kick, &out.queued, &pongs);
     let reader = read_loop(node, &mut stream, conn, &out, &room, media_tx, &pongs);
     let media = crate::media::run_session(&media, conn, role, &out, media_rx);
     tokio::join!(writer, reader, media);
@@ -236,6 +237,7 @@ async fn write_loop(
     sink: &mut Sink,
     mut rx: mpsc::Receiver<Outgoing>,
     kick: &Kick,
+    queued: &QueuedSince,
     pongs: &AtomicU64,
 ) {
     let mut ping = tokio::time::interval(Duration::from_millis(node.limits.ping_interval_ms));
@@ -253,7 +255,7 @@ async fn write_loop(
                     let written = tokio::select! {
                         biased;
                         () = kick.kicked() => return,
-                        r = write_batch(sink, first, &mut rx) => r,
+                        r = write_batch(node, sink, first, &mut rx, queued) => r,
                     };
                     match written {
                         Ok(Batch::Written) => {}
@@ -295,15 +297,18 @@ enum Batch {
     ThenClose(Option<CloseCode>),
 }
 
-/// Feeds `first` and whatever else is queued (up to a batch), then flushes once. Fails with
-/// the socket's failure.
+/// Feeds `first` and whatever else is queued (up to a batch), then flushes once, and observes
+/// how long the batch's oldest frame waited. Fails with the socket's failure.
 async fn write_batch(
+    node: &SessionContext,
     sink: &mut Sink,
     first: Message,
     rx: &mut mpsc::Receiver<Outgoing>,
+    queued: &QueuedSince,
 ) -> Result<Batch, tungstenite::Error> {
     sink.feed(first).await?;
     let mut batch = Batch::Written;
+    let mut emptied = false;
     for _ in 1..MAX_BATCH {
         match rx.try_recv() {
             Ok(Outgoing::Frame(msg)) => sink.feed(msg).await?,
@@ -311,10 +316,19 @@ async fn write_batch(
                 batch = Batch::ThenClose(code);
                 break;
             }
-            Err(_) => break,
+            Err(_) => {
+                emptied = true;
+                break;
+            }
         }
     }
+    let oldest = queued.take(emptied);
     sink.flush().await?;
+    if let Some(at) = oldest {
+        node.metrics
+            .outbound_queue_wait
+            .observe(at.elapsed().as_secs_f64());
+    }
     Ok(batch)
 }
 
@@ -475,7 +489,7 @@ fn reply_error(
         out.codec,
     ) {
         // A full queue means the client is not reading; the room will kick it.
-        let _ = out.tx.try_send(Outgoing::Frame(frame));
+        let _ = out.queue(frame, QueueTime::now());
     }
 }
 
