@@ -14,7 +14,8 @@ use tracing::error;
 /// and the end marker it carries.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Histogram bounds in seconds, 100 µs to 10 s in 1–2.5–5 steps.
+/// Histogram bounds in seconds, 100 µs to 10 s in 1–2.5–5 steps; each histogram takes the part
+/// of the ladder its waits fall in.
 const LADDER: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
@@ -22,10 +23,14 @@ const LADDER: [f64; 16] = [
 /// Frames in a healthy queue wait well under a millisecond; a client falling behind waits
 /// seconds (and is cut off as a slow consumer by its unanswered ping, 15 s by default).
 const QUEUE_WAIT_BUCKETS: &[f64] = &LADDER;
+/// Redis appends in about a millisecond; while it is away, an entry waits out the retries.
+const LOG_APPEND_BUCKETS: &[f64] = &LADDER;
+/// A round trip past the node's 1 s response timeout is a failure, not a sample.
+const REDIS_ROUND_TRIP_BUCKETS: &[f64] = LADDER.split_at(13).0;
 
 /// The node's metrics. Counters and gauges are plain atomics under the hood (relaxed: each is
 /// an independent tally); a histogram takes a short lock per observation, so each is observed
-/// at most once per write batch, never per frame.
+/// at most once per write batch, append or heartbeat, never per frame.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -53,6 +58,10 @@ pub struct Metrics {
     pub check_probes_refused_total: Counter,
     /// Seconds from the enqueue of the oldest frame of a write batch to the batch's flush.
     pub outbound_queue_wait: Histogram,
+    /// Seconds from a room submitting an entry to its log to the append being confirmed.
+    pub log_append: Histogram,
+    /// Seconds of a heartbeat's round trip to Redis (answered ones only).
+    pub redis_round_trip: Histogram,
     /// The media figures, read from the open broadcasts when `/metrics` is asked for.
     media: MediaMetrics,
     /// RTP packets forwarded by broadcasts already closed (the open ones count their own).
@@ -109,6 +118,8 @@ impl Default for Metrics {
             check_probes_active: Gauge::default(),
             check_probes_refused_total: Counter::default(),
             outbound_queue_wait: histogram(QUEUE_WAIT_BUCKETS),
+            log_append: histogram(LOG_APPEND_BUCKETS),
+            redis_round_trip: histogram(REDIS_ROUND_TRIP_BUCKETS),
             media: MediaMetrics::default(),
             media_forwarded_retired: AtomicU64::new(0),
             media_dropped_retired: AtomicU64::new(0),
@@ -184,6 +195,18 @@ impl Metrics {
              to the socket",
             Unit::Seconds,
             self.outbound_queue_wait.clone(),
+        );
+        r.register_with_unit(
+            "room_log_append",
+            "Time from a room submitting an entry to its log to the append being confirmed",
+            Unit::Seconds,
+            self.log_append.clone(),
+        );
+        r.register_with_unit(
+            "room_redis_round_trip",
+            "Round trip of a heartbeat to Redis",
+            Unit::Seconds,
+            self.redis_round_trip.clone(),
         );
         let m = &self.media;
         r.register(
@@ -304,6 +327,8 @@ mod tests {
             "room_check_probes_total",
             "room_check_probes_active",
             "room_check_probes_refused_total",
+            "room_log_append_seconds_count",
+            "room_redis_round_trip_seconds_count",
             "media_publishers",
             "media_relays_in",
             "media_relays_out",

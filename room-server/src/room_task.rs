@@ -89,7 +89,8 @@ pub(crate) enum Log {
     Local(LocalLog),
     /// Many nodes: appended to the lecture's stream in Redis and read back from it.
     Redis {
-        submit: mpsc::UnboundedSender<RoomEntry>,
+        /// Entries with the moment they were submitted (for the append's latency).
+        submit: mpsc::UnboundedSender<(RoomEntry, Instant)>,
         /// Entries handed to the submitter and not yet in Redis.
         pending: Arc<std::sync::atomic::AtomicUsize>,
         entries: mpsc::UnboundedReceiver<Sequenced>,
@@ -107,7 +108,7 @@ impl Log {
             } => {
                 pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 // The submitter lives as long as the room; it ends only with it.
-                let _ = submit.send(entry);
+                let _ = submit.send((entry, Instant::now()));
             }
         }
     }

@@ -127,7 +127,13 @@ impl Node {
             Some(url) => Some(Redis::connect(url).await.map_err(StartError::Redis)?),
             None => None,
         };
-        let cluster = Arc::new(Cluster::join(redis).await.map_err(StartError::Redis)?);
+        let metrics = Arc::<Metrics>::default();
+        let round_trip = metrics.redis_round_trip.clone();
+        let cluster = Arc::new(
+            Cluster::join(redis, round_trip)
+                .await
+                .map_err(StartError::Redis)?,
+        );
         let (records_tx, records_rx) = mpsc::channel(64 * 1024);
         let records_stop = CancellationToken::new();
         let writer = tokio::spawn(records::write(
@@ -139,7 +145,6 @@ impl Node {
         let limits = &config.limits;
         let shutdown = CancellationToken::new();
         let sessions = TaskTracker::new();
-        let metrics = Arc::<Metrics>::default();
         crate::web::warn_if_missing(&config.web_root);
         let mut signaling = config.media.signaling();
         if let Some(port) = config.media.ice_tcp_port {
@@ -533,7 +538,10 @@ async fn open_room(
     let (settings, log) = match &node.cluster.redis {
         None => (
             node.config.room.settings(epoch),
-            Log::Local(LocalLog::new(Arc::clone(&node.clock))),
+            Log::Local(LocalLog::new(
+                Arc::clone(&node.clock),
+                node.metrics.log_append.clone(),
+            )),
         ),
         Some(redis) => {
             let mut backoff = crate::log::redis::REDIS_BACKOFF;
@@ -551,7 +559,15 @@ async fn open_room(
             // This room's entries are numbered under a source no other room on any node uses.
             let source = format!("{}:{generation}", node.cluster.node_number);
             let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let submit = redis.open_log(&spec.id, source, out, stop.clone(), Arc::clone(&pending));
+            let append_time = node.metrics.log_append.clone();
+            let submit = redis.open_log(
+                &spec.id,
+                source,
+                out,
+                stop.clone(),
+                Arc::clone(&pending),
+                append_time,
+            );
             (
                 node.config.room.settings(epoch),
                 Log::Redis {
