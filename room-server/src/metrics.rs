@@ -8,6 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::time::Instant;
 use tracing::error;
 
 /// The content type of [`Metrics::encode`]'s text: Prometheus asks for it and reads the units
@@ -27,10 +28,13 @@ const QUEUE_WAIT_BUCKETS: &[f64] = &LADDER;
 const LOG_APPEND_BUCKETS: &[f64] = &LADDER;
 /// A round trip past the node's 1 s response timeout is a failure, not a sample.
 const REDIS_ROUND_TRIP_BUCKETS: &[f64] = LADDER.split_at(13).0;
+/// A join reads the hello, asks the store, and goes through the room's log: milliseconds,
+/// up to the 10 s hello timeout.
+const JOIN_BUCKETS: &[f64] = LADDER.split_at(3).1;
 
 /// The node's metrics. Counters and gauges are plain atomics under the hood (relaxed: each is
 /// an independent tally); a histogram takes a short lock per observation, so each is observed
-/// at most once per write batch, append or heartbeat, never per frame.
+/// at most once per write batch, append, heartbeat or join, never per frame.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -62,6 +66,8 @@ pub struct Metrics {
     pub log_append: Histogram,
     /// Seconds of a heartbeat's round trip to Redis (answered ones only).
     pub redis_round_trip: Histogram,
+    /// Seconds from a room socket's upgrade to its welcome being queued.
+    pub join: Histogram,
     /// The media figures, read from the open broadcasts when `/metrics` is asked for.
     media: MediaMetrics,
     /// RTP packets forwarded by broadcasts already closed (the open ones count their own).
@@ -120,6 +126,7 @@ impl Default for Metrics {
             outbound_queue_wait: histogram(QUEUE_WAIT_BUCKETS),
             log_append: histogram(LOG_APPEND_BUCKETS),
             redis_round_trip: histogram(REDIS_ROUND_TRIP_BUCKETS),
+            join: histogram(JOIN_BUCKETS),
             media: MediaMetrics::default(),
             media_forwarded_retired: AtomicU64::new(0),
             media_dropped_retired: AtomicU64::new(0),
@@ -208,6 +215,12 @@ impl Metrics {
             Unit::Seconds,
             self.redis_round_trip.clone(),
         );
+        r.register_with_unit(
+            "room_join",
+            "Time from a room socket's upgrade to its welcome being queued",
+            Unit::Seconds,
+            self.join.clone(),
+        );
         let m = &self.media;
         r.register(
             "media_subscribers",
@@ -282,6 +295,21 @@ impl Metrics {
         self.media_dropped_retired
             .fetch_add(dropped_packets, Ordering::Relaxed);
     }
+
+    /// Observes into `histogram` the time from `since` until `done`, unless `abandoned` comes
+    /// first (then nothing is observed).
+    pub(crate) async fn time_until(
+        histogram: &Histogram,
+        since: Instant,
+        done: impl Future<Output = ()>,
+        abandoned: impl Future<Output = ()>,
+    ) {
+        tokio::select! {
+            biased;
+            () = done => histogram.observe(since.elapsed().as_secs_f64()),
+            () = abandoned => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -329,6 +357,7 @@ mod tests {
             "room_check_probes_refused_total",
             "room_log_append_seconds_count",
             "room_redis_round_trip_seconds_count",
+            "room_join_seconds_count",
             "media_publishers",
             "media_relays_in",
             "media_relays_out",
@@ -366,6 +395,24 @@ mod tests {
             metrics
                 .encode(&at(1))
                 .contains("\nmedia_dropped_packets_total 5\n")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wait_abandoned_before_it_is_done_is_not_observed() {
+        let metrics = Metrics::default();
+        let since = Instant::now();
+        Metrics::time_until(&metrics.join, since, std::future::pending(), async {}).await;
+        assert!(
+            metrics
+                .encode(&MediaNow::default())
+                .contains("\nroom_join_seconds_count 0\n")
+        );
+        Metrics::time_until(&metrics.join, since, async {}, async {}).await;
+        assert!(
+            metrics
+                .encode(&MediaNow::default())
+                .contains("\nroom_join_seconds_count 1\n")
         );
     }
 }

@@ -88,6 +88,7 @@ async fn session(
     lecture: Lecture,
     conn: ConnId,
 ) {
+    let upgraded = Instant::now();
     let (mut sink, mut stream) = ws.split();
     let hello_timeout = Duration::from_millis(node.limits.hello_timeout_ms);
     let hello = tokio::select! {
@@ -171,7 +172,9 @@ async fn session(
     let writer = write_loop(node, &mut sink, rx, &out.kick, &out.queued, &pongs);
     let reader = read_loop(node, &mut stream, conn, &out, &room, media_tx, &pongs);
     let media = crate::media::run_session(&media, conn, role, &out, media_rx);
-    tokio::join!(writer, reader, media);
+    let welcomed = out.welcomed.cancelled();
+    let joined = Metrics::time_until(&node.metrics.join, upgraded, welcomed, out.kick.kicked());
+    tokio::join!(writer, reader, media, joined);
     // The room may be gone already (lecture over); then there is nobody to tell.
     let _ = room.send(RoomInput::Disconnected { conn }).await;
     let ending = out.kick.ending();
