@@ -1,6 +1,7 @@
 //! The node's metrics: one registry of typed counters, gauges and histograms, shown at
-//! `/metrics` in the OpenMetrics text format. The names, help texts and histogram buckets live
-//! here alone; the other modules count, set and observe through the handles of [`Metrics`].
+//! `/metrics` in the OpenMetrics text format (`docs/metrics.md` lists them). The names, help
+//! texts and histogram buckets live here alone; the other modules count, set and observe
+//! through the handles of [`Metrics`].
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;

@@ -61,6 +61,23 @@ impl NodeProcess {
     async fn get(&self, path: &str) -> (u16, String) {
         common::http_get(self.addr, path).await
     }
+
+    /// Waits (at most [`WAIT`]) until `/metrics` shows an observation in histogram `family`.
+    async fn wait_observed(&self, family: &str) {
+        let count = format!("{family}_count ");
+        let observed = tokio::time::timeout(WAIT, async {
+            loop {
+                let (_, body) = self.get("/metrics").await;
+                let n = body.lines().find_map(|l| l.strip_prefix(&count));
+                if n.and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(observed.is_ok(), "{family} has no observation");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,6 +101,12 @@ async fn chat_order_is_identical_for_every_client_on_every_node() {
     }
     let offsets: Vec<u64> = seen[0].iter().map(|(o, _)| o.0).collect();
     assert_eq!(offsets, (1..=total as u64).collect::<Vec<_>>());
+    // Every node timed its heartbeats to Redis and its appends to the lecture's stream.
+    for node in &nodes {
+        for family in ["room_redis_round_trip_seconds", "room_log_append_seconds"] {
+            node.wait_observed(family).await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

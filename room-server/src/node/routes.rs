@@ -104,7 +104,7 @@ pub(crate) async fn ready(State(node): State<Arc<Node>>) -> Response {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "node",
-    description = "Counters, gauges and histograms in the OpenMetrics text format.",
+    description = "Counters, gauges and histograms in the OpenMetrics text format (docs/metrics.md).",
     responses((status = 200, body = String, content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> Response {
     (
