@@ -41,6 +41,12 @@ async fn chat_order_is_identical_for_every_client_on_every_node() {
     }
     let offsets: Vec<u64> = seen[0].iter().map(|(o, _)| o.0).collect();
     assert_eq!(offsets, (1..=total as u64).collect::<Vec<_>>());
+    // Every node timed its heartbeats to Redis and its appends to the lecture's stream.
+    for node in &nodes {
+        for family in ["room_redis_round_trip_seconds", "room_log_append_seconds"] {
+            node.wait_observed(family).await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -251,13 +251,13 @@ pub(crate) async fn socket(
 
 /// Runs one check connection to its end.
 async fn run(check: Arc<Check>, ws: WsStream, codec: Codec, client: IpAddr) {
-    Metrics::add(&check.metrics.check_connections_active, 1);
+    check.metrics.check_connections_active.inc();
     let (mut sink, mut stream) = ws.split();
     let close = answer(&check, &mut sink, &mut stream, codec, client).await;
     if let (Some(close), Ok(ws)) = (close, stream.reunite(sink)) {
         finish(ws, close).await;
     }
-    Metrics::sub(&check.metrics.check_connections_active, 1);
+    check.metrics.check_connections_active.dec();
 }
 
 /// Answers messages until the check is over, then closes the probe if one was made. Returns
@@ -308,7 +308,7 @@ impl ProbeSlot<'_> {
     async fn end(&mut self, check: &Check) {
         if let Self::Live { probe, .. } = std::mem::replace(self, Self::Over) {
             probe.close().await;
-            Metrics::sub(&check.metrics.check_probes_active, 1);
+            check.metrics.check_probes_active.dec();
         }
     }
 }
@@ -476,7 +476,7 @@ async fn offer<'a>(
     let lease = match check.probes.lease(client) {
         Ok(lease) => lease,
         Err(refused) => {
-            Metrics::add(&check.metrics.check_probes_refused_total, 1);
+            check.metrics.check_probes_refused_total.inc();
             return check_error(ErrorCode::RateLimited, refused.to_string(), "media_offer");
         }
     };
@@ -490,8 +490,8 @@ async fn offer<'a>(
     };
     match made {
         Ok((live, sdp, signals)) => {
-            Metrics::add(&check.metrics.check_probes_total, 1);
-            Metrics::add(&check.metrics.check_probes_active, 1);
+            check.metrics.check_probes_total.inc();
+            check.metrics.check_probes_active.inc();
             *probe = ProbeSlot::Live {
                 probe: live,
                 signals,

@@ -2,6 +2,7 @@
 //! view of which other nodes are alive, and whether it is cut off from Redis (degraded).
 
 use crate::log::redis::Redis;
+use prometheus_client::metrics::histogram::Histogram;
 use std::sync::{Mutex, Weak};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -20,11 +21,17 @@ pub(crate) struct Cluster {
     /// True while Redis is unreachable (rooms run on alone; clients are told; `/readyz` says
     /// so).
     pub(crate) degraded: tokio::sync::watch::Sender<bool>,
+    /// Where each answered heartbeat's round trip is observed.
+    round_trip: Histogram,
 }
 
 impl Cluster {
-    /// Joins the nodes sharing `redis` (draws this node's number); alone without Redis.
-    pub(crate) async fn join(redis: Option<Redis>) -> Result<Self, redis::RedisError> {
+    /// Joins the nodes sharing `redis` (draws this node's number); alone without Redis. Each
+    /// heartbeat's round trip goes to `round_trip`.
+    pub(crate) async fn join(
+        redis: Option<Redis>,
+        round_trip: Histogram,
+    ) -> Result<Self, redis::RedisError> {
         let node_number = match &redis {
             Some(redis) => redis.node_number().await? & 0xff_ffff,
             None => 0,
@@ -34,6 +41,7 @@ impl Cluster {
             node_number,
             liveness: Mutex::new(Liveness::new(Instant::now())),
             degraded: tokio::sync::watch::Sender::new(false),
+            round_trip,
         })
     }
 
@@ -61,11 +69,13 @@ impl Cluster {
     /// One heartbeat: says this node is alive and notes which others are.
     pub(crate) async fn beat(&self) {
         let Some(redis) = &self.redis else { return };
+        let sent = Instant::now();
         match redis
             .heartbeat(self.node_number, NODE_SILENCE.as_millis() as u64)
             .await
         {
             Ok(alive) => {
+                self.round_trip.observe(sent.elapsed().as_secs_f64());
                 self.set_degraded(false);
                 if let Ok(mut liveness) = self.liveness.lock() {
                     liveness.heard(alive, Instant::now());

@@ -22,6 +22,8 @@
 //! - [`clock`]: the one source of wall-clock time. the demo records live in the gate (`gate::demo`).
 //! - [`client_addr`]: the client's address behind trusted proxies, for every per-address
 //!   limit. [`turn`]: short-lived TURN credentials for admitted people.
+//! - `metrics`: the one registry behind `/metrics` (names, buckets, encoding); the other
+//!   modules only count and observe through its handles.
 
 mod backoff;
 pub mod bus;

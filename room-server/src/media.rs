@@ -6,7 +6,7 @@
 //! log ([`MediaSource`]), so that the other nodes holding the lecture pull the instructor's
 //! tracks over the node-to-node relay (`relay.rs`) and their viewers receive them too.
 
-use crate::conn::outbox::{Outbox, Outgoing, encode};
+use crate::conn::outbox::{Outbox, QueueTime, encode};
 use crate::metrics::Metrics;
 use protocol::{ClientMsg, CloseCode, ErrorCode, IceCandidate, Role, ServerMsg};
 use room::ConnId;
@@ -129,7 +129,7 @@ fn send(out: &Outbox, msg: &ServerMsg) {
     let Some(frame) = encode(msg, out.codec) else {
         return;
     };
-    if out.tx.try_send(Outgoing::Frame(frame)).is_err() && !out.kick.is_kicked() {
+    if out.queue(frame, QueueTime::now()).is_err() && !out.kick.is_kicked() {
         out.kick.kick(Some(CloseCode::SlowConsumer));
     }
 }
@@ -314,7 +314,6 @@ pub(crate) fn retire(metrics: &Arc<Metrics>, media: Arc<LectureMedia>) {
     tokio::spawn(async move {
         media.broadcast.close().await;
         let stats = media.broadcast.stats();
-        Metrics::add(&metrics.media_forwarded_retired, stats.forwarded_packets);
-        Metrics::add(&metrics.media_dropped_retired, stats.dropped_packets);
+        metrics.retire_media(stats.forwarded_packets, stats.dropped_packets);
     });
 }

@@ -5,7 +5,7 @@
 use crate::config::Limits;
 use crate::conn::close::{close_frame, finish};
 use crate::conn::frames::{Sink, Stream, data_of, read_failure};
-use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, encode};
+use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, QueueTime, QueuedSince, encode};
 use crate::conn::upgrade::WsStream;
 use crate::gate::Gate;
 use crate::gate::model::{Lecture, LectureStatus};
@@ -62,12 +62,12 @@ pub(crate) async fn run(
 ) {
     let conn = node.conn_ids.next();
     let span = info_span!("conn", id = conn.0, lecture = %lecture.id);
-    Metrics::add(&node.metrics.connections_active, 1);
-    Metrics::add(&node.metrics.connections_total, 1);
+    node.metrics.connections_active.inc();
+    node.metrics.connections_total.inc();
     session(&node, ws, codec, lecture, conn)
         .instrument(span)
         .await;
-    Metrics::sub(&node.metrics.connections_active, 1);
+    node.metrics.connections_active.dec();
     drop(admitted);
 }
 
@@ -78,6 +78,7 @@ async fn session(
     lecture: Lecture,
     conn: ConnId,
 ) {
+    let upgraded = Instant::now();
     let (mut sink, mut stream) = ws.split();
     let hello_timeout = Duration::from_millis(node.limits.hello_timeout_ms);
     let hello = tokio::select! {
@@ -134,6 +135,7 @@ async fn session(
         kick: Arc::new(Kick::default()),
         codec,
         welcomed: tokio_util::sync::CancellationToken::new(),
+        queued: Arc::default(),
     };
     let join = |out: Outbox| RoomInput::join(entry.clone(), out);
     // A room that stopped between lookup and join is started afresh on the second try.
@@ -154,10 +156,12 @@ async fn session(
 
     let (media_tx, media_rx) = mpsc::channel(crate::media::MEDIA_QUEUE);
     let pongs = AtomicU64::new(0);
-    let writer = write_loop(node, &mut sink, rx, &out.kick, &pongs);
+    let writer = write_loop(node, &mut sink, rx, &out.kick, &out.queued, &pongs);
     let reader = read_loop(node, &mut stream, conn, &out, &room, media_tx, &pongs);
     let media = crate::media::run_session(&media, conn, role, &out, media_rx);
-    tokio::join!(writer, reader, media);
+    let welcomed = out.welcomed.cancelled();
+    let joined = Metrics::time_until(&node.metrics.join, upgraded, welcomed, out.kick.kicked());
+    tokio::join!(writer, reader, media, joined);
     // The room may be gone already (lecture over); then there is nobody to tell.
     let _ = room
         .send(RoomInput::entry(RoomEntry::Disconnected { conn: conn.0 }))
@@ -225,6 +229,7 @@ async fn write_loop(
     sink: &mut Sink,
     mut rx: mpsc::Receiver<Outgoing>,
     kick: &Kick,
+    queued: &QueuedSince,
     pongs: &AtomicU64,
 ) {
     let mut ping = tokio::time::interval(Duration::from_millis(node.limits.ping_interval_ms));
@@ -242,7 +247,7 @@ async fn write_loop(
                     let written = tokio::select! {
                         biased;
                         () = kick.kicked() => return,
-                        r = write_batch(sink, first, &mut rx) => r,
+                        r = write_batch(node, sink, first, &mut rx, queued) => r,
                     };
                     match written {
                         Ok(Batch::Written) => {}
@@ -254,7 +259,7 @@ async fn write_loop(
             _ = ping.tick() => {
                 if pongs.load(Ordering::Relaxed) < pinged {
                     debug!("the client did not answer the last ping");
-                    Metrics::add(&node.metrics.slow_consumers_total, 1);
+                    node.metrics.slow_consumers_total.inc();
                     return kick.kick(Some(CloseCode::SlowConsumer));
                 }
                 pinged += 1;
@@ -271,7 +276,7 @@ async fn write_loop(
     };
     if is_stall(&failed) {
         debug!("the client stopped taking bytes");
-        Metrics::add(&node.metrics.slow_consumers_total, 1);
+        node.metrics.slow_consumers_total.inc();
     }
     kick.gone();
 }
@@ -284,15 +289,18 @@ enum Batch {
     ThenClose(Option<CloseCode>),
 }
 
-/// Feeds `first` and whatever else is queued (up to a batch), then flushes once. Fails with
-/// the socket's failure.
+/// Feeds `first` and whatever else is queued (up to a batch), then flushes once, and observes
+/// how long the batch's oldest frame waited. Fails with the socket's failure.
 async fn write_batch(
+    node: &SessionContext,
     sink: &mut Sink,
     first: Message,
     rx: &mut mpsc::Receiver<Outgoing>,
+    queued: &QueuedSince,
 ) -> Result<Batch, tungstenite::Error> {
     sink.feed(first).await?;
     let mut batch = Batch::Written;
+    let mut emptied = false;
     for _ in 1..MAX_BATCH {
         match rx.try_recv() {
             Ok(Outgoing::Frame(msg)) => sink.feed(msg).await?,
@@ -300,10 +308,19 @@ async fn write_batch(
                 batch = Batch::ThenClose(code);
                 break;
             }
-            Err(_) => break,
+            Err(_) => {
+                emptied = true;
+                break;
+            }
         }
     }
+    let oldest = queued.take(emptied);
     sink.flush().await?;
+    if let Some(at) = oldest {
+        node.metrics
+            .outbound_queue_wait
+            .observe(at.elapsed().as_secs_f64());
+    }
     Ok(batch)
 }
 
@@ -412,7 +429,7 @@ async fn read_loop(
             // Closed above.
             Err(DecodeError::Malformed(_)) => continue,
         };
-        Metrics::add(&node.metrics.commands_in_total, 1);
+        node.metrics.commands_in_total.inc();
         if crate::media::is_media(&command.msg) {
             // SDP and candidates stay on this node: never through the room's log. Boxed, so
             // the channel every connection holds has small slots: few connections send media.
@@ -468,7 +485,7 @@ fn reply_error(
         out.codec,
     ) {
         // A full queue means the client is not reading; the room will kick it.
-        let _ = out.tx.try_send(Outgoing::Frame(frame));
+        let _ = out.queue(frame, QueueTime::now());
     }
 }
 

@@ -16,7 +16,6 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
@@ -167,17 +166,8 @@ async fn a_data_channel_offered_over_the_check_socket_opens_and_echoes() {
     assert!(answered && opened);
     assert!(node_candidates > 0, "the node trickles its candidates");
     assert_eq!(echoed, "are you there?");
-    assert_eq!(
-        node.node.metrics.check_probes_total.load(Ordering::Relaxed),
-        1
-    );
-    assert_eq!(
-        node.node
-            .metrics
-            .check_probes_active
-            .load(Ordering::Relaxed),
-        1
-    );
+    assert_eq!(node.node.metrics.check_probes_total.get(), 1);
+    assert_eq!(node.node.metrics.check_probes_active.get(), 1);
 
     // One probe per check.
     let (_, _, _, again) = browser().await;
@@ -196,13 +186,7 @@ async fn a_data_channel_offered_over_the_check_socket_opens_and_echoes() {
     // Closing the socket closes the probe.
     drop(check);
     tokio::time::timeout(WAIT, async {
-        while node
-            .node
-            .metrics
-            .check_probes_active
-            .load(Ordering::Relaxed)
-            != 0
-        {
+        while node.node.metrics.check_probes_active.get() != 0 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     })
@@ -254,10 +238,7 @@ async fn a_bad_offer_gets_an_error_and_the_check_goes_on() {
         matches!(check.recv().await, ServerMsg::Pong { t: 7, .. }),
         "the socket stays open"
     );
-    assert_eq!(
-        node.node.metrics.check_probes_total.load(Ordering::Relaxed),
-        0
-    );
+    assert_eq!(node.node.metrics.check_probes_total.get(), 0);
 }
 
 /// Opens a check socket as the client a trusted proxy names (`X-Forwarded-For`), and reads

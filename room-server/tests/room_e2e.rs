@@ -9,7 +9,6 @@ use protocol::{
     ChatOffset, ClientMsg, CloseCode, Codec, ErrorCode, ResumeFrom, Role, Seat, ServerMsg,
 };
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -453,13 +452,7 @@ async fn a_client_that_never_reads_does_not_hold_up_the_others() {
     let mut worst = Duration::ZERO;
     let started = Instant::now();
     let batch = 10;
-    while node
-        .node
-        .metrics
-        .slow_consumers_total
-        .load(Ordering::Relaxed)
-        == 0
-    {
+    while node.node.metrics.slow_consumers_total.get() == 0 {
         assert!(
             started.elapsed() < WAIT,
             "the stalled client was never cut off"
@@ -662,6 +655,66 @@ async fn health_readiness_and_metrics_answer() {
     assert_eq!(status, 200);
     assert!(body.contains("room_connections_active 1"), "{body}");
     assert!(body.contains("room_rooms_active 1"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_learner_joins_and_chats_metrics_show_the_latency_histograms() {
+    let node = TestNode::start().await;
+    let (mut taro, _) = node.enter("u1", "taro", Role::Learner).await;
+    taro.send(&ClientMsg::Chat {
+        text: "hello".into(),
+        question: false,
+    })
+    .await;
+    // Once the chat is back, its session has timed the join and the welcome's batch, and the
+    // room its log's appends.
+    taro.recv_until(chat_of).await;
+    let answer = common::http_answer(node.addr, "GET", "/metrics", &[], None).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let body = answer.text();
+    let lines: Vec<&str> = body.lines().collect();
+    for (family, observed) in [
+        ("room_join_seconds", true),
+        ("room_outbound_queue_wait_seconds", true),
+        ("room_log_append_seconds", true),
+        // No Redis here: the family is shown, with nothing in it.
+        ("room_redis_round_trip_seconds", false),
+    ] {
+        for line in [
+            format!("# TYPE {family} histogram"),
+            format!("# UNIT {family} seconds"),
+        ] {
+            assert!(lines.contains(&line.as_str()), "no `{line}`: {body}");
+        }
+        let count = sample(&body, &format!("{family}_count"));
+        assert_eq!(count >= 1.0, observed, "{family}: {body}");
+        assert!(sample(&body, &format!("{family}_sum")) >= 0.0, "{body}");
+        let buckets = format!("{family}_bucket{{le=");
+        assert_eq!(sample(&body, &format!("{buckets}\"+Inf\"}}")), count);
+        let bounded = lines.iter().filter(|l| l.starts_with(&buckets)).count();
+        assert!(bounded > 2, "{family} has its buckets: {body}");
+    }
+    // The counters and gauges keep their names.
+    for line in [
+        "room_connections_total 1",
+        "room_commands_in_total 1",
+        "room_connections_active 1",
+    ] {
+        assert!(lines.contains(&line), "no `{line}`: {body}");
+    }
+    assert_eq!(lines.last(), Some(&"# EOF"));
+}
+
+/// The value of one series (name and labels, as written) in a `/metrics` text.
+fn sample(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("{series} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {series}: {body}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -249,10 +249,7 @@ async fn the_check_socket_answers_pings_in_either_encoding_and_refuses_the_rest(
         );
     }
     assert_eq!(
-        node.node
-            .metrics
-            .connections_active
-            .load(std::sync::atomic::Ordering::Relaxed),
+        node.node.metrics.connections_active.get(),
         0,
         "checks are not room connections"
     );

@@ -141,6 +141,23 @@ impl NodeProcess {
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path).await
     }
+
+    /// Waits (at most [`WAIT`]) until `/metrics` shows an observation in histogram `family`.
+    pub async fn wait_observed(&self, family: &str) {
+        let count = format!("{family}_count ");
+        let observed = tokio::time::timeout(WAIT, async {
+            loop {
+                let (_, body) = self.get("/metrics").await;
+                let n = body.lines().find_map(|l| l.strip_prefix(&count));
+                if n.and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(observed.is_ok(), "{family} has no observation");
+    }
 }
 
 /// The ticket secret of the node processes [`processes`] starts.

@@ -87,7 +87,7 @@ impl Admission {
         error: &'static str,
         message: impl Into<String>,
     ) -> UpgradeRefused {
-        Metrics::add(&self.metrics.upgrades_refused_total, 1);
+        self.metrics.upgrades_refused_total.inc();
         UpgradeRefused {
             status,
             error,

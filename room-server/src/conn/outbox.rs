@@ -3,8 +3,10 @@
 
 use bytes::Bytes;
 use protocol::{CloseCode, Codec, ServerMsg};
-use std::sync::{Arc, OnceLock};
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 use tracing::error;
@@ -76,6 +78,85 @@ pub(crate) struct Outbox {
     /// Cancelled once the welcome (and the media settings after it) are queued: the session's
     /// media loop says nothing before.
     pub(crate) welcomed: CancellationToken,
+    /// When the oldest frame the writer has not taken yet was queued: how long frames wait is
+    /// measured per write batch, not per frame (no time kept in the queue's slots).
+    pub(crate) queued: Arc<QueuedSince>,
+}
+
+impl Outbox {
+    /// Queues a frame without waiting (a full queue gives it back), noting `at` as its time
+    /// if the writer has taken everything queued before it.
+    pub(crate) fn queue(
+        &self,
+        frame: Message,
+        at: QueueTime,
+    ) -> Result<(), TrySendError<Outgoing>> {
+        // Noted before the frame is in the queue: the writer, once it holds the frame, finds it.
+        self.queued.note(at);
+        self.tx.try_send(Outgoing::Frame(frame))
+    }
+
+    /// A JSON connection's outbox, with the receiving end of its queue.
+    #[cfg(test)]
+    pub(crate) fn for_test(capacity: usize) -> (Self, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let out = Self {
+            tx,
+            kick: Arc::new(Kick::default()),
+            codec: Codec::Json,
+            welcomed: CancellationToken::new(),
+            queued: Arc::default(),
+        };
+        (out, rx)
+    }
+}
+
+/// A moment on the queues' clock (one reading serves every recipient of a frame).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueueTime(u64);
+
+impl QueueTime {
+    pub(crate) fn now() -> Self {
+        static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
+        // Nanoseconds since the first reading, from 1: 0 is "nothing queued".
+        let nanos = u64::try_from(ORIGIN.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Self(nanos.max(1))
+    }
+
+    /// How long ago this was.
+    pub(crate) fn elapsed(self) -> Duration {
+        Duration::from_nanos(Self::now().0.saturating_sub(self.0))
+    }
+}
+
+/// The queue time of the oldest frame a session's writer has not taken, shared by whoever
+/// queues frames and the writer. Exact but for a frame queued in the instant between the
+/// writer's last look into the queue and its [`take`](Self::take): that frame's batch is not
+/// measured, or measured from a later frame.
+#[derive(Debug, Default)]
+pub(crate) struct QueuedSince(AtomicU64);
+
+impl QueuedSince {
+    fn note(&self, at: QueueTime) {
+        if self.0.load(Ordering::Relaxed) == 0 {
+            let _already_noted =
+                self.0
+                    .compare_exchange(0, at.0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// When the oldest frame of the batch the writer has just taken was queued. With
+    /// `emptied` (the batch took everything queued) the time is cleared for the frames after;
+    /// otherwise it stays, and the frames left behind are measured from it too (an upper
+    /// bound: they were queued no earlier).
+    pub(crate) fn take(&self, emptied: bool) -> Option<QueueTime> {
+        let at = if emptied {
+            self.0.swap(0, Ordering::Relaxed)
+        } else {
+            self.0.load(Ordering::Relaxed)
+        };
+        (at != 0).then_some(QueueTime(at))
+    }
 }
 
 /// A server message encoded at most once per codec, whatever the number of recipients.
@@ -118,5 +199,55 @@ pub(crate) fn encode(msg: &ServerMsg, codec: Codec) -> Option<Message> {
             error!(error = %e, "a server message failed to encode");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(out: &Outbox) -> QueueTime {
+        let at = QueueTime::now();
+        out.queue(Message::text("hi"), at)
+            .expect("room in the queue");
+        at
+    }
+
+    fn taken(out: &Outbox, emptied: bool) -> Option<u64> {
+        out.queued.take(emptied).map(|at| at.0)
+    }
+
+    #[test]
+    fn a_batch_is_timed_from_its_oldest_frame_and_the_next_from_its_own() {
+        let (out, mut rx) = Outbox::for_test(8);
+        let oldest = queue(&out);
+        queue(&out);
+        while rx.try_recv().is_ok() {}
+        assert_eq!(taken(&out, true), Some(oldest.0));
+        // Nothing queued since: nothing to time.
+        assert_eq!(taken(&out, true), None);
+        let next = queue(&out);
+        assert!(next.0 >= oldest.0);
+        assert_eq!(taken(&out, true), Some(next.0));
+    }
+
+    #[test]
+    fn frames_left_behind_by_a_full_batch_are_timed_from_the_same_oldest_frame() {
+        let (out, mut rx) = Outbox::for_test(8);
+        let oldest = queue(&out);
+        queue(&out);
+        let _ = rx.try_recv();
+        assert_eq!(taken(&out, false), Some(oldest.0));
+        let _ = rx.try_recv();
+        assert_eq!(taken(&out, true), Some(oldest.0));
+        assert_eq!(taken(&out, true), None);
+    }
+
+    #[test]
+    fn a_wait_is_measured_on_a_clock_that_does_not_go_back() {
+        let at = QueueTime::now();
+        assert!(at.0 >= 1);
+        assert!(QueueTime::now().0 >= at.0);
+        assert!(at.elapsed() < Duration::from_secs(60));
     }
 }

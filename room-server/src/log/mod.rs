@@ -13,6 +13,7 @@
 pub(crate) mod redis;
 
 use crate::clock::Clock;
+use prometheus_client::metrics::histogram::Histogram;
 use protocol::{ClientMsg, CommandId, Nickname, ResumeFrom, Role, UnixMillis, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -83,23 +84,28 @@ pub(crate) struct LocalLog {
     clock: Arc<dyn Clock>,
     last: UnixMillis,
     ready: VecDeque<Sequenced>,
+    /// Each append's time (here, the stamping and queueing itself: microseconds).
+    append_time: Histogram,
 }
 
 impl LocalLog {
-    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(clock: Arc<dyn Clock>, append_time: Histogram) -> Self {
         Self {
             clock,
             last: UnixMillis(0),
             ready: VecDeque::new(),
+            append_time,
         }
     }
 
     pub(crate) fn submit(&mut self, entry: RoomEntry) {
+        let submitted = std::time::Instant::now();
         self.last = self.last.max(self.clock.now());
         self.ready.push_back(Sequenced {
             at: self.last,
             entry,
         });
+        self.append_time.observe(submitted.elapsed().as_secs_f64());
     }
 
     pub(crate) fn pop(&mut self) -> Option<Sequenced> {

@@ -4,6 +4,7 @@
 
 use super::{RoomEntry, Sequenced};
 use crate::backoff::Backoff;
+use prometheus_client::metrics::histogram::Histogram;
 use protocol::{Epoch, LectureId, UnixMillis};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
@@ -171,8 +173,9 @@ impl Redis {
     }
 
     /// Starts the lecture's log on this node: a submitter that appends entries in the order
-    /// given (retrying while Redis is away), and a reader that hands every entry of the stream,
-    /// from its start, to `out`. Both stop with `stop`.
+    /// given (retrying while Redis is away; each append's time since its submission goes to
+    /// `append_time`), and a reader that hands every entry of the stream, from its start, to
+    /// `out`. Both stop with `stop`.
     pub(crate) fn open_log(
         &self,
         lecture: &LectureId,
@@ -180,7 +183,8 @@ impl Redis {
         out: mpsc::UnboundedSender<Sequenced>,
         stop: CancellationToken,
         pending: Arc<AtomicUsize>,
-    ) -> mpsc::UnboundedSender<RoomEntry> {
+        append_time: Histogram,
+    ) -> mpsc::UnboundedSender<(RoomEntry, Instant)> {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(submit(
             self.manager.clone(),
@@ -189,6 +193,7 @@ impl Redis {
             rx,
             stop.clone(),
             pending,
+            append_time,
         ));
         tokio::spawn(read(self.client.clone(), lecture.clone(), out, stop));
         tx
@@ -199,9 +204,10 @@ async fn submit(
     mut conn: ConnectionManager,
     lecture: LectureId,
     source: String,
-    mut entries: mpsc::UnboundedReceiver<RoomEntry>,
+    mut entries: mpsc::UnboundedReceiver<(RoomEntry, Instant)>,
     stop: CancellationToken,
     pending: Arc<AtomicUsize>,
+    append_time: Histogram,
 ) {
     let script = redis::Script::new(APPEND);
     let keys = [
@@ -212,7 +218,7 @@ async fn submit(
     ];
     let mut number = 0u64;
     loop {
-        let entry = tokio::select! {
+        let (entry, submitted) = tokio::select! {
             e = entries.recv() => match e { Some(e) => e, None => return },
             () = stop.cancelled() => return,
         };
@@ -241,6 +247,7 @@ async fn submit(
             match appended {
                 Ok(_) => {
                     pending.fetch_sub(1, Ordering::SeqCst);
+                    append_time.observe(submitted.elapsed().as_secs_f64());
                     break;
                 }
                 Err(e) => {

@@ -76,7 +76,7 @@ pub struct Node {
     pub(crate) sessions: TaskTracker,
     /// The door every WebSocket passes (origins, connect limits, `max_connections`).
     pub(crate) admission: Arc<crate::conn::admission::Admission>,
-    /// Counters for `/metrics`.
+    /// The metrics `/metrics` shows.
     pub metrics: Arc<Metrics>,
     /// The address `/metrics` is served at apart from the public one, once [`run`] has it.
     bound_metrics: std::sync::OnceLock<SocketAddr>,
@@ -98,7 +98,13 @@ impl Node {
             Some(url) => Some(Redis::connect(url).await.map_err(StartError::Redis)?),
             None => None,
         };
-        let cluster = Arc::new(Cluster::join(redis).await.map_err(StartError::Redis)?);
+        let metrics = Arc::<Metrics>::default();
+        let round_trip = metrics.redis_round_trip.clone();
+        let cluster = Arc::new(
+            Cluster::join(redis, round_trip)
+                .await
+                .map_err(StartError::Redis)?,
+        );
         let (records_tx, records_rx) = mpsc::channel(64 * 1024);
         let records_stop = CancellationToken::new();
         let writer = tokio::spawn(records::write(
@@ -110,7 +116,6 @@ impl Node {
         let limits = &config.limits;
         let shutdown = CancellationToken::new();
         let sessions = TaskTracker::new();
-        let metrics = Arc::<Metrics>::default();
         crate::web::warn_if_missing(&config.web_root);
         let mut signaling = config.media.signaling();
         if let Some(port) = config.media.ice_tcp_port {

@@ -104,12 +104,12 @@ pub(crate) async fn ready(State(node): State<Arc<Node>>) -> Response {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "node",
-    description = "Counters in Prometheus text format.",
-    responses((status = 200, body = String, content_type = "text/plain")))]
+    description = "Counters, gauges and histograms in the OpenMetrics text format (docs/metrics.md).",
+    responses((status = 200, body = String, content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        node.metrics.render() + &node.rooms.render_media_metrics(),
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        node.metrics.encode(&node.rooms.media_now()),
     )
         .into_response()
 }

@@ -18,7 +18,7 @@ use crate::config::{MediaSettings, RoomTuning};
 use crate::conn::ids::ConnIds;
 use crate::log::{LocalLog, RoomEntry};
 use crate::media::LectureMedia;
-use crate::metrics::Metrics;
+use crate::metrics::{MediaNow, Metrics};
 use crate::records::Record;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -170,7 +170,7 @@ impl Rooms {
         let epoch = Epoch(now.0.wrapping_mul(1000).wrapping_add(generation % 1000));
         let (tx, rx) = mpsc::channel(self.parts.inbox);
         let span = info_span!("lecture", id = %spec.id);
-        Metrics::add(&self.parts.metrics.rooms_active, 1);
+        self.parts.metrics.rooms_active.inc();
         let media = Arc::new(LectureMedia::new(signaling::Broadcast::with_recording_id(
             self.parts.signaling.clone(),
             spec.id.as_str(),
@@ -205,80 +205,26 @@ impl Rooms {
         }
     }
 
-    /// The media counters of this node's broadcasts, in Prometheus text format.
-    pub(crate) fn render_media_metrics(&self) -> String {
-        let (mut subscribers, mut publishers, mut forwarded, mut dropped) = (0, 0, 0, 0);
-        let (mut relays_in, mut relays_out) = (0, 0);
+    /// What this node's open broadcasts come to now, for `/metrics`.
+    pub(crate) fn media_now(&self) -> MediaNow {
+        let mut now = MediaNow::default();
         for slot in &self.slots {
             if let RoomSlot::Open { media, .. } = slot.value() {
                 let stats = media.broadcast.stats();
                 let out = media.relays_out.load(Ordering::Relaxed);
-                relays_out += out;
-                subscribers += (stats.subscribers as u64).saturating_sub(out);
+                now.relays_out += out;
+                now.subscribers += (stats.subscribers as u64).saturating_sub(out);
                 match *media.publisher.borrow() {
-                    Some(conn) if self.is_local(conn) => publishers += 1,
-                    Some(_) => relays_in += 1,
+                    Some(conn) if self.is_local(conn) => now.publishers += 1,
+                    Some(_) => now.relays_in += 1,
                     None => {}
                 }
-                forwarded += stats.forwarded_packets;
-                dropped += stats.dropped_packets;
+                now.forwarded_packets += stats.forwarded_packets;
+                now.dropped_packets += stats.dropped_packets;
             }
         }
-        let metrics = &self.parts.metrics;
-        let candidates_dropped = self.parts.signaling.candidate_filter.dropped();
-        forwarded += metrics.media_forwarded_retired.load(Ordering::Relaxed);
-        dropped += metrics.media_dropped_retired.load(Ordering::Relaxed);
-        let rows = [
-            (
-                "media_subscribers",
-                "gauge",
-                "Viewers receiving media now.",
-                subscribers,
-            ),
-            (
-                "media_publishers",
-                "gauge",
-                "Instructors publishing now.",
-                publishers,
-            ),
-            (
-                "media_relays_in",
-                "gauge",
-                "Lectures whose instructor this node relays from another node now.",
-                relays_in,
-            ),
-            (
-                "media_relays_out",
-                "gauge",
-                "Other nodes relaying an instructor on this node now.",
-                relays_out,
-            ),
-            (
-                "media_forwarded_packets_total",
-                "counter",
-                "RTP packets forwarded to viewers.",
-                forwarded,
-            ),
-            (
-                "media_dropped_packets_total",
-                "counter",
-                "RTP packets dropped for slow viewers.",
-                dropped,
-            ),
-            (
-                "media_ice_candidates_dropped_total",
-                "counter",
-                "ICE candidates from clients dropped for naming a private address.",
-                candidates_dropped,
-            ),
-        ];
-        let mut out = String::new();
-        for (name, kind, help, value) in rows {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            ));
-        }
-        out
+        now.ice_candidates_dropped = self.parts.signaling.candidate_filter.dropped();
+        now
     }
 
     /// Hands an entry from the gate to the lecture's room: into the lecture's log with Redis
@@ -371,7 +317,7 @@ impl task::RoomHost for Rooms {
 
     /// An over lecture stays marked over; an idle room is forgotten and will start afresh.
     fn room_stopped(&self, id: &LectureId, generation: u64, over: Option<CloseCode>) {
-        Metrics::sub(&self.parts.metrics.rooms_active, 1);
+        self.parts.metrics.rooms_active.dec();
         if let Entry::Occupied(mut slot) = self.slots.entry(id.clone())
             && matches!(slot.get(), RoomSlot::Open { generation: g, .. } if *g == generation)
         {
@@ -429,7 +375,10 @@ async fn open_room(
     let (settings, log) = match &parts.cluster.redis {
         None => (
             parts.room.settings(epoch),
-            Log::Local(LocalLog::new(Arc::clone(&parts.clock))),
+            Log::Local(LocalLog::new(
+                Arc::clone(&parts.clock),
+                parts.metrics.log_append.clone(),
+            )),
         ),
         Some(redis) => {
             let mut backoff = crate::log::redis::REDIS_BACKOFF;
@@ -447,7 +396,15 @@ async fn open_room(
             // This room's entries are numbered under a source no other room on any node uses.
             let source = format!("{}:{generation}", parts.cluster.node_number);
             let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let submit = redis.open_log(&spec.id, source, out, stop.clone(), Arc::clone(&pending));
+            let append_time = parts.metrics.log_append.clone();
+            let submit = redis.open_log(
+                &spec.id,
+                source,
+                out,
+                stop.clone(),
+                Arc::clone(&pending),
+                append_time,
+            );
             (
                 parts.room.settings(epoch),
                 Log::Redis {

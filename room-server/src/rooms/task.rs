@@ -2,7 +2,7 @@
 //! what it outputs. The only place the room core meets real time and real queues.
 
 use super::rules::{Burial, PressBatch};
-use crate::conn::outbox::{Frames, Outbox, Outgoing, encode};
+use crate::conn::outbox::{Frames, Outbox, Outgoing, QueueTime, encode};
 use crate::gate::store::AttendanceChange;
 use crate::log::{LocalLog, RoomEntry, Sequenced};
 use crate::media::{LectureMedia, MediaSource};
@@ -87,7 +87,8 @@ pub(crate) enum Log {
     Local(LocalLog),
     /// Many nodes: appended to the lecture's stream in Redis and read back from it.
     Redis {
-        submit: mpsc::UnboundedSender<RoomEntry>,
+        /// Entries with the moment they were submitted (for the append's latency).
+        submit: mpsc::UnboundedSender<(RoomEntry, Instant)>,
         /// Entries handed to the submitter and not yet in Redis.
         pending: Arc<std::sync::atomic::AtomicUsize>,
         entries: mpsc::UnboundedReceiver<Sequenced>,
@@ -105,7 +106,7 @@ impl Log {
             } => {
                 pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 // The submitter lives as long as the room; it ends only with it.
-                let _ = submit.send(entry);
+                let _ = submit.send((entry, Instant::now()));
             }
         }
     }
@@ -409,7 +410,7 @@ pub(crate) async fn run(
                 let mut frames = Frames::new(&msg);
                 for out in conns.values() {
                     if let Some(frame) = frames.get(out.codec) {
-                        let _ = out.tx.try_send(Outgoing::Frame(frame));
+                        let _ = out.queue(frame, QueueTime::now());
                     }
                 }
                 if is_degraded {
@@ -519,6 +520,7 @@ fn deliver_with(
         match output {
             Output::Send { to, msg } => {
                 let mut frames = Frames::new(&msg);
+                let queued_at = QueueTime::now();
                 // Every welcome is followed by the media settings: per connection, since a
                 // TURN credential names its holder (welcomes are per connection anyway).
                 let welcome = matches!(msg, ServerMsg::Welcome(_));
@@ -528,13 +530,13 @@ fn deliver_with(
                     let Some(frame) = frames.get(out.codec) else {
                         return;
                     };
-                    let result = out.tx.try_send(Outgoing::Frame(frame));
+                    let result = out.queue(frame, queued_at);
                     if result.is_ok() && welcome {
                         let config = ServerMsg::MediaConfig {
                             ice_servers: node.ice_servers_for(conn),
                         };
                         if let Some(frame) = encode(&config, out.codec)
-                            && out.tx.try_send(Outgoing::Frame(frame)).is_err()
+                            && out.queue(frame, queued_at).is_err()
                         {
                             out.kick.kick(Some(CloseCode::SlowConsumer));
                         }
@@ -545,14 +547,14 @@ fn deliver_with(
                         Err(TrySendError::Full(_)) => {
                             if !out.kick.is_kicked() {
                                 debug!(conn = conn.0, "slow consumer");
-                                Metrics::add(&metrics.slow_consumers_total, 1);
+                                metrics.slow_consumers_total.inc();
                                 out.kick.kick(Some(CloseCode::SlowConsumer));
                             }
                         }
                         Err(TrySendError::Closed(_)) => {}
                     }
                 });
-                Metrics::add(&metrics.frames_out_total, sent);
+                metrics.frames_out_total.inc_by(sent);
             }
             Output::Close { conn, code } => {
                 if let Some(out) = conns.get(&conn)
@@ -605,8 +607,7 @@ fn deliver_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::outbox::Kick;
-    use protocol::{Codec, Role};
+    use protocol::Role;
 
     const START: UnixMillis = UnixMillis(1_800_000_000_000);
 
@@ -628,17 +629,6 @@ mod tests {
             fork: None,
             source: None,
         }
-    }
-
-    fn outbox() -> (Outbox, mpsc::Receiver<Outgoing>) {
-        let (tx, rx) = mpsc::channel(64);
-        let out = Outbox {
-            tx,
-            kick: Arc::new(Kick::default()),
-            codec: Codec::Json,
-            welcomed: CancellationToken::new(),
-        };
-        (out, rx)
     }
 
     fn at(ms: u64, entry: RoomEntry) -> Sequenced {
@@ -713,7 +703,7 @@ mod tests {
     #[test]
     fn running_on_alone_then_rejoining_keeps_the_shared_state_and_asks_everyone_to_resync() {
         let mut holder = holder();
-        let (out, mut rx) = outbox();
+        let (out, mut rx) = Outbox::for_test(64);
         let conns: HashMap<ConnId, Outbox> = [(ConnId(1), out)].into_iter().collect();
         holder.apply(at(0, join(1, "taro")));
         holder.apply(at(1, join(2, "hanako")));
