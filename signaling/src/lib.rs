@@ -92,7 +92,8 @@
 //! - `subscriber.rs`: one subscriber's tracks, offers and answers, and its events.
 //! - `forward.rs`: readers, writers, queues, keyframe requesters.
 //! - `config.rs`: [`SignalingConfig`] and how peer connections are built from it.
-//! - `signal.rs`: [`SubscriberId`], [`IceCandidate`], [`PeerSignal`].
+//! - `signal.rs`: [`SubscriberId`], [`IceCandidate`] (the wire's, from `protocol`) and its
+//!   conversions to and from the webrtc crate's, [`PeerSignal`].
 //! - `stats.rs`: [`BroadcastStats`] and the task accounting that shows leaks.
 //! - `probe.rs`: [`probe::Probe`], the connection check's data-channel echo (no broadcast),
 //!   made by a [`probe::Prober`] with its own ports.
@@ -121,7 +122,7 @@ pub use broadcast::{Broadcast, PeerStart};
 pub use candidate::{CandidateFilter, is_public};
 pub use config::{IceServer, KeyframeRequestsToApp, SignalingConfig};
 pub use forward::is_keyframe_request;
-pub use signal::{IceCandidate, PeerSignal, SubscriberId};
+pub use signal::{IceCandidate, PeerSignal, SubscriberId, to_webrtc_candidate, to_wire_candidate};
 pub use stats::BroadcastStats;
 pub use tcp_mux::TcpMux;
 

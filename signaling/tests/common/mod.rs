@@ -608,7 +608,7 @@ fn relay_candidates_to_node(
             if network == Network::UdpBlocked && is_passive_tcp(&candidate.candidate) {
                 continue;
             }
-            let candidate = signaling::IceCandidate::from(candidate);
+            let candidate = signaling::to_wire_candidate(candidate);
             let _ = match id {
                 Some(id) => broadcast.add_subscriber_candidate(id, candidate).await,
                 None => broadcast.add_publisher_candidate(candidate).await,
@@ -633,7 +633,9 @@ fn relay_node_signals(
                     if let Some((_, _, seen)) = &viewer {
                         seen.lock().unwrap().push(candidate.candidate.clone());
                     }
-                    let _ = pc.add_ice_candidate(candidate.into()).await;
+                    let _ = pc
+                        .add_ice_candidate(signaling::to_webrtc_candidate(candidate))
+                        .await;
                 }
                 PeerSignal::Offer(sdp) => {
                     if let Some((id, network, seen)) = &viewer {
