@@ -100,6 +100,8 @@
 //! - `candidate.rs`: [`CandidateFilter`], which remote candidates clients may hand the node.
 //! - `recording.rs`: the recorders, the IVF and Ogg writers, `index.json`.
 //! - `tcp_mux.rs`: [`TcpMux`], ICE-TCP for every connection on one shared port.
+//! - `test_peer/` (feature `test-peer`): `TestPeer`, a webrtc-crate peer playing the
+//!   instructor's or a learner's browser, for tests and load runs.
 //!
 //! The room WebSocket messages carrying these signals, and the phase gating, live in
 //! `room-server` (its `media` module), as does the node-to-node relay's transport (its `relay`
@@ -117,6 +119,8 @@ mod signal;
 mod stats;
 mod subscriber;
 mod tcp_mux;
+#[cfg(feature = "test-peer")]
+pub mod test_peer;
 
 pub use broadcast::{Broadcast, PeerStart};
 pub use candidate::{CandidateFilter, is_public};

@@ -14,7 +14,7 @@ use rtc::stun::attributes::ATTR_USERNAME;
 use rtc::stun::message::{BINDING_REQUEST, Message, TransactionId};
 use rtc::stun::textattrs::Username;
 
-use common::{Instructor, Learner, Network, WAIT, contiguous, loopback_config, wait_until};
+use common::{Instructor, Learner, Network, WAIT, loopback_config, wait_until};
 use signaling::{Broadcast, SignalingConfig, TcpMux};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,14 +44,14 @@ async fn learners_whose_networks_block_udp_receive_over_the_one_shared_tcp_port(
     )
     .await;
     for learner in &learners {
-        let received = learner.received.lock().unwrap();
-        assert!(contiguous(&received.video), "video without gaps");
-        assert!(contiguous(&received.audio), "audio without gaps");
+        let received = learner.peer.received();
+        assert!(received.camera.contiguous(), "video without gaps");
+        assert!(received.microphone.contiguous(), "audio without gaps");
     }
 
     // Whatever the node told the learners, its passive TCP candidates are on the one port.
     for learner in &learners {
-        let seen = learner.node_candidates.lock().unwrap().clone();
+        let seen = learner.peer.remote_candidates();
         let passive: Vec<&String> = seen
             .iter()
             .filter(|c| c.contains(" tcp ") && c.contains("tcptype passive"))
