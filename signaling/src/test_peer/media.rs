@@ -30,20 +30,20 @@ const PLAIN_VIDEO_BYTES: usize = 200;
 const PLAIN_AUDIO_BYTES: usize = 60;
 
 /// Video frames per second of the load ([`Synthetic::load_video`]).
-pub const LOAD_FPS: u32 = 30;
+const LOAD_FPS: u32 = 30;
 /// A keyframe every this many frames of the load (2 s).
-pub const LOAD_KEYFRAME_EVERY: u64 = 60;
+const LOAD_KEYFRAME_EVERY: u64 = 60;
 /// Packets of an ordinary frame of the load.
-pub const LOAD_DELTA_PACKETS: usize = 4;
+const LOAD_DELTA_PACKETS: usize = 4;
 /// Packets of a keyframe of the load.
-pub const LOAD_KEY_PACKETS: usize = 30;
+const LOAD_KEY_PACKETS: usize = 30;
 /// Bytes of every video payload of the load: (30 + 59 × 4) packets per 2 s ≈ 133 packets/s of
 /// 1,200 bytes ≈ 1.3 Mbit/s of payload, about 1.5 Mbit/s with the audio and every header.
-pub const LOAD_VIDEO_PAYLOAD: usize = 1200;
+const LOAD_VIDEO_PAYLOAD: usize = 1200;
 /// Opus packets per second of the load (20 ms each).
-pub const LOAD_AUDIO_PPS: u32 = 50;
+const LOAD_AUDIO_PPS: u32 = 50;
 /// Bytes of every audio payload of the load.
-pub const LOAD_AUDIO_PAYLOAD: usize = 160;
+const LOAD_AUDIO_PAYLOAD: usize = 160;
 
 /// One synthetic RTP packet, before it goes to a track or a socket.
 #[derive(Clone, Debug)]
@@ -131,14 +131,13 @@ impl Synthetic {
         Self::new(Shape::Microphone, FIRST_SEQ)
     }
 
-    /// A load of about 1.3 Mbit/s of VP8: [`LOAD_FPS`] frames a second, a keyframe of
-    /// [`LOAD_KEY_PACKETS`] packets every [`LOAD_KEYFRAME_EVERY`] frames, else
-    /// [`LOAD_DELTA_PACKETS`], every payload [`LOAD_VIDEO_PAYLOAD`] bytes.
+    /// A load of about 1.3 Mbit/s of VP8: 30 frames a second, a keyframe of 30 packets every
+    /// 60 frames (2 s), else 4 packets, every payload 1,200 bytes ([`load_description`]).
     pub fn load_video() -> Self {
         Self::new(Shape::LoadVideo, 0)
     }
 
-    /// The load's Opus: [`LOAD_AUDIO_PPS`] packets a second of [`LOAD_AUDIO_PAYLOAD`] bytes.
+    /// The load's Opus: 50 packets a second of 160 bytes.
     pub fn load_audio() -> Self {
         Self::new(Shape::LoadAudio, 0)
     }

@@ -17,12 +17,8 @@ mod media;
 mod tally;
 
 pub use local::LocalTrack;
-pub use media::{
-    LOAD_AUDIO_PAYLOAD, LOAD_AUDIO_PPS, LOAD_DELTA_PACKETS, LOAD_FPS, LOAD_KEY_PACKETS,
-    LOAD_KEYFRAME_EVERY, LOAD_VIDEO_PAYLOAD, Outgoing, Pump, RtpSink, Sent, Synthetic,
-    load_description,
-};
-pub use tally::{Received, SeqCounter, Tally, starts_vp8_keyframe};
+pub use media::{Outgoing, Pump, RtpSink, Sent, Synthetic, load_description};
+pub use tally::{Received, SeqCounter, Tally};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

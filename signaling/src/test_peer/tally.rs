@@ -119,15 +119,6 @@ pub struct Received {
 }
 
 impl Received {
-    /// The tally of `feed`.
-    pub fn feed(&self, feed: Feed) -> &Tally {
-        match feed {
-            Feed::Camera => &self.camera,
-            Feed::Microphone => &self.microphone,
-            Feed::Screen => &self.screen,
-        }
-    }
-
     /// Packets received, every feed, duplicates included.
     pub fn packets(&self) -> u64 {
         self.feeds().map(|t| t.loss.received()).sum()
@@ -169,7 +160,7 @@ impl Received {
 
 /// True if a VP8 RTP payload starts a keyframe: the descriptor marks the start of partition 0,
 /// and the frame tag's P bit is clear.
-pub fn starts_vp8_keyframe(payload: &bytes::Bytes) -> bool {
+pub(super) fn starts_vp8_keyframe(payload: &bytes::Bytes) -> bool {
     let mut descriptor = Vp8Packet::default();
     let Ok(frame) = descriptor.depacketize(payload) else {
         return false;

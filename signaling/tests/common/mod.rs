@@ -153,6 +153,18 @@ impl Learner {
         self.peer.request_keyframe(Feed::Camera).await.unwrap();
     }
 
+    /// Checks the camera and the microphone arrived without a hole and unchanged.
+    pub fn received_intact(&self) {
+        let r = self.peer.received();
+        assert!(r.camera.contiguous(), "{}: a hole in the video", self.id);
+        assert!(
+            r.microphone.contiguous(),
+            "{}: a hole in the audio",
+            self.id
+        );
+        assert_eq!(r.altered(), 0, "{}: payloads changed on the way", self.id);
+    }
+
     /// Distinct packets of the camera, the microphone and the screen share received.
     pub fn counts(&self) -> (usize, usize, usize) {
         let r = self.peer.received();
