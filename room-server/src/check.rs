@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use protocol::{ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, IceCandidate, ServerMsg};
+use protocol::{ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, ServerMsg};
 use serde::Deserialize;
 use signaling::PeerSignal;
 use signaling::probe::{Probe, Prober};
@@ -357,14 +357,9 @@ async fn converse<'a>(
             () = sleep_until(deadline) => return Some(normal_close("check over: 60 s elapsed")),
             signal = probe.next() => {
                 let msg = match signal {
-                    Some(PeerSignal::IceCandidate(c)) => ServerMsg::MediaCandidate {
-                        candidate: IceCandidate {
-                            candidate: c.candidate,
-                            sdp_mid: c.sdp_mid,
-                            sdp_mline_index: c.sdp_mline_index,
-                            username_fragment: c.username_fragment,
-                        },
-                    },
+                    Some(PeerSignal::IceCandidate(candidate)) => {
+                        ServerMsg::MediaCandidate { candidate }
+                    }
                     Some(PeerSignal::EndOfCandidates | PeerSignal::Offer(_)) => continue,
                     Some(PeerSignal::Closed) | None => {
                         // The probe failed, closed, or lived its life: its place goes back.
@@ -412,22 +407,14 @@ async fn converse<'a>(
                 ProbeSlot::Live { .. } if !check.candidate_filter.admit(&candidate.candidate) => {
                     None
                 }
-                ProbeSlot::Live { probe: live, .. } => {
-                    let candidate = signaling::IceCandidate {
-                        candidate: candidate.candidate,
-                        sdp_mid: candidate.sdp_mid,
-                        sdp_mline_index: candidate.sdp_mline_index,
-                        username_fragment: candidate.username_fragment,
-                    };
-                    match live.add_candidate(candidate).await {
-                        Ok(()) => None,
-                        Err(e) => Some(check_error(
-                            ErrorCode::InvalidArgument,
-                            format!("the candidate was refused: {e}"),
-                            "media_candidate",
-                        )),
-                    }
-                }
+                ProbeSlot::Live { probe: live, .. } => match live.add_candidate(candidate).await {
+                    Ok(()) => None,
+                    Err(e) => Some(check_error(
+                        ErrorCode::InvalidArgument,
+                        format!("the candidate was refused: {e}"),
+                        "media_candidate",
+                    )),
+                },
             },
             Ok(other) => Some(check_error(
                 ErrorCode::NotAllowed,

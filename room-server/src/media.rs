@@ -8,7 +8,7 @@
 
 use crate::conn::outbox::{Outbox, QueueTime, encode};
 use crate::metrics::Metrics;
-use protocol::{ClientMsg, CloseCode, ErrorCode, IceCandidate, Role, ServerMsg};
+use protocol::{ClientMsg, CloseCode, ErrorCode, Role, ServerMsg};
 use room::ConnId;
 use signaling::{Broadcast, PeerSignal, SignalingError, SubscriberId};
 use std::sync::Arc;
@@ -91,24 +91,6 @@ impl LectureMedia {
             }
             mine
         });
-    }
-}
-
-pub(crate) fn to_signaling(c: IceCandidate) -> signaling::IceCandidate {
-    signaling::IceCandidate {
-        candidate: c.candidate,
-        sdp_mid: c.sdp_mid,
-        sdp_mline_index: c.sdp_mline_index,
-        username_fragment: c.username_fragment,
-    }
-}
-
-pub(crate) fn to_protocol(c: signaling::IceCandidate) -> IceCandidate {
-    IceCandidate {
-        candidate: c.candidate,
-        sdp_mid: c.sdp_mid,
-        sdp_mline_index: c.sdp_mline_index,
-        username_fragment: c.username_fragment,
     }
 }
 
@@ -255,9 +237,9 @@ pub(crate) async fn run_session(
                         let result = if !filter.admit(&candidate.candidate) {
                             Ok(())
                         } else if publishing.is_some() {
-                            broadcast.add_publisher_candidate(to_signaling(candidate)).await
+                            broadcast.add_publisher_candidate(candidate).await
                         } else if viewing.is_some() {
-                            broadcast.add_subscriber_candidate(id, to_signaling(candidate)).await
+                            broadcast.add_subscriber_candidate(id, candidate).await
                         } else {
                             Ok(())
                         };
@@ -271,8 +253,8 @@ pub(crate) async fn run_session(
             Ok(()) = live.changed() => {}
             Ok(()) = publisher.changed() => {}
             signal = next_signal(&mut publishing), if publishing.is_some() => match signal {
-                Some(PeerSignal::IceCandidate(c)) => {
-                    send(out, &ServerMsg::MediaCandidate { candidate: to_protocol(c) });
+                Some(PeerSignal::IceCandidate(candidate)) => {
+                    send(out, &ServerMsg::MediaCandidate { candidate });
                 }
                 Some(PeerSignal::EndOfCandidates | PeerSignal::Offer(_)) => {}
                 Some(PeerSignal::Closed) | None => {
@@ -282,8 +264,8 @@ pub(crate) async fn run_session(
                 }
             },
             signal = next_signal(&mut viewing), if viewing.is_some() => match signal {
-                Some(PeerSignal::IceCandidate(c)) => {
-                    send(out, &ServerMsg::MediaCandidate { candidate: to_protocol(c) });
+                Some(PeerSignal::IceCandidate(candidate)) => {
+                    send(out, &ServerMsg::MediaCandidate { candidate });
                 }
                 Some(PeerSignal::Offer(sdp)) => send(out, &ServerMsg::MediaOffer { sdp }),
                 Some(PeerSignal::EndOfCandidates) => {}

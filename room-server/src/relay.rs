@@ -25,7 +25,7 @@
 //!   0.5 s, doubling to 5 s.
 
 use crate::backoff::Backoff;
-use crate::media::{LectureMedia, MediaSource, to_protocol, to_signaling};
+use crate::media::{LectureMedia, MediaSource};
 use crate::refusal::refuse;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -181,7 +181,7 @@ async fn serve(node: Arc<dyn RelayHost>, media: Arc<LectureMedia>, mut ws: WebSo
                 let result = match serde_json::from_str::<RelayMsg>(text.as_str()) {
                     Ok(RelayMsg::Answer { sdp }) => media.broadcast.subscriber_answer(id, sdp).await,
                     Ok(RelayMsg::Candidate { candidate }) => {
-                        media.broadcast.add_subscriber_candidate(id, to_signaling(candidate)).await
+                        media.broadcast.add_subscriber_candidate(id, candidate).await
                     }
                     Ok(RelayMsg::Offer { .. }) | Err(_) => {
                         warn!("the pulling node sent something other than an answer or a candidate");
@@ -193,8 +193,8 @@ async fn serve(node: Arc<dyn RelayHost>, media: Arc<LectureMedia>, mut ws: WebSo
                 }
             }
             signal = start.signals.recv() => match signal {
-                Some(PeerSignal::IceCandidate(c)) => {
-                    outgoing = Some(RelayMsg::Candidate { candidate: to_protocol(c) });
+                Some(PeerSignal::IceCandidate(candidate)) => {
+                    outgoing = Some(RelayMsg::Candidate { candidate });
                 }
                 Some(PeerSignal::Offer(sdp)) => outgoing = Some(RelayMsg::Offer { sdp }),
                 Some(PeerSignal::EndOfCandidates) => {}
@@ -403,7 +403,7 @@ async fn relay(
                         outgoing = Some(RelayMsg::Answer { sdp });
                     }
                     Ok(RelayMsg::Candidate { candidate }) => {
-                        if let Err(e) = broadcast.add_publisher_candidate(to_signaling(candidate)).await {
+                        if let Err(e) = broadcast.add_publisher_candidate(candidate).await {
                             debug!(error = %e, "a relay candidate was refused");
                         }
                     }
@@ -411,8 +411,8 @@ async fn relay(
                 }
             }
             signal = next(&mut signals), if signals.is_some() => match signal {
-                Some(PeerSignal::IceCandidate(c)) => {
-                    outgoing = Some(RelayMsg::Candidate { candidate: to_protocol(c) });
+                Some(PeerSignal::IceCandidate(candidate)) => {
+                    outgoing = Some(RelayMsg::Candidate { candidate });
                 }
                 Some(PeerSignal::EndOfCandidates | PeerSignal::Offer(_)) => {}
                 Some(PeerSignal::Closed) | None => {

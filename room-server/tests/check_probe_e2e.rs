@@ -10,35 +10,14 @@ use e2e as common;
 use common::{Client, TestNode, WAIT};
 use protocol::{ClientMsg, Codec, ErrorCode, IceCandidate, Role, ServerMsg};
 use room_server::client_addr::{ForwardedHeader, TrustedProxies};
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_VP8;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use signaling::test_peer::{Feed, Network, TestPeer};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
-use webrtc::media_stream::MediaStreamTrack;
-use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCSessionDescription,
-};
 
-struct Events {
-    candidates: mpsc::UnboundedSender<RTCIceCandidateInit>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Events {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let _ = self.candidates.send(init);
-        }
-    }
-}
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn check_url(node: &TestNode) -> String {
     format!("ws://{}/ws/check", node.addr)
@@ -60,48 +39,28 @@ async fn open_check(node: &TestNode) -> Client {
     check
 }
 
-/// The browser's peer connection with one data channel, and its offer.
+/// The browser's peer connection with one data channel, its candidates, and its offer.
 async fn browser() -> (
-    Arc<dyn PeerConnection>,
+    TestPeer,
     Arc<dyn DataChannel>,
-    mpsc::UnboundedReceiver<RTCIceCandidateInit>,
+    mpsc::UnboundedReceiver<IceCandidate>,
     String,
 ) {
-    let (candidates_tx, candidates) = mpsc::unbounded_channel();
-    let pc: Arc<dyn PeerConnection> = Arc::new(
-        Box::pin(
-            PeerConnectionBuilder::new()
-                .with_media_engine(MediaEngine::default())
-                .with_handler(Arc::new(Events {
-                    candidates: candidates_tx,
-                }))
-                .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
-                .build(),
-        )
+    let (peer, candidates) = TestPeer::new(LOOPBACK, Network::Open).await.unwrap();
+    let channel = peer
+        .connection()
+        .create_data_channel("check", None)
         .await
-        .unwrap(),
-    );
-    let channel = pc.create_data_channel("check", None).await.unwrap();
-    let offer = pc.create_offer(None).await.unwrap();
-    pc.set_local_description(offer).await.unwrap();
-    let sdp = pc.local_description().await.unwrap().sdp;
-    (pc, channel, candidates, sdp)
-}
-
-fn to_protocol(init: RTCIceCandidateInit) -> IceCandidate {
-    IceCandidate {
-        candidate: init.candidate,
-        sdp_mid: init.sdp_mid,
-        sdp_mline_index: init.sdp_mline_index,
-        username_fragment: init.username_fragment,
-    }
+        .unwrap();
+    let sdp = peer.offer().await.unwrap();
+    (peer, channel, candidates, sdp)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_channel_offered_over_the_check_socket_opens_and_echoes() {
     let node = start_node().await;
     let mut check = open_check(&node).await;
-    let (pc, channel, mut candidates, offer) = browser().await;
+    let (peer, channel, mut candidates, offer) = browser().await;
     assert!(!offer.contains("m=audio") && !offer.contains("m=video"));
     check.send(&ClientMsg::MediaOffer { sdp: offer }).await;
 
@@ -123,28 +82,18 @@ async fn a_data_channel_offered_over_the_check_socket_opens_and_echoes() {
     let echoed = tokio::time::timeout(WAIT, async {
         loop {
             tokio::select! {
-                Some(init) = candidates.recv() => {
-                    check.send(&ClientMsg::MediaCandidate { candidate: to_protocol(init) }).await;
+                Some(candidate) = candidates.recv() => {
+                    check.send(&ClientMsg::MediaCandidate { candidate }).await;
                 }
                 msg = check.recv() => match msg {
                     ServerMsg::MediaAnswer { sdp } => {
                         assert!(!answered, "one answer");
                         answered = true;
-                        pc.set_remote_description(RTCSessionDescription::answer(sdp).unwrap())
-                            .await
-                            .unwrap();
+                        peer.apply_answer(sdp).await.unwrap();
                     }
                     ServerMsg::MediaCandidate { candidate } => {
                         node_candidates += 1;
-                        pc.add_ice_candidate(RTCIceCandidateInit {
-                            candidate: candidate.candidate,
-                            sdp_mid: candidate.sdp_mid,
-                            sdp_mline_index: candidate.sdp_mline_index,
-                            username_fragment: candidate.username_fragment,
-                            ..Default::default()
-                        })
-                        .await
-                        .unwrap();
+                        peer.add_remote_candidate(candidate).await.unwrap();
                     }
                     other => panic!("unexpected {other:?}"),
                 },
@@ -192,7 +141,7 @@ async fn a_data_channel_offered_over_the_check_socket_opens_and_echoes() {
     })
     .await
     .expect("the probe is closed with its socket");
-    let _ = pc.close().await;
+    let _ = peer.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,7 +206,7 @@ async fn open_check_from(node: &TestNode, client: &str) -> Client {
 
 /// Offers a probe on `check`; returns the node's answer, or the error's code and message.
 async fn offer_probe(check: &mut Client) -> Result<(), (ErrorCode, String)> {
-    let (pc, _, _, sdp) = browser().await;
+    let (peer, _, _, sdp) = browser().await;
     check.send(&ClientMsg::MediaOffer { sdp }).await;
     let reply = check
         .recv_until(|m| match m {
@@ -274,7 +223,7 @@ async fn offer_probe(check: &mut Client) -> Result<(), (ErrorCode, String)> {
             _ => None,
         })
         .await;
-    let _ = pc.close().await;
+    let _ = peer.close().await;
     reply
 }
 
@@ -297,51 +246,18 @@ fn free_udp_ports(n: u16) -> u16 {
 }
 
 /// An instructor's offer of a camera track, as the console's browser makes it.
-async fn instructor_offer() -> (Arc<dyn PeerConnection>, String) {
-    let camera = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "camera".to_owned(),
-        "camera-video".to_owned(),
-        "camera-video".to_owned(),
-        RtpCodecKind::Video,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(0x1111_1111),
-                ..Default::default()
-            },
-            codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_VP8.to_owned(),
-                clock_rate: 90_000,
-                ..Default::default()
-            },
-            ..Default::default()
-        }],
-    )));
-    let (candidates, _) = mpsc::unbounded_channel();
-    let mut media_engine = MediaEngine::default();
-    media_engine.register_default_codecs().unwrap();
-    let pc: Arc<dyn PeerConnection> = Arc::new(
-        Box::pin(
-            PeerConnectionBuilder::new()
-                .with_media_engine(media_engine)
-                .with_handler(Arc::new(Events { candidates }))
-                .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
-                .build(),
-        )
-        .await
-        .unwrap(),
-    );
-    pc.add_track(camera as Arc<dyn TrackLocal>).await.unwrap();
-    let offer = pc.create_offer(None).await.unwrap();
-    pc.set_local_description(offer).await.unwrap();
-    let sdp = pc.local_description().await.unwrap().sdp;
-    (pc, sdp)
+async fn instructor_offer() -> (TestPeer, String) {
+    let (peer, _) = TestPeer::new(LOOPBACK, Network::Open).await.unwrap();
+    peer.add_track(Feed::Camera).await.unwrap();
+    let sdp = peer.offer().await.unwrap();
+    (peer, sdp)
 }
 
 /// The instructor enters and offers; the node's answer or error.
 async fn instructor_publishes(node: &TestNode) -> (Client, Result<(), String>) {
     let (mut sensei, _) = node.enter("t1", "sensei", Role::Instructor).await;
     assert!(matches!(sensei.recv().await, ServerMsg::MediaConfig { .. }));
-    let (pc, sdp) = instructor_offer().await;
+    let (peer, sdp) = instructor_offer().await;
     sensei.send(&ClientMsg::MediaOffer { sdp }).await;
     let reply = sensei
         .recv_until(|m| match m {
@@ -350,7 +266,7 @@ async fn instructor_publishes(node: &TestNode) -> (Client, Result<(), String>) {
             _ => None,
         })
         .await;
-    let _ = pc.close().await;
+    let _ = peer.close().await;
     (sensei, reply)
 }
 

@@ -1,5 +1,5 @@
 //! The instructor's broadcast through the room connection: a real node, room clients over
-//! WebSocket, and real webrtc-crate peers playing the browsers.
+//! WebSocket, and real webrtc-crate peers (`signaling::test_peer`) playing the browsers.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,103 +9,13 @@ use common::{Client, TestNode, WAIT};
 use futures_util::StreamExt;
 use protocol::server::Phase;
 use protocol::{ClientMsg, ErrorCode, IceCandidate, Role, ServerMsg};
-use rtc::interceptor::Slot;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
-    RtpCodecKind,
-};
-use signaling::{KeyframeRequestsToApp, is_keyframe_request};
-use std::collections::BTreeSet;
+use signaling::test_peer::{Feed, LocalTrack, Network, Pump, Synthetic, TestPeer};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use webrtc::media_stream::MediaStreamTrack;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
-    Registry, register_default_interceptors,
-};
-use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
-const VIDEO_SSRC: u32 = 0x1111_1111;
-const AUDIO_SSRC: u32 = 0x2222_2222;
-const SCREEN_SSRC: u32 = 0x3333_3333;
-
-fn vp8() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_VP8.to_owned(),
-        clock_rate: 90_000,
-        ..Default::default()
-    }
-}
-
-fn opus() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_OPUS.to_owned(),
-        clock_rate: 48_000,
-        channels: 2,
-        ..Default::default()
-    }
-}
-
-/// A VP8 keyframe packet carrying its sequence number.
-fn vp8_payload(seq: u16) -> bytes::Bytes {
-    let mut payload = vec![
-        0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01,
-    ];
-    payload.extend(seq.to_be_bytes());
-    payload.resize(200, 0xA5);
-    payload.into()
-}
-
-/// An Opus packet carrying its sequence number.
-fn opus_payload(seq: u16) -> bytes::Bytes {
-    let mut payload = vec![0xfc];
-    payload.extend(seq.to_be_bytes());
-    payload.resize(60, 0x5A);
-    payload.into()
-}
-
-/// Events of one test peer.
-#[derive(Clone)]
-struct Events {
-    candidates: mpsc::UnboundedSender<RTCIceCandidateInit>,
-    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
-    state: Arc<watch::Sender<RTCPeerConnectionState>>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Events {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            let _ = self.candidates.send(init);
-        }
-    }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.state.send_replace(state);
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.tracks.send(track);
-    }
-}
-
-/// Which RTP packets a viewer received: the camera's and the microphone's, and those of any
-/// other track by its id (a screen share).
-#[derive(Debug, Default)]
-struct Received {
-    video: BTreeSet<u16>,
-    audio: BTreeSet<u16>,
-    others: std::collections::HashMap<String, BTreeSet<u16>>,
-    /// Payloads differing from what the instructor sent.
-    altered: usize,
-}
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// A browser: one room connection and one peer connection, negotiated over it.
 struct Browser {
@@ -113,73 +23,24 @@ struct Browser {
     send: mpsc::UnboundedSender<ClientMsg>,
     /// Everything the node sent (media messages included, after the browser acted on them).
     inbox: mpsc::UnboundedReceiver<ServerMsg>,
-    pc: Arc<dyn PeerConnection>,
-    state: watch::Receiver<RTCPeerConnectionState>,
-    received: Arc<Mutex<Received>>,
-    /// Keyframe requests (PLI/FIR) that reached this browser's camera, once it publishes.
-    keyframe_requests: Arc<AtomicUsize>,
+    peer: TestPeer,
+    /// The camera, once this browser publishes.
+    camera: Option<LocalTrack>,
 }
 
 impl Browser {
     /// Takes over `client` (welcomed already): answers the node's offers, applies its answers
     /// and candidates, trickles its own candidates.
     async fn new(client: Client) -> Self {
-        let mut media_engine = MediaEngine::default();
-        for (codec, pt, kind) in [
-            (vp8(), 96, RtpCodecKind::Video),
-            (opus(), 111, RtpCodecKind::Audio),
-        ] {
-            media_engine
-                .register_codec(
-                    RTCRtpCodecParameters {
-                        rtp_codec: codec,
-                        payload_type: pt,
-                    },
-                    kind,
-                )
-                .unwrap();
-        }
-        // Keyframe requests reach the page's tracks, as they do a browser's encoder.
-        let registry = register_default_interceptors(Registry::new(), &mut media_engine)
-            .unwrap()
-            .with(Slot::from(14_000), KeyframeRequestsToApp::default());
-        let (candidates_tx, candidates) = mpsc::unbounded_channel();
-        let (tracks_tx, tracks) = mpsc::unbounded_channel();
-        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-        let pc: Arc<dyn PeerConnection> = Arc::new(
-            Box::pin(
-                PeerConnectionBuilder::new()
-                    .with_media_engine(media_engine)
-                    .with_interceptor_registry(registry)
-                    .with_handler(Arc::new(Events {
-                        candidates: candidates_tx,
-                        tracks: tracks_tx,
-                        state: Arc::new(state_tx),
-                    }))
-                    .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
-                    .build(),
-            )
-            .await
-            .unwrap(),
-        );
-        let received = Arc::new(Mutex::new(Received::default()));
-        record_tracks(tracks, Arc::clone(&received));
+        let (peer, candidates) = TestPeer::new(LOOPBACK, Network::Open).await.unwrap();
         let (send, outgoing) = mpsc::unbounded_channel();
         let (inbox_tx, inbox) = mpsc::unbounded_channel();
-        tokio::spawn(drive(
-            client,
-            Arc::clone(&pc),
-            outgoing,
-            candidates,
-            inbox_tx,
-        ));
+        tokio::spawn(drive(client, peer.clone(), outgoing, candidates, inbox_tx));
         Self {
             send,
             inbox,
-            pc,
-            state,
-            received,
-            keyframe_requests: Arc::new(AtomicUsize::new(0)),
+            peer,
+            camera: None,
         }
     }
 
@@ -202,37 +63,31 @@ impl Browser {
     }
 
     async fn connected(&mut self) {
-        let connected = tokio::time::timeout(
-            WAIT,
-            self.state
-                .wait_for(|s| *s == RTCPeerConnectionState::Connected),
-        )
-        .await;
-        assert!(matches!(connected, Ok(Ok(_))), "the peer did not connect");
+        if let Err(e) = self.peer.connected(WAIT).await {
+            panic!("the peer did not connect: {e}");
+        }
     }
 
+    /// Distinct camera and microphone packets received.
     fn counts(&self) -> (usize, usize) {
-        let r = self.received.lock().unwrap();
-        (r.video.len(), r.audio.len())
+        let r = self.peer.received();
+        (r.camera.count(), r.microphone.count())
     }
-}
 
-fn to_init(c: IceCandidate) -> RTCIceCandidateInit {
-    RTCIceCandidateInit {
-        candidate: c.candidate,
-        sdp_mid: c.sdp_mid,
-        sdp_mline_index: c.sdp_mline_index,
-        username_fragment: c.username_fragment,
-        ..Default::default()
+    /// Keyframe requests (PLI/FIR) that reached this browser's camera.
+    fn keyframe_requests(&self) -> usize {
+        self.camera
+            .as_ref()
+            .map_or(0, |camera| camera.keyframe_requests().len())
     }
 }
 
 /// The browser's side of the room connection: the page's media code.
 async fn drive(
     mut client: Client,
-    pc: Arc<dyn PeerConnection>,
+    peer: TestPeer,
     mut outgoing: mpsc::UnboundedReceiver<ClientMsg>,
-    mut candidates: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
+    mut candidates: mpsc::UnboundedReceiver<IceCandidate>,
     inbox: mpsc::UnboundedSender<ServerMsg>,
 ) {
     loop {
@@ -241,17 +96,8 @@ async fn drive(
                 let Some(msg) = msg else { break };
                 client.send(&msg).await;
             }
-            Some(init) = candidates.recv() => {
-                client
-                    .send(&ClientMsg::MediaCandidate {
-                        candidate: IceCandidate {
-                            candidate: init.candidate,
-                            sdp_mid: init.sdp_mid,
-                            sdp_mline_index: init.sdp_mline_index,
-                            username_fragment: init.username_fragment,
-                        },
-                    })
-                    .await;
+            Some(candidate) = candidates.recv() => {
+                client.send(&ClientMsg::MediaCandidate { candidate }).await;
             }
             frame = client.ws.next() => {
                 let bytes = match frame {
@@ -262,17 +108,16 @@ async fn drive(
                 };
                 let msg = client.codec.decode_server(&bytes).expect("valid frames");
                 match &msg {
+                    // None if this peer connection cannot take it (one that was closed after
+                    // `media_stopped`, say: the test only looks at the offer then).
                     ServerMsg::MediaOffer { sdp } => {
-                        if let Some(sdp) = answer(&pc, sdp.clone()).await {
+                        if let Ok(sdp) = peer.answer(sdp.clone()).await {
                             client.send(&ClientMsg::MediaAnswer { sdp }).await;
                         }
                     }
-                    ServerMsg::MediaAnswer { sdp } => {
-                        let answer = RTCSessionDescription::answer(sdp.clone()).unwrap();
-                        pc.set_remote_description(answer).await.unwrap();
-                    }
+                    ServerMsg::MediaAnswer { sdp } => peer.apply_answer(sdp.clone()).await.unwrap(),
                     ServerMsg::MediaCandidate { candidate } => {
-                        let _ = pc.add_ice_candidate(to_init(candidate.clone())).await;
+                        let _ = peer.add_remote_candidate(candidate.clone()).await;
                     }
                     _ => {}
                 }
@@ -283,122 +128,7 @@ async fn drive(
         }
     }
     let _ = client.ws.close(None).await;
-    let _ = pc.close().await;
-}
-
-/// The answer to the node's offer; none if this peer connection cannot take it (one that
-/// was closed after `media_stopped`, say: the test only looks at the offer then).
-async fn answer(pc: &Arc<dyn PeerConnection>, offer: String) -> Option<String> {
-    let offer = RTCSessionDescription::offer(offer).ok()?;
-    pc.set_remote_description(offer).await.ok()?;
-    let answer = pc.create_answer(None).await.ok()?;
-    pc.set_local_description(answer).await.ok()?;
-    Some(pc.local_description().await?.sdp)
-}
-
-fn record_tracks(
-    mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
-    received: Arc<Mutex<Received>>,
-) {
-    tokio::spawn(async move {
-        while let Some(track) = tracks.recv().await {
-            let received = Arc::clone(&received);
-            tokio::spawn(async move {
-                let kind = track.kind().await;
-                let id = track.track_id().await;
-                while let Some(event) = track.poll().await {
-                    let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-                        continue;
-                    };
-                    let seq = packet.header.sequence_number;
-                    let expected = match kind {
-                        RtpCodecKind::Video => vp8_payload(seq),
-                        _ => opus_payload(seq),
-                    };
-                    let mut r = received.lock().unwrap();
-                    if packet.payload != expected {
-                        r.altered += 1;
-                    }
-                    // The node prefixes the instructor's track ids with its own numbers
-                    // (`<n>-camera-video`), once per node the track passes.
-                    match id.as_str() {
-                        id if id.ends_with("-camera-video") => r.video.insert(seq),
-                        id if id.ends_with("-microphone") => r.audio.insert(seq),
-                        id if id.ends_with("-screen-video") => r
-                            .others
-                            .entry("screen-video".into())
-                            .or_default()
-                            .insert(seq),
-                        id => r.others.entry(id.to_owned()).or_default().insert(seq),
-                    };
-                }
-            });
-        }
-    });
-}
-
-fn local_track(id: &str, kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
-    let codec = match kind {
-        RtpCodecKind::Video => vp8(),
-        _ => opus(),
-    };
-    let stream = if id.starts_with("screen") {
-        "screen"
-    } else {
-        "camera"
-    };
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        stream.to_owned(),
-        id.to_owned(),
-        id.to_owned(),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
-    )))
-}
-
-/// Sends synthetic RTP on `track` every 20 ms until aborted.
-fn pump(
-    track: Arc<TrackLocalStaticRTP>,
-    ssrc: u32,
-    payload_type: u8,
-    make: fn(u16) -> bytes::Bytes,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        let mut seq: u16 = 1000;
-        loop {
-            tick.tick().await;
-            let packet = rtc::rtp::Packet {
-                header: rtc::rtp::header::Header {
-                    version: 2,
-                    marker: true,
-                    payload_type,
-                    sequence_number: seq,
-                    timestamp: u32::from(seq) * 3000,
-                    ssrc,
-                    ..Default::default()
-                },
-                payload: make(seq),
-            };
-            let _ = track.write_rtp(packet).await;
-            seq = seq.wrapping_add(1);
-        }
-    })
-}
-
-/// True if `seqs` has no hole between its smallest and largest member.
-fn contiguous(seqs: &BTreeSet<u16>) -> bool {
-    match (seqs.first(), seqs.last()) {
-        (Some(first), Some(last)) => usize::from(last - first) + 1 == seqs.len(),
-        _ => true,
-    }
+    let _ = peer.close().await;
 }
 
 /// Enters and reads the welcome and the media settings after it.
@@ -499,37 +229,27 @@ async fn learners_receive_the_instructor_only_while_the_lecture_is_live() {
         .await;
     node.wait_metric("media_subscribers", 0).await;
     node.wait_metric("media_publishers", 0).await;
-    for pump in pumps {
-        pump.abort();
-    }
+    drop(pumps);
     drop(first);
 }
 
 /// Publishes camera and microphone over the room connection and starts sending on them.
-async fn publish(sensei: &mut Browser) -> [tokio::task::JoinHandle<()>; 2] {
-    let camera = local_track("camera-video", RtpCodecKind::Video, VIDEO_SSRC);
-    let microphone = local_track("microphone", RtpCodecKind::Audio, AUDIO_SSRC);
-    for track in [&camera, &microphone] {
-        sensei
-            .pc
-            .add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
-            .await
-            .unwrap();
-    }
-    count_keyframe_requests(Arc::clone(&camera), Arc::clone(&sensei.keyframe_requests));
+async fn publish(sensei: &mut Browser) -> [Pump; 2] {
+    let camera = sensei.peer.add_track(Feed::Camera).await.unwrap();
+    let microphone = sensei.peer.add_track(Feed::Microphone).await.unwrap();
     offer(sensei).await;
     sensei.connected().await;
-    [
-        pump(camera, VIDEO_SSRC, 96, vp8_payload),
-        pump(microphone, AUDIO_SSRC, 111, opus_payload),
-    ]
+    let pumps = [
+        Pump::start(Synthetic::keyframes(), camera.clone()),
+        Pump::start(Synthetic::opus(), microphone),
+    ];
+    sensei.camera = Some(camera);
+    pumps
 }
 
 /// Offers the instructor's current tracks over the room connection and applies the answer.
 async fn offer(sensei: &mut Browser) {
-    let offer = sensei.pc.create_offer(None).await.unwrap();
-    sensei.pc.set_local_description(offer).await.unwrap();
-    let sdp = sensei.pc.local_description().await.unwrap().sdp;
+    let sdp = sensei.peer.offer().await.unwrap();
     sensei.send(ClientMsg::MediaOffer { sdp });
     // The page's code has applied the answer by the time the test sees it.
     sensei
@@ -539,35 +259,11 @@ async fn offer(sensei: &mut Browser) {
 
 /// Starts a screen share as a browser does: a new send-only track, a new offer on the same
 /// connection.
-async fn share_screen(sensei: &mut Browser) -> (Arc<dyn RtpSender>, tokio::task::JoinHandle<()>) {
-    let screen = local_track("screen-video", RtpCodecKind::Video, SCREEN_SSRC);
-    let transceiver = sensei
-        .pc
-        .add_transceiver_from_track(
-            Arc::clone(&screen) as Arc<dyn TrackLocal>,
-            Some(RTCRtpTransceiverInit {
-                direction: RTCRtpTransceiverDirection::Sendonly,
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
-    let sender = transceiver.sender().await.unwrap().unwrap();
+async fn share_screen(sensei: &mut Browser) -> (LocalTrack, Pump) {
+    let screen = sensei.peer.add_track(Feed::Screen).await.unwrap();
     offer(sensei).await;
-    (sender, pump(screen, SCREEN_SSRC, 96, vp8_payload))
-}
-
-/// Counts the keyframe requests the node sends for `track`.
-fn count_keyframe_requests(track: Arc<TrackLocalStaticRTP>, count: Arc<AtomicUsize>) {
-    tokio::spawn(async move {
-        while let Some(event) = track.poll().await {
-            if let TrackLocalEvent::OnRtcpPacket(packets) = event {
-                if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                    count.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        }
-    });
+    let pump = Pump::start(Synthetic::keyframes(), screen.clone());
+    (screen, pump)
 }
 
 /// Waits until `learner` has at least `video` camera and `audio` microphone packets, and
@@ -583,16 +279,15 @@ async fn receives(learner: &Browser, video: usize, audio: usize) {
     })
     .await;
     assert!(got.is_ok(), "a learner received {:?}", learner.counts());
-    let r = learner.received.lock().unwrap();
-    assert!(contiguous(&r.video), "video without gaps");
-    assert!(contiguous(&r.audio), "audio without gaps");
-    assert_eq!(r.altered, 0, "payloads forwarded unchanged");
+    let r = learner.peer.received();
+    assert!(r.camera.contiguous(), "video without gaps");
+    assert!(r.microphone.contiguous(), "audio without gaps");
+    assert_eq!(r.altered(), 0, "payloads forwarded unchanged");
 }
 
 /// Packets of the screen share a learner has received.
 fn screen_count(learner: &Browser) -> usize {
-    let r = learner.received.lock().unwrap();
-    r.others.get("screen-video").map_or(0, BTreeSet::len)
+    learner.peer.received().screen.count()
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -658,14 +353,14 @@ async fn with_redis_learners_on_another_node_receive_the_instructor_over_the_rel
 
     // A second learner joining on the other node gets its keyframe from the instructor: the
     // request travels back over the relay (nothing on the instructor's node asks meanwhile).
-    let asked = sensei.keyframe_requests.load(Ordering::SeqCst);
+    let asked = sensei.keyframe_requests();
     let mut late = Browser::new(enter(&other, "u3", Role::Learner).await).await;
     late.until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
         .await;
     late.connected().await;
     receives(&late, 50, 50).await;
     wait_for("a keyframe request reaches the instructor", || {
-        sensei.keyframe_requests.load(Ordering::SeqCst) > asked
+        sensei.keyframe_requests() > asked
     })
     .await;
     other.wait_metric("media_subscribers", 2).await;
@@ -688,12 +383,14 @@ async fn with_redis_learners_on_another_node_receive_the_instructor_over_the_rel
             screen_count(learner) >= 50
         })
         .await;
-        let r = learner.received.lock().unwrap();
-        assert!(contiguous(&r.others["screen-video"]), "screen without gaps");
+        assert!(
+            learner.peer.received().screen.contiguous(),
+            "screen without gaps"
+        );
     }
     // And stops: the track is taken away everywhere (another renegotiation), the camera goes on.
-    screen_pump.abort();
-    sensei.pc.remove_track(&screen).await.unwrap();
+    drop(screen_pump);
+    sensei.peer.remove_track(&screen).await.unwrap();
     offer(&mut sensei).await;
     for learner in [&mut near, &mut far, &mut late] {
         learner
@@ -719,9 +416,7 @@ async fn with_redis_learners_on_another_node_receive_the_instructor_over_the_rel
     other.wait_metric("media_relays_in", 0).await;
     home.wait_metric("media_relays_out", 0).await;
     other.wait_metric("media_subscribers", 0).await;
-    for pump in pumps {
-        pump.abort();
-    }
+    drop(pumps);
 
     // Publishing again (from a fresh page) brings it back on both nodes; the end of the
     // lecture stops it all.
@@ -741,9 +436,7 @@ async fn with_redis_learners_on_another_node_receive_the_instructor_over_the_rel
         node.wait_metric("media_relays_in", 0).await;
         node.wait_metric("media_relays_out", 0).await;
     }
-    for pump in pumps {
-        pump.abort();
-    }
+    drop(pumps);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -819,9 +512,7 @@ async fn an_instructor_who_stops_or_leaves_stops_the_learners_media_until_the_ne
         .await;
     node.wait_metric("media_subscribers", 0).await;
     node.wait_metric("media_publishers", 0).await;
-    for pump in pumps {
-        pump.abort();
-    }
+    drop(pumps);
 
     // The instructor comes back on a new connection and publishes again: a fresh offer.
     drop(sensei);
@@ -839,7 +530,5 @@ async fn an_instructor_who_stops_or_leaves_stops_the_learners_media_until_the_ne
         .await;
     node.wait_metric("media_publishers", 0).await;
     node.wait_metric("media_subscribers", 0).await;
-    for pump in pumps {
-        pump.abort();
-    }
+    drop(pumps);
 }

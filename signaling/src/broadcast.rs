@@ -19,7 +19,9 @@ use crate::candidate::CandidateFilter;
 use crate::config::{IceServer, PeerFactory, SignalingConfig};
 use crate::forward::{self, Sink};
 use crate::recording::{self, RecordSink, Recording};
-use crate::signal::{IceCandidate, PeerSignal, SubscriberId};
+use crate::signal::{
+    IceCandidate, PeerSignal, SubscriberId, to_webrtc_candidate, to_wire_candidate,
+};
 use crate::stats::{BroadcastStats, Counters};
 use crate::subscriber::Subscriber;
 
@@ -267,7 +269,7 @@ impl Broadcast {
         candidate: IceCandidate,
     ) -> Result<(), SignalingError> {
         let pc = self.inner.publisher_pc()?;
-        pc.add_ice_candidate(candidate.into()).await?;
+        pc.add_ice_candidate(to_webrtc_candidate(candidate)).await?;
         Ok(())
     }
 
@@ -385,7 +387,7 @@ impl Broadcast {
     ) -> Result<(), SignalingError> {
         let subscriber = self.inner.subscriber_handle(id)?;
         let pc = Arc::clone(&subscriber.lock().await.pc);
-        pc.add_ice_candidate(candidate.into()).await?;
+        pc.add_ice_candidate(to_webrtc_candidate(candidate)).await?;
         Ok(())
     }
 
@@ -682,7 +684,7 @@ pub(crate) fn send_candidate(
 ) {
     match event.candidate.to_json() {
         Ok(init) => {
-            let _ = signals.send(PeerSignal::IceCandidate(init.into()));
+            let _ = signals.send(PeerSignal::IceCandidate(to_wire_candidate(init)));
         }
         Err(err) => tracing::warn!(%err, "cannot serialise a local ICE candidate"),
     }

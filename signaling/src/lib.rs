@@ -92,13 +92,16 @@
 //! - `subscriber.rs`: one subscriber's tracks, offers and answers, and its events.
 //! - `forward.rs`: readers, writers, queues, keyframe requesters.
 //! - `config.rs`: [`SignalingConfig`] and how peer connections are built from it.
-//! - `signal.rs`: [`SubscriberId`], [`IceCandidate`], [`PeerSignal`].
+//! - `signal.rs`: [`SubscriberId`], [`IceCandidate`] (the wire's, from `protocol`) and its
+//!   conversions to and from the webrtc crate's, [`PeerSignal`].
 //! - `stats.rs`: [`BroadcastStats`] and the task accounting that shows leaks.
 //! - `probe.rs`: [`probe::Probe`], the connection check's data-channel echo (no broadcast),
 //!   made by a [`probe::Prober`] with its own ports.
 //! - `candidate.rs`: [`CandidateFilter`], which remote candidates clients may hand the node.
 //! - `recording.rs`: the recorders, the IVF and Ogg writers, `index.json`.
 //! - `tcp_mux.rs`: [`TcpMux`], ICE-TCP for every connection on one shared port.
+//! - `test_peer/` (feature `test-peer`): `TestPeer`, a webrtc-crate peer playing the
+//!   instructor's or a learner's browser, for tests and load runs.
 //!
 //! The room WebSocket messages carrying these signals, and the phase gating, live in
 //! `room-server` (its `media` module), as does the node-to-node relay's transport (its `relay`
@@ -116,12 +119,14 @@ mod signal;
 mod stats;
 mod subscriber;
 mod tcp_mux;
+#[cfg(feature = "test-peer")]
+pub mod test_peer;
 
 pub use broadcast::{Broadcast, PeerStart};
 pub use candidate::{CandidateFilter, is_public};
 pub use config::{IceServer, KeyframeRequestsToApp, SignalingConfig};
 pub use forward::is_keyframe_request;
-pub use signal::{IceCandidate, PeerSignal, SubscriberId};
+pub use signal::{IceCandidate, PeerSignal, SubscriberId, to_webrtc_candidate, to_wire_candidate};
 pub use stats::BroadcastStats;
 pub use tcp_mux::TcpMux;
 

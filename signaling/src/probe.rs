@@ -19,7 +19,7 @@ use crate::SignalingConfig;
 use crate::SignalingError;
 use crate::broadcast::{send_candidate, send_end_of_candidates};
 use crate::config::PeerFactory;
-use crate::signal::{IceCandidate, PeerSignal};
+use crate::signal::{IceCandidate, PeerSignal, to_webrtc_candidate};
 
 /// Data channels one probe echoes on; further ones are closed.
 pub const MAX_CHANNELS: usize = 4;
@@ -127,8 +127,9 @@ impl Probe {
 
     /// Applies one of the browser's trickled candidates.
     pub async fn add_candidate(&self, candidate: IceCandidate) -> Result<(), SignalingError> {
-        let init: webrtc::peer_connection::RTCIceCandidateInit = candidate.into();
-        self.pc.add_ice_candidate(init).await?;
+        self.pc
+            .add_ice_candidate(to_webrtc_candidate(candidate))
+            .await?;
         Ok(())
     }
 

@@ -15,41 +15,31 @@ impl fmt::Display for SubscriberId {
     }
 }
 
-/// A trickled ICE candidate, shaped like the browser's `RTCIceCandidateInit` so it can cross
-/// the room WebSocket unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IceCandidate {
-    /// The `candidate:…` attribute.
-    pub candidate: String,
-    /// Which m-section it belongs to (with BUNDLE every section shares the transport).
-    pub sdp_mid: Option<String>,
-    /// Index of that m-section.
-    pub sdp_mline_index: Option<u16>,
-    /// ICE ufrag of the session it was gathered for, so a candidate of an old session (before
-    /// an ICE restart) is not applied to a new one.
-    pub username_fragment: Option<String>,
-}
+/// A trickled ICE candidate: the room WebSocket's own type (shaped like the browser's
+/// `RTCIceCandidateInit`), so candidates pass between a browser and the node unchanged. Its
+/// `username_fragment` names the ICE session it was gathered for, so a candidate of an old
+/// session (before an ICE restart) is not applied to a new one.
+pub use protocol::IceCandidate;
 
-impl From<RTCIceCandidateInit> for IceCandidate {
-    fn from(init: RTCIceCandidateInit) -> Self {
-        Self {
-            candidate: init.candidate,
-            sdp_mid: init.sdp_mid,
-            sdp_mline_index: init.sdp_mline_index,
-            username_fragment: init.username_fragment,
-        }
+/// A candidate the webrtc crate gathered, as the wire carries it. (Both types belong to other
+/// crates, so this cannot be a `From`.)
+pub fn to_wire_candidate(init: RTCIceCandidateInit) -> IceCandidate {
+    IceCandidate {
+        candidate: init.candidate,
+        sdp_mid: init.sdp_mid,
+        sdp_mline_index: init.sdp_mline_index,
+        username_fragment: init.username_fragment,
     }
 }
 
-impl From<IceCandidate> for RTCIceCandidateInit {
-    fn from(candidate: IceCandidate) -> Self {
-        Self {
-            candidate: candidate.candidate,
-            sdp_mid: candidate.sdp_mid,
-            sdp_mline_index: candidate.sdp_mline_index,
-            username_fragment: candidate.username_fragment,
-            ..Default::default()
-        }
+/// A candidate from the wire, as the webrtc crate takes it.
+pub fn to_webrtc_candidate(candidate: IceCandidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: candidate.candidate,
+        sdp_mid: candidate.sdp_mid,
+        sdp_mline_index: candidate.sdp_mline_index,
+        username_fragment: candidate.username_fragment,
+        ..Default::default()
     }
 }
 

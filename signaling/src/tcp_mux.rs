@@ -22,6 +22,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use rtc::stun::attributes::ATTR_USERNAME;
+use rtc::stun::message::{BINDING_REQUEST, Message};
+use rtc::stun::textattrs::Username;
+use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, mpsc};
 use webrtc::peer_connection::RTCIceCandidate;
@@ -38,9 +42,6 @@ const MAX_FIRST_FRAME: usize = 2048;
 const MAX_PENDING: usize = 1024;
 /// Streams accepted for one peer connection and not yet taken by it.
 const ROUTE_QUEUE: usize = 16;
-const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
-const STUN_BINDING_REQUEST: [u8; 2] = [0x00, 0x01];
-const STUN_USERNAME: u16 = 0x0006;
 
 type Accepted = (Arc<dyn AsyncTcpStream>, SocketAddr);
 
@@ -257,7 +258,7 @@ async fn hand_over(mut stream: tokio::net::TcpStream, peer: SocketAddr, mux: Wea
 /// One RFC 4571 frame: the 2-byte length and the message, as they came.
 async fn first_frame(stream: &mut tokio::net::TcpStream) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 2];
-    read_exact(stream, &mut len).await?;
+    stream.read_exact(&mut len).await?;
     let n = usize::from(u16::from_be_bytes(len));
     if !(20..=MAX_FIRST_FRAME).contains(&n) {
         return Err(io::Error::new(
@@ -267,48 +268,26 @@ async fn first_frame(stream: &mut tokio::net::TcpStream) -> io::Result<Vec<u8>> 
     }
     let mut frame = vec![0u8; 2 + n];
     frame[..2].copy_from_slice(&len);
-    read_exact(stream, &mut frame[2..]).await?;
+    stream.read_exact(&mut frame[2..]).await?;
     Ok(frame)
-}
-
-async fn read_exact(stream: &tokio::net::TcpStream, buf: &mut [u8]) -> io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        stream.readable().await?;
-        match stream.try_read(&mut buf[filled..]) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// The node's username fragment from a STUN binding request (`USERNAME` is
 /// `<receiver's fragment>:<sender's fragment>`).
 fn local_ufrag(message: &[u8]) -> Option<String> {
-    if message.len() < 20
-        || message[0..2] != STUN_BINDING_REQUEST
-        || message[4..8] != STUN_MAGIC_COOKIE
-    {
+    // Every STUN message starts with two zero bits (RFC 8489 §5), which the parser leaves
+    // unchecked: without them the frame is something else whose bits only look like a binding.
+    if message.first()? & 0xC0 != 0 {
         return None;
     }
-    let length = usize::from(u16::from_be_bytes([message[2], message[3]]));
-    let attributes = message.get(20..20 + length)?;
-    let mut at = 0;
-    while at + 4 <= attributes.len() {
-        let kind = u16::from_be_bytes([attributes[at], attributes[at + 1]]);
-        let len = usize::from(u16::from_be_bytes([attributes[at + 2], attributes[at + 3]]));
-        let value = attributes.get(at + 4..at + 4 + len)?;
-        if kind == STUN_USERNAME {
-            let username = std::str::from_utf8(value).ok()?;
-            let (local, _) = username.split_once(':')?;
-            return (!local.is_empty()).then(|| local.to_owned());
-        }
-        at += 4 + len.div_ceil(4) * 4;
+    let mut stun = Message::new();
+    stun.write(message).ok()?;
+    if stun.typ != BINDING_REQUEST {
+        return None;
     }
-    None
+    let username = Username::get_from_as(&stun, ATTR_USERNAME).ok()?;
+    let (local, _) = username.text.split_once(':')?;
+    (!local.is_empty()).then(|| local.to_owned())
 }
 
 /// A stream handed over with its first frame still to be read.
@@ -514,21 +493,22 @@ mod tests {
     use super::*;
 
     fn binding_request(username: &str) -> Vec<u8> {
-        let mut attrs = Vec::new();
-        // A PRIORITY attribute first, as browsers send.
-        attrs.extend([0x00, 0x24, 0x00, 0x04, 1, 2, 3, 4]);
-        attrs.extend(STUN_USERNAME.to_be_bytes());
-        attrs.extend(u16::try_from(username.len()).unwrap().to_be_bytes());
-        attrs.extend(username.as_bytes());
-        while attrs.len() % 4 != 0 {
-            attrs.push(0);
-        }
-        let mut msg = vec![0x00, 0x01];
-        msg.extend(u16::try_from(attrs.len()).unwrap().to_be_bytes());
-        msg.extend(STUN_MAGIC_COOKIE);
-        msg.extend([7u8; 12]);
-        msg.extend(attrs);
-        msg
+        use rtc::stun::attributes::{ATTR_PRIORITY, RawAttribute};
+        use rtc::stun::message::TransactionId;
+        let mut msg = Message::new();
+        msg.build(&[
+            Box::new(BINDING_REQUEST),
+            Box::new(TransactionId([7; 12])),
+            // A PRIORITY attribute first, as browsers send.
+            Box::new(RawAttribute {
+                typ: ATTR_PRIORITY,
+                length: 4,
+                value: vec![1, 2, 3, 4],
+            }),
+            Box::new(Username::new(ATTR_USERNAME, username.to_owned())),
+        ])
+        .unwrap();
+        msg.raw
     }
 
     #[test]
@@ -548,6 +528,11 @@ mod tests {
             {
                 let mut m = msg.clone();
                 m[1] = 0x11; // an indication, not a request
+                m
+            },
+            {
+                let mut m = msg.clone();
+                m[0] = 0xC0; // not STUN: its two leading bits are zero
                 m
             },
         ] {

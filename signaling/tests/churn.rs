@@ -61,7 +61,7 @@ async fn a_hundred_learners_coming_and_going_release_everything() {
             broadcast.unsubscribe(learner.id).await.unwrap();
         }
         for learner in learners {
-            let _ = learner.pc.close().await;
+            let _ = learner.peer.close().await;
         }
         wait_until("the cycle's learners are released", || {
             let stats = broadcast.stats();

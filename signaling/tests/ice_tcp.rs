@@ -9,7 +9,12 @@ mod common;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use common::{Instructor, Learner, Network, WAIT, contiguous, loopback_config, wait_until};
+use rtc::shared::tcp_framing::frame_packet;
+use rtc::stun::attributes::ATTR_USERNAME;
+use rtc::stun::message::{BINDING_REQUEST, Message, TransactionId};
+use rtc::stun::textattrs::Username;
+
+use common::{Instructor, Learner, Network, WAIT, loopback_config, wait_until};
 use signaling::{Broadcast, SignalingConfig, TcpMux};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,14 +44,14 @@ async fn learners_whose_networks_block_udp_receive_over_the_one_shared_tcp_port(
     )
     .await;
     for learner in &learners {
-        let received = learner.received.lock().unwrap();
-        assert!(contiguous(&received.video), "video without gaps");
-        assert!(contiguous(&received.audio), "audio without gaps");
+        let received = learner.peer.received();
+        assert!(received.camera.contiguous(), "video without gaps");
+        assert!(received.microphone.contiguous(), "audio without gaps");
     }
 
     // Whatever the node told the learners, its passive TCP candidates are on the one port.
     for learner in &learners {
-        let seen = learner.node_candidates.lock().unwrap().clone();
+        let seen = learner.peer.remote_candidates();
         let passive: Vec<&String> = seen
             .iter()
             .filter(|c| c.contains(" tcp ") && c.contains("tcptype passive"))
@@ -62,15 +67,16 @@ async fn learners_whose_networks_block_udp_receive_over_the_one_shared_tcp_port(
     // for a connection that does not exist.
     let address = mux.local_addr();
     let probes = tokio::task::spawn_blocking(move || {
-        let mut junk = vec![0x00, 0x20];
-        junk.extend([0xAB; 32]);
-        let mut unknown = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xA4, 0x42];
-        unknown.extend([7; 12]);
-        unknown.extend([0x00, 0x06, 0x00, 0x08]);
-        unknown.extend(b"nobody:x");
-        let mut framed = u16::try_from(unknown.len()).unwrap().to_be_bytes().to_vec();
-        framed.extend(unknown);
-        [junk, framed].map(|bytes| {
+        let junk = frame_packet(&[0xAB; 32]);
+        let mut unknown = Message::new();
+        unknown
+            .build(&[
+                Box::new(BINDING_REQUEST),
+                Box::new(TransactionId([7; 12])),
+                Box::new(Username::new(ATTR_USERNAME, "nobody:x".to_owned())),
+            ])
+            .unwrap();
+        [junk, frame_packet(&unknown.raw)].map(|bytes| {
             let mut stream = std::net::TcpStream::connect(address).unwrap();
             stream.set_read_timeout(Some(WAIT)).unwrap();
             stream.write_all(&bytes).unwrap();

@@ -3,11 +3,16 @@
 //! mountpoint the publisher feeds with plain RTP, and subscribers that `watch` it over the
 //! WebSocket API (`janus-protocol`).
 
-use super::peer::{self, Sink, Subscriber};
 use super::{Joined, Target};
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
+use rtc::shared::marshal::Marshal;
 use serde_json::{Value, json};
+use signaling::test_peer::{
+    AUDIO_PT, AUDIO_SSRC, Network, Outgoing, Pump, RtpSink, Sent, Synthetic, TestPeer, VIDEO_PT,
+    VIDEO_SSRC,
+};
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -18,7 +23,6 @@ use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const JANUS_CFG: &str = include_str!("../../janus/janus.jcfg.in");
@@ -43,6 +47,28 @@ pub struct Janus {
     dir: PathBuf,
     ws_url: String,
     transaction: AtomicU64,
+    /// The publisher's video and audio, plain RTP to the mountpoint.
+    pumps: [Pump; 2],
+}
+
+/// One of the mountpoint's RTP ports, fed from a socket of the bench's.
+struct MountpointPort {
+    socket: Arc<tokio::net::UdpSocket>,
+    to: SocketAddr,
+    ssrc: u32,
+    payload_type: u8,
+}
+
+impl RtpSink for MountpointPort {
+    fn send(&self, packet: &Outgoing) -> impl Future<Output = bool> + Send {
+        let bytes = packet.to_packet(self.ssrc, self.payload_type).marshal();
+        async move {
+            match bytes {
+                Ok(bytes) => self.socket.send_to(&bytes, self.to).await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Janus {
@@ -90,11 +116,7 @@ fn log_tail(dir: &Path) -> String {
 
 impl Janus {
     /// Starts `bin` with a generated config and the publisher's RTP going to its mountpoint.
-    pub async fn start(
-        bin: &Path,
-        event_loops: usize,
-        sent: Arc<std::sync::Mutex<peer::Sent>>,
-    ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
+    pub async fn start(bin: &Path, event_loops: usize) -> anyhow::Result<Self> {
         let dir = crate::nodes::scratch_dir("janus")?;
         let ws_port = crate::nodes::free_port()?;
         let video_port = free_udp_port()?;
@@ -124,7 +146,7 @@ impl Janus {
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
-        let child = match cmd.spawn() {
+        let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
                 "`{}` not found: install Janus with `apt-get install janus` (or pass --janus)",
@@ -133,13 +155,6 @@ impl Janus {
             Err(e) => return Err(e).context("starting janus"),
         };
         let pid = child.id().context("janus's pid")?;
-        let mut janus = Self {
-            child,
-            pid,
-            dir,
-            ws_url: format!("ws://127.0.0.1:{ws_port}/"),
-            transaction: AtomicU64::new(0),
-        };
         // Ready when the WebSocket port answers.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -149,32 +164,44 @@ impl Janus {
             {
                 break;
             }
-            if let Ok(Some(status)) = janus.child.try_wait() {
-                bail!("janus exited ({status}):\n{}", log_tail(&janus.dir));
+            if let Ok(Some(status)) = child.try_wait() {
+                bail!("janus exited ({status}):\n{}", log_tail(&dir));
             }
             if Instant::now() > deadline {
-                bail!(
-                    "janus did not listen within 30 s:\n{}",
-                    log_tail(&janus.dir)
-                );
+                bail!("janus did not listen within 30 s:\n{}", log_tail(&dir));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let socket = tokio::net::UdpSocket::bind(SocketAddr::new(LOOPBACK, 0)).await?;
-        let pump = peer::pump(
-            Sink::Udp {
-                socket: Arc::new(socket),
-                video: SocketAddr::new(LOOPBACK, video_port),
-                audio: SocketAddr::new(LOOPBACK, audio_port),
-            },
-            sent,
-        );
-        janus.transaction.store(1, Ordering::Relaxed);
-        Ok((janus, pump))
+        let socket = Arc::new(tokio::net::UdpSocket::bind(SocketAddr::new(LOOPBACK, 0)).await?);
+        let port = |port, ssrc, payload_type| MountpointPort {
+            socket: Arc::clone(&socket),
+            to: SocketAddr::new(LOOPBACK, port),
+            ssrc,
+            payload_type,
+        };
+        let pumps = [
+            Pump::start(
+                Synthetic::load_video(),
+                port(video_port, VIDEO_SSRC, VIDEO_PT),
+            ),
+            Pump::start(
+                Synthetic::load_audio(),
+                port(audio_port, AUDIO_SSRC, AUDIO_PT),
+            ),
+        ];
+        Ok(Self {
+            child,
+            pid,
+            dir,
+            ws_url: format!("ws://127.0.0.1:{ws_port}/"),
+            transaction: AtomicU64::new(1),
+            pumps,
+        })
     }
 
-    /// Stops Janus (SIGKILL by its pid) and removes its folder.
+    /// Stops the media and Janus (SIGKILL by its pid), and removes its folder.
     pub async fn stop(mut self) {
+        drop(self.pumps);
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
         // Its log outlives the run, for a look after a failure.
@@ -227,6 +254,10 @@ impl Target for Janus {
         "plain RTP".to_owned()
     }
 
+    fn sent(&self) -> Sent {
+        self.pumps.iter().map(Pump::sent).sum()
+    }
+
     async fn join(&self, _idx: usize) -> anyhow::Result<Joined> {
         let started = Instant::now();
         let mut request = self.ws_url.as_str().into_client_request()?;
@@ -264,21 +295,8 @@ impl Target for Janus {
             .context("an offer sdp")?
             .to_owned();
 
-        let Subscriber {
-            pc,
-            mut candidates,
-            mut state,
-            tally,
-        } = peer::peer(SocketAddr::new(host_ip(&offer), 0)).await?;
-        pc.set_remote_description(RTCSessionDescription::offer(offer.clone())?)
-            .await?;
-        let answer = pc.create_answer(None).await?;
-        pc.set_local_description(answer).await?;
-        let sdp = pc
-            .local_description()
-            .await
-            .context("a local description")?
-            .sdp;
+        let (peer, mut candidates) = TestPeer::new(host_ip(&offer), Network::Open).await?;
+        let sdp = peer.answer(offer.clone()).await?;
         let t = self.tx();
         if std::env::var_os("SFU_DEBUG").is_some() {
             eprintln!("janus offer:\n{offer}\nour answer:\n{sdp}");
@@ -299,12 +317,12 @@ impl Target for Janus {
             loop {
                 n += 1;
                 let msg = tokio::select! {
-                    Some(init) = candidates.recv() => {
-                        let candidate = if init.candidate.is_empty() {
+                    Some(c) = candidates.recv() => {
+                        let candidate = if c.candidate.is_empty() {
                             json!({"completed": true})
                         } else {
-                            json!({"candidate": init.candidate, "sdpMid": init.sdp_mid,
-                                   "sdpMLineIndex": init.sdp_mline_index})
+                            json!({"candidate": c.candidate, "sdpMid": c.sdp_mid,
+                                   "sdpMLineIndex": c.sdp_mline_index})
                         };
                         json!({"janus": "trickle", "session_id": session,
                                "handle_id": handle, "transaction": format!("k{n}"),
@@ -324,15 +342,14 @@ impl Target for Janus {
         });
         let joined = Joined {
             started,
-            pc: Arc::clone(&pc) as Arc<dyn PeerConnection>,
-            tally,
+            peer: peer.clone(),
             task,
         };
-        match peer::connected(&mut state, STEP).await {
+        match peer.connected(STEP).await {
             Ok(()) => Ok(joined),
             Err(e) => {
                 joined.close().await;
-                Err(e)
+                Err(e.into())
             }
         }
     }

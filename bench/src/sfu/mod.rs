@@ -10,17 +10,14 @@
 
 pub mod janus;
 pub mod ours;
-pub mod peer;
 
 use crate::proc::{self, Sampler};
 use crate::system::Servers;
 use futures_util::StreamExt;
-use peer::{Sent, Tally};
 use serde::Serialize;
+use signaling::test_peer::{Received, Sent, TestPeer, load_description};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use webrtc::peer_connection::PeerConnection;
 
 /// Which servers to run.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,31 +58,21 @@ pub struct SfuArgs {
 }
 
 /// One subscriber that connected.
+#[derive(Debug)]
 pub struct Joined {
     /// When it started joining (room connection or Janus session).
     pub started: Instant,
-    /// Its peer connection.
-    pub pc: Arc<dyn PeerConnection>,
-    /// What it received.
-    pub tally: Arc<Mutex<Tally>>,
+    /// Its peer connection, counting what it receives.
+    pub peer: TestPeer,
     /// Its signalling task.
     pub task: tokio::task::JoinHandle<()>,
-}
-
-impl std::fmt::Debug for Joined {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Joined")
-            .field("started", &self.started)
-            .field("tally", &self.tally)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Joined {
     /// Ends its signalling and closes its peer connection.
     pub async fn close(self) {
         self.task.abort();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.pc.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.peer.close()).await;
     }
 }
 
@@ -95,6 +82,8 @@ pub(crate) trait Target {
     fn pid(&self) -> u32;
     /// How the publisher's side stands at the end of the window.
     fn publisher_state(&self) -> String;
+    /// What the publisher sent so far.
+    fn sent(&self) -> Sent;
     /// Subscriber `idx` joins; done when its peer connection is connected.
     async fn join(&self, idx: usize) -> anyhow::Result<Joined>;
 }
@@ -233,36 +222,20 @@ pub async fn run(servers: &Servers, args: SfuArgs) -> anyhow::Result<SfuResult> 
     let mut result = SfuResult {
         profile: "sfu-fanout",
         subscribers: args.subscribers,
-        load: format!(
-            "VP8 {fps} fps, {kp}-packet keyframe every {kf} frames else {dp} packets of {vb} B; \
-             Opus {ap} packets/s of {ab} B",
-            fps = peer::FPS,
-            kp = peer::KEY_PACKETS,
-            kf = peer::KEYFRAME_EVERY,
-            dp = peer::DELTA_PACKETS,
-            vb = peer::VIDEO_PAYLOAD,
-            ap = peer::AUDIO_PPS,
-            ab = peer::AUDIO_PAYLOAD,
-        ),
+        load: load_description(),
         ..Default::default()
     };
     if args.against != Against::Janus {
         eprintln!("sfu-fanout: room-server, {} subscribers", args.subscribers);
-        let sent = Arc::new(Mutex::new(Sent::default()));
-        let (target, pump) =
-            ours::Ours::start(servers, args.subscribers, Arc::clone(&sent)).await?;
-        let side = measure(&target, "room-server", &args, &sent).await;
-        pump.abort();
+        let target = ours::Ours::start(servers, args.subscribers).await?;
+        let side = measure(&target, "room-server", &args).await;
         target.stop().await;
         result.ours = Some(side?);
     }
     if args.against != Against::Ours {
         eprintln!("sfu-fanout: janus, {} subscribers", args.subscribers);
-        let sent = Arc::new(Mutex::new(Sent::default()));
-        let (target, pump) =
-            janus::Janus::start(&args.janus, args.janus_event_loops, Arc::clone(&sent)).await?;
-        let side = measure(&target, "janus", &args, &sent).await;
-        pump.abort();
+        let target = janus::Janus::start(&args.janus, args.janus_event_loops).await?;
+        let side = measure(&target, "janus", &args).await;
         target.stop().await;
         result.janus = Some(side?);
     }
@@ -298,12 +271,7 @@ fn round2(x: f64) -> f64 {
 }
 
 /// Joins every subscriber, waits `settle`, measures `duration`, closes them.
-async fn measure(
-    target: &impl Target,
-    name: &str,
-    args: &SfuArgs,
-    sent: &Arc<Mutex<Sent>>,
-) -> anyhow::Result<Side> {
+async fn measure(target: &impl Target, name: &str, args: &SfuArgs) -> anyhow::Result<Side> {
     let pid = target.pid();
     // The publisher alone, its media flowing.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -339,14 +307,11 @@ async fn measure(
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
 
     // The window.
-    let snapshot = |joined: &[Joined]| -> Vec<Tally> {
-        joined
-            .iter()
-            .map(|j| j.tally.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            .collect()
+    let snapshot = |joined: &[Joined]| -> Vec<Received> {
+        joined.iter().map(|j| j.peer.received().clone()).collect()
     };
     let sent_now = || {
-        let s = sent.lock().unwrap_or_else(|e| e.into_inner());
+        let s = target.sent();
         (s.packets, s.bytes)
     };
     let me = std::process::id();
@@ -385,7 +350,7 @@ async fn measure(
         let got = a.packets() - b.packets();
         let expected = a.expected() - b.expected();
         packets += got;
-        bytes += a.bytes - b.bytes;
+        bytes += a.bytes() - b.bytes();
         let loss = if expected == 0 {
             100.0
         } else {
@@ -415,7 +380,7 @@ async fn measure(
             .iter()
             .zip(&after)
             .filter_map(|(j, t)| {
-                t.first_keyframe
+                t.first_keyframe()
                     .map(|k| k.duration_since(j.started).as_secs_f64() * 1000.0)
             })
             .collect(),

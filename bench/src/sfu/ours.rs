@@ -1,7 +1,6 @@
 //! room-server as the SFU: a node with a `[media]` table, the instructor publishing over the
 //! room connection, learners answering the node's offers over theirs.
 
-use super::peer::{self, Sink, Subscriber};
 use super::{Joined, Target};
 use crate::nodes::{self, BenchLecture, Proc, RoomNodeSetup};
 use crate::system::Servers;
@@ -10,14 +9,11 @@ use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use protocol::ticket::{TicketClaims, TicketKey};
 use protocol::{ClientMsg, Codec, IceCandidate, LectureId, Nickname, Role, ServerMsg, UserId};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use signaling::test_peer::{Feed, Network, Pump, Sent, Synthetic, TestPeer};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
-use webrtc::peer_connection::{
-    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
-};
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -27,8 +23,9 @@ pub struct Ours {
     key: TicketKey,
     lecture: BenchLecture,
     /// The instructor's room connection task and peer connection.
-    publisher: (tokio::task::JoinHandle<()>, Arc<dyn PeerConnection>),
-    publisher_state: watch::Receiver<RTCPeerConnectionState>,
+    publisher: (tokio::task::JoinHandle<()>, TestPeer),
+    /// The instructor's camera and microphone media.
+    pumps: [Pump; 2],
 }
 
 impl std::fmt::Debug for Ours {
@@ -68,25 +65,6 @@ fn ticket(
     })
 }
 
-fn to_wire(init: RTCIceCandidateInit) -> IceCandidate {
-    IceCandidate {
-        candidate: init.candidate,
-        sdp_mid: init.sdp_mid,
-        sdp_mline_index: init.sdp_mline_index,
-        username_fragment: init.username_fragment,
-    }
-}
-
-fn from_wire(c: IceCandidate) -> RTCIceCandidateInit {
-    RTCIceCandidateInit {
-        candidate: c.candidate,
-        sdp_mid: c.sdp_mid,
-        sdp_mline_index: c.sdp_mline_index,
-        username_fragment: c.username_fragment,
-        ..Default::default()
-    }
-}
-
 async fn send(ws: &mut Ws, msg: &ClientMsg) -> anyhow::Result<()> {
     ws.send(Message::binary(Codec::MsgPack.encode_client(msg)?))
         .await?;
@@ -97,8 +75,8 @@ async fn send(ws: &mut Ws, msg: &ClientMsg) -> anyhow::Result<()> {
 /// the task.
 fn spawn_drive(
     ws: Ws,
-    pc: Arc<dyn PeerConnection>,
-    candidates: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
+    peer: TestPeer,
+    candidates: mpsc::UnboundedReceiver<IceCandidate>,
 ) -> (
     mpsc::UnboundedSender<ClientMsg>,
     oneshot::Receiver<()>,
@@ -106,7 +84,7 @@ fn spawn_drive(
 ) {
     let (out, outgoing) = mpsc::unbounded_channel();
     let (answered_tx, answered) = oneshot::channel();
-    let task = tokio::spawn(drive(ws, pc, candidates, outgoing, answered_tx));
+    let task = tokio::spawn(drive(ws, peer, candidates, outgoing, answered_tx));
     (out, answered, task)
 }
 
@@ -115,8 +93,8 @@ fn spawn_drive(
 /// when the first answer (ours or the node's) is through.
 async fn drive(
     mut ws: Ws,
-    pc: Arc<dyn PeerConnection>,
-    mut candidates: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
+    peer: TestPeer,
+    mut candidates: mpsc::UnboundedReceiver<IceCandidate>,
     mut outgoing: mpsc::UnboundedReceiver<ClientMsg>,
     answered: oneshot::Sender<()>,
 ) {
@@ -129,8 +107,8 @@ async fn drive(
                     break;
                 }
             }
-            Some(init) = candidates.recv() => {
-                let msg = ClientMsg::MediaCandidate { candidate: to_wire(init) };
+            Some(candidate) = candidates.recv() => {
+                let msg = ClientMsg::MediaCandidate { candidate };
                 if send(&mut ws, &msg).await.is_err() {
                     break;
                 }
@@ -144,7 +122,7 @@ async fn drive(
                 let Ok(msg) = Codec::MsgPack.decode_server(&bytes) else { continue };
                 match msg {
                     ServerMsg::MediaOffer { sdp } => {
-                        if let Some(sdp) = answer(&pc, sdp).await {
+                        if let Ok(sdp) = peer.answer(sdp).await {
                             if send(&mut ws, &ClientMsg::MediaAnswer { sdp }).await.is_err() {
                                 break;
                             }
@@ -154,15 +132,14 @@ async fn drive(
                         }
                     }
                     ServerMsg::MediaAnswer { sdp } => {
-                        if let Ok(desc) = RTCSessionDescription::answer(sdp)
-                            && pc.set_remote_description(desc).await.is_ok()
+                        if peer.apply_answer(sdp).await.is_ok()
                             && let Some(tx) = answered.take()
                         {
                             let _ = tx.send(());
                         }
                     }
                     ServerMsg::MediaCandidate { candidate } => {
-                        let _ = pc.add_ice_candidate(from_wire(candidate)).await;
+                        let _ = peer.add_remote_candidate(candidate).await;
                     }
                     _ => {}
                 }
@@ -172,21 +149,9 @@ async fn drive(
     let _ = ws.close(None).await;
 }
 
-async fn answer(pc: &Arc<dyn PeerConnection>, offer: String) -> Option<String> {
-    let offer = RTCSessionDescription::offer(offer).ok()?;
-    pc.set_remote_description(offer).await.ok()?;
-    let answer = pc.create_answer(None).await.ok()?;
-    pc.set_local_description(answer).await.ok()?;
-    Some(pc.local_description().await?.sdp)
-}
-
 impl Ours {
     /// Starts a node, publishes, goes live and starts the media.
-    pub async fn start(
-        servers: &Servers,
-        subscribers: usize,
-        sent: Arc<std::sync::Mutex<peer::Sent>>,
-    ) -> anyhow::Result<(Self, tokio::task::JoinHandle<()>)> {
+    pub async fn start(servers: &Servers, subscribers: usize) -> anyhow::Result<Self> {
         let (key, secret) = nodes::ticket_key()?;
         let lecture = BenchLecture::for_learners(subscribers);
         let setup = RoomNodeSetup {
@@ -209,49 +174,40 @@ impl Ours {
             .enter(LOOPBACK, node.addr, &lecture.id, &who)
             .await
             .context("the instructor entering")?;
-        let Subscriber {
-            pc,
-            candidates,
-            mut state,
-            ..
-        } = peer::peer(SocketAddr::new(LOOPBACK, 0)).await?;
-        let (video, audio) = peer::add_publisher_tracks(&pc).await?;
-        let offer = pc.create_offer(None).await?;
-        pc.set_local_description(offer).await?;
-        let sdp = pc
-            .local_description()
-            .await
-            .context("a local description")?
-            .sdp;
-        let (out, answered, task) = spawn_drive(ws, Arc::clone(&pc), candidates);
+        let (peer, candidates) = TestPeer::new(LOOPBACK, Network::Open).await?;
+        let camera = peer.add_track(Feed::Camera).await?;
+        let microphone = peer.add_track(Feed::Microphone).await?;
+        let sdp = peer.offer().await?;
+        let (out, answered, task) = spawn_drive(ws, peer.clone(), candidates);
         out.send(ClientMsg::MediaOffer { sdp })?;
         tokio::time::timeout(Duration::from_secs(20), answered)
             .await
             .context("no media_answer for the instructor")??;
-        peer::connected(&mut state, Duration::from_secs(20))
+        peer.connected(Duration::from_secs(20))
             .await
             .context("the instructor's peer connection")?;
         out.send(ClientMsg::StartLecture)?;
-        let pump = peer::pump(Sink::Tracks { video, audio }, sent);
+        let pumps = [
+            Pump::start(Synthetic::load_video(), camera),
+            Pump::start(Synthetic::load_audio(), microphone),
+        ];
         // The instructor's connection stays open for the run (dropping `out` would end it).
         let publisher_task = tokio::spawn(async move {
             let _keep = out;
             let _ = task.await;
         });
-        Ok((
-            Self {
-                node,
-                key,
-                lecture,
-                publisher: (publisher_task, pc),
-                publisher_state: state,
-            },
-            pump,
-        ))
+        Ok(Self {
+            node,
+            key,
+            lecture,
+            publisher: (publisher_task, peer),
+            pumps,
+        })
     }
 
-    /// Stops the publisher and the node.
+    /// Stops the media, the publisher and the node.
     pub async fn stop(self) {
+        drop(self.pumps);
         self.publisher.0.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.publisher.1.close()).await;
         drop(self.node);
@@ -264,7 +220,11 @@ impl Target for Ours {
     }
 
     fn publisher_state(&self) -> String {
-        format!("{:?}", *self.publisher_state.borrow())
+        format!("{:?}", self.publisher.1.state())
+    }
+
+    fn sent(&self) -> Sent {
+        self.pumps.iter().map(Pump::sent).sum()
     }
 
     async fn join(&self, idx: usize) -> anyhow::Result<Joined> {
@@ -279,18 +239,14 @@ impl Target for Ours {
         let (ws, _) = Dialect::Ours
             .enter(LOOPBACK, self.node.addr, &self.lecture.id, &who)
             .await?;
-        let Subscriber {
-            pc,
-            candidates,
-            mut state,
-            tally,
-        } = peer::peer(SocketAddr::new(LOOPBACK, 0)).await?;
-        let (out, answered, task) = spawn_drive(ws, Arc::clone(&pc), candidates);
+        let (peer, candidates) = TestPeer::new(LOOPBACK, Network::Open).await?;
+        let (out, answered, task) = spawn_drive(ws, peer.clone(), candidates);
         let result = async {
             tokio::time::timeout(Duration::from_secs(30), answered)
                 .await
                 .context("no media_offer")??;
-            peer::connected(&mut state, Duration::from_secs(30)).await
+            peer.connected(Duration::from_secs(30)).await?;
+            anyhow::Ok(())
         }
         .await;
         let task = tokio::spawn(async move {
@@ -299,8 +255,7 @@ impl Target for Ours {
         });
         let joined = Joined {
             started,
-            pc,
-            tally,
+            peer,
             task,
         };
         match result {
