@@ -6,9 +6,9 @@
 //! log ([`MediaSource`]), so that the other nodes holding the lecture pull the instructor's
 //! tracks over the node-to-node relay (`relay.rs`) and their viewers receive them too.
 
-use crate::conn::outbox::{Outbox, QueueTime, encode};
+use crate::conn::outbox::Outbox;
 use crate::metrics::Metrics;
-use protocol::{ClientMsg, CloseCode, ErrorCode, Role, ServerMsg};
+use protocol::{ClientMsg, ErrorCode, Role, ServerMsg};
 use room::ConnId;
 use signaling::{Broadcast, PeerSignal, SignalingError, SubscriberId};
 use std::sync::Arc;
@@ -105,29 +105,6 @@ pub(crate) fn is_media(msg: &ClientMsg) -> bool {
     )
 }
 
-/// Queues a message to this connection; a full queue means the client does not read, and it
-/// is cut off like any slow consumer.
-fn send(out: &Outbox, msg: &ServerMsg) {
-    let Some(frame) = encode(msg, out.codec) else {
-        return;
-    };
-    if out.queue(frame, QueueTime::now()).is_err() && !out.kick.is_kicked() {
-        out.kick.kick(Some(CloseCode::SlowConsumer));
-    }
-}
-
-fn refuse(out: &Outbox, code: ErrorCode, message: String, command: &str) {
-    send(
-        out,
-        &ServerMsg::Error {
-            code,
-            message,
-            command: Some(command.to_owned()),
-            id: None,
-        },
-    );
-}
-
 async fn next_signal(
     signals: &mut Option<mpsc::UnboundedReceiver<PeerSignal>>,
 ) -> Option<PeerSignal> {
@@ -178,7 +155,7 @@ pub(crate) async fn run_session(
             match broadcast.subscribe(id).await {
                 Ok(start) => {
                     debug!("viewing");
-                    send(out, &ServerMsg::MediaOffer { sdp: start.sdp });
+                    out.send(&ServerMsg::MediaOffer { sdp: start.sdp });
                     viewing = Some(start.signals);
                 }
                 Err(e) => {
@@ -188,7 +165,7 @@ pub(crate) async fn run_session(
             }
         } else if !want && viewing.take().is_some() {
             let _ = broadcast.unsubscribe(id).await;
-            send(out, &ServerMsg::MediaStopped);
+            out.send(&ServerMsg::MediaStopped);
         }
         tokio::select! {
             () = out.kick.kicked() => break,
@@ -197,12 +174,12 @@ pub(crate) async fn run_session(
                 let kind = command.kind();
                 match *command {
                     ClientMsg::MediaOffer { .. } | ClientMsg::MediaStop if role != Role::Instructor => {
-                        refuse(out, ErrorCode::NotAllowed, "only the instructor can publish".into(), kind);
+                        out.error(ErrorCode::NotAllowed, "only the instructor can publish".into(), Some(kind.to_owned()), None);
                     }
                     ClientMsg::MediaOffer { sdp } if publishing.is_some() && *media.publisher.borrow() == Some(conn) => {
                         match broadcast.publisher_offer(filter.strip_sdp(sdp)).await {
-                            Ok(sdp) => send(out, &ServerMsg::MediaAnswer { sdp }),
-                            Err(e) => refuse(out, ErrorCode::InvalidArgument, format!("the offer was refused: {e}"), kind),
+                            Ok(sdp) => out.send(&ServerMsg::MediaAnswer { sdp }),
+                            Err(e) => out.error(ErrorCode::InvalidArgument, format!("the offer was refused: {e}"), Some(kind.to_owned()), None),
                         }
                     }
                     ClientMsg::MediaOffer { sdp } => match broadcast.publish(filter.strip_sdp(sdp)).await {
@@ -210,9 +187,9 @@ pub(crate) async fn run_session(
                             debug!("publishing");
                             publishing = Some(start.signals);
                             media.publisher.send_replace(Some(conn));
-                            send(out, &ServerMsg::MediaAnswer { sdp: start.sdp });
+                            out.send(&ServerMsg::MediaAnswer { sdp: start.sdp });
                         }
-                        Err(e) => refuse(out, ErrorCode::InvalidArgument, format!("the offer was refused: {e}"), kind),
+                        Err(e) => out.error(ErrorCode::InvalidArgument, format!("the offer was refused: {e}"), Some(kind.to_owned()), None),
                     },
                     ClientMsg::MediaStop => {
                         if publishing.take().is_some() && *media.publisher.borrow() == Some(conn) {
@@ -222,13 +199,13 @@ pub(crate) async fn run_session(
                     }
                     ClientMsg::MediaAnswer { sdp } => {
                         if viewing.is_none() {
-                            refuse(out, ErrorCode::NotFound, "no media offer to answer".into(), kind);
+                            out.error(ErrorCode::NotFound, "no media offer to answer".into(), Some(kind.to_owned()), None);
                         } else if let Err(e) = broadcast.subscriber_answer(id, filter.strip_sdp(sdp)).await {
                             let code = match e {
                                 SignalingError::NoOfferOutstanding(_) => ErrorCode::NotFound,
                                 _ => ErrorCode::InvalidArgument,
                             };
-                            refuse(out, code, format!("the answer was refused: {e}"), kind);
+                            out.error(code, format!("the answer was refused: {e}"), Some(kind.to_owned()), None);
                         }
                     }
                     ClientMsg::MediaCandidate { candidate } => {
@@ -254,7 +231,7 @@ pub(crate) async fn run_session(
             Ok(()) = publisher.changed() => {}
             signal = next_signal(&mut publishing), if publishing.is_some() => match signal {
                 Some(PeerSignal::IceCandidate(candidate)) => {
-                    send(out, &ServerMsg::MediaCandidate { candidate });
+                    out.send(&ServerMsg::MediaCandidate { candidate });
                 }
                 Some(PeerSignal::EndOfCandidates | PeerSignal::Offer(_)) => {}
                 Some(PeerSignal::Closed) | None => {
@@ -265,15 +242,15 @@ pub(crate) async fn run_session(
             },
             signal = next_signal(&mut viewing), if viewing.is_some() => match signal {
                 Some(PeerSignal::IceCandidate(candidate)) => {
-                    send(out, &ServerMsg::MediaCandidate { candidate });
+                    out.send(&ServerMsg::MediaCandidate { candidate });
                 }
-                Some(PeerSignal::Offer(sdp)) => send(out, &ServerMsg::MediaOffer { sdp }),
+                Some(PeerSignal::Offer(sdp)) => out.send(&ServerMsg::MediaOffer { sdp }),
                 Some(PeerSignal::EndOfCandidates) => {}
                 Some(PeerSignal::Closed) | None => {
                     viewing = None;
                     gave_up = true;
                     let _ = broadcast.unsubscribe(id).await;
-                    send(out, &ServerMsg::MediaStopped);
+                    out.send(&ServerMsg::MediaStopped);
                 }
             },
         }

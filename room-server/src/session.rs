@@ -5,7 +5,7 @@
 use crate::config::Limits;
 use crate::conn::close::{close_frame, finish};
 use crate::conn::frames::{Sink, Stream, data_of, read_failure};
-use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, QueueTime, QueuedSince, encode};
+use crate::conn::outbox::{Ending, Kick, Outbox, Outgoing, QueuedSince};
 use crate::conn::upgrade::WsStream;
 use crate::gate::Gate;
 use crate::gate::model::{Lecture, LectureStatus};
@@ -18,8 +18,7 @@ use governor::{Quota, RateLimiter};
 use protocol::ticket::TicketError;
 use protocol::ticket::TicketKey;
 use protocol::{
-    ClientMsg, CloseCode, Codec, Command, CommandId, DecodeError, ErrorCode, ResumeFrom, ServerMsg,
-    UnixMillis,
+    ClientMsg, CloseCode, Codec, Command, DecodeError, ErrorCode, ResumeFrom, UnixMillis,
 };
 use room::ConnId;
 use std::num::NonZeroU32;
@@ -399,8 +398,7 @@ async fn read_loop(
                 Err(DecodeError::Malformed(_)) => (String::new(), None),
             };
             match strikes.strike(Instant::now(), limits.flood_strikes) {
-                Strike::Warn => reply_error(
-                    out,
+                Strike::Warn => out.error(
                     ErrorCode::RateLimited,
                     format!(
                         "at most {} messages a second; this one was dropped",
@@ -417,8 +415,7 @@ async fn read_loop(
         let command = match command {
             Ok(command) => command,
             Err(DecodeError::BadCommand { kind, detail, id }) => {
-                reply_error(
-                    out,
+                out.error(
                     ErrorCode::BadCommand,
                     format!("bad `{kind}`: {detail}"),
                     Some(kind),
@@ -435,8 +432,7 @@ async fn read_loop(
             // the channel every connection holds has small slots: few connections send media.
             if let Err(mpsc::error::TrySendError::Full(msg)) = media.try_send(Box::new(command.msg))
             {
-                reply_error(
-                    out,
+                out.error(
                     ErrorCode::RateLimited,
                     "too many media messages at once; this one was dropped".into(),
                     Some(msg.kind().to_owned()),
@@ -464,28 +460,6 @@ async fn read_loop(
 fn close_after_queue(out: &Outbox, code: Option<CloseCode>) {
     if out.tx.try_send(Outgoing::Close(code)).is_err() {
         out.kick.kick(code);
-    }
-}
-
-/// Sends an error to this connection only, through its own queue so it stays in order.
-fn reply_error(
-    out: &Outbox,
-    code: ErrorCode,
-    message: String,
-    command: Option<String>,
-    id: Option<CommandId>,
-) {
-    if let Some(frame) = encode(
-        &ServerMsg::Error {
-            code,
-            message,
-            command,
-            id,
-        },
-        out.codec,
-    ) {
-        // A full queue means the client is not reading; the room will kick it.
-        let _ = out.queue(frame, QueueTime::now());
     }
 }
 

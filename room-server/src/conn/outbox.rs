@@ -2,7 +2,7 @@
 //! it at once, and frames encoded once for all their recipients.
 
 use bytes::Bytes;
-use protocol::{CloseCode, Codec, ServerMsg};
+use protocol::{CloseCode, Codec, CommandId, ErrorCode, ServerMsg};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::{Duration, Instant};
@@ -94,6 +94,35 @@ impl Outbox {
         // Noted before the frame is in the queue: the writer, once it holds the frame, finds it.
         self.queued.note(at);
         self.tx.try_send(Outgoing::Frame(frame))
+    }
+
+    /// Queues a message to this connection alone, in order with the rest of what it is sent.
+    /// A full queue means the client does not read: it is cut off like any slow consumer.
+    pub(crate) fn send(&self, msg: &ServerMsg) {
+        // Only a bug fails to encode (logged by `encode`).
+        let Some(frame) = encode(msg, self.codec) else {
+            return;
+        };
+        if self.queue(frame, QueueTime::now()).is_err() && !self.kick.is_kicked() {
+            self.kick.kick(Some(CloseCode::SlowConsumer));
+        }
+    }
+
+    /// Queues an error to this connection alone: what went wrong (`code`, `message`), for
+    /// which command (its kind and the client's number for it, when known).
+    pub(crate) fn error(
+        &self,
+        code: ErrorCode,
+        message: String,
+        command: Option<String>,
+        id: Option<CommandId>,
+    ) {
+        self.send(&ServerMsg::Error {
+            code,
+            message,
+            command,
+            id,
+        });
     }
 
     /// A JSON connection's outbox, with the receiving end of its queue.
