@@ -15,13 +15,15 @@
 //! - `log`: the order a room applies its inputs in — in-process for one node, a Redis stream
 //!   for many (every node applies the same entries to its own copy of the room core).
 //! - `media`: the instructor's broadcast per room (the `signaling` SFU) and each session's
-//!   media loop: SDP and candidates over the room connection, gated by the lecture's phase.
+//!   media loop: SDP and candidates over the room connection, gated by the lecture's phase;
+//!   the node-to-node relay (`media::relay`). [`turn`]: short-lived TURN credentials for
+//!   admitted people (a module of its own: the configuration checks its secret).
 //! - [`bus`]: events every node holding a lecture must act on (revocations, cancellations).
 //! - [`config`]: flags, environment and the TOML file. Room tickets (signed, short-lived)
 //!   are the protocol's (`protocol::ticket`): the gate mints them, any node verifies them.
 //! - [`clock`]: the one source of wall-clock time. the demo records live in the gate (`gate::demo`).
 //! - [`client_addr`]: the client's address behind trusted proxies, for every per-address
-//!   limit. [`turn`]: short-lived TURN credentials for admitted people.
+//!   limit.
 //! - `metrics`: the one registry behind `/metrics` (names, buckets, encoding); the other
 //!   modules only count and observe through its handles.
 
@@ -40,7 +42,6 @@ mod metrics;
 pub mod node;
 mod records;
 mod refusal;
-mod relay;
 mod rooms;
 mod session;
 pub mod turn;

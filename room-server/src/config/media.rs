@@ -213,7 +213,7 @@ impl MediaSettings {
         }
     }
 
-    /// The SFU's configuration. A bad port range (refused by [`Config::resolve`]) counts as
+    /// The SFU's configuration. A bad port range (refused by [`super::Config::resolve`]) counts as
     /// none.
     pub fn signaling(&self) -> signaling::SignalingConfig {
         let defaults = signaling::SignalingConfig::default();

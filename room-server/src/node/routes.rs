@@ -29,8 +29,8 @@ pub fn app(node: Arc<Node>) -> Router {
     }
     let gate = crate::gate::router().with_state(Arc::clone(&node.gate));
     let check = crate::check::router().with_state(Arc::clone(&node.check));
-    let relay_host: Arc<dyn crate::relay::RelayHost> = Arc::clone(&node.rooms) as _;
-    let relay = crate::relay::router().with_state(relay_host);
+    let relay_host: Arc<dyn crate::media::relay::RelayHost> = Arc::clone(&node.rooms) as _;
+    let relay = crate::media::relay::router().with_state(relay_host);
     let web = Router::new()
         .fallback(crate::web::serve)
         .with_state(Arc::clone(&node.web));

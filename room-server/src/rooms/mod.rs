@@ -3,7 +3,7 @@
 //! - [`Rooms`]: which lectures have a room on this node, starting one when a session asks for
 //!   a lecture that has none, and remembering a lecture that is over so late arrivals are told
 //!   at once. Sessions join through it ([`Rooms::inbox`]); it is what a room's task
-//!   ([`task::RoomHost`]) and the media relay ([`crate::relay::RelayHost`]) see of the node.
+//!   ([`task::RoomHost`]) and the media relay ([`crate::media::relay::RelayHost`]) see of the node.
 //! - `task`: one room's driver loop (inputs in, outputs out); `rules`: the node's rules it
 //!   follows (a tick's presses as one entry, the burial of a dead node's connections).
 //! - [`route_bus`]: the gate's events (revocations, cancellations, new times) into the rooms.
@@ -177,9 +177,9 @@ impl Rooms {
         )));
         if self.parts.cluster.redis.is_some() {
             // Pulls the instructor's media from the node they publish on, while they do.
-            let host: Weak<dyn crate::relay::RelayHost> = self.me.clone();
+            let host: Weak<dyn crate::media::relay::RelayHost> = self.me.clone();
             tokio::spawn(
-                crate::relay::pull(host, spec.id.clone(), Arc::clone(&media))
+                crate::media::relay::pull(host, spec.id.clone(), Arc::clone(&media))
                     .instrument(info_span!("relay", lecture = %spec.id)),
             );
         }
@@ -247,7 +247,7 @@ impl Rooms {
 }
 
 /// What the node-to-node relay needs of this node.
-impl crate::relay::RelayHost for Rooms {
+impl crate::media::relay::RelayHost for Rooms {
     fn is_draining(&self) -> bool {
         self.parts.shutdown.is_cancelled()
     }

@@ -4,7 +4,9 @@
 //! SDP and candidates are per node: they go between a session and its room's broadcast and
 //! never through the room's log (nor Redis). Only *which* connection publishes travels in the
 //! log ([`MediaSource`]), so that the other nodes holding the lecture pull the instructor's
-//! tracks over the node-to-node relay (`relay.rs`) and their viewers receive them too.
+//! tracks over the node-to-node relay ([`relay`]) and their viewers receive them too.
+
+pub(crate) mod relay;
 
 use crate::conn::outbox::Outbox;
 use crate::metrics::Metrics;
