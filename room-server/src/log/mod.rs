@@ -112,3 +112,63 @@ impl LocalLog {
         self.ready.pop_front()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A clock a test sets by hand (it may go back, as a system clock corrected by NTP does).
+    #[derive(Debug, Default)]
+    struct HandClock(AtomicU64);
+
+    impl Clock for HandClock {
+        fn now(&self) -> UnixMillis {
+            UnixMillis(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    fn histogram() -> Histogram {
+        Histogram::new([0.001])
+    }
+
+    #[test]
+    fn a_local_log_keeps_the_order_given_and_its_times_never_go_back() {
+        let clock = Arc::new(HandClock::default());
+        let mut log = LocalLog::new(Arc::clone(&clock) as Arc<dyn Clock>, histogram());
+        assert_eq!(log.pop(), None, "nothing before the first entry");
+        clock.0.store(1_000, Ordering::SeqCst);
+        log.submit(RoomEntry::Tick);
+        clock.0.store(400, Ordering::SeqCst);
+        log.submit(RoomEntry::Disconnected { conn: 7 });
+        clock.0.store(1_500, Ordering::SeqCst);
+        log.submit(RoomEntry::Cancel {
+            reason: "weather".into(),
+        });
+        let got: Vec<Sequenced> = std::iter::from_fn(|| log.pop()).collect();
+        let at: Vec<u64> = got.iter().map(|s| s.at.0).collect();
+        assert_eq!(
+            at,
+            [1_000, 1_000, 1_500],
+            "the clock went back; the log did not"
+        );
+        assert_eq!(got[1].entry, RoomEntry::Disconnected { conn: 7 });
+        assert!(matches!(got[2].entry, RoomEntry::Cancel { .. }));
+    }
+
+    #[test]
+    fn an_entry_crosses_nodes_unchanged() {
+        // What the Redis log stores: every node decodes the entry another encoded.
+        let entry = RoomEntry::Command {
+            conn: 42,
+            id: Some(CommandId(9)),
+            msg: ClientMsg::Chat {
+                text: "こんにちは".into(),
+                question: true,
+            },
+        };
+        let bytes = rmp_serde::to_vec_named(&entry).expect("encodes");
+        let back: RoomEntry = rmp_serde::from_slice(&bytes).expect("decodes");
+        assert_eq!(back, entry);
+    }
+}
