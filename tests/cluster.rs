@@ -4,7 +4,8 @@
 use e2e as common;
 
 use common::{
-    Got, NodeProcess, RedisServer, WAIT, chat_of, chat_storm, processes, race_for_seat, texts,
+    Door, Got, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, chat_of, chat_storm,
+    processes, race_for_seat, texts,
 };
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Replay};
@@ -84,58 +85,9 @@ async fn learners_on_different_nodes_racing_for_a_seat_end_with_one_occupant() {
 async fn a_learner_resumes_on_another_node_with_the_seat_and_every_missed_message() {
     let redis = RedisServer::start();
     let nodes = cluster(&redis).await;
-    let (mut taro, welcome) = nodes[0].enter("u1", "taro", Role::Learner).await;
-    let (mut hanako, _) = nodes[1].enter("u2", "hanako", Role::Learner).await;
-    taro.send(&ClientMsg::TakeSeat {
-        seat: Seat::new(2, 3),
-    })
-    .await;
-    hanako
-        .send(&ClientMsg::Chat {
-            text: "before".into(),
-            question: false,
-        })
-        .await;
-    let seen = taro.recv_until(chat_of).await.offset();
-    drop(taro);
-    for i in 0..4 {
-        hanako
-            .send(&ClientMsg::Chat {
-                text: format!("missed {i}"),
-                question: false,
-            })
-            .await;
-    }
-    let mut last = ChatOffset(0);
-    while last < ChatOffset(5) {
-        last = hanako.recv_until(chat_of).await.offset();
-    }
-    let resume = ResumeFrom {
-        epoch: welcome.epoch,
-        offset: seen,
-    };
-    let (mut back, w) = nodes[2]
-        .enter_resuming("u1", "taro", Role::Learner, Some(resume))
-        .await;
-    assert_eq!(w.epoch, welcome.epoch, "one epoch across the nodes");
-    assert_eq!(w.your_seat, Some(Seat::new(2, 3)));
-    assert_eq!(w.replay, Replay::Missed);
-    let texts = texts(&w.chat);
-    assert_eq!(
-        texts,
-        (0..4).map(|i| format!("missed {i}")).collect::<Vec<_>>()
-    );
-    hanako
-        .send(&ClientMsg::Chat {
-            text: "after".into(),
-            question: false,
-        })
-        .await;
-    assert_eq!(
-        back.recv_until(chat_of).await.offset(),
-        ChatOffset(6),
-        "no gap, no duplicate"
-    );
+    let (first, back) =
+        a_dropped_learner_returns(&nodes[0], &nodes[1], &nodes[2], Seat::new(2, 3), 4).await;
+    assert_eq!(back.epoch, first.epoch, "one epoch across the nodes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

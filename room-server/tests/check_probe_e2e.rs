@@ -7,7 +7,7 @@
 
 use e2e as common;
 
-use common::{Client, TestNode, WAIT};
+use common::{Client, Door, TestNode, WAIT};
 use protocol::{ClientMsg, Codec, ErrorCode, IceCandidate, Role, ServerMsg};
 use room_server::client_addr::{ForwardedHeader, TrustedProxies};
 use signaling::test_peer::{Feed, Network, TestPeer};

@@ -4,7 +4,7 @@
 
 use e2e as common;
 
-use common::{LECTURE, TestNode, WAIT};
+use common::{Door, LECTURE, TestNode, WAIT};
 use protocol::{ClientMsg, CloseCode, Codec, Role};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

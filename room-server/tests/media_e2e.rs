@@ -5,7 +5,7 @@
 
 use e2e as common;
 
-use common::{Client, TestNode, WAIT};
+use common::{Client, Door, TestNode, WAIT};
 use futures_util::StreamExt;
 use protocol::server::Phase;
 use protocol::{ClientMsg, ErrorCode, IceCandidate, Role, ServerMsg};

@@ -2,12 +2,13 @@
 
 use e2e as common;
 
-use common::{Client, Got, LECTURE, TestNode, WAIT, chat_of, chat_storm, race_for_seat, texts};
+use common::{
+    Client, Door, Got, LECTURE, TestNode, WAIT, a_dropped_learner_returns, chat_of, chat_storm,
+    race_for_seat,
+};
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Phase, Replay};
-use protocol::{
-    ChatOffset, ClientMsg, CloseCode, Codec, ErrorCode, ResumeFrom, Role, Seat, ServerMsg,
-};
+use protocol::{ClientMsg, CloseCode, Codec, ErrorCode, Role, Seat, ServerMsg};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -491,59 +492,7 @@ async fn a_client_that_never_reads_does_not_hold_up_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_learner_gets_the_same_seat_and_every_missed_message_once() {
     let node = TestNode::start().await;
-    let (mut taro, welcome) = node.enter("u1", "taro", Role::Learner).await;
-    let (mut hanako, _) = node.enter("u2", "hanako", Role::Learner).await;
-    taro.send(&ClientMsg::TakeSeat {
-        seat: Seat::new(3, 7),
-    })
-    .await;
-    hanako
-        .send(&ClientMsg::Chat {
-            text: "before".into(),
-            question: false,
-        })
-        .await;
-    let last_seen = taro.recv_until(chat_of).await.offset();
-    // The connection drops without a close (a train going into a tunnel).
-    drop(taro);
-    for i in 0..5 {
-        hanako
-            .send(&ClientMsg::Chat {
-                text: format!("missed {i}"),
-                question: false,
-            })
-            .await;
-    }
-    let mut last = ChatOffset(0);
-    while last < ChatOffset(6) {
-        last = hanako.recv_until(chat_of).await.offset();
-    }
-    let resume = ResumeFrom {
-        epoch: welcome.epoch,
-        offset: last_seen,
-    };
-    let (mut back, w) = node
-        .enter_resuming("u1", "taro", Role::Learner, Some(resume))
-        .await;
-    assert_eq!(
-        w.your_seat,
-        Some(Seat::new(3, 7)),
-        "the held seat comes back"
-    );
-    assert_eq!(w.replay, Replay::Missed);
-    let texts = texts(&w.chat);
-    assert_eq!(
-        texts,
-        (0..5).map(|i| format!("missed {i}")).collect::<Vec<_>>()
-    );
-    // And the stream goes on from there with no duplicate.
-    hanako
-        .send(&ClientMsg::Chat {
-            text: "after".into(),
-            question: false,
-        })
-        .await;
-    assert_eq!(back.recv_until(chat_of).await.offset(), ChatOffset(7));
+    a_dropped_learner_returns(&node, &node, &node, Seat::new(3, 7), 5).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

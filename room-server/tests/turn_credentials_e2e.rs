@@ -8,7 +8,7 @@
 use e2e as common;
 
 use base64::Engine;
-use common::{Client, TestNode, TurnServer, WAIT};
+use common::{Client, Door, TestNode, TurnServer, WAIT};
 use hmac::{Hmac, Mac};
 use protocol::{Codec, IceServer, Role, ServerMsg};
 use room_server::turn::TurnSecret;

@@ -218,6 +218,45 @@ pub async fn race_for_seat(learners: &mut [(UserId, Client)], seat: protocol::Se
     .await
 }
 
+/// A node learners enter, in this process or a process of its own: its room addresses and the
+/// tickets it takes; the ways in follow from those.
+pub trait Door {
+    /// The room address of `lecture`.
+    fn url(&self, lecture: &str) -> String;
+
+    /// A fresh ticket for [`LECTURE`].
+    fn ticket(&self, user: &str, nickname: &str, role: Role) -> String;
+
+    /// A connection to [`LECTURE`]'s room that has said nothing yet.
+    fn connect(&self, codec: Codec) -> impl Future<Output = Client> + Send {
+        let url = self.url(LECTURE);
+        async move { Client::connect(&url, codec).await.expect("connects") }
+    }
+
+    /// Connects and enters with a fresh ticket; the client and its welcome.
+    fn enter(
+        &self,
+        user: &str,
+        nickname: &str,
+        role: Role,
+    ) -> impl Future<Output = (Client, Welcome)> + Send {
+        self.enter_resuming(user, nickname, role, None)
+    }
+
+    /// Connects and enters, resuming the chat from `resume`; the client and its welcome.
+    fn enter_resuming(
+        &self,
+        user: &str,
+        nickname: &str,
+        role: Role,
+        resume: Option<ResumeFrom>,
+    ) -> impl Future<Output = (Client, Welcome)> + Send {
+        let url = self.url(LECTURE);
+        let ticket = self.ticket(user, nickname, role);
+        async move { hello_at(&url, ticket, resume).await }
+    }
+}
+
 /// Connects to a room URL (MessagePack), presents `ticket` and returns the client and its
 /// welcome.
 pub async fn hello_at(url: &str, ticket: String, resume: Option<ResumeFrom>) -> (Client, Welcome) {
@@ -243,4 +282,59 @@ impl Client {
         };
         self.ws.send(frame).await
     }
+}
+
+/// A learner, seated, drops without a close (a train into a tunnel) while another goes on
+/// chatting, and comes back with where its chat left off. `taro_at`, `hanako_at` and `back_at`
+/// are where the one enters, the other chats, and the first returns (the same node, or three).
+/// Checks that the held seat comes back, that exactly the `missed` lines are replayed, and that
+/// the stream then goes on with no gap and no duplicate. The first welcome and the returning
+/// one.
+pub async fn a_dropped_learner_returns(
+    taro_at: &impl Door,
+    hanako_at: &impl Door,
+    back_at: &impl Door,
+    seat: protocol::Seat,
+    missed: u64,
+) -> (Welcome, Welcome) {
+    let (mut taro, welcome) = taro_at.enter("u1", "taro", Role::Learner).await;
+    let (mut hanako, _) = hanako_at.enter("u2", "hanako", Role::Learner).await;
+    taro.send(&ClientMsg::TakeSeat { seat }).await;
+    let say = |text: String| ClientMsg::Chat {
+        text,
+        question: false,
+    };
+    hanako.send(&say("before".into())).await;
+    let seen = taro.recv_until(chat_of).await.offset();
+    drop(taro);
+    for i in 0..missed {
+        hanako.send(&say(format!("missed {i}"))).await;
+    }
+    let mut last = protocol::ChatOffset(0);
+    while last < protocol::ChatOffset(missed + 1) {
+        last = hanako.recv_until(chat_of).await.offset();
+    }
+    let resume = ResumeFrom {
+        epoch: welcome.epoch,
+        offset: seen,
+    };
+    let (mut back, returned) = back_at
+        .enter_resuming("u1", "taro", Role::Learner, Some(resume))
+        .await;
+    assert_eq!(returned.your_seat, Some(seat), "the held seat comes back");
+    assert_eq!(returned.replay, protocol::server::Replay::Missed);
+    assert_eq!(
+        texts(&returned.chat),
+        (0..missed)
+            .map(|i| format!("missed {i}"))
+            .collect::<Vec<_>>(),
+        "exactly the missed lines"
+    );
+    hanako.send(&say("after".into())).await;
+    assert_eq!(
+        back.recv_until(chat_of).await.offset(),
+        protocol::ChatOffset(missed + 2),
+        "no gap, no duplicate"
+    );
+    (welcome, returned)
 }

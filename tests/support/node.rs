@@ -110,33 +110,6 @@ impl TestNode {
         format!("ws://{}/ws/lectures/{lecture}", self.addr)
     }
 
-    pub async fn connect(&self, codec: Codec) -> Client {
-        Client::connect(&self.url(LECTURE), codec)
-            .await
-            .expect("connects")
-    }
-
-    /// Connects and enters with a fresh ticket; returns the client and its welcome.
-    pub async fn enter(&self, user: &str, nickname: &str, role: Role) -> (Client, Welcome) {
-        self.enter_resuming(user, nickname, role, None).await
-    }
-
-    pub async fn enter_resuming(
-        &self,
-        user: &str,
-        nickname: &str,
-        role: Role,
-        resume: Option<ResumeFrom>,
-    ) -> (Client, Welcome) {
-        hello_at(
-            &self.url(LECTURE),
-            self.ticket(user, nickname, role),
-            resume,
-        )
-        .await
-    }
-
-    /// GET `path` on the node; returns the status and body.
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path).await
     }
@@ -166,5 +139,15 @@ impl TestNode {
 impl Drop for TestNode {
     fn drop(&mut self) {
         self.shut_down();
+    }
+}
+
+impl Door for TestNode {
+    fn url(&self, lecture: &str) -> String {
+        Self::url(self, lecture)
+    }
+
+    fn ticket(&self, user: &str, nickname: &str, role: Role) -> String {
+        Self::ticket(self, user, nickname, role)
     }
 }

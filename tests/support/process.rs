@@ -108,36 +108,6 @@ impl NodeProcess {
         cluster_ticket(user, nickname, role)
     }
 
-    pub async fn connect(&self, codec: Codec) -> Client {
-        Client::connect(&self.url(LECTURE), codec)
-            .await
-            .expect("connects")
-    }
-
-    pub async fn enter(
-        &self,
-        user: &str,
-        nickname: &str,
-        role: Role,
-    ) -> (Client, protocol::server::Welcome) {
-        self.enter_resuming(user, nickname, role, None).await
-    }
-
-    pub async fn enter_resuming(
-        &self,
-        user: &str,
-        nickname: &str,
-        role: Role,
-        resume: Option<ResumeFrom>,
-    ) -> (Client, protocol::server::Welcome) {
-        hello_at(
-            &self.url(LECTURE),
-            self.ticket(user, nickname, role),
-            resume,
-        )
-        .await
-    }
-
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path).await
     }
@@ -246,5 +216,15 @@ impl NodeProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Door for NodeProcess {
+    fn url(&self, lecture: &str) -> String {
+        Self::url(self, lecture)
+    }
+
+    fn ticket(&self, user: &str, nickname: &str, role: Role) -> String {
+        Self::ticket(self, user, nickname, role)
     }
 }

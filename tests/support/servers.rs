@@ -13,14 +13,7 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a Redis that keeps its data in an append-only file, so a restart keeps the logs.
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let dir =
-            std::env::temp_dir().join(format!("room-server-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a data dir");
+        let (port, dir) = port_and_folder("redis");
         let mut server = Self {
             port,
             child: None,
@@ -93,14 +86,7 @@ pub struct TurnServer {
 
 impl TurnServer {
     pub fn start(secret: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let dir =
-            std::env::temp_dir().join(format!("room-server-turn-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a data dir");
+        let (port, dir) = port_and_folder("turn");
         let child = std::process::Command::new("turnserver")
             .arg("-n")
             .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
@@ -144,4 +130,17 @@ impl Drop for TurnServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A free loopback port for a server of `kind`, and a folder of its own named after both.
+fn port_and_folder(kind: &str) -> (u16, std::path::PathBuf) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir =
+        std::env::temp_dir().join(format!("room-server-{kind}-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a data dir");
+    (port, dir)
 }
