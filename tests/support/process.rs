@@ -2,12 +2,16 @@
 
 use super::*;
 
-/// The `room-server` binary of this build, built first (once per test process, by the cargo
-/// running the tests) so that a test never runs a stale one.
+/// The `room-server` binary to test: `ROOM_SERVER_BIN` when set (the test command sets it to
+/// the binary it has just built with the tests), else this build's, built first (once per test
+/// process, by the cargo running the tests) so that a test never runs a stale one.
 pub fn room_server_binary() -> std::path::PathBuf {
     static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BINARY
         .get_or_init(|| {
+            if let Some(given) = std::env::var_os("ROOM_SERVER_BIN") {
+                return given.into();
+            }
             // A test runs as <target>/<profile>/deps/<test>; binaries are in <target>/<profile>.
             let exe = std::env::current_exe().expect("the test's own path");
             let profile = exe
