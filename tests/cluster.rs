@@ -4,8 +4,8 @@
 use e2e as common;
 
 use common::{
-    Door, Got, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, chat_of, chat_storm,
-    processes, race_for_seat, texts,
+    Door, Got, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, chat_of,
+    everyone_sees_one_chat_order, processes, race_for_seat, texts,
 };
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Replay};
@@ -25,23 +25,7 @@ async fn cluster(redis: &RedisServer) -> Vec<NodeProcess> {
 async fn chat_order_is_identical_for_every_client_on_every_node() {
     let redis = RedisServer::start();
     let nodes = cluster(&redis).await;
-    let mut clients = Vec::new();
-    for i in 0..9 {
-        clients.push(
-            nodes[i % 3]
-                .enter(&format!("u{i}"), &format!("n{i}"), Role::Learner)
-                .await
-                .0,
-        );
-    }
-    let per_client = 10;
-    let total = 9 * per_client;
-    let seen = chat_storm(&mut clients, per_client).await;
-    for view in &seen {
-        assert_eq!(view, &seen[0], "one order on every node");
-    }
-    let offsets: Vec<u64> = seen[0].iter().map(|(o, _)| o.0).collect();
-    assert_eq!(offsets, (1..=total as u64).collect::<Vec<_>>());
+    everyone_sees_one_chat_order(&nodes, 9, 10).await;
     // Every node timed its heartbeats to Redis and its appends to the lecture's stream.
     for node in &nodes {
         for family in ["room_redis_round_trip_seconds", "room_log_append_seconds"] {

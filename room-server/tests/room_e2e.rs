@@ -3,8 +3,8 @@
 use e2e as common;
 
 use common::{
-    Client, Door, Got, LECTURE, TestNode, WAIT, a_dropped_learner_returns, chat_of, chat_storm,
-    race_for_seat,
+    Client, Door, Got, LECTURE, TestNode, WAIT, a_dropped_learner_returns, chat_of,
+    everyone_sees_one_chat_order, race_for_seat,
 };
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Phase, Replay};
@@ -212,39 +212,7 @@ async fn many_learners_racing_for_one_seat_end_with_exactly_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_order_is_identical_for_every_client() {
     let node = TestNode::start().await;
-    let mut clients = Vec::new();
-    for i in 0..10 {
-        clients.push(
-            node.enter(&format!("u{i}"), &format!("n{i}"), Role::Learner)
-                .await
-                .0,
-        );
-    }
-    let per_client = 15;
-    let total = 10 * per_client;
-    let seen = chat_storm(&mut clients, per_client).await;
-    for view in &seen {
-        assert_eq!(view, &seen[0], "every client sees one order");
-    }
-    let offsets: Vec<u64> = seen[0].iter().map(|(o, _)| o.0).collect();
-    assert_eq!(
-        offsets,
-        (1..=total as u64).collect::<Vec<_>>(),
-        "gapless, increasing offsets"
-    );
-    for i in 0..10 {
-        let mine: Vec<&String> = seen[0]
-            .iter()
-            .map(|(_, t)| t)
-            .filter(|t| t.starts_with(&format!("{i}:")))
-            .collect();
-        let sent: Vec<String> = (0..per_client).map(|k| format!("{i}:{k}")).collect();
-        assert_eq!(
-            mine,
-            sent.iter().collect::<Vec<_>>(),
-            "each sender's messages keep their order"
-        );
-    }
+    everyone_sees_one_chat_order(&[node], 10, 15).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -338,3 +338,45 @@ pub async fn a_dropped_learner_returns(
     );
     (welcome, returned)
 }
+
+/// `learners` learners, entering through `doors` in turn, each send `per_client` lines at once.
+/// Checks that every client sees one order, with offsets from 1 and no gap, and that each
+/// sender's lines keep their order.
+pub async fn everyone_sees_one_chat_order<D: Door>(
+    doors: &[D],
+    learners: usize,
+    per_client: usize,
+) {
+    let mut clients = Vec::new();
+    for i in 0..learners {
+        let door = &doors[i % doors.len()];
+        let (client, _) = door
+            .enter(&format!("u{i}"), &format!("n{i}"), Role::Learner)
+            .await;
+        clients.push(client);
+    }
+    let seen = chat_storm(&mut clients, per_client).await;
+    for view in &seen {
+        assert_eq!(view, &seen[0], "every client sees one order");
+    }
+    let offsets: Vec<u64> = seen[0].iter().map(|(o, _)| o.0).collect();
+    let total = (learners * per_client) as u64;
+    assert_eq!(
+        offsets,
+        (1..=total).collect::<Vec<_>>(),
+        "gapless, increasing offsets"
+    );
+    for i in 0..learners {
+        let mine: Vec<&String> = seen[0]
+            .iter()
+            .map(|(_, t)| t)
+            .filter(|t| t.starts_with(&format!("{i}:")))
+            .collect();
+        let sent: Vec<String> = (0..per_client).map(|k| format!("{i}:{k}")).collect();
+        assert_eq!(
+            mine,
+            sent.iter().collect::<Vec<_>>(),
+            "each sender's messages keep their order"
+        );
+    }
+}

@@ -9,7 +9,7 @@ pub fn room_server_binary() -> std::path::PathBuf {
     static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BINARY
         .get_or_init(|| {
-            if let Some(given) = std::env::var_os("ROOM_SERVER_BIN") {
+            if let Some(given) = std::env::var_os("ROOM_SERVER_BIN").filter(|b| !b.is_empty()) {
                 return given.into();
             }
             // A test runs as <target>/<profile>/deps/<test>; binaries are in <target>/<profile>.
