@@ -7,6 +7,7 @@
 //! - [`chart`]: `compare` and `chart` against the Socket.IO peer.
 //! - [`system`], [`nodes`]: the servers under test, started on loopback.
 //! - [`proc`]: CPU and memory of a process from `/proc`. [`report`]: tables and JSON.
+//! - [`scrape`]: counters from a room node's `/metrics` (frames per `write`).
 //! - [`samples`]: realistic sample data for the micro-benchmarks.
 
 pub mod chart;
@@ -16,6 +17,7 @@ pub mod proc;
 pub mod profiles;
 pub mod report;
 pub mod samples;
+pub mod scrape;
 pub mod sfu;
 pub mod system;
 pub mod wire;

@@ -123,6 +123,9 @@ pub struct HeavyResult {
     pub seat_mismatches: u64,
     /// The server's CPU and memory during the load (nodes and Redis).
     pub usage: Usage,
+    /// Frames room-server's nodes wrote per `write` system call during the load (from their
+    /// `/metrics`); none for the peers.
+    pub frames_per_write: Option<f64>,
     /// The load generator's own CPU during the load, in cores.
     pub generator_cores: f64,
 }
@@ -290,6 +293,7 @@ pub async fn heavy(
     eprintln!("all seated; {} s of load…", args.duration);
 
     let shared = fleet.shared.clone();
+    let writes_before = system.writes().await;
     let sampler = Sampler::start(system.pids())?;
     let me = std::process::id();
     let my_cpu = crate::proc::cpu_seconds(me)?;
@@ -330,6 +334,10 @@ pub async fn heavy(
     let chat_frames = Shared::get(&shared.chat_receipts) - chats_before;
     let usage = sampler.finish()?;
     let generator_cores = (crate::proc::cpu_seconds(me)? - my_cpu) / load_secs;
+    let frames_per_write = match (writes_before, system.writes().await) {
+        (Some(before), Some(after)) => after.per_write_since(&before),
+        _ => None,
+    };
 
     // Let the last deliveries arrive: until every alive learner has every accepted message and
     // press, or nothing arrives for a while.
@@ -425,6 +433,7 @@ pub async fn heavy(
         moves_refused: Shared::get(&shared.seat_refused),
         seat_mismatches,
         usage,
+        frames_per_write,
         generator_cores,
         args,
     })

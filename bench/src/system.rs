@@ -104,6 +104,15 @@ impl System {
         self.nodes.iter().map(|p| p.pid).collect()
     }
 
+    /// Frames room-server's nodes have written and the `write` calls that carried them; none
+    /// for the peers.
+    pub async fn writes(&self) -> Option<crate::scrape::Writes> {
+        if self.dialect != Dialect::Ours {
+            return None;
+        }
+        crate::scrape::Writes::of(self.nodes.iter().map(|p| p.addr)).await
+    }
+
     /// The node learner `idx` connects to.
     pub fn node_of(&self, idx: usize) -> usize {
         idx % self.nodes.len().max(1)

@@ -15,10 +15,10 @@ use crate::client_addr::{ClientAddr, TrustedProxies};
 use crate::clock::Clock;
 use crate::conn::admission::Admission;
 use crate::conn::admission::{Admitted, UpgradeRefused};
-use crate::conn::close::{close_frame, finish, normal_close};
-use crate::conn::frames::{Sink, Stream, data_of, read_failure};
+use crate::conn::frames::{data_of, read_failure};
 use crate::conn::outbox::encode;
-use crate::conn::upgrade::{NotWebSocket, Upgrade, WsStream};
+use crate::conn::upgrade::{NotWebSocket, Upgrade};
+use crate::conn::ws::{Frame, Reader, Writer, close_frame, normal_close};
 use crate::gate::http::{ApiError, ErrorBody};
 use crate::metrics::Metrics;
 use axum::Router;
@@ -28,7 +28,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use protocol::{ClientMsg, CloseCode, Codec, DecodeError, ErrorCode, ServerMsg};
 use serde::Deserialize;
@@ -42,7 +42,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 /// Messages one check connection answers before it closes (pings or not).
 pub(crate) const MAX_MESSAGES: u32 = 100;
@@ -238,24 +237,30 @@ pub(crate) async fn socket(
         codec,
         permit,
     } = check.admission.admit(client, &headers, upgrade)?;
-    // Replies are small and sent one at a time.
-    let settings = check.admission.ws_settings(64 * 1024);
+    let settings = check.admission.ws_settings();
     let tracker = check.admission.sessions.clone();
-    Ok(upgrade.respond(codec.subprotocol(), settings, move |ws| {
-        tracker.track_future(async move {
-            run(check, ws, codec, client).await;
-            drop(permit);
-        })
-    }))
+    Ok(
+        upgrade.respond(codec.subprotocol(), settings, move |reader, writer| {
+            tracker.track_future(async move {
+                run(check, reader, writer, codec, client).await;
+                drop(permit);
+            })
+        }),
+    )
 }
 
 /// Runs one check connection to its end.
-async fn run(check: Arc<Check>, ws: WsStream, codec: Codec, client: IpAddr) {
+async fn run(
+    check: Arc<Check>,
+    mut reader: Reader,
+    mut writer: Writer,
+    codec: Codec,
+    client: IpAddr,
+) {
     check.metrics.check_connections_active.inc();
-    let (mut sink, mut stream) = ws.split();
-    let close = answer(&check, &mut sink, &mut stream, codec, client).await;
-    if let (Some(close), Ok(ws)) = (close, stream.reunite(sink)) {
-        finish(ws, close).await;
+    let close = answer(&check, &mut writer, &mut reader, codec, client).await;
+    if let Some(close) = close {
+        crate::conn::ws::close(reader, writer, close).await;
     }
     check.metrics.check_connections_active.dec();
 }
@@ -264,11 +269,11 @@ async fn run(check: Arc<Check>, ws: WsStream, codec: Codec, client: IpAddr) {
 /// the close to send, or `None` when the client has gone.
 async fn answer(
     check: &Check,
-    sink: &mut Sink,
-    stream: &mut Stream,
+    sink: &mut Writer,
+    stream: &mut Reader,
     codec: Codec,
     client: IpAddr,
-) -> Option<CloseFrame> {
+) -> Option<Frame> {
     let mut probe = ProbeSlot::Never;
     let close = converse(check, sink, stream, codec, client, &mut probe).await;
     probe.end(check).await;
@@ -314,13 +319,13 @@ impl ProbeSlot<'_> {
 }
 
 /// Sends one reply, waiting at most until `deadline`; `false` when the client is gone.
-async fn reply(sink: &mut Sink, codec: Codec, deadline: Instant, msg: &ServerMsg) -> bool {
+async fn reply(sink: &mut Writer, codec: Codec, deadline: Instant, msg: &ServerMsg) -> bool {
     // Only a bug fails to encode (logged); nothing sensible is left to say then.
     let Some(frame) = encode(msg, codec) else {
         return false;
     };
     // A client that does not read holds the reply at most until the check is over.
-    matches!(timeout_at(deadline, sink.send(frame)).await, Ok(Ok(())))
+    matches!(timeout_at(deadline, sink.send([&frame])).await, Ok(Ok(())))
 }
 
 fn check_error(code: ErrorCode, message: impl Into<String>, command: &str) -> ServerMsg {
@@ -334,12 +339,12 @@ fn check_error(code: ErrorCode, message: impl Into<String>, command: &str) -> Se
 
 async fn converse<'a>(
     check: &'a Check,
-    sink: &mut Sink,
-    stream: &mut Stream,
+    sink: &mut Writer,
+    stream: &mut Reader,
     codec: Codec,
     client: IpAddr,
     probe: &mut ProbeSlot<'a>,
-) -> Option<CloseFrame> {
+) -> Option<Frame> {
     let deadline = Instant::now() + LIFE;
     // First, what the page needs to build its RTCPeerConnection for the WebRTC probe: STUN
     // only, never a TURN credential (this socket is anyone's).
@@ -368,6 +373,13 @@ async fn converse<'a>(
                     }
                 };
                 if !reply(sink, codec, deadline, &msg).await {
+                    return None;
+                }
+                continue;
+            }
+            () = sink.control_waiting() => {
+                // A pong to the client's ping (tungstenite's own answer).
+                if !matches!(timeout_at(deadline, sink.send_control()).await, Ok(Ok(()))) {
                     return None;
                 }
                 continue;

@@ -47,6 +47,10 @@ pub struct Metrics {
     pub upgrades_refused_total: Counter,
     /// Frames queued to clients.
     pub frames_out_total: Counter,
+    /// Frames written to room sockets…
+    pub frames_written_total: Counter,
+    /// …in this many `write` system calls (frames per write: how much writes coalesce).
+    pub socket_writes_total: Counter,
     /// Commands received from clients.
     pub commands_in_total: Counter,
     /// Clients disconnected because their queue was full or they stopped reading.
@@ -117,6 +121,8 @@ impl Default for Metrics {
             connections_total: Counter::default(),
             upgrades_refused_total: Counter::default(),
             frames_out_total: Counter::default(),
+            frames_written_total: Counter::default(),
+            socket_writes_total: Counter::default(),
             commands_in_total: Counter::default(),
             slow_consumers_total: Counter::default(),
             rooms_active: Gauge::default(),
@@ -161,6 +167,16 @@ impl Metrics {
             "room_frames_out",
             "Frames queued to clients",
             self.frames_out_total.clone(),
+        );
+        r.register(
+            "room_frames_written",
+            "Frames written to room sockets",
+            self.frames_written_total.clone(),
+        );
+        r.register(
+            "room_socket_writes",
+            "Write system calls on room sockets (frames written per write: how much writes coalesce)",
+            self.socket_writes_total.clone(),
         );
         r.register(
             "room_commands_in",
@@ -350,6 +366,8 @@ mod tests {
         for name in [
             "room_upgrades_refused_total",
             "room_frames_out_total",
+            "room_frames_written_total",
+            "room_socket_writes_total",
             "room_commands_in_total",
             "room_slow_consumers_total",
             "room_check_connections_active",

@@ -26,6 +26,10 @@ pub struct Limits {
     pub hello_timeout_ms: u64,
     /// How often the node pings each connection.
     pub ping_interval_ms: u64,
+    /// The moment a busy connection waits to send frames together: one that wrote less than
+    /// this ago sends what is queued this long after its last write, in one `write`. A
+    /// connection that has been quiet writes at once. 0: every batch at once. At most 5,000.
+    pub write_coalesce_us: u64,
     /// Silence after which a connection is closed (4002).
     pub idle_timeout_ms: u64,
     /// Longest wait for connections to close on shutdown.
@@ -84,6 +88,7 @@ impl Default for Limits {
             connect_burst_per_ip: 500,
             hello_timeout_ms: 10_000,
             ping_interval_ms: 15_000,
+            write_coalesce_us: 2_000,
             idle_timeout_ms: 45_000,
             shutdown_grace_ms: 10_000,
             room_idle_ms: 30 * 60 * 1000,

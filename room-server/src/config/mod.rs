@@ -402,6 +402,11 @@ impl Config {
                     .into(),
             ));
         }
+        if limits.write_coalesce_us > 5_000 {
+            return Err(ConfigError::Invalid(
+                "[limits] write_coalesce_us must be at most 5000 (5 ms)".into(),
+            ));
+        }
         if !(1..=60).contains(&limits.check_probe_secs) {
             return Err(ConfigError::Invalid(
                 "[limits] check_probe_secs must be 1 to 60 (the check socket's life)".into(),

@@ -175,21 +175,27 @@ impl Admission {
         host.is_some() && origin_host == host
     }
 
-    /// How an admitted WebSocket is set up: the size limits, small buffers (an idle connection
-    /// holds little), and at most `max_write_buffer` bytes waiting for a client.
-    pub(crate) fn ws_settings(&self, max_write_buffer: usize) -> WsSettings {
+    /// How an admitted WebSocket is set up: the size limits and a small read buffer (an idle
+    /// connection holds little; a larger message gets the room it needs while it is read).
+    /// Tungstenite writes only its own control frames (see `ws`): its write buffer stays
+    /// small.
+    pub(crate) fn ws_settings(&self) -> WsSettings {
         let size = self.max_message_bytes;
         WsSettings {
             config: WebSocketConfig::default()
-                .read_buffer_size(4 * 1024)
-                .write_buffer_size(4 * 1024)
-                .max_write_buffer_size(max_write_buffer)
+                .read_buffer_size(READ_BUFFER)
+                .write_buffer_size(0)
+                .max_write_buffer_size(16 * 1024)
                 .max_message_size(Some(size))
                 .max_frame_size(Some(size)),
             send_buffer: self.socket_send_buffer,
         }
     }
 }
+
+/// The bytes a connection reads from its socket at once, and its read buffer's size while
+/// messages are small.
+const READ_BUFFER: usize = 1024;
 
 /// A WebSocket request that passed [`Admission::admit`].
 #[derive(Debug)]

@@ -1,15 +1,8 @@
-//! A client's frames as the node reads them: the halves of a split socket, the payload of a
-//! data frame of the connection's encoding, and how a failed read ends the connection.
+//! A client's frames as the node reads them: the payload of a data frame of the connection's
+//! encoding, and how a failed read ends the connection.
 
-use super::upgrade::WsStream;
-use futures_util::stream::{SplitSink, SplitStream};
 use protocol::{CloseCode, Codec};
 use tokio_tungstenite::tungstenite::{self, Message};
-
-/// The sending half of a split connection.
-pub(crate) type Sink = SplitSink<WsStream, Message>;
-/// The receiving half of a split connection.
-pub(crate) type Stream = SplitStream<WsStream>;
 
 /// The payload of a data frame of the codec's type; `None` for control frames; a protocol
 /// violation for a data frame of the other type (text on the MessagePack subprotocol, …).

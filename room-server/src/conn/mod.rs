@@ -5,16 +5,17 @@
 //! - `serve`: the accept loop (a cap on open sockets, HTTP/1 timeouts, shutdown).
 //! - `socket`: one accepted socket (writes that stall fail; a bounded send buffer).
 //! - `upgrade`: the WebSocket upgrade that keeps the socket in the node's hands.
-//! - `close`: the close that makes the close code arrive.
+//! - `ws`: the upgraded socket in two halves: tungstenite reads, the node writes batches of
+//!   shared frames with one vectored write; the close that makes the close code arrive.
 //! - `ids`: connection numbers, unique across the nodes.
 //! - `frames`: reading a client's frames (payloads, failed reads).
 //! - `outbox`: a connection's queue from its room, its kick switch, frames encoded once.
 
 pub(crate) mod admission;
-pub(crate) mod close;
 pub(crate) mod frames;
 pub(crate) mod ids;
 pub(crate) mod outbox;
 pub(crate) mod serve;
 pub(crate) mod socket;
 pub(crate) mod upgrade;
+pub(crate) mod ws;

@@ -1,13 +1,13 @@
 //! A connection's way back from its room: the bounded queue of frames, the switch that ends
 //! it at once, and frames encoded once for all their recipients.
 
+use super::ws::Frame;
 use bytes::Bytes;
 use protocol::{CloseCode, Codec, CommandId, ErrorCode, ServerMsg};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
@@ -15,10 +15,14 @@ use tracing::error;
 #[derive(Debug)]
 pub(crate) enum Outgoing {
     /// A frame, encoded once and shared by every recipient.
-    Frame(Message),
+    Frame(Frame),
     /// Close with this code (`None`: normal closure) after the frames before it.
     Close(Option<CloseCode>),
 }
+
+/// The queue is full: the client does not read what it is sent.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Full;
 
 /// Tells a session to end now, skipping its queue (slow client, protocol violation, …). The
 /// first reason given wins.
@@ -72,28 +76,28 @@ impl Kick {
 /// A session's way back: its bounded queue, its kick switch and its encoding.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {
-    pub(crate) tx: mpsc::Sender<Outgoing>,
+    pub(crate) queue: Arc<OutQueue>,
     pub(crate) kick: Arc<Kick>,
     pub(crate) codec: Codec,
     /// Cancelled once the welcome (and the media settings after it) are queued: the session's
     /// media loop says nothing before.
     pub(crate) welcomed: CancellationToken,
-    /// When the oldest frame the writer has not taken yet was queued: how long frames wait is
-    /// measured per write batch, not per frame (no time kept in the queue's slots).
-    pub(crate) queued: Arc<QueuedSince>,
 }
 
 impl Outbox {
-    /// Queues a frame without waiting (a full queue gives it back), noting `at` as its time
-    /// if the writer has taken everything queued before it.
-    pub(crate) fn queue(
-        &self,
-        frame: Message,
-        at: QueueTime,
-    ) -> Result<(), TrySendError<Outgoing>> {
-        // Noted before the frame is in the queue: the writer, once it holds the frame, finds it.
-        self.queued.note(at);
-        self.tx.try_send(Outgoing::Frame(frame))
+    /// A new connection's outbox, queueing at most `capacity` frames.
+    pub(crate) fn new(capacity: usize, codec: Codec) -> Self {
+        Self {
+            queue: Arc::new(OutQueue::new(capacity)),
+            kick: Arc::new(Kick::default()),
+            codec,
+            welcomed: CancellationToken::new(),
+        }
+    }
+
+    /// Queues a frame without waiting (a full queue refuses it), `at` being when it was made.
+    pub(crate) fn queue(&self, frame: Frame, at: QueueTime) -> Result<(), Full> {
+        self.queue.push(Outgoing::Frame(frame), at)
     }
 
     /// Queues a message to this connection alone, in order with the rest of what it is sent.
@@ -105,6 +109,17 @@ impl Outbox {
         };
         if self.queue(frame, QueueTime::now()).is_err() && !self.kick.is_kicked() {
             self.kick.kick(Some(CloseCode::SlowConsumer));
+        }
+    }
+
+    /// Asks the writer to close with `code` after what is queued; at once if the queue is full.
+    pub(crate) fn close_after_queue(&self, code: Option<CloseCode>) {
+        if self
+            .queue
+            .push(Outgoing::Close(code), QueueTime::now())
+            .is_err()
+        {
+            self.kick.kick(code);
         }
     }
 
@@ -125,18 +140,129 @@ impl Outbox {
         });
     }
 
-    /// A JSON connection's outbox, with the receiving end of its queue.
+    /// A JSON connection's outbox.
     #[cfg(test)]
-    pub(crate) fn for_test(capacity: usize) -> (Self, mpsc::Receiver<Outgoing>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let out = Self {
-            tx,
-            kick: Arc::new(Kick::default()),
-            codec: Codec::Json,
-            welcomed: CancellationToken::new(),
-            queued: Arc::default(),
+    pub(crate) fn for_test(capacity: usize) -> Self {
+        Self::new(capacity, Codec::Json)
+    }
+}
+
+/// A connection's queue of frames from its room (and its own session), bounded, taken by its
+/// writer in batches. It holds no memory while empty: an idle connection costs nothing here,
+/// and a burst's memory is given back once it is written.
+#[derive(Debug)]
+pub(crate) struct OutQueue {
+    state: Mutex<QueueState>,
+    /// Something was queued into an empty queue.
+    ready: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    items: VecDeque<Outgoing>,
+    /// When the oldest item still queued was queued.
+    oldest: Option<QueueTime>,
+}
+
+/// What a writer takes from its queue at once.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// The frames, in order.
+    pub(crate) frames: VecDeque<Frame>,
+    /// A close after them (`Some(None)`: a normal closure).
+    pub(crate) close: Option<Option<CloseCode>>,
+    /// When the oldest frame of the batch was queued.
+    pub(crate) oldest: Option<QueueTime>,
+}
+
+impl OutQueue {
+    fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::default(),
+            ready: Notify::new(),
+            capacity,
+        }
+    }
+
+    fn push(&self, item: Outgoing, at: QueueTime) -> Result<(), Full> {
+        let Ok(mut state) = self.state.lock() else {
+            return Err(Full);
         };
-        (out, rx)
+        if state.items.len() >= self.capacity {
+            return Err(Full);
+        }
+        let was_empty = state.items.is_empty();
+        if was_empty {
+            state.oldest = Some(at);
+        }
+        state.items.push_back(item);
+        drop(state);
+        if was_empty {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Waits until something is queued (at once if something is).
+    pub(crate) async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    /// Takes up to `max` frames, stopping at a close. Whatever is left for the next batch
+    /// keeps the queue ready.
+    pub(crate) fn take(&self, max: usize) -> Batch {
+        let Ok(mut state) = self.state.lock() else {
+            return Batch::default();
+        };
+        let mut batch = Batch {
+            oldest: state.oldest,
+            ..Batch::default()
+        };
+        let whole = state.items.len() <= max
+            && state
+                .items
+                .iter()
+                .all(|item| matches!(item, Outgoing::Frame(_)));
+        if whole {
+            // The queue's own memory goes with the batch and is given back once written.
+            let items = std::mem::take(&mut state.items);
+            batch.frames = items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Outgoing::Frame(frame) => Some(frame),
+                    Outgoing::Close(_) => None,
+                })
+                .collect();
+        } else {
+            while batch.frames.len() < max {
+                match state.items.pop_front() {
+                    Some(Outgoing::Frame(frame)) => batch.frames.push_back(frame),
+                    Some(Outgoing::Close(code)) => {
+                        batch.close = Some(code);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+        if state.items.is_empty() {
+            state.oldest = None;
+            if state.items.capacity() > 0 {
+                state.items = VecDeque::new();
+            }
+        } else {
+            // The frames left behind are timed from the same moment (an upper bound: they
+            // were queued no earlier), and the writer comes back for them.
+            self.ready.notify_one();
+        }
+        batch
+    }
+
+    /// Takes the next item (tests look at what was queued).
+    #[cfg(test)]
+    pub(crate) fn pop(&self) -> Option<Outgoing> {
+        self.state.lock().ok()?.items.pop_front()
     }
 }
 
@@ -158,41 +284,11 @@ impl QueueTime {
     }
 }
 
-/// The queue time of the oldest frame a session's writer has not taken, shared by whoever
-/// queues frames and the writer. Exact but for a frame queued in the instant between the
-/// writer's last look into the queue and its [`take`](Self::take): that frame's batch is not
-/// measured, or measured from a later frame.
-#[derive(Debug, Default)]
-pub(crate) struct QueuedSince(AtomicU64);
-
-impl QueuedSince {
-    fn note(&self, at: QueueTime) {
-        if self.0.load(Ordering::Relaxed) == 0 {
-            let _already_noted =
-                self.0
-                    .compare_exchange(0, at.0, Ordering::Relaxed, Ordering::Relaxed);
-        }
-    }
-
-    /// When the oldest frame of the batch the writer has just taken was queued. With
-    /// `emptied` (the batch took everything queued) the time is cleared for the frames after;
-    /// otherwise it stays, and the frames left behind are measured from it too (an upper
-    /// bound: they were queued no earlier).
-    pub(crate) fn take(&self, emptied: bool) -> Option<QueueTime> {
-        let at = if emptied {
-            self.0.swap(0, Ordering::Relaxed)
-        } else {
-            self.0.load(Ordering::Relaxed)
-        };
-        (at != 0).then_some(QueueTime(at))
-    }
-}
-
 /// A server message encoded at most once per codec, whatever the number of recipients.
 pub(crate) struct Frames<'a> {
     msg: &'a ServerMsg,
-    msgpack: Option<Message>,
-    json: Option<Message>,
+    msgpack: Option<Frame>,
+    json: Option<Frame>,
 }
 
 impl<'a> Frames<'a> {
@@ -204,7 +300,7 @@ impl<'a> Frames<'a> {
         }
     }
 
-    pub(crate) fn get(&mut self, codec: Codec) -> Option<Message> {
+    pub(crate) fn get(&mut self, codec: Codec) -> Option<Frame> {
         let slot = match codec {
             Codec::MsgPack => &mut self.msgpack,
             Codec::Json => &mut self.json,
@@ -217,13 +313,11 @@ impl<'a> Frames<'a> {
 }
 
 /// Encodes a server message as a frame of its codec's type.
-pub(crate) fn encode(msg: &ServerMsg, codec: Codec) -> Option<Message> {
+pub(crate) fn encode(msg: &ServerMsg, codec: Codec) -> Option<Frame> {
     match codec.encode_server(msg) {
-        Ok(bytes) if codec.is_binary() => Some(Message::Binary(Bytes::from(bytes))),
+        Ok(bytes) if codec.is_binary() => Some(Frame::binary(Bytes::from(bytes))),
         // serde_json writes UTF-8 only.
-        Ok(bytes) => String::from_utf8(bytes)
-            .ok()
-            .map(|s| Message::Text(Utf8Bytes::from(s))),
+        Ok(bytes) => String::from_utf8(bytes).ok().map(Frame::text),
         Err(e) => {
             error!(error = %e, "a server message failed to encode");
             None
@@ -235,41 +329,80 @@ pub(crate) fn encode(msg: &ServerMsg, codec: Codec) -> Option<Message> {
 mod tests {
     use super::*;
 
-    fn queue(out: &Outbox) -> QueueTime {
-        let at = QueueTime::now();
-        out.queue(Message::text("hi"), at)
-            .expect("room in the queue");
-        at
+    fn frame(text: &str) -> Frame {
+        Frame::text(text.into())
     }
 
-    fn taken(out: &Outbox, emptied: bool) -> Option<u64> {
-        out.queued.take(emptied).map(|at| at.0)
+    fn texts(batch: &Batch) -> Vec<String> {
+        batch
+            .frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f.payload()).into_owned())
+            .collect()
     }
 
     #[test]
     fn a_batch_is_timed_from_its_oldest_frame_and_the_next_from_its_own() {
-        let (out, mut rx) = Outbox::for_test(8);
-        let oldest = queue(&out);
-        queue(&out);
-        while rx.try_recv().is_ok() {}
-        assert_eq!(taken(&out, true), Some(oldest.0));
+        let out = Outbox::for_test(8);
+        let oldest = QueueTime::now();
+        out.queue(frame("a"), oldest).expect("room");
+        out.queue(frame("b"), QueueTime::now()).expect("room");
+        let batch = out.queue.take(64);
+        assert_eq!(texts(&batch), ["a", "b"]);
+        assert_eq!(batch.oldest.map(|t| t.0), Some(oldest.0));
+        // The queue's memory went with the batch: an idle connection holds none.
+        let held = out.queue.state.lock().map(|s| s.items.capacity());
+        assert_eq!(held.ok(), Some(0));
         // Nothing queued since: nothing to time.
-        assert_eq!(taken(&out, true), None);
-        let next = queue(&out);
-        assert!(next.0 >= oldest.0);
-        assert_eq!(taken(&out, true), Some(next.0));
+        assert!(out.queue.take(64).oldest.is_none());
+        let next = QueueTime::now();
+        out.queue(frame("c"), next).expect("room");
+        assert_eq!(out.queue.take(64).oldest.map(|t| t.0), Some(next.0));
     }
 
     #[test]
     fn frames_left_behind_by_a_full_batch_are_timed_from_the_same_oldest_frame() {
-        let (out, mut rx) = Outbox::for_test(8);
-        let oldest = queue(&out);
-        queue(&out);
-        let _ = rx.try_recv();
-        assert_eq!(taken(&out, false), Some(oldest.0));
-        let _ = rx.try_recv();
-        assert_eq!(taken(&out, true), Some(oldest.0));
-        assert_eq!(taken(&out, true), None);
+        let out = Outbox::for_test(8);
+        let oldest = QueueTime::now();
+        for text in ["a", "b", "c"] {
+            out.queue(frame(text), oldest).expect("room");
+        }
+        let first = out.queue.take(2);
+        assert_eq!(texts(&first), ["a", "b"]);
+        let rest = out.queue.take(2);
+        assert_eq!(texts(&rest), ["c"]);
+        assert_eq!(rest.oldest.map(|t| t.0), Some(oldest.0));
+    }
+
+    #[test]
+    fn a_full_queue_refuses_and_a_close_ends_a_batch() {
+        let out = Outbox::for_test(2);
+        out.queue(frame("a"), QueueTime::now()).expect("room");
+        out.close_after_queue(Some(CloseCode::ResyncRequired));
+        assert_eq!(out.queue(frame("b"), QueueTime::now()), Err(Full));
+        let batch = out.queue.take(64);
+        assert_eq!(texts(&batch), ["a"]);
+        assert_eq!(batch.close, Some(Some(CloseCode::ResyncRequired)));
+        assert!(!out.kick.is_kicked());
+        // A close that finds the queue full ends the connection at once.
+        let full = Outbox::for_test(1);
+        full.queue(frame("a"), QueueTime::now()).expect("room");
+        full.close_after_queue(Some(CloseCode::ResyncRequired));
+        assert!(full.kick.is_kicked());
+    }
+
+    #[tokio::test]
+    async fn the_writer_is_woken_once_per_batch_and_comes_back_for_what_is_left() {
+        let out = Outbox::for_test(8);
+        for text in ["a", "b", "c"] {
+            out.queue(frame(text), QueueTime::now()).expect("room");
+        }
+        let ready = |q: &OutQueue| futures_util::FutureExt::now_or_never(q.ready()).is_some();
+        assert!(ready(&out.queue));
+        assert_eq!(out.queue.take(2).frames.len(), 2);
+        assert!(ready(&out.queue), "one frame is left");
+        assert_eq!(out.queue.take(2).frames.len(), 1);
+        assert!(!ready(&out.queue), "nothing is left");
     }
 
     #[test]

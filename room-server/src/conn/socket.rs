@@ -30,6 +30,11 @@ impl Socket {
         }
     }
 
+    /// The TCP stream and the stall limit, for the WebSocket's own halves (`super::ws`).
+    pub(crate) fn into_parts(self) -> (TcpStream, Duration) {
+        (self.tcp, self.stall_limit)
+    }
+
     /// Caps the kernel's send buffer for this socket. Left alone, Linux grows it to several
     /// megabytes for a peer that does not read, which both hides a stalled reader for minutes
     /// and holds that much memory for it; a room connection's traffic needs far less.

@@ -1,28 +1,25 @@
 //! The node's own WebSocket upgrade (RFC 6455 §4.2): checks the request, answers `101`, and
-//! hands the session the connection's own [`Socket`] under tokio-tungstenite. Keeping the
-//! socket (rather than an opaque stream) is what lets a close code arrive: the node can
-//! half-close it and read away what the client still sends (see [`super::close`]), and bound
-//! its send buffer.
+//! hands the session the connection's own [`Socket`], split into tokio-tungstenite's reader and
+//! the node's writer (see [`super::ws`]). Keeping the socket (rather than an opaque stream) is
+//! what lets a close code arrive: the node can half-close it and read away what the client
+//! still sends, and bound its send buffer.
 
 use super::serve::OpenSlot;
 use super::socket::Socket;
+use super::ws::{Reader, Writer};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, warn};
-
-/// A room or check connection once upgraded.
-pub(crate) type WsStream = WebSocketStream<Socket>;
 
 /// How an upgraded connection is set up.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct WsSettings {
-    /// Frame and message limits, buffer sizes.
+    /// Frame and message limits, the read buffer's size.
     pub(crate) config: WebSocketConfig,
     /// The kernel send buffer the socket gets (see [`Socket::bound_send_buffer`]).
     pub(crate) send_buffer: usize,
@@ -126,7 +123,7 @@ impl Upgrade {
         session: F,
     ) -> Response
     where
-        F: FnOnce(WsStream) -> Fut + Send + 'static,
+        F: FnOnce(Reader, Writer) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let Upgrade {
@@ -152,14 +149,10 @@ impl Upgrade {
             let socket = parts.io.into_inner();
             socket.bound_send_buffer(settings.send_buffer);
             // Bytes the client sent right behind its request (a `hello`, say) come first.
-            let ws = WebSocketStream::from_partially_read(
-                socket,
-                parts.read_buf.to_vec(),
-                Role::Server,
-                Some(settings.config),
-            )
-            .await;
-            session(ws).await;
+            let read = parts.read_buf.to_vec();
+            drop(parts.read_buf);
+            let (reader, writer) = super::ws::split(socket, read, settings.config).await;
+            session(reader, writer).await;
         });
         (
             StatusCode::SWITCHING_PROTOCOLS,

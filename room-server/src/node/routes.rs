@@ -155,14 +155,14 @@ pub(crate) async fn room_socket(
             ));
         }
     };
-    let settings = node.admission.ws_settings(
-        // Reached only while a client is not reading; must hold the largest single message
-        // (a welcome with a full history and seat grid).
-        16 * 1024 * 1024,
-    );
+    let settings = node.admission.ws_settings();
     let tracker = node.admission.sessions.clone();
     let context = Arc::clone(&node.session);
-    Ok(upgrade.respond(codec.subprotocol(), settings, move |ws| {
-        tracker.track_future(session::run(context, ws, codec, lecture, permit))
-    }))
+    Ok(
+        upgrade.respond(codec.subprotocol(), settings, move |reader, writer| {
+            tracker.track_future(session::run(
+                context, reader, writer, codec, lecture, permit,
+            ))
+        }),
+    )
 }

@@ -2,7 +2,7 @@
 //! what it outputs. The only place the room core meets real time and real queues.
 
 use super::rules::{Burial, PressBatch};
-use crate::conn::outbox::{Frames, Outbox, Outgoing, QueueTime, encode};
+use crate::conn::outbox::{Frames, Full, Outbox, QueueTime, encode};
 use crate::gate::store::AttendanceChange;
 use crate::log::{LocalLog, RoomEntry, Sequenced};
 use crate::media::{LectureMedia, MediaSource};
@@ -14,7 +14,7 @@ use room::{Attendance, ConnId, Identity, Output, Room, RoomSettings};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -195,9 +195,7 @@ impl Holder {
         }
         for out in conns.values() {
             let code = Some(CloseCode::ResyncRequired);
-            if out.tx.try_send(Outgoing::Close(code)).is_err() {
-                out.kick.kick(code);
-            }
+            out.close_after_queue(code);
         }
     }
 
@@ -544,23 +542,20 @@ fn deliver_with(
                     }
                     match result {
                         Ok(()) => sent += 1,
-                        Err(TrySendError::Full(_)) => {
+                        Err(Full) => {
                             if !out.kick.is_kicked() {
                                 debug!(conn = conn.0, "slow consumer");
                                 metrics.slow_consumers_total.inc();
                                 out.kick.kick(Some(CloseCode::SlowConsumer));
                             }
                         }
-                        Err(TrySendError::Closed(_)) => {}
                     }
                 });
                 metrics.frames_out_total.inc_by(sent);
             }
             Output::Close { conn, code } => {
-                if let Some(out) = conns.get(&conn)
-                    && out.tx.try_send(Outgoing::Close(code)).is_err()
-                {
-                    out.kick.kick(code);
+                if let Some(out) = conns.get(&conn) {
+                    out.close_after_queue(code);
                 }
             }
             Output::Attendance(_) | Output::Ended { .. } | Output::Banned { .. } if !record => {}
@@ -703,7 +698,8 @@ mod tests {
     #[test]
     fn running_on_alone_then_rejoining_keeps_the_shared_state_and_asks_everyone_to_resync() {
         let mut holder = holder();
-        let (out, mut rx) = Outbox::for_test(64);
+        let out = Outbox::for_test(64);
+        let queue = std::sync::Arc::clone(&out.queue);
         let conns: HashMap<ConnId, Outbox> = [(ConnId(1), out)].into_iter().collect();
         holder.apply(at(0, join(1, "taro")));
         holder.apply(at(1, join(2, "hanako")));
@@ -712,7 +708,7 @@ mod tests {
         if let Some(room) = holder.room.as_mut() {
             while room.poll_output().is_some() {}
         }
-        while rx.try_recv().is_ok() {}
+        while queue.pop().is_some() {}
 
         // Redis goes away: this node's people get a fresh welcome in a new chat generation.
         holder.fork(START.minus_ms(500_000), &conns);
@@ -742,8 +738,8 @@ mod tests {
         // back through the log, not from the fork.
         assert_eq!(texts(room), ["before", "remote"]);
         let mut closes = Vec::new();
-        while let Ok(item) = rx.try_recv() {
-            if let Outgoing::Close(code) = item {
+        while let Some(item) = queue.pop() {
+            if let crate::conn::outbox::Outgoing::Close(code) = item {
                 closes.push(code);
             }
         }
