@@ -43,7 +43,8 @@ async fn metrics_text(addr: SocketAddr) -> Option<String> {
         let mut answer = String::new();
         tcp.read_to_string(&mut answer).await.ok()?;
         let (head, body) = answer.split_once("\r\n\r\n")?;
-        head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+        let status = head.split(' ').nth(1)?;
+        (status == "200").then(|| body.to_owned())
     };
     tokio::time::timeout(Duration::from_secs(5), fetch)
         .await

@@ -17,7 +17,7 @@ use governor::{Quota, RateLimiter};
 use protocol::ticket::TicketError;
 use protocol::ticket::TicketKey;
 use protocol::{
-    ClientMsg, CloseCode, Codec, Command, DecodeError, ErrorCode, ResumeFrom, UnixMillis,
+    ClientMsg, CloseCode, Codec, Command, DecodeError, ErrorCode, ResumeFrom, Role, UnixMillis,
 };
 use room::ConnId;
 use std::num::NonZeroU32;
@@ -70,6 +70,9 @@ pub(crate) async fn run(
     drop(admitted);
 }
 
+/// A connection's life: entering (boxed: its steps run once, and their futures, a store
+/// query among them, would otherwise size the connection's task for as long as it lives),
+/// then the room, then the close.
 async fn session(
     node: &SessionContext,
     mut stream: Reader,
@@ -79,26 +82,66 @@ async fn session(
     conn: ConnId,
 ) {
     let upgraded = Instant::now();
+    let entered = Box::pin(enter(node, &mut stream, codec, lecture, conn)).await;
+    let Entered {
+        out,
+        room,
+        media,
+        role,
+    } = match entered {
+        Ok(entered) => entered,
+        Err(None) => return,
+        Err(Some(code)) => return Box::pin(refuse(sink, stream, code)).await,
+    };
+    let (media_tx, media_rx) = mpsc::channel(crate::media::MEDIA_QUEUE);
+    let pongs = AtomicU64::new(0);
+    // Made inside `join!`: a future first held in a variable would take its room twice in
+    // this task (the variable's, and `join!`'s own copy).
+    tokio::join!(
+        write_loop(node, &mut sink, &out.queue, &out.kick, &pongs),
+        read_loop(node, &mut stream, conn, &out, &room, media_tx, &pongs),
+        crate::media::run_session(&media, conn, role, &out, media_rx),
+        Metrics::time_until(
+            &node.metrics.join,
+            upgraded,
+            out.welcomed.cancelled(),
+            out.kick.kicked()
+        ),
+    );
+    Box::pin(leave(sink, stream, &out, &room, conn)).await;
+}
+
+/// A connection in its room.
+struct Entered {
+    out: Outbox,
+    room: mpsc::Sender<RoomInput>,
+    media: Arc<crate::media::LectureMedia>,
+    role: Role,
+}
+
+/// Reads the `hello`, checks the ticket and the gate, and joins the room. `Err(None)`: the
+/// client went away; `Err(Some(code))`: it is refused with `code`.
+async fn enter(
+    node: &SessionContext,
+    stream: &mut Reader,
+    codec: Codec,
+    lecture: Lecture,
+    conn: ConnId,
+) -> Result<Entered, Option<CloseCode>> {
     let hello_timeout = Duration::from_millis(node.limits.hello_timeout_ms);
     let hello = tokio::select! {
-        hello = timeout(hello_timeout, read_hello(&mut stream, codec)) => hello,
-        () = node.shutdown.cancelled() => return refuse(sink, stream, CloseCode::ServerShutdown).await,
+        hello = timeout(hello_timeout, read_hello(stream, codec)) => hello,
+        () = node.shutdown.cancelled() => return Err(Some(CloseCode::ServerShutdown)),
     };
     let (ticket, resume) = match hello {
-        Ok(Ok(hello)) => hello,
-        Ok(Err(None)) => return,
-        Ok(Err(Some(code))) => return refuse(sink, stream, code).await,
-        Err(_) => return refuse(sink, stream, CloseCode::HelloTimeout).await,
+        Ok(hello) => hello?,
+        Err(_) => return Err(Some(CloseCode::HelloTimeout)),
     };
     let claims = match node.ticket_key.verify(&ticket, node.clock.now()) {
         Ok(claims) if claims.lec.as_str() == lecture.id => claims,
-        Ok(_) => return refuse(sink, stream, CloseCode::TicketWrongLecture).await,
-        Err(TicketError::Expired) => {
-            return refuse(sink, stream, CloseCode::TicketExpired).await;
-        }
-        Err(TicketError::Invalid) => {
-            return refuse(sink, stream, CloseCode::TicketInvalid).await;
-        }
+        Ok(_) => return Err(Some(CloseCode::TicketWrongLecture)),
+        Err(TicketError::Expired) => return Err(Some(CloseCode::TicketExpired)),
+        Err(TicketError::Invalid) => return Err(Some(CloseCode::TicketInvalid)),
     };
     info!(
         role = claims.role.as_str(),
@@ -107,13 +150,13 @@ async fn session(
     );
     debug!(user = %claims.sub, nickname = %claims.nick, "ticket holder");
     if lecture.status == LectureStatus::Cancelled {
-        return refuse(sink, stream, CloseCode::LectureCancelled).await;
+        return Err(Some(CloseCode::LectureCancelled));
     }
     if lecture.ended_at.is_some() {
-        return refuse(sink, stream, CloseCode::LectureEnded).await;
+        return Err(Some(CloseCode::LectureEnded));
     }
     if let Some(code) = node.gate.entry_refusal(&claims).await {
-        return refuse(sink, stream, code).await;
+        return Err(Some(code));
     }
     let role = claims.role;
     let entry = RoomEntry::Join {
@@ -131,29 +174,31 @@ async fn session(
     let out = Outbox::new(node.limits.outbound_queue, codec);
     let join = |out: Outbox| RoomInput::join(entry.clone(), out);
     // A room that stopped between lookup and join is started afresh on the second try.
-    let mut room = None;
     for _ in 0..2 {
         match node.rooms.inbox(&spec) {
-            Ok((inbox, media)) if inbox.send(join(out.clone())).await.is_ok() => {
-                room = Some((inbox, media));
-                break;
+            Ok((room, media)) if room.send(join(out.clone())).await.is_ok() => {
+                return Ok(Entered {
+                    out,
+                    room,
+                    media,
+                    role,
+                });
             }
             Ok(_) => continue,
-            Err(code) => return refuse(sink, stream, code).await,
+            Err(code) => return Err(Some(code)),
         }
     }
-    let Some((room, media)) = room else {
-        return refuse(sink, stream, CloseCode::ServerShutdown).await;
-    };
+    Err(Some(CloseCode::ServerShutdown))
+}
 
-    let (media_tx, media_rx) = mpsc::channel(crate::media::MEDIA_QUEUE);
-    let pongs = AtomicU64::new(0);
-    let writer = write_loop(node, &mut sink, &out.queue, &out.kick, &pongs);
-    let reader = read_loop(node, &mut stream, conn, &out, &room, media_tx, &pongs);
-    let media = crate::media::run_session(&media, conn, role, &out, media_rx);
-    let welcomed = out.welcomed.cancelled();
-    let joined = Metrics::time_until(&node.metrics.join, upgraded, welcomed, out.kick.kicked());
-    tokio::join!(writer, reader, media, joined);
+/// Tells the room the connection is gone and closes it as its ending says.
+async fn leave(
+    sink: Writer,
+    stream: Reader,
+    out: &Outbox,
+    room: &mpsc::Sender<RoomInput>,
+    conn: ConnId,
+) {
     // The room may be gone already (lecture over); then there is nobody to tell.
     let _ = room
         .send(RoomInput::entry(RoomEntry::Disconnected { conn: conn.0 }))

@@ -145,14 +145,20 @@ impl Upgrade {
                 warn!("an upgraded connection is not one of the node's sockets");
                 return;
             };
-            let _slot = slot.and_then(|s| s.take());
+            let slot = slot.and_then(|s| s.take());
             let socket = parts.io.into_inner();
             socket.bound_send_buffer(settings.send_buffer);
             // Bytes the client sent right behind its request (a `hello`, say) come first.
             let read = parts.read_buf.to_vec();
             drop(parts.read_buf);
             let (reader, writer) = super::ws::split(socket, read, settings.config).await;
-            session(reader, writer).await;
+            // The session is a task of its own, the size of its own future: what the upgrade
+            // needed is not kept for the connection's life.
+            let session = session(reader, writer);
+            tokio::spawn(async move {
+                session.await;
+                drop(slot);
+            });
         });
         (
             StatusCode::SWITCHING_PROTOCOLS,

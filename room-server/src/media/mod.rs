@@ -118,7 +118,9 @@ async fn next_signal(
 
 /// One connection's media: publishes for an instructor who offers, and receives as a viewer
 /// while the lecture is live and someone else publishes (on this node, or relayed from
-/// another). Runs until the connection closes, then releases what it holds.
+/// another). Runs until the connection closes, then releases what it holds. Every step that
+/// talks to the broadcast is boxed: those steps are rare, and their futures would otherwise
+/// size every connection's task, also a learner's who never gets that far.
 pub(crate) async fn run_session(
     media: &LectureMedia,
     conn: ConnId,
@@ -154,7 +156,7 @@ pub(crate) async fn run_session(
         last_publisher = current;
         let want = is_live && current.is_some_and(|p| p != conn);
         if want && viewing.is_none() && !gave_up {
-            match broadcast.subscribe(id).await {
+            match Box::pin(broadcast.subscribe(id)).await {
                 Ok(start) => {
                     debug!("viewing");
                     out.send(&ServerMsg::MediaOffer { sdp: start.sdp });
@@ -166,7 +168,7 @@ pub(crate) async fn run_session(
                 }
             }
         } else if !want && viewing.take().is_some() {
-            let _ = broadcast.unsubscribe(id).await;
+            let _ = Box::pin(broadcast.unsubscribe(id)).await;
             out.send(&ServerMsg::MediaStopped);
         }
         tokio::select! {
@@ -179,12 +181,12 @@ pub(crate) async fn run_session(
                         out.error(ErrorCode::NotAllowed, "only the instructor can publish".into(), Some(kind.to_owned()), None);
                     }
                     ClientMsg::MediaOffer { sdp } if publishing.is_some() && *media.publisher.borrow() == Some(conn) => {
-                        match broadcast.publisher_offer(filter.strip_sdp(sdp)).await {
+                        match Box::pin(broadcast.publisher_offer(filter.strip_sdp(sdp))).await {
                             Ok(sdp) => out.send(&ServerMsg::MediaAnswer { sdp }),
                             Err(e) => out.error(ErrorCode::InvalidArgument, format!("the offer was refused: {e}"), Some(kind.to_owned()), None),
                         }
                     }
-                    ClientMsg::MediaOffer { sdp } => match broadcast.publish(filter.strip_sdp(sdp)).await {
+                    ClientMsg::MediaOffer { sdp } => match Box::pin(broadcast.publish(filter.strip_sdp(sdp))).await {
                         Ok(start) => {
                             debug!("publishing");
                             publishing = Some(start.signals);
@@ -195,14 +197,14 @@ pub(crate) async fn run_session(
                     },
                     ClientMsg::MediaStop => {
                         if publishing.take().is_some() && *media.publisher.borrow() == Some(conn) {
-                            let _ = broadcast.unpublish().await;
+                            let _ = Box::pin(broadcast.unpublish()).await;
                         }
                         media.release_publisher(conn);
                     }
                     ClientMsg::MediaAnswer { sdp } => {
                         if viewing.is_none() {
                             out.error(ErrorCode::NotFound, "no media offer to answer".into(), Some(kind.to_owned()), None);
-                        } else if let Err(e) = broadcast.subscriber_answer(id, filter.strip_sdp(sdp)).await {
+                        } else if let Err(e) = Box::pin(broadcast.subscriber_answer(id, filter.strip_sdp(sdp))).await {
                             let code = match e {
                                 SignalingError::NoOfferOutstanding(_) => ErrorCode::NotFound,
                                 _ => ErrorCode::InvalidArgument,
@@ -216,9 +218,9 @@ pub(crate) async fn run_session(
                         let result = if !filter.admit(&candidate.candidate) {
                             Ok(())
                         } else if publishing.is_some() {
-                            broadcast.add_publisher_candidate(candidate).await
+                            Box::pin(broadcast.add_publisher_candidate(candidate)).await
                         } else if viewing.is_some() {
-                            broadcast.add_subscriber_candidate(id, candidate).await
+                            Box::pin(broadcast.add_subscriber_candidate(id, candidate)).await
                         } else {
                             Ok(())
                         };
@@ -251,17 +253,17 @@ pub(crate) async fn run_session(
                 Some(PeerSignal::Closed) | None => {
                     viewing = None;
                     gave_up = true;
-                    let _ = broadcast.unsubscribe(id).await;
+                    let _ = Box::pin(broadcast.unsubscribe(id)).await;
                     out.send(&ServerMsg::MediaStopped);
                 }
             },
         }
     }
     if viewing.is_some() {
-        let _ = broadcast.unsubscribe(id).await;
+        let _ = Box::pin(broadcast.unsubscribe(id)).await;
     }
     if publishing.is_some() && *media.publisher.borrow() == Some(conn) {
-        let _ = broadcast.unpublish().await;
+        let _ = Box::pin(broadcast.unpublish()).await;
     }
     media.release_publisher(conn);
 }
