@@ -2,6 +2,7 @@
 //! bench/README.md for the profiles and what each number means.
 //!
 //! - [`wire`]: the two wires learners speak (the room protocol, Socket.IO for the peer).
+//! - [`nats`]: the NATS client protocol over WebSocket, without IO.
 //! - [`learner`]: one simulated learner as a task, and what it heard.
 //! - [`profiles`]: `heavy-lecture` / `multi-node`, `join-storm`, `idle`.
 //! - [`chart`]: `compare` and `chart` against the Socket.IO peer.
@@ -11,6 +12,7 @@
 
 pub mod chart;
 pub mod learner;
+pub mod nats;
 pub mod nodes;
 pub mod proc;
 pub mod profiles;
