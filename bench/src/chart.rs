@@ -1,5 +1,6 @@
-//! Side by side with the Socket.IO peer: `compare` (ratios at one load, and each server's
-//! capacity) and `chart` (latency against learners, drawn with plotters).
+//! Side by side with the peers: `compare` (ratios at one load, and each server's capacity,
+//! against the Socket.IO peer and against nats-server) and `chart` (latency against learners,
+//! room-server and the Socket.IO peer, drawn with plotters).
 
 use crate::profiles::{self, HeavyArgs, HeavyResult};
 use crate::system::Servers;
@@ -32,6 +33,8 @@ pub struct Summary {
     pub cpu_us_per_delivery: f64,
     /// Peak server memory.
     pub rss_peak_bytes: u64,
+    /// (Peak server memory − before anyone connected) / learners.
+    pub rss_per_learner_bytes: u64,
 }
 
 impl From<&HeavyResult> for Summary {
@@ -51,6 +54,8 @@ impl From<&HeavyResult> for Summary {
                 0.0
             },
             rss_peak_bytes: r.usage.rss_peak_bytes,
+            rss_per_learner_bytes: r.usage.rss_peak_bytes.saturating_sub(r.rss_before_bytes)
+                / (r.args.learners.max(1) as u64),
         }
     }
 }
@@ -67,7 +72,7 @@ impl Summary {
 }
 
 /// A step of the capacity search.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Step {
     /// Chat messages per second offered.
     pub chat_rate: f64,
@@ -82,11 +87,25 @@ pub struct Step {
 pub struct CompareResult {
     /// The profile's name.
     pub profile: &'static str,
-    /// The load at which both ran.
+    /// Learners in the capacity search.
+    pub ramp_learners: usize,
+    /// room-server against the Socket.IO peer, at the heavy lecture's load.
+    pub socketio: Versus,
+    /// room-server against nats-server, at the same load without reactions and seat moves:
+    /// the chat, which is all NATS relays.
+    pub nats: Versus,
+    /// `nats-server --version`.
+    pub nats_server_version: String,
+}
+
+/// room-server against one peer: both at one load, then each one's capacity.
+#[derive(Debug, Serialize)]
+pub struct Versus {
+    /// The load both ran.
     pub load: HeavyArgs,
     /// room-server.
     pub ours: Summary,
-    /// The Socket.IO peer.
+    /// The peer.
     pub peer: Summary,
     /// ours / peer.
     pub ratio_deliveries: f64,
@@ -94,8 +113,8 @@ pub struct CompareResult {
     pub ratio_p99: f64,
     /// peer CPU per delivery / ours (above 1: ours is cheaper).
     pub ratio_cpu_per_delivery: f64,
-    /// Learners in the capacity search.
-    pub ramp_learners: usize,
+    /// peer memory per learner / ours (above 1: ours is leaner).
+    pub ratio_rss_per_learner: f64,
     /// Highest sustained deliveries per second, room-server.
     pub capacity_ours: Option<f64>,
     /// Highest sustained deliveries per second, the peer.
@@ -106,6 +125,35 @@ pub struct CompareResult {
     pub steps_ours: Vec<Step>,
     /// Every step of the search, the peer.
     pub steps_peer: Vec<Step>,
+}
+
+/// A capacity search's outcome: the highest sustained deliveries per second, and every step.
+type Capacity = (Option<f64>, Vec<Step>);
+
+impl Versus {
+    fn new(load: HeavyArgs, ours: Summary, peer: Summary, ramps: (Capacity, Capacity)) -> Self {
+        let ((capacity_ours, steps_ours), (capacity_peer, steps_peer)) = ramps;
+        Self {
+            ratio_deliveries: ratio(ours.deliveries_per_sec, peer.deliveries_per_sec),
+            ratio_p99: ratio(peer.p99_ms, ours.p99_ms),
+            ratio_cpu_per_delivery: ratio(peer.cpu_us_per_delivery, ours.cpu_us_per_delivery),
+            ratio_rss_per_learner: ratio(
+                peer.rss_per_learner_bytes as f64,
+                ours.rss_per_learner_bytes as f64,
+            ),
+            ratio_capacity: match (capacity_ours, capacity_peer) {
+                (Some(a), Some(b)) => Some(ratio(a, b)),
+                _ => None,
+            },
+            load,
+            ours,
+            peer,
+            capacity_ours,
+            capacity_peer,
+            steps_ours,
+            steps_peer,
+        }
+    }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -166,7 +214,8 @@ async fn ramp(
     Ok((best, steps))
 }
 
-/// `compare`: the same heavy lecture against both servers, then each one's capacity.
+/// `compare`: the heavy lecture against room-server and the Socket.IO peer, its chat alone
+/// against room-server and nats-server; then each one's capacity.
 pub async fn compare(
     servers: &Servers,
     load: HeavyArgs,
@@ -174,43 +223,45 @@ pub async fn compare(
     step_seconds: u64,
     ramp_learners: usize,
 ) -> anyhow::Result<CompareResult> {
-    let ours = Summary::from(&profiles::heavy(servers, Dialect::Ours, 1, load.clone()).await?);
-    let peer = Summary::from(&profiles::heavy(servers, Dialect::SocketIo, 1, load.clone()).await?);
-    let (capacity_ours, steps_ours) = ramp(
-        servers,
-        Dialect::Ours,
-        &load,
-        rates,
-        ramp_learners,
-        step_seconds,
-    )
-    .await?;
-    let (capacity_peer, steps_peer) = ramp(
-        servers,
-        Dialect::SocketIo,
-        &load,
-        rates,
-        ramp_learners,
-        step_seconds,
-    )
-    .await?;
+    // Before the first run, not after half an hour of them.
+    let nats_server_version = crate::nodes::nats_version(&servers.nats_server).await?;
+    let chat_only = HeavyArgs {
+        reaction_rate: 0.0,
+        move_rate: 0.0,
+        ..load.clone()
+    };
+    // When the load is the chat alone already, room-server's runs serve both comparisons.
+    let chat_only_already = load.reaction_rate <= 0.0 && load.move_rate <= 0.0;
+    let once = |dialect, args| async move {
+        anyhow::Ok(Summary::from(
+            &profiles::heavy(servers, dialect, 1, args).await?,
+        ))
+    };
+    let capacity = |dialect, base: HeavyArgs| async move {
+        ramp(servers, dialect, &base, rates, ramp_learners, step_seconds).await
+    };
+    let ours = once(Dialect::Ours, load.clone()).await?;
+    let socketio = once(Dialect::SocketIo, load.clone()).await?;
+    let ours_chat = if chat_only_already {
+        ours.clone()
+    } else {
+        once(Dialect::Ours, chat_only.clone()).await?
+    };
+    let nats = once(Dialect::Nats, chat_only.clone()).await?;
+    let ramp_ours = capacity(Dialect::Ours, load.clone()).await?;
+    let ramp_socketio = capacity(Dialect::SocketIo, load.clone()).await?;
+    let ramp_ours_chat = if chat_only_already {
+        ramp_ours.clone()
+    } else {
+        capacity(Dialect::Ours, chat_only.clone()).await?
+    };
+    let ramp_nats = capacity(Dialect::Nats, chat_only.clone()).await?;
     Ok(CompareResult {
         profile: "compare",
-        ratio_deliveries: ratio(ours.deliveries_per_sec, peer.deliveries_per_sec),
-        ratio_p99: ratio(peer.p99_ms, ours.p99_ms),
-        ratio_cpu_per_delivery: ratio(peer.cpu_us_per_delivery, ours.cpu_us_per_delivery),
-        ratio_capacity: match (capacity_ours, capacity_peer) {
-            (Some(a), Some(b)) => Some(ratio(a, b)),
-            _ => None,
-        },
-        load,
-        ours,
-        peer,
         ramp_learners,
-        capacity_ours,
-        capacity_peer,
-        steps_ours,
-        steps_peer,
+        socketio: Versus::new(load, ours, socketio, (ramp_ours, ramp_socketio)),
+        nats: Versus::new(chat_only, ours_chat, nats, (ramp_ours_chat, ramp_nats)),
+        nats_server_version,
     })
 }
 
@@ -359,6 +410,7 @@ mod tests {
             server_cores: 0.1,
             cpu_us_per_delivery: 1.0,
             rss_peak_bytes: 1,
+            rss_per_learner_bytes: 1,
         }
     }
 

@@ -3,7 +3,7 @@
 //! Nothing is shared on the hot path but a few counters the driver watches to know when every
 //! delivery has arrived.
 
-use crate::wire::{Cmd, Dialect, Event, Person};
+use crate::wire::{Cmd, Dialect, Event, Link, Person};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap};
@@ -24,7 +24,8 @@ pub struct Shared {
     pub seated: AtomicU64,
     /// Learners whose connection failed or dropped.
     pub failed: AtomicU64,
-    /// Frames received, all learners.
+    /// Messages received, all learners: frames on the room protocol and Socket.IO, `MSG`s on
+    /// NATS.
     pub frames: AtomicU64,
     /// Benchmark chat messages received, all learners.
     pub chat_receipts: AtomicU64,
@@ -210,9 +211,10 @@ async fn run(
             map.insert((r, c), u);
         }
     }
+    let mut link = Link::new(dialect, &lecture, &plan.person, &welcome.rest);
     let (mut sink, mut stream) = ws.split();
     if let Some((r, c)) = plan.sit {
-        match dialect.encode(&Cmd::TakeSeat(r, c)) {
+        match link.encode(&Cmd::TakeSeat(r, c)) {
             Ok(frame) => {
                 if let Err(e) = sink.send(frame).await {
                     report.error = Some(format!("sending: {e}"));
@@ -228,7 +230,7 @@ async fn run(
             _ = stop.changed() => break,
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
-                let sent = match dialect.encode(&cmd) {
+                let sent = match link.encode(&cmd) {
                     Ok(frame) => sink.send(frame).await.map_err(anyhow::Error::from),
                     Err(e) => Err(e),
                 };
@@ -242,18 +244,19 @@ async fn run(
                     Some(Err(e)) => { report.error = Some(format!("reading: {e}")); break }
                     None => { report.error = Some("closed by the server".into()); break }
                 };
-                shared.frames.fetch_add(1, Ordering::Relaxed);
                 let now = shared.now_us();
-                let decoded = dialect.decode(&frame, |event| {
+                let heard = link.read(&frame, |event| {
                     hear(&mut report, &shared, me, plan.node, now, began, event);
                 });
-                match decoded {
-                    Ok(Some(answer)) => {
-                        if let Err(e) = sink.send(answer).await {
+                match heard {
+                    Ok(heard) => {
+                        shared.frames.fetch_add(heard.deliveries, Ordering::Relaxed);
+                        if let Some(answer) = heard.answer
+                            && let Err(e) = sink.send(answer).await
+                        {
                             report.error = Some(format!("sending: {e}"));
                         }
                     }
-                    Ok(None) => {}
                     Err(e) => report.error = Some(format!("{e:#}")),
                 }
             }

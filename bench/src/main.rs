@@ -29,6 +29,10 @@ struct Common {
     /// The Socket.IO peer's folder, with its `node_modules` installed.
     #[arg(long, global = true, default_value = "bench/peers/socketio")]
     socketio_dir: PathBuf,
+    /// The `nats-server` binary [default: `nats-server` on the PATH, else Debian's
+    /// /usr/sbin/nats-server].
+    #[arg(long, global = true)]
+    nats_server: Option<PathBuf>,
     /// Loopback source addresses learners spread over (127.0.0.1 …): each has about 28,000
     /// ports.
     #[arg(long, global = true, default_value_t = 8)]
@@ -44,6 +48,8 @@ enum Server {
     Ours,
     /// The Socket.IO peer (bench/peers/socketio).
     Socketio,
+    /// nats-server over WebSocket: the chat alone, one subject (no seats, no reactions).
+    Nats,
 }
 
 impl From<Server> for Dialect {
@@ -51,6 +57,7 @@ impl From<Server> for Dialect {
         match s {
             Server::Ours => Dialect::Ours,
             Server::Socketio => Dialect::SocketIo,
+            Server::Nats => Dialect::Nats,
         }
     }
 }
@@ -71,8 +78,8 @@ enum Profile {
     JoinStorm(JoinArgs),
     /// N idle learners: the server's memory per connection.
     Idle(IdleArgs),
-    /// The heavy lecture against room-server and then the Socket.IO peer: the ratios, and
-    /// each one's highest chat rate held at p99 < 100 ms with no loss.
+    /// The heavy lecture against room-server, the Socket.IO peer and nats-server (the chat
+    /// alone): the ratios, and each one's highest chat rate held at p99 < 100 ms with no loss.
     Compare {
         #[command(flatten)]
         load: HeavyArgs,
@@ -124,8 +131,23 @@ fn servers(common: &Common) -> anyhow::Result<Servers> {
     Ok(Servers {
         room_server,
         socketio_dir: common.socketio_dir.clone(),
+        nats_server: common
+            .nats_server
+            .clone()
+            .unwrap_or_else(nats_server_on_path),
         sources: common.sources,
     })
+}
+
+/// `nats-server` as the PATH finds it; Debian installs it in /usr/sbin, which a user's PATH
+/// often leaves out.
+fn nats_server_on_path() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("nats-server"))
+        .find(|bin| bin.is_file())
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
 }
 
 #[tokio::main]

@@ -1,5 +1,6 @@
 //! The systems under test, started as child processes on loopback and stopped by their id:
-//! `room-server` nodes (with a generated config), `redis-server`, and the Socket.IO peer.
+//! `room-server` nodes (with a generated config), `redis-server`, the Socket.IO peer, and
+//! `nats-server` (with a generated config).
 
 use anyhow::{Context, bail};
 use protocol::ticket::TicketKey;
@@ -62,7 +63,11 @@ async fn spawn_until(
             if let Some(addr) = parse(&line) {
                 return Ok(Some(addr));
             }
-            if line.contains("ERROR") || line.contains("Error:") {
+            // room-server and Node, then nats-server's error and fatal lines.
+            if ["ERROR", "Error:", "[ERR]", "[FTL]"]
+                .iter()
+                .any(|mark| line.contains(mark))
+            {
                 eprintln!("{what}: {line}");
             }
         }
@@ -279,6 +284,64 @@ pub async fn spawn_socketio(
         None,
     )
     .await
+}
+
+/// What `nats-server --version` says (`nats-server: v2.9.10`): also whether it is there.
+pub async fn nats_version(bin: &Path) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .arg("--version")
+        .output()
+        .await
+        .with_context(|| {
+            format!(
+                "running {} (Debian's package nats-server; `--nats-server PATH` names another)",
+                bin.display()
+            )
+        })?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} --version: {}",
+        bin.display(),
+        out.status
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Starts `nats-server` with a generated config: its WebSocket listener (plain, no TLS, no
+/// compression) on a free loopback port, which is the address learners connect to, and a
+/// client port on another that nobody uses but the server needs.
+pub async fn spawn_nats(bin: &Path) -> anyhow::Result<Proc> {
+    let dir = scratch_dir("nats")?;
+    let (client_port, ws_port) = (free_port()?, free_port()?);
+    // Limits are raised where a benchmark is not an attack, as for room-server: connections
+    // (default 65,536). The rest are nats-server's defaults, which a team would start from: a
+    // connection may have 64 MiB queued (max_pending) and a write may block 10 s
+    // (write_deadline) before it is cut off as a slow consumer.
+    let config = format!(
+        r#"# Written by the load generator for one run.
+listen: "127.0.0.1:{client_port}"
+max_connections: 1000000
+websocket {{
+  listen: "127.0.0.1:{ws_port}"
+  no_tls: true
+  compression: false
+}}
+"#
+    );
+    let path = dir.join("nats.conf");
+    std::fs::write(&path, config)?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("--config").arg(&path);
+    let ws = SocketAddr::from(([127, 0, 0, 1], ws_port));
+    spawn_until(
+        cmd,
+        "nats-server",
+        true,
+        |line| line.contains("Server is ready").then_some(ws),
+        Some(dir),
+    )
+    .await
+    .with_context(|| format!("nats-server ({})", bin.display()))
 }
 
 #[cfg(test)]

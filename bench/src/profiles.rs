@@ -87,7 +87,7 @@ pub struct HeavyResult {
     pub nodes: usize,
     /// The load.
     pub args: HeavyArgs,
-    /// Learners that entered and sat.
+    /// Learners that entered and sat (entered, where the server has no seats).
     pub seated: u64,
     /// Learners whose connection failed or dropped.
     pub failed: u64,
@@ -126,6 +126,8 @@ pub struct HeavyResult {
     /// Frames room-server's nodes wrote per `write` system call during the load (from their
     /// `/metrics`); none for the peers.
     pub frames_per_write: Option<f64>,
+    /// The server's resident memory before any learner connected.
+    pub rss_before_bytes: u64,
     /// The load generator's own CPU during the load, in cores.
     pub generator_cores: f64,
 }
@@ -271,26 +273,50 @@ pub async fn heavy(
     args: HeavyArgs,
 ) -> anyhow::Result<HeavyResult> {
     let n = args.learners.max(1);
+    let room = dialect.keeps_a_room();
+    // Without a room there is nothing to react to or sit in: the result says what was sent.
+    let args = if room {
+        args
+    } else {
+        HeavyArgs {
+            reaction_rate: 0.0,
+            move_rate: 0.0,
+            ..args
+        }
+    };
     let lecture = BenchLecture::for_learners(n);
     let system = System::start(servers, dialect, lecture.clone(), node_count, "").await?;
     eprintln!(
-        "{}: {} node(s), {n} learners entering and sitting…",
+        "{}: {} node(s), {n} learners entering{}…",
         dialect.label(),
-        system.nodes.len()
+        system.nodes.len(),
+        if room { " and sitting" } else { " (chat only)" }
     );
+    let rss_before_bytes = system
+        .pids()
+        .iter()
+        .map(|p| crate::proc::rss_bytes(*p))
+        .sum::<anyhow::Result<u64>>()?;
     let plans = (0..n)
         .map(|idx| {
+            let base = plan(&system, idx)?;
             Ok(Plan {
                 observe: idx == 0,
-                ..plan(&system, idx)?
+                sit: base.sit.filter(|_| room),
+                ..base
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let fleet = Fleet::launch(&system, plans, CONNECTING_AT_ONCE, |s| {
-        Shared::get(&s.seated) >= n as u64
+        let counted = if room { &s.seated } else { &s.entered };
+        Shared::get(counted) >= n as u64
     })
     .await?;
-    eprintln!("all seated; {} s of load…", args.duration);
+    eprintln!(
+        "all {}; {} s of load…",
+        if room { "seated" } else { "in" },
+        args.duration
+    );
 
     let shared = fleet.shared.clone();
     let writes_before = system.writes().await;
@@ -434,6 +460,7 @@ pub async fn heavy(
         seat_mismatches,
         usage,
         frames_per_write,
+        rss_before_bytes,
         generator_cores,
         args,
     })
@@ -481,6 +508,11 @@ pub async fn join_storm(
     dialect: Dialect,
     args: JoinArgs,
 ) -> anyhow::Result<JoinResult> {
+    anyhow::ensure!(
+        dialect.keeps_a_room(),
+        "{} keeps no seats: the join storm measures the time to be seated",
+        dialect.label()
+    );
     let n = args.learners.max(1);
     let system = System::start(servers, dialect, BenchLecture::for_learners(n), 1, "").await?;
     eprintln!(

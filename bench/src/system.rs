@@ -1,5 +1,5 @@
-//! A system under test for one run: its nodes (ours or the peer's), Redis when there are
-//! several, and the learners' identities.
+//! A system under test for one run: its nodes (ours, the Socket.IO peer's, or one
+//! nats-server), Redis when there are several, and the learners' identities.
 
 use crate::nodes::{self, BenchLecture, Proc, RoomNodeSetup};
 use crate::wire::{Dialect, Person};
@@ -15,6 +15,8 @@ pub struct Servers {
     pub room_server: PathBuf,
     /// The Socket.IO peer's folder (with `node_modules` installed).
     pub socketio_dir: PathBuf,
+    /// The `nats-server` binary.
+    pub nats_server: PathBuf,
     /// How many 127.0.0.x source addresses learners spread over.
     pub sources: u8,
 }
@@ -43,6 +45,10 @@ impl System {
         count: usize,
         extra_toml: &str,
     ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            count == 1 || dialect != Dialect::Nats,
+            "nats-server runs as one server here: a NATS cluster is not part of the benchmarks"
+        );
         let redis = if count > 1 {
             Some(nodes::spawn_redis().await?)
         } else {
@@ -79,6 +85,7 @@ impl System {
                     );
                 }
             }
+            Dialect::Nats => procs.push(nodes::spawn_nats(&servers.nats_server).await?),
         }
         Ok(Self {
             dialect,

@@ -1,7 +1,9 @@
-//! The two wires the load generator speaks: the room protocol (MessagePack over WebSocket) and
-//! Socket.IO v4 (Engine.IO over WebSocket) for the peer. Profiles only see [`Cmd`]s going out
-//! and [`Event`]s coming in.
+//! The wires the load generator speaks: the room protocol (MessagePack over WebSocket),
+//! Socket.IO v4 (Engine.IO over WebSocket) for the Socket.IO peer, and the NATS client protocol
+//! over WebSocket ([`crate::nats`]) for nats-server. Profiles only see [`Cmd`]s going out and
+//! [`Event`]s coming in; a learner sends and reads through its [`Link`].
 
+use crate::nats;
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use protocol::server::Welcome;
@@ -30,6 +32,8 @@ pub enum Dialect {
     Ours,
     /// The Socket.IO peer.
     SocketIo,
+    /// nats-server's WebSocket listener: one subject per lecture, chat only.
+    Nats,
 }
 
 impl Dialect {
@@ -38,7 +42,13 @@ impl Dialect {
         match self {
             Dialect::Ours => "room-server",
             Dialect::SocketIo => "socket.io",
+            Dialect::Nats => "nats-server",
         }
+    }
+
+    /// Whether the server keeps a room: seats and reactions. NATS only relays the chat.
+    pub fn keeps_a_room(self) -> bool {
+        !matches!(self, Dialect::Nats)
     }
 }
 
@@ -90,6 +100,9 @@ pub struct Person {
 pub struct Entered {
     /// Occupied seats: `(row, col, user)`.
     pub seats: Vec<(u16, u16, String)>,
+    /// NATS: what arrived after the `PONG` that let the learner in, in the same frame; its
+    /// [`Link`] reads it first (NATS operations do not follow frames).
+    pub rest: Vec<u8>,
 }
 
 /// Opens a TCP connection from `source` (one of several 127.0.0.x addresses, to go past one
@@ -222,7 +235,53 @@ impl Dialect {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        return Ok((ws, Entered { seats }));
+                        return Ok((
+                            ws,
+                            Entered {
+                                seats,
+                                rest: Vec::new(),
+                            },
+                        ));
+                    }
+                }
+            }
+            Dialect::Nats => {
+                let mut ws = open(source, target, "/", None).await?;
+                let mut parser = nats::Parser::default();
+                let mut greeted = false;
+                loop {
+                    match next_frame(&mut ws).await? {
+                        Message::Binary(b) => parser.feed(&b),
+                        Message::Close(c) => bail!("refused: {c:?}"),
+                        _ => continue,
+                    }
+                    while let Some(op) = parser.next_op()? {
+                        match op {
+                            nats::Op::Info if !greeted => {
+                                greeted = true;
+                                let subject = nats::subject(lecture);
+                                let hello = nats::greeting(&subject, &who.user);
+                                ws.send(Message::binary(hello)).await?;
+                            }
+                            nats::Op::Ping => ws.send(Message::binary(nats::PONG)).await?,
+                            nats::Op::Pong => {
+                                let rest = parser.unread().to_vec();
+                                return Ok((
+                                    ws,
+                                    Entered {
+                                        seats: Vec::new(),
+                                        rest,
+                                    },
+                                ));
+                            }
+                            nats::Op::Err(e) => bail!("refused: {e}"),
+                            // The benchmark publishes only once everyone is in: a message now
+                            // would be one this learner cannot account for.
+                            nats::Op::Msg { .. } => {
+                                bail!("a chat message before the subscription was confirmed")
+                            }
+                            nats::Op::Info | nats::Op::Ok => {}
+                        }
                     }
                 }
             }
@@ -259,6 +318,9 @@ impl Dialect {
                     }
                 };
                 Message::text(format!("42{}", serde_json::json!([name, payload])))
+            }
+            Dialect::Nats => {
+                bail!("a NATS chat message carries its author: send it through a Link")
             }
         })
     }
@@ -348,6 +410,105 @@ impl Dialect {
     }
 }
 
+/// A learner's end of its connection once in: frames its commands and reads its frames,
+/// keeping what a wire needs between them (NATS: the author its chat messages carry, and the
+/// operations a frame left unfinished).
+#[derive(Debug)]
+pub struct Link {
+    dialect: Dialect,
+    /// NATS only.
+    nats: Option<NatsLink>,
+}
+
+#[derive(Debug)]
+struct NatsLink {
+    /// The lecture's chat subject.
+    subject: String,
+    /// Who the learner is, as its chat messages name it (no server adds it).
+    user: String,
+    nickname: String,
+    parser: nats::Parser,
+}
+
+/// What one frame brought.
+#[derive(Debug, Default)]
+pub struct Heard {
+    /// Messages it delivered: the frame itself on the room protocol and Socket.IO; every `MSG`
+    /// on NATS, whose frames carry as many as the server had queued for the connection.
+    pub deliveries: u64,
+    /// A frame the protocol must answer (Engine.IO's ping, NATS's `PING`).
+    pub answer: Option<Message>,
+}
+
+impl Link {
+    /// The link of `who`, who just entered `lecture`; `rest` is [`Entered::rest`].
+    pub fn new(dialect: Dialect, lecture: &str, who: &Person, rest: &[u8]) -> Self {
+        let nats = (dialect == Dialect::Nats).then(|| {
+            let mut parser = nats::Parser::default();
+            parser.feed(rest);
+            NatsLink {
+                subject: nats::subject(lecture),
+                user: who.user.clone(),
+                nickname: who.nickname.clone(),
+                parser,
+            }
+        });
+        Self { dialect, nats }
+    }
+
+    /// The frame that carries `cmd`.
+    pub fn encode(&self, cmd: &Cmd) -> anyhow::Result<Message> {
+        let Some(n) = &self.nats else {
+            return self.dialect.encode(cmd);
+        };
+        let Cmd::Chat(text) = cmd else {
+            bail!("NATS relays the chat only: it has no reactions or seats");
+        };
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis();
+        let payload = nats::chat(
+            u64::try_from(at_ms).unwrap_or(u64::MAX),
+            &n.user,
+            &n.nickname,
+            text,
+        )?;
+        Ok(Message::binary(nats::publish(&n.subject, &payload)))
+    }
+
+    /// Reads one frame: its events go to `on`. An error means the connection is unusable.
+    pub fn read(&mut self, frame: &Message, mut on: impl FnMut(Event)) -> anyhow::Result<Heard> {
+        let Some(n) = &mut self.nats else {
+            return Ok(Heard {
+                deliveries: 1,
+                answer: self.dialect.decode(frame, on)?,
+            });
+        };
+        match frame {
+            Message::Binary(b) => n.parser.feed(b),
+            Message::Close(c) => bail!("closed by the server: {c:?}"),
+            _ => return Ok(Heard::default()),
+        }
+        let mut heard = Heard::default();
+        let mut pings = 0;
+        while let Some(op) = n.parser.next_op()? {
+            match op {
+                nats::Op::Msg { payload, .. } => {
+                    heard.deliveries += 1;
+                    on(Event::Chat(nats::chat_text(payload)?.into_owned()));
+                }
+                nats::Op::Ping => pings += 1,
+                nats::Op::Err(e) => bail!("the server: {e}"),
+                nats::Op::Info | nats::Op::Pong | nats::Op::Ok => {}
+            }
+        }
+        if pings > 0 {
+            heard.answer = Some(Message::binary(nats::PONG.repeat(pings)));
+        }
+        Ok(heard)
+    }
+}
+
 /// Just the `type` of a room message.
 #[derive(serde::Deserialize)]
 struct Kind<'a> {
@@ -418,6 +579,7 @@ fn entered(w: &Welcome) -> Entered {
             .iter()
             .map(|s| (s.seat.row, s.seat.col, s.occupant.user.0.clone()))
             .collect(),
+        rest: Vec::new(),
     }
 }
 
@@ -468,6 +630,59 @@ mod tests {
             )
             .expect("a burst");
         assert_eq!(got, vec![Event::Seat(3, 4, None), Event::Burst(5)]);
+    }
+
+    #[test]
+    fn a_nats_link_publishes_as_its_learner_and_reads_messages_across_frames() {
+        let who = Person {
+            user: "l4".into(),
+            member: "l4".into(),
+            nickname: "受講者4".into(),
+            ticket: String::new(),
+        };
+        let mut link = Link::new(Dialect::Nats, "bench", &who, b"PI");
+        let Message::Binary(publish) = link.encode(&Cmd::Chat("b 1 0 9".into())).expect("a PUB")
+        else {
+            panic!("NATS travels in binary frames");
+        };
+        let (head, payload) = publish.split_at(
+            publish
+                .iter()
+                .position(|b| *b == b'\n')
+                .expect("a PUB line")
+                + 1,
+        );
+        assert!(head.starts_with(b"PUB lecture.bench.chat "), "{head:?}");
+        let payload = &payload[..payload.len() - 2];
+        assert!(
+            link.encode(&Cmd::React("good")).is_err(),
+            "no reactions on NATS"
+        );
+
+        // The server's PING began in the frame that let the learner in; a message is split
+        // over the next two frames.
+        let msg = [
+            format!("MSG lecture.bench.chat 1 {}\r\n", payload.len()).as_bytes(),
+            payload,
+        ]
+        .concat();
+        let mut got = Vec::new();
+        let first = [b"NG\r\n".as_slice(), &msg[..10]].concat();
+        let heard = link
+            .read(&Message::binary(first), |e| got.push(e))
+            .expect("reads");
+        assert_eq!(heard.deliveries, 0);
+        assert_eq!(heard.answer, Some(Message::binary(nats::PONG)));
+        let second = [&msg[10..], b"\r\n".as_slice(), &msg, b"\r\n"].concat();
+        let heard = link
+            .read(&Message::binary(second), |e| got.push(e))
+            .expect("reads");
+        assert_eq!(
+            heard.deliveries, 2,
+            "two messages in one frame are two deliveries"
+        );
+        assert_eq!(heard.answer, None);
+        assert_eq!(got, vec![Event::Chat("b 1 0 9".into()); 2]);
     }
 
     #[test]

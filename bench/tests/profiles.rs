@@ -1,6 +1,8 @@
 //! The load generator against real servers at a small scale: every profile runs end to end,
 //! and what it reports holds up (nothing lost or duplicated, totals and seats right). These
-//! check the generator and the servers' correctness under load, never their speed.
+//! check the generator and the servers' correctness under load, never their speed. The peers
+//! must be installed (`./scripts/test` installs them): the Socket.IO peer's packages and
+//! Debian's nats-server.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -141,4 +143,61 @@ fn heavy_lecture_on_the_socketio_peer() {
     ]);
     assert_eq!(r["server"], "socket-io");
     assert_heavy_is_exact(&r, 120.0);
+}
+
+/// Debian's nats-server, which `./scripts/test` installs. The generator finds it on the PATH or
+/// in /usr/sbin, as here.
+fn assert_nats_server_installed() {
+    let on_path = Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        on_path || Path::new("/usr/sbin/nats-server").is_file(),
+        "nats-server is not installed: `./scripts/test` installs it (apt-get install nats-server)"
+    );
+}
+
+#[test]
+fn chat_fan_out_on_nats_server() {
+    assert_nats_server_installed();
+    let r = bench(&[
+        "heavy-lecture",
+        "--server",
+        "nats",
+        "--learners",
+        "120",
+        "--duration",
+        "2",
+        "--chat-rate",
+        "10",
+    ]);
+    assert_eq!(r["server"], "nats");
+    assert_eq!(n(&r, "reactions_sent"), 0.0, "NATS has no reactions: {r:#}");
+    assert_eq!(n(&r, "moves_sent"), 0.0, "nor seats: {r:#}");
+    assert_heavy_is_exact(&r, 120.0);
+    assert!(
+        n(&r, "chat_deliveries_per_sec") > 0.0 && n(&r, "rss_before_bytes") > 0.0,
+        "{r:#}"
+    );
+}
+
+#[test]
+fn idle_websockets_on_nats_server() {
+    assert_nats_server_installed();
+    let r = bench(&[
+        "idle",
+        "--server",
+        "nats",
+        "--learners",
+        "300",
+        "--hold",
+        "1",
+    ]);
+    assert_eq!(n(&r, "connected"), 300.0, "{r:#}");
+    assert_eq!(n(&r, "failed"), 0.0, "{r:#}");
+    assert!(
+        n(&r, "rss_after_bytes") > n(&r, "rss_before_bytes"),
+        "300 connections weigh something: {r:#}"
+    );
 }
