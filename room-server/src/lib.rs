@@ -49,6 +49,20 @@ mod web;
 
 pub use node::{Node, run};
 
+/// The node's WebSocket writer on its own, for the micro-benchmarks
+/// (`cargo bench -p room-server --bench writer`).
+#[doc(hidden)]
+pub mod bench_support {
+    pub use crate::conn::ws::{Frame, Writer};
+
+    /// The writing half of a server-side WebSocket over `tcp` (already upgraded).
+    pub async fn writer(tcp: tokio::net::TcpStream) -> Writer {
+        let socket = crate::conn::socket::Socket::new(tcp, std::time::Duration::from_secs(30));
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+        crate::conn::ws::split(socket, Vec::new(), config).await.1
+    }
+}
+
 /// The JSON bodies of the gate's HTTP API that the web client reads, for its generated
 /// TypeScript types (`tests/typescript.rs` writes them to `room-server/bindings/`).
 pub mod web_types {

@@ -41,14 +41,14 @@ pub(crate) type Reader = WebSocketStream<ReadSide>;
 
 /// One frame the node sends, its payload shared by every connection it goes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Frame {
+pub struct Frame {
     opcode: OpCode,
     payload: Bytes,
 }
 
 impl Frame {
     /// A binary data frame.
-    pub(crate) fn binary(payload: Bytes) -> Self {
+    pub fn binary(payload: Bytes) -> Self {
         Self {
             opcode: OpCode::Data(Data::Binary),
             payload,
@@ -230,7 +230,7 @@ impl AsyncWrite for ReadSide {
 
 /// The writing half.
 #[derive(Debug)]
-pub(crate) struct Writer {
+pub struct Writer {
     half: OwnedWriteHalf,
     /// How long a write may make no progress before it fails (the client stopped reading).
     stall: Duration,
@@ -243,7 +243,7 @@ impl Writer {
     /// Sends `frames` in order, as few `write` calls as the socket takes them in (one, unless
     /// the client's buffers are full). Fails with `TimedOut` if the client took no bytes for
     /// the stall limit.
-    pub(crate) async fn send<'a>(
+    pub async fn send<'a>(
         &mut self,
         frames: impl IntoIterator<Item = &'a Frame>,
     ) -> io::Result<()> {
@@ -283,7 +283,7 @@ impl Writer {
     }
 
     /// `write` system calls made so far.
-    pub(crate) fn writes(&self) -> u64 {
+    pub fn writes(&self) -> u64 {
         self.writes
     }
 
