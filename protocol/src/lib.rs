@@ -34,5 +34,7 @@ pub use ids::{
 pub use server::{IceServer, ServerMsg};
 
 /// Version of this protocol. It is part of both subprotocol names, so a client and a node that
-/// do not share a version never exchange a frame.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// do not share a version never exchange a frame. Version 2 gives learners the seat grid as
+/// bitmaps and seat numbers, and the nicknames of the seats they look at on request
+/// (`docs/protocol.md`, "Changes from version 1").
+pub const PROTOCOL_VERSION: u16 = 2;
