@@ -47,6 +47,7 @@ fn valid(rng: &mut Rng) -> Value {
         json!({"type": "chat", "text": "こんにちは", "question": false}),
         json!({"type": "take_seat", "seat": {"row": 1, "col": 2}}),
         json!({"type": "leave_seat"}),
+        json!({"type": "seat_names", "seats": [0, 1, 2, 99_999]}),
         json!({"type": "react", "emotion": "good"}),
         json!({"type": "call_on", "nickname": "taro"}),
         json!({"type": "mute", "user": "u1", "seconds": 60}),

@@ -26,8 +26,8 @@ use protocol::server::{
     SeatOccupant, SeatReaction, Welcome, You,
 };
 use protocol::{
-    ChatOffset, ClientMsg, Codec, EmotionKey, Epoch, LectureId, ResumeFrom, Role, Seat, ServerMsg,
-    UnixMillis,
+    ChatOffset, ClientMsg, Codec, EmotionKey, Epoch, LectureId, Occupancy, ResumeFrom, Role, Seat,
+    SeatBits, SeatNumber, ServerMsg, UnixMillis,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -154,14 +154,37 @@ fn seat(i: usize) -> Seat {
     Seat::new((i / 40) as u16, (i % 40) as u16)
 }
 
+/// A learner's welcome: the grid as bitmaps, nobody's name.
 fn welcome() -> ServerMsg {
+    let staff = staff_welcome();
     ServerMsg::Welcome(Box::new(Welcome {
+        you: You {
+            role: Role::Learner,
+            ..staff.you.clone()
+        },
+        seats: None,
+        your_seat: Some(seat(84)),
+        ..staff
+    }))
+}
+
+/// An instructor's welcome: every occupant too.
+fn staff_welcome() -> Welcome {
+    let mut occupancy = Occupancy {
+        occupied: SeatBits::new(400),
+        away: SeatBits::new(400),
+    };
+    for i in 0..200 {
+        occupancy.occupied.set(i * 2, true);
+        occupancy.away.set(i * 2, i % 37 == 0);
+    }
+    Welcome {
         protocol: protocol::PROTOCOL_VERSION,
         server_time: NOW,
         you: You {
             user: user(4_242),
             nickname: nickname(42),
-            role: Role::Learner,
+            role: Role::Instructor,
         },
         lecture: LectureInfo {
             id: LectureId::from("lec_2027_rust_intro_03"),
@@ -182,22 +205,25 @@ fn welcome() -> ServerMsg {
             .map(|i| ChatEvent::Message(chat_message(i)))
             .collect(),
         last_offset: ChatOffset(1_099),
-        seats: (0..200)
-            .map(|i| SeatOccupant {
-                seat: seat(i * 2),
-                occupant: Occupant {
-                    user: user(i),
-                    nickname: nickname(i),
-                    away: i % 37 == 0,
-                },
-            })
-            .collect(),
-        your_seat: Some(seat(84)),
+        occupancy,
+        seats: Some(
+            (0..200)
+                .map(|i| SeatOccupant {
+                    seat: seat(i * 2),
+                    occupant: Occupant {
+                        user: user(i),
+                        nickname: nickname(i),
+                        away: i % 37 == 0,
+                    },
+                })
+                .collect(),
+        ),
+        your_seat: None,
         present: 214,
         call: None,
         announcement: None,
         muted_until: None,
-    }))
+    }
 }
 
 /// The samples: (kind, message). Server kinds are plain, client kinds start with `client_`.
@@ -210,7 +236,20 @@ fn server_samples() -> Vec<(&'static str, ServerMsg)> {
             },
         ),
         (
+            // A learner's: seat numbers.
             "update",
+            ServerMsg::Update(RoomUpdate {
+                taken: vec![SeatNumber(17)],
+                freed: vec![SeatNumber(58)],
+                away: vec![SeatNumber(121)],
+                present: Some(214),
+                burst: counts([12, 3, 0, 25, 1]),
+                ..RoomUpdate::default()
+            }),
+        ),
+        (
+            // The staff's: occupants.
+            "update_staff",
             ServerMsg::Update(RoomUpdate {
                 seats: vec![
                     SeatChange {
@@ -236,6 +275,7 @@ fn server_samples() -> Vec<(&'static str, ServerMsg)> {
                 ],
                 present: Some(214),
                 burst: counts([12, 3, 0, 25, 1]),
+                ..RoomUpdate::default()
             }),
         ),
         (
@@ -263,6 +303,10 @@ fn server_samples() -> Vec<(&'static str, ServerMsg)> {
             }),
         ),
         ("welcome", welcome()),
+        (
+            "welcome_staff",
+            ServerMsg::Welcome(Box::new(staff_welcome())),
+        ),
         (
             "pong",
             ServerMsg::Pong {

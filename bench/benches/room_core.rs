@@ -77,7 +77,11 @@ fn deliver(room: &mut Room, fanout: &mut Fanout) {
             ServerMsg::Chat { .. } => fanout.chat += 1,
             ServerMsg::Update(update) => {
                 fanout.update += 1;
-                fanout.seat_changes += update.seats.len();
+                fanout.seat_changes += update.seats.len()
+                    + update.taken.len()
+                    + update.freed.len()
+                    + update.away.len()
+                    + update.back.len();
                 fanout.burst += update.burst.values().sum::<u32>();
             }
             ServerMsg::Meter(_) => fanout.meter += 1,
@@ -283,8 +287,10 @@ fn fanout(c: &mut Criterion) {
     });
     bench_step(c, "take_seat_tick", Lecture::take_seat_and_tick, |n| {
         Fanout {
-            update: 1,
-            seat_changes: 2,
+            // Two seats (one freed, one taken): to the instructor with occupants, to the
+            // learners by number.
+            update: 2,
+            seat_changes: 4,
             recipients: n + 1,
             ..Fanout::default()
         }

@@ -130,8 +130,11 @@ pub struct Report {
     pub bursts: u64,
     /// Where it sits, as the room told it.
     pub seat: Option<(u16, u16)>,
-    /// The whole seat map (observers only).
-    pub seat_map: Option<HashMap<(u16, u16), String>>,
+    /// The whole seat map (observers only): who sits where, or only that someone does where
+    /// the server does not tell learners who (room-server).
+    pub seat_map: Option<HashMap<(u16, u16), Option<String>>>,
+    /// The grid's columns, which seat numbers count by (observers on room-server).
+    pub cols: u16,
     /// Refusals it got, by `command/code`.
     pub refused: BTreeMap<String, u64>,
 }
@@ -180,6 +183,7 @@ async fn run(
         bursts: 0,
         seat: None,
         seat_map: plan.observe.then(HashMap::new),
+        cols: 0,
         refused: BTreeMap::new(),
     };
     tokio::time::sleep(plan.start_after).await;
@@ -206,6 +210,7 @@ async fn run(
     };
     report.entered_after = Some(began.elapsed());
     shared.entered.fetch_add(1, Ordering::Relaxed);
+    report.cols = welcome.cols;
     if let Some(map) = &mut report.seat_map {
         for (r, c, u) in welcome.seats {
             map.insert((r, c), u);
@@ -306,7 +311,7 @@ fn hear(
         Event::Seat(r, c, user) => {
             if let Some(map) = &mut report.seat_map {
                 match &user {
-                    Some(u) => map.insert((r, c), u.clone()),
+                    Some(u) => map.insert((r, c), Some(u.clone())),
                     None => map.remove(&(r, c)),
                 };
             }
@@ -318,6 +323,26 @@ fn hear(
                 }
             } else if report.seat == Some((r, c)) {
                 report.seat = None;
+            }
+        }
+        Event::Occupied(n, occupied) => {
+            let cols = u32::from(report.cols);
+            if let Some(map) = &mut report.seat_map
+                && cols > 0
+                && let (Ok(r), Ok(c)) = (u16::try_from(n / cols), u16::try_from(n % cols))
+            {
+                if occupied {
+                    map.insert((r, c), None);
+                } else {
+                    map.remove(&(r, c));
+                }
+            }
+        }
+        Event::YourSeat(seat) => {
+            report.seat = seat;
+            if seat.is_some() && report.seated_after.is_none() {
+                report.seated_after = Some(began.elapsed());
+                shared.seated.fetch_add(1, Ordering::Relaxed);
             }
         }
         Event::Refused { command, code } => {

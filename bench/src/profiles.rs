@@ -226,6 +226,17 @@ async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Whether a seat map shows `member` at `seat`: by name where the server names occupants to
+/// learners (the Socket.IO peer), as taken where it does not (room-server, whose learners ask
+/// for nicknames only of the seats they look at).
+fn shows(map: &HashMap<(u16, u16), Option<String>>, seat: (u16, u16), member: &str) -> bool {
+    match map.get(&seat) {
+        Some(Some(who)) => who == member,
+        Some(None) => true,
+        None => false,
+    }
+}
+
 fn print_first_errors(reports: &[Report]) {
     for r in reports.iter().filter(|r| r.error.is_some()).take(3) {
         eprintln!(
@@ -426,7 +437,7 @@ pub async fn heavy(
         }
         if let Some(seat) = r.seat {
             seats_claimed += 1;
-            if observer.get(&seat) != Some(&r.member) {
+            if !shows(&observer, seat, &r.member) {
                 seat_mismatches += 1;
             }
         }
@@ -550,7 +561,7 @@ pub async fn join_storm(
         )
         .await
         .context("the observer's entry")?;
-    let shown: HashMap<(u16, u16), String> = snapshot
+    let shown: HashMap<(u16, u16), Option<String>> = snapshot
         .seats
         .into_iter()
         .map(|(r, c, u)| ((r, c), u))
@@ -568,10 +579,12 @@ pub async fn join_storm(
         if let Some(t) = r.seated_after {
             seated.record(t.as_micros().max(1) as u64)?;
         }
-        if r.seated_after.is_some() && shown.get(&system.seat_of(r.idx)) != Some(&r.member) {
+        if r.seated_after.is_some() && !shows(&shown, system.seat_of(r.idx), &r.member) {
             wrong += 1;
         }
     }
+    // Seats the snapshot shows that no learner took.
+    wrong += (shown.len() as u64).saturating_sub(seated.len());
     Ok(JoinResult {
         profile: "join-storm",
         server: dialect,

@@ -72,6 +72,11 @@ pub enum Event {
     Burst(u64),
     /// A seat's occupant changed (`None`: it became empty).
     Seat(u16, u16, Option<String>),
+    /// A seat, by number, became taken (`true`) or empty: room-server tells learners the grid,
+    /// not who sits in it.
+    Occupied(u32, bool),
+    /// Where this learner sits now, as room-server tells it.
+    YourSeat(Option<(u16, u16)>),
     /// A command was refused.
     Refused {
         /// The command's kind (`chat`, `react`, `take_seat`).
@@ -98,8 +103,11 @@ pub struct Person {
 /// The room as the welcome showed it.
 #[derive(Debug, Default)]
 pub struct Entered {
-    /// Occupied seats: `(row, col, user)`.
-    pub seats: Vec<(u16, u16, String)>,
+    /// Occupied seats: `(row, col, user)`; no user where the server does not tell learners
+    /// who sits where (room-server).
+    pub seats: Vec<(u16, u16, Option<String>)>,
+    /// The grid's columns, which seat numbers count by (room-server).
+    pub cols: u16,
     /// NATS: what arrived after the `PONG` that let the learner in, in the same frame; its
     /// [`Link`] reads it first (NATS operations do not follow frames).
     pub rest: Vec<u8>,
@@ -229,7 +237,7 @@ impl Dialect {
                                         Some((
                                             u16::try_from(s.get(0)?.as_u64()?).ok()?,
                                             u16::try_from(s.get(1)?.as_u64()?).ok()?,
-                                            s.get(2)?.as_str()?.to_owned(),
+                                            Some(s.get(2)?.as_str()?.to_owned()),
                                         ))
                                     })
                                     .collect()
@@ -239,6 +247,7 @@ impl Dialect {
                             ws,
                             Entered {
                                 seats,
+                                cols: 0,
                                 rest: Vec::new(),
                             },
                         ));
@@ -270,6 +279,7 @@ impl Dialect {
                                     ws,
                                     Entered {
                                         seats: Vec::new(),
+                                        cols: 0,
                                         rest,
                                     },
                                 ));
@@ -348,16 +358,20 @@ impl Dialect {
                     }
                     "update" => {
                         let u: UpdateFrame<'_> = rmp_serde::from_slice(b)?;
-                        for change in u.seats {
-                            on(Event::Seat(
-                                change.seat.row,
-                                change.seat.col,
-                                change.occupant.map(|o| o.user.into_owned()),
-                            ));
+                        for n in u.freed {
+                            on(Event::Occupied(n, false));
+                        }
+                        for n in u.taken.into_iter().chain(u.away).chain(u.back) {
+                            on(Event::Occupied(n, true));
                         }
                         let burst: u64 = u.burst.values().map(|n| u64::from(*n)).sum();
                         if burst > 0 {
                             on(Event::Burst(burst));
+                        }
+                    }
+                    "your_seat" => {
+                        if let ServerMsg::YourSeat { seat } = Codec::MsgPack.decode_server(b)? {
+                            on(Event::YourSeat(seat.map(|s| (s.row, s.col))));
                         }
                     }
                     "error" => {
@@ -531,26 +545,19 @@ struct LeanChatEvent<'a> {
     text: Option<Cow<'a, str>>,
 }
 
-/// A room `update`, as far as a learner here reads it.
+/// A room `update`, as far as a learner here reads it: the grid's changes by seat number.
 #[derive(serde::Deserialize)]
 struct UpdateFrame<'a> {
-    #[serde(borrow, default)]
-    seats: Vec<LeanSeatChange<'a>>,
+    #[serde(default)]
+    taken: Vec<u32>,
+    #[serde(default)]
+    freed: Vec<u32>,
+    #[serde(default)]
+    away: Vec<u32>,
+    #[serde(default)]
+    back: Vec<u32>,
     #[serde(borrow, default)]
     burst: BTreeMap<Cow<'a, str>, u32>,
-}
-
-#[derive(serde::Deserialize)]
-struct LeanSeatChange<'a> {
-    seat: Seat,
-    #[serde(borrow, default)]
-    occupant: Option<LeanOccupant<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct LeanOccupant<'a> {
-    #[serde(borrow)]
-    user: Cow<'a, str>,
 }
 
 /// Every field the peer's events carry that a learner here reads (one shape for all of them).
@@ -573,12 +580,19 @@ struct SioPayload<'a> {
 }
 
 fn entered(w: &Welcome) -> Entered {
+    let cols = w.lecture.cols.max(1);
     Entered {
         seats: w
-            .seats
-            .iter()
-            .map(|s| (s.seat.row, s.seat.col, s.occupant.user.0.clone()))
+            .occupancy
+            .occupied
+            .iter_set()
+            .filter_map(|n| {
+                let row = u16::try_from(n / usize::from(cols)).ok()?;
+                let col = u16::try_from(n % usize::from(cols)).ok()?;
+                Some((row, col, None))
+            })
             .collect(),
+        cols,
         rest: Vec::new(),
     }
 }

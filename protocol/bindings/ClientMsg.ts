@@ -5,6 +5,7 @@ import type { IceCandidate } from "./IceCandidate";
 import type { Nickname } from "./Nickname";
 import type { ResumeFrom } from "./ResumeFrom";
 import type { Seat } from "./Seat";
+import type { SeatNumber } from "./SeatNumber";
 import type { UserId } from "./UserId";
 
 /**
@@ -24,7 +25,11 @@ resume?: ResumeFrom | null, } | { "type": "take_seat",
 /**
  * The cell to sit in.
  */
-seat: Seat, } | { "type": "leave_seat" } | { "type": "leave" } | { "type": "chat", 
+seat: Seat, } | { "type": "leave_seat" } | { "type": "seat_names", 
+/**
+ * The seats, by number.
+ */
+seats: Array<SeatNumber>, } | { "type": "leave" } | { "type": "chat", 
 /**
  * The message; trimmed, 1 to the lecture's limit (default 500) characters, no
  * control characters.

@@ -11,6 +11,8 @@ import type { Meter } from "./Meter";
 import type { Nickname } from "./Nickname";
 import type { Phase } from "./Phase";
 import type { RoomUpdate } from "./RoomUpdate";
+import type { Seat } from "./Seat";
+import type { SeatName } from "./SeatName";
 import type { UnixMillis } from "./UnixMillis";
 import type { Welcome } from "./Welcome";
 
@@ -29,7 +31,15 @@ phase: Phase, } | { "type": "chat",
 /**
  * The event.
  */
-event: ChatEvent, } | { "type": "update" } & RoomUpdate | { "type": "meter" } & Meter | { "type": "call", 
+event: ChatEvent, } | { "type": "update" } & RoomUpdate | { "type": "your_seat", 
+/**
+ * Your seat; none after you stood up.
+ */
+seat: Seat | null, } | { "type": "seat_names", 
+/**
+ * The occupied seats among those asked about, each once, in seat order.
+ */
+seats: Array<SeatName>, } | { "type": "meter" } & Meter | { "type": "call", 
 /**
  * The current call, or none when it was cleared.
  */

@@ -5,6 +5,7 @@ import type { ChatEvent } from "./ChatEvent";
 import type { ChatOffset } from "./ChatOffset";
 import type { Epoch } from "./Epoch";
 import type { LectureInfo } from "./LectureInfo";
+import type { Occupancy } from "./Occupancy";
 import type { Phase } from "./Phase";
 import type { Replay } from "./Replay";
 import type { Seat } from "./Seat";
@@ -53,9 +54,14 @@ chat: Array<ChatEvent>,
  */
 last_offset: ChatOffset, 
 /**
- * Occupied seats.
+ * The seat grid: which seats are taken, and which of those are held for someone away.
  */
-seats: Array<SeatOccupant>, 
+occupancy: Occupancy, 
+/**
+ * Instructors and moderators: who sits in every occupied seat. `null` for a learner, who
+ * asks for the nicknames of the seats it shows (`seat_names`).
+ */
+seats: Array<SeatOccupant> | null, 
 /**
  * Your seat, if you sit (or sat before a drop and it was held for you).
  */

@@ -1,5 +1,6 @@
 //! What a client sends. One message per WebSocket frame.
 
+use crate::grid::SeatNumber;
 use crate::ids::{ChatOffset, CommandId, EmotionKey, Epoch, Nickname, Seat, UserId, safe_integer};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,13 @@ pub enum ClientMsg {
     },
     /// Stand up: free the current cell but stay in the room. Learners only.
     LeaveSeat,
+    /// Ask who sits in these seats (the ones on screen, under the pointer, around the cursor):
+    /// answered with `seat_names`, to this connection alone. At most
+    /// [`crate::grid::MAX_SEAT_NAMES`] seats; not acknowledged (the answer is its own).
+    SeatNames {
+        /// The seats, by number.
+        seats: Vec<SeatNumber>,
+    },
     /// Leave the room (the 退室 button): the seat is freed at once, not held, and the node
     /// closes the connection with code 1000.
     Leave,
@@ -131,6 +139,7 @@ impl ClientMsg {
             ClientMsg::Hello { .. } => "hello",
             ClientMsg::TakeSeat { .. } => "take_seat",
             ClientMsg::LeaveSeat => "leave_seat",
+            ClientMsg::SeatNames { .. } => "seat_names",
             ClientMsg::Leave => "leave",
             ClientMsg::Chat { .. } => "chat",
             ClientMsg::DeleteChat { .. } => "delete_chat",

@@ -1,8 +1,8 @@
 //! The two encodings of the room protocol, chosen by WebSocket subprotocol.
 //!
-//! - [`Codec::MsgPack`] (`lecture-room.v1.msgpack`, the default): MessagePack in **binary**
+//! - [`Codec::MsgPack`] (`lecture-room.v2.msgpack`, the default): MessagePack in **binary**
 //!   frames, structs as maps with named fields, so a generic MessagePack library reads them.
-//! - [`Codec::Json`] (`lecture-room.v1.json`): the same maps as JSON in **text** frames, for
+//! - [`Codec::Json`] (`lecture-room.v2.json`): the same maps as JSON in **text** frames, for
 //!   debugging and third-party tools.
 //!
 //! Each frame holds exactly one message.
@@ -14,18 +14,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// How deeply a client's message may nest maps and arrays. The protocol needs two levels (a
-/// message and its `seat`, `resume` or `candidate`); a little room is left for fields a newer
-/// client adds. Anything deeper is refused before it is decoded, so no frame can make the
-/// decoder recurse far (a kilobyte nested 700 deep once overflowed a debug build's stack).
+/// message and its `seat`, `resume`, `candidate` or list of `seats`); a little room is left
+/// for fields a newer client adds. Anything deeper is refused before it is decoded, so no
+/// frame can make the decoder recurse far (a kilobyte nested 700 deep once overflowed a debug
+/// build's stack).
 pub const MAX_CLIENT_DEPTH: usize = 4;
 /// How deeply a node's message nests (a welcome's seat list holds occupants holding seats),
 /// with room to grow; for clients decoding what a node sends.
 const MAX_SERVER_DEPTH: usize = 8;
 
 /// Subprotocol name of the MessagePack encoding.
-pub const SUBPROTOCOL_MSGPACK: &str = "lecture-room.v1.msgpack";
+pub const SUBPROTOCOL_MSGPACK: &str = "lecture-room.v2.msgpack";
 /// Subprotocol name of the JSON encoding.
-pub const SUBPROTOCOL_JSON: &str = "lecture-room.v1.json";
+pub const SUBPROTOCOL_JSON: &str = "lecture-room.v2.json";
 
 /// An encoding of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -479,6 +480,9 @@ mod tests {
             assert_eq!(Codec::from_subprotocol(codec.subprotocol()), Some(codec));
         }
         assert_eq!(Codec::from_subprotocol("lecture-room.v0.json"), None);
+        // Version 1 gave every learner every occupant: a v1 client is refused at the upgrade.
+        assert_eq!(Codec::from_subprotocol("lecture-room.v1.msgpack"), None);
+        assert_eq!(Codec::from_subprotocol("lecture-room.v1.json"), None);
     }
 }
 

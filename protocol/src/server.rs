@@ -2,6 +2,7 @@
 
 use crate::client::IceCandidate;
 use crate::error::ErrorCode;
+use crate::grid::{Occupancy, SeatName, SeatNumber};
 use crate::ids::{
     ChatOffset, CommandId, EmotionKey, Epoch, LectureId, Nickname, Role, Seat, UnixMillis, UserId,
 };
@@ -31,7 +32,20 @@ pub enum ServerMsg {
         event: ChatEvent,
     },
     /// What changed in the room during the last tick (seats, presence, reactions), batched.
+    /// Staff get the seats' occupants; learners the grid's changes by seat number.
     Update(RoomUpdate),
+    /// To a learner: where you sit now, after your `take_seat` or `leave_seat` took effect
+    /// (the grid shows it to everyone with the tick's `update`).
+    YourSeat {
+        /// Your seat; none after you stood up.
+        seat: Option<Seat>,
+    },
+    /// The answer to your `seat_names`: the nicknames of those sitting in the seats you asked
+    /// about. Empty seats are left out.
+    SeatNames {
+        /// The occupied seats among those asked about, each once, in seat order.
+        seats: Vec<SeatName>,
+    },
     /// The emotion meter for instructors and moderators, once per tick with reactions.
     Meter(Meter),
     /// Who is called on now (everyone gets this).
@@ -151,8 +165,11 @@ pub struct Welcome {
     pub chat: Vec<ChatEvent>,
     /// The last offset of the chat stream (0 when nothing was said yet).
     pub last_offset: ChatOffset,
-    /// Occupied seats.
-    pub seats: Vec<SeatOccupant>,
+    /// The seat grid: which seats are taken, and which of those are held for someone away.
+    pub occupancy: Occupancy,
+    /// Instructors and moderators: who sits in every occupied seat. `null` for a learner, who
+    /// asks for the nicknames of the seats it shows (`seat_names`).
+    pub seats: Option<Vec<SeatOccupant>>,
     /// Your seat, if you sit (or sat before a drop and it was held for you).
     pub your_seat: Option<Seat>,
     /// How many people are connected to the room.
@@ -335,11 +352,30 @@ pub struct SeatChange {
 }
 
 /// What changed during one tick. Empty parts are left out.
+///
+/// Seats reach instructors and moderators as `seats` (occupants in full) and learners as the
+/// four lists of seat numbers, each seat in at most one of them — except a seat someone took
+/// and was already away from by the tick's end, which is in `taken` and `away`. Apply them in
+/// the order `freed`, `taken`, `away`, `back`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RoomUpdate {
-    /// Seats whose occupant changed, each at most once, with its state at the end of the tick.
+    /// Staff: seats whose occupant changed, each at most once, with its state at the end of
+    /// the tick.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seats: Vec<SeatChange>,
+    /// Learners: seats now taken by someone who did not sit there when the tick began (or whose
+    /// nickname changed): mark them taken and forget any nickname you had for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taken: Vec<SeatNumber>,
+    /// Learners: seats now empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freed: Vec<SeatNumber>,
+    /// Learners: seats held for their occupant, whose connection is gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub away: Vec<SeatNumber>,
+    /// Learners: seats whose occupant (the same one) is connected again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub back: Vec<SeatNumber>,
     /// The number of connected people, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub present: Option<u32>,
@@ -351,7 +387,13 @@ pub struct RoomUpdate {
 impl RoomUpdate {
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.seats.is_empty() && self.present.is_none() && self.burst.is_empty()
+        self.seats.is_empty()
+            && self.taken.is_empty()
+            && self.freed.is_empty()
+            && self.away.is_empty()
+            && self.back.is_empty()
+            && self.present.is_none()
+            && self.burst.is_empty()
     }
 }
 

@@ -2,13 +2,14 @@
 //! when the page and the code disagree. `UPDATE_PROTOCOL_DOCS=1 cargo test -p protocol`
 //! rewrites the generated part.
 
+use protocol::grid::SeatName;
 use protocol::server::{
     Announcement, CallInfo, ChatEvent, ChatMessage, Emotion, LectureInfo, Meter, Occupant, Phase,
     Replay, RoomUpdate, SeatChange, SeatOccupant, SeatReaction, Welcome, You,
 };
 use protocol::{
     ChatOffset, ClientMsg, Codec, Command, CommandId, EmotionKey, Epoch, ErrorCode, IceCandidate,
-    IceServer, ResumeFrom, Role, Seat, ServerMsg, UnixMillis,
+    IceServer, Occupancy, ResumeFrom, Role, Seat, SeatBits, SeatNumber, ServerMsg, UnixMillis,
 };
 use std::collections::BTreeMap;
 
@@ -69,6 +70,12 @@ fn client_messages() -> Vec<(&'static str, ClientMsg)> {
             },
         ),
         ("Stand up", ClientMsg::LeaveSeat),
+        (
+            "Who sits in these seats?",
+            ClientMsg::SeatNames {
+                seats: [44, 45, 46, 65].into_iter().map(SeatNumber).collect(),
+            },
+        ),
         ("Leave the room", ClientMsg::Leave),
         (
             "Chat",
@@ -185,55 +192,98 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
         at: T,
         answer: None,
     };
+    // The 10 × 20 grid of the examples: you at r2c5 (seat 45), someone at r0c0 who is away,
+    // someone at r3c5 (seat 65).
+    let mut occupied = SeatBits::new(200);
+    let mut away = SeatBits::new(200);
+    for n in [0, 45, 65] {
+        occupied.set(n, true);
+    }
+    away.set(0, true);
     let counts = |pairs: &[(&str, u32)]| -> BTreeMap<EmotionKey, u32> {
         pairs
             .iter()
             .map(|(k, v)| (EmotionKey::from(*k), *v))
             .collect()
     };
+    let learner_welcome = Welcome {
+        protocol: 2,
+        server_time: T,
+        you: You {
+            user: "u-1001".into(),
+            nickname: "たろう".into(),
+            role: Role::Learner,
+        },
+        lecture: LectureInfo {
+            id: "rust-101".into(),
+            title: "Rust 入門".into(),
+            starts_at: T.plus_ms(3_600_000),
+            ends_at: T.plus_ms(9_000_000),
+            rows: 10,
+            cols: 20,
+            emotions: vec![Emotion {
+                key: "good".into(),
+                label_ja: "いいね".into(),
+                label_en: "Good".into(),
+            }],
+            chat_max_chars: 500,
+        },
+        phase: Phase::DoorsOpen,
+        epoch: Epoch(1_796_115_000_001),
+        replay: Replay::Snapshot,
+        chat: vec![ChatEvent::Message(message(1, "こんばんは", false))],
+        last_offset: ChatOffset(1),
+        occupancy: Occupancy { occupied, away },
+        seats: None,
+        your_seat: Some(Seat::new(2, 5)),
+        present: 42,
+        call: None,
+        announcement: Some(Announcement {
+            text: "資料は p.12 から".into(),
+            by: "山田講師".into(),
+            at: T,
+        }),
+        muted_until: None,
+    };
     vec![
         (
-            "Welcome",
+            "Welcome (a learner)",
+            ServerMsg::Welcome(Box::new(learner_welcome.clone())),
+        ),
+        (
+            "Welcome (an instructor or moderator)",
             ServerMsg::Welcome(Box::new(Welcome {
-                protocol: 1,
-                server_time: T,
                 you: You {
-                    user: "u-1001".into(),
-                    nickname: "たろう".into(),
-                    role: Role::Learner,
+                    user: "u-9001".into(),
+                    nickname: "山田講師".into(),
+                    role: Role::Instructor,
                 },
-                lecture: LectureInfo {
-                    id: "rust-101".into(),
-                    title: "Rust 入門".into(),
-                    starts_at: T.plus_ms(3_600_000),
-                    ends_at: T.plus_ms(9_000_000),
-                    rows: 10,
-                    cols: 20,
-                    emotions: vec![Emotion {
-                        key: "good".into(),
-                        label_ja: "いいね".into(),
-                        label_en: "Good".into(),
-                    }],
-                    chat_max_chars: 500,
-                },
-                phase: Phase::DoorsOpen,
-                epoch: Epoch(1_796_115_000_001),
-                replay: Replay::Snapshot,
-                chat: vec![ChatEvent::Message(message(1, "こんばんは", false))],
-                last_offset: ChatOffset(1),
-                seats: vec![SeatOccupant {
-                    seat: Seat::new(2, 5),
-                    occupant: occupant.clone(),
-                }],
-                your_seat: Some(Seat::new(2, 5)),
-                present: 42,
-                call: None,
-                announcement: Some(Announcement {
-                    text: "資料は p.12 から".into(),
-                    by: "山田講師".into(),
-                    at: T,
-                }),
-                muted_until: None,
+                chat: vec![],
+                seats: Some(vec![
+                    SeatOccupant {
+                        seat: Seat::new(0, 0),
+                        occupant: Occupant {
+                            user: "u-1002".into(),
+                            nickname: "じろう".into(),
+                            away: true,
+                        },
+                    },
+                    SeatOccupant {
+                        seat: Seat::new(2, 5),
+                        occupant: occupant.clone(),
+                    },
+                    SeatOccupant {
+                        seat: Seat::new(3, 5),
+                        occupant: Occupant {
+                            user: "u-1003".into(),
+                            nickname: "はなこ".into(),
+                            away: false,
+                        },
+                    },
+                ]),
+                your_seat: None,
+                announcement: None,
+                ..learner_welcome
             })),
         ),
         (
@@ -269,12 +319,23 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
             },
         ),
         (
-            "Tick update",
+            "Tick update (learners)",
+            ServerMsg::Update(RoomUpdate {
+                taken: vec![SeatNumber(46), SeatNumber(130)],
+                freed: vec![SeatNumber(0)],
+                away: vec![SeatNumber(65)],
+                present: Some(43),
+                burst: counts(&[("good", 12), ("lost", 2)]),
+                ..RoomUpdate::default()
+            }),
+        ),
+        (
+            "Tick update (instructors and moderators)",
             ServerMsg::Update(RoomUpdate {
                 seats: vec![
                     SeatChange {
                         seat: Seat::new(2, 5),
-                        occupant: Some(occupant),
+                        occupant: Some(occupant.clone()),
                     },
                     SeatChange {
                         seat: Seat::new(0, 0),
@@ -283,7 +344,29 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
                 ],
                 present: Some(43),
                 burst: counts(&[("good", 12), ("lost", 2)]),
+                ..RoomUpdate::default()
             }),
+        ),
+        (
+            "Your seat, after your take_seat",
+            ServerMsg::YourSeat {
+                seat: Some(Seat::new(2, 5)),
+            },
+        ),
+        (
+            "Who sits in the seats you asked about",
+            ServerMsg::SeatNames {
+                seats: vec![
+                    SeatName {
+                        seat: SeatNumber(45),
+                        nickname: "たろう".into(),
+                    },
+                    SeatName {
+                        seat: SeatNumber(65),
+                        nickname: "はなこ".into(),
+                    },
+                ],
+            },
         ),
         (
             "Emotion meter (staff)",

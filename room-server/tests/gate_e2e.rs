@@ -509,7 +509,7 @@ async fn a_corporate_seat_is_allocated_used_and_taken_back() {
             seat: Seat::new(1, 1),
         })
         .await;
-        ken.recv_until(|m| matches!(m, ServerMsg::Update(u) if !u.seats.is_empty()).then_some(()))
+        ken.recv_until(|m| matches!(m, ServerMsg::YourSeat { seat: Some(_) }).then_some(()))
             .await;
         let (_, old_ticket) = p.ticket("ken", "l").await;
 

@@ -146,7 +146,28 @@ async fn connections_are_refused_with_a_clear_answer_before_the_upgrade() {
     let (status, body) = status_and_body(no_protocol);
     assert_eq!(status, 400);
     assert!(
-        body.contains("lecture-room.v1.msgpack") && body.contains("lecture-room.v1.json"),
+        body.contains("lecture-room.v2.msgpack") && body.contains("lecture-room.v2.json"),
+        "{body}"
+    );
+    // A client of version 1 (every occupant to every learner) is told the names of version 2.
+    let mut v1 = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        node.url(LECTURE),
+    )
+    .expect("request");
+    v1.headers_mut().insert(
+        "sec-websocket-protocol",
+        "lecture-room.v1.msgpack, lecture-room.v1.json"
+            .parse()
+            .expect("header"),
+    );
+    let (status, body) = status_and_body(
+        tokio_tungstenite::connect_async(v1)
+            .await
+            .expect_err("refused"),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("unsupported_subprotocol") && body.contains("lecture-room.v2.msgpack"),
         "{body}"
     );
 
@@ -189,7 +210,7 @@ async fn many_learners_racing_for_one_seat_end_with_exactly_one_winner() {
         learners.push((welcome.you.user, client));
     }
     let seat = Seat::new(0, 0);
-    // Each learner learns the outcome: a seat_taken error, or the seat update naming them.
+    // Each learner learns the outcome: a seat_taken error, or its own seat.
     let won = race_for_seat(&mut learners, seat).await;
     let winners: Vec<&protocol::UserId> = learners
         .iter()
@@ -202,11 +223,17 @@ async fn many_learners_racing_for_one_seat_end_with_exactly_one_winner() {
         1,
         "exactly one winner; the other 39 were told the seat is taken"
     );
-    let (_, welcome) = node.enter("observer", "obs", Role::Learner).await;
-    let occupants: Vec<_> = welcome.seats.iter().filter(|s| s.seat == seat).collect();
+    let (_, welcome) = node.enter("observer", "obs", Role::Moderator).await;
+    let seats = welcome.seats.expect("staff see who sits where");
+    let occupants: Vec<_> = seats.iter().filter(|s| s.seat == seat).collect();
     assert_eq!(occupants.len(), 1);
     assert_eq!(&occupants[0].occupant.user, winners[0]);
-    assert_eq!(welcome.seats.len(), 1, "the losers sit nowhere");
+    assert_eq!(seats.len(), 1, "the losers sit nowhere");
+    // A learner's grid shows the one seat taken.
+    let (_, welcome) = node.enter("observer-2", "obs", Role::Learner).await;
+    let occupied = &welcome.occupancy.occupied;
+    assert_eq!(occupied.count(), 1);
+    assert!(occupied.get(seat.number(welcome.lecture.cols).0 as usize));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -693,7 +720,7 @@ async fn room_members_see_each_other_by_pseudonym_never_by_account_id() {
             .expect("encodes"),
     );
     let seen = String::from_utf8_lossy(&raw);
-    assert!(seen.contains(taro_in.you.user.as_str()) || hanako_in.seats.is_empty());
+    assert!(seen.contains(taro_in.you.user.as_str()));
     for account in ["acct-taro-7731", "acct-sensei-0042"] {
         assert!(!seen.contains(account), "{account} on the wire: {seen}");
     }

@@ -266,7 +266,7 @@ async fn the_check_socket_refuses_what_the_room_socket_refuses() {
             assert_eq!(response.status().as_u16(), 400);
             let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
                 .into_owned();
-            assert!(body.contains("lecture-room.v1.msgpack"), "{body}");
+            assert!(body.contains("lecture-room.v2.msgpack"), "{body}");
             assert!(body.contains("unsupported_subprotocol"), "{body}");
         }
         other => panic!("expected an HTTP refusal, got {other}"),

@@ -191,7 +191,7 @@ pub async fn chat_storm(
 }
 
 /// Every learner (its id in the room, from its welcome; client) asks for `seat` at once;
-/// returns, for each, whether it won (the seat update names it) or was told the seat is taken.
+/// returns, for each, whether it won (it is told it sits there) or was told the seat is taken.
 pub async fn race_for_seat(learners: &mut [(UserId, Client)], seat: protocol::Seat) -> Vec<bool> {
     use futures_util::future::join_all;
     join_all(
@@ -200,17 +200,13 @@ pub async fn race_for_seat(learners: &mut [(UserId, Client)], seat: protocol::Se
             .map(|(_, c)| async move { c.send(&ClientMsg::TakeSeat { seat }).await }),
     )
     .await;
-    join_all(learners.iter_mut().map(|(user, c)| async move {
+    join_all(learners.iter_mut().map(|(_, c)| async move {
         c.recv_until(|m| match m {
             ServerMsg::Error {
                 code: protocol::ErrorCode::SeatTaken,
                 ..
             } => Some(false),
-            ServerMsg::Update(u) => u
-                .seats
-                .iter()
-                .any(|s| s.seat == seat && s.occupant.as_ref().is_some_and(|o| &o.user == user))
-                .then_some(true),
+            ServerMsg::YourSeat { seat: Some(mine) } => (*mine == seat).then_some(true),
             _ => None,
         })
         .await

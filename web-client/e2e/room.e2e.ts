@@ -75,9 +75,15 @@ async function seatText(page: Page, row: number, col: number): Promise<string> {
   return (await page.locator(`#seat-${row}-${col}`).textContent()) ?? "";
 }
 
-/** Waits until the seat's label contains `text` (the grid updates as the room's ticks arrive). */
+/**
+ * Moves the keyboard cursor to the seat and waits, as a person does, until its label contains
+ * `text` (the grid updates as the room's ticks arrive; a learner's page asks for a nickname
+ * once the cursor rests on a seat).
+ */
 async function waitSeat(page: Page, row: number, col: number, text: string): Promise<void> {
-  await expect.poll(() => seatText(page, row, col), { timeout: WAIT, interval: 100 }).toContain(text);
+  await seatText(page, row, col);
+  const cell = page.locator(`#seat-${row}-${col}`);
+  await expect.poll(async () => (await cell.textContent()) ?? "", { timeout: WAIT, interval: 100 }).toContain(text);
 }
 
 /** Scrolls a seat into view and clicks it on the canvas, as a person with a mouse does. */
@@ -441,6 +447,9 @@ describe("a lecture in the browser", () => {
 
     await waitSeat(teacher, 45, 80, "たろう");
     await waitSeat(teacher, 57, 3, "はなこ");
+    // A learner's grid comes without names: the seat under the keyboard cursor is named once
+    // the page has asked the node.
+    await waitSeat(hanako, 45, 80, "たろう");
     await shot(teacher, "11-console-6000-seats");
     expect(pageErrors).toEqual([]);
   });

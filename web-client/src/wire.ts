@@ -4,7 +4,7 @@ import { decode, encode } from "@msgpack/msgpack";
 import type { ClientMsg } from "@protocol/ClientMsg";
 import type { ServerMsg } from "@protocol/ServerMsg";
 
-export const SUBPROTOCOL_MSGPACK = "lecture-room.v1.msgpack";
+export const SUBPROTOCOL_MSGPACK = "lecture-room.v2.msgpack";
 
 /** A client message, numbered (`id`) when the client tracks it until acknowledged. */
 export function encodeClient(msg: ClientMsg | (ClientMsg & { id: number })): Uint8Array {

@@ -45,6 +45,12 @@ describe("wire", () => {
   it("decodes server messages and ignores what it cannot read", () => {
     expect(decodeServer(encode({ type: "pong", t: 4, server_time: 5 }))).toEqual({ type: "pong", t: 4, server_time: 5 });
     expect(decodeServer(new Uint8Array([0xc1]))).toBeNull();
+    // The grid's bitmaps are MessagePack `bin`: bytes, not a list of numbers.
+    const welcome = decodeServer(encode({ type: "x", occupancy: { occupied: new Uint8Array([1, 2]) } })) as unknown as {
+      occupancy: { occupied: Uint8Array };
+    };
+    expect(welcome.occupancy.occupied).toBeInstanceOf(Uint8Array);
+    expect([...welcome.occupancy.occupied]).toEqual([1, 2]);
     expect(decodeServer(encode([1, 2]))).toBeNull();
   });
 });

@@ -10,17 +10,30 @@ import {
   isMuted,
   meterSeries,
   openQuestions,
+  bit,
+  isTaken,
   recentBursts,
   seatAt,
   seatIndex,
-  seatOf,
 } from "../src/room/state";
 
 const T0 = 1_800_000_000_000;
+/** The test lecture's grid: 8 rows of 12. */
+const COLS = 12;
+
+/** A bitmap of the 8 × 12 grid with these seats' bits set. */
+function bits(...seats: { row: number; col: number }[]): Uint8Array {
+  const out = new Uint8Array(12);
+  for (const s of seats) {
+    const i = seatIndex(s, COLS);
+    out[i >> 3]! |= 1 << (i & 7);
+  }
+  return out;
+}
 
 function welcome(over: Partial<Welcome> = {}): Welcome {
   return {
-    protocol: 1,
+    protocol: 2,
     server_time: T0,
     you: { user: "u-taro", nickname: "たろう", role: "learner" },
     lecture: {
@@ -41,7 +54,8 @@ function welcome(over: Partial<Welcome> = {}): Welcome {
     replay: "snapshot",
     chat: [],
     last_offset: 0,
-    seats: [],
+    occupancy: { occupied: bits(), away: bits() },
+    seats: null,
     your_seat: null,
     present: 1,
     call: null,
@@ -76,7 +90,7 @@ describe("welcome", () => {
       welcome({
         chat: [message(4, "a"), message(5, "b")],
         last_offset: 5,
-        seats: [{ seat: { row: 1, col: 2 }, occupant: { user: "u-taro", nickname: "たろう", away: false } }],
+        occupancy: { occupied: bits({ row: 1, col: 2 }), away: bits() },
         your_seat: { row: 1, col: 2 },
       }),
       T0 - 250,
@@ -86,7 +100,9 @@ describe("welcome", () => {
     expect(s.lastOffset).toBe(5);
     expect(s.clockOffset).toBe(250);
     expect(s.yourSeat).toEqual({ row: 1, col: 2 });
-    expect(seatOf(s, "u-taro")).toEqual({ row: 1, col: 2 });
+    expect(isTaken(s, { row: 1, col: 2 })).toBe(true);
+    expect(isTaken(s, { row: 1, col: 3 })).toBe(false);
+    expect(s.names.size).toBe(0);
   });
 
   it("appends only what was missed on resume, and replaces everything on a new epoch", () => {
@@ -133,43 +149,72 @@ describe("chat stream", () => {
 });
 
 describe("seats", () => {
-  it("follows your own moves and others' changes in one update", () => {
+  const at = (row: number, col: number) => seatIndex({ row, col }, COLS);
+
+  it("draws a learner's grid from the bitmaps and follows the tick's seat numbers", () => {
     let s = fromWelcome(
       welcome({
-        seats: [{ seat: { row: 0, col: 0 }, occupant: { user: "u-taro", nickname: "たろう", away: false } }],
+        occupancy: { occupied: bits({ row: 0, col: 0 }, { row: 0, col: 1 }), away: bits({ row: 0, col: 1 }) },
         your_seat: { row: 0, col: 0 },
       }),
       T0,
       null,
     );
+    expect(bit(s.away, at(0, 1))).toBe(true);
+    s = applyServer(s, { type: "seat_names", seats: [{ seat: at(0, 1), nickname: "はなこ" }] }, T0);
+    expect(s.names.get(at(0, 1))).toBe("はなこ");
+    // You move: told at once; the grid follows with the tick.
+    s = applyServer(s, { type: "your_seat", seat: { row: 3, col: 4 } }, T0);
+    expect(s.yourSeat).toEqual({ row: 3, col: 4 });
+    s = applyServer(s, { type: "update", freed: [at(0, 0)], taken: [at(3, 4)], back: [at(0, 1)], present: 3 }, T0);
+    expect(isTaken(s, { row: 0, col: 0 })).toBe(false);
+    expect(isTaken(s, { row: 3, col: 4 })).toBe(true);
+    expect(bit(s.away, at(0, 1))).toBe(false);
+    expect(s.names.get(at(0, 1)), "the same learner is back: the name stays").toBe("はなこ");
+    expect(s.present).toBe(3);
+    // Someone new in a seat: its name is forgotten, to be asked again.
+    s = applyServer(s, { type: "update", taken: [at(0, 1)] }, T0);
+    expect(s.names.has(at(0, 1))).toBe(false);
+    // Taken and away by the tick's end: the lists apply in order.
+    s = applyServer(s, { type: "update", taken: [at(5, 5)], away: [at(5, 5)] }, T0);
+    expect(isTaken(s, { row: 5, col: 5 })).toBe(true);
+    expect(bit(s.away, at(5, 5))).toBe(true);
+    s = applyServer(s, { type: "your_seat", seat: null }, T0);
+    expect(s.yourSeat).toBeNull();
+  });
+
+  it("gives the staff every occupant's name, from the welcome and the updates", () => {
+    let s = fromWelcome(
+      welcome({
+        you: { user: "u-i", nickname: "講師", role: "instructor" },
+        occupancy: { occupied: bits({ row: 0, col: 0 }), away: bits() },
+        seats: [{ seat: { row: 0, col: 0 }, occupant: { user: "u-taro", nickname: "たろう", away: false } }],
+      }),
+      T0,
+      null,
+    );
+    expect(s.names.get(at(0, 0))).toBe("たろう");
     s = applyServer(
       s,
       {
         type: "update",
         seats: [
-          { seat: { row: 3, col: 4 }, occupant: { user: "u-taro", nickname: "たろう", away: false } },
           { seat: { row: 0, col: 0 }, occupant: null },
           { seat: { row: 0, col: 1 }, occupant: { user: "u-hanako", nickname: "はなこ", away: true } },
         ],
-        present: 3,
       },
       T0,
     );
-    expect(s.yourSeat).toEqual({ row: 3, col: 4 });
-    expect(s.seats.has(seatIndex({ row: 0, col: 0 }))).toBe(false);
-    expect(s.seats.get(seatIndex({ row: 0, col: 1 }))?.away).toBe(true);
-    expect(s.present).toBe(3);
-    // Someone else taking your old seat does not move you.
-    s = applyServer(s, { type: "update", seats: [{ seat: { row: 0, col: 0 }, occupant: { user: "u-x", nickname: "x", away: false } }] }, T0);
-    expect(s.yourSeat).toEqual({ row: 3, col: 4 });
-    // Removed from your seat (stood up, or removed).
-    s = applyServer(s, { type: "update", seats: [{ seat: { row: 3, col: 4 }, occupant: null }] }, T0);
-    expect(s.yourSeat).toBeNull();
+    expect(isTaken(s, { row: 0, col: 0 })).toBe(false);
+    expect(s.names.has(at(0, 0))).toBe(false);
+    expect(s.names.get(at(0, 1))).toBe("はなこ");
+    expect(bit(s.away, at(0, 1))).toBe(true);
   });
 
-  it("indexes seats both ways", () => {
-    for (const seat of [{ row: 0, col: 0 }, { row: 999, col: 65_535 }, { row: 12, col: 7 }]) {
-      expect(seatAt(seatIndex(seat))).toEqual(seat);
+  it("numbers seats row by row, as the wire does", () => {
+    expect(seatIndex({ row: 2, col: 5 }, 20)).toBe(45);
+    for (const seat of [{ row: 0, col: 0 }, { row: 999, col: 65_534 }, { row: 12, col: 7 }]) {
+      expect(seatAt(seatIndex(seat, 65_535), 65_535)).toEqual(seat);
     }
   });
 });
@@ -229,7 +274,7 @@ describe("calls, announcements, mutes, reactions", () => {
     expect(series[series.length - 1]!.counts.good).toBe(1);
     expect(series[series.length - 2]!.counts.good).toBe(5);
     expect(series[0]!.counts).toEqual({});
-    expect(s.seatReactions.get(seatIndex({ row: 2, col: 3 }))?.emotion).toBe("good");
+    expect(s.seatReactions.get(seatIndex({ row: 2, col: 3 }, COLS))?.emotion).toBe("good");
     expect(s.meter.totals.good).toBe(1);
   });
 

@@ -30,6 +30,7 @@ fn needs(msg: &ClientMsg) -> Needs {
         ClientMsg::Hello { .. }
         | ClientMsg::Leave
         | ClientMsg::Chat { .. }
+        | ClientMsg::SeatNames { .. }
         | ClientMsg::Ping { .. } => Needs::Anyone,
         ClientMsg::TakeSeat { .. } | ClientMsg::LeaveSeat | ClientMsg::React { .. } => {
             Needs::Learner
@@ -92,9 +93,19 @@ impl Room {
                 ErrorCode::AlreadyEntered,
                 "this connection has already entered",
             ),
-            ClientMsg::TakeSeat { seat } => self.take_seat(user, seat),
+            ClientMsg::TakeSeat { seat } => {
+                self.take_seat(user, seat)?;
+                self.send_to(conn, ServerMsg::YourSeat { seat: Some(seat) });
+                Ok(())
+            }
             ClientMsg::LeaveSeat => {
                 self.stand(user);
+                self.send_to(conn, ServerMsg::YourSeat { seat: None });
+                Ok(())
+            }
+            ClientMsg::SeatNames { seats } => {
+                // Answered before it gets here (`handle_command`); the same answer if not.
+                self.handle_seat_names(conn, None, &seats);
                 Ok(())
             }
             ClientMsg::Leave => {
@@ -196,11 +207,8 @@ impl Room {
 
     fn take_seat(&mut self, user: &UserId, seat: Seat) -> Result<(), Refusal> {
         match self.grid.sit(user, seat) {
-            Ok(left) => {
-                self.dirty_seats.insert(seat);
-                self.dirty_seats.extend(left);
-                Ok(())
-            }
+            // The grid queues the changed seats for the tick.
+            Ok(_left) => Ok(()),
             Err(SitError::OutOfRange) => refuse(
                 ErrorCode::SeatOutOfRange,
                 format!(

@@ -7,7 +7,9 @@
 //!
 //! # Driving a room
 //! 1. Feed one input: [`Room::handle_join`], [`Room::handle_command`],
-//!    [`Room::handle_disconnect`], [`Room::handle_timeout`] or [`Room::handle_cancel`].
+//!    [`Room::handle_disconnect`], [`Room::handle_timeout`] or [`Room::handle_cancel`]. A
+//!    question that changes nothing ([`Room::handle_seat_names`]) is answered the same way,
+//!    from any copy of the room.
 //! 2. Drain [`Room::poll_output`] until it returns `None`. Resolve each output's [`Audience`]
 //!    with [`Room::for_each_recipient`] while draining: it reflects the room after the input,
 //!    which is what every output of that input was meant for.
@@ -19,13 +21,14 @@
 //! # Layout
 //! - [`spec`]: what a room is made from besides the lecture (the wire's `LectureInfo`): its
 //!   settings and the default emotion buttons.
-//! - `seats`: the grid, the only place seats change hands.
+//! - `seats`: the grid, the only place seats change hands; its bitmaps and the tick's changes.
 //! - `chat`: offsets, bounded history, resume, text rules.
 //! - `allowance`: rate limits kept in the room (presses, chat lines), on the room's time.
 //! - `reactions`: per-tick tally, rolling meter.
 //! - `commands`: what each client command does, with its role check.
 //! - `tests/`: the room driven by simulated clients in virtual time, a file per facet (phases,
-//!   seats, chat, reactions, calls, moderation, acknowledgements) and the property tests.
+//!   seats, chat, reactions, calls, moderation, acknowledgements, what a full hall weighs on
+//!   the wire) and the property tests.
 //!
 //! This crate depends on `protocol` only, and its `clippy.toml` refuses reading the clock: what
 //! the room does follows from its inputs alone, on every node alike.
@@ -43,17 +46,18 @@ pub use spec::{RoomSettings, default_emotions};
 
 use allowance::Allowance;
 use chat::ChatLog;
+use protocol::grid::{MAX_SEAT_NAMES, SeatName};
 use protocol::server::{
     Announcement, CallInfo, LectureInfo, Occupant, Phase, RoomUpdate, SeatChange, SeatOccupant,
     Welcome, You,
 };
 use protocol::{
-    ChatOffset, CloseCode, Command, CommandId, ErrorCode, LectureId, Nickname, ResumeFrom, Role,
-    Seat, ServerMsg, UnixMillis, UserId,
+    ChatOffset, ClientMsg, CloseCode, Command, CommandId, ErrorCode, LectureId, Nickname,
+    ResumeFrom, Role, Seat, SeatNumber, ServerMsg, UnixMillis, UserId,
 };
 use reactions::ReactionTally;
 use seats::SeatGrid;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 /// One client connection, numbered by the node. A person has at most one in a room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,6 +89,8 @@ pub enum Audience {
     Everyone,
     /// Instructors' and moderators' connections.
     Staff,
+    /// Every connection but the staff's: the learners.
+    Learners,
 }
 
 /// Something the node must do.
@@ -228,8 +234,6 @@ pub struct Room {
     reactions: ReactionTally,
     call: Option<Call>,
     announcement: Option<Announcement>,
-    /// Seats whose occupant changed since the last tick.
-    dirty_seats: BTreeSet<Seat>,
     /// Whether the number of connections changed since the last tick.
     present_dirty: bool,
     next_tick: UnixMillis,
@@ -264,7 +268,6 @@ impl Room {
             ),
             call: None,
             announcement: None,
-            dirty_seats: BTreeSet::new(),
             present_dirty: false,
             next_tick: now.plus_ms(settings.tick_ms),
             tick_count: 0,
@@ -354,6 +357,12 @@ impl Room {
             Audience::One(conn) => f(conn),
             Audience::Everyone => self.conns.keys().copied().for_each(f),
             Audience::Staff => self.staff_conns.iter().copied().for_each(f),
+            Audience::Learners => self
+                .conns
+                .keys()
+                .filter(|c| !self.staff_conns.contains(c))
+                .copied()
+                .for_each(f),
         }
     }
 
@@ -403,7 +412,7 @@ impl Room {
         attendee.nickname = who.nickname;
         attendee.role = who.role;
         attendee.conn = Some(conn);
-        let returned = attendee.held_until.take().is_some();
+        attendee.held_until = None;
         self.conns.insert(conn, who.user.clone());
         if who.role.is_staff() {
             self.staff_conns.insert(conn);
@@ -412,10 +421,12 @@ impl Room {
         if who.role.is_staff() {
             // A learner who became staff with a newer ticket leaves the grid to learners.
             self.stand(&who.user);
-        } else if (renamed || returned)
-            && let Some(seat) = self.grid.seat_of(&who.user)
-        {
-            self.dirty_seats.insert(seat);
+        } else {
+            if renamed {
+                self.grid.renamed(&who.user);
+            }
+            // A seat held for them is theirs again.
+            self.grid.set_away(&who.user, false);
         }
         let welcome = self.welcome(now, &who.user, resume);
         self.outputs.push_back(Output::Send {
@@ -444,6 +455,11 @@ impl Room {
             return;
         };
         let Command { id, msg } = command;
+        if let ClientMsg::SeatNames { seats } = &msg {
+            // A question: answered, never remembered or acknowledged.
+            self.handle_seat_names(conn, id, seats);
+            return;
+        }
         let kind = msg.kind();
         if let Some(id) = id
             && let Some(outcome) = self.attendees.get(&user).and_then(|a| a.recent.outcome(id))
@@ -478,6 +494,60 @@ impl Room {
         }
     }
 
+    /// `conn` asks who sits in `seats`: the answer goes to it alone. A question that changes
+    /// nothing (not even the time), so a node answers it from its own copy of the room, without
+    /// the log, and a number it carries is neither remembered nor acknowledged; a refusal
+    /// carries it.
+    pub fn handle_seat_names(&mut self, conn: ConnId, id: Option<CommandId>, seats: &[SeatNumber]) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let msg = match self.seat_names(seats) {
+            Ok(seats) => ServerMsg::SeatNames { seats },
+            Err((code, message)) => ServerMsg::Error {
+                code,
+                message,
+                command: Some("seat_names".to_owned()),
+                id,
+            },
+        };
+        self.send_to(conn, msg);
+    }
+
+    /// The nicknames of those sitting in `seats`, each seat once, in seat order, as of the last
+    /// tick (what the asker's grid shows).
+    fn seat_names(&self, seats: &[SeatNumber]) -> Result<Vec<SeatName>, (ErrorCode, String)> {
+        if seats.len() > MAX_SEAT_NAMES {
+            return Err((
+                ErrorCode::InvalidArgument,
+                format!("at most {MAX_SEAT_NAMES} seats at a time"),
+            ));
+        }
+        let mut asked = BTreeSet::new();
+        for number in seats {
+            let seat = self.grid.seat_numbered(*number).ok_or_else(|| {
+                (
+                    ErrorCode::SeatOutOfRange,
+                    format!(
+                        "seat number {} is outside the {}×{} grid",
+                        number.0, self.info.rows, self.info.cols
+                    ),
+                )
+            })?;
+            asked.insert(seat);
+        }
+        Ok(asked
+            .into_iter()
+            .filter_map(|seat| {
+                let user = self.grid.occupant_as_told(seat)?;
+                Some(SeatName {
+                    seat: self.grid.number(seat),
+                    nickname: self.attendees.get(user)?.nickname.clone(),
+                })
+            })
+            .collect())
+    }
+
     /// A connection is gone (closed by either side, or dropped). A seated learner's seat is
     /// held for the grace period.
     pub fn handle_disconnect(&mut self, now: UnixMillis, conn: ConnId) {
@@ -503,11 +573,11 @@ impl Room {
             return;
         }
         attendee.conn = None;
-        if let Some(seat) = self.grid.seat_of(&user) {
+        if self.grid.seat_of(&user).is_some() {
             let until = now.plus_ms(grace);
             attendee.held_until = Some(until);
             self.next_hold_expiry = Some(self.next_hold_expiry.map_or(until, |t| t.min(until)));
-            self.dirty_seats.insert(seat);
+            self.grid.set_away(&user, true);
         }
     }
 
@@ -590,7 +660,7 @@ impl Room {
             Phase::DoorsOpen => at = at.min(self.info.starts_at),
             _ => {}
         }
-        let batch_pending = !self.dirty_seats.is_empty() || self.present_dirty;
+        let batch_pending = self.grid.has_changes() || self.present_dirty;
         if !self.conns.is_empty() || batch_pending {
             at = at.min(self.next_tick);
         }
@@ -682,20 +752,16 @@ impl Room {
             });
         }
         self.call = None;
-        self.dirty_seats.clear();
+        // Nothing goes out after the end: the tick's seat changes are dropped.
+        self.grid.take_changes();
         self.present_dirty = false;
     }
 
-    /// Sends the tick's batch: seat changes, presence and reactions to everyone, the meter to
-    /// instructors and moderators.
+    /// Sends the tick's batch: presence and reactions to everyone, seat changes to the staff
+    /// with their occupants and to learners as seat numbers (one message for each), the meter
+    /// to instructors and moderators.
     fn close_tick(&mut self, now: UnixMillis) {
         let mut update = RoomUpdate::default();
-        for seat in std::mem::take(&mut self.dirty_seats) {
-            update.seats.push(SeatChange {
-                seat,
-                occupant: self.occupant_at(seat),
-            });
-        }
         if std::mem::take(&mut self.present_dirty) {
             update.present = Some(self.present());
         }
@@ -703,17 +769,65 @@ impl Room {
             .reactions
             .close_tick(now, self.settings.meter_window_ms);
         update.burst = burst;
-        if !update.is_empty() {
-            self.outputs.push_back(Output::Send {
-                to: Audience::Everyone,
-                msg: ServerMsg::Update(update),
-            });
+        let changes = self.grid.take_changes();
+        if changes.is_empty() {
+            if !update.is_empty() {
+                self.outputs.push_back(Output::Send {
+                    to: Audience::Everyone,
+                    msg: ServerMsg::Update(update),
+                });
+            }
+        } else {
+            let learners = self.conns.len() > self.staff_conns.len();
+            if !self.staff_conns.is_empty() {
+                let mut staff = update.clone();
+                staff.seats = changes
+                    .keys()
+                    .map(|seat| SeatChange {
+                        seat: *seat,
+                        occupant: self.occupant_at(*seat),
+                    })
+                    .collect();
+                self.outputs.push_back(Output::Send {
+                    to: Audience::Staff,
+                    msg: ServerMsg::Update(staff),
+                });
+            }
+            if learners {
+                self.learner_changes(&changes, &mut update);
+                self.outputs.push_back(Output::Send {
+                    to: Audience::Learners,
+                    msg: ServerMsg::Update(update),
+                });
+            }
         }
         if let Some(meter) = meter {
             self.outputs.push_back(Output::Send {
                 to: Audience::Staff,
                 msg: ServerMsg::Meter(meter),
             });
+        }
+    }
+
+    /// The tick's seat changes as learners get them: each changed seat by its state at the end
+    /// of the tick and whether its occupant is the one the tick began with.
+    fn learner_changes(&self, changes: &BTreeMap<Seat, Option<UserId>>, update: &mut RoomUpdate) {
+        for (seat, before) in changes {
+            let number = self.grid.number(*seat);
+            let Some(now) = self.grid.occupant(*seat) else {
+                update.freed.push(number);
+                continue;
+            };
+            let same = before.as_ref() == Some(now);
+            let away = self.grid.is_away(*seat);
+            if !same {
+                update.taken.push(number);
+            }
+            if away {
+                update.away.push(number);
+            } else if same {
+                update.back.push(number);
+            }
         }
     }
 
@@ -727,7 +841,7 @@ impl Room {
         Some(Occupant {
             user: user.clone(),
             nickname: a.nickname.clone(),
-            away: a.conn.is_none(),
+            away: self.grid.is_away(seat),
         })
     }
 
@@ -759,11 +873,9 @@ impl Room {
         }));
     }
 
-    /// Frees `user`'s seat, if they sit, and queues the change.
+    /// Frees `user`'s seat, if they sit (the grid queues the change for the tick).
     fn stand(&mut self, user: &UserId) {
-        if let Some(seat) = self.grid.stand(user) {
-            self.dirty_seats.insert(seat);
-        }
+        self.grid.stand(user);
     }
 
     /// Clears the call if it is on `user` (they left or were removed).
@@ -819,6 +931,7 @@ impl Room {
         let epoch_matches = resume.is_some_and(|r| r.epoch == self.settings.epoch);
         let (replay, chat) = self.chat.replay_for(resume, epoch_matches);
         let attendee = self.attendees.get(user);
+        let staff = attendee.is_some_and(|a| a.role.is_staff());
         Welcome {
             protocol: protocol::PROTOCOL_VERSION,
             server_time: now,
@@ -835,14 +948,18 @@ impl Room {
             replay,
             chat,
             last_offset: self.chat.last(),
-            seats: self
-                .grid
-                .occupied()
-                .filter_map(|(_, seat)| {
-                    self.occupant_at(seat)
-                        .map(|occupant| SeatOccupant { seat, occupant })
-                })
-                .collect(),
+            occupancy: self.grid.occupancy(),
+            // Who sits where is for those who run the room; a learner asks for the nicknames
+            // of the seats it shows.
+            seats: staff.then(|| {
+                self.grid
+                    .occupied()
+                    .filter_map(|(_, seat)| {
+                        self.occupant_at(seat)
+                            .map(|occupant| SeatOccupant { seat, occupant })
+                    })
+                    .collect()
+            }),
             your_seat: self.grid.seat_of(user),
             present: self.present(),
             call: self.call_info(),

@@ -115,7 +115,7 @@ pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> Response {
 }
 
 #[utoipa::path(get, path = "/ws/lectures/{lecture}", tag = "node",
-    description = "The room WebSocket (docs/protocol.md). Ask for the subprotocol `lecture-room.v1.msgpack` or `lecture-room.v1.json`; the first message is `hello` with a ticket. Refusals before the upgrade are JSON.",
+    description = "The room WebSocket (docs/protocol.md). Ask for the subprotocol `lecture-room.v2.msgpack` or `lecture-room.v2.json`; the first message is `hello` with a ticket. Refusals before the upgrade are JSON.",
     params(("lecture" = String, Path, description = "lecture id")),
     responses(
         (status = 101, description = "switching to the room protocol"),

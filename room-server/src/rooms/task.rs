@@ -381,6 +381,14 @@ pub(crate) async fn run(
                     RoomEntry::Command { conn, id, msg: ClientMsg::React { emotion } } if shared => {
                         presses.press((conn, emotion, id));
                     }
+                    // A question that changes nothing: this node's copy answers it, and the
+                    // log (every node's work, with Redis) never carries it.
+                    RoomEntry::Command { conn, id, msg: ClientMsg::SeatNames { seats } } => {
+                        if let Some(room) = holder.room.as_mut() {
+                            room.handle_seat_names(ConnId(conn), id, &seats);
+                            deliver(room, &conns, &*node);
+                        }
+                    }
                     entry => {
                         match &entry {
                             RoomEntry::Join { conn, user, .. } => {

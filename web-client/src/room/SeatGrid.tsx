@@ -1,25 +1,38 @@
 // The seat grid: drawn on a canvas that only paints the visible cells (a lecture may have
 // thousands of seats), with an ARIA grid over it whose one rendered cell follows the keyboard
-// cursor, so screen readers announce every seat the arrow keys reach.
-import type { Occupant } from "@protocol/Occupant";
+// cursor, so screen readers announce every seat the arrow keys reach. It draws from the grid's
+// bitmaps, writes the nicknames it knows, and tells the page which seats it shows (a learner's
+// page asks the node for their nicknames).
 import type { Seat } from "@protocol/Seat";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { emotionIcon } from "./emotions";
 import { fitCell, hitTest, moveCursor, scrollToShow, visibleRange, zoom } from "./grid";
-import { REACTION_SHOW_MS, type SeatIndex, seatIndex } from "./state";
+import { wantedSeats } from "./names";
+import { REACTION_SHOW_MS, type SeatIndex, bit, seatIndex } from "./state";
+
+/** Cells at least this large have room for a nickname. */
+const NAMED_CELL = 36;
 
 export interface SeatGridProps {
   rows: number;
   cols: number;
-  seats: Map<SeatIndex, Occupant>;
+  /** Seats taken, and held for someone away: the wire's bitmaps. */
+  occupied: Uint8Array;
+  away: Uint8Array;
+  /** The nicknames known, by seat. */
+  names: Map<SeatIndex, string>;
   yourSeat: Seat | null;
+  /** Your own nickname, for your seat before anyone tells it. */
+  yourNickname?: string;
   callSeat: Seat | null;
   reactions: Map<SeatIndex, { emotion: string; at: number }>;
   /** Server time now, to fade reactions. */
   serverNow: () => number;
   staff: boolean;
   onActivate: (seat: Seat) => void;
+  /** The seats shown now, most wanted first (the cursor's, the pointer's, their neighbours', the visible named cells). */
+  onView?: (seats: SeatIndex[]) => void;
 }
 
 const COLORS = {
@@ -34,10 +47,13 @@ const COLORS = {
   text: "#1b2733",
 };
 
-export function seatLabel(seat: Seat, occupant: Occupant | undefined, yours: boolean): string {
+/** What a seat says to a screen reader: its name, and who sits there (by nickname once known). */
+export function seatLabel(seat: Seat, taken: boolean, away: boolean, nickname: string | undefined, yours: boolean): string {
   const name = t("seat_name", { row: seat.row + 1, col: seat.col + 1 });
-  if (!occupant) return `${name}: ${t("seat_empty")}`;
-  const who = occupant.away ? t("seat_away", { nickname: occupant.nickname }) : occupant.nickname;
+  if (!taken && !yours) return `${name}: ${t("seat_empty")}`;
+  let who: string;
+  if (nickname !== undefined) who = away ? t("seat_away", { nickname }) : nickname;
+  else who = away ? t("seat_taken_away") : t("seat_taken");
   return `${name}: ${who}${yours ? ` (${t("seat_yours")})` : ""}`;
 }
 
@@ -49,6 +65,7 @@ export function SeatGrid(props: SeatGridProps) {
   const fitted = useRef(false);
   const [cursor, setCursor] = useState<Seat>(props.yourSeat ?? { row: 0, col: 0 });
   const [focused, setFocused] = useState(false);
+  const [hovered, setHovered] = useState<Seat | null>(null);
   const frame = useRef(0);
   const latest = useRef(props);
   latest.current = props;
@@ -77,22 +94,23 @@ export function SeatGrid(props: SeatGridProps) {
     const [c0, c1] = visibleRange(el.scrollLeft, w, cell, cols);
     const gap = cell >= 20 ? 2 : 1;
     const now = p.serverNow();
-    const yours = p.yourSeat ? seatIndex(p.yourSeat) : -1;
-    const called = p.callSeat ? seatIndex(p.callSeat) : -1;
+    const yours = p.yourSeat ? seatIndex(p.yourSeat, cols) : -1;
+    const called = p.callSeat ? seatIndex(p.callSeat, cols) : -1;
     const fontPx = Math.max(9, Math.min(13, Math.floor(cell / 4)));
     ctx.font = `${fontPx}px system-ui, sans-serif`;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     for (let r = r0; r <= r1; r++) {
       for (let c = c0; c <= c1; c++) {
-        const i = r * 65_536 + c;
+        const i = r * cols + c;
         const x = c * cell - el.scrollLeft + gap / 2;
         const y = r * cell - el.scrollTop + gap / 2;
         const s = cell - gap;
-        const o = p.seats.get(i);
-        ctx.fillStyle = !o ? COLORS.empty : i === yours ? COLORS.yours : o.away ? COLORS.away : COLORS.taken;
+        const taken = bit(p.occupied, i);
+        ctx.fillStyle =
+          i === yours ? COLORS.yours : !taken ? COLORS.empty : bit(p.away, i) ? COLORS.away : COLORS.taken;
         ctx.fillRect(x, y, s, s);
-        ctx.strokeStyle = i === called ? COLORS.called : o ? COLORS.takenLine : COLORS.emptyLine;
+        ctx.strokeStyle = i === called ? COLORS.called : taken ? COLORS.takenLine : COLORS.emptyLine;
         ctx.lineWidth = i === called ? 3 : 1;
         ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
         const reaction = p.reactions.get(i);
@@ -102,11 +120,21 @@ export function SeatGrid(props: SeatGridProps) {
           ctx.fillText(emotionIcon(reaction.emotion), x + s / 2, y + s / 2);
           ctx.font = `${fontPx}px system-ui, sans-serif`;
           ctx.globalAlpha = 1;
-        } else if (o && cell >= 36) {
-          ctx.fillStyle = i === yours ? "#ffffff" : COLORS.text;
-          ctx.fillText(truncate(ctx, o.nickname, s - 4), x + s / 2, y + s / 2);
+        } else if (cell >= NAMED_CELL) {
+          const nickname = i === yours ? p.yourNickname ?? p.names.get(i) : p.names.get(i);
+          if (nickname !== undefined && (taken || i === yours)) {
+            ctx.fillStyle = i === yours ? "#ffffff" : COLORS.text;
+            ctx.fillText(truncate(ctx, nickname, s - 4), x + s / 2, y + s / 2);
+          }
         }
       }
+    }
+    if (p.onView) {
+      const visible: Seat[] = [];
+      if (cell >= NAMED_CELL) {
+        for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) visible.push({ row: r, col: c });
+      }
+      p.onView(wantedSeats([cursor, hovered], visible, rows, cols));
     }
     if (focused) {
       ctx.strokeStyle = COLORS.cursor;
@@ -189,14 +217,27 @@ export function SeatGrid(props: SeatGridProps) {
     props.onActivate(seat);
   };
 
+  const onMouseMove = (e: MouseEvent) => {
+    const el = scroller.current;
+    if (!el) return;
+    const box = el.getBoundingClientRect();
+    const seat = hitTest(e.clientX - box.left + el.scrollLeft, e.clientY - box.top + el.scrollTop, cell, rows, cols);
+    if (seat?.row !== hovered?.row || seat?.col !== hovered?.col) setHovered(seat);
+  };
+
   const onWheel = (e: WheelEvent) => {
     if (!e.ctrlKey) return;
     e.preventDefault();
     setCell((c) => zoom(c, e.deltaY < 0 ? 1.1 : 0.9));
   };
 
-  const occupant = props.seats.get(seatIndex(cursor));
-  const isYours = props.yourSeat !== null && seatIndex(props.yourSeat) === seatIndex(cursor);
+  const label = (seat: Seat) => {
+    const i = seatIndex(seat, cols);
+    const yours = props.yourSeat !== null && seatIndex(props.yourSeat, cols) === i;
+    const nickname = yours ? (props.yourNickname ?? props.names.get(i)) : props.names.get(i);
+    return seatLabel(seat, bit(props.occupied, i), bit(props.away, i), nickname, yours);
+  };
+  const isYours = props.yourSeat !== null && seatIndex(props.yourSeat, cols) === seatIndex(cursor, cols);
   const cellId = `seat-${cursor.row}-${cursor.col}`;
   return (
     <div class="seat-grid">
@@ -225,15 +266,27 @@ export function SeatGrid(props: SeatGridProps) {
       >
         <div role="row" aria-rowindex={cursor.row + 1} class="visually-hidden">
           <div role="gridcell" id={cellId} aria-colindex={cursor.col + 1} aria-selected={isYours}>
-            {seatLabel(cursor, occupant, isYours)}
+            {label(cursor)}
           </div>
         </div>
-        <div class="grid-scroller" ref={scroller} onScroll={schedule} onClick={onClick} onWheel={onWheel}>
+        <div
+          class="grid-scroller"
+          ref={scroller}
+          onScroll={schedule}
+          onClick={onClick}
+          onWheel={onWheel}
+          onMouseMove={onMouseMove}
+          onMouseLeave={() => setHovered(null)}
+        >
           <div class="grid-space" style={{ width: `${cols * cell}px`, height: `${rows * cell}px` }}>
             <canvas ref={canvas} aria-hidden="true" />
           </div>
         </div>
       </div>
+      {/* What the pointer is over, for mouse users (the keyboard's cell above is the screen reader's). */}
+      <p class="seat-hover" aria-hidden="true">
+        {hovered ? label(hovered) : "\u00a0"}
+      </p>
     </div>
   );
 }

@@ -6,9 +6,10 @@ import type { ServerMsg } from "@protocol/ServerMsg";
 import { ApiError, api } from "../api";
 import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../wire";
 import { Publisher, Viewer } from "./media";
+import { ASK_AFTER_MS, ASK_AT_LEAST_EVERY_MS, SeatNameRequests } from "./names";
 import { Outbox } from "./outbox";
 import { backoff, closeVerdict } from "./policy";
-import { type RoomState, applyServer, fromWelcome } from "./state";
+import { type RoomState, type SeatIndex, applyServer, fromWelcome, isStaff } from "./state";
 
 export type Status =
   | { kind: "connecting" }
@@ -28,6 +29,12 @@ export class RoomConnection {
   private listeners = new Set<() => void>();
   /** Commands sent and not yet acknowledged: sent again after every welcome. */
   private readonly outbox = new Outbox();
+  /** A learner's questions about who sits where, and the seats its grid shows now. */
+  private readonly names = new SeatNameRequests();
+  private wanted: SeatIndex[] = [];
+  private namesTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the pending question was first due to be asked. */
+  private namesDueSince = 0;
   /** The instructor's video as received here, and (for the instructor) as sent from here. */
   readonly viewer = new Viewer((m) => this.send(m), () => this.changed());
   readonly publisher = new Publisher((m) => this.send(m), () => this.changed());
@@ -67,6 +74,32 @@ export class RoomConnection {
     return true;
   }
 
+  /**
+   * The seats the grid shows now, most wanted first: a learner asks for the nicknames it lacks
+   * once the view has been still for a moment, and now and then while it keeps moving (staff
+   * know every occupant already).
+   */
+  wantNames(seats: SeatIndex[]): void {
+    const changed = seats.length !== this.wanted.length || seats.some((s, i) => s !== this.wanted[i]);
+    if (!changed && this.namesTimer) return;
+    this.wanted = seats;
+    const now = Date.now();
+    if (this.namesTimer) {
+      // Still moving: the question already due goes out in time, with the latest seats.
+      if (now - this.namesDueSince >= ASK_AT_LEAST_EVERY_MS - ASK_AFTER_MS) return;
+      clearTimeout(this.namesTimer);
+    } else {
+      this.namesDueSince = now;
+    }
+    this.namesTimer = setTimeout(() => {
+      this.namesTimer = null;
+      const state = this.state;
+      if (!state || isStaff(state) || this.status.kind !== "connected") return;
+      const ask = this.names.next(state, this.wanted, Date.now());
+      if (ask.length > 0) this.send({ type: "seat_names", seats: ask });
+    }, ASK_AFTER_MS);
+  }
+
   /** Chat lines typed here and not yet acknowledged, oldest first. */
   unsentChat(): { id: number; text: string; question: boolean }[] {
     return this.outbox.unsentChat();
@@ -88,6 +121,7 @@ export class RoomConnection {
     if (this.publisher.live) this.publisher.stop();
     this.viewer.stop();
     if (this.timer) clearTimeout(this.timer);
+    if (this.namesTimer) clearTimeout(this.namesTimer);
     this.ws?.close(1000);
     this.ws = null;
     this.listeners.clear();
@@ -174,7 +208,9 @@ export class RoomConnection {
       const now = Date.now();
       if (msg.type === "ack") this.outbox.settle(msg.id);
       else if (msg.type === "error" && msg.id != null) this.outbox.settle(msg.id);
+      if (msg.type === "update") this.names.forget([...(msg.taken ?? []), ...(msg.freed ?? [])]);
       if (msg.type === "welcome") {
+        this.names.reset();
         this.state = fromWelcome(msg, now, this.state);
         this.status = { kind: "connected" };
         this.attempt = 0;

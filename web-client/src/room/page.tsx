@@ -16,9 +16,10 @@ import { SeatGrid } from "./SeatGrid";
 import { chime } from "./sound";
 import {
   type RoomState,
+  type SeatIndex,
   isStaff,
+  isTaken,
   meterSeries,
-  occupantAt,
   openQuestions,
   recentBursts,
 } from "./state";
@@ -102,7 +103,14 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
       {isStaff(state) ? (
         <Console state={state} send={send} now={now} publisher={conn.publisher} unsent={unsent} />
       ) : (
-        <Learner state={state} send={send} now={now} viewer={conn.viewer} unsent={unsent} />
+        <Learner
+          state={state}
+          send={send}
+          now={now}
+          viewer={conn.viewer}
+          unsent={unsent}
+          onView={(seats) => conn.wantNames(seats)}
+        />
       )}
     </div>
   );
@@ -260,12 +268,15 @@ function Learner({
   now,
   viewer,
   unsent,
+  onView,
 }: {
   state: RoomState;
   send: (m: ClientMsg) => boolean;
   now: number;
   viewer: Viewer;
   unsent: UnsentLine[];
+  /** The seats the grid shows: their nicknames are asked for. */
+  onView: (seats: SeatIndex[]) => void;
 }) {
   const bursts = recentBursts(state, now);
   const label = (key: string) => {
@@ -318,15 +329,19 @@ function Learner({
           <SeatGrid
             rows={state.lecture.rows}
             cols={state.lecture.cols}
-            seats={state.seats}
+            occupied={state.occupied}
+            away={state.away}
+            names={state.names}
             yourSeat={state.yourSeat}
+            yourNickname={state.you.nickname}
             callSeat={state.call?.seat ?? null}
             reactions={new Map()}
             serverNow={() => Date.now() + state.clockOffset}
             staff={false}
             onActivate={(s) => {
-              if (!occupantAt(state, s)) send({ type: "take_seat", seat: s });
+              if (!isTaken(state, s)) send({ type: "take_seat", seat: s });
             }}
+            onView={onView}
           />
         </section>
       </div>
@@ -403,7 +418,7 @@ function Console({
   const phase = state.phase.state;
   const instructor = state.you.role === "instructor";
   const callOnSeat = (seat: Seat) => {
-    if (occupantAt(state, seat)) send({ type: "call_on", seat });
+    if (isTaken(state, seat)) send({ type: "call_on", seat });
   };
   const moderation = {
     onDelete: (m: ChatMessage) => send({ type: "delete_chat", offset: m.offset }),
@@ -507,7 +522,9 @@ function Console({
           <SeatGrid
             rows={state.lecture.rows}
             cols={state.lecture.cols}
-            seats={state.seats}
+            occupied={state.occupied}
+            away={state.away}
+            names={state.names}
             yourSeat={null}
             callSeat={state.call?.seat ?? null}
             reactions={state.seatReactions}

@@ -7,9 +7,10 @@ import type { ChatMessage } from "@protocol/ChatMessage";
 import type { ErrorCode } from "@protocol/ErrorCode";
 import type { LectureInfo } from "@protocol/LectureInfo";
 import type { Meter } from "@protocol/Meter";
-import type { Occupant } from "@protocol/Occupant";
 import type { Phase } from "@protocol/Phase";
+import type { RoomUpdate } from "@protocol/RoomUpdate";
 import type { Seat } from "@protocol/Seat";
+import type { SeatChange } from "@protocol/SeatChange";
 import type { ServerMsg } from "@protocol/ServerMsg";
 import type { Welcome } from "@protocol/Welcome";
 import type { You } from "@protocol/You";
@@ -23,14 +24,33 @@ export const METER_SPAN_MS = 5 * 60_000;
 /** How long a seat shows its last reaction, and learners see a burst. */
 export const REACTION_SHOW_MS = 4_000;
 
+/** A seat by its number, as on the wire: `row × cols + col`. */
 export type SeatIndex = number;
 
-export function seatIndex(seat: Seat): SeatIndex {
-  return seat.row * 65_536 + seat.col;
+export function seatIndex(seat: Seat, cols: number): SeatIndex {
+  return seat.row * cols + seat.col;
 }
 
-export function seatAt(index: SeatIndex): Seat {
-  return { row: Math.floor(index / 65_536), col: index % 65_536 };
+export function seatAt(index: SeatIndex, cols: number): Seat {
+  return { row: Math.floor(index / cols), col: index % cols };
+}
+
+/** Whether seat `i`'s bit is set in a bitmap of the wire (bit `i % 8`, least significant first, of byte `i / 8`). */
+export function bit(bits: Uint8Array, i: SeatIndex): boolean {
+  return ((bits[i >> 3] ?? 0) & (1 << (i & 7))) !== 0;
+}
+
+function setBit(bits: Uint8Array, i: SeatIndex, on: boolean): void {
+  const byte = i >> 3;
+  if (byte >= bits.length) return;
+  bits[byte] = on ? bits[byte]! | (1 << (i & 7)) : bits[byte]! & ~(1 << (i & 7));
+}
+
+/** A copy of a bitmap the node sent, sized for the grid (a decoded bitmap may be a view into its frame). */
+function bitmap(from: Uint8Array, rows: number, cols: number): Uint8Array {
+  const bits = new Uint8Array(Math.ceil((rows * cols) / 8));
+  bits.set(from.subarray(0, bits.length));
+  return bits;
 }
 
 export interface MeterBucket {
@@ -48,7 +68,14 @@ export interface RoomState {
   lastOffset: number;
   /** Chat messages in offset order (deletions and answers are applied to them). */
   chat: ChatMessage[];
-  seats: Map<SeatIndex, Occupant>;
+  /** The grid: seats taken, and those held for someone away (the wire's bitmaps). */
+  occupied: Uint8Array;
+  away: Uint8Array;
+  /**
+   * Nicknames known, by seat: every occupant's for staff; for a learner, those it asked for
+   * (`seat_names`) and was not told to forget since.
+   */
+  names: Map<SeatIndex, string>;
   yourSeat: Seat | null;
   present: number;
   call: CallInfo | null;
@@ -72,8 +99,9 @@ export interface RoomState {
 
 /** The state a welcome describes. `previous` is kept when the welcome replays what was missed. */
 export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | null): RoomState {
-  const seats = new Map<SeatIndex, Occupant>();
-  for (const s of w.seats) seats.set(seatIndex(s.seat), s.occupant);
+  const { rows, cols } = w.lecture;
+  const names = new Map<SeatIndex, string>();
+  for (const s of w.seats ?? []) names.set(seatIndex(s.seat, cols), s.occupant.nickname);
   const keepChat = w.replay === "missed" && previous !== null && previous.epoch === w.epoch;
   let state: RoomState = {
     you: w.you,
@@ -82,7 +110,9 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
     epoch: w.epoch,
     lastOffset: keepChat ? previous.lastOffset : 0,
     chat: keepChat ? previous.chat : [],
-    seats,
+    occupied: bitmap(w.occupancy.occupied, rows, cols),
+    away: bitmap(w.occupancy.away, rows, cols),
+    names,
     yourSeat: w.your_seat,
     present: w.present,
     call: w.call,
@@ -150,17 +180,51 @@ export function applyChatEvent(state: RoomState, event: ChatEvent, fromSnapshot 
   return { ...state, chat, lastOffset: event.offset, needsResync: state.needsResync || gap };
 }
 
-function applySeatChanges(state: RoomState, changes: { seat: Seat; occupant: Occupant | null }[]): RoomState {
-  const seats = new Map(state.seats);
-  let yourSeat = state.yourSeat;
+/** Seat changes as staff get them: each seat's occupant at the end of the tick. */
+function applySeatChanges(state: RoomState, changes: SeatChange[]): RoomState {
+  const occupied = state.occupied.slice();
+  const away = state.away.slice();
+  const names = new Map(state.names);
   for (const { seat, occupant } of changes) {
-    const i = seatIndex(seat);
-    if (occupant) seats.set(i, occupant);
-    else seats.delete(i);
-    if (occupant?.user === state.you.user) yourSeat = seat;
-    else if (yourSeat && seatIndex(yourSeat) === i) yourSeat = null;
+    const i = seatIndex(seat, state.lecture.cols);
+    setBit(occupied, i, occupant !== null);
+    setBit(away, i, occupant?.away ?? false);
+    if (occupant) names.set(i, occupant.nickname);
+    else names.delete(i);
   }
-  return { ...state, seats, yourSeat };
+  return { ...state, occupied, away, names };
+}
+
+/**
+ * Seat changes as learners get them: seat numbers, each list saying the seats' whole state at
+ * the end of the tick, applied in the order freed, taken, away, back. A seat freed or taken by
+ * someone new loses the nickname known for it.
+ */
+function applyGridChanges(state: RoomState, u: RoomUpdate): RoomState {
+  const occupied = state.occupied.slice();
+  const away = state.away.slice();
+  let names = state.names;
+  const lists: [SeatIndex[] | undefined, boolean, boolean, boolean][] = [
+    [u.freed, false, false, true],
+    [u.taken, true, false, true],
+    [u.away, true, true, false],
+    [u.back, true, false, false],
+  ];
+  for (const [seats, isOccupied, isAway, forget] of lists) {
+    for (const i of seats ?? []) {
+      setBit(occupied, i, isOccupied);
+      setBit(away, i, isAway);
+      if (forget && names.has(i)) {
+        if (names === state.names) names = new Map(names);
+        names.delete(i);
+      }
+    }
+  }
+  return { ...state, occupied, away, names };
+}
+
+function hasGridChanges(u: RoomUpdate): boolean {
+  return [u.freed, u.taken, u.away, u.back].some((l) => l !== undefined && l.length > 0);
 }
 
 function addCounts(into: Record<string, number>, from: Record<string, number | undefined>): Record<string, number> {
@@ -179,7 +243,7 @@ function applyMeter(state: RoomState, m: Meter): RoomState {
     buckets.push({ start, counts: addCounts({}, m.tally) });
   }
   const seatReactions = new Map(state.seatReactions);
-  for (const r of m.seats) seatReactions.set(seatIndex(r.seat), { emotion: r.emotion, at: m.at });
+  for (const r of m.seats) seatReactions.set(seatIndex(r.seat, state.lecture.cols), { emotion: r.emotion, at: m.at });
   for (const [i, r] of seatReactions) if (r.at <= m.at - REACTION_SHOW_MS) seatReactions.delete(i);
   return {
     ...state,
@@ -207,6 +271,7 @@ export function applyServer(state: RoomState, msg: ServerMsg, localNow: number):
     case "update": {
       let next = state;
       if (msg.seats && msg.seats.length > 0) next = applySeatChanges(next, msg.seats);
+      if (hasGridChanges(msg)) next = applyGridChanges(next, msg);
       if (msg.present !== undefined && msg.present !== null) next = { ...next, present: msg.present };
       if (msg.burst && Object.keys(msg.burst).length > 0) {
         const bursts = next.bursts.filter((b) => b.at > serverNow - REACTION_SHOW_MS);
@@ -220,6 +285,13 @@ export function applyServer(state: RoomState, msg: ServerMsg, localNow: number):
     case "call": {
       const stillYou = msg.current?.user === state.you.user;
       return { ...state, call: msg.current, calledOnYou: stillYou ? state.calledOnYou : null };
+    }
+    case "your_seat":
+      return { ...state, yourSeat: msg.seat };
+    case "seat_names": {
+      const names = new Map(state.names);
+      for (const { seat, nickname } of msg.seats) names.set(seat, nickname);
+      return { ...state, names };
     }
     case "called_on_you":
       return { ...state, calledOnYou: { by: msg.by, at: msg.at } };
@@ -271,15 +343,9 @@ export function isStaff(state: RoomState): boolean {
   return state.you.role === "instructor" || state.you.role === "moderator";
 }
 
-/** The occupant of a seat, if any. */
-export function occupantAt(state: RoomState, seat: Seat): Occupant | undefined {
-  return state.seats.get(seatIndex(seat));
-}
-
-/** Finds where a learner sits, by account. */
-export function seatOf(state: RoomState, user: string): Seat | null {
-  for (const [i, o] of state.seats) if (o.user === user) return seatAt(i);
-  return null;
+/** Whether someone sits in a seat (or it is held for them). */
+export function isTaken(state: RoomState, seat: Seat): boolean {
+  return bit(state.occupied, seatIndex(seat, state.lecture.cols));
 }
 
 /** The meter's buckets over the chart's span, oldest first, empty buckets filled in. */

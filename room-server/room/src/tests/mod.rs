@@ -223,6 +223,7 @@ fn texts(events: &[ChatEvent]) -> Vec<String> {
         .collect()
 }
 
+/// The seat changes in a staff member's updates, occupants and all.
 fn seat_updates(msgs: &[ServerMsg]) -> Vec<SeatChange> {
     msgs.iter()
         .filter_map(|m| match m {
@@ -230,6 +231,24 @@ fn seat_updates(msgs: &[ServerMsg]) -> Vec<SeatChange> {
             _ => None,
         })
         .flatten()
+        .collect()
+}
+
+/// The updates a connection got.
+fn updates(msgs: &[ServerMsg]) -> Vec<protocol::server::RoomUpdate> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMsg::Update(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Seat numbers in a 4 × 5 grid (the simulated lecture's), for comparing with the wire's.
+fn numbers(seats: &[(u16, u16)]) -> Vec<SeatNumber> {
+    seats
+        .iter()
+        .map(|(r, c)| Seat::new(*r, *c).number(5))
         .collect()
 }
 
@@ -263,3 +282,4 @@ mod phases;
 mod properties;
 mod reactions;
 mod seats;
+mod wire;

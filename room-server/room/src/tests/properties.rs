@@ -9,6 +9,7 @@ enum Step {
     Leave(usize),
     Sit(usize, u16, u16),
     Stand(usize),
+    Names(usize),
     Chat(usize, bool),
     React(usize, usize),
     Staff(usize, usize),
@@ -25,6 +26,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => who.clone().prop_map(Step::Leave),
         4 => (who.clone(), 0..4u16, 0..5u16).prop_map(|(w, r, c)| Step::Sit(w, r, c)),
         1 => who.clone().prop_map(Step::Stand),
+        2 => who.clone().prop_map(Step::Names),
         3 => (who.clone(), any::<bool>()).prop_map(|(w, q)| Step::Chat(w, q)),
         3 => (who.clone(), 0..6usize).prop_map(|(w, e)| Step::React(w, e)),
         2 => (who.clone(), 0..9usize).prop_map(|(w, a)| Step::Staff(w, a)),
@@ -74,7 +76,8 @@ fn staff_action(action: usize, target: usize) -> ClientMsg {
 impl Room {
     /// Every invariant of ARCHITECTURE.md that the room's own state can show.
     fn assert_invariants(&self) {
-        self.grid.assert_consistent();
+        self.grid
+            .assert_consistent(|u| self.attendees[u].conn.is_none());
         for (user, _) in self.grid.occupied() {
             let a = &self.attendees[user];
             assert_eq!(a.role, Role::Learner, "only learners sit");
@@ -118,6 +121,112 @@ impl Room {
     }
 }
 
+/// The grid as one connection's messages drew it, from its last welcome on: the learners'
+/// bitmaps, the staff's occupants (user and away, by seat), and the seat it was told is its own.
+#[derive(Debug, Default)]
+struct Seen {
+    occupied: Vec<bool>,
+    away: Vec<bool>,
+    occupants: BTreeMap<Seat, (UserId, bool)>,
+    yours: Option<Seat>,
+    /// Nicknames a learner was told, by seat number, and not told to forget since.
+    names: BTreeMap<u32, Nickname>,
+}
+
+fn seen(msgs: &[ServerMsg], size: usize) -> Seen {
+    let mut seen = Seen::default();
+    for msg in msgs {
+        match msg {
+            ServerMsg::Welcome(w) => {
+                seen.occupied = (0..size).map(|i| w.occupancy.occupied.get(i)).collect();
+                seen.away = (0..size).map(|i| w.occupancy.away.get(i)).collect();
+                seen.occupants = w
+                    .seats
+                    .iter()
+                    .flatten()
+                    .map(|s| (s.seat, (s.occupant.user.clone(), s.occupant.away)))
+                    .collect();
+                seen.yours = w.your_seat;
+                seen.names.clear();
+            }
+            ServerMsg::Update(u) => {
+                // Each list says a seat's whole state at the tick's end.
+                let mut set = |numbers: &[SeatNumber], occupied: bool, away: bool, forget: bool| {
+                    for n in numbers {
+                        let i = n.0 as usize;
+                        seen.occupied[i] = occupied;
+                        seen.away[i] = away;
+                        if forget {
+                            seen.names.remove(&n.0);
+                        }
+                    }
+                };
+                set(&u.freed, false, false, true);
+                set(&u.taken, true, false, true);
+                set(&u.away, true, true, false);
+                set(&u.back, true, false, false);
+                for change in &u.seats {
+                    match &change.occupant {
+                        Some(o) => seen.occupants.insert(change.seat, (o.user.clone(), o.away)),
+                        None => seen.occupants.remove(&change.seat),
+                    };
+                }
+            }
+            ServerMsg::YourSeat { seat } => seen.yours = *seat,
+            ServerMsg::SeatNames { seats } => {
+                for s in seats {
+                    seen.names.insert(s.seat.0, s.nickname.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+impl Sim {
+    /// Every connection still open drew the grid as it is: a learner's bitmaps, a staff
+    /// member's occupants, and each learner's own seat.
+    fn assert_everyone_sees_the_grid(&self) {
+        let occupancy = self.room.grid.occupancy();
+        let size = usize::from(spec().rows) * usize::from(spec().cols);
+        for (conn, user) in &self.room.conns {
+            let seen = seen(self.log.get(conn).map_or(&[][..], Vec::as_slice), size);
+            if self.room.attendees[user].role.is_staff() {
+                let actual: BTreeMap<Seat, (UserId, bool)> = self
+                    .room
+                    .grid
+                    .occupied()
+                    .map(|(u, s)| (s, (u.clone(), self.room.grid.is_away(s))))
+                    .collect();
+                assert_eq!(seen.occupants, actual, "staff {conn:?} sees every occupant");
+            } else {
+                let bits = |b: &protocol::SeatBits| (0..size).map(|i| b.get(i)).collect::<Vec<_>>();
+                assert_eq!(
+                    seen.occupied,
+                    bits(&occupancy.occupied),
+                    "learner {conn:?}: taken"
+                );
+                assert_eq!(seen.away, bits(&occupancy.away), "learner {conn:?}: away");
+                assert_eq!(
+                    seen.yours,
+                    self.room.grid.seat_of(user),
+                    "learner {conn:?}: its seat"
+                );
+                for (n, nickname) in &seen.names {
+                    let seat = Seat::from_number(SeatNumber(*n), spec().rows, spec().cols);
+                    let sits = seat.and_then(|s| self.room.grid.occupant(s));
+                    assert_eq!(
+                        sits.map(|u| &self.room.attendees[u].nickname),
+                        Some(nickname),
+                        "learner {conn:?} keeps a nickname for seat {n}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -144,6 +253,10 @@ proptest! {
                 Step::Leave(w) => if let Some(c) = live(&conns[w], &sim) { sim.send(c, ClientMsg::Leave) },
                 Step::Sit(w, r, col) => if let Some(c) = live(&conns[w], &sim) { sim.take_seat(c, r, col) },
                 Step::Stand(w) => if let Some(c) = live(&conns[w], &sim) { sim.send(c, ClientMsg::LeaveSeat) },
+                Step::Names(w) => if let Some(c) = live(&conns[w], &sim) {
+                    let seats = (0..20).map(SeatNumber).collect();
+                    sim.send(c, ClientMsg::SeatNames { seats });
+                },
                 Step::Chat(w, q) => if let Some(c) = live(&conns[w], &sim) {
                     sim.send(c, ClientMsg::Chat { text: format!("from {w}"), question: q });
                 },
@@ -164,11 +277,22 @@ proptest! {
                         prop_assert_eq!(before, after, "a refused command changes nothing");
                     }
                 },
-                Step::Wait(ms) => sim.run_for(ms),
+                Step::Wait(ms) => {
+                    sim.run_for(ms);
+                    // Once a tick sent every change, what everyone drew agrees with the room.
+                    if !sim.room.grid.has_changes() {
+                        sim.assert_everyone_sees_the_grid();
+                    }
+                }
             }
             sim.room.assert_invariants();
         }
         sim.run_for(250);
+        // A held seat may expire after the last tick: one more sends it.
+        if sim.room.grid.has_changes() {
+            sim.run_for(250);
+        }
+        sim.assert_everyone_sees_the_grid();
         let totals: u64 = sim.room.reactions.grand_total();
         prop_assert_eq!(totals, expected_presses);
         if !sim.closed.contains_key(&observer) {
