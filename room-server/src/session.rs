@@ -51,36 +51,53 @@ const MAX_BATCH: usize = 256;
 
 /// Runs one room connection to its end. `admitted` is its place under the node's
 /// `max_connections`, taken before the upgrade and given back when it closes.
-pub(crate) async fn run(
+///
+/// Not an `async fn`: one wrapping `session` would hold its arguments twice for the
+/// connection's life (its own, and `session`'s).
+pub(crate) fn run(
     node: Arc<SessionContext>,
     reader: Reader,
     writer: Writer,
     codec: Codec,
     lecture: Lecture,
     admitted: OwnedSemaphorePermit,
-) {
+) -> impl Future<Output = ()> + Send {
     let conn = node.conn_ids.next();
     let span = info_span!("conn", id = conn.0, lecture = %lecture.id);
     node.metrics.connections_active.inc();
     node.metrics.connections_total.inc();
-    session(&node, reader, writer, codec, lecture, conn)
-        .instrument(span)
-        .await;
-    node.metrics.connections_active.dec();
-    drop(admitted);
+    let counted = Counted {
+        node,
+        _admitted: admitted,
+    };
+    session(counted, reader, writer, codec, lecture, conn).instrument(span)
+}
+
+/// A connection counted among the open ones, and its place under `max_connections`, until
+/// it ends (however it ends).
+struct Counted {
+    node: Arc<SessionContext>,
+    _admitted: OwnedSemaphorePermit,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.node.metrics.connections_active.dec();
+    }
 }
 
 /// A connection's life: entering (boxed: its steps run once, and their futures, a store
 /// query among them, would otherwise size the connection's task for as long as it lives),
 /// then the room, then the close.
 async fn session(
-    node: &SessionContext,
+    counted: Counted,
     mut stream: Reader,
     mut sink: Writer,
     codec: Codec,
     lecture: Lecture,
     conn: ConnId,
 ) {
+    let node = &*counted.node;
     let upgraded = Instant::now();
     let entered = Box::pin(enter(node, &mut stream, codec, lecture, conn)).await;
     let Entered {
@@ -101,12 +118,13 @@ async fn session(
         write_loop(node, &mut sink, &out.queue, &out.kick, &pongs),
         read_loop(node, &mut stream, conn, &out, &room, media_tx, &pongs),
         crate::media::run_session(&media, conn, role, &out, media_rx),
-        Metrics::time_until(
+        // Boxed: done once the welcome is out, and given back then.
+        Box::pin(Metrics::time_until(
             &node.metrics.join,
             upgraded,
             out.welcomed.cancelled(),
             out.kick.kicked()
-        ),
+        )),
     );
     Box::pin(leave(sink, stream, &out, &room, conn)).await;
 }
@@ -280,10 +298,13 @@ async fn write_loop(
                 if let Some(last) = last_write
                     && last.elapsed() < coalesce
                 {
+                    // Boxed: only a busy connection waits, and the timer would otherwise
+                    // size every connection's task.
+                    let wait = Box::pin(sleep_until(last + coalesce));
                     tokio::select! {
                         biased;
                         () = kick.kicked() => return,
-                        () = sleep_until(last + coalesce) => {}
+                        () = wait => {}
                     }
                 }
                 let batch = queue.take(MAX_BATCH);
@@ -459,15 +480,21 @@ async fn read_loop(
             }
             continue;
         }
-        if room
-            .send(RoomInput::entry(RoomEntry::Command {
-                conn: conn.0,
-                id: command.id,
-                msg: command.msg,
-            }))
-            .await
-            .is_err()
-        {
+        let input = RoomInput::entry(RoomEntry::Command {
+            conn: conn.0,
+            id: command.id,
+            msg: command.msg,
+        });
+        // Waiting for room in the room's inbox is rare: boxed, so that the wait's future does
+        // not size every connection's task.
+        let sent = match room.try_send(input) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(input)) => {
+                Box::pin(room.send(input)).await.map_err(drop)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+        };
+        if sent.is_err() {
             return kick.kick(Some(CloseCode::ServerShutdown));
         }
     }

@@ -195,7 +195,7 @@ impl Admission {
 
 /// The bytes a connection reads from its socket at once, and its read buffer's size while
 /// messages are small.
-const READ_BUFFER: usize = 1024;
+const READ_BUFFER: usize = 512;
 
 /// A WebSocket request that passed [`Admission::admit`].
 #[derive(Debug)]

@@ -11,6 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -154,11 +155,8 @@ impl Upgrade {
             let (reader, writer) = super::ws::split(socket, read, settings.config).await;
             // The session is a task of its own, the size of its own future: what the upgrade
             // needed is not kept for the connection's life.
-            let session = session(reader, writer);
-            tokio::spawn(async move {
-                session.await;
-                drop(slot);
-            });
+            // (`map`, not an `async` block awaiting it: that would hold the future twice.)
+            tokio::spawn(session(reader, writer).map(move |()| drop(slot)));
         });
         (
             StatusCode::SWITCHING_PROTOCOLS,

@@ -305,7 +305,9 @@ impl Writer {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let deadline =
                         *stalled_until.get_or_insert_with(|| Instant::now() + self.stall);
-                    match timeout_at(deadline, self.half.writable()).await {
+                    // Boxed: rare (the client's buffers are full), and its timer would
+                    // otherwise size every connection's task.
+                    match Box::pin(timeout_at(deadline, self.half.writable())).await {
                         Ok(ready) => ready?,
                         Err(_) => {
                             return Err(io::Error::new(
