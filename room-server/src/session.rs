@@ -110,14 +110,14 @@ async fn session(
         Err(None) => return,
         Err(Some(code)) => return Box::pin(refuse(sink, stream, code)).await,
     };
-    let (media_tx, media_rx) = mpsc::channel(crate::media::MEDIA_QUEUE);
+    let media_inbox = crate::media::MediaInbox::default();
     let pongs = AtomicU64::new(0);
     // Made inside `join!`: a future first held in a variable would take its room twice in
     // this task (the variable's, and `join!`'s own copy).
     tokio::join!(
         write_loop(node, &mut sink, &out.queue, &out.kick, &pongs),
-        read_loop(node, &mut stream, conn, &out, &room, media_tx, &pongs),
-        crate::media::run_session(&media, conn, role, &out, media_rx),
+        read_loop(node, &mut stream, conn, &out, &room, &media_inbox, &pongs),
+        crate::media::run_session(&media, conn, role, &out, &media_inbox),
         // Boxed: done once the welcome is out, and given back then.
         Box::pin(Metrics::time_until(
             &node.metrics.join,
@@ -370,7 +370,7 @@ async fn read_loop(
     conn: ConnId,
     out: &Outbox,
     room: &mpsc::Sender<RoomInput>,
-    media: mpsc::Sender<Box<ClientMsg>>,
+    media: &crate::media::MediaInbox,
     pongs: &AtomicU64,
 ) {
     let limits = &node.limits;
@@ -469,8 +469,7 @@ async fn read_loop(
         if crate::media::is_media(&command.msg) {
             // SDP and candidates stay on this node: never through the room's log. Boxed, so
             // the channel every connection holds has small slots: few connections send media.
-            if let Err(mpsc::error::TrySendError::Full(msg)) = media.try_send(Box::new(command.msg))
-            {
+            if let Err(msg) = media.offer(Box::new(command.msg)) {
                 out.error(
                     ErrorCode::RateLimited,
                     "too many media messages at once; this one was dropped".into(),

@@ -22,6 +22,46 @@ use tracing::debug;
 /// Media messages a session's reader hands its media loop before it must refuse more.
 pub(crate) const MEDIA_QUEUE: usize = 64;
 
+/// A connection's media messages on their way to its media loop, at most [`MEDIA_QUEUE`].
+/// It holds no memory while empty: most connections send a handful in their life.
+#[derive(Debug, Default)]
+pub(crate) struct MediaInbox {
+    queue: std::sync::Mutex<std::collections::VecDeque<Box<ClientMsg>>>,
+    ready: tokio::sync::Notify,
+}
+
+impl MediaInbox {
+    /// Queues `msg`, or gives it back when the queue is full.
+    pub(crate) fn offer(&self, msg: Box<ClientMsg>) -> Result<(), Box<ClientMsg>> {
+        let Ok(mut queue) = self.queue.lock() else {
+            return Err(msg);
+        };
+        if queue.len() >= MEDIA_QUEUE {
+            return Err(msg);
+        }
+        queue.push_back(msg);
+        drop(queue);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next message, in order.
+    async fn next(&self) -> Box<ClientMsg> {
+        loop {
+            if let Ok(mut queue) = self.queue.lock()
+                && let Some(msg) = queue.pop_front()
+            {
+                if queue.is_empty() {
+                    *queue = std::collections::VecDeque::new();
+                }
+                return msg;
+            }
+            // A message queued since the look above left its permit: this returns at once.
+            self.ready.notified().await;
+        }
+    }
+}
+
 /// One lecture room's broadcast, shared by the room's task and its sessions on this node.
 #[derive(Debug)]
 pub(crate) struct LectureMedia {
@@ -126,7 +166,7 @@ pub(crate) async fn run_session(
     conn: ConnId,
     role: Role,
     out: &Outbox,
-    mut commands: mpsc::Receiver<Box<ClientMsg>>,
+    commands: &MediaInbox,
 ) {
     // Nothing about media before the welcome: a client draws the room first.
     tokio::select! {
@@ -173,8 +213,7 @@ pub(crate) async fn run_session(
         }
         tokio::select! {
             () = out.kick.kicked() => break,
-            command = commands.recv() => {
-                let Some(command) = command else { break };
+            command = commands.next() => {
                 let kind = command.kind();
                 match *command {
                     ClientMsg::MediaOffer { .. } | ClientMsg::MediaStop if role != Role::Instructor => {
