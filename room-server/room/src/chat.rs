@@ -13,14 +13,17 @@ pub(crate) struct ChatLog {
     /// The newest events, oldest first, with contiguous offsets.
     history: VecDeque<ChatEvent>,
     capacity: usize,
+    /// The newest events a snapshot carries (a welcome's weight stays small in a busy room).
+    snapshot_len: usize,
 }
 
 impl ChatLog {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, snapshot_len: usize) -> Self {
         Self {
             last: ChatOffset(0),
             history: VecDeque::new(),
             capacity: capacity.max(1),
+            snapshot_len: snapshot_len.max(1),
         }
     }
 
@@ -51,7 +54,8 @@ impl ChatLog {
     }
 
     /// What a (re)joining client needs: exactly the events after its offset when history
-    /// reaches back that far in the same epoch, or the whole kept history.
+    /// reaches back that far in the same epoch (however many), or else a snapshot: the
+    /// newest `snapshot_len` events.
     pub(crate) fn replay_for(
         &self,
         resume: Option<ResumeFrom>,
@@ -73,7 +77,11 @@ impl ChatLog {
                 return (Replay::Missed, missed);
             }
         }
-        (Replay::Snapshot, self.history.iter().cloned().collect())
+        let skip = self.history.len().saturating_sub(self.snapshot_len);
+        (
+            Replay::Snapshot,
+            self.history.iter().skip(skip).cloned().collect(),
+        )
     }
 
     #[cfg(test)]

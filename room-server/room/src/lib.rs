@@ -260,7 +260,7 @@ impl Room {
             banned: HashSet::new(),
             revoked: HashMap::new(),
             grid: SeatGrid::new(lecture.rows, lecture.cols),
-            chat: ChatLog::new(settings.history_len),
+            chat: ChatLog::new(settings.history_len, settings.welcome_chat_len),
             reactions: ReactionTally::new(
                 &lecture.emotions,
                 settings.meter_window_ms,

@@ -40,6 +40,9 @@ pub struct RoomSettings {
     pub announcement_max_chars: u32,
     /// How many chat events are kept for snapshots and resume.
     pub history_len: usize,
+    /// How many of the newest a snapshot welcome carries (a resume gets everything it
+    /// missed that is kept).
+    pub welcome_chat_len: usize,
     /// Batching period of seat changes, presence and reactions.
     pub tick_ms: u64,
     /// A learner earns one emotion press per this many milliseconds…
@@ -66,6 +69,7 @@ impl Default for RoomSettings {
             chat_max_chars: 500,
             announcement_max_chars: 1000,
             history_len: 1000,
+            welcome_chat_len: 50,
             tick_ms: 250,
             reaction_interval_ms: 200,
             reaction_burst: 10,

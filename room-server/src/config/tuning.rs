@@ -14,6 +14,8 @@ pub struct RoomTuning {
     pub chat_max_chars: u32,
     /// Chat events kept for snapshots and resume.
     pub history_len: usize,
+    /// The newest chat events a welcome carries to someone entering (not resuming).
+    pub welcome_chat_len: usize,
     /// Batching period of seats, presence and reactions.
     pub tick_ms: u64,
     /// How long after the scheduled end a room ends by itself.
@@ -35,6 +37,7 @@ impl Default for RoomTuning {
             seat_grace_secs: s.seat_grace_ms / 1000,
             chat_max_chars: s.chat_max_chars,
             history_len: s.history_len,
+            welcome_chat_len: s.welcome_chat_len,
             tick_ms: s.tick_ms,
             end_grace_secs: s.end_grace_ms / 1000,
             reaction_interval_ms: s.reaction_interval_ms,
@@ -53,6 +56,7 @@ impl RoomTuning {
             seat_grace_ms: self.seat_grace_secs * 1000,
             chat_max_chars: self.chat_max_chars,
             history_len: self.history_len,
+            welcome_chat_len: self.welcome_chat_len,
             tick_ms: self.tick_ms,
             end_grace_ms: self.end_grace_secs * 1000,
             reaction_interval_ms: self.reaction_interval_ms,
@@ -70,6 +74,9 @@ impl RoomTuning {
         }
         if !(1..=100_000).contains(&self.history_len) {
             return bad("history_len must be 1 to 100000");
+        }
+        if !(1..=self.history_len).contains(&self.welcome_chat_len) {
+            return bad("welcome_chat_len must be 1 to history_len");
         }
         if !(1..=10_000).contains(&self.chat_max_chars) {
             return bad("chat_max_chars must be 1 to 10000");

@@ -66,6 +66,38 @@ fn history_is_bounded_and_feeds_the_welcome() {
 }
 
 #[test]
+fn a_welcome_carries_the_newest_lines_and_a_resume_everything_it_missed() {
+    let settings = RoomSettings {
+        history_len: 20,
+        welcome_chat_len: 5,
+        epoch: Epoch(3),
+        ..RoomSettings::default()
+    };
+    let mut sim = Sim::with(spec(), settings, START);
+    let taro = sim.join("u1", "taro", Role::Learner);
+    for i in 1..=15 {
+        sim.chat(taro, &format!("m{i}"));
+        sim.run_for(2_000);
+    }
+    let newcomer = sim.join("u2", "hanako", Role::Learner);
+    let w = sim.welcome(newcomer);
+    assert_eq!(w.replay, Replay::Snapshot);
+    assert_eq!(texts(&w.chat), ["m11", "m12", "m13", "m14", "m15"]);
+    assert_eq!(w.last_offset, ChatOffset(15));
+    let resume = ResumeFrom {
+        epoch: Epoch(3),
+        offset: ChatOffset(2),
+    };
+    let back = sim.join_resuming("u3", "jiro", Role::Learner, Some(resume));
+    let w = sim.welcome(back);
+    assert_eq!(w.replay, Replay::Missed);
+    assert_eq!(
+        texts(&w.chat),
+        (3..=15).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_learner_cannot_flood_the_chat_but_staff_answer_freely() {
     let mut sim = doors_open_sim();
     let sensei = sim.join("t1", "先生", Role::Instructor);

@@ -78,7 +78,8 @@ fn msgpack(msg: &ServerMsg) -> usize {
 
 #[test]
 fn a_learner_entering_a_full_hall_of_5000_gets_a_welcome_of_at_most_16_kib() {
-    let lines = 50;
+    // More said than a welcome carries: it carries the newest `welcome_chat_len`.
+    let lines = 200;
     let (mut room, now) = full_hall(LEARNERS, lines);
     assert_eq!(room.seated_count(), usize::from(LEARNERS));
     let newcomer = ConnId(99_999);
@@ -90,10 +91,11 @@ fn a_learner_entering_a_full_hall_of_5000_gets_a_welcome_of_at_most_16_kib() {
     let ServerMsg::Welcome(w) = &welcome else {
         unreachable!("found above")
     };
+    let carried = crate::RoomSettings::default().welcome_chat_len;
     assert_eq!(
         w.chat.len(),
-        usize::from(lines),
-        "the chat history is in it"
+        carried,
+        "the newest of the chat history is in it"
     );
     assert_eq!(w.occupancy.occupied.count(), usize::from(LEARNERS));
     let size = msgpack(&welcome);
@@ -112,7 +114,7 @@ fn a_learner_entering_a_full_hall_of_5000_gets_a_welcome_of_at_most_16_kib() {
         .map(|m| msgpack(&m))
         .expect("a welcome");
     eprintln!(
-        "a learner's welcome in a hall of {LEARNERS}: {size} bytes with {lines} chat lines, \
+        "a learner's welcome in a hall of {LEARNERS}: {size} bytes with {carried} chat lines, \
          {without_chat} without; a staff member's: {staff} bytes"
     );
     assert!(
