@@ -27,6 +27,8 @@ pub struct Shared {
     /// Messages received, all learners: frames on the room protocol and Socket.IO, `MSG`s on
     /// NATS.
     pub frames: AtomicU64,
+    /// Payload bytes of the frames received after the welcome, all learners.
+    pub bytes: AtomicU64,
     /// Benchmark chat messages received, all learners.
     pub chat_receipts: AtomicU64,
     /// Emotion presses heard in bursts, all learners.
@@ -46,6 +48,7 @@ impl Shared {
             epoch: Instant::now(),
             entered: AtomicU64::new(0),
             seated: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             chat_receipts: AtomicU64::new(0),
@@ -250,6 +253,7 @@ async fn run(
                     None => { report.error = Some("closed by the server".into()); break }
                 };
                 let now = shared.now_us();
+                shared.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
                 let heard = link.read(&frame, |event| {
                     hear(&mut report, &shared, me, plan.node, now, began, event);
                 });

@@ -507,6 +507,11 @@ pub struct JoinResult {
     pub time_to_seated: Percentiles,
     /// Seats a newcomer's snapshot shows wrongly (must be 0).
     pub wrong_seats: u64,
+    /// What the learners received after their welcomes until the last was seated (seat
+    /// changes, presence, …), in bytes of payload: all of them, and per learner.
+    pub storm_bytes: u64,
+    /// `storm_bytes` ÷ learners.
+    pub storm_bytes_per_learner: u64,
     /// The server's CPU and memory over the storm.
     pub usage: Usage,
     /// The load generator's own CPU over the storm, in cores.
@@ -547,6 +552,7 @@ pub async fn join_storm(
         Shared::get(&s.seated) + Shared::get(&s.failed) >= n as u64
     })
     .await?;
+    let storm_bytes = Shared::get(&fleet.shared.bytes);
     let usage = sampler.finish()?;
     let generator_cores = (crate::proc::cpu_seconds(me)? - my_cpu) / usage.wall_secs.max(1e-3);
     // A newcomer's snapshot must show every learner in the seat it took.
@@ -593,6 +599,8 @@ pub async fn join_storm(
         time_to_welcome: Percentiles::of(&welcome),
         time_to_seated: Percentiles::of(&seated),
         wrong_seats: wrong,
+        storm_bytes,
+        storm_bytes_per_learner: storm_bytes / n as u64,
         usage,
         generator_cores,
         args,
