@@ -45,14 +45,7 @@ fn a_command_sent_again_after_a_reconnect_takes_effect_once() {
     // A refused command is refused again, with the same code, never applied.
     sim.send_numbered(back, 42, ClientMsg::StartLecture);
     sim.send_numbered(back, 42, ClientMsg::StartLecture);
-    let refusals: Vec<(ErrorCode, Option<CommandId>)> = sim
-        .take(back)
-        .into_iter()
-        .filter_map(|m| match m {
-            ServerMsg::Error { code, id, .. } => Some((code, id)),
-            _ => None,
-        })
-        .collect();
+    let refusals = refusals(sim.take(back));
     assert_eq!(
         refusals,
         vec![(ErrorCode::NotAllowed, Some(CommandId(42))); 2]

@@ -252,6 +252,16 @@ fn numbers(seats: &[(u16, u16)]) -> Vec<SeatNumber> {
         .collect()
 }
 
+/// The refusals among `msgs`: their codes and the commands' numbers.
+fn refusals(msgs: Vec<ServerMsg>) -> Vec<(ErrorCode, Option<CommandId>)> {
+    msgs.into_iter()
+        .filter_map(|m| match m {
+            ServerMsg::Error { code, id, .. } => Some((code, id)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn doors_open_sim() -> Sim {
     Sim::new(START.minus_ms(30 * MIN))
 }

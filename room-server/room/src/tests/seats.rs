@@ -137,14 +137,7 @@ fn a_learner_asks_who_sits_where_and_only_it_is_told() {
             seats: vec![SeatNumber(20)],
         },
     );
-    let refusals: Vec<(ErrorCode, Option<CommandId>)> = sim
-        .take(hanako)
-        .into_iter()
-        .filter_map(|m| match m {
-            ServerMsg::Error { code, id, .. } => Some((code, id)),
-            _ => None,
-        })
-        .collect();
+    let refusals = refusals(sim.take(hanako));
     assert_eq!(
         refusals,
         [
