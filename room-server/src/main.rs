@@ -10,7 +10,6 @@ use room_server::{Node, run};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
@@ -187,8 +186,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(config.listen)
-            .await
+        let listener = room_server::node::listen(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let node = Node::start(config, Arc::new(SystemClock))
             .await

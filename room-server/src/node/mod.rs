@@ -225,6 +225,24 @@ impl Node {
     }
 }
 
+/// The listen backlog asked for: connections the kernel completes while the node has not yet
+/// accepted them. A join storm (thousands entering within seconds) overflows Linux's usual
+/// 1,024 and the client's retried SYN comes a whole second later; the kernel caps this at
+/// `net.core.somaxconn` (4,096 on current kernels).
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// A listening socket for the node's HTTP and WebSocket port, with a deep backlog.
+pub fn listen(at: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if at.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(at)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves `node` on `listener` until `shutdown` resolves, then tells every client to reconnect
 /// elsewhere (close code 4000) and waits for the connections to close, at most the configured
 /// grace. With `metrics_listen` set, `/metrics` (with the health checks) is served there.
