@@ -416,17 +416,17 @@ async fn read_loop(
                 if limiter.check().is_err()
                     && strikes.strike(Instant::now(), limits.flood_strikes) == Strike::Out
                 {
-                    return close_after_queue(out, Some(CloseCode::Flooding));
+                    return out.close_after_queue(Some(CloseCode::Flooding));
                 }
                 continue;
             }
             Ok(None) => continue,
-            Err(code) => return close_after_queue(out, Some(code)),
+            Err(code) => return out.close_after_queue(Some(code)),
         };
         let command = match decoded {
             Err(DecodeError::Malformed(detail)) => {
                 debug!(%detail, "malformed frame");
-                return close_after_queue(out, Some(CloseCode::ProtocolViolation));
+                return out.close_after_queue(Some(CloseCode::ProtocolViolation));
             }
             decoded => decoded,
         };
@@ -447,7 +447,7 @@ async fn read_loop(
                     id,
                 ),
                 Strike::Quiet => {}
-                Strike::Out => return close_after_queue(out, Some(CloseCode::Flooding)),
+                Strike::Out => return out.close_after_queue(Some(CloseCode::Flooding)),
             }
             continue;
         }
@@ -497,12 +497,6 @@ async fn read_loop(
             return kick.kick(Some(CloseCode::ServerShutdown));
         }
     }
-}
-
-/// Closes with `code` once what is already queued (an error reply, say) has gone out; at once
-/// if the queue is full.
-fn close_after_queue(out: &Outbox, code: Option<CloseCode>) {
-    out.close_after_queue(code);
 }
 
 /// Counts commands refused for rate within a minute: one warning a second, and out past the

@@ -1,33 +1,19 @@
-import type { Welcome } from "@protocol/Welcome";
 import { describe, expect, it } from "vitest";
 import { MAX_SEAT_NAMES, RETRY_MS, SeatNameRequests, wantedSeats } from "../src/room/names";
 import { applyServer, fromWelcome, seatIndex } from "../src/room/state";
+import { T0, welcome } from "./fixtures";
 
-const T0 = 1_800_000_000_000;
 const ROWS = 60;
 const COLS = 100;
 
 /** A learner's room in a 60 × 100 hall where every seat is taken and no nickname is known. */
 function fullHall() {
-  const welcome: Welcome = {
-    protocol: 2,
-    server_time: T0,
-    you: { user: "u-taro", nickname: "たろう", role: "learner" },
-    lecture: { id: "big", title: "Hall", starts_at: T0, ends_at: T0 + 1, rows: ROWS, cols: COLS, emotions: [], chat_max_chars: 500 },
-    phase: { state: "doors_open" },
+  const hall = welcome({
     epoch: 1,
-    replay: "snapshot",
-    chat: [],
-    last_offset: 0,
+    lecture: { id: "big", title: "Hall", starts_at: T0, ends_at: T0 + 1, rows: ROWS, cols: COLS, emotions: [], chat_max_chars: 500 },
     occupancy: { occupied: new Uint8Array(750).fill(0xff), away: new Uint8Array(750) },
-    seats: null,
-    your_seat: null,
-    present: 1,
-    call: null,
-    announcement: null,
-    muted_until: null,
-  };
-  return fromWelcome(welcome, T0, null);
+  });
+  return fromWelcome(hall, T0, null);
 }
 
 describe("asking who sits where", () => {

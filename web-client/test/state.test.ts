@@ -16,8 +16,8 @@ import {
   seatAt,
   seatIndex,
 } from "../src/room/state";
+import { T0, welcome as fixture } from "./fixtures";
 
-const T0 = 1_800_000_000_000;
 /** The test lecture's grid: 8 rows of 12. */
 const COLS = 12;
 
@@ -32,37 +32,7 @@ function bits(...seats: { row: number; col: number }[]): Uint8Array {
 }
 
 function welcome(over: Partial<Welcome> = {}): Welcome {
-  return {
-    protocol: 2,
-    server_time: T0,
-    you: { user: "u-taro", nickname: "たろう", role: "learner" },
-    lecture: {
-      id: "demo",
-      title: "Lecture",
-      starts_at: T0 + 900_000,
-      ends_at: T0 + 6_300_000,
-      rows: 8,
-      cols: 12,
-      emotions: [
-        { key: "good", label_ja: "いいね", label_en: "Good" },
-        { key: "lost", label_ja: "わからない", label_en: "Lost" },
-      ],
-      chat_max_chars: 500,
-    },
-    phase: { state: "doors_open" },
-    epoch: 7,
-    replay: "snapshot",
-    chat: [],
-    last_offset: 0,
-    occupancy: { occupied: bits(), away: bits() },
-    seats: null,
-    your_seat: null,
-    present: 1,
-    call: null,
-    announcement: null,
-    muted_until: null,
-    ...over,
-  };
+  return fixture({ occupancy: { occupied: bits(), away: bits() }, ...over });
 }
 
 function message(offset: number, text: string, over: Partial<Extract<ChatEvent, { kind: "message" }>> = {}): ChatEvent {
