@@ -14,6 +14,7 @@ import type { SeatChange } from "@protocol/SeatChange";
 import type { ServerMsg } from "@protocol/ServerMsg";
 import type { Welcome } from "@protocol/Welcome";
 import type { You } from "@protocol/You";
+import { type History, emptyHistory, recordMeter, recordPresence } from "./history";
 
 /** Chat lines kept in memory; older ones scroll away. */
 export const CHAT_KEEP = 1000;
@@ -95,6 +96,8 @@ export interface RoomState {
   clockOffset: number;
   /** A chat event arrived past a gap: the connection should resume to fetch what is missing. */
   needsResync: boolean;
+  /** Staff only: what the console saw over the lecture (heat view, summary after the end). */
+  history: History;
 }
 
 /** The state a welcome describes. `previous` is kept when the welcome replays what was missed. */
@@ -126,6 +129,7 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
     lastError: null,
     clockOffset: w.server_time - localNow,
     needsResync: false,
+    history: recordPresence(previous?.history ?? emptyHistory(), [...names.values()], w.present),
   };
   for (const event of w.chat) state = applyChatEvent(state, event, w.replay === "snapshot");
   if (w.last_offset > state.lastOffset) state = { ...state, lastOffset: w.last_offset };
@@ -192,7 +196,8 @@ function applySeatChanges(state: RoomState, changes: SeatChange[]): RoomState {
     if (occupant) names.set(i, occupant.nickname);
     else names.delete(i);
   }
-  return { ...state, occupied, away, names };
+  const seated = changes.flatMap((c) => (c.occupant ? [c.occupant.nickname] : []));
+  return { ...state, occupied, away, names, history: recordPresence(state.history, seated, null) };
 }
 
 /**
@@ -253,6 +258,7 @@ function applyMeter(state: RoomState, m: Meter): RoomState {
       totals: addCounts({}, m.totals),
     },
     seatReactions,
+    history: recordMeter(state.history, m, (s) => seatIndex(s, state.lecture.cols)),
   };
 }
 
@@ -272,7 +278,9 @@ export function applyServer(state: RoomState, msg: ServerMsg, localNow: number):
       let next = state;
       if (msg.seats && msg.seats.length > 0) next = applySeatChanges(next, msg.seats);
       if (hasGridChanges(msg)) next = applyGridChanges(next, msg);
-      if (msg.present !== undefined && msg.present !== null) next = { ...next, present: msg.present };
+      if (msg.present !== undefined && msg.present !== null) {
+        next = { ...next, present: msg.present, history: recordPresence(next.history, [], msg.present) };
+      }
       if (msg.burst && Object.keys(msg.burst).length > 0) {
         const bursts = next.bursts.filter((b) => b.at > serverNow - REACTION_SHOW_MS);
         bursts.push({ at: serverNow, counts: addCounts({}, msg.burst) });
