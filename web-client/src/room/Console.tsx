@@ -235,7 +235,8 @@ function MeterPanel({ state, now }: { state: RoomState; now: number }) {
   const lost = state.lecture.emotions.find((e) => e.key === LOST_KEY);
   const lostLabel = lost ? (lang() === "ja" ? lost.label_ja : lost.label_en) : LOST_KEY;
   return (
-    <section class="meter-panel" aria-labelledby="meter-title">
+    // Focusable: the pane scrolls, and keyboard users must be able to scroll it.
+    <section class="meter-panel" aria-labelledby="meter-title" tabIndex={0}>
       <h2 id="meter-title">{t("console_meter")}</h2>
       <div class="lost-slot" aria-live="assertive">
         {spike && (

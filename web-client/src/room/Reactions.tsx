@@ -30,7 +30,7 @@ export function Reactions(props: { state: RoomState; now: number; send: (m: Clie
           </button>
         ))}
       </div>
-      <div class="bursts" aria-label={t("bursts_label")}>
+      <div class="bursts" role="group" aria-label={t("bursts_label")}>
         {Object.entries(bursts).map(([key, n]) => (
           <span class="burst" key={key} data-emotion={key}>
             {emotionIcon(key)} +{n}

@@ -26,7 +26,11 @@ export interface History {
   peakPresent: number;
   /** Reactions per minute, oldest first. */
   timeline: TimelineBucket[];
-  /** Each seat's reactions since the room opened, by emotion (the seat's occupant may change). */
+  /**
+   * Each seat's reactions since the room opened, by emotion (the seat's occupant may change).
+   * A staff `meter` names each seat that reacted at most once per tick, so this counts the ticks
+   * in which the seat pressed the button, a close lower bound of its presses.
+   */
   heat: Map<SeatIndex, Record<string, number>>;
 }
 
