@@ -258,19 +258,49 @@ describe("layouts people use", () => {
     expect(await taro.getByRole("button", { name: t("video_pip") }).count()).toBe(
       (await taro.evaluate(() => document.pictureInPictureEnabled)) ? 1 : 0,
     );
-    await evidence(taro, "12-learner-video-controls");
+    // Slides shared: the camera is an inset the learner moves, hides or swaps with the slides.
+    await teacher.getByRole("button", { name: t("media_share") }).click();
+    const frame = taro.locator(".video-frame");
+    await taro.locator('.video-frame[data-inset="br"] [data-video="screen"].main').waitFor();
+    const cameraBox = taro.locator('[data-video="camera"]');
+    const corner = async () => {
+      const f = (await frame.boundingBox())!;
+      const c = (await cameraBox.boundingBox())!;
+      return { left: c.x - f.x < f.width / 4, top: c.y - f.y < f.height / 4, width: c.width / f.width };
+    };
+    expect(await corner()).toMatchObject({ left: false, top: false });
+    expect((await corner()).width).toBeLessThan(0.3);
+    await evidence(taro, "12-learner-video-slides");
+    const insetButton = taro.locator("button.inset-toggle");
+    await insetButton.click();
+    await taro.locator('.video-frame[data-inset="bl"]').waitFor();
+    expect(await corner()).toMatchObject({ left: true, top: false });
+    await insetButton.click();
+    await insetButton.click();
+    await taro.locator('.video-frame[data-inset="tr"]').waitFor();
+    expect(await corner()).toMatchObject({ left: false, top: true });
+    await insetButton.click();
+    await taro.locator('.video-frame[data-inset="hidden"]').waitFor();
+    // Hidden from view, still playing the instructor's voice.
+    expect((await corner()).width).toBeLessThan(0.01);
+    expect(await cameraBox.locator("video").evaluate((v: HTMLVideoElement) => !v.paused)).toBe(true);
+    await taro.getByRole("button", { name: t("video_swap") }).click();
+    await taro.locator('[data-video="camera"].main').waitFor();
+    await taro.locator('[data-video="screen"].corner').waitFor();
+    await evidence(taro, "13-learner-video-swapped");
+    await taro.getByRole("button", { name: t("video_swap") }).click();
 
     // --- The end: learners see it, the instructor gets the summary ------------------------------
     await end.click();
     await taro.getByText(t("closed_4105")).waitFor();
-    await evidence(taro, "13-learner-ended");
+    await evidence(taro, "14-learner-ended");
     const summary = teacher.locator(".summary");
     await summary.waitFor();
     expect(Number((await summary.locator('[data-fact="attended"]').textContent())!.replace(/\D/g, ""))).toBe(3);
     expect(await summary.locator('[data-fact="unanswered"]').textContent()).toBe("1");
     await summary.getByText("スマホから質問です").waitFor();
     expect(await summary.locator(".summary-timeline tbody tr").count()).toBeGreaterThan(0);
-    await evidence(teacher, "14-console-summary");
+    await evidence(teacher, "15-console-summary");
 
     expect(a11y).toEqual({});
     expect(pageErrors).toEqual([]);

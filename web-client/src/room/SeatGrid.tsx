@@ -206,6 +206,15 @@ export function SeatGrid(props: SeatGridProps) {
     }
   }, [cols]);
 
+  // A grid that opens with your seat in it (after sitting down the grid moves to its smaller
+  // pane) shows your seat, not the grid's corner.
+  const shownYours = useRef(false);
+  useLayoutEffect(() => {
+    if (shownYours.current || !fitted.current || !props.yourSeat) return;
+    shownYours.current = true;
+    reveal(props.yourSeat);
+  }, [cell, props.yourSeat]);
+
   useEffect(schedule);
 
   useEffect(() => {
