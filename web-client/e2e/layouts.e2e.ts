@@ -241,6 +241,12 @@ describe("layouts people use", () => {
     await teacher.getByRole("button", { name: t("media_start") }).click();
     await teacher.locator('.preview[data-sending="yes"]').waitFor();
     await taro.locator('.video[data-media="playing"]').waitFor();
+    // On the phone the playing video, its controls and the chat input share the screen.
+    await phone.locator('.video[data-media="playing"]').waitFor();
+    await inView(phone, phone.locator(".video-controls"), "the phone's video controls");
+    await inView(phone, phone.locator("#chat-input"), "the phone's chat input under the live video");
+    expect(await pageScrolls(phone)).toBe(false);
+    await evidence(phone, "12-phone-live");
     const volume = taro.getByLabel(t("video_volume"));
     await volume.fill("40");
     await expect

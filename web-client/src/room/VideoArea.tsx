@@ -57,6 +57,28 @@ export function Video(props: {
   );
 }
 
+/** The controls' pictures, drawn (symbol fonts differ from phone to phone). */
+const ICONS = {
+  inset: "M3 5h18v14H3z M13 12h6v5h-6z",
+  swap: "M4 8h14l-4-4 M20 16H6l4 4",
+  pip: "M3 5h18v14H3z M12 12h7v5h-7z",
+  fullscreen: "M4 9V4h5 M15 4h5v5 M20 15v5h-5 M9 20H4v-5",
+} as const;
+
+/** A control's picture and words; on a phone only the picture shows (the button's label says it all). */
+function Labelled({ icon, text }: { icon: keyof typeof ICONS; text: string }) {
+  return (
+    <>
+      <svg class="ctl-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
+        <path d={ICONS[icon]} fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round" stroke-linecap="round" />
+      </svg>
+      <span class="ctl-text" aria-hidden="true">
+        {text}
+      </span>
+    </>
+  );
+}
+
 function usePersisted<T extends string | number>(key: string, initial: T): [T, (v: T) => void] {
   const [value, setValue] = useState<T>(() => {
     try {
@@ -208,21 +230,31 @@ export function VideoArea({ state, now, viewer }: { state: RoomState; now: numbe
           />
           {screen && (
             <>
-              <button type="button" class="inset-toggle" data-inset={inset} onClick={() => setInset(nextInset(inset))}>
-                {t("video_inset", { where: t(`video_inset_${inset}` as const) })}
+              <button
+                type="button"
+                class="inset-toggle"
+                data-inset={inset}
+                aria-label={t("video_inset", { where: t(`video_inset_${inset}` as const) })}
+                onClick={() => setInset(nextInset(inset))}
+              >
+                <Labelled icon="inset" text={t("video_inset", { where: t(`video_inset_${inset}` as const) })} />
               </button>
-              <button type="button" aria-pressed={swapped} onClick={() => setSwapped(!swapped)}>
-                {t("video_swap")}
+              <button type="button" aria-pressed={swapped} aria-label={t("video_swap")} onClick={() => setSwapped(!swapped)}>
+                <Labelled icon="swap" text={t("video_swap")} />
               </button>
             </>
           )}
           {pipSupported && (
-            <button type="button" aria-pressed={pip} onClick={() => void togglePip()}>
-              {t("video_pip")}
+            <button type="button" aria-pressed={pip} aria-label={t("video_pip")} onClick={() => void togglePip()}>
+              <Labelled icon="pip" text={t("video_pip")} />
             </button>
           )}
-          <button type="button" aria-pressed={fullscreen} onClick={toggleFullscreen}>
-            {fullscreen ? t("video_fullscreen_exit") : t("video_fullscreen")}
+          <button
+            type="button"
+            aria-label={fullscreen ? t("video_fullscreen_exit") : t("video_fullscreen")}
+            onClick={toggleFullscreen}
+          >
+            <Labelled icon="fullscreen" text={fullscreen ? t("video_fullscreen_exit") : t("video_fullscreen")} />
           </button>
         </div>
       )}
