@@ -209,6 +209,15 @@ describe("layouts people use", () => {
     await teacher.getByRole("button", { name: t("console_call_clear") }).click();
     await taro.locator(".called-on").waitFor({ state: "detached" });
 
+    // By keyboard: Enter selects the seat under the cursor and names who sits there.
+    const teacherGrid = teacher.locator(".console-seats [role=grid]");
+    await teacherGrid.focus();
+    await teacherGrid.press("ArrowDown");
+    for (let i = 0; i < 3; i++) await teacherGrid.press("ArrowRight");
+    await teacherGrid.press("Enter");
+    await teacher.locator('.selected-seat[data-selected="1-3"]').getByText("はなこ").waitFor();
+    await teacher.getByRole("button", { name: t("console_unselect") }).click();
+
     // Calling by a suggested nickname.
     const call = teacher.locator("#call-input");
     await call.fill("はな");
@@ -232,7 +241,9 @@ describe("layouts people use", () => {
     await teacher.locator('.lost-alert[data-alert="lost"]').waitFor();
     await teacher.locator('tr[data-emotion="lost"] td.total').filter({ hasText: /^4$/ }).waitFor();
     await teacher.getByLabel(t("grid_view")).selectOption("heat:lost");
-    await teacher.locator(".console-seats [role=grid]").focus();
+    await teacherGrid.focus();
+    await teacherGrid.press("ArrowUp");
+    await teacherGrid.press("Home");
     await expect.poll(() => teacher.locator("#seat-0-0").textContent(), { timeout: WAIT }).toContain(t("heat_count", { count: 2 }));
     expect(await pageScrolls(teacher)).toBe(false);
     await evidence(teacher, "11-console-live");

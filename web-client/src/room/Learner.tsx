@@ -8,7 +8,7 @@ import type { Seat } from "@protocol/Seat";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { Chat, type UnsentLine } from "./Chat";
-import { usePhone, useTouchWords } from "./layout";
+import { usePhone, useTouchWords, useVisibleHeight } from "./layout";
 import type { Viewer } from "./media";
 import { Reactions } from "./Reactions";
 import { SeatGrid } from "./SeatGrid";
@@ -96,6 +96,7 @@ export function Learner(props: {
 }) {
   const { state, send, now } = props;
   const phone = usePhone();
+  useVisibleHeight(phone);
   const seated = state.yourSeat !== null;
   const [tab, setTab] = useState<Tab>(seated ? "chat" : "seats");
   // Sitting down is the first step; once it is done the chat comes forward.
@@ -150,14 +151,18 @@ export function Learner(props: {
             </button>
           ))}
         </div>
-        <div class="pane" role="tabpanel" id="pane-chat" aria-labelledby="tab-chat" hidden={tab !== "chat"}>
-          {chat}
-        </div>
-        <div class="pane" role="tabpanel" id="pane-seats" aria-labelledby="tab-seats" hidden={tab !== "seats"}>
-          <SeatsPanel state={state} send={send} onView={props.onView} prominent={!seated} />
-        </div>
-        <div class="pane" role="tabpanel" id="pane-reactions" aria-labelledby="tab-reactions" hidden={tab !== "reactions"}>
-          <Reactions state={state} now={now} send={send} />
+        {/* The panes share one place; a hidden one keeps its size (styles.css), so the chat's
+            scroll position and the grid's measurements hold while another tab is shown. */}
+        <div class="panes">
+          <div class="pane" role="tabpanel" id="pane-chat" aria-labelledby="tab-chat" hidden={tab !== "chat"}>
+            {chat}
+          </div>
+          <div class="pane" role="tabpanel" id="pane-seats" aria-labelledby="tab-seats" hidden={tab !== "seats"}>
+            <SeatsPanel state={state} send={send} onView={props.onView} prominent={!seated} />
+          </div>
+          <div class="pane" role="tabpanel" id="pane-reactions" aria-labelledby="tab-reactions" hidden={tab !== "reactions"}>
+            <Reactions state={state} now={now} send={send} />
+          </div>
         </div>
       </div>
     );
