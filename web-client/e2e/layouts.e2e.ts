@@ -162,6 +162,8 @@ describe("layouts people use", () => {
     // Words for touch, not for a mouse.
     await phone.getByText(t("no_seat_touch")).waitFor();
     expect(await phone.evaluate(() => document.body.innerText.includes("クリック"))).toBe(false);
+    // Seats are a finger's size too (the grid scrolls rather than shrink them).
+    expect(Number(await phone.locator('[role="grid"]').getAttribute("data-cell"))).toBeGreaterThanOrEqual(44);
     await evidence(phone, "07-phone-seats");
     await clickSeat(phone, 2, 2);
     // Seated: the chat comes forward.

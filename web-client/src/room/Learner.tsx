@@ -18,6 +18,9 @@ import { VideoArea } from "./VideoArea";
 /** How long "this seat is taken" stays after a click on a taken seat. */
 const TAKEN_NOTICE_MS = 4_000;
 
+/** A seat's size on a touch screen: a finger's target. */
+const TOUCH_CELL = 44;
+
 type Tab = "chat" | "seats" | "reactions";
 const TABS: Tab[] = ["chat", "seats", "reactions"];
 
@@ -78,6 +81,7 @@ function SeatsPanel(props: {
         reactions={new Map()}
         serverNow={() => Date.now() + state.clockOffset}
         staff={false}
+        minCell={touch ? TOUCH_CELL : undefined}
         onActivate={onActivate}
         onView={props.onView}
       />

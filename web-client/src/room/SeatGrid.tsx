@@ -30,6 +30,8 @@ export interface SeatGridProps {
   /** Server time now, to fade reactions. */
   serverNow: () => number;
   staff: boolean;
+  /** The smallest cell the grid opens with (a finger needs 44 px; the grid then scrolls). */
+  minCell?: number;
   /** Staff: the seat chosen to call on next (a second activation calls). */
   selected?: Seat | null;
   /**
@@ -202,7 +204,7 @@ export function SeatGrid(props: SeatGridProps) {
     const el = scroller.current;
     if (el && !fitted.current && el.clientWidth > 0) {
       fitted.current = true;
-      setCell(fitCell(el.clientWidth, cols));
+      setCell(Math.max(props.minCell ?? 0, fitCell(el.clientWidth, cols)));
     }
   }, [cols]);
 
