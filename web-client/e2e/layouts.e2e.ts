@@ -201,9 +201,12 @@ describe("layouts people use", () => {
     await teacher.locator(".console-seats #seat-0-0").waitFor({ state: "attached" });
     await clickSeat(teacher, 0, 0);
     await teacher.locator('.selected-seat[data-selected="0-0"]').getByText("たろう").waitFor();
-    expect(await teacher.locator(".current-call").count()).toBe(0);
     await teacher.getByRole("button", { name: t("console_start") }).click();
     await expect.poll(() => end.isDisabled(), { timeout: WAIT }).toBe(false);
+    // The node answered the start, sent after the selection: a call the selection had made would
+    // have arrived before it.
+    expect(await teacher.locator(".current-call").count()).toBe(0);
+    expect(await taro.locator(".called-on").count()).toBe(0);
     await clickSeat(teacher, 0, 0);
     await taro.locator('.called-on[role="alert"]').waitFor();
     await teacher.locator(".current-call").getByText("たろう").waitFor();
