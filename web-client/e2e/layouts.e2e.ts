@@ -206,6 +206,7 @@ describe("layouts people use", () => {
     // The node answered the start, sent after the selection: a call the selection had made would
     // have arrived before it.
     expect(await teacher.locator(".current-call").count()).toBe(0);
+    await taro.locator('.video[data-phase="live"]').waitFor();
     expect(await taro.locator(".called-on").count()).toBe(0);
     await clickSeat(teacher, 0, 0);
     await taro.locator('.called-on[role="alert"]').waitFor();
