@@ -343,9 +343,10 @@ export function SeatGrid(props: SeatGridProps) {
           </div>
         </div>
       </div>
-      {/* What the pointer is over, for mouse users (the keyboard's cell above is the screen reader's). */}
+      {/* What the pointer is over, or the keyboard cursor's seat, for sighted people (the
+          keyboard's cell above is the screen reader's). */}
       <p class="seat-hover" aria-hidden="true">
-        {hovered ? label(hovered) : "\u00a0"}
+        {hovered ? label(hovered) : focused ? label(cursor) : "\u00a0"}
       </p>
       {props.heat ? (
         <p class="grid-legend heat-legend" aria-hidden="true">
