@@ -220,6 +220,8 @@ describe("layouts people use", () => {
     await teacherGrid.focus();
     await teacherGrid.press("ArrowDown");
     for (let i = 0; i < 3; i++) await teacherGrid.press("ArrowRight");
+    // The cursor's seat is named under the grid before anything is chosen.
+    await teacher.locator(".console-seats .seat-hover").getByText("はなこ").waitFor();
     await teacherGrid.press("Enter");
     await teacher.locator('.selected-seat[data-selected="1-3"]').getByText("はなこ").waitFor();
     await teacher.getByRole("button", { name: t("console_unselect") }).click();
