@@ -5,7 +5,7 @@
 
 use e2e as common;
 
-use common::{Learner, NodeProcess, RedisServer, learners_on, processes};
+use common::{Learner, RedisServer, learners_on, processes};
 use futures_util::future::join_all;
 use protocol::CloseCode;
 use std::time::Duration;
