@@ -88,6 +88,7 @@ async fn a_call_and_a_removal_reach_a_learner_on_another_node() {
         .send(&ClientMsg::CallOn {
             nickname: Some("taro".into()),
             seat: None,
+            user: None,
         })
         .await;
     taro.recv_until(|m| matches!(m, ServerMsg::CalledOnYou { .. }).then_some(()))

@@ -55,6 +55,7 @@ fn staff_action(action: usize, target: usize) -> ClientMsg {
         2 => ClientMsg::CallOn {
             nickname: Some(format!("n{target}").into()),
             seat: None,
+            user: None,
         },
         3 => ClientMsg::ClearCall,
         4 => ClientMsg::Announce {
