@@ -57,7 +57,7 @@ export function Questions({ state, send }: { state: RoomState; send: (m: ClientM
                     aria-label={t(voted ? "questions_unvote_label" : "questions_upvote_label", { nickname: q.nickname })}
                     onClick={() => send(voted ? { type: "unvote", offset: q.offset } : { type: "upvote", offset: q.offset })}
                   >
-                    <span aria-hidden="true">▲</span> {t("questions_upvote")}
+                    <span aria-hidden="true">▲</span> {voted ? t("questions_voted") : t("questions_upvote")}
                   </button>
                 )}
                 {!staff && own && <span class="help">{t("questions_yours")}</span>}
