@@ -416,9 +416,12 @@ describe("a lecture in the browser", () => {
     const mutedTaro = teacher.locator(".muted-list li").filter({ hasText: "たろう" });
     await mutedTaro.locator(".muted-marker").waitFor();
     await taro.locator(".muted-note").waitFor();
+    // The console marks him muted where his question is too.
+    await item(teacher, "たろうの質問です").locator(".muted-marker").waitFor();
     await shot(teacher, "17-console-muted-list");
     await mutedTaro.getByRole("button", { name: t("muted_unmute_label", { nickname: "たろう" }) }).click();
     await mutedTaro.waitFor({ state: "detached" });
+    expect(await item(teacher, "たろうの質問です").locator(".muted-marker").count()).toBe(0);
     await teacher.locator(".muted-list").getByText(t("muted_empty")).waitFor();
     await taro.locator(".muted-note").waitFor({ state: "detached" });
     expect(await taro.locator("#chat-input").isDisabled()).toBe(false);

@@ -93,6 +93,14 @@ describe("question upvotes", () => {
     expect(before.yourVotes.has(7)).toBe(false);
     expect(applyOwnVote(s, { type: "chat" }, null)).toBe(s);
   });
+
+  it("does not show a second upvote's refusal as a failure", () => {
+    const s = fromWelcome(welcome(), T0, null);
+    const refused = (code: "already_voted" | "not_found") =>
+      applyServer(s, { type: "error", code, message: "", command: "upvote", id: 3 }, T0).lastError?.code ?? null;
+    expect(refused("already_voted")).toBeNull();
+    expect(refused("not_found")).toBe("not_found");
+  });
 });
 
 describe("muted learners", () => {

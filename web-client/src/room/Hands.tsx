@@ -2,7 +2,7 @@
 // "call on first" and a call or dismissal for each hand.
 import type { ClientMsg } from "@protocol/ClientMsg";
 import { formatTime, t } from "../i18n";
-import type { RoomState } from "./state";
+import { type RoomState, mutedLearner } from "./state";
 
 /** The learner's "raise hand" toggle, with the room's count of raised hands. */
 export function HandToggle({ state, send }: { state: RoomState; send: (m: ClientMsg) => boolean }) {
@@ -46,6 +46,7 @@ export function HandQueue({ state, send }: { state: RoomState; send: (m: ClientM
           {hands.map((h) => (
             <li key={h.user} data-user={h.user}>
               <span class="nick">{h.nickname}</span>
+              {mutedLearner(state, h.user, Date.now()) && <span class="muted-marker">{t("muted_marker")}</span>}
               {h.seat && <span class="hand-seat">{t("seat_name", { row: h.seat.row + 1, col: h.seat.col + 1 })}</span>}
               <time class="at">{formatTime(h.at)}</time>
               <button type="button" aria-label={t("hands_call_label", { nickname: h.nickname })} onClick={() => call(h.user)}>

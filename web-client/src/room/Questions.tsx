@@ -4,7 +4,7 @@
 import type { ClientMsg } from "@protocol/ClientMsg";
 import { useState } from "preact/hooks";
 import { formatTime, t } from "../i18n";
-import { type QuestionOrder, type RoomState, isStaff, questionList } from "./state";
+import { type QuestionOrder, type RoomState, isStaff, mutedLearner, questionList } from "./state";
 
 export function Questions({ state, send }: { state: RoomState; send: (m: ClientMsg) => boolean }) {
   const staff = isStaff(state);
@@ -44,6 +44,9 @@ export function Questions({ state, send }: { state: RoomState; send: (m: ClientM
                 <span class="question-body">
                   <span class="chat-meta">
                     <span class="nick">{q.nickname}</span>
+                    {staff && mutedLearner(state, q.user, Date.now()) && (
+                      <span class="muted-marker">{t("muted_marker")}</span>
+                    )}
                     {q.answered && <span class="tag answered">{t("chat_badge_answered")}</span>}
                     <time class="at">{formatTime(q.at)}</time>
                   </span>

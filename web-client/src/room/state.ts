@@ -366,6 +366,9 @@ export function applyServer(state: RoomState, msg: ServerMsg, localNow: number):
     case "your_hand":
       return { ...state, yourHand: msg.raised_at };
     case "error":
+      // A second upvote (a double click before the first was answered) is no failure: the
+      // vote counts, and the connection marks it yours.
+      if (msg.code === "already_voted") return state;
       return {
         ...state,
         lastError: { code: msg.code, message: msg.message, command: msg.command ?? null, at: localNow },
