@@ -17,8 +17,12 @@ export function HandToggle({ state, send }: { state: RoomState; send: (m: Client
       >
         <span aria-hidden="true">✋</span> {up ? t("hand_lower") : t("hand_raise")}
       </button>
-      <span class="hand-status" role="status">
-        {up && <span class="hand-up">{t("hand_up_status")} · </span>}
+      <span class="hand-status">
+        {/* Your own hand is announced; the room's count, which moves every tick in a big
+            lecture, is not. */}
+        <span class="hand-up" role="status">
+          {up ? `${t("hand_up_status")} · ` : ""}
+        </span>
         <span class="hand-count">{t("hand_count", { count: state.handCount })}</span>
       </span>
     </div>
