@@ -2,7 +2,9 @@
 //! and call on them from it. Changes go to the staff once a tick, as what left the queue and
 //! what joined its end.
 
-use protocol::{UnixMillis, UserId};
+use super::Room;
+use protocol::server::RaisedHand;
+use protocol::{ServerMsg, UnixMillis, UserId};
 use std::collections::{BTreeMap, HashMap};
 
 /// Raised hands in the order they went up, and what changed since the last tick.
@@ -115,6 +117,29 @@ impl HandQueue {
     fn touch(&mut self, user: &UserId) {
         let now = self.by_user.get(user).map(|(number, _)| *number);
         self.touched.entry(user.clone()).or_insert(now);
+    }
+}
+
+impl Room {
+    /// A hand of the queue as the staff see it.
+    pub(crate) fn raised_hand(&self, user: UserId, at: UnixMillis) -> Option<RaisedHand> {
+        let nickname = self.attendees.get(&user)?.nickname.clone();
+        let seat = self.grid.seat_of(&user);
+        Some(RaisedHand {
+            user,
+            nickname,
+            seat,
+            at,
+        })
+    }
+
+    /// Lowers `user`'s hand, if it is up, and tells them.
+    pub(crate) fn lower_hand(&mut self, user: &UserId) {
+        if self.hands.lower(user)
+            && let Some(conn) = self.attendees.get(user).and_then(|a| a.conn)
+        {
+            self.send_to(conn, ServerMsg::YourHand { raised_at: None });
+        }
     }
 }
 

@@ -26,6 +26,7 @@
 //! - `allowance`: rate limits kept in the room (presses, chat lines), on the room's time.
 //! - `reactions`: per-tick tally, rolling meter.
 //! - `hands`: the raised-hand queue and its per-tick changes.
+//! - `mutes`: the staff's list of muted learners and the end of mutes.
 //! - `votes`: question upvotes, one per learner per question, and their per-tick counts.
 //! - `commands`: what each client command does, with its role check.
 //! - `tests/`: the room driven by simulated clients in virtual time, a file per facet (phases,
@@ -39,6 +40,7 @@ mod allowance;
 mod chat;
 mod commands;
 mod hands;
+mod mutes;
 mod reactions;
 mod seats;
 pub mod spec;
@@ -53,8 +55,8 @@ use chat::ChatLog;
 use hands::HandQueue;
 use protocol::grid::{MAX_SEAT_NAMES, SeatName};
 use protocol::server::{
-    Announcement, CallInfo, LectureInfo, MutedLearner, Occupant, Phase, RaisedHand, RoomUpdate,
-    SeatChange, SeatOccupant, Welcome, You,
+    Announcement, CallInfo, LectureInfo, Occupant, Phase, RoomUpdate, SeatChange, SeatOccupant,
+    Welcome, You,
 };
 use protocol::{
     ChatOffset, ClientMsg, CloseCode, Command, CommandId, ErrorCode, LectureId, Nickname,
@@ -745,51 +747,6 @@ impl Room {
         }
     }
 
-    /// Mutes that ran out end: the learner and the staff are told.
-    fn expire_mutes(&mut self, now: UnixMillis) {
-        let mut ended = Vec::new();
-        for a in self.attendees.values_mut() {
-            if a.muted_until.is_some_and(|t| t <= now) {
-                a.muted_until = None;
-                ended.extend(a.conn);
-            }
-        }
-        // In connection order: the same outputs in the same order on every node.
-        ended.sort();
-        for conn in ended {
-            self.send_to(conn, ServerMsg::Muted { until: None });
-        }
-        self.mutes_changed(now);
-    }
-
-    /// The muted learners changed: the staff get the list, and the next expiry is noted.
-    pub(crate) fn mutes_changed(&mut self, now: UnixMillis) {
-        self.next_mute_expiry = self.attendees.values().filter_map(|a| a.muted_until).min();
-        let muted = self.muted_learners(now);
-        self.outputs.push_back(Output::Send {
-            to: Audience::Staff,
-            msg: ServerMsg::MutedLearners { muted },
-        });
-    }
-
-    /// Every learner muted at `now`, soonest end first.
-    fn muted_learners(&self, now: UnixMillis) -> Vec<MutedLearner> {
-        let mut muted: Vec<MutedLearner> = self
-            .attendees
-            .iter()
-            .filter_map(|(user, a)| {
-                let until = a.muted_until.filter(|t| *t > now)?;
-                Some(MutedLearner {
-                    user: user.clone(),
-                    nickname: a.nickname.clone(),
-                    until,
-                })
-            })
-            .collect();
-        muted.sort_by(|a, b| a.until.cmp(&b.until).then_with(|| a.user.cmp(&b.user)));
-        muted
-    }
-
     fn expire_holds(&mut self, now: UnixMillis) {
         let expired: Vec<UserId> = self
             .attendees
@@ -897,27 +854,6 @@ impl Room {
                 to: Audience::Staff,
                 msg: ServerMsg::Meter(meter),
             });
-        }
-    }
-
-    /// A hand of the queue as the staff see it.
-    fn raised_hand(&self, user: UserId, at: UnixMillis) -> Option<RaisedHand> {
-        let nickname = self.attendees.get(&user)?.nickname.clone();
-        let seat = self.grid.seat_of(&user);
-        Some(RaisedHand {
-            user,
-            nickname,
-            seat,
-            at,
-        })
-    }
-
-    /// Lowers `user`'s hand, if it is up, and tells them.
-    pub(crate) fn lower_hand(&mut self, user: &UserId) {
-        if self.hands.lower(user)
-            && let Some(conn) = self.attendees.get(user).and_then(|a| a.conn)
-        {
-            self.send_to(conn, ServerMsg::YourHand { raised_at: None });
         }
     }
 
