@@ -379,6 +379,11 @@ describe("a lecture in the browser", () => {
     await expect.poll(() => queue.allTextContents(), { timeout: WAIT }).toEqual(["たろう"]);
     // Called on, her hand is down.
     await hanako.locator('.hand-toggle[data-hand="down"]').waitFor();
+    // She raises it again (to the end of the queue) and lowers it herself.
+    await hanako.getByRole("button", { name: t("hand_raise") }).click();
+    await expect.poll(() => queue.allTextContents(), { timeout: WAIT }).toEqual(["たろう", "はなこ"]);
+    await hanako.getByRole("button", { name: t("hand_lower") }).click();
+    await expect.poll(() => queue.allTextContents(), { timeout: WAIT }).toEqual(["たろう"]);
     // Any hand in the queue can be called on.
     await teacher.getByRole("button", { name: t("hands_call_label", { nickname: "たろう" }) }).click();
     await taro.locator('.called-on[role="alert"]').waitFor();
