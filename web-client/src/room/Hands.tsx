@@ -1,5 +1,6 @@
 // Raised hands: the learner's toggle, and the console's queue (first raised first) with
 // "call on first" and a call or dismissal for each hand.
+import "./stafftools.css";
 import type { ClientMsg } from "@protocol/ClientMsg";
 import { formatTime, t } from "../i18n";
 import { type RoomState, mutedLearner } from "./state";
@@ -47,8 +48,9 @@ export function HandQueue({ state, send }: { state: RoomState; send: (m: ClientM
         <p class="help">{t("hands_empty")}</p>
       ) : (
         <ol class="hand-queue-list">
-          {hands.map((h) => (
+          {hands.map((h, i) => (
             <li key={h.user} data-user={h.user}>
+              <span class="hand-pos">{i + 1}.</span>
               <span class="nick">{h.nickname}</span>
               {mutedLearner(state, h.user, Date.now()) && <span class="muted-marker">{t("muted_marker")}</span>}
               {h.seat && <span class="hand-seat">{t("seat_name", { row: h.seat.row + 1, col: h.seat.col + 1 })}</span>}

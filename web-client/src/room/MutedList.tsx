@@ -1,6 +1,7 @@
 // The console's list of muted learners: each with a muted marker, the end of the mute, and
 // an unmute button. The list is the node's (`muted_learners`), so it is the same in every
 // console and empties by itself when mutes run out.
+import "./stafftools.css";
 import type { ClientMsg } from "@protocol/ClientMsg";
 import { formatTime, t } from "../i18n";
 import type { RoomState } from "./state";

@@ -1,6 +1,7 @@
 // The questions pane: every question of the chat with its upvotes, in a bounded scrolling
 // list. Learners upvote (once; pressing again takes the vote back); staff sort by votes or by
 // time and mark questions answered.
+import "./stafftools.css";
 import type { ClientMsg } from "@protocol/ClientMsg";
 import { useState } from "preact/hooks";
 import { formatTime, t } from "../i18n";
