@@ -790,9 +790,10 @@ impl Room {
         self.present_dirty = false;
     }
 
-    /// Sends the tick's batch: presence and reactions to everyone, seat changes to the staff
-    /// with their occupants and to learners as seat numbers (one message for each), the meter
-    /// to instructors and moderators.
+    /// Sends the tick's batch: presence, reactions, the hand count and the changed questions'
+    /// upvotes to everyone; seat changes to the staff with their occupants and to learners as
+    /// seat numbers, and the hand queue's changes to the staff (one message for each side when
+    /// the sides differ, else one for everyone); the meter to instructors and moderators.
     fn close_tick(&mut self, now: UnixMillis) {
         // What everyone gets.
         let mut update = RoomUpdate::default();
