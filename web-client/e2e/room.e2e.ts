@@ -372,7 +372,7 @@ describe("a lecture in the browser", () => {
     await taro.getByRole("button", { name: t("hand_raise") }).click();
     await expect.poll(() => queue.allTextContents(), { timeout: WAIT }).toEqual(["はなこ", "たろう"]);
     await taro.locator(".hand-count").getByText(t("hand_count", { count: 2 })).waitFor();
-    expect(await taro.getByRole("button", { name: t("hand_lower") }).getAttribute("aria-pressed")).toBe("true");
+    await taro.locator('.hand-toggle[data-hand="up"]').getByRole("button", { name: t("hand_lower") }).waitFor();
     await shot(teacher, "14-console-hand-queue");
     await teacher.getByRole("button", { name: t("hands_call_first") }).click();
     await hanako.locator('.called-on[role="alert"]').waitFor();
@@ -413,7 +413,8 @@ describe("a lecture in the browser", () => {
     await shot(teacher, "15-console-questions-by-votes");
     await shot(hanako, "16-learner-questions");
     // Pressing again takes the vote back.
-    await item(hanako, "たろうの質問です").getByRole("button", { name: t("questions_unvote_label", { nickname: "たろう" }) }).click();
+    await item(hanako, "たろうの質問です").getByRole("button", { name: t("questions_upvote_label", { nickname: "たろう" }), pressed: true }).click();
+    await item(hanako, "たろうの質問です").getByRole("button", { pressed: false }).waitFor();
     await item(teacher, "たろうの質問です").locator(".question-votes").getByText(t("questions_votes", { count: 0 })).waitFor();
 
     // --- The muted list: a marker while Taro is muted, gone once unmuted ------------------------------

@@ -13,7 +13,6 @@ export function HandToggle({ state, send }: { state: RoomState; send: (m: Client
       <button
         type="button"
         class={up ? "primary hand-button" : "hand-button"}
-        aria-pressed={up}
         onClick={() => send(up ? { type: "lower_hand" } : { type: "raise_hand" })}
       >
         <span aria-hidden="true">✋</span> {up ? t("hand_lower") : t("hand_raise")}

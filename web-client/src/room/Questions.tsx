@@ -1,6 +1,6 @@
 // The questions pane: every question of the chat with its upvotes, in a bounded scrolling
-// list. Learners upvote (once; pressing again takes the vote back); staff sort by votes or by
-// time and mark questions answered.
+// list. Learners upvote with a toggle button (pressed: your vote counts; pressing again takes
+// it back); staff sort by votes or by time and mark questions answered.
 import "./stafftools.css";
 import type { ClientMsg } from "@protocol/ClientMsg";
 import { useState } from "preact/hooks";
@@ -58,10 +58,10 @@ export function Questions({ state, send }: { state: RoomState; send: (m: ClientM
                     type="button"
                     class={voted ? "primary upvote" : "upvote"}
                     aria-pressed={voted}
-                    aria-label={t(voted ? "questions_unvote_label" : "questions_upvote_label", { nickname: q.nickname })}
+                    aria-label={t("questions_upvote_label", { nickname: q.nickname })}
                     onClick={() => send(voted ? { type: "unvote", offset: q.offset } : { type: "upvote", offset: q.offset })}
                   >
-                    <span aria-hidden="true">▲</span> {voted ? t("questions_voted") : t("questions_upvote")}
+                    <span aria-hidden="true">▲</span> {t("questions_upvote")}
                   </button>
                 )}
                 {!staff && own && <span class="help">{t("questions_yours")}</span>}
