@@ -17,7 +17,8 @@ user: UserId,
  */
 nickname: Nickname, 
 /**
- * The learner's seat, if seated.
+ * The learner's seat when this entry was sent (the welcome or the tick the hand went up),
+ * if seated then.
  */
 seat: Seat | null, 
 /**

@@ -511,7 +511,8 @@ pub struct RaisedHand {
     pub user: UserId,
     /// The learner's nickname.
     pub nickname: Nickname,
-    /// The learner's seat, if seated.
+    /// The learner's seat when this entry was sent (the welcome or the tick the hand went up),
+    /// if seated then.
     pub seat: Option<Seat>,
     /// When the hand went up.
     pub at: UnixMillis,
