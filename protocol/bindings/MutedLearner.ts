@@ -8,7 +8,7 @@ import type { UserId } from "./UserId";
  */
 export type MutedLearner = { 
 /**
- * The learner's account id (send it in `unmute`).
+ * The learner's id in this lecture (send it in `unmute`).
  */
 user: UserId, 
 /**

@@ -9,7 +9,7 @@ import type { UserId } from "./UserId";
  */
 export type RaisedHand = { 
 /**
- * The learner's account id (send it in `call_on` or `lower_hand`).
+ * The learner's id in this lecture (send it in `call_on` or `lower_hand`).
  */
 user: UserId, 
 /**

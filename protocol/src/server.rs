@@ -507,7 +507,7 @@ pub struct Announcement {
 /// A raised hand in the staff's queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RaisedHand {
-    /// The learner's account id (send it in `call_on` or `lower_hand`).
+    /// The learner's id in this lecture (send it in `call_on` or `lower_hand`).
     pub user: UserId,
     /// The learner's nickname.
     pub nickname: Nickname,
@@ -530,7 +530,7 @@ pub struct QuestionVotes {
 /// A learner who may not chat for now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct MutedLearner {
-    /// The learner's account id (send it in `unmute`).
+    /// The learner's id in this lecture (send it in `unmute`).
     pub user: UserId,
     /// The learner's nickname.
     pub nickname: Nickname,
