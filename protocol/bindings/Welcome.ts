@@ -98,11 +98,13 @@ hand_count: number,
  */
 your_hand: UnixMillis | null, 
 /**
- * The upvotes of every question still in the chat history that has any, by offset.
+ * The upvotes of every question still in the chat history that has any, by offset; after
+ * a `snapshot`, only of the questions in `chat`.
  */
 votes: Array<QuestionVotes>, 
 /**
- * The questions you upvoted (learners), in offset order.
+ * The questions you upvoted (learners), in offset order; after a `snapshot`, only those in
+ * `chat`.
  */
 your_votes: Array<ChatOffset>, 
 /**

@@ -203,10 +203,12 @@ pub struct Welcome {
     /// When your hand was raised, if it is (learners).
     #[serde(default)]
     pub your_hand: Option<UnixMillis>,
-    /// The upvotes of every question still in the chat history that has any, by offset.
+    /// The upvotes of every question still in the chat history that has any, by offset; after
+    /// a `snapshot`, only of the questions in `chat`.
     #[serde(default)]
     pub votes: Vec<QuestionVotes>,
-    /// The questions you upvoted (learners), in offset order.
+    /// The questions you upvoted (learners), in offset order; after a `snapshot`, only those in
+    /// `chat`.
     #[serde(default)]
     pub your_votes: Vec<ChatOffset>,
     /// Instructors and moderators: the learners muted now, soonest end first. `null` for a

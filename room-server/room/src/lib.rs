@@ -980,6 +980,14 @@ impl Room {
     fn welcome(&self, now: UnixMillis, user: &UserId, resume: Option<ResumeFrom>) -> Welcome {
         let epoch_matches = resume.is_some_and(|r| r.epoch == self.settings.epoch);
         let (replay, chat) = self.chat.replay_for(resume, epoch_matches);
+        // A snapshot replaces what the client shows: the votes of older questions would be
+        // weight for nothing. After `missed`, the client still shows what it had.
+        let shown_from = match replay {
+            protocol::server::Replay::Snapshot => {
+                chat.first().map_or(ChatOffset(0), |e| e.offset())
+            }
+            protocol::server::Replay::Missed => ChatOffset(0),
+        };
         let attendee = self.attendees.get(user);
         let staff = attendee.is_some_and(|a| a.role.is_staff());
         Welcome {
@@ -1023,11 +1031,20 @@ impl Room {
             }),
             hand_count: self.hands.count(),
             your_hand: self.hands.raised_at(user),
-            votes: self.votes.counts(),
+            votes: self
+                .votes
+                .counts()
+                .into_iter()
+                .filter(|v| v.offset >= shown_from)
+                .collect(),
             your_votes: if staff {
                 Vec::new()
             } else {
-                self.votes.of(user)
+                self.votes
+                    .of(user)
+                    .into_iter()
+                    .filter(|o| *o >= shown_from)
+                    .collect()
             },
             muted: staff.then(|| self.muted_learners(now)),
         }

@@ -269,6 +269,42 @@ fn learners_upvote_a_question_once_and_everyone_gets_the_count_once_a_tick() {
 }
 
 #[test]
+fn a_snapshot_carries_the_votes_of_the_questions_it_shows_and_a_resume_all_of_them() {
+    let settings = RoomSettings {
+        welcome_chat_len: 2,
+        ..RoomSettings::default()
+    };
+    let mut sim = Sim::with(spec(), settings, START.minus_ms(30 * MIN));
+    let asker = sim.join("a", "あい", Role::Learner);
+    let voter = sim.join("v", "ぶい", Role::Learner);
+    sim.send(asker, question("古い質問"));
+    sim.send(
+        voter,
+        ClientMsg::Upvote {
+            offset: ChatOffset(1),
+        },
+    );
+    let w = sim.welcome(voter);
+    for text in ["二つ目", "三つ目"] {
+        sim.send(asker, chat(text));
+    }
+    // A fresh entry shows the last two lines only: the old question's votes stay home.
+    let fresh = sim.join("v", "ぶい", Role::Learner);
+    let snapshot = sim.welcome(fresh);
+    assert!(snapshot.votes.is_empty() && snapshot.your_votes.is_empty());
+    // A resume from before the question's vote gets them: the client still shows it.
+    let resume = ResumeFrom {
+        epoch: w.epoch,
+        offset: ChatOffset(1),
+    };
+    let back = sim.join_resuming("v", "ぶい", Role::Learner, Some(resume));
+    let missed = sim.welcome(back);
+    assert_eq!(missed.replay, Replay::Missed);
+    assert_eq!(missed.your_votes, vec![ChatOffset(1)]);
+    assert_eq!(missed.votes.len(), 1);
+}
+
+#[test]
 fn staff_see_who_is_muted_until_the_mute_ends_or_is_lifted() {
     let mut sim = doors_open_sim();
     let teacher = sim.join("t", "先生", Role::Instructor);
