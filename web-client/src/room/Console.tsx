@@ -1,8 +1,8 @@
 // The instructor's and moderators' console: fixed panes on one screen, none growing into a
 // page-long column. Left: the lecture's controls, the small camera preview and the meter (with
 // the 「わからない」 alert); middle: the seat grid (select a seat to see who sits there, select it
-// again to call on them; or switch to the heat view of each seat's reactions); right: the open
-// questions over the chat.
+// again to call on them; or switch to the heat view of each seat's reactions); right: the raised
+// hands, the questions and the muted learners over the chat.
 import type { ChatMessage } from "@protocol/ChatMessage";
 import type { ClientMsg } from "@protocol/ClientMsg";
 import type { Seat } from "@protocol/Seat";
@@ -11,13 +11,16 @@ import { lang, t } from "../i18n";
 import { CallBox } from "./CallBox";
 import { Chat, type UnsentLine } from "./Chat";
 import { emotionIcon } from "./emotions";
+import { HandQueue } from "./Hands";
 import { heatOf } from "./history";
 import { useTouchWords } from "./layout";
 import { LOST_KEY, LOST_WINDOW_BUCKETS, lostSpike } from "./lostAlert";
 import type { Publisher } from "./media";
 import { MeterChart } from "./MeterChart";
+import { MutedList } from "./MutedList";
+import { Questions } from "./Questions";
 import { SeatGrid } from "./SeatGrid";
-import { type RoomState, type SeatIndex, METER_BUCKET_MS, bit, isTaken, meterSeries, openQuestions, seatIndex } from "./state";
+import { type RoomState, type SeatIndex, METER_BUCKET_MS, bit, isTaken, meterSeries, seatIndex } from "./state";
 import { Video } from "./VideoArea";
 
 type Send = (m: ClientMsg) => boolean;
@@ -269,7 +272,6 @@ export function Console({
   publisher: Publisher;
   unsent: UnsentLine[];
 }) {
-  const questions = openQuestions(state);
   const instructor = state.you.role === "instructor";
   const moderation = {
     onDelete: (m: ChatMessage) => send({ type: "delete_chat", offset: m.offset }),
@@ -290,20 +292,9 @@ export function Console({
       </div>
       <ConsoleSeats state={state} send={send} />
       <div class="console-right">
-        <section class="questions" aria-labelledby="questions-title">
-          <h2 id="questions-title">{t("console_questions")}</h2>
-          {questions.length === 0 && <p class="help">{t("console_questions_empty")}</p>}
-          <ul>
-            {questions.map((q) => (
-              <li key={q.offset} data-offset={q.offset}>
-                <span class="nick">{q.nickname}</span> <span class="chat-text">{q.text}</span>{" "}
-                <button type="button" onClick={() => moderation.onAnswered(q)}>
-                  {t("console_mark_answered")}
-                </button>
-              </li>
-            ))}
-          </ul>
-        </section>
+        <HandQueue state={state} send={send} />
+        <Questions state={state} send={send} />
+        <MutedList state={state} send={send} />
         <Chat
           messages={state.chat}
           maxChars={state.lecture.chat_max_chars}

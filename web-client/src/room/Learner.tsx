@@ -1,7 +1,7 @@
 // The learner's room. On a larger screen: the video with the reactions under it and the chat
 // beside it; until the learner sits, the seat grid comes first, above the video, as the first
 // step; once seated it becomes a small pane over the chat. On a phone: the video stays at the
-// top and tabs below switch between chat, seats and reactions (every pane stays mounted, so
+// top and tabs below switch between chat, questions, seats and reactions (every pane stays mounted, so
 // what was typed is kept), the page itself never scrolls, so typing never moves the video away.
 import type { ClientMsg } from "@protocol/ClientMsg";
 import type { Seat } from "@protocol/Seat";
@@ -10,6 +10,7 @@ import { t } from "../i18n";
 import { Chat, type UnsentLine } from "./Chat";
 import { usePhone, useTouchWords, useVisibleHeight } from "./layout";
 import type { Viewer } from "./media";
+import { Questions } from "./Questions";
 import { Reactions } from "./Reactions";
 import { SeatGrid } from "./SeatGrid";
 import { type RoomState, type SeatIndex, isTaken, seatIndex } from "./state";
@@ -21,8 +22,8 @@ const TAKEN_NOTICE_MS = 4_000;
 /** A seat's size on a touch screen: a finger's target. */
 const TOUCH_CELL = 44;
 
-type Tab = "chat" | "seats" | "reactions";
-const TABS: Tab[] = ["chat", "seats", "reactions"];
+type Tab = "chat" | "questions" | "seats" | "reactions";
+const TABS: Tab[] = ["chat", "questions", "seats", "reactions"];
 
 function SeatsPanel(props: {
   state: RoomState;
@@ -161,6 +162,9 @@ export function Learner(props: {
           <div class="pane" role="tabpanel" id="pane-chat" aria-labelledby="tab-chat" hidden={tab !== "chat"}>
             {chat}
           </div>
+          <div class="pane" role="tabpanel" id="pane-questions" aria-labelledby="tab-questions" hidden={tab !== "questions"}>
+            <Questions state={state} send={send} />
+          </div>
           <div class="pane" role="tabpanel" id="pane-seats" aria-labelledby="tab-seats" hidden={tab !== "seats"}>
             <SeatsPanel state={state} send={send} onView={props.onView} prominent={!seated} />
           </div>
@@ -181,6 +185,7 @@ export function Learner(props: {
       </div>
       <div class="side">
         {seated && <SeatsPanel state={state} send={send} onView={props.onView} prominent={false} />}
+        <Questions state={state} send={send} />
         {chat}
       </div>
     </div>

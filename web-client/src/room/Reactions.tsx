@@ -2,6 +2,7 @@
 import type { ClientMsg } from "@protocol/ClientMsg";
 import { lang, t } from "../i18n";
 import { emotionIcon } from "./emotions";
+import { HandToggle } from "./Hands";
 import { type RoomState, recentBursts } from "./state";
 
 export function Reactions(props: { state: RoomState; now: number; send: (m: ClientMsg) => boolean; hidden?: boolean; id?: string }) {
@@ -37,6 +38,7 @@ export function Reactions(props: { state: RoomState; now: number; send: (m: Clie
           </span>
         ))}
       </div>
+      <HandToggle state={state} send={props.send} />
     </section>
   );
 }
