@@ -185,7 +185,8 @@ describe("a lecture in the browser", () => {
     expect(await html.locator("#seat-1-2").textContent()).toContain(t("seat_empty"));
     await grid.press("Enter");
     await html.getByText(t("your_seat", { seat: t("seat_name", { row: 2, col: 3 }) })).waitFor();
-    // Taking an occupied seat says it is taken.
+    // Taking an occupied seat says it is taken (once her grid shows it taken).
+    await waitSeat(html, 0, 0, "たろう");
     await clickSeat(html, 0, 0);
     await html.getByText(t("seat_taken_notice")).waitFor();
     await waitSeat(instructor, 0, 0, "たろう");
