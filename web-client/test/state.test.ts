@@ -96,8 +96,8 @@ describe("chat stream", () => {
     expect(openQuestions(s).map((m) => m.offset)).toEqual([2]);
     s = applyServer(s, chat({ kind: "answered", offset: 3, at: T0, target: 2 }), T0);
     s = applyServer(s, chat({ kind: "deleted", offset: 4, at: T0, target: 1 }), T0);
-    expect(s.chat[0]).toMatchObject({ deleted: true, text: "" });
-    expect(s.chat[1]).toMatchObject({ answered: true });
+    expect(s.chat.at(0)).toMatchObject({ deleted: true, text: "" });
+    expect(s.chat.at(1)).toMatchObject({ answered: true });
     expect(openQuestions(s)).toEqual([]);
 
     const again = applyServer(s, chat(message(4, "duplicate")), T0);
@@ -111,7 +111,7 @@ describe("chat stream", () => {
     let s = fromWelcome(welcome(), T0, null);
     for (let i = 1; i <= CHAT_KEEP + 5; i++) s = applyServer(s, chat(message(i, `m${i}`)), T0);
     expect(s.chat.length).toBe(CHAT_KEEP);
-    expect(s.chat[0]!.offset).toBe(6);
+    expect(s.chat.at(0)!.offset).toBe(6);
     // Deleting a message that scrolled away changes nothing but the offset.
     s = applyServer(s, chat({ kind: "deleted", offset: CHAT_KEEP + 6, at: T0, target: 1 }), T0);
     expect(s.lastOffset).toBe(CHAT_KEEP + 6);
