@@ -48,14 +48,19 @@ export interface Server {
 }
 
 /** Starts `room-server --demo` on a free loopback port, serving the built client; with a
- * portal's sign-in address when given (`portal_sign_in_url` in a config file). */
-export async function startServer(options: { portalSignInUrl?: string } = {}): Promise<Server> {
+ * portal's sign-in address when given (`portal_sign_in_url` in a config file), and `config`
+ * (more of the config file's TOML: a ticket secret, raised limits) when given. */
+export async function startServer(options: { portalSignInUrl?: string; config?: string } = {}): Promise<Server> {
   const dist = path.join(clientRoot, "dist");
   if (!existsSync(path.join(dist, "index.html"))) throw new Error("web-client/dist is missing: run `npm run build` first");
   const work = mkdtempSync(path.join(tmpdir(), "room-e2e-"));
   const apiKey = randomBytes(32).toString("hex");
   const config = path.join(work, "room.toml");
-  writeFileSync(config, options.portalSignInUrl ? `portal_sign_in_url = ${JSON.stringify(options.portalSignInUrl)}\n` : "");
+  writeFileSync(
+    config,
+    (options.portalSignInUrl ? `portal_sign_in_url = ${JSON.stringify(options.portalSignInUrl)}\n` : "") +
+      (options.config ?? ""),
+  );
   const child: ChildProcess = spawn(
     serverBinary(),
     [

@@ -298,11 +298,15 @@ export function Chat(props: ChatProps) {
             const row = (e.target as HTMLElement).closest<HTMLElement>("li[data-offset]");
             if (row) setActive(Number(row.dataset.offset));
           }}
-          onFocusOut={(e) => {
-            if (!log.current?.contains(e.relatedTarget as Node | null)) {
-              setFocused(false);
-              setMenu(null);
-            }
+          onFocusOut={() => {
+            // Decided once the focus has landed: a menu changing its items moves the focus
+            // from a removed item to a new one, which is no leaving.
+            setTimeout(() => {
+              if (!log.current?.contains(document.activeElement)) {
+                setFocused(false);
+                setMenu(null);
+              }
+            }, 0);
           }}
           onKeyDown={onListKey}
           data-rows-drawn={win.end - win.start}
