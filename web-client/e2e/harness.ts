@@ -25,7 +25,7 @@ function scriptsTargetDir(): string {
   return path.join(homedir(), ".cache", "live-lecture", `target-${key}`);
 }
 
-function serverBinary(): string {
+export function serverBinary(): string {
   const candidates = [
     process.env.ROOM_SERVER_BIN,
     path.join(process.env.CARGO_TARGET_DIR ?? scriptsTargetDir(), "debug", "room-server"),
