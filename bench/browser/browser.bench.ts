@@ -10,6 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import os from "node:os";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Server, WAIT, artifactPath, launchChromium, serverBinary, startServer } from "../../web-client/e2e/harness";
@@ -148,9 +149,12 @@ reaction_burst = 1000000
     });
     const enteredSecs = (Date.now() - started) / 1000;
 
+    const loadBefore = os.loadavg()[0]!;
+    const profilers = profile ? await Promise.all([instructor, learner].map(startProfile)) : [];
     for (const page of [instructor, learner]) await page.evaluate(() => ((window as unknown as { __bench: { on: boolean } }).__bench.on = true));
     const sent: Sent = await drive(learners, settings);
     for (const page of [instructor, learner]) await page.evaluate(() => ((window as unknown as { __bench: { on: boolean } }).__bench.on = false));
+    for (const [i, stop] of profilers.entries()) await stop(["instructor", "learner"][i]!);
 
     // Both pages received the class's chat: the last line sent arrives (bounded wait).
     for (const page of [instructor, learner]) {
@@ -171,6 +175,9 @@ reaction_burst = 1000000
         duration_secs: settings.seconds,
         question_every: settings.questionEvery,
       },
+      // The machine is shared: its load (1-minute average, all processes) when the class
+      // started chatting and when it stopped, against its cores.
+      machine: { cores: os.cpus().length, load_before: round(loadBefore), load_after: round(os.loadavg()[0]!) },
       entered_secs: round(enteredSecs),
       sent,
       learners_closed: learners.filter((l) => l.closed !== null).length,
@@ -200,6 +207,37 @@ reaction_burst = 1000000
     }
   });
 });
+
+/** BENCH_PROFILE=1: a CPU profile of each page during the load (Chrome DevTools' format, in
+ * web-client/e2e-artifacts/), and its functions with the most time of their own printed. */
+const profile = process.env.BENCH_PROFILE === "1";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+}
+
+async function startProfile(page: Page): Promise<(name: string) => Promise<void>> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 500 });
+  await cdp.send("Profiler.start");
+  return async (name) => {
+    const { profile: p } = (await cdp.send("Profiler.stop")) as unknown as {
+      profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+    };
+    writeFileSync(artifactPath(`bench-${name}.cpuprofile`), JSON.stringify(p));
+    const byId = new Map(p.nodes.map((n) => [n.id, n]));
+    const self = new Map<string, number>();
+    p.samples.forEach((id, i) => {
+      const f = byId.get(id)!.callFrame;
+      const key = `${f.functionName || "(anonymous)"} ${f.url.split("/").pop()}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+      self.set(key, (self.get(key) ?? 0) + (p.timeDeltas[i] ?? 0));
+    });
+    const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 25);
+    console.log(`${name}: most self time\n${top.map(([k, us]) => `${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`).join("\n")}`);
+  };
+}
 
 function gitCommit(): string | null {
   try {
