@@ -559,23 +559,23 @@ function LineMenu(props: { id: string; m: ChatMessage; view: MenuView; up: boole
       break;
   }
   const titleId = `${props.id}-title`;
+  // The title sits beside the menu, not in it: a menu holds only its items.
   return (
-    <div
-      id={props.id}
-      ref={ref}
-      class={`chat-menu${props.up ? " up" : ""}`}
-      role="menu"
-      aria-label={title === null ? t("chat_line_actions", { nickname: m.nickname }) : undefined}
-      aria-labelledby={title === null ? undefined : titleId}
-      data-view={props.view}
-      onKeyDown={onKey}
-    >
+    <div class={`chat-menu${props.up ? " up" : ""}`} ref={ref} onKeyDown={onKey} data-view={props.view}>
       {title !== null && (
         <p class="chat-menu-title" id={titleId}>
           {title}
         </p>
       )}
-      {items}
+      <div
+        id={props.id}
+        class="chat-menu-items"
+        role="menu"
+        aria-label={title === null ? t("chat_line_actions", { nickname: m.nickname }) : undefined}
+        aria-labelledby={title === null ? undefined : titleId}
+      >
+        {items}
+      </div>
     </div>
   );
 }
