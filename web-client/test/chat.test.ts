@@ -2,7 +2,7 @@ import type { ChatMessage } from "@protocol/ChatMessage";
 import { describe, expect, it } from "vitest";
 import { ChatLog, CHUNK } from "../src/room/chatlog";
 import { announcement, countAfter } from "../src/room/Chat";
-import { setLang } from "../src/i18n";
+import { formatTime, setLang } from "../src/i18n";
 import { RowHeights, anchorAt, atBottom, rowAt, rowTops, rowWindow, scrollForAnchor } from "../src/room/windowing";
 import { T0 } from "./fixtures";
 
@@ -147,5 +147,32 @@ describe("announcing new lines", () => {
     expect(announcement(many.slice(2))).toBe("10 new messages");
     setLang("ja");
     expect(announcement(many)).toBe("新しいメッセージ 12 件（うち質問 2 件）");
+  });
+});
+
+describe("formatting times", () => {
+  it("makes a formatter once per language, not once per line", () => {
+    const Original = Intl.DateTimeFormat;
+    let made = 0;
+    Intl.DateTimeFormat = class extends Original {
+      constructor(...args: ConstructorParameters<typeof Original>) {
+        super(...args);
+        made++;
+      }
+    } as typeof Original;
+    const lines = Array.from({ length: 500 }, (_, i) => T0 + i * 60_000);
+    let ja: string[];
+    let en: string[];
+    try {
+      ja = lines.map((at) => formatTime(at, "ja"));
+      en = lines.map((at) => formatTime(at, "en"));
+    } finally {
+      Intl.DateTimeFormat = Original;
+    }
+    expect(made).toBeGreaterThan(0);
+    expect(made).toBeLessThanOrEqual(2);
+    const fresh = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" });
+    expect(en[7]).toBe(fresh.format(lines[7]!));
+    expect(ja[7]).toBe(new Intl.DateTimeFormat("ja-JP", { hour: "2-digit", minute: "2-digit" }).format(lines[7]!));
   });
 });
