@@ -149,6 +149,23 @@ describe("the chat in a busy lecture", () => {
     expect(until).toContain(await note.textContent());
     await taro.screenshot({ path: artifactPath("chat-04-muted.png") });
 
+    // Removing asks which kind first; Escape steps back to the line's menu. "May not return"
+    // closes the learner's room for good.
+    await instructor.keyboard.press("Enter");
+    await menu.waitFor();
+    while ((await focusedItem()) !== t("console_remove")) await instructor.keyboard.press("ArrowDown");
+    await instructor.keyboard.press("Enter");
+    await expect.poll(focusedItem).toBe(t("console_remove_may_return"));
+    await instructor.keyboard.press("Escape");
+    await expect.poll(focusedItem).toBe(t("console_delete"));
+    while ((await focusedItem()) !== t("console_remove")) await instructor.keyboard.press("ArrowDown");
+    await instructor.keyboard.press("Enter");
+    await expect.poll(focusedItem).toBe(t("console_remove_may_return"));
+    await instructor.keyboard.press("ArrowDown");
+    expect(await focusedItem()).toBe(t("console_remove_no_return"));
+    await instructor.keyboard.press("Enter");
+    await taro.getByText(t("closed_4104")).waitFor();
+
     expect(pageErrors).toEqual([]);
   });
 });

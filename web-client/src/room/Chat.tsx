@@ -177,6 +177,8 @@ export function Chat(props: ChatProps) {
     setMenu({ offset, view: "main", up });
   };
 
+  const keyedMenu = useRef(false);
+
   const closeMenu = (refocus: boolean) => {
     setMenu(null);
     if (refocus) focusNext.current = true;
@@ -202,6 +204,8 @@ export function Chat(props: ChatProps) {
       case "Enter":
       case "ContextMenu":
         if (!props.moderation || current < 0 || !hasActions(messages.at(current)!)) return;
+        // The menu key also asks for the browser's own menu next: this one stands for it.
+        keyedMenu.current = e.key === "ContextMenu";
         openMenu(keyOf(current), e.target as HTMLElement);
         break;
       case "F10":
@@ -309,6 +313,10 @@ export function Chat(props: ChatProps) {
             }, 0);
           }}
           onKeyDown={onListKey}
+          onContextMenu={(e) => {
+            if (keyedMenu.current) e.preventDefault();
+            keyedMenu.current = false;
+          }}
           data-rows-drawn={win.end - win.start}
           data-rows={count}
         >
