@@ -90,6 +90,12 @@ describe("the chat in a busy lecture", () => {
     expect(Number(await log.getAttribute("data-rows"))).toBe(42);
     expect(drawn).toBeLessThan(42);
     expect(await inView(instructor, "行 40")).toBe(true);
+    // Screen readers: the log itself is not live; the polite region sums the burst up in one
+    // sentence instead of forty.
+    expect(await log.getAttribute("aria-live")).toBe("off");
+    const announcer = instructor.locator("[data-chat-announcer]");
+    expect(await announcer.getAttribute("aria-live")).toBe("polite");
+    await expect.poll(() => announcer.textContent(), { timeout: WAIT }).toMatch(/^新しいメッセージ \d+ 件$/);
     // One tab stop in the whole list.
     expect(await log.locator('[tabindex="0"]').count()).toBe(1);
     await instructor.screenshot({ path: artifactPath("chat-01-busy.png") });
