@@ -1,14 +1,13 @@
 //! A connection's way back from its room: the bounded queue of frames, the switch that ends
 //! it at once, and frames encoded once for all their recipients.
 
+use super::signal::Signal;
 use super::ws::Frame;
 use bytes::Bytes;
 use protocol::{CloseCode, Codec, CommandId, ErrorCode, ServerMsg};
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 /// What a room hands a session's writer, in order.
@@ -25,10 +24,11 @@ pub(crate) enum Outgoing {
 pub(crate) struct Full;
 
 /// Tells a session to end now, skipping its queue (slow client, protocol violation, …). The
-/// first reason given wins.
+/// first reason given wins. Anyone may kick; only the session's own task waits for it (see
+/// [`Signal`]).
 #[derive(Debug, Default)]
 pub(crate) struct Kick {
-    token: CancellationToken,
+    signal: Signal,
     ending: OnceLock<Ending>,
 }
 
@@ -56,15 +56,15 @@ impl Kick {
 
     fn end(&self, ending: Ending) {
         let _first_reason_wins = self.ending.set(ending);
-        self.token.cancel();
+        self.signal.raise();
     }
 
     pub(crate) async fn kicked(&self) {
-        self.token.cancelled().await;
+        self.signal.raised().await;
     }
 
     pub(crate) fn is_kicked(&self) -> bool {
-        self.token.is_cancelled()
+        self.signal.is_raised()
     }
 
     /// How the session ends, once kicked (gone, if it never was).
@@ -79,9 +79,9 @@ pub(crate) struct Outbox {
     pub(crate) queue: Arc<OutQueue>,
     pub(crate) kick: Arc<Kick>,
     pub(crate) codec: Codec,
-    /// Cancelled once the welcome (and the media settings after it) are queued: the session's
+    /// Raised once the welcome (and the media settings after it) are queued: the session's
     /// media loop says nothing before.
-    pub(crate) welcomed: CancellationToken,
+    pub(crate) welcomed: Arc<Signal>,
 }
 
 impl Outbox {
@@ -91,7 +91,7 @@ impl Outbox {
             queue: Arc::new(OutQueue::new(capacity)),
             kick: Arc::new(Kick::default()),
             codec,
-            welcomed: CancellationToken::new(),
+            welcomed: Arc::default(),
         }
     }
 
@@ -153,8 +153,8 @@ impl Outbox {
 #[derive(Debug)]
 pub(crate) struct OutQueue {
     state: Mutex<QueueState>,
-    /// Something was queued into an empty queue.
-    ready: Notify,
+    /// Something was queued into an empty queue (the writer waits for it).
+    ready: Signal,
     capacity: usize,
 }
 
@@ -180,7 +180,7 @@ impl OutQueue {
     fn new(capacity: usize) -> Self {
         Self {
             state: Mutex::default(),
-            ready: Notify::new(),
+            ready: Signal::default(),
             capacity,
         }
     }
@@ -199,14 +199,14 @@ impl OutQueue {
         state.items.push_back(item);
         drop(state);
         if was_empty {
-            self.ready.notify_one();
+            self.ready.raise();
         }
         Ok(())
     }
 
     /// Waits until something is queued (at once if something is).
     pub(crate) async fn ready(&self) {
-        self.ready.notified().await;
+        self.ready.take().await;
     }
 
     /// Takes up to `max` frames, stopping at a close. Whatever is left for the next batch
@@ -254,7 +254,7 @@ impl OutQueue {
         } else {
             // The frames left behind are timed from the same moment (an upper bound: they
             // were queued no earlier), and the writer comes back for them.
-            self.ready.notify_one();
+            self.ready.raise();
         }
         batch
     }

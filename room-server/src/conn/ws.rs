@@ -25,7 +25,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::Notify;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
@@ -34,6 +33,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{
 };
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::signal::Signal;
 use super::socket::Socket;
 
 /// The reading half: a stream of the client's messages.
@@ -139,7 +139,7 @@ const CONTROL_LIMIT: usize = 512;
 pub(crate) struct Control {
     bytes: Mutex<Vec<u8>>,
     /// Bytes are waiting (wakes the writer).
-    waiting: Notify,
+    waiting: Signal,
     /// The writer took the bytes (wakes a reader that found the buffer full).
     taken: AtomicWaker,
     /// Tungstenite answered the client's close: the node must not send a close of its own.
@@ -215,7 +215,7 @@ impl AsyncWrite for ReadSide {
         }
         bytes.extend_from_slice(buf);
         drop(bytes);
-        control.waiting.notify_one();
+        control.waiting.raise();
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -279,7 +279,7 @@ impl Writer {
 
     /// Waits until tungstenite left control frames to send.
     pub(crate) async fn control_waiting(&self) {
-        self.control.waiting.notified().await;
+        self.control.waiting.take().await;
     }
 
     /// `write` system calls made so far.

@@ -546,7 +546,7 @@ fn deliver_with(
                         {
                             out.kick.kick(Some(CloseCode::SlowConsumer));
                         }
-                        out.welcomed.cancel();
+                        out.welcomed.raise();
                     }
                     match result {
                         Ok(()) => sent += 1,
