@@ -71,6 +71,16 @@ describe("the chat log", () => {
     expect(countAfter(log, 5)).toBe(200);
     expect(countAfter(ChatLog.empty, 5)).toBe(0);
   });
+
+  it("reads like an array where the page needs one", () => {
+    const log = logOf(1, 10);
+    expect(log.slice(-3).map((m) => m.offset)).toEqual([8, 9, 10]);
+    expect(log.slice(2, 4).map((m) => m.offset)).toEqual([3, 4]);
+    expect(log.slice(8, 50).map((m) => m.offset)).toEqual([9, 10]);
+    expect(log.find((m) => m.offset > 4)?.offset).toBe(5);
+    expect(log.some((m) => m.offset === 11)).toBe(false);
+    expect(log.filter((m) => m.offset % 5 === 0).map((m) => m.offset)).toEqual([5, 10]);
+  });
 });
 
 describe("drawing only the rows in view", () => {

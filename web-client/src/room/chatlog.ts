@@ -94,6 +94,24 @@ export class ChatLog implements Iterable<ChatMessage> {
     return out;
   }
 
+  find(test: (m: ChatMessage) => boolean): ChatMessage | undefined {
+    for (const m of this) if (test(m)) return m;
+    return undefined;
+  }
+
+  some(test: (m: ChatMessage) => boolean): boolean {
+    return this.find(test) !== undefined;
+  }
+
+  /** Lines `start` to `end` (exclusive) as an array, as `Array.prototype.slice` counts them. */
+  slice(start = 0, end = this.length): ChatMessage[] {
+    const from = start < 0 ? Math.max(0, this.length + start) : Math.min(start, this.length);
+    const to = end < 0 ? Math.max(0, this.length + end) : Math.min(end, this.length);
+    const out: ChatMessage[] = [];
+    for (let i = from; i < to; i++) out.push(this.at(i)!);
+    return out;
+  }
+
   map<T>(f: (m: ChatMessage, i: number) => T): T[] {
     const out: T[] = [];
     for (let i = 0; i < this.length; i++) out.push(f(this.at(i)!, i));
