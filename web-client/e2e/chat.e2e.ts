@@ -172,6 +172,12 @@ describe("the chat in a busy lecture", () => {
     await instructor.keyboard.press("Enter");
     await taro.getByText(t("closed_4104")).waitFor();
 
+    // Rows are drawn again in the other language.
+    const lastMenu = moderator.locator('[role="log"] li').last().locator(".chat-menu-button");
+    expect(await lastMenu.getAttribute("aria-label")).toBe(t("chat_line_actions", { nickname: "たろう" }));
+    await moderator.getByLabel(t("language")).selectOption("en");
+    await expect.poll(() => lastMenu.getAttribute("aria-label")).toBe(t("chat_line_actions", { nickname: "たろう" }, "en"));
+
     expect(pageErrors).toEqual([]);
   });
 });

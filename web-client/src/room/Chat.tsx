@@ -11,7 +11,7 @@
 import type { ChatMessage } from "@protocol/ChatMessage";
 import { memo } from "preact/compat";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { formatTime, t } from "../i18n";
+import { type Lang, formatTime, lang, t } from "../i18n";
 import type { ChatLog } from "./chatlog";
 import { type Anchor, RowHeights, anchorAt, atBottom, rowTops, rowWindow, scrollForAnchor } from "./windowing";
 
@@ -278,6 +278,7 @@ export function Chat(props: ChatProps) {
         tabbable={i === tabRow}
         menu={menu && menu.offset === m.offset ? menu.view : null}
         menuUp={menu !== null && menu.offset === m.offset && menu.up}
+        lang={lang()}
         events={rowEvents.current}
       />,
     );
@@ -436,13 +437,16 @@ function roleBadge(m: ChatMessage) {
   return null;
 }
 
-/** One line; drawn again only when the line, its place in the tab order or its menu changes. */
+/** One line; drawn again only when the line, its place in the tab order, its menu or the
+ * language changes. */
 const ChatRow = memo(function ChatRow(props: {
   m: ChatMessage;
   staff: boolean;
   tabbable: boolean;
   menu: MenuView | null;
   menuUp: boolean;
+  /** The page's language: a row is drawn again in the other one. */
+  lang: Lang;
   events: RowEvents;
 }) {
   const { m, events } = props;
