@@ -97,9 +97,30 @@ export function Chat(props: ChatProps) {
   const tabRow =
     activeIndex >= win.start && activeIndex < win.end ? activeIndex : win.end > win.start ? win.end - 1 : -1;
 
+  // What the list's layout depends on: when none of it changed (the page re-rendered for a
+  // reaction or its clock), the rows are not measured again, which would make the browser lay
+  // the page out there and then.
+  const layoutKey = [
+    messages,
+    props.unsent.length,
+    win.start,
+    win.end,
+    win.padTop,
+    win.padBottom,
+    following,
+    menu,
+    view.height,
+    lang(),
+    tabRow,
+  ];
+  const lastLayout = useRef<unknown[]>([]);
+
   useLayoutEffect(() => {
     const el = log.current;
     if (!el) return;
+    const same = layoutKey.every((v, i) => Object.is(v, lastLayout.current[i]));
+    lastLayout.current = layoutKey;
+    if (same && !focusNext.current) return;
     // Measure the rows drawn; a changed height moves what is below it.
     let changed = false;
     for (const li of el.querySelectorAll<HTMLElement>("li[data-offset]")) {
