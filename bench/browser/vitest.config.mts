@@ -9,8 +9,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 export default {
   root: here,
-  // Vitest's cache with the web client's packages, not a node_modules folder in bench/.
-  cacheDir: path.join(here, "../../web-client/node_modules/.vite/bench-browser"),
   test: {
     include: ["browser.bench.ts"],
     environment: "node",
