@@ -315,7 +315,6 @@ export function Chat(props: ChatProps) {
           role="log"
           aria-live="off"
           aria-label={t("chat_log_label")}
-          aria-describedby={props.moderation ? "chat-list-help" : undefined}
           ref={log}
           onScroll={onScroll}
           tabIndex={tabRow < 0 ? 0 : -1}
@@ -477,6 +476,7 @@ const ChatRow = memo(function ChatRow(props: {
       class={`chat-line${m.deleted ? " deleted" : ""}${m.role !== "learner" ? " staff" : ""}${m.question ? " question" : ""}`}
       data-offset={m.offset}
       tabIndex={props.tabbable ? 0 : -1}
+      aria-describedby={props.staff && props.tabbable ? "chat-list-help" : undefined}
     >
       <span class="chat-meta">
         <span class="nick">{m.nickname}</span>
