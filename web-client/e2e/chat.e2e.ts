@@ -155,6 +155,14 @@ describe("the chat in a busy lecture", () => {
     expect(until).toContain(await note.textContent());
     await taro.screenshot({ path: artifactPath("chat-04-muted.png") });
 
+    // Calling on the line's author from its menu.
+    await instructor.keyboard.press("Enter");
+    await menu.waitFor();
+    while ((await focusedItem()) !== t("console_call_this")) await instructor.keyboard.press("ArrowDown");
+    await instructor.keyboard.press("Enter");
+    await taro.locator(".called-on").waitFor();
+    await instructor.locator(".current-call").filter({ hasText: "たろう" }).waitFor();
+
     // Removing asks which kind first; Escape steps back to the line's menu. "May not return"
     // closes the learner's room for good.
     await instructor.keyboard.press("Enter");
