@@ -21,12 +21,6 @@ export class ChatLog implements Iterable<ChatMessage> {
 
   static readonly empty = new ChatLog([], 0, 0);
 
-  static from(messages: readonly ChatMessage[]): ChatLog {
-    let log = ChatLog.empty;
-    for (const m of messages) log = log.push(m, Infinity);
-    return log;
-  }
-
   /** The line at `i` (0 is the oldest kept), or undefined outside the list. */
   at(i: number): ChatMessage | undefined {
     if (i < 0 || i >= this.length || !Number.isInteger(i)) return undefined;
