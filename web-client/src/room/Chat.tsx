@@ -367,7 +367,13 @@ export function Chat(props: ChatProps) {
             class="chat-jump"
             aria-label={t("chat_new_messages_label", { count: unseen })}
             data-count={unseen}
-            onClick={jump}
+            onClick={(e) => {
+              // The button goes once the list is at the bottom: the keyboard moves on to the
+              // message box rather than being dropped at the top of the page.
+              const keyboard = e.detail === 0;
+              jump();
+              if (keyboard) document.getElementById("chat-input")?.focus();
+            }}
           >
             {t("chat_new_messages", { count: unseen })}
           </button>
