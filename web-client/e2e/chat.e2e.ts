@@ -81,21 +81,29 @@ describe("the chat in a busy lecture", () => {
     expect(await chatLine(taro, "モデレーターです").locator(".tag.staff").textContent()).toBe(t("chat_badge_moderator"));
     expect(await chatLine(taro, "講師です").locator(".tag.staff").textContent()).toBe(t("chat_badge_instructor"));
 
+    // A question, marked answered from its line's menu (by mouse here).
+    await taro.locator("#chat-input").fill("質問があります");
+    await taro.getByLabel(t("chat_question")).check();
+    await taro.locator("#chat-input").press("Enter");
+    await chatLine(instructor, "質問があります").locator(".chat-menu-button").click();
+    await instructor.getByRole("menuitem", { name: t("console_mark_answered"), exact: true }).click();
+    await chatLine(taro, "質問があります").locator(".tag.answered").waitFor();
+
     // Forty lines: far more than the list's height.
     const lines = Array.from({ length: 40 }, (_, i) => `行 ${i + 1}`);
     await sayAll(taro, lines);
     await chatLine(instructor, "行 40").waitFor();
     const log = instructor.locator(".chat-log");
     const drawn = Number(await log.getAttribute("data-rows-drawn"));
-    expect(Number(await log.getAttribute("data-rows"))).toBe(42);
-    expect(drawn).toBeLessThan(42);
+    expect(Number(await log.getAttribute("data-rows"))).toBe(43);
+    expect(drawn).toBeLessThan(43);
     expect(await inView(instructor, "行 40")).toBe(true);
     // Screen readers: the log itself is not live; the polite region sums the burst up in one
     // sentence instead of forty.
     expect(await log.getAttribute("aria-live")).toBe("off");
     const announcer = instructor.locator("[data-chat-announcer]");
     expect(await announcer.getAttribute("aria-live")).toBe("polite");
-    await expect.poll(() => announcer.textContent(), { timeout: WAIT }).toMatch(/^新しいメッセージ \d+ 件$/);
+    await expect.poll(() => announcer.textContent(), { timeout: WAIT }).toMatch(/^新しいメッセージ \d+ 件/);
     // One tab stop in the whole list.
     expect(await log.locator('[tabindex="0"]').count()).toBe(1);
     await instructor.screenshot({ path: artifactPath("chat-01-busy.png") });

@@ -190,7 +190,11 @@ export function Chat(props: ChatProps) {
     focusNext.current = true;
   };
 
-  const openMenu = (offset: number, from: HTMLElement | null) => {
+  /** Whether the open menu came from the keyboard (then the keyboard goes back to its line). */
+  const menuByKeyboard = useRef(false);
+
+  const openMenu = (offset: number, from: HTMLElement | null, keyboard: boolean) => {
+    menuByKeyboard.current = keyboard;
     const box = from?.getBoundingClientRect();
     const area = log.current?.getBoundingClientRect();
     const up = box && area ? box.top - area.top > area.height / 2 : false;
@@ -200,9 +204,15 @@ export function Chat(props: ChatProps) {
 
   const keyedMenu = useRef(false);
 
-  const closeMenu = (refocus: boolean) => {
+  /**
+   * Closes the menu. "keyboard" (Escape, Tab) puts the keyboard back on the line; "done" (an
+   * action taken) does too when the menu was opened from the keyboard, and otherwise lets go of
+   * the focus, so a mouse user's list follows the newest line again.
+   */
+  const closeMenu = (how: "keyboard" | "done") => {
     setMenu(null);
-    if (refocus) focusNext.current = true;
+    if (how === "keyboard" || menuByKeyboard.current) focusNext.current = true;
+    else (document.activeElement as HTMLElement | null)?.blur();
   };
 
   const onListKey = (e: KeyboardEvent) => {
@@ -227,11 +237,11 @@ export function Chat(props: ChatProps) {
         if (!props.moderation || current < 0 || !hasActions(messages.at(current)!)) return;
         // The menu key also asks for the browser's own menu next: this one stands for it.
         keyedMenu.current = e.key === "ContextMenu";
-        openMenu(keyOf(current), e.target as HTMLElement);
+        openMenu(keyOf(current), e.target as HTMLElement, true);
         break;
       case "F10":
         if (!e.shiftKey || !props.moderation || current < 0) return;
-        openMenu(keyOf(current), e.target as HTMLElement);
+        openMenu(keyOf(current), e.target as HTMLElement, true);
         break;
       default:
         return;
@@ -263,7 +273,7 @@ export function Chat(props: ChatProps) {
   const rowEvents = useRef<RowEvents>({
     act: (kind, m, arg) => {
       act.current(kind, m, arg);
-      closeMenu(true);
+      closeMenu("done");
     },
     open: openMenu,
     view: (offset, v) => setMenu((cur) => (cur && cur.offset === offset ? { ...cur, view: v } : cur)),
@@ -447,9 +457,9 @@ type Action = "delete" | "answered" | "call" | "mute" | "remove";
 
 interface RowEvents {
   act: (kind: Action, m: ChatMessage, arg?: number | boolean | null) => void;
-  open: (offset: number, from: HTMLElement | null) => void;
+  open: (offset: number, from: HTMLElement | null, keyboard: boolean) => void;
   view: (offset: number, view: MenuView) => void;
-  close: (refocus: boolean) => void;
+  close: (how: "keyboard" | "done") => void;
 }
 
 /** Whether staff can do anything with a line. */
@@ -504,8 +514,8 @@ const ChatRow = memo(function ChatRow(props: {
           aria-controls={props.menu !== null ? menuId : undefined}
           onClick={(e) => {
             e.stopPropagation();
-            if (props.menu !== null) events.close(true);
-            else events.open(m.offset, e.currentTarget as HTMLElement);
+            if (props.menu !== null) events.close("done");
+            else events.open(m.offset, e.currentTarget as HTMLElement, e.detail === 0);
           }}
         >
           <span aria-hidden="true">⋯</span>
@@ -541,11 +551,11 @@ function LineMenu(props: { id: string; m: ChatMessage; view: MenuView; up: boole
         items[items.length - 1]?.focus();
         break;
       case "Escape":
-        if (props.view === "main") events.close(true);
+        if (props.view === "main") events.close("keyboard");
         else events.view(m.offset, "main");
         break;
       case "Tab":
-        events.close(true);
+        events.close("keyboard");
         break;
       default:
         // Enter and Space press the focused item (a button); other keys stay in the menu.
