@@ -56,10 +56,15 @@ export async function startServer(options: { portalSignInUrl?: string; config?: 
   const work = mkdtempSync(path.join(tmpdir(), "room-e2e-"));
   const apiKey = randomBytes(32).toString("hex");
   const config = path.join(work, "room.toml");
+  // A short drain on SIGTERM: the tests do not wait the production window. Its keys go in the
+  // `[limits]` table, which a caller's `config` may open too (a table is opened only once).
+  const drain = "drain_window_ms = 100\ndrain_spread_ms = 200\n";
+  const extra = options.config ?? "";
+  const limits = /^\[limits\][ \t]*$/m;
   writeFileSync(
     config,
     (options.portalSignInUrl ? `portal_sign_in_url = ${JSON.stringify(options.portalSignInUrl)}\n` : "") +
-      (options.config ?? ""),
+      (limits.test(extra) ? extra.replace(limits, `[limits]\n${drain}`) : `${extra}\n[limits]\n${drain}`),
   );
   const child: ChildProcess = spawn(
     serverBinary(),
