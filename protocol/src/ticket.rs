@@ -28,6 +28,10 @@ pub const MAX_NICKNAME_CHARS: usize = 40;
 /// not minted to be used now — a leaked or stored token — and is refused even when signed.
 /// Two minutes leave room for the nodes' clocks to disagree.
 pub const RELAY_TOKEN_MAX_SECS: u64 = 120;
+/// Longest a ticket may still have to live when it is shown, in seconds: no node mints one for
+/// longer (`ticket_ttl_secs` is at most a day), so a signed ticket good for longer is refused
+/// as a forgery or a stored one would be.
+pub const TICKET_MAX_SECS: u64 = 24 * 3600;
 
 /// What a ticket says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,8 +128,12 @@ impl TicketKey {
         if !nickname_is_valid(&claims.nick) || claims.sub.as_str().is_empty() {
             return Err(TicketError::Invalid);
         }
-        if now.0 / 1000 >= claims.exp {
+        let now = now.0 / 1000;
+        if now >= claims.exp {
             return Err(TicketError::Expired);
+        }
+        if claims.exp - now > TICKET_MAX_SECS {
+            return Err(TicketError::Invalid);
         }
         Ok(claims)
     }
@@ -276,6 +284,15 @@ mod tests {
             key(1).verify(&ticket, UnixMillis(2_000_000)),
             Err(TicketError::Expired)
         );
+    }
+
+    #[test]
+    fn a_ticket_good_for_longer_than_any_node_mints_is_refused() {
+        let now = UnixMillis(1_000_000);
+        let longest = key(1).mint(&claims(1_000 + TICKET_MAX_SECS));
+        assert!(key(1).verify(&longest, now).is_ok());
+        let longer = key(1).mint(&claims(1_000 + TICKET_MAX_SECS + 1));
+        assert_eq!(key(1).verify(&longer, now), Err(TicketError::Invalid));
     }
 
     #[test]

@@ -143,6 +143,12 @@ fn mint(args: MintArgs) -> anyhow::Result<()> {
         nickname_is_valid(&nickname),
         "the nickname must be 1 to 40 characters, without surrounding spaces or control characters"
     );
+    let ttl = args.ttl_secs.unwrap_or(config.ticket_ttl_secs);
+    anyhow::ensure!(
+        (1..=protocol::ticket::TICKET_MAX_SECS).contains(&ttl),
+        "the lifetime must be 1 to {} seconds: nodes refuse longer tickets",
+        protocol::ticket::TICKET_MAX_SECS
+    );
     let now = SystemClock.now().0 / 1000;
     let claims = TicketClaims {
         lec: LectureId::from(args.lecture),
@@ -150,7 +156,7 @@ fn mint(args: MintArgs) -> anyhow::Result<()> {
         nick: nickname,
         role: args.role.into(),
         iat: now,
-        exp: now + args.ttl_secs.unwrap_or(config.ticket_ttl_secs),
+        exp: now + ttl,
     };
     println!("{}", config.ticket_key.mint(&claims));
     Ok(())

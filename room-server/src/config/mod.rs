@@ -443,7 +443,10 @@ impl Config {
             metrics_listen: over.metrics_listen.or(file.metrics_listen),
             demo,
             ticket_key,
-            ticket_ttl_secs: file.ticket_ttl_secs.unwrap_or(300).clamp(10, 24 * 3600),
+            ticket_ttl_secs: file
+                .ticket_ttl_secs
+                .unwrap_or(300)
+                .clamp(10, protocol::ticket::TICKET_MAX_SECS),
             allowed_origins,
             limits,
             room: file.room,
