@@ -88,6 +88,7 @@ async fn a_call_and_a_removal_reach_a_learner_on_another_node() {
         .send(&ClientMsg::CallOn {
             nickname: Some("taro".into()),
             seat: None,
+            user: None,
         })
         .await;
     taro.recv_until(|m| matches!(m, ServerMsg::CalledOnYou { .. }).then_some(()))
@@ -357,6 +358,91 @@ async fn reactions_from_every_node_add_up_exactly_for_instructors_on_any_node() 
             }
         }
         assert_eq!(total, 180, "exact, not more");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upvotes_and_raised_hands_from_every_node_are_exact_and_in_order_on_any_node() {
+    let redis = RedisServer::start();
+    let nodes = cluster(&redis).await;
+    let (mut sensei, _) = nodes[0].enter("t1", "先生", Role::Instructor).await;
+    let (mut asker, _) = nodes[1].enter("asker", "asker", Role::Learner).await;
+    asker
+        .send(&ClientMsg::Chat {
+            text: "所有権とは?".into(),
+            question: true,
+        })
+        .await;
+    let question = asker
+        .recv_until(|m| match chat_of(m) {
+            Some(ChatEvent::Message(q)) if q.question => Some(q.offset),
+            _ => None,
+        })
+        .await;
+    let mut learners = Vec::new();
+    for i in 0..12 {
+        let (client, welcome) = nodes[i % 3]
+            .enter(&format!("u{i}"), &format!("n{i}"), Role::Learner)
+            .await;
+        learners.push((welcome.you.user, client));
+    }
+    // Every learner votes twice, at once, from three nodes: one vote each counts.
+    let refused = join_all(learners.iter_mut().map(|(_, c)| async move {
+        for _ in 0..2 {
+            c.send(&ClientMsg::Upvote { offset: question }).await;
+        }
+        c.recv_until(|m| match m {
+            ServerMsg::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await
+    }))
+    .await;
+    assert!(
+        refused
+            .iter()
+            .all(|c| *c == protocol::ErrorCode::AlreadyVoted)
+    );
+    for client in [&mut sensei, &mut asker] {
+        client
+            .recv_until(|m| match m {
+                ServerMsg::Update(u) => u
+                    .votes
+                    .iter()
+                    .any(|v| v.offset == question && v.votes == 12)
+                    .then_some(()),
+                _ => None,
+            })
+            .await;
+    }
+    // Hands go up one after another, on alternating nodes: the queue keeps that order.
+    for (_, client) in learners.iter_mut().take(6) {
+        client.send(&ClientMsg::RaiseHand).await;
+        client
+            .recv_until(|m| matches!(m, ServerMsg::YourHand { raised_at: Some(_) }).then_some(()))
+            .await;
+    }
+    let order: Vec<_> = learners.iter().take(6).map(|(u, _)| u.clone()).collect();
+    for node in &nodes {
+        let (_, welcome) = node
+            .enter(
+                &format!("staff-{}", node.addr.port()),
+                "助手",
+                Role::Moderator,
+            )
+            .await;
+        let queue: Vec<_> = welcome
+            .hands
+            .iter()
+            .flatten()
+            .map(|h| h.user.clone())
+            .collect();
+        assert_eq!(queue, order, "every node has the one queue");
+        assert_eq!(
+            welcome.votes.first().map(|v| v.votes),
+            Some(12),
+            "exact on every node"
+        );
     }
 }
 

@@ -223,6 +223,12 @@ fn staff_welcome() -> Welcome {
         call: None,
         announcement: None,
         muted_until: None,
+        hands: None,
+        hand_count: 0,
+        your_hand: None,
+        votes: Vec::new(),
+        your_votes: Vec::new(),
+        muted: None,
     }
 }
 

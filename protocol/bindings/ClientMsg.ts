@@ -58,7 +58,24 @@ nickname?: Nickname | null,
 /**
  * Seat of the learner to call on.
  */
-seat?: Seat | null, } | { "type": "clear_call" } | { "type": "announce", 
+seat?: Seat | null, 
+/**
+ * Id of the learner to call on (as in the hand queue, a seat's occupant or a chat
+ * message).
+ */
+user?: UserId | null, } | { "type": "clear_call" } | { "type": "raise_hand" } | { "type": "lower_hand", 
+/**
+ * Staff: whose hand. Learners leave it out.
+ */
+user?: UserId | null, } | { "type": "upvote", 
+/**
+ * Offset of the question.
+ */
+offset: ChatOffset, } | { "type": "unvote", 
+/**
+ * Offset of the question.
+ */
+offset: ChatOffset, } | { "type": "announce", 
 /**
  * The announcement; trimmed, 1 to 1,000 characters.
  */

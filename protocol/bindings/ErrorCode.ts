@@ -3,4 +3,4 @@
 /**
  * Why a command was refused.
  */
-export type ErrorCode = "bad_command" | "already_entered" | "not_allowed" | "wrong_phase" | "seat_out_of_range" | "seat_taken" | "chat_empty" | "text_too_long" | "invalid_characters" | "muted" | "rate_limited" | "unknown_emotion" | "not_found" | "ambiguous_nickname" | "not_a_question" | "invalid_argument";
+export type ErrorCode = "bad_command" | "already_entered" | "not_allowed" | "wrong_phase" | "seat_out_of_range" | "seat_taken" | "chat_empty" | "text_too_long" | "invalid_characters" | "muted" | "rate_limited" | "unknown_emotion" | "not_found" | "ambiguous_nickname" | "not_a_question" | "invalid_argument" | "already_voted";

@@ -8,6 +8,7 @@ import type { IceCandidate } from "./IceCandidate";
 import type { IceServer } from "./IceServer";
 import type { LectureInfo } from "./LectureInfo";
 import type { Meter } from "./Meter";
+import type { MutedLearner } from "./MutedLearner";
 import type { Nickname } from "./Nickname";
 import type { Phase } from "./Phase";
 import type { RoomUpdate } from "./RoomUpdate";
@@ -59,7 +60,15 @@ current: Announcement | null, } | { "type": "muted",
 /**
  * End of the mute.
  */
-until: UnixMillis | null, } | { "type": "error", 
+until: UnixMillis | null, } | { "type": "muted_learners", 
+/**
+ * Every muted learner, soonest end first.
+ */
+muted: Array<MutedLearner>, } | { "type": "your_hand", 
+/**
+ * When it was raised; none when it is down.
+ */
+raised_at: UnixMillis | null, } | { "type": "error", 
 /**
  * Stable code to act on.
  */

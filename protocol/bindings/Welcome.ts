@@ -5,8 +5,11 @@ import type { ChatEvent } from "./ChatEvent";
 import type { ChatOffset } from "./ChatOffset";
 import type { Epoch } from "./Epoch";
 import type { LectureInfo } from "./LectureInfo";
+import type { MutedLearner } from "./MutedLearner";
 import type { Occupancy } from "./Occupancy";
 import type { Phase } from "./Phase";
+import type { QuestionVotes } from "./QuestionVotes";
+import type { RaisedHand } from "./RaisedHand";
 import type { Replay } from "./Replay";
 import type { Seat } from "./Seat";
 import type { SeatOccupant } from "./SeatOccupant";
@@ -81,4 +84,31 @@ announcement: Announcement | null,
 /**
  * End of your mute, if you are muted.
  */
-muted_until: UnixMillis | null, };
+muted_until: UnixMillis | null, 
+/**
+ * Instructors and moderators: the raised hands, first raised first. `null` for a learner.
+ */
+hands: Array<RaisedHand> | null, 
+/**
+ * How many hands are raised.
+ */
+hand_count: number, 
+/**
+ * When your hand was raised, if it is (learners).
+ */
+your_hand: UnixMillis | null, 
+/**
+ * The upvotes of every question still in the chat history that has any, by offset; after
+ * a `snapshot`, only of the questions in `chat`.
+ */
+votes: Array<QuestionVotes>, 
+/**
+ * The questions you upvoted (learners), in offset order; after a `snapshot`, only those in
+ * `chat`.
+ */
+your_votes: Array<ChatOffset>, 
+/**
+ * Instructors and moderators: the learners muted now, soonest end first. `null` for a
+ * learner.
+ */
+muted: Array<MutedLearner> | null, };

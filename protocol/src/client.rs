@@ -60,8 +60,9 @@ pub enum ClientMsg {
         /// One of the lecture's emotion keys.
         emotion: EmotionKey,
     },
-    /// Call on a learner, by nickname or by seat (exactly one of the two). Instructors and
-    /// moderators.
+    /// Call on a learner, by nickname, by seat or by user id (exactly one of the three; the
+    /// user id is how the console calls on someone from the raised-hand queue). A learner
+    /// called on has their hand lowered. Instructors and moderators.
     CallOn {
         /// Nickname of the learner to call on.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,9 +70,37 @@ pub enum ClientMsg {
         /// Seat of the learner to call on.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seat: Option<Seat>,
+        /// Id of the learner to call on (as in the hand queue, a seat's occupant or a chat
+        /// message).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<UserId>,
     },
     /// End the current call. Instructors and moderators.
     ClearCall,
+    /// Raise your hand: you join the end of the staff's hand queue. Raising a raised hand
+    /// changes nothing (you keep your place). Learners only.
+    RaiseHand,
+    /// Lower a hand. A learner lowers their own (no `user`); an instructor or moderator
+    /// lowers a learner's (`user` required), to dismiss it without calling on them. Lowering
+    /// a hand that is not raised changes nothing.
+    LowerHand {
+        /// Staff: whose hand. Learners leave it out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<UserId>,
+    },
+    /// Upvote a question (a chat message sent with `question: true`): one vote per learner
+    /// per question; a second upvote is refused with `already_voted`, and your own question
+    /// with `not_allowed`. Learners only.
+    Upvote {
+        /// Offset of the question.
+        offset: ChatOffset,
+    },
+    /// Take back your upvote of a question. Taking back a vote you did not give changes
+    /// nothing. Learners only.
+    Unvote {
+        /// Offset of the question.
+        offset: ChatOffset,
+    },
     /// Pin an announcement for everyone; replaces the previous one. Instructors and moderators.
     Announce {
         /// The announcement; trimmed, 1 to 1,000 characters.
@@ -147,6 +176,10 @@ impl ClientMsg {
             ClientMsg::React { .. } => "react",
             ClientMsg::CallOn { .. } => "call_on",
             ClientMsg::ClearCall => "clear_call",
+            ClientMsg::RaiseHand => "raise_hand",
+            ClientMsg::LowerHand { .. } => "lower_hand",
+            ClientMsg::Upvote { .. } => "upvote",
+            ClientMsg::Unvote { .. } => "unvote",
             ClientMsg::Announce { .. } => "announce",
             ClientMsg::ClearAnnouncement => "clear_announcement",
             ClientMsg::Mute { .. } => "mute",

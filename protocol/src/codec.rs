@@ -265,6 +265,7 @@ mod tests {
             ClientMsg::CallOn {
                 nickname: Some(Nickname::from("taro")),
                 seat: None,
+                user: None,
             },
             ClientMsg::Ping {
                 t: crate::MAX_SAFE_INTEGER,

@@ -40,11 +40,13 @@ pub enum ErrorCode {
     /// The request's parameters are out of range (a mute of 0 seconds, both nickname and
     /// seat, …).
     InvalidArgument,
+    /// You have already upvoted this question (one vote per learner per question).
+    AlreadyVoted,
 }
 
 impl ErrorCode {
     /// Every error code.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::BadCommand,
         ErrorCode::AlreadyEntered,
         ErrorCode::NotAllowed,
@@ -61,5 +63,6 @@ impl ErrorCode {
         ErrorCode::AmbiguousNickname,
         ErrorCode::NotAQuestion,
         ErrorCode::InvalidArgument,
+        ErrorCode::AlreadyVoted,
     ];
 }

@@ -65,10 +65,24 @@ pub enum ServerMsg {
         /// The new announcement, or none when it was unpinned.
         current: Option<Announcement>,
     },
-    /// You were muted (until a time) or unmuted (`until` is null).
+    /// You were muted (until a time) or unmuted (`until` is null: by staff, or the mute ran
+    /// out).
     Muted {
         /// End of the mute.
         until: Option<UnixMillis>,
+    },
+    /// To instructors and moderators: the learners muted now, whenever that changed (a mute,
+    /// an unmute, a mute running out). Replaces the list of the welcome or the last
+    /// `muted_learners`.
+    MutedLearners {
+        /// Every muted learner, soonest end first.
+        muted: Vec<MutedLearner>,
+    },
+    /// To a learner: your hand, right after it was raised or lowered (by you, by being called
+    /// on, or by staff).
+    YourHand {
+        /// When it was raised; none when it is down.
+        raised_at: Option<UnixMillis>,
     },
     /// A command was refused. The connection stays open.
     Error {
@@ -180,6 +194,27 @@ pub struct Welcome {
     pub announcement: Option<Announcement>,
     /// End of your mute, if you are muted.
     pub muted_until: Option<UnixMillis>,
+    /// Instructors and moderators: the raised hands, first raised first. `null` for a learner.
+    #[serde(default)]
+    pub hands: Option<Vec<RaisedHand>>,
+    /// How many hands are raised.
+    #[serde(default)]
+    pub hand_count: u32,
+    /// When your hand was raised, if it is (learners).
+    #[serde(default)]
+    pub your_hand: Option<UnixMillis>,
+    /// The upvotes of every question still in the chat history that has any, by offset; after
+    /// a `snapshot`, only of the questions in `chat`.
+    #[serde(default)]
+    pub votes: Vec<QuestionVotes>,
+    /// The questions you upvoted (learners), in offset order; after a `snapshot`, only those in
+    /// `chat`.
+    #[serde(default)]
+    pub your_votes: Vec<ChatOffset>,
+    /// Instructors and moderators: the learners muted now, soonest end first. `null` for a
+    /// learner.
+    #[serde(default)]
+    pub muted: Option<Vec<MutedLearner>>,
 }
 
 /// The person behind this connection.
@@ -382,6 +417,22 @@ pub struct RoomUpdate {
     /// Emotion presses accepted during the tick, by key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub burst: BTreeMap<EmotionKey, u32>,
+    /// The number of raised hands, when it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_count: Option<u32>,
+    /// Staff: hands lowered during the tick (called on, lowered, left): drop them from the
+    /// queue. Applied before `hands_raised`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hands_lowered: Vec<UserId>,
+    /// Staff: hands raised during the tick, first raised first: append them to the queue. A
+    /// learner who lowered and raised again within the tick is in both lists, and goes to the
+    /// end of the queue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hands_raised: Vec<RaisedHand>,
+    /// Questions whose upvotes changed during the tick, with their count now (0 for a
+    /// deleted question). One entry per question per tick, however many votes it got.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub votes: Vec<QuestionVotes>,
 }
 
 impl RoomUpdate {
@@ -394,6 +445,10 @@ impl RoomUpdate {
             && self.back.is_empty()
             && self.present.is_none()
             && self.burst.is_empty()
+            && self.hand_count.is_none()
+            && self.hands_lowered.is_empty()
+            && self.hands_raised.is_empty()
+            && self.votes.is_empty()
     }
 }
 
@@ -449,4 +504,38 @@ pub struct Announcement {
     pub by: Nickname,
     /// When.
     pub at: UnixMillis,
+}
+
+/// A raised hand in the staff's queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct RaisedHand {
+    /// The learner's id in this lecture (send it in `call_on` or `lower_hand`).
+    pub user: UserId,
+    /// The learner's nickname.
+    pub nickname: Nickname,
+    /// The learner's seat when this entry was sent (the welcome or the tick the hand went up),
+    /// if seated then.
+    pub seat: Option<Seat>,
+    /// When the hand went up.
+    pub at: UnixMillis,
+}
+
+/// How many learners upvoted a question.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct QuestionVotes {
+    /// Offset of the question.
+    pub offset: ChatOffset,
+    /// Learners who upvoted it.
+    pub votes: u32,
+}
+
+/// A learner who may not chat for now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct MutedLearner {
+    /// The learner's id in this lecture (send it in `unmute`).
+    pub user: UserId,
+    /// The learner's nickname.
+    pub nickname: Nickname,
+    /// End of the mute.
+    pub until: UnixMillis,
 }

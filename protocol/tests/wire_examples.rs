@@ -4,8 +4,9 @@
 
 use protocol::grid::SeatName;
 use protocol::server::{
-    Announcement, CallInfo, ChatEvent, ChatMessage, Emotion, LectureInfo, Meter, Occupant, Phase,
-    Replay, RoomUpdate, SeatChange, SeatOccupant, SeatReaction, Welcome, You,
+    Announcement, CallInfo, ChatEvent, ChatMessage, Emotion, LectureInfo, Meter, MutedLearner,
+    Occupant, Phase, QuestionVotes, RaisedHand, Replay, RoomUpdate, SeatChange, SeatOccupant,
+    SeatReaction, Welcome, You,
 };
 use protocol::{
     ChatOffset, ClientMsg, Codec, Command, CommandId, EmotionKey, Epoch, ErrorCode, IceCandidate,
@@ -107,6 +108,7 @@ fn client_messages() -> Vec<(&'static str, ClientMsg)> {
             ClientMsg::CallOn {
                 nickname: Some("たろう".into()),
                 seat: None,
+                user: None,
             },
         ),
         (
@@ -114,9 +116,38 @@ fn client_messages() -> Vec<(&'static str, ClientMsg)> {
             ClientMsg::CallOn {
                 nickname: None,
                 seat: Some(Seat::new(2, 5)),
+                user: None,
+            },
+        ),
+        (
+            "Call on the first raised hand",
+            ClientMsg::CallOn {
+                nickname: None,
+                seat: None,
+                user: Some("u-1001".into()),
             },
         ),
         ("End the call", ClientMsg::ClearCall),
+        ("Raise your hand", ClientMsg::RaiseHand),
+        ("Lower your hand", ClientMsg::LowerHand { user: None }),
+        (
+            "Dismiss a learner's hand (staff)",
+            ClientMsg::LowerHand {
+                user: Some("u-1001".into()),
+            },
+        ),
+        (
+            "Upvote a question",
+            ClientMsg::Upvote {
+                offset: ChatOffset(41),
+            },
+        ),
+        (
+            "Take the upvote back",
+            ClientMsg::Unvote {
+                offset: ChatOffset(41),
+            },
+        ),
         (
             "Pin an announcement",
             ClientMsg::Announce {
@@ -244,6 +275,26 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
             at: T,
         }),
         muted_until: None,
+        hands: None,
+        hand_count: 2,
+        your_hand: None,
+        votes: vec![QuestionVotes {
+            offset: ChatOffset(1),
+            votes: 3,
+        }],
+        your_votes: vec![ChatOffset(1)],
+        muted: None,
+    };
+    let hand = RaisedHand {
+        user: "u-1003".into(),
+        nickname: "はなこ".into(),
+        seat: Some(Seat::new(3, 5)),
+        at: T,
+    };
+    let muted = MutedLearner {
+        user: "u-1002".into(),
+        nickname: "じろう".into(),
+        until: T.plus_ms(300_000),
     };
     vec![
         (
@@ -283,6 +334,17 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
                 ]),
                 your_seat: None,
                 announcement: None,
+                hands: Some(vec![
+                    hand.clone(),
+                    RaisedHand {
+                        user: "u-1001".into(),
+                        nickname: "たろう".into(),
+                        seat: None,
+                        at: T.plus_ms(4_000),
+                    },
+                ]),
+                your_votes: vec![],
+                muted: Some(vec![muted.clone()]),
                 ..learner_welcome
             })),
         ),
@@ -326,6 +388,11 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
                 away: vec![SeatNumber(65)],
                 present: Some(43),
                 burst: counts(&[("good", 12), ("lost", 2)]),
+                hand_count: Some(2),
+                votes: vec![QuestionVotes {
+                    offset: ChatOffset(41),
+                    votes: 12,
+                }],
                 ..RoomUpdate::default()
             }),
         ),
@@ -344,6 +411,13 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
                 ],
                 present: Some(43),
                 burst: counts(&[("good", 12), ("lost", 2)]),
+                hand_count: Some(2),
+                hands_lowered: vec!["u-1004".into()],
+                hands_raised: vec![hand],
+                votes: vec![QuestionVotes {
+                    offset: ChatOffset(41),
+                    votes: 12,
+                }],
                 ..RoomUpdate::default()
             }),
         ),
@@ -410,6 +484,14 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
             ServerMsg::Muted {
                 until: Some(T.plus_ms(300_000)),
             },
+        ),
+        (
+            "The muted learners (staff)",
+            ServerMsg::MutedLearners { muted: vec![muted] },
+        ),
+        (
+            "Your hand is up",
+            ServerMsg::YourHand { raised_at: Some(T) },
         ),
         (
             "Refused command",

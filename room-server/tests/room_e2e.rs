@@ -303,6 +303,7 @@ async fn a_call_reaches_the_called_learner_and_everyone_sees_it() {
         .send(&ClientMsg::CallOn {
             nickname: Some("taro".into()),
             seat: None,
+            user: None,
         })
         .await;
     let by = taro

@@ -208,11 +208,12 @@ describe("a lecture in the browser", () => {
     }
     expect(await instructor.locator(".nick").filter({ hasText: HTML_NICK }).first().textContent()).toBe(HTML_NICK);
 
-    // The question queue, answered.
-    const question = instructor.locator(".questions li").filter({ hasText: "質問です" });
+    // The questions pane, answered.
+    const question = instructor.locator(".questions-pane li").filter({ hasText: "質問です" });
     await question.getByRole("button", { name: t("console_mark_answered") }).click();
     await chatLine(html, "質問です").locator(".tag.answered").waitFor();
-    await instructor.locator(".questions").getByText(t("console_questions_empty")).waitFor();
+    await question.locator(".tag.answered").waitFor();
+    expect(await question.getByRole("button", { name: t("console_mark_answered") }).count()).toBe(0);
 
     // --- Reactions: bursts for learners, the meter for the instructor -------------------------
     await taro.locator('button[data-emotion="applause"]').click();
@@ -335,6 +336,108 @@ describe("a lecture in the browser", () => {
 
     expect(pageErrors).toEqual([]);
     expect(unexpectedDialogs).toEqual([]);
+  });
+
+  it("gives staff the raised hands in order, the questions by votes, and the muted learners", async () => {
+    const startsAt = Date.now() + 15 * 60_000;
+    await integration(server, "PUT", "/api/v1/integration/lectures/qa", {
+      title: "質疑応答 / Questions and answers",
+      starts_at: startsAt,
+      ends_at: startsAt + 90 * 60_000,
+      rows: 4,
+      cols: 6,
+      staff: [{ account: "demo-instructor", role: "instructor" }],
+    });
+    for (const buyer of ["demo-taro", "demo-hanako"]) {
+      await integration(server, "PUT", `/api/v1/integration/purchases/qa-${buyer}`, {
+        buyer,
+        lecture: "qa",
+        quantity: 1,
+        modality: "online",
+        payment_method: "card",
+        status: "paid",
+      });
+    }
+    const enter = async (user: string) => {
+      const page = await open(server.url);
+      await signIn(page, user);
+      await page.locator('li[data-lecture="qa"] button.primary').click();
+      await page.waitForURL(/\/room\/qa$/);
+      await connected(page);
+      return page;
+    };
+    const teacher = await enter("demo-instructor");
+    const taro = await enter("demo-taro");
+    const hanako = await enter("demo-hanako");
+    const queue = teacher.locator(".hand-queue-list li .nick");
+
+    // --- Raised hands: Hanako first, then Taro; the console calls on the first --------------------
+    await hanako.getByRole("button", { name: t("hand_raise") }).click();
+    await hanako.locator('.hand-toggle[data-hand="up"]').waitFor();
+    await expect.poll(() => queue.allTextContents(), { timeout: WAIT }).toEqual(["はなこ"]);
+    await taro.getByRole("button", { name: t("hand_raise") }).click();
+    await expect.poll(() => queue.allTextContents(), { timeout: WAIT }).toEqual(["はなこ", "たろう"]);
+    await taro.locator(".hand-count").getByText(t("hand_count", { count: 2 })).waitFor();
+    await taro.locator('.hand-toggle[data-hand="up"]').getByRole("button", { name: t("hand_lower") }).waitFor();
+    await shot(teacher, "14-console-hand-queue");
+    await teacher.getByRole("button", { name: t("hands_call_first") }).click();
+    await hanako.locator('.called-on[role="alert"]').waitFor();
+    await expect.poll(() => queue.allTextContents(), { timeout: WAIT }).toEqual(["たろう"]);
+    // Called on, her hand is down.
+    await hanako.locator('.hand-toggle[data-hand="down"]').waitFor();
+    // She raises it again (to the end of the queue) and lowers it herself.
+    await hanako.getByRole("button", { name: t("hand_raise") }).click();
+    await expect.poll(() => queue.allTextContents(), { timeout: WAIT }).toEqual(["たろう", "はなこ"]);
+    await hanako.getByRole("button", { name: t("hand_lower") }).click();
+    await expect.poll(() => queue.allTextContents(), { timeout: WAIT }).toEqual(["たろう"]);
+    // Any hand in the queue can be called on.
+    await teacher.getByRole("button", { name: t("hands_call_label", { nickname: "たろう" }) }).click();
+    await taro.locator('.called-on[role="alert"]').waitFor();
+    await teacher.locator(".hand-queue").getByText(t("hands_empty")).waitFor();
+    await teacher.getByRole("button", { name: t("console_call_clear") }).click();
+
+    // --- Questions: Hanako asks first, Taro second; Hanako upvotes Taro's ----------------------------
+    await say(hanako, "はなこの質問です", true);
+    await say(taro, "たろうの質問です", true);
+    const item = (page: Page, text: string) => page.locator(".questions-pane li").filter({ hasText: text });
+    await item(hanako, "たろうの質問です").waitFor();
+    // No vote on your own question.
+    expect(await item(hanako, "はなこの質問です").locator("button.upvote").count()).toBe(0);
+    await item(hanako, "たろうの質問です").getByRole("button", { name: t("questions_upvote_label", { nickname: "たろう" }) }).click();
+    await item(hanako, "たろうの質問です").locator('button.upvote[aria-pressed="true"]').waitFor();
+    for (const page of [teacher, taro, hanako]) {
+      await item(page, "たろうの質問です").locator(".question-votes").getByText(t("questions_votes", { count: 1 })).waitFor();
+    }
+    // The console sorts by votes (Taro's first) or by time (Hanako's first).
+    const order = () => teacher.locator(".questions-pane li .chat-text").allTextContents();
+    await teacher.getByRole("button", { name: t("questions_sort_votes") }).click();
+    await expect.poll(order, { timeout: WAIT }).toEqual(["たろうの質問です", "はなこの質問です"]);
+    await teacher.getByRole("button", { name: t("questions_sort_time") }).click();
+    await expect.poll(order, { timeout: WAIT }).toEqual(["はなこの質問です", "たろうの質問です"]);
+    await teacher.getByRole("button", { name: t("questions_sort_votes") }).click();
+    await expect.poll(order, { timeout: WAIT }).toEqual(["たろうの質問です", "はなこの質問です"]);
+    await shot(teacher, "15-console-questions-by-votes");
+    await shot(hanako, "16-learner-questions");
+    // Pressing again takes the vote back.
+    await item(hanako, "たろうの質問です").getByRole("button", { name: t("questions_upvote_label", { nickname: "たろう" }), pressed: true }).click();
+    await item(hanako, "たろうの質問です").getByRole("button", { pressed: false }).waitFor();
+    await item(teacher, "たろうの質問です").locator(".question-votes").getByText(t("questions_votes", { count: 0 })).waitFor();
+
+    // --- The muted list: a marker while Taro is muted, gone once unmuted ------------------------------
+    await chatLine(teacher, "たろうの質問です").getByRole("button", { name: t("console_mute") }).click();
+    const mutedTaro = teacher.locator(".muted-list li").filter({ hasText: "たろう" });
+    await mutedTaro.locator(".muted-marker").waitFor();
+    await taro.locator(".muted-note").waitFor();
+    // The console marks him muted where his question is too.
+    await item(teacher, "たろうの質問です").locator(".muted-marker").waitFor();
+    await shot(teacher, "17-console-muted-list");
+    await mutedTaro.getByRole("button", { name: t("muted_unmute_label", { nickname: "たろう" }) }).click();
+    await mutedTaro.waitFor({ state: "detached" });
+    expect(await item(teacher, "たろうの質問です").locator(".muted-marker").count()).toBe(0);
+    await teacher.locator(".muted-list").getByText(t("muted_empty")).waitFor();
+    await taro.locator(".muted-note").waitFor({ state: "detached" });
+    expect(await taro.locator("#chat-input").isDisabled()).toBe(false);
+    expect(pageErrors).toEqual([]);
   });
 
   it("broadcasts the instructor's camera to learners once the lecture is live", async () => {

@@ -36,6 +36,12 @@ export function welcome(over: Partial<Welcome> = {}): Welcome {
     call: null,
     announcement: null,
     muted_until: null,
+    hands: null,
+    hand_count: 0,
+    your_hand: null,
+    votes: [],
+    your_votes: [],
+    muted: null,
     ...over,
   };
 }

@@ -31,6 +31,11 @@ impl ChatLog {
         self.last
     }
 
+    /// Offset of the oldest event still kept, if any.
+    pub(crate) fn first_kept(&self) -> Option<ChatOffset> {
+        self.history.front().map(ChatEvent::offset)
+    }
+
     /// Appends the event `make` builds for the next offset and returns a copy to broadcast.
     pub(crate) fn append(&mut self, make: impl FnOnce(ChatOffset) -> ChatEvent) -> ChatEvent {
         self.last = self.last.next();

@@ -32,9 +32,14 @@ fn needs(msg: &ClientMsg) -> Needs {
         | ClientMsg::Chat { .. }
         | ClientMsg::SeatNames { .. }
         | ClientMsg::Ping { .. } => Needs::Anyone,
-        ClientMsg::TakeSeat { .. } | ClientMsg::LeaveSeat | ClientMsg::React { .. } => {
-            Needs::Learner
-        }
+        ClientMsg::TakeSeat { .. }
+        | ClientMsg::LeaveSeat
+        | ClientMsg::React { .. }
+        | ClientMsg::RaiseHand
+        | ClientMsg::Upvote { .. }
+        | ClientMsg::Unvote { .. } => Needs::Learner,
+        // A learner lowers their own hand, staff anyone's: checked by the command.
+        ClientMsg::LowerHand { .. } => Needs::Anyone,
         ClientMsg::DeleteChat { .. }
         | ClientMsg::MarkAnswered { .. }
         | ClientMsg::CallOn { .. }
@@ -124,7 +129,48 @@ impl Room {
                 self.react(now, conn, user, index);
                 Ok(())
             }
-            ClientMsg::CallOn { nickname, seat } => self.call_on(now, user, nickname, seat),
+            ClientMsg::CallOn {
+                nickname,
+                seat,
+                user: target,
+            } => self.call_on(now, user, nickname, seat, target),
+            ClientMsg::RaiseHand => {
+                if self.hands.raise(user, now) {
+                    self.send_to(
+                        conn,
+                        ServerMsg::YourHand {
+                            raised_at: Some(now),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            ClientMsg::LowerHand { user: target } => {
+                let target = match (role.is_staff(), target) {
+                    (false, None) => user.clone(),
+                    (false, Some(target)) if &target == user => target,
+                    (false, Some(_)) => {
+                        return refuse(
+                            ErrorCode::NotAllowed,
+                            "only the instructor and moderators can lower another's hand",
+                        );
+                    }
+                    (true, Some(target)) => {
+                        self.learner_target(&target)?;
+                        target
+                    }
+                    (true, None) => {
+                        return refuse(ErrorCode::InvalidArgument, "name the learner's `user`");
+                    }
+                };
+                self.lower_hand(&target);
+                Ok(())
+            }
+            ClientMsg::Upvote { offset } => self.upvote(user, offset),
+            ClientMsg::Unvote { offset } => {
+                self.votes.remove(offset, user);
+                Ok(())
+            }
             ClientMsg::ClearCall => {
                 if self.call.take().is_some() {
                     self.broadcast(ServerMsg::Call { current: None });
@@ -157,9 +203,9 @@ impl Room {
                         format!("a mute lasts 1 to {} seconds", self.settings.max_mute_secs),
                     );
                 }
-                self.set_mute(&target, Some(now.plus_ms(u64::from(seconds) * 1000)))
+                self.set_mute(now, &target, Some(now.plus_ms(u64::from(seconds) * 1000)))
             }
-            ClientMsg::Unmute { user: target } => self.set_mute(&target, None),
+            ClientMsg::Unmute { user: target } => self.set_mute(now, &target, None),
             ClientMsg::Remove {
                 user: target,
                 allow_return,
@@ -292,6 +338,7 @@ impl Room {
         }
         message.deleted = true;
         message.text.clear();
+        self.votes.clear(target);
         let event = self.chat.append(|offset| ChatEvent::Deleted {
             offset,
             at: now,
@@ -327,6 +374,32 @@ impl Room {
         Ok(())
     }
 
+    /// `user` upvotes the question at `target`: once, not their own, not a deleted one.
+    fn upvote(&mut self, user: &UserId, target: ChatOffset) -> Result<(), Refusal> {
+        let Some(message) = self.chat.message_mut(target).filter(|m| !m.deleted) else {
+            return refuse(
+                ErrorCode::NotFound,
+                format!("no chat message at offset {}", target.0),
+            );
+        };
+        if !message.question {
+            return refuse(
+                ErrorCode::NotAQuestion,
+                format!("the message at offset {} is not a question", target.0),
+            );
+        }
+        if &message.user == user {
+            return refuse(ErrorCode::NotAllowed, "you cannot upvote your own question");
+        }
+        if !self.votes.add(target, user) {
+            return refuse(
+                ErrorCode::AlreadyVoted,
+                format!("you already upvoted the question at offset {}", target.0),
+            );
+        }
+        Ok(())
+    }
+
     fn react(&mut self, now: UnixMillis, conn: ConnId, user: &UserId, emotion: usize) {
         let (interval, burst, tick) = (
             self.settings.reaction_interval_ms,
@@ -353,9 +426,26 @@ impl Room {
         caller: &UserId,
         nickname: Option<Nickname>,
         seat: Option<Seat>,
+        user: Option<UserId>,
     ) -> Result<(), Refusal> {
-        let target = match (nickname, seat) {
-            (Some(nickname), None) => {
+        let target = match (nickname, seat, user) {
+            (None, None, Some(user)) => {
+                // A raised hand waits for a learner who dropped, like a held seat.
+                let present = self.attendees.get(&user).is_some_and(|a| {
+                    !a.role.is_staff()
+                        && (a.conn.is_some()
+                            || self.grid.seat_of(&user).is_some()
+                            || self.hands.raised_at(&user).is_some())
+                });
+                if !present {
+                    return refuse(
+                        ErrorCode::NotFound,
+                        format!("no learner {user} is in the room"),
+                    );
+                }
+                user
+            }
+            (Some(nickname), None, None) => {
                 let mut found = self.attendees.iter().filter(|(u, a)| {
                     !a.role.is_staff()
                         && a.nickname == nickname
@@ -377,7 +467,7 @@ impl Room {
                     }
                 }
             }
-            (None, Some(seat)) => {
+            (None, Some(seat), None) => {
                 if seat.row >= self.info.rows || seat.col >= self.info.cols {
                     return refuse(
                         ErrorCode::SeatOutOfRange,
@@ -392,11 +482,13 @@ impl Room {
             _ => {
                 return refuse(
                     ErrorCode::InvalidArgument,
-                    "name either a nickname or a seat",
+                    "name one of a nickname, a seat or a user",
                 );
             }
         };
         let by = self.nickname_of(caller);
+        // Called on: the hand they raised has been answered.
+        self.lower_hand(&target);
         self.call = Some(Call {
             user: target.clone(),
             by: by.clone(),
@@ -430,7 +522,12 @@ impl Room {
         }
     }
 
-    fn set_mute(&mut self, target: &UserId, until: Option<UnixMillis>) -> Result<(), Refusal> {
+    fn set_mute(
+        &mut self,
+        now: UnixMillis,
+        target: &UserId,
+        until: Option<UnixMillis>,
+    ) -> Result<(), Refusal> {
         self.learner_target(target)?;
         if let Some(a) = self.attendees.get_mut(target) {
             a.muted_until = until;
@@ -441,6 +538,7 @@ impl Room {
                 });
             }
         }
+        self.mutes_changed(now);
         Ok(())
     }
 

@@ -25,6 +25,9 @@
 //! - `chat`: offsets, bounded history, resume, text rules.
 //! - `allowance`: rate limits kept in the room (presses, chat lines), on the room's time.
 //! - `reactions`: per-tick tally, rolling meter.
+//! - `hands`: the raised-hand queue and its per-tick changes.
+//! - `mutes`: the staff's list of muted learners and the end of mutes.
+//! - `votes`: question upvotes, one per learner per question, and their per-tick counts.
 //! - `commands`: what each client command does, with its role check.
 //! - `tests/`: the room driven by simulated clients in virtual time, a file per facet (phases,
 //!   seats, chat, reactions, calls, moderation, acknowledgements, what a full hall weighs on
@@ -36,16 +39,20 @@
 mod allowance;
 mod chat;
 mod commands;
+mod hands;
+mod mutes;
 mod reactions;
 mod seats;
 pub mod spec;
 #[cfg(test)]
 mod tests;
+mod votes;
 
 pub use spec::{RoomSettings, default_emotions};
 
 use allowance::Allowance;
 use chat::ChatLog;
+use hands::HandQueue;
 use protocol::grid::{MAX_SEAT_NAMES, SeatName};
 use protocol::server::{
     Announcement, CallInfo, LectureInfo, Occupant, Phase, RoomUpdate, SeatChange, SeatOccupant,
@@ -58,6 +65,7 @@ use protocol::{
 use reactions::ReactionTally;
 use seats::SeatGrid;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use votes::Votes;
 
 /// One client connection, numbered by the node. A person has at most one in a room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -234,6 +242,12 @@ pub struct Room {
     reactions: ReactionTally,
     call: Option<Call>,
     announcement: Option<Announcement>,
+    /// Learners' raised hands, first raised first.
+    hands: HandQueue,
+    /// Upvotes of the questions in the chat history.
+    votes: Votes,
+    /// Earliest end of a mute, so the room tells the staff (and the learner) when it runs out.
+    next_mute_expiry: Option<UnixMillis>,
     /// Whether the number of connections changed since the last tick.
     present_dirty: bool,
     next_tick: UnixMillis,
@@ -268,6 +282,9 @@ impl Room {
             ),
             call: None,
             announcement: None,
+            hands: HandQueue::default(),
+            votes: Votes::default(),
+            next_mute_expiry: None,
             present_dirty: false,
             next_tick: now.plus_ms(settings.tick_ms),
             tick_count: 0,
@@ -340,8 +357,8 @@ impl Room {
     /// Seats held by learners who dropped and may come back.
     pub fn held_seat_count(&self) -> usize {
         self.attendees
-            .values()
-            .filter(|a| a.held_until.is_some())
+            .iter()
+            .filter(|(user, a)| a.held_until.is_some() && self.grid.seat_of(user).is_some())
             .count()
     }
 
@@ -419,8 +436,10 @@ impl Room {
         }
         self.present_dirty = true;
         if who.role.is_staff() {
-            // A learner who became staff with a newer ticket leaves the grid to learners.
+            // A learner who became staff with a newer ticket leaves the grid (and the hand
+            // queue) to learners.
             self.stand(&who.user);
+            self.lower_hand(&who.user);
         } else {
             if renamed {
                 self.grid.renamed(&who.user);
@@ -573,10 +592,14 @@ impl Room {
             return;
         }
         attendee.conn = None;
-        if self.grid.seat_of(&user).is_some() {
+        let seated = self.grid.seat_of(&user).is_some();
+        // A raised hand waits for its learner's return like a seat does.
+        if seated || self.hands.raised_at(&user).is_some() {
             let until = now.plus_ms(grace);
             attendee.held_until = Some(until);
             self.next_hold_expiry = Some(self.next_hold_expiry.map_or(until, |t| t.min(until)));
+        }
+        if seated {
             self.grid.set_away(&user, true);
         }
     }
@@ -660,12 +683,18 @@ impl Room {
             Phase::DoorsOpen => at = at.min(self.info.starts_at),
             _ => {}
         }
-        let batch_pending = self.grid.has_changes() || self.present_dirty;
+        let batch_pending = self.grid.has_changes()
+            || self.present_dirty
+            || self.hands.has_changes()
+            || self.votes.has_changes();
         if !self.conns.is_empty() || batch_pending {
             at = at.min(self.next_tick);
         }
         if let Some(hold) = self.next_hold_expiry {
             at = at.min(hold);
+        }
+        if let Some(mute) = self.next_mute_expiry {
+            at = at.min(mute);
         }
         Some(at)
     }
@@ -713,6 +742,9 @@ impl Room {
         if self.next_hold_expiry.is_some_and(|t| t <= now) {
             self.expire_holds(now);
         }
+        if self.next_mute_expiry.is_some_and(|t| t <= now) {
+            self.expire_mutes(now);
+        }
     }
 
     fn expire_holds(&mut self, now: UnixMillis) {
@@ -728,6 +760,7 @@ impl Room {
             }
             self.stand(&user);
             self.end_call_of(&user);
+            self.lower_hand(&user);
         }
         self.next_hold_expiry = self.attendees.values().filter_map(|a| a.held_until).min();
     }
@@ -757,10 +790,12 @@ impl Room {
         self.present_dirty = false;
     }
 
-    /// Sends the tick's batch: presence and reactions to everyone, seat changes to the staff
-    /// with their occupants and to learners as seat numbers (one message for each), the meter
-    /// to instructors and moderators.
+    /// Sends the tick's batch: presence, reactions, the hand count and the changed questions'
+    /// upvotes to everyone; seat changes to the staff with their occupants and to learners as
+    /// seat numbers, and the hand queue's changes to the staff (one message for each side when
+    /// the sides differ, else one for everyone); the meter to instructors and moderators.
     fn close_tick(&mut self, now: UnixMillis) {
+        // What everyone gets.
         let mut update = RoomUpdate::default();
         if std::mem::take(&mut self.present_dirty) {
             update.present = Some(self.present());
@@ -769,8 +804,32 @@ impl Room {
             .reactions
             .close_tick(now, self.settings.meter_window_ms);
         update.burst = burst;
+        if let Some(first_kept) = self.chat.first_kept() {
+            self.votes.forget_before(first_kept);
+        }
+        update.votes = self.votes.take_changes();
+        let hands = self.hands.take_changes();
+        update.hand_count = hands.count;
+        // What only the staff get: the seats' occupants and the hand queue's changes.
         let changes = self.grid.take_changes();
-        if changes.is_empty() {
+        let mut staff = update.clone();
+        staff.seats = changes
+            .keys()
+            .map(|seat| SeatChange {
+                seat: *seat,
+                occupant: self.occupant_at(*seat),
+            })
+            .collect();
+        staff.hands_lowered = hands.lowered;
+        staff.hands_raised = hands
+            .raised
+            .into_iter()
+            .filter_map(|(user, at)| self.raised_hand(user, at))
+            .collect();
+        // What only learners get: the grid's changes by seat number.
+        let mut learners = update.clone();
+        self.learner_changes(&changes, &mut learners);
+        if staff == update && learners == update {
             if !update.is_empty() {
                 self.outputs.push_back(Output::Send {
                     to: Audience::Everyone,
@@ -778,26 +837,16 @@ impl Room {
                 });
             }
         } else {
-            let learners = self.conns.len() > self.staff_conns.len();
-            if !self.staff_conns.is_empty() {
-                let mut staff = update.clone();
-                staff.seats = changes
-                    .keys()
-                    .map(|seat| SeatChange {
-                        seat: *seat,
-                        occupant: self.occupant_at(*seat),
-                    })
-                    .collect();
+            if !self.staff_conns.is_empty() && !staff.is_empty() {
                 self.outputs.push_back(Output::Send {
                     to: Audience::Staff,
                     msg: ServerMsg::Update(staff),
                 });
             }
-            if learners {
-                self.learner_changes(&changes, &mut update);
+            if self.conns.len() > self.staff_conns.len() && !learners.is_empty() {
                 self.outputs.push_back(Output::Send {
                     to: Audience::Learners,
-                    msg: ServerMsg::Update(update),
+                    msg: ServerMsg::Update(learners),
                 });
             }
         }
@@ -861,6 +910,7 @@ impl Room {
         }
         self.stand(user);
         self.end_call_of(user);
+        self.lower_hand(user);
     }
 
     /// Records the end of `conn`'s stay (its person's seat as it is now).
@@ -930,6 +980,14 @@ impl Room {
     fn welcome(&self, now: UnixMillis, user: &UserId, resume: Option<ResumeFrom>) -> Welcome {
         let epoch_matches = resume.is_some_and(|r| r.epoch == self.settings.epoch);
         let (replay, chat) = self.chat.replay_for(resume, epoch_matches);
+        // A snapshot replaces what the client shows: the votes of older questions would be
+        // weight for nothing. After `missed`, the client still shows what it had.
+        let shown_from = match replay {
+            protocol::server::Replay::Snapshot => {
+                chat.first().map_or(ChatOffset(0), |e| e.offset())
+            }
+            protocol::server::Replay::Missed => ChatOffset(0),
+        };
         let attendee = self.attendees.get(user);
         let staff = attendee.is_some_and(|a| a.role.is_staff());
         Welcome {
@@ -965,6 +1023,30 @@ impl Room {
             call: self.call_info(),
             announcement: self.announcement.clone(),
             muted_until: attendee.and_then(|a| a.muted_until).filter(|t| *t > now),
+            hands: staff.then(|| {
+                self.hands
+                    .queue()
+                    .filter_map(|(user, at)| self.raised_hand(user.clone(), at))
+                    .collect()
+            }),
+            hand_count: self.hands.count(),
+            your_hand: self.hands.raised_at(user),
+            votes: self
+                .votes
+                .counts()
+                .into_iter()
+                .filter(|v| v.offset >= shown_from)
+                .collect(),
+            your_votes: if staff {
+                Vec::new()
+            } else {
+                self.votes
+                    .of(user)
+                    .into_iter()
+                    .filter(|o| *o >= shown_from)
+                    .collect()
+            },
+            muted: staff.then(|| self.muted_learners(now)),
         }
     }
 }

@@ -9,7 +9,7 @@ import { Publisher, Viewer } from "./media";
 import { ASK_AFTER_MS, ASK_AT_LEAST_EVERY_MS, SeatNameRequests } from "./names";
 import { Outbox } from "./outbox";
 import { backoff, closeVerdict } from "./policy";
-import { type RoomState, type SeatIndex, applyServer, fromWelcome, isStaff } from "./state";
+import { type RoomState, type SeatIndex, applyOwnVote, applyServer, fromWelcome, isStaff } from "./state";
 
 export type Status =
   | { kind: "connecting" }
@@ -206,8 +206,11 @@ export class RoomConnection {
       if (!msg) return;
       if (this.media(msg)) return;
       const now = Date.now();
-      if (msg.type === "ack") this.outbox.settle(msg.id);
-      else if (msg.type === "error" && msg.id != null) this.outbox.settle(msg.id);
+      let settled: ReturnType<Outbox["settle"]>;
+      if (msg.type === "ack") settled = this.outbox.settle(msg.id);
+      else if (msg.type === "error" && msg.id != null) settled = this.outbox.settle(msg.id);
+      // Your own upvotes are known from how the node answered them.
+      if (settled && this.state) this.state = applyOwnVote(this.state, settled, msg.type === "error" ? msg.code : null);
       if (msg.type === "update") this.names.forget([...(msg.taken ?? []), ...(msg.freed ?? [])]);
       if (msg.type === "welcome") {
         this.names.reset();

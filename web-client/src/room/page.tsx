@@ -9,8 +9,11 @@ import { onLinkClick } from "../router";
 import { Chat, type Moderation, type UnsentLine } from "./Chat";
 import { RoomConnection, type Status } from "./connection";
 import { emotionIcon } from "./emotions";
+import { HandQueue, HandToggle } from "./Hands";
 import type { Publisher, Viewer } from "./media";
 import { MeterChart } from "./MeterChart";
+import { MutedList } from "./MutedList";
+import { Questions } from "./Questions";
 import { SeatGrid } from "./SeatGrid";
 import { chime } from "./sound";
 import {
@@ -19,7 +22,6 @@ import {
   isStaff,
   isTaken,
   meterSeries,
-  openQuestions,
   recentBursts,
 } from "./state";
 
@@ -324,6 +326,7 @@ function Learner({
               </span>
             ))}
           </div>
+          <HandToggle state={state} send={send} />
         </section>
         <section class="seats" aria-labelledby="seats-title">
           <div class="seats-head">
@@ -355,6 +358,7 @@ function Learner({
             onView={onView}
           />
         </section>
+        <Questions state={state} send={send} />
       </div>
       <Chat
         messages={state.chat}
@@ -426,7 +430,6 @@ function Console({
 }) {
   const [announcement, setAnnouncement] = useState("");
   const [callName, setCallName] = useState("");
-  const questions = openQuestions(state);
   const phase = state.phase.state;
   const instructor = state.you.role === "instructor";
   const callOnSeat = (seat: Seat) => {
@@ -553,20 +556,9 @@ function Console({
         </section>
       </div>
       <div class="side">
-        <section class="questions" aria-labelledby="questions-title">
-          <h2 id="questions-title">{t("console_questions")}</h2>
-          {questions.length === 0 && <p class="help">{t("console_questions_empty")}</p>}
-          <ul>
-            {questions.map((q) => (
-              <li key={q.offset} data-offset={q.offset}>
-                <span class="nick">{q.nickname}</span> <span class="chat-text">{q.text}</span>{" "}
-                <button type="button" onClick={() => moderation.onAnswered(q)}>
-                  {t("console_mark_answered")}
-                </button>
-              </li>
-            ))}
-          </ul>
-        </section>
+        <HandQueue state={state} send={send} />
+        <Questions state={state} send={send} />
+        <MutedList state={state} send={send} />
         <Chat
           messages={state.chat}
           maxChars={state.lecture.chat_max_chars}

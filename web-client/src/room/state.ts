@@ -7,7 +7,10 @@ import type { ChatMessage } from "@protocol/ChatMessage";
 import type { ErrorCode } from "@protocol/ErrorCode";
 import type { LectureInfo } from "@protocol/LectureInfo";
 import type { Meter } from "@protocol/Meter";
+import type { MutedLearner } from "@protocol/MutedLearner";
 import type { Phase } from "@protocol/Phase";
+import type { QuestionVotes } from "@protocol/QuestionVotes";
+import type { RaisedHand } from "@protocol/RaisedHand";
 import type { RoomUpdate } from "@protocol/RoomUpdate";
 import type { Seat } from "@protocol/Seat";
 import type { SeatChange } from "@protocol/SeatChange";
@@ -97,6 +100,18 @@ export interface RoomState {
   clockOffset: number;
   /** A chat event arrived past a gap: the connection should resume to fetch what is missing. */
   needsResync: boolean;
+  /** Staff only: the raised hands, first raised first. */
+  hands: RaisedHand[];
+  /** How many hands are raised. */
+  handCount: number;
+  /** When your hand went up (learners), or null while it is down. */
+  yourHand: number | null;
+  /** Upvotes by question offset (questions without votes are absent). */
+  votes: Map<number, number>;
+  /** The questions you upvoted (learners). */
+  yourVotes: Set<number>;
+  /** Staff only: the learners muted now, soonest end first. */
+  muted: MutedLearner[];
 }
 
 /** The state a welcome describes. `previous` is kept when the welcome replays what was missed. */
@@ -128,6 +143,12 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
     lastError: null,
     clockOffset: w.server_time - localNow,
     needsResync: false,
+    hands: w.hands ?? [],
+    handCount: w.hand_count ?? 0,
+    yourHand: w.your_hand ?? null,
+    votes: applyVotes(new Map(), w.votes ?? []),
+    yourVotes: new Set(w.your_votes ?? []),
+    muted: w.muted ?? [],
   };
   for (const event of w.chat) state = applyChatEvent(state, event, w.replay === "snapshot");
   if (w.last_offset > state.lastOffset) state = { ...state, lastOffset: w.last_offset };
@@ -163,6 +184,42 @@ export function applyChatEvent(state: RoomState, event: ChatEvent, fromSnapshot 
       break;
   }
   return { ...state, chat, lastOffset: event.offset, needsResync: state.needsResync || gap };
+}
+
+/** Vote counts set to the node's: absolute counts, 0 meaning none left. */
+function applyVotes(votes: Map<number, number>, counts: QuestionVotes[]): Map<number, number> {
+  if (counts.length === 0) return votes;
+  const next = new Map(votes);
+  for (const { offset, votes: n } of counts) {
+    if (n > 0) next.set(offset, n);
+    else next.delete(offset);
+  }
+  return next;
+}
+
+/** The staff's hand queue after a tick: lowered hands leave it, raised ones join its end. */
+function applyHands(hands: RaisedHand[], lowered: string[], raised: RaisedHand[]): RaisedHand[] {
+  if (lowered.length === 0 && raised.length === 0) return hands;
+  const gone = new Set(lowered);
+  return [...hands.filter((h) => !gone.has(h.user)), ...raised];
+}
+
+/**
+ * Your own vote, once the node took (`ack`) or refused your `upvote` or `unvote`: an accepted
+ * upvote or an `already_voted` refusal means you voted; an accepted unvote that you did not.
+ */
+export function applyOwnVote(
+  state: RoomState,
+  cmd: { type: string; offset?: number },
+  refused: ErrorCode | null,
+): RoomState {
+  if ((cmd.type !== "upvote" && cmd.type !== "unvote") || cmd.offset === undefined) return state;
+  const voted = cmd.type === "upvote" ? refused === null || refused === "already_voted" : refused !== null;
+  if (state.yourVotes.has(cmd.offset) === voted) return state;
+  const yourVotes = new Set(state.yourVotes);
+  if (voted) yourVotes.add(cmd.offset);
+  else yourVotes.delete(cmd.offset);
+  return { ...state, yourVotes };
 }
 
 /** Seat changes as staff get them: each seat's occupant at the end of the tick. */
@@ -258,6 +315,11 @@ export function applyServer(state: RoomState, msg: ServerMsg, localNow: number):
       if (msg.seats && msg.seats.length > 0) next = applySeatChanges(next, msg.seats);
       if (hasGridChanges(msg)) next = applyGridChanges(next, msg);
       if (msg.present !== undefined && msg.present !== null) next = { ...next, present: msg.present };
+      if (msg.hand_count !== undefined && msg.hand_count !== null) next = { ...next, handCount: msg.hand_count };
+      if (msg.hands_lowered?.length || msg.hands_raised?.length) {
+        next = { ...next, hands: applyHands(next.hands, msg.hands_lowered ?? [], msg.hands_raised ?? []) };
+      }
+      if (msg.votes?.length) next = { ...next, votes: applyVotes(next.votes, msg.votes) };
       if (msg.burst && Object.keys(msg.burst).length > 0) {
         const bursts = next.bursts.filter((b) => b.at > serverNow - REACTION_SHOW_MS);
         bursts.push({ at: serverNow, counts: addCounts({}, msg.burst) });
@@ -284,7 +346,14 @@ export function applyServer(state: RoomState, msg: ServerMsg, localNow: number):
       return { ...state, announcement: msg.current };
     case "muted":
       return { ...state, mutedUntil: msg.until };
+    case "muted_learners":
+      return { ...state, muted: msg.muted };
+    case "your_hand":
+      return { ...state, yourHand: msg.raised_at };
     case "error":
+      // A second upvote (a double click before the first was answered) is no failure: the
+      // vote counts, and the connection marks it yours.
+      if (msg.code === "already_voted") return state;
       return {
         ...state,
         lastError: { code: msg.code, message: msg.message, command: msg.command ?? null, at: localNow },
@@ -317,6 +386,31 @@ export function recentBursts(state: RoomState, localNow: number): Record<string,
 /** Questions still waiting for an answer, oldest first. */
 export function openQuestions(state: RoomState): ChatMessage[] {
   return state.chat.filter((m) => m.question && !m.answered && !m.deleted);
+}
+
+/** How the questions pane orders questions. */
+export type QuestionOrder = "votes" | "time";
+
+/**
+ * The questions to show (not deleted), with their votes: by votes (most first, then oldest
+ * first) or by time (oldest first). Answered ones stay, marked, after the open ones.
+ */
+export function questionList(state: RoomState, order: QuestionOrder): (ChatMessage & { votes: number })[] {
+  const list = state.chat
+    .filter((m) => m.question && !m.deleted)
+    .map((m) => ({ ...m, votes: state.votes.get(m.offset) ?? 0 }));
+  list.sort((a, b) => {
+    if (a.answered !== b.answered) return a.answered ? 1 : -1;
+    if (order === "votes" && a.votes !== b.votes) return b.votes - a.votes;
+    return a.offset - b.offset;
+  });
+  return list;
+}
+
+/** Whether a learner is muted now, for the console's marker. */
+export function mutedLearner(state: RoomState, user: string, localNow: number): MutedLearner | null {
+  const serverNow = localNow + state.clockOffset;
+  return state.muted.find((m) => m.user === user && m.until > serverNow) ?? null;
 }
 
 /** Whether the learner can chat now. */

@@ -16,6 +16,7 @@ fn a_called_learner_is_told_everyone_sees_it_and_the_next_message_is_the_answer(
         ClientMsg::CallOn {
             nickname: Some("taro".into()),
             seat: None,
+            user: None,
         },
     );
     let to_taro = sim.take(taro);
@@ -44,6 +45,7 @@ fn a_called_learner_is_told_everyone_sees_it_and_the_next_message_is_the_answer(
         ClientMsg::CallOn {
             nickname: None,
             seat: Some(Seat::new(3, 4)),
+            user: None,
         },
     );
     assert!(
@@ -67,6 +69,7 @@ fn calling_on_an_unknown_or_ambiguous_nickname_is_refused() {
         ClientMsg::CallOn {
             nickname: Some("sato".into()),
             seat: None,
+            user: None,
         },
     );
     sim.send(
@@ -74,6 +77,7 @@ fn calling_on_an_unknown_or_ambiguous_nickname_is_refused() {
         ClientMsg::CallOn {
             nickname: Some("nobody".into()),
             seat: None,
+            user: None,
         },
     );
     sim.send(
@@ -81,6 +85,7 @@ fn calling_on_an_unknown_or_ambiguous_nickname_is_refused() {
         ClientMsg::CallOn {
             nickname: None,
             seat: Some(Seat::new(0, 0)),
+            user: None,
         },
     );
     sim.send(
@@ -88,6 +93,7 @@ fn calling_on_an_unknown_or_ambiguous_nickname_is_refused() {
         ClientMsg::CallOn {
             nickname: None,
             seat: None,
+            user: None,
         },
     );
     assert_eq!(
@@ -104,6 +110,7 @@ fn calling_on_an_unknown_or_ambiguous_nickname_is_refused() {
         ClientMsg::CallOn {
             nickname: Some("sato".into()),
             seat: None,
+            user: None,
         },
     );
     assert_eq!(sim.errors(learner), vec![ErrorCode::NotAllowed]);

@@ -287,6 +287,7 @@ fn chat_texts(msgs: &[ServerMsg]) -> Vec<String> {
 mod acks;
 mod calls;
 mod chat;
+mod hands;
 mod moderation;
 mod phases;
 mod properties;

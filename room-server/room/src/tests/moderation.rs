@@ -118,6 +118,7 @@ fn a_learner_is_refused_every_instructor_action_and_the_room_is_unchanged() {
         ClientMsg::CallOn {
             nickname: Some("hanako".into()),
             seat: None,
+            user: None,
         },
         ClientMsg::ClearCall,
         ClientMsg::Announce { text: "hi".into() },

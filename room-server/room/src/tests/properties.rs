@@ -13,6 +13,8 @@ enum Step {
     Chat(usize, bool),
     React(usize, usize),
     Staff(usize, usize),
+    Hand(usize, bool),
+    Vote(usize, u64),
     Wait(u64),
 }
 
@@ -30,6 +32,8 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (who.clone(), any::<bool>()).prop_map(|(w, q)| Step::Chat(w, q)),
         3 => (who.clone(), 0..6usize).prop_map(|(w, e)| Step::React(w, e)),
         2 => (who.clone(), 0..9usize).prop_map(|(w, a)| Step::Staff(w, a)),
+        2 => (who.clone(), any::<bool>()).prop_map(|(w, up)| Step::Hand(w, up)),
+        2 => (who.clone(), 1..12u64).prop_map(|(w, o)| Step::Vote(w, o)),
         2 => (1..200_000u64).prop_map(Step::Wait),
     ]
 }
@@ -55,6 +59,7 @@ fn staff_action(action: usize, target: usize) -> ClientMsg {
         2 => ClientMsg::CallOn {
             nickname: Some(format!("n{target}").into()),
             seat: None,
+            user: None,
         },
         3 => ClientMsg::ClearCall,
         4 => ClientMsg::Announce {
@@ -118,6 +123,24 @@ impl Room {
             history.back().map_or(self.chat.last(), ChatEvent::offset),
             self.chat.last()
         );
+        for (user, _) in self.hands.queue() {
+            let a = &self.attendees[user];
+            assert_eq!(a.role, Role::Learner, "only learners raise a hand");
+            assert!(
+                !self.banned.contains(user),
+                "a banned learner's hand is down"
+            );
+            assert!(
+                a.conn.is_some() || a.held_until.is_some(),
+                "a hand waits for its learner only while their return is awaited"
+            );
+        }
+        for question in self.votes.counts() {
+            let voted = self.chat.history().iter().any(|e| {
+                matches!(e, ChatEvent::Message(m) if m.offset == question.offset && m.question && !m.deleted)
+            });
+            assert!(voted, "votes are for questions still shown");
+        }
     }
 }
 
@@ -276,6 +299,12 @@ proptest! {
                         let after = (sim.room.banned.len(), sim.room.connection_count(), sim.room.chat.last());
                         prop_assert_eq!(before, after, "a refused command changes nothing");
                     }
+                },
+                Step::Hand(w, up) => if let Some(c) = live(&conns[w], &sim) {
+                    sim.send(c, if up { ClientMsg::RaiseHand } else { ClientMsg::LowerHand { user: None } });
+                },
+                Step::Vote(w, o) => if let Some(c) = live(&conns[w], &sim) {
+                    sim.send(c, ClientMsg::Upvote { offset: ChatOffset(o) });
                 },
                 Step::Wait(ms) => {
                     sim.run_for(ms);

@@ -179,3 +179,38 @@ fn a_join_storm_costs_learners_a_few_bytes_per_seat() {
     assert!(u.seats.is_empty(), "no occupants for learners");
     assert!(per_seat <= 3.5, "{per_seat:.2} bytes a seat");
 }
+
+#[test]
+fn five_thousand_upvotes_in_a_tick_reach_a_learner_as_one_small_update() {
+    let (mut room, mut now) = full_hall(LEARNERS, 100);
+    // Question offsets of the hall's chat: every fifth line, from the first.
+    let questions: Vec<ChatOffset> = (0..20).map(|n| ChatOffset(n * 5 + 1)).collect();
+    let watcher = ConnId(1);
+    now = now.plus_ms(1);
+    for i in 0..LEARNERS {
+        let conn = ConnId(u64::from(i) + 1);
+        let offset = questions[usize::from(i) % questions.len()];
+        room.handle_command(now, conn, ClientMsg::Upvote { offset }.into());
+        room.handle_command(now, conn, ClientMsg::RaiseHand.into());
+        drain_for(&mut room, ConnId(0));
+    }
+    room.handle_timeout(now.plus_ms(250));
+    let got = drain_for(&mut room, watcher);
+    let updates: Vec<&RoomUpdate> = got
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Update(u) => Some(u),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(updates.len(), 1, "one update for the tick");
+    let update = updates[0];
+    // Every question's new count once (a learner's own question is refused, so some get one
+    // vote fewer), the hand count, and no one's hand in a learner's update.
+    assert_eq!(update.votes.len(), questions.len());
+    assert!(update.votes.iter().all(|v| (249..=250).contains(&v.votes)));
+    assert_eq!(update.hand_count, Some(u32::from(LEARNERS)));
+    assert!(update.hands_raised.is_empty());
+    let bytes = msgpack(&ServerMsg::Update(update.clone()));
+    assert!(bytes < 512, "{bytes} bytes");
+}
