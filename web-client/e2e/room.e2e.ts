@@ -424,7 +424,7 @@ describe("a lecture in the browser", () => {
     await item(teacher, "たろうの質問です").locator(".question-votes").getByText(t("questions_votes", { count: 0 })).waitFor();
 
     // --- The muted list: a marker while Taro is muted, gone once unmuted ------------------------------
-    await chatLine(teacher, "たろうの質問です").getByRole("button", { name: t("console_mute") }).click();
+    await moderate(teacher, "たろうの質問です", [t("console_mute"), t("console_mute_minutes", { minutes: 5 })]);
     const mutedTaro = teacher.locator(".muted-list li").filter({ hasText: "たろう" });
     await mutedTaro.locator(".muted-marker").waitFor();
     await taro.locator(".muted-note").waitFor();
