@@ -1,5 +1,4 @@
 // The lecture room: the learner's view, or the instructor console for staff.
-import type { ChatMessage } from "@protocol/ChatMessage";
 import type { ClientMsg } from "@protocol/ClientMsg";
 import type { Seat } from "@protocol/Seat";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -7,7 +6,7 @@ import { useNow } from "../hooks";
 import { formatTime, lang, t } from "../i18n";
 import { formatCountdown } from "../lectures";
 import { onLinkClick } from "../router";
-import { Chat, type UnsentLine } from "./Chat";
+import { Chat, type Moderation, type UnsentLine } from "./Chat";
 import { RoomConnection, type Status } from "./connection";
 import { emotionIcon } from "./emotions";
 import { HandQueue, HandToggle } from "./Hands";
@@ -32,7 +31,19 @@ function useRoom(lecture: string): { conn: RoomConnection; state: RoomState | nu
   const [, setVersion] = useState(0);
   useEffect(() => {
     const c = conn.current!;
-    const off = c.subscribe(() => setVersion((v) => v + 1));
+    // One render per frame however many messages arrive in it (a busy room sends dozens a
+    // second); a hidden page has no frames, so there a timer stands in (a call still chimes).
+    let pending = false;
+    const render = () => {
+      pending = false;
+      setVersion((v) => v + 1);
+    };
+    const off = c.subscribe(() => {
+      if (pending) return;
+      pending = true;
+      if (document.hidden) setTimeout(render, 0);
+      else requestAnimationFrame(render);
+    });
     c.start();
     return () => {
       off();
@@ -355,6 +366,7 @@ function Learner({
         mutedUntil={state.mutedUntil === null ? null : state.mutedUntil - state.clockOffset}
         canAsk
         unsent={unsent}
+        you={state.you.user}
         onSend={(text, question) => send({ type: "chat", text, question })}
       />
     </div>
@@ -423,15 +435,12 @@ function Console({
   const callOnSeat = (seat: Seat) => {
     if (isTaken(state, seat)) send({ type: "call_on", seat });
   };
-  const moderation = {
-    onDelete: (m: ChatMessage) => send({ type: "delete_chat", offset: m.offset }),
-    onMute: (m: ChatMessage) => send({ type: "mute", user: m.user, seconds: 300 }),
-    onRemove: (m: ChatMessage) => {
-      if (window.confirm(t("console_remove_confirm", { nickname: m.nickname }))) {
-        send({ type: "remove", user: m.user, allow_return: true });
-      }
-    },
-    onAnswered: (m: ChatMessage) => send({ type: "mark_answered", offset: m.offset }),
+  const moderation: Moderation = {
+    onDelete: (m) => send({ type: "delete_chat", offset: m.offset }),
+    onMute: (m, seconds) => send({ type: "mute", user: m.user, seconds: seconds ?? untilEnd(state) }),
+    onRemove: (m, allowReturn) => send({ type: "remove", user: m.user, allow_return: allowReturn }),
+    onAnswered: (m) => send({ type: "mark_answered", offset: m.offset }),
+    onCallOn: (m) => send({ type: "call_on", nickname: m.nickname }),
   };
   return (
     <div class="room-body">
@@ -557,11 +566,19 @@ function Console({
           canAsk={false}
           moderation={moderation}
           unsent={unsent}
+          you={state.you.user}
           onSend={(text) => send({ type: "chat", text, question: false })}
         />
       </div>
     </div>
   );
+}
+
+/** A mute "until the end": the seconds left until the lecture's planned end (the protocol allows
+ * 1 to 86,400), from the server's clock. */
+function untilEnd(state: RoomState): number {
+  const left = Math.ceil((state.lecture.ends_at - (Date.now() + state.clockOffset)) / 1000);
+  return Math.min(86_400, Math.max(60, left));
 }
 
 function Closed({ status, onAgain }: { status: Extract<Status, { kind: "closed" }>; onAgain: () => void }) {
