@@ -25,7 +25,7 @@ function scriptsTargetDir(): string {
   return path.join(homedir(), ".cache", "live-lecture", `target-${key}`);
 }
 
-function serverBinary(): string {
+export function serverBinary(): string {
   const candidates = [
     process.env.ROOM_SERVER_BIN,
     path.join(process.env.CARGO_TARGET_DIR ?? scriptsTargetDir(), "debug", "room-server"),
@@ -48,18 +48,23 @@ export interface Server {
 }
 
 /** Starts `room-server --demo` on a free loopback port, serving the built client; with a
- * portal's sign-in address when given (`portal_sign_in_url` in a config file). */
-export async function startServer(options: { portalSignInUrl?: string } = {}): Promise<Server> {
+ * portal's sign-in address when given (`portal_sign_in_url` in a config file), and `config`
+ * (more of the config file's TOML: a ticket secret, raised limits) when given. */
+export async function startServer(options: { portalSignInUrl?: string; config?: string } = {}): Promise<Server> {
   const dist = path.join(clientRoot, "dist");
   if (!existsSync(path.join(dist, "index.html"))) throw new Error("web-client/dist is missing: run `npm run build` first");
   const work = mkdtempSync(path.join(tmpdir(), "room-e2e-"));
   const apiKey = randomBytes(32).toString("hex");
   const config = path.join(work, "room.toml");
-  // A short drain on SIGTERM: the tests do not wait the production window.
-  const drain = "[limits]\ndrain_window_ms = 100\ndrain_spread_ms = 200\n";
+  // A short drain on SIGTERM: the tests do not wait the production window. Its keys go in the
+  // `[limits]` table, which a caller's `config` may open too (a table is opened only once).
+  const drain = "drain_window_ms = 100\ndrain_spread_ms = 200\n";
+  const extra = options.config ?? "";
+  const limits = /^\[limits\][ \t]*$/m;
   writeFileSync(
     config,
-    (options.portalSignInUrl ? `portal_sign_in_url = ${JSON.stringify(options.portalSignInUrl)}\n` : "") + drain,
+    (options.portalSignInUrl ? `portal_sign_in_url = ${JSON.stringify(options.portalSignInUrl)}\n` : "") +
+      (limits.test(extra) ? extra.replace(limits, `[limits]\n${drain}`) : `${extra}\n[limits]\n${drain}`),
   );
   const child: ChildProcess = spawn(
     serverBinary(),

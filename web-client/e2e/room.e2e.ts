@@ -108,6 +108,12 @@ function chatLine(page: Page, text: string) {
   return page.locator('[role="log"] li').filter({ hasText: text });
 }
 
+/** Staff: opens a chat line's menu and picks `items` in turn (a submenu, then its choice). */
+async function moderate(page: Page, text: string, items: string[]): Promise<void> {
+  await chatLine(page, text).first().locator(".chat-menu-button").click();
+  for (const name of items) await page.getByRole("menuitem", { name, exact: true }).click();
+}
+
 async function say(page: Page, text: string, question = false, l: Lang = "ja"): Promise<void> {
   await page.locator("#chat-input").fill(text);
   if (question) await page.getByLabel(t("chat_question", {}, l)).check();
@@ -254,7 +260,7 @@ describe("a lecture in the browser", () => {
     }
 
     // --- Moderation: a deleted message disappears for everyone ----------------------------------
-    await chatLine(instructor, "こんにちは").getByRole("button", { name: t("console_delete") }).click();
+    await moderate(instructor, "こんにちは", [t("console_delete")]);
     await chatLine(taro, t("chat_deleted")).waitFor();
     await chatLine(html, t("chat_deleted")).waitFor();
     expect(await chatLine(html, "こんにちは").count()).toBe(0);
@@ -311,12 +317,12 @@ describe("a lecture in the browser", () => {
     await connected(phone);
 
     // --- Moderation: mute, and remove ------------------------------------------------------------
-    await chatLine(instructor, "質問です").getByRole("button", { name: t("console_mute") }).click();
+    await moderate(instructor, "質問です", [t("console_mute"), t("console_mute_minutes", { minutes: 5 })]);
     await html.locator(".muted-note").waitFor();
     expect(await html.locator("#chat-input").isDisabled()).toBe(true);
     await phone.getByRole("tab", { name: t("tab_chat", {}, "en") }).click();
     await say(phone, "よろしくお願いします", false, "en");
-    await chatLine(instructor, "よろしくお願いします").getByRole("button", { name: t("console_remove") }).click();
+    await moderate(instructor, "よろしくお願いします", [t("console_remove"), t("console_remove_may_return")]);
     await phone.getByText(t("closed_4103", {}, "en")).waitFor();
 
     // --- The connection check ------------------------------------------------------------------
@@ -424,7 +430,7 @@ describe("a lecture in the browser", () => {
     await item(teacher, "たろうの質問です").locator(".question-votes").getByText(t("questions_votes", { count: 0 })).waitFor();
 
     // --- The muted list: a marker while Taro is muted, gone once unmuted ------------------------------
-    await chatLine(teacher, "たろうの質問です").getByRole("button", { name: t("console_mute") }).click();
+    await moderate(teacher, "たろうの質問です", [t("console_mute"), t("console_mute_minutes", { minutes: 5 })]);
     const mutedTaro = teacher.locator(".muted-list li").filter({ hasText: "たろう" });
     await mutedTaro.locator(".muted-marker").waitFor();
     await taro.locator(".muted-note").waitFor();

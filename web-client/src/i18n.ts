@@ -118,7 +118,17 @@ const ja = {
   chat_badge_question: "質問",
   chat_badge_answered: "回答済み",
   chat_badge_call_answer: "指名への回答",
-  chat_badge_staff: "講師",
+  chat_badge_instructor: "講師",
+  chat_badge_moderator: "モデレーター",
+  chat_new_messages: "新着 {count} 件 ↓",
+  chat_new_messages_label: "新着メッセージ {count} 件へ移動",
+  chat_list_help: "上下の矢印キーでメッセージを移動し、Enter キーで操作メニューを開きます。",
+  chat_line_actions: "{nickname} さんのメッセージの操作",
+  chat_announce_summary: "新しいメッセージ {count} 件",
+  chat_announce_summary_questions: "新しいメッセージ {count} 件（うち質問 {questions} 件）",
+  chat_announce_question: "{nickname} さんの質問: {text}",
+  chat_announce_call_answer: "{nickname} さんの指名への回答: {text}",
+  chat_announce_line: "{nickname}: {text}",
   chat_muted: "{time} までチャットできません（ミュート中）。",
   chat_too_long: "{max}文字以内で入力してください。",
   chat_empty: "まだメッセージはありません。",
@@ -221,9 +231,16 @@ const ja = {
   console_questions_empty: "未回答の質問はありません。",
   console_mark_answered: "回答済みにする",
   console_delete: "削除",
-  console_mute: "5分ミュート",
-  console_remove: "退室させる",
+  console_mute: "ミュート…",
+  console_mute_title: "{nickname} さんをミュートする時間",
+  console_mute_minutes: "{minutes}分",
+  console_mute_until_end: "講座の終了まで",
+  console_call_this: "この受講者を指名",
+  console_remove: "退室させる…",
   console_remove_confirm: "{nickname} さんを退室させますか？",
+  console_remove_may_return: "退室させる（再入室できる）",
+  console_remove_no_return: "退室させる（再入室させない）",
+  console_menu_back: "戻る",
 
   closed_4103: "講師により退室となりました。",
   closed_4104: "この講座には入室できなくなりました。",
@@ -413,7 +430,17 @@ const en: Record<Key, string> = {
   chat_badge_question: "Question",
   chat_badge_answered: "Answered",
   chat_badge_call_answer: "Answer to a call",
-  chat_badge_staff: "Staff",
+  chat_badge_instructor: "Instructor",
+  chat_badge_moderator: "Moderator",
+  chat_new_messages: "{count} new messages ↓",
+  chat_new_messages_label: "Jump to {count} new messages",
+  chat_list_help: "Move between messages with the up and down arrow keys; Enter opens a message's menu.",
+  chat_line_actions: "Actions for {nickname}'s message",
+  chat_announce_summary: "{count} new messages",
+  chat_announce_summary_questions: "{count} new messages ({questions} questions)",
+  chat_announce_question: "Question from {nickname}: {text}",
+  chat_announce_call_answer: "{nickname} answered the call: {text}",
+  chat_announce_line: "{nickname}: {text}",
   chat_muted: "You are muted until {time}.",
   chat_too_long: "Use at most {max} characters.",
   chat_empty: "No messages yet.",
@@ -516,9 +543,16 @@ const en: Record<Key, string> = {
   console_questions_empty: "No open questions.",
   console_mark_answered: "Mark answered",
   console_delete: "Delete",
-  console_mute: "Mute 5 min",
-  console_remove: "Remove",
+  console_mute: "Mute…",
+  console_mute_title: "Mute {nickname} for",
+  console_mute_minutes: "{minutes} min",
+  console_mute_until_end: "Until the lecture ends",
+  console_call_this: "Call on this learner",
+  console_remove: "Remove…",
   console_remove_confirm: "Remove {nickname} from the room?",
+  console_remove_may_return: "Remove (may return)",
+  console_remove_no_return: "Remove (may not return)",
+  console_menu_back: "Back",
 
   closed_4103: "You were removed from the room by the instructor.",
   closed_4104: "You can no longer enter this lecture.",
@@ -637,21 +671,28 @@ export function t(key: Key, params: Record<string, string | number> = {}, l: Lan
   );
 }
 
+// Formatters are made once per language: making one costs far more than formatting with it,
+// and a busy chat formats a time for every line it draws.
+const dateTimeFormats: Partial<Record<Lang, Intl.DateTimeFormat>> = {};
+const timeFormats: Partial<Record<Lang, Intl.DateTimeFormat>> = {};
+
 /** Date and time in the reader's language. */
 export function formatDateTime(ms: number, l: Lang = current): string {
-  return new Intl.DateTimeFormat(l === "ja" ? "ja-JP" : "en-GB", {
+  dateTimeFormats[l] ??= new Intl.DateTimeFormat(l === "ja" ? "ja-JP" : "en-GB", {
     year: "numeric",
     month: l === "ja" ? "numeric" : "short",
     day: "numeric",
     weekday: "short",
     hour: "2-digit",
     minute: "2-digit",
-  }).format(new Date(ms));
+  });
+  return dateTimeFormats[l].format(ms);
 }
 
 export function formatTime(ms: number, l: Lang = current): string {
-  return new Intl.DateTimeFormat(l === "ja" ? "ja-JP" : "en-GB", {
+  timeFormats[l] ??= new Intl.DateTimeFormat(l === "ja" ? "ja-JP" : "en-GB", {
     hour: "2-digit",
     minute: "2-digit",
-  }).format(new Date(ms));
+  });
+  return timeFormats[l].format(ms);
 }

@@ -96,8 +96,8 @@ describe("chat stream", () => {
     expect(openQuestions(s).map((m) => m.offset)).toEqual([2]);
     s = applyServer(s, chat({ kind: "answered", offset: 3, at: T0, target: 2 }), T0);
     s = applyServer(s, chat({ kind: "deleted", offset: 4, at: T0, target: 1 }), T0);
-    expect(s.chat[0]).toMatchObject({ deleted: true, text: "" });
-    expect(s.chat[1]).toMatchObject({ answered: true });
+    expect(s.chat.at(0)).toMatchObject({ deleted: true, text: "" });
+    expect(s.chat.at(1)).toMatchObject({ answered: true });
     expect(openQuestions(s)).toEqual([]);
 
     const again = applyServer(s, chat(message(4, "duplicate")), T0);
@@ -111,10 +111,27 @@ describe("chat stream", () => {
     let s = fromWelcome(welcome(), T0, null);
     for (let i = 1; i <= CHAT_KEEP + 5; i++) s = applyServer(s, chat(message(i, `m${i}`)), T0);
     expect(s.chat.length).toBe(CHAT_KEEP);
-    expect(s.chat[0]!.offset).toBe(6);
+    expect(s.chat.at(0)!.offset).toBe(6);
     // Deleting a message that scrolled away changes nothing but the offset.
     s = applyServer(s, chat({ kind: "deleted", offset: CHAT_KEEP + 6, at: T0, target: 1 }), T0);
     expect(s.lastOffset).toBe(CHAT_KEEP + 6);
+  });
+
+  it("changes only what a chat event touches: every other line keeps its identity", () => {
+    let s = fromWelcome(welcome(), T0, null);
+    for (let i = 1; i <= CHAT_KEEP + 100; i++) s = applyServer(s, chat(message(i, `m${i}`)), T0);
+    const before = s.chat;
+    s = applyServer(s, chat(message(CHAT_KEEP + 101, "new")), T0);
+    expect(s.chat).not.toBe(before);
+    expect(s.chat.length).toBe(CHAT_KEEP);
+    for (let i = 0; i < CHAT_KEEP - 1; i++) expect(s.chat.at(i)).toBe(before.at(i + 1));
+    expect(before.at(CHAT_KEEP - 1)!.text).toBe(`m${CHAT_KEEP + 100}`);
+
+    const deleted = applyServer(s, chat({ kind: "deleted", offset: CHAT_KEEP + 102, at: T0, target: 500 }), T0);
+    const i = deleted.chat.indexOfOffset(500);
+    expect(deleted.chat.at(i)).toMatchObject({ deleted: true, text: "" });
+    expect(s.chat.at(i)!.deleted).toBe(false);
+    for (const j of [0, i - 1, i + 1, CHAT_KEEP - 1]) expect(deleted.chat.at(j)).toBe(s.chat.at(j));
   });
 });
 

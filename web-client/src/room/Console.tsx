@@ -1,15 +1,16 @@
 // The instructor's and moderators' console: fixed panes on one screen, none growing into a
-// page-long column. Left: the lecture's controls, the small camera preview and the meter (with
+// page-long column. Left: the lecture's controls, the raised hands, the muted learners, the
+// small camera preview and the meter (with
 // the 「わからない」 alert); middle: the seat grid (select a seat to see who sits there, select it
-// again to call on them; or switch to the heat view of each seat's reactions); right: the raised
-// hands, the questions and the muted learners over the chat.
-import type { ChatMessage } from "@protocol/ChatMessage";
+// again to call on them; or switch to the heat view of each seat's reactions); right: the
+// questions over the chat (tall enough for a line's moderation menu). The raised hands and the
+// muted learners sit under the controls on the left.
 import type { ClientMsg } from "@protocol/ClientMsg";
 import type { Seat } from "@protocol/Seat";
 import { useState } from "preact/hooks";
 import { lang, t } from "../i18n";
 import { CallBox } from "./CallBox";
-import { Chat, type UnsentLine } from "./Chat";
+import { Chat, type Moderation, type UnsentLine } from "./Chat";
 import { emotionIcon } from "./emotions";
 import { HandQueue } from "./Hands";
 import { heatOf } from "./history";
@@ -259,6 +260,13 @@ function MeterPanel({ state, now }: { state: RoomState; now: number }) {
   );
 }
 
+/** A mute "until the end": the seconds left until the lecture's planned end (the protocol allows
+ * 1 to 86,400), from the server's clock. */
+function untilEnd(state: RoomState): number {
+  const left = Math.ceil((state.lecture.ends_at - (Date.now() + state.clockOffset)) / 1000);
+  return Math.min(86_400, Math.max(60, left));
+}
+
 export function Console({
   state,
   send,
@@ -273,28 +281,25 @@ export function Console({
   unsent: UnsentLine[];
 }) {
   const instructor = state.you.role === "instructor";
-  const moderation = {
-    onDelete: (m: ChatMessage) => send({ type: "delete_chat", offset: m.offset }),
-    onMute: (m: ChatMessage) => send({ type: "mute", user: m.user, seconds: 300 }),
-    onRemove: (m: ChatMessage) => {
-      if (window.confirm(t("console_remove_confirm", { nickname: m.nickname }))) {
-        send({ type: "remove", user: m.user, allow_return: true });
-      }
-    },
-    onAnswered: (m: ChatMessage) => send({ type: "mark_answered", offset: m.offset }),
+  const moderation: Moderation = {
+    onDelete: (m) => send({ type: "delete_chat", offset: m.offset }),
+    onMute: (m, seconds) => send({ type: "mute", user: m.user, seconds: seconds ?? untilEnd(state) }),
+    onRemove: (m, allowReturn) => send({ type: "remove", user: m.user, allow_return: allowReturn }),
+    onAnswered: (m) => send({ type: "mark_answered", offset: m.offset }),
+    onCallOn: (m) => send({ type: "call_on", nickname: m.nickname }),
   };
   return (
     <div class="room-body console-body">
       <div class="console-left">
         <Controls state={state} send={send} />
+        <HandQueue state={state} send={send} />
+        <MutedList state={state} send={send} />
         {instructor && <Broadcasting publisher={publisher} />}
         <MeterPanel state={state} now={now} />
       </div>
       <ConsoleSeats state={state} send={send} />
       <div class="console-right">
-        <HandQueue state={state} send={send} />
         <Questions state={state} send={send} />
-        <MutedList state={state} send={send} />
         <Chat
           messages={state.chat}
           maxChars={state.lecture.chat_max_chars}
@@ -302,6 +307,7 @@ export function Console({
           canAsk={false}
           moderation={moderation}
           unsent={unsent}
+          you={state.you.user}
           onSend={(text) => send({ type: "chat", text, question: false })}
         />
       </div>

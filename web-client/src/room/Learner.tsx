@@ -119,6 +119,7 @@ export function Learner(props: {
       mutedUntil={state.mutedUntil === null ? null : state.mutedUntil - state.clockOffset}
       canAsk
       unsent={props.unsent}
+      you={state.you.user}
       onSend={(text, question) => send({ type: "chat", text, question })}
     />
   );

@@ -21,7 +21,19 @@ function useRoom(lecture: string): { conn: RoomConnection; state: RoomState | nu
   const [, setVersion] = useState(0);
   useEffect(() => {
     const c = conn.current!;
-    const off = c.subscribe(() => setVersion((v) => v + 1));
+    // One render per frame however many messages arrive in it (a busy room sends dozens a
+    // second); a hidden page has no frames, so there a timer stands in (a call still chimes).
+    let pending = false;
+    const render = () => {
+      pending = false;
+      setVersion((v) => v + 1);
+    };
+    const off = c.subscribe(() => {
+      if (pending) return;
+      pending = true;
+      if (document.hidden) setTimeout(render, 0);
+      else requestAnimationFrame(render);
+    });
     c.start();
     return () => {
       off();

@@ -17,6 +17,7 @@ import type { SeatChange } from "@protocol/SeatChange";
 import type { ServerMsg } from "@protocol/ServerMsg";
 import type { Welcome } from "@protocol/Welcome";
 import type { You } from "@protocol/You";
+import { ChatLog } from "./chatlog";
 import { type History, emptyHistory, recordMeter, recordPresence } from "./history";
 
 /** Chat lines kept in memory; older ones scroll away. */
@@ -70,8 +71,9 @@ export interface RoomState {
   epoch: number;
   /** Last chat offset applied. */
   lastOffset: number;
-  /** Chat messages in offset order (deletions and answers are applied to them). */
-  chat: ChatMessage[];
+  /** Chat messages in offset order (deletions and answers are applied to them), the newest
+   * `CHAT_KEEP`; a new list on every change, an unchanged line keeps its identity. */
+  chat: ChatLog;
   /** The grid: seats taken, and those held for someone away (the wire's bitmaps). */
   occupied: Uint8Array;
   away: Uint8Array;
@@ -127,7 +129,7 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
     phase: w.phase,
     epoch: w.epoch,
     lastOffset: keepChat ? previous.lastOffset : 0,
-    chat: keepChat ? previous.chat : [],
+    chat: keepChat ? previous.chat : ChatLog.empty,
     occupied: bitmap(w.occupancy.occupied, rows, cols),
     away: bitmap(w.occupancy.away, rows, cols),
     names,
@@ -157,26 +159,10 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
   return state;
 }
 
-function messageIndex(chat: ChatMessage[], offset: number): number {
-  // Offsets ascend: binary search.
-  let lo = 0;
-  let hi = chat.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const o = chat[mid]!.offset;
-    if (o === offset) return mid;
-    if (o < offset) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
-}
-
-function updateMessage(chat: ChatMessage[], target: number, change: Partial<ChatMessage>): ChatMessage[] {
-  const i = messageIndex(chat, target);
+function updateMessage(chat: ChatLog, target: number, change: Partial<ChatMessage>): ChatLog {
+  const i = chat.indexOfOffset(target);
   if (i < 0) return chat;
-  const next = chat.slice();
-  next[i] = { ...chat[i]!, ...change };
-  return next;
+  return chat.with(i, { ...chat.at(i)!, ...change });
 }
 
 /**
@@ -191,8 +177,7 @@ export function applyChatEvent(state: RoomState, event: ChatEvent, fromSnapshot 
   switch (event.kind) {
     case "message": {
       const { kind: _kind, ...message } = event;
-      chat = [...chat, message];
-      if (chat.length > CHAT_KEEP) chat = chat.slice(chat.length - CHAT_KEEP);
+      chat = chat.push(message, CHAT_KEEP);
       break;
     }
     case "deleted":
