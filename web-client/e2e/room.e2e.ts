@@ -191,8 +191,10 @@ describe("a lecture in the browser", () => {
     expect(await html.locator("#seat-1-2").textContent()).toContain(t("seat_empty"));
     await grid.press("Enter");
     await html.getByText(t("your_seat", { seat: t("seat_name", { row: 2, col: 3 }) })).waitFor();
-    // Taking an occupied seat does nothing.
+    // Taking an occupied seat says it is taken (once her grid shows it taken).
+    await waitSeat(html, 0, 0, "たろう");
     await clickSeat(html, 0, 0);
+    await html.getByText(t("seat_taken_notice")).waitFor();
     await waitSeat(instructor, 0, 0, "たろう");
     await waitSeat(instructor, 1, 2, HTML_NICK);
     await waitSeat(taro, 1, 2, HTML_NICK);
@@ -237,6 +239,9 @@ describe("a lecture in the browser", () => {
     await chatLine(instructor, "はい、わかりました").locator(".tag.call").waitFor();
     await instructor.locator(".current-call").getByText(t("console_call_answered")).waitFor();
 
+    // A first click selects the seat and names who sits there, a second calls.
+    await clickSeat(instructor, 1, 2);
+    await instructor.locator('.selected-seat[data-selected="1-2"]').getByText(HTML_NICK).waitFor();
     await clickSeat(instructor, 1, 2);
     await html.locator('.called-on[role="alert"]').waitFor();
     await taro.getByText(t("called_on_other", { nickname: HTML_NICK })).waitFor();
@@ -303,7 +308,7 @@ describe("a lecture in the browser", () => {
     const phone = await open(server.url, { width: 390, height: 844 });
     await signIn(phone, "demo-hanako");
     await enterDemo(phone);
-    await phone.locator('[role="log"]').waitFor();
+    await phone.getByRole("tablist").waitFor();
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await shot(phone, "08-room-phone");
@@ -315,6 +320,7 @@ describe("a lecture in the browser", () => {
     await moderate(instructor, "質問です", [t("console_mute"), t("console_mute_minutes", { minutes: 5 })]);
     await html.locator(".muted-note").waitFor();
     expect(await html.locator("#chat-input").isDisabled()).toBe(true);
+    await phone.getByRole("tab", { name: t("tab_chat", {}, "en") }).click();
     await say(phone, "よろしくお願いします", false, "en");
     await moderate(instructor, "よろしくお願いします", [t("console_remove"), t("console_remove_may_return")]);
     await phone.getByText(t("closed_4103", {}, "en")).waitFor();

@@ -30,6 +30,15 @@ export interface SeatGridProps {
   /** Server time now, to fade reactions. */
   serverNow: () => number;
   staff: boolean;
+  /** The smallest cell the grid opens with (a finger needs 44 px; the grid then scrolls). */
+  minCell?: number;
+  /** Staff: the seat chosen to call on next (a second activation calls). */
+  selected?: Seat | null;
+  /**
+   * Staff: the heat view. Each seat's reactions (see `history.ts`), drawn as shades of one
+   * colour from none to `max`, instead of the seats' occupancy colours.
+   */
+  heat?: { counts: Map<SeatIndex, number>; max: number } | null;
   onActivate: (seat: Seat) => void;
   /** The seats shown now, most wanted first (the cursor's, the pointer's, their neighbours', the visible named cells). */
   onView?: (seats: SeatIndex[]) => void;
@@ -44,8 +53,19 @@ const COLORS = {
   yours: "#2f9e58",
   called: "#f08c00",
   cursor: "#1c3d6e",
+  selected: "#111827",
   text: "#1b2733",
+  awayMark: "#5c6b7a",
 };
+
+/** The heat view's shade for a share `f` (0 to 1) of the hottest seat: pale yellow to deep red. */
+export function heatColor(f: number): string {
+  const k = Math.max(0, Math.min(1, f));
+  const from = [255, 243, 191];
+  const to = [201, 42, 42];
+  const c = from.map((v, i) => Math.round(v + (to[i]! - v) * k));
+  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+}
 
 /** What a seat says to a screen reader: its name, and who sits there (by nickname once known). */
 export function seatLabel(seat: Seat, taken: boolean, away: boolean, nickname: string | undefined, yours: boolean): string {
@@ -96,6 +116,7 @@ export function SeatGrid(props: SeatGridProps) {
     const now = p.serverNow();
     const yours = p.yourSeat ? seatIndex(p.yourSeat, cols) : -1;
     const called = p.callSeat ? seatIndex(p.callSeat, cols) : -1;
+    const selected = p.selected ? seatIndex(p.selected, cols) : -1;
     const fontPx = Math.max(9, Math.min(13, Math.floor(cell / 4)));
     ctx.font = `${fontPx}px system-ui, sans-serif`;
     ctx.textAlign = "center";
@@ -107,12 +128,41 @@ export function SeatGrid(props: SeatGridProps) {
         const y = r * cell - el.scrollTop + gap / 2;
         const s = cell - gap;
         const taken = bit(p.occupied, i);
-        ctx.fillStyle =
-          i === yours ? COLORS.yours : !taken ? COLORS.empty : bit(p.away, i) ? COLORS.away : COLORS.taken;
+        const away = taken && bit(p.away, i);
+        const hot = p.heat ? p.heat.counts.get(i) ?? 0 : 0;
+        ctx.fillStyle = p.heat
+          ? hot > 0
+            ? heatColor(hot / Math.max(1, p.heat.max))
+            : taken
+              ? COLORS.away
+              : COLORS.empty
+          : i === yours
+            ? COLORS.yours
+            : !taken
+              ? COLORS.empty
+              : away
+                ? COLORS.away
+                : COLORS.taken;
         ctx.fillRect(x, y, s, s);
         ctx.strokeStyle = i === called ? COLORS.called : taken ? COLORS.takenLine : COLORS.emptyLine;
         ctx.lineWidth = i === called ? 3 : 1;
         ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
+        if (away) {
+          // Away is marked by more than its colour: a diagonal stroke across the seat.
+          ctx.strokeStyle = COLORS.awayMark;
+          ctx.lineWidth = 1.5;
+          ctx.beginPath();
+          ctx.moveTo(x + 2, y + s - 2);
+          ctx.lineTo(x + s - 2, y + 2);
+          ctx.stroke();
+        }
+        if (i === selected) {
+          ctx.strokeStyle = COLORS.selected;
+          ctx.lineWidth = 3;
+          ctx.setLineDash([4, 2]);
+          ctx.strokeRect(x + 2, y + 2, s - 4, s - 4);
+          ctx.setLineDash([]);
+        }
         const reaction = p.reactions.get(i);
         if (reaction && now - reaction.at < REACTION_SHOW_MS) {
           ctx.globalAlpha = 1 - (now - reaction.at) / REACTION_SHOW_MS / 2;
@@ -154,9 +204,18 @@ export function SeatGrid(props: SeatGridProps) {
     const el = scroller.current;
     if (el && !fitted.current && el.clientWidth > 0) {
       fitted.current = true;
-      setCell(fitCell(el.clientWidth, cols));
+      setCell(Math.max(props.minCell ?? 0, fitCell(el.clientWidth, cols)));
     }
   }, [cols]);
+
+  // A grid that opens with your seat in it (after sitting down the grid moves to its smaller
+  // pane) shows your seat, not the grid's corner.
+  const shownYours = useRef(false);
+  useLayoutEffect(() => {
+    if (shownYours.current || !fitted.current || !props.yourSeat) return;
+    shownYours.current = true;
+    reveal(props.yourSeat);
+  }, [cell, props.yourSeat]);
 
   useEffect(schedule);
 
@@ -235,7 +294,8 @@ export function SeatGrid(props: SeatGridProps) {
     const i = seatIndex(seat, cols);
     const yours = props.yourSeat !== null && seatIndex(props.yourSeat, cols) === i;
     const nickname = yours ? (props.yourNickname ?? props.names.get(i)) : props.names.get(i);
-    return seatLabel(seat, bit(props.occupied, i), bit(props.away, i), nickname, yours);
+    const text = seatLabel(seat, bit(props.occupied, i), bit(props.away, i), nickname, yours);
+    return props.heat ? `${text} — ${t("heat_count", { count: props.heat.counts.get(i) ?? 0 })}` : text;
   };
   const isYours = props.yourSeat !== null && seatIndex(props.yourSeat, cols) === seatIndex(cursor, cols);
   const cellId = `seat-${cursor.row}-${cursor.col}`;
@@ -283,10 +343,27 @@ export function SeatGrid(props: SeatGridProps) {
           </div>
         </div>
       </div>
-      {/* What the pointer is over, for mouse users (the keyboard's cell above is the screen reader's). */}
+      {/* What the pointer is over, or the keyboard cursor's seat, for sighted people (the
+          keyboard's cell above is the screen reader's). */}
       <p class="seat-hover" aria-hidden="true">
-        {hovered ? label(hovered) : "\u00a0"}
+        {hovered ? label(hovered) : focused ? label(cursor) : "\u00a0"}
       </p>
+      {props.heat ? (
+        <p class="grid-legend heat-legend" aria-hidden="true">
+          <span class="swatch" style={{ background: heatColor(0) }} />0
+          <span class="swatch" style={{ background: heatColor(0.5) }} />
+          <span class="swatch" style={{ background: heatColor(1) }} />
+          {props.heat.max}
+        </p>
+      ) : (
+        <ul class="grid-legend" aria-label={t("grid_legend")}>
+          <li><span class="swatch" style={{ background: COLORS.empty, borderColor: COLORS.emptyLine }} aria-hidden="true" />{t("seat_empty")}</li>
+          <li><span class="swatch" style={{ background: COLORS.taken }} aria-hidden="true" />{t("legend_taken")}</li>
+          <li><span class="swatch away" style={{ background: COLORS.away }} aria-hidden="true" />{t("legend_away")}</li>
+          {!props.staff && <li><span class="swatch" style={{ background: COLORS.yours }} aria-hidden="true" />{t("seat_yours")}</li>}
+          <li><span class="swatch" style={{ borderColor: COLORS.called, borderWidth: "2px" }} aria-hidden="true" />{t("legend_called")}</li>
+        </ul>
+      )}
     </div>
   );
 }

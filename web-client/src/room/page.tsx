@@ -1,29 +1,19 @@
 // The lecture room: the learner's view, or the instructor console for staff.
+// The page is composition: the connection, the header and notices, then the learner's room or
+// the console (Learner.tsx, Console.tsx), or what closed it (with the instructor's summary after
+// the end).
 import type { ClientMsg } from "@protocol/ClientMsg";
-import type { Seat } from "@protocol/Seat";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useNow } from "../hooks";
-import { formatTime, lang, t } from "../i18n";
-import { formatCountdown } from "../lectures";
+import { t } from "../i18n";
 import { onLinkClick } from "../router";
-import { Chat, type Moderation, type UnsentLine } from "./Chat";
 import { RoomConnection, type Status } from "./connection";
-import { emotionIcon } from "./emotions";
-import { HandQueue, HandToggle } from "./Hands";
-import type { Publisher, Viewer } from "./media";
-import { MeterChart } from "./MeterChart";
-import { MutedList } from "./MutedList";
-import { Questions } from "./Questions";
-import { SeatGrid } from "./SeatGrid";
+import { Console } from "./Console";
+import { useTouchWords } from "./layout";
+import { Learner } from "./Learner";
 import { chime } from "./sound";
-import {
-  type RoomState,
-  type SeatIndex,
-  isStaff,
-  isTaken,
-  meterSeries,
-  recentBursts,
-} from "./state";
+import { type RoomState, isStaff } from "./state";
+import { Summary } from "./Summary";
 
 function useRoom(lecture: string): { conn: RoomConnection; state: RoomState | null; status: Status } {
   const conn = useRef<RoomConnection | null>(null);
@@ -62,6 +52,7 @@ export function RoomPage({ lecture }: { lecture: string }) {
 function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
   const { conn, state, status } = useRoom(lecture);
   const now = useNow(500);
+  const touch = useTouchWords();
 
   // The "you are called on" chime, once per call.
   const chimed = useRef<number | null>(null);
@@ -79,7 +70,7 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
     if (state) document.title = `${state.lecture.title} — ${t("app_title")}`;
   }, [state?.lecture.title]);
 
-  if (status.kind === "closed") return <Closed status={status} onAgain={onAgain} />;
+  if (status.kind === "closed") return <Closed status={status} state={state} onAgain={onAgain} />;
   if (!state) {
     return (
       <section class="page narrow">
@@ -102,7 +93,7 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
       {state.calledOnYou && (
         <div class="called-on" role="alert" data-sound={sound}>
           <span aria-hidden="true">🎤</span> {t("called_on_you", { by: state.calledOnYou.by })}
-          {sound === "blocked" && <span class="help">{t("sound_blocked")}</span>}
+          {sound === "blocked" && <span class="help">{t(touch ? "sound_blocked_touch" : "sound_blocked")}</span>}
           <button type="button" onClick={() => conn.dismissCall()}>
             {t("dismiss")}
           </button>
@@ -190,398 +181,16 @@ function RoomHeader(props: {
   );
 }
 
-/** A `<video>` showing a stream (`srcObject` can only be set from script). */
-function Video(props: { stream: MediaStream; muted?: boolean; label: string; class?: string }) {
-  const ref = useRef<HTMLVideoElement>(null);
-  const [blocked, setBlocked] = useState(false);
-  useEffect(() => {
-    const el = ref.current;
-    if (!el) return;
-    el.srcObject = props.stream;
-    el.play().then(
-      () => setBlocked(false),
-      () => setBlocked(true),
-    );
-  }, [props.stream]);
-  return (
-    <div class={`video-box ${props.class ?? ""}`}>
-      <video ref={ref} autoPlay playsInline muted={props.muted ?? false} aria-label={props.label} />
-      {blocked && (
-        <button
-          type="button"
-          class="primary unmute"
-          onClick={() => {
-            void ref.current?.play().then(() => setBlocked(false));
-          }}
-        >
-          {t("media_play")}
-        </button>
-      )}
-    </div>
-  );
-}
-
-function VideoArea({ state, now, viewer }: { state: RoomState; now: number; viewer: Viewer }) {
-  const serverNow = now + state.clockOffset;
-  const phase = state.phase;
-  let title: string;
-  let detail: string | null = null;
-  switch (phase.state) {
-    case "scheduled":
-      title = t("video_scheduled");
-      break;
-    case "doors_open":
-      title = t("video_waiting");
-      detail = `${t("video_waiting_start", { time: formatTime(state.lecture.starts_at) })} · ${t("countdown_start", {
-        time: formatCountdown(state.lecture.starts_at - serverNow),
-      })}`;
-      break;
-    case "live":
-      title = t("video_live");
-      detail = t("video_live_pending");
-      break;
-    case "ended":
-      title = t("video_ended");
-      break;
-    case "cancelled":
-      title = t("video_cancelled");
-      detail = phase.reason;
-      break;
-  }
-  const { camera, screen } = viewer.streams;
-  const playing = phase.state === "live" && camera !== null;
-  return (
-    <section
-      class={`video phase-${phase.state}`}
-      aria-label={t("room_video")}
-      data-phase={phase.state}
-      data-media={playing ? "playing" : "waiting"}
-      data-frames-decoded={viewer.framesDecoded}
-    >
-      <div class={`video-frame${playing ? " has-media" : ""}`}>
-        {phase.state === "live" && <span class="live-dot">LIVE</span>}
-        {playing && screen && <Video stream={screen} muted label={t("media_screen")} class="main" />}
-        {playing && camera && (
-          <Video stream={camera} label={t("media_camera")} class={screen ? "corner" : "main"} />
-        )}
-        {!playing && (
-          <>
-            <p class="video-title">{title}</p>
-            {detail && <p class="video-detail">{detail}</p>}
-          </>
-        )}
-      </div>
-    </section>
-  );
-}
-
-function Learner({
+function Closed({
+  status,
   state,
-  send,
-  now,
-  viewer,
-  unsent,
-  onView,
+  onAgain,
 }: {
-  state: RoomState;
-  send: (m: ClientMsg) => boolean;
-  now: number;
-  viewer: Viewer;
-  unsent: UnsentLine[];
-  /** The seats the grid shows: their nicknames are asked for. */
-  onView: (seats: SeatIndex[]) => void;
+  status: Extract<Status, { kind: "closed" }>;
+  /** The room as last seen: staff get a summary of it after the end. */
+  state: RoomState | null;
+  onAgain: () => void;
 }) {
-  const bursts = recentBursts(state, now);
-  const label = (key: string) => {
-    const e = state.lecture.emotions.find((x) => x.key === key);
-    return e ? (lang() === "ja" ? e.label_ja : e.label_en) : key;
-  };
-  const seat = state.yourSeat;
-  return (
-    <div class="room-body">
-      <div class="stage">
-        <VideoArea state={state} now={now} viewer={viewer} />
-        <section class="emotions" aria-labelledby="emotions-title">
-          <h2 id="emotions-title" class="visually-hidden">
-            {t("emotions_title")}
-          </h2>
-          <div class="emotion-buttons">
-            {state.lecture.emotions.map((e) => (
-              <button
-                type="button"
-                key={e.key}
-                class="emotion"
-                data-emotion={e.key}
-                aria-label={t("emotion_press", { label: label(e.key) })}
-                onClick={() => send({ type: "react", emotion: e.key })}
-              >
-                <span aria-hidden="true">{emotionIcon(e.key)}</span> {label(e.key)}
-              </button>
-            ))}
-          </div>
-          <div class="bursts" aria-label={t("bursts_label")}>
-            {Object.entries(bursts).map(([key, n]) => (
-              <span class="burst" key={key} data-emotion={key}>
-                {emotionIcon(key)} +{n}
-              </span>
-            ))}
-          </div>
-          <HandToggle state={state} send={send} />
-        </section>
-        <section class="seats" aria-labelledby="seats-title">
-          <div class="seats-head">
-            <h2 id="seats-title">{t("seats_title")}</h2>
-            <p class="your-seat" role="status">
-              {seat ? t("your_seat", { seat: t("seat_name", { row: seat.row + 1, col: seat.col + 1 }) }) : t("no_seat")}
-            </p>
-            {seat && (
-              <button type="button" onClick={() => send({ type: "leave_seat" })}>
-                {t("stand_up")}
-              </button>
-            )}
-          </div>
-          <SeatGrid
-            rows={state.lecture.rows}
-            cols={state.lecture.cols}
-            occupied={state.occupied}
-            away={state.away}
-            names={state.names}
-            yourSeat={state.yourSeat}
-            yourNickname={state.you.nickname}
-            callSeat={state.call?.seat ?? null}
-            reactions={new Map()}
-            serverNow={() => Date.now() + state.clockOffset}
-            staff={false}
-            onActivate={(s) => {
-              if (!isTaken(state, s)) send({ type: "take_seat", seat: s });
-            }}
-            onView={onView}
-          />
-        </section>
-        <Questions state={state} send={send} />
-      </div>
-      <Chat
-        messages={state.chat}
-        maxChars={state.lecture.chat_max_chars}
-        mutedUntil={state.mutedUntil === null ? null : state.mutedUntil - state.clockOffset}
-        canAsk
-        unsent={unsent}
-        you={state.you.user}
-        onSend={(text, question) => send({ type: "chat", text, question })}
-      />
-    </div>
-  );
-}
-
-function Broadcasting({ publisher }: { publisher: Publisher }) {
-  return (
-    <section class="broadcast" aria-labelledby="broadcast-title">
-      <h2 id="broadcast-title">{t("media_title")}</h2>
-      <div class="row">
-        {!publisher.live ? (
-          <button type="button" class="primary" onClick={() => void publisher.start()}>
-            {t("media_start")}
-          </button>
-        ) : (
-          <>
-            {publisher.screen ? (
-              <button type="button" onClick={() => void publisher.stopScreen()}>
-                {t("media_unshare")}
-              </button>
-            ) : (
-              <button type="button" onClick={() => void publisher.shareScreen()}>
-                {t("media_share")}
-              </button>
-            )}
-            <button type="button" class="danger" onClick={() => publisher.stop()}>
-              {t("media_stop")}
-            </button>
-          </>
-        )}
-      </div>
-      {publisher.error && (
-        <p class="error" role="alert">
-          {t("media_error", { message: publisher.error })}
-        </p>
-      )}
-      {publisher.camera && (
-        <div class="preview" data-sending={publisher.live ? "yes" : "no"}>
-          <Video stream={publisher.camera} muted label={t("media_preview")} />
-          {publisher.screen && <Video stream={publisher.screen} muted label={t("media_screen")} />}
-        </div>
-      )}
-      <p class="help">{t("media_help")}</p>
-    </section>
-  );
-}
-
-function Console({
-  state,
-  send,
-  now,
-  publisher,
-  unsent,
-}: {
-  state: RoomState;
-  send: (m: ClientMsg) => boolean;
-  now: number;
-  publisher: Publisher;
-  unsent: UnsentLine[];
-}) {
-  const [announcement, setAnnouncement] = useState("");
-  const [callName, setCallName] = useState("");
-  const phase = state.phase.state;
-  const instructor = state.you.role === "instructor";
-  const callOnSeat = (seat: Seat) => {
-    if (isTaken(state, seat)) send({ type: "call_on", seat });
-  };
-  const moderation: Moderation = {
-    onDelete: (m) => send({ type: "delete_chat", offset: m.offset }),
-    onMute: (m, seconds) => send({ type: "mute", user: m.user, seconds: seconds ?? untilEnd(state) }),
-    onRemove: (m, allowReturn) => send({ type: "remove", user: m.user, allow_return: allowReturn }),
-    onAnswered: (m) => send({ type: "mark_answered", offset: m.offset }),
-    onCallOn: (m) => send({ type: "call_on", nickname: m.nickname }),
-  };
-  return (
-    <div class="room-body">
-      <div class="stage">
-        <section class="controls" aria-label={t("console_title")}>
-          <p class="phase" data-phase={phase}>
-            {t("console_phase", { phase: t(`phase_${phase}` as const) })}
-          </p>
-          {instructor && (
-            <div class="row">
-              <button
-                type="button"
-                class="primary"
-                disabled={phase !== "doors_open" && phase !== "scheduled"}
-                onClick={() => send({ type: "start_lecture" })}
-              >
-                {t("console_start")}
-              </button>
-              <button
-                type="button"
-                class="danger"
-                disabled={phase === "ended" || phase === "cancelled"}
-                onClick={() => {
-                  if (window.confirm(t("console_end_confirm"))) send({ type: "end_lecture" });
-                }}
-              >
-                {t("console_end")}
-              </button>
-            </div>
-          )}
-          <form
-            class="row"
-            onSubmit={(e) => {
-              e.preventDefault();
-              if (announcement.trim() && send({ type: "announce", text: announcement.trim() })) setAnnouncement("");
-            }}
-          >
-            <label for="announce-input" class="visually-hidden">
-              {t("console_announce_input")}
-            </label>
-            <input
-              id="announce-input"
-              value={announcement}
-              maxLength={1000}
-              placeholder={t("console_announce_input")}
-              onInput={(e) => setAnnouncement((e.currentTarget as HTMLInputElement).value)}
-            />
-            <button type="submit">{t("console_announce")}</button>
-            {state.announcement && (
-              <button type="button" onClick={() => send({ type: "clear_announcement" })}>
-                {t("console_announce_clear")}
-              </button>
-            )}
-          </form>
-          <form
-            class="row"
-            onSubmit={(e) => {
-              e.preventDefault();
-              const nickname = callName.trim();
-              if (nickname && send({ type: "call_on", nickname })) setCallName("");
-            }}
-          >
-            <label for="call-input" class="visually-hidden">
-              {t("console_call_input")}
-            </label>
-            <input
-              id="call-input"
-              value={callName}
-              maxLength={40}
-              placeholder={t("console_call_input")}
-              onInput={(e) => setCallName((e.currentTarget as HTMLInputElement).value)}
-            />
-            <button type="submit">{t("console_call_button")}</button>
-          </form>
-          {state.call && (
-            <p class="current-call" role="status">
-              <span aria-hidden="true">🎤</span> {state.call.nickname} —{" "}
-              {state.call.answer !== null ? t("console_call_answered") : t("console_call_waiting")}{" "}
-              <button type="button" onClick={() => send({ type: "clear_call" })}>
-                {t("console_call_clear")}
-              </button>
-            </p>
-          )}
-        </section>
-        {instructor && <Broadcasting publisher={publisher} />}
-        <section class="seats" aria-labelledby="seats-title">
-          <div class="seats-head">
-            <h2 id="seats-title">{t("seats_title")}</h2>
-            <p class="help">{t("console_select_hint")}</p>
-          </div>
-          <SeatGrid
-            rows={state.lecture.rows}
-            cols={state.lecture.cols}
-            occupied={state.occupied}
-            away={state.away}
-            names={state.names}
-            yourSeat={null}
-            callSeat={state.call?.seat ?? null}
-            reactions={state.seatReactions}
-            serverNow={() => Date.now() + state.clockOffset}
-            staff
-            onActivate={callOnSeat}
-          />
-        </section>
-        <section class="meter-panel" aria-labelledby="meter-title">
-          <h2 id="meter-title">{t("console_meter")}</h2>
-          <MeterChart
-            emotions={state.lecture.emotions}
-            series={meterSeries(state, now)}
-            rolling={state.meter.rolling}
-            totals={state.meter.totals}
-          />
-        </section>
-      </div>
-      <div class="side">
-        <HandQueue state={state} send={send} />
-        <Questions state={state} send={send} />
-        <MutedList state={state} send={send} />
-        <Chat
-          messages={state.chat}
-          maxChars={state.lecture.chat_max_chars}
-          mutedUntil={null}
-          canAsk={false}
-          moderation={moderation}
-          unsent={unsent}
-          you={state.you.user}
-          onSend={(text) => send({ type: "chat", text, question: false })}
-        />
-      </div>
-    </div>
-  );
-}
-
-/** A mute "until the end": the seconds left until the lecture's planned end (the protocol allows
- * 1 to 86,400), from the server's clock. */
-function untilEnd(state: RoomState): number {
-  const left = Math.ceil((state.lecture.ends_at - (Date.now() + state.clockOffset)) / 1000);
-  return Math.min(86_400, Math.max(60, left));
-}
-
-function Closed({ status, onAgain }: { status: Extract<Status, { kind: "closed" }>; onAgain: () => void }) {
   let message: string;
   if (status.left) message = t("closed_left");
   else if (status.refusal) message = status.refusal.localized();
@@ -590,8 +199,9 @@ function Closed({ status, onAgain }: { status: Extract<Status, { kind: "closed" 
   else message = t("closed_generic", { code: status.code ?? "?" });
   const mayReturn = status.left || status.code === 4103 || status.code === 4112 || status.code === 4111;
   const signedOut = status.refusal?.status === 401;
+  const summary = state !== null && isStaff(state) && (status.code === 4105 || state.phase.state === "ended");
   return (
-    <section class="page narrow closed" aria-live="assertive">
+    <section class={`page ${summary ? "" : "narrow "}closed`} aria-live={summary ? undefined : "assertive"}>
       <h1>{message}</h1>
       <p class="row">
         <a class="button" href="/lectures" onClick={onLinkClick("/lectures")}>
@@ -608,6 +218,7 @@ function Closed({ status, onAgain }: { status: Extract<Status, { kind: "closed" 
           </button>
         )}
       </p>
+      {summary && <Summary state={state} />}
     </section>
   );
 }

@@ -18,6 +18,7 @@ import type { ServerMsg } from "@protocol/ServerMsg";
 import type { Welcome } from "@protocol/Welcome";
 import type { You } from "@protocol/You";
 import { ChatLog } from "./chatlog";
+import { type History, emptyHistory, recordMeter, recordPresence } from "./history";
 
 /** Chat lines kept in memory; older ones scroll away. */
 export const CHAT_KEEP = 1000;
@@ -100,6 +101,8 @@ export interface RoomState {
   clockOffset: number;
   /** A chat event arrived past a gap: the connection should resume to fetch what is missing. */
   needsResync: boolean;
+  /** Staff only: what the console saw over the lecture (heat view, summary after the end). */
+  history: History;
   /** Staff only: the raised hands, first raised first. */
   hands: RaisedHand[];
   /** How many hands are raised. */
@@ -143,6 +146,7 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
     lastError: null,
     clockOffset: w.server_time - localNow,
     needsResync: false,
+    history: recordPresence(previous?.history ?? emptyHistory(), [...names.values()], w.present),
     hands: w.hands ?? [],
     handCount: w.hand_count ?? 0,
     yourHand: w.your_hand ?? null,
@@ -234,7 +238,8 @@ function applySeatChanges(state: RoomState, changes: SeatChange[]): RoomState {
     if (occupant) names.set(i, occupant.nickname);
     else names.delete(i);
   }
-  return { ...state, occupied, away, names };
+  const seated = changes.flatMap((c) => (c.occupant ? [c.occupant.nickname] : []));
+  return { ...state, occupied, away, names, history: recordPresence(state.history, seated, null) };
 }
 
 /**
@@ -295,6 +300,7 @@ function applyMeter(state: RoomState, m: Meter): RoomState {
       totals: addCounts({}, m.totals),
     },
     seatReactions,
+    history: recordMeter(state.history, m, (s) => seatIndex(s, state.lecture.cols)),
   };
 }
 
@@ -314,7 +320,9 @@ export function applyServer(state: RoomState, msg: ServerMsg, localNow: number):
       let next = state;
       if (msg.seats && msg.seats.length > 0) next = applySeatChanges(next, msg.seats);
       if (hasGridChanges(msg)) next = applyGridChanges(next, msg);
-      if (msg.present !== undefined && msg.present !== null) next = { ...next, present: msg.present };
+      if (msg.present !== undefined && msg.present !== null) {
+        next = { ...next, present: msg.present, history: recordPresence(next.history, [], msg.present) };
+      }
       if (msg.hand_count !== undefined && msg.hand_count !== null) next = { ...next, handCount: msg.hand_count };
       if (msg.hands_lowered?.length || msg.hands_raised?.length) {
         next = { ...next, hands: applyHands(next.hands, msg.hands_lowered ?? [], msg.hands_raised ?? []) };
