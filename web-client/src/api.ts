@@ -8,7 +8,8 @@ import type { SignedIn } from "@gate/SignedIn";
 import type { SignInOptions } from "@gate/SignInOptions";
 import type { TicketResponse } from "@gate/TicketResponse";
 import { clearToken, token } from "./auth";
-import { lang, t } from "./i18n";
+import { gateErrorText } from "./errors";
+import { t } from "./i18n";
 
 /** A refused or failed request: the HTTP status and the server's JSON body. */
 export class ApiError extends Error {
@@ -21,13 +22,14 @@ export class ApiError extends Error {
     super(message);
   }
 
-  /** The explanation in the reader's language. */
+  /**
+   * The explanation in the reader's language: the client's own text for the code, never the
+   * node's English sentence (src/errors.ts).
+   */
   localized(): string {
     if (this.status === 0) return t("error_network");
-    if (this.status === 401) return t("error_signed_out");
-    if (this.status === 429) return t("error_rate_limited");
-    if (this.refusal && lang() === "ja") return this.refusal.message_ja;
-    return this.message;
+    if (this.status === 401 && this.code !== "token_expired") return t("error_signed_out");
+    return gateErrorText(this.code, this.status);
   }
 }
 

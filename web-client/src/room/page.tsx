@@ -4,16 +4,17 @@ import type { ClientMsg } from "@protocol/ClientMsg";
 import type { Seat } from "@protocol/Seat";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useNow } from "../hooks";
+import { roomErrorText } from "../errors";
 import { formatTime, lang, t } from "../i18n";
 import { formatCountdown } from "../lectures";
 import { onLinkClick } from "../router";
+import { CallAlert } from "./CallAlert";
 import { Chat, type UnsentLine } from "./Chat";
 import { RoomConnection, type Status } from "./connection";
 import { emotionIcon } from "./emotions";
 import type { Publisher, Viewer } from "./media";
 import { MeterChart } from "./MeterChart";
 import { SeatGrid } from "./SeatGrid";
-import { chime } from "./sound";
 import {
   type RoomState,
   type SeatIndex,
@@ -50,18 +51,6 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
   const { conn, state, status } = useRoom(lecture);
   const now = useNow(500);
 
-  // The "you are called on" chime, once per call.
-  const chimed = useRef<number | null>(null);
-  const [sound, setSound] = useState<"pending" | "played" | "blocked">("pending");
-  useEffect(() => {
-    const at = state?.calledOnYou?.at ?? null;
-    if (at !== null && chimed.current !== at) {
-      chimed.current = at;
-      setSound("pending");
-      void chime().then((played) => setSound(played ? "played" : "blocked"));
-    }
-  }, [state?.calledOnYou?.at]);
-
   useEffect(() => {
     if (state) document.title = `${state.lecture.title} — ${t("app_title")}`;
   }, [state?.lecture.title]);
@@ -86,15 +75,7 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
           <span class="by">— {state.announcement.by}</span>
         </section>
       )}
-      {state.calledOnYou && (
-        <div class="called-on" role="alert" data-sound={sound}>
-          <span aria-hidden="true">🎤</span> {t("called_on_you", { by: state.calledOnYou.by })}
-          {sound === "blocked" && <span class="help">{t("sound_blocked")}</span>}
-          <button type="button" onClick={() => conn.dismissCall()}>
-            {t("dismiss")}
-          </button>
-        </div>
-      )}
+      <CallAlert call={state.calledOnYou} onDismiss={() => conn.dismissCall()} />
       {state.call && !state.calledOnYou && state.call.user !== state.you.user && (
         <p class="call-banner" role="status">
           <span aria-hidden="true">🎤</span> {t("called_on_other", { nickname: state.call.nickname })}
@@ -168,9 +149,7 @@ function RoomHeader(props: {
       )}
       {state.lastError && props.now - state.lastError.at < 6000 && (
         <p class="error" role="alert">
-          {state.lastError.code === "rate_limited"
-            ? t("error_rate_limited")
-            : t("error_generic", { message: state.lastError.message })}
+          {roomErrorText(state.lastError.code)}
         </p>
       )}
     </header>
