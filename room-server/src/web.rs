@@ -60,7 +60,7 @@ pub(crate) struct WebClient {
 }
 
 impl WebClient {
-    /// The build writes a `.br` and a `.gz` beside every text file (scripts/compress-dist.mjs):
+    /// The build writes a `.br` and a `.gz` beside every text file (web-client/scripts/compress-dist.mjs):
     /// a browser that accepts them gets those (about a third of the size, without compressing
     /// on every request); one that does not gets the file itself.
     pub(crate) fn new(root: &Path) -> Self {
