@@ -9,6 +9,8 @@ export interface UnsentLine {
   id: number;
   text: string;
   question: boolean;
+  /** No connection to send it on yet: marked as waiting for the network, not as on its way. */
+  offline?: boolean;
 }
 
 export interface ChatProps {
@@ -111,7 +113,7 @@ export function Chat(props: ChatProps) {
         {props.unsent.map((u) => (
           <li key={`unsent-${u.id}`} class={`chat-line unsent${u.question ? " question" : ""}`} data-unsent={u.id}>
             <span class="chat-meta">
-              <span class="tag unsent">{t("chat_unsent")}</span>
+              <span class="tag unsent">{t(u.offline ? "chat_unsent_offline" : "chat_unsent")}</span>
               {u.question && <span class="tag question">{t("chat_badge_question")}</span>}
             </span>
             <span class="chat-text">{u.text}</span>

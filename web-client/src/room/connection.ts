@@ -8,7 +8,7 @@ import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../w
 import { Publisher, Viewer } from "./media";
 import { ASK_AFTER_MS, ASK_AT_LEAST_EVERY_MS, SeatNameRequests } from "./names";
 import { Outbox } from "./outbox";
-import { backoff, closeVerdict } from "./policy";
+import { PONG_WITHIN_MS, PROBE_EVERY_MS, backoff, closeVerdict, liveBackoff } from "./policy";
 import { type RoomState, type SeatIndex, applyServer, fromWelcome, isStaff } from "./state";
 
 export type Status =
@@ -35,6 +35,27 @@ export class RoomConnection {
   private namesTimer: ReturnType<typeof setTimeout> | null = null;
   /** When the pending question was first due to be asked. */
   private namesDueSince = 0;
+  /** When the node was last heard from on the current socket (local clock). */
+  private heardAt = 0;
+  /** Probes a quiet socket now and then: a network that drops sends no close. */
+  private probeTimer: ReturnType<typeof setInterval> | null = null;
+  /** Set while a probe waits for its `pong`: when it fires, the socket is taken as dead. */
+  private probeDeadline: ReturnType<typeof setTimeout> | null = null;
+  /** The browser says the network is back: try at once rather than at the next attempt. */
+  private readonly onOnline = () => {
+    if (this.disposed || this.status.kind === "closed") return;
+    if (this.ws === null && this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      void this.connect();
+    } else if (this.status.kind === "connected") {
+      this.probe();
+    }
+  };
+  /** The browser says the network is gone: the socket is dead even if it has not noticed. */
+  private readonly onOffline = () => {
+    if (this.status.kind === "connected") this.drop();
+  };
   /** The instructor's video as received here, and (for the instructor) as sent from here. */
   readonly viewer = new Viewer((m) => this.send(m), () => this.changed());
   readonly publisher = new Publisher((m) => this.send(m), () => this.changed());
@@ -51,7 +72,52 @@ export class RoomConnection {
   }
 
   start(): void {
+    if (typeof window !== "undefined") {
+      window.addEventListener("online", this.onOnline);
+      window.addEventListener("offline", this.onOffline);
+    }
     void this.connect();
+  }
+
+  /** Whether the lecture is live: then a lost connection is retried within a second or two. */
+  private live(): boolean {
+    return this.state?.phase.state === "live";
+  }
+
+  /** The wait before the next attempt. */
+  private nextWait(): number {
+    return (this.live() ? liveBackoff : backoff)(this.attempt++);
+  }
+
+  /** Sends a `ping` and gives the node `PONG_WITHIN_MS` to answer anything. */
+  private probe(): void {
+    if (this.probeDeadline || !this.send({ type: "ping", t: Date.now() })) return;
+    const sentAt = Date.now();
+    this.probeDeadline = setTimeout(() => {
+      this.probeDeadline = null;
+      if (this.heardAt < sentAt) this.drop();
+    }, PONG_WITHIN_MS);
+  }
+
+  private stopProbing(): void {
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    if (this.probeDeadline) clearTimeout(this.probeDeadline);
+    this.probeTimer = null;
+    this.probeDeadline = null;
+  }
+
+  /** Gives up on the current socket (dead without a close) and comes back like after a drop. */
+  private drop(): void {
+    const ws = this.ws;
+    if (!ws || this.disposed) return;
+    this.ws = null;
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+    ws.close();
+    this.stopProbing();
+    this.viewer.stop();
+    this.retry(this.nextWait());
   }
 
   /** Sends a message now, untracked (media signalling, reactions); false when not connected. */
@@ -100,9 +166,13 @@ export class RoomConnection {
     }, ASK_AFTER_MS);
   }
 
-  /** Chat lines typed here and not yet acknowledged, oldest first. */
-  unsentChat(): { id: number; text: string; question: boolean }[] {
-    return this.outbox.unsentChat();
+  /**
+   * Chat lines typed here and not yet acknowledged, oldest first; `offline` while there is no
+   * connection to send them on (they go, once each, after the next welcome).
+   */
+  unsentChat(): { id: number; text: string; question: boolean; offline: boolean }[] {
+    const offline = this.status.kind !== "connected";
+    return this.outbox.unsentChat().map((line) => ({ ...line, offline }));
   }
 
   /** The Leave button: the seat is freed at once and the node closes the connection. */
@@ -118,6 +188,11 @@ export class RoomConnection {
 
   dispose(): void {
     this.disposed = true;
+    if (typeof window !== "undefined") {
+      window.removeEventListener("online", this.onOnline);
+      window.removeEventListener("offline", this.onOffline);
+    }
+    this.stopProbing();
     if (this.publisher.live) this.publisher.stop();
     this.viewer.stop();
     if (this.timer) clearTimeout(this.timer);
@@ -161,6 +236,7 @@ export class RoomConnection {
 
   private finish(status: Status): void {
     this.status = status;
+    this.stopProbing();
     if (status.kind === "closed") {
       this.viewer.stop();
       if (this.publisher.camera) this.publisher.stop();
@@ -182,7 +258,7 @@ export class RoomConnection {
       if (e instanceof ApiError && e.status !== 0 && e.status !== 429 && e.status < 500) {
         this.finish({ kind: "closed", left: false, code: null, refusal: e });
       } else {
-        this.retry(backoff(this.attempt++));
+        this.retry(this.nextWait());
       }
       return;
     }
@@ -201,6 +277,7 @@ export class RoomConnection {
       );
     };
     ws.onmessage = (ev: MessageEvent) => {
+      this.heardAt = Date.now();
       if (!(ev.data instanceof ArrayBuffer)) return;
       const msg = decodeServer(ev.data);
       if (!msg) return;
@@ -214,6 +291,10 @@ export class RoomConnection {
         this.state = fromWelcome(msg, now, this.state);
         this.status = { kind: "connected" };
         this.attempt = 0;
+        this.stopProbing();
+        this.probeTimer = setInterval(() => {
+          if (Date.now() - this.heardAt >= PROBE_EVERY_MS) this.probe();
+        }, PROBE_EVERY_MS);
         // What was not acknowledged goes again, in order; the room applies each number once.
         for (const numbered of this.outbox.unacked()) ws.send(encodeClient(numbered));
         // The node forgot this connection's peer connections: send again, and wait for a new
@@ -233,7 +314,8 @@ export class RoomConnection {
     ws.onclose = (ev: CloseEvent) => {
       if (this.ws !== ws || this.disposed) return;
       this.ws = null;
-      const verdict = closeVerdict(ev.code, this.attempt, this.leaving);
+      this.stopProbing();
+      const verdict = closeVerdict(ev.code, this.attempt, this.leaving, Math.random, this.live());
       if (verdict.kind === "left") this.finish({ kind: "closed", left: true, code: ev.code, refusal: null });
       else if (verdict.kind === "terminal") this.finish({ kind: "closed", left: false, code: verdict.code, refusal: null });
       else {
@@ -246,6 +328,9 @@ export class RoomConnection {
   private retry(delay: number): void {
     this.status = { kind: "reconnecting", retryAt: Date.now() + delay };
     this.changed();
-    this.timer = setTimeout(() => void this.connect(), delay);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.connect();
+    }, delay);
   }
 }

@@ -90,6 +90,7 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
           now={now}
           viewer={conn.viewer}
           unsent={unsent}
+          reconnecting={status.kind === "reconnecting"}
           onView={(seats) => conn.wantNames(seats)}
         />
       )}
@@ -187,7 +188,18 @@ function Video(props: { stream: MediaStream; muted?: boolean; label: string; cla
   );
 }
 
-function VideoArea({ state, now, viewer }: { state: RoomState; now: number; viewer: Viewer }) {
+function VideoArea({
+  state,
+  now,
+  viewer,
+  reconnecting,
+}: {
+  state: RoomState;
+  now: number;
+  viewer: Viewer;
+  /** The room connection is down: what shows is not live, whatever the last phase said. */
+  reconnecting: boolean;
+}) {
   const serverNow = now + state.clockOffset;
   const phase = state.phase;
   let title: string;
@@ -223,9 +235,16 @@ function VideoArea({ state, now, viewer }: { state: RoomState; now: number; view
       data-phase={phase.state}
       data-media={playing ? "playing" : "waiting"}
       data-frames-decoded={viewer.framesDecoded}
+      data-reconnecting={reconnecting ? "yes" : "no"}
     >
       <div class={`video-frame${playing ? " has-media" : ""}`}>
-        {phase.state === "live" && <span class="live-dot">LIVE</span>}
+        {phase.state === "live" && !reconnecting && <span class="live-dot">LIVE</span>}
+        {reconnecting && (
+          <div class="video-reconnecting" role="status">
+            <span class="spinner" aria-hidden="true" />
+            {t("video_reconnecting")}
+          </div>
+        )}
         {playing && screen && <Video stream={screen} muted label={t("media_screen")} class="main" />}
         {playing && camera && (
           <Video stream={camera} label={t("media_camera")} class={screen ? "corner" : "main"} />
@@ -248,8 +267,10 @@ function Learner({
   viewer,
   unsent,
   onView,
+  reconnecting,
 }: {
   state: RoomState;
+  reconnecting: boolean;
   send: (m: ClientMsg) => boolean;
   now: number;
   viewer: Viewer;
@@ -266,7 +287,7 @@ function Learner({
   return (
     <div class="room-body">
       <div class="stage">
-        <VideoArea state={state} now={now} viewer={viewer} />
+        <VideoArea state={state} now={now} viewer={viewer} reconnecting={reconnecting} />
         <section class="emotions" aria-labelledby="emotions-title">
           <h2 id="emotions-title" class="visually-hidden">
             {t("emotions_title")}
