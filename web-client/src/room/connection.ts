@@ -2,6 +2,7 @@
 // (resuming where the chat left off after a drop), applies what the node sends, and comes back
 // by itself when the connection drops.
 import type { ClientMsg } from "@protocol/ClientMsg";
+import { CloseCodes } from "@protocol/CloseCodes";
 import type { ServerMsg } from "@protocol/ServerMsg";
 import { ApiError, api } from "../api";
 import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../wire";
@@ -10,11 +11,14 @@ import { ASK_AFTER_MS, ASK_AT_LEAST_EVERY_MS, SeatNameRequests } from "./names";
 import { Outbox } from "./outbox";
 import { PONG_WITHIN_MS, PROBE_EVERY_MS, backoff, closeVerdict, liveBackoff } from "./policy";
 import { type RoomState, type SeatIndex, applyServer, fromWelcome, isStaff } from "./state";
+import { TabClaim } from "./tabs";
 
 export type Status =
   | { kind: "connecting" }
   | { kind: "connected" }
   | { kind: "reconnecting"; retryAt: number | null }
+  /** Another tab of this browser holds the room: this one waits for "continue here". */
+  | { kind: "elsewhere" }
   /** Over: `left` after the Leave button, else a close code or the gate's refusal. */
   | { kind: "closed"; left: boolean; code: number | null; refusal: ApiError | null };
 
@@ -60,7 +64,45 @@ export class RoomConnection {
   readonly viewer = new Viewer((m) => this.send(m), () => this.changed());
   readonly publisher = new Publisher((m) => this.send(m), () => this.changed());
 
-  constructor(readonly lecture: string) {}
+  /** This browser's other tabs of the lecture step aside when this one connects. */
+  private readonly tabs: TabClaim;
+
+  constructor(readonly lecture: string) {
+    this.tabs = new TabClaim(lecture, () => this.stepAside());
+  }
+
+  /** Another tab took the room: let go of it without coming back by itself. */
+  private stepAside(): void {
+    if (this.disposed || this.status.kind === "closed" || this.status.kind === "elsewhere") return;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onopen = null;
+      ws.onmessage = null;
+      ws.onclose = null;
+      ws.close(1000);
+    }
+    this.stopProbing();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.viewer.stop();
+    if (this.publisher.camera) this.publisher.stop();
+    this.status = { kind: "elsewhere" };
+    this.changed();
+  }
+
+  /** Whether another tab holds the room (a method: the status changes across awaits). */
+  private steppedAside(): boolean {
+    return this.status.kind === "elsewhere";
+  }
+
+  /** "Continue here": take the room back (the other tab steps aside) and resume. */
+  continueHere(): void {
+    if (this.disposed || this.status.kind !== "elsewhere") return;
+    this.attempt = 0;
+    this.tabs.claim();
+    void this.connect();
+  }
 
   subscribe(f: () => void): () => void {
     this.listeners.add(f);
@@ -76,6 +118,7 @@ export class RoomConnection {
       window.addEventListener("online", this.onOnline);
       window.addEventListener("offline", this.onOffline);
     }
+    this.tabs.claim();
     void this.connect();
   }
 
@@ -193,6 +236,7 @@ export class RoomConnection {
       window.removeEventListener("offline", this.onOffline);
     }
     this.stopProbing();
+    this.tabs.close();
     if (this.publisher.live) this.publisher.stop();
     this.viewer.stop();
     if (this.timer) clearTimeout(this.timer);
@@ -237,7 +281,7 @@ export class RoomConnection {
   private finish(status: Status): void {
     this.status = status;
     this.stopProbing();
-    if (status.kind === "closed") {
+    if (status.kind === "closed" || status.kind === "elsewhere") {
       this.viewer.stop();
       if (this.publisher.camera) this.publisher.stop();
     }
@@ -254,7 +298,7 @@ export class RoomConnection {
     try {
       ticket = await api.ticket(this.lecture);
     } catch (e) {
-      if (this.disposed) return;
+      if (this.disposed || this.steppedAside()) return;
       if (e instanceof ApiError && e.status !== 0 && e.status !== 429 && e.status < 500) {
         this.finish({ kind: "closed", left: false, code: null, refusal: e });
       } else {
@@ -262,7 +306,8 @@ export class RoomConnection {
       }
       return;
     }
-    if (this.disposed) return;
+    // Another tab took the room while the ticket was on its way.
+    if (this.disposed || this.steppedAside()) return;
     const ws = new WebSocket(socketUrl(ticket.websocket), [SUBPROTOCOL_MSGPACK]);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
@@ -315,6 +360,12 @@ export class RoomConnection {
       if (this.ws !== ws || this.disposed) return;
       this.ws = null;
       this.stopProbing();
+      if (ev.code === CloseCodes.Replaced && !this.leaving) {
+        // The same person connected again elsewhere (another browser or device): wait for
+        // "continue here" rather than take the room back and be taken it from in turn.
+        this.finish({ kind: "elsewhere" });
+        return;
+      }
       const verdict = closeVerdict(ev.code, this.attempt, this.leaving, Math.random, this.live());
       if (verdict.kind === "left") this.finish({ kind: "closed", left: true, code: ev.code, refusal: null });
       else if (verdict.kind === "terminal") this.finish({ kind: "closed", left: false, code: verdict.code, refusal: null });

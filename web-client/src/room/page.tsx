@@ -9,6 +9,7 @@ import { formatTime, lang, t } from "../i18n";
 import { formatCountdown } from "../lectures";
 import { onLinkClick } from "../router";
 import { CallAlert } from "./CallAlert";
+import { Elsewhere } from "./Elsewhere";
 import { Chat, type UnsentLine } from "./Chat";
 import { RoomConnection, type Status } from "./connection";
 import { emotionIcon } from "./emotions";
@@ -56,6 +57,7 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
   }, [state?.lecture.title]);
 
   if (status.kind === "closed") return <Closed status={status} onAgain={onAgain} />;
+  if (status.kind === "elsewhere") return <Elsewhere onContinue={() => conn.continueHere()} />;
   if (!state) {
     return (
       <section class="page narrow">
@@ -110,6 +112,8 @@ function statusText(status: Status, now: number): string {
         : t("status_reconnecting_now");
     case "closed":
       return t("status_closed");
+    case "elsewhere":
+      return t("other_tab_title");
   }
 }
 
