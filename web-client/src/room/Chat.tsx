@@ -1,7 +1,7 @@
 // The chat: a `role="log"` list (screen readers read new messages politely) and the input.
 // Nicknames and texts are JSX text, so HTML in them shows as typed and never runs.
 import type { ChatMessage } from "@protocol/ChatMessage";
-import { useLayoutEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { formatTime, t } from "../i18n";
 
 /** A line typed here that the node has not acknowledged yet. */
@@ -29,6 +29,8 @@ export interface ChatProps {
     onAnswered: (m: ChatMessage) => void;
   };
   canAsk: boolean;
+  /** A line the node refused: put back in the input (unless something new is being typed). */
+  restore?: UnsentLine | null;
 }
 
 export function Chat(props: ChatProps) {
@@ -37,6 +39,13 @@ export function Chat(props: ChatProps) {
   const [text, setText] = useState("");
   const [question, setQuestion] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
+
+  useEffect(() => {
+    const back = props.restore;
+    if (!back) return;
+    setText((now) => (now.trim() === "" ? back.text : now));
+    setQuestion(back.question);
+  }, [props.restore?.id]);
 
   useLayoutEffect(() => {
     const el = log.current;

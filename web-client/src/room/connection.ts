@@ -3,12 +3,13 @@
 // by itself when the connection drops.
 import type { ClientMsg } from "@protocol/ClientMsg";
 import { CloseCodes } from "@protocol/CloseCodes";
+import type { ErrorCode } from "@protocol/ErrorCode";
 import type { ServerMsg } from "@protocol/ServerMsg";
 import { ApiError, api } from "../api";
 import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../wire";
 import { Publisher, Viewer } from "./media";
 import { ASK_AFTER_MS, ASK_AT_LEAST_EVERY_MS, SeatNameRequests } from "./names";
-import { Outbox } from "./outbox";
+import { type Numbered, Outbox } from "./outbox";
 import { PONG_WITHIN_MS, PROBE_EVERY_MS, backoff, closeVerdict, liveBackoff } from "./policy";
 import { type RoomState, type SeatIndex, applyServer, fromWelcome, isStaff } from "./state";
 import { TabClaim } from "./tabs";
@@ -33,6 +34,11 @@ export class RoomConnection {
   private listeners = new Set<() => void>();
   /** Commands sent and not yet acknowledged: sent again after every welcome. */
   private readonly outbox = new Outbox();
+  /**
+   * The latest command the node refused, with its code: the page puts what was typed (a chat
+   * line, a nickname to call, an announcement) back where it was typed.
+   */
+  refused: { command: Numbered; code: ErrorCode } | null = null;
   /** A learner's questions about who sits where, and the seats its grid shows now. */
   private readonly names = new SeatNameRequests();
   private wanted: SeatIndex[] = [];
@@ -329,7 +335,10 @@ export class RoomConnection {
       if (this.media(msg)) return;
       const now = Date.now();
       if (msg.type === "ack") this.outbox.settle(msg.id);
-      else if (msg.type === "error" && msg.id != null) this.outbox.settle(msg.id);
+      else if (msg.type === "error" && msg.id != null) {
+        const command = this.outbox.settle(msg.id);
+        if (command) this.refused = { command, code: msg.code };
+      }
       if (msg.type === "update") this.names.forget([...(msg.taken ?? []), ...(msg.freed ?? [])]);
       if (msg.type === "welcome") {
         this.names.reset();

@@ -84,7 +84,7 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
         </p>
       )}
       {isStaff(state) ? (
-        <Console state={state} send={send} now={now} publisher={conn.publisher} unsent={unsent} />
+        <Console state={state} send={send} now={now} publisher={conn.publisher} unsent={unsent} refused={conn.refused} />
       ) : (
         <Learner
           state={state}
@@ -93,11 +93,23 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
           viewer={conn.viewer}
           unsent={unsent}
           reconnecting={status.kind === "reconnecting"}
+          refused={conn.refused}
           onView={(seats) => conn.wantNames(seats)}
         />
       )}
     </div>
   );
+}
+
+type Refused = RoomConnection["refused"];
+
+/** Commands whose typed text is put back when refused. */
+const KEPT_ON_REFUSAL = new Set(["chat", "call_on", "announce"]);
+
+/** A refused chat line, to put back in the chat's input. */
+function refusedChat(refused: Refused): UnsentLine | null {
+  const command = refused?.command;
+  return command?.type === "chat" ? { id: command.id, text: command.text, question: command.question } : null;
 }
 
 function statusText(status: Status, now: number): string {
@@ -154,7 +166,9 @@ function RoomHeader(props: {
       )}
       {state.lastError && props.now - state.lastError.at < 6000 && (
         <p class="error" role="alert">
-          {roomErrorText(state.lastError.code)}
+          {state.lastError.command !== null && KEPT_ON_REFUSAL.has(state.lastError.command)
+            ? t("refused_kept", { reason: roomErrorText(state.lastError.code) })
+            : roomErrorText(state.lastError.code)}
         </p>
       )}
     </header>
@@ -272,9 +286,12 @@ function Learner({
   unsent,
   onView,
   reconnecting,
+  refused,
 }: {
   state: RoomState;
   reconnecting: boolean;
+  /** The command the node refused last: its text goes back where it was typed. */
+  refused: Refused;
   send: (m: ClientMsg) => boolean;
   now: number;
   viewer: Viewer;
@@ -355,6 +372,7 @@ function Learner({
         mutedUntil={state.mutedUntil === null ? null : state.mutedUntil - state.clockOffset}
         canAsk
         unsent={unsent}
+        restore={refusedChat(refused)}
         onSend={(text, question) => send({ type: "chat", text, question })}
       />
     </div>
@@ -409,15 +427,28 @@ function Console({
   now,
   publisher,
   unsent,
+  refused,
 }: {
   state: RoomState;
   send: (m: ClientMsg) => boolean;
   now: number;
   publisher: Publisher;
   unsent: UnsentLine[];
+  refused: Refused;
 }) {
   const [announcement, setAnnouncement] = useState("");
   const [callName, setCallName] = useState("");
+  // A refused call or announcement: what was typed comes back (unless something new is typed).
+  useEffect(() => {
+    const command = refused?.command;
+    if (command?.type === "call_on" && command.nickname) {
+      const nickname = command.nickname;
+      setCallName((now) => (now.trim() === "" ? nickname : now));
+    } else if (command?.type === "announce") {
+      const text = command.text;
+      setAnnouncement((now) => (now.trim() === "" ? text : now));
+    }
+  }, [refused?.command.id]);
   const questions = openQuestions(state);
   const phase = state.phase.state;
   const instructor = state.you.role === "instructor";
@@ -569,6 +600,7 @@ function Console({
           canAsk={false}
           moderation={moderation}
           unsent={unsent}
+          restore={refusedChat(refused)}
           onSend={(text) => send({ type: "chat", text, question: false })}
         />
       </div>
