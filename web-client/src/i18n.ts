@@ -245,10 +245,8 @@ const ja = {
   other_tab_title: "この講座は別のタブで開いています",
   other_tab_help: "同じ講座に入室できるのは1つのタブだけです。このタブで続けると、もう一方のタブは待機します。",
   continue_here: "このタブで続ける",
-  enter_instructor: "講師として入室",
   enter_moderator: "モデレーターとして入室",
-  lectures_today: "今日",
-  state_live_started: "配信中（講師が開始しました）",
+  lectures_today: "本日",
   company_account_note: "法人管理者アカウントでサインインしています。講座への入室は、席を割り当てた社員の方の個人アカウントで行います。",
 
   check_title: "接続環境チェック",
@@ -326,7 +324,7 @@ const en: Record<Key, string> = {
   archive_player_pending: "The archive player is not available yet.",
   cancelled_reason: "Reason: {reason}",
   enter: "Enter",
-  enter_staff: "Enter as staff",
+  enter_staff: "Enter as instructor",
   entering: "Entering…",
   what_to_do: "What to do",
   fix_payment_pending:
@@ -524,10 +522,8 @@ const en: Record<Key, string> = {
   other_tab_title: "This lecture is open in another tab",
   other_tab_help: "One tab at a time can be in a lecture. Continue here and the other tab waits.",
   continue_here: "Continue here",
-  enter_instructor: "Enter as instructor",
   enter_moderator: "Enter as moderator",
   lectures_today: "Today",
-  state_live_started: "Live (the instructor started it)",
   company_account_note: "You are signed in with a corporate admin account. Rooms are entered with the individual accounts of the employees you allocate seats to.",
 
   check_title: "Connection check",
