@@ -198,6 +198,43 @@ describe("never missing the moment", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("My page follows the room, and says to each account what is true for it", async () => {
+    // The instructor started the demo lecture before its scheduled start (the first test):
+    // a learner's card turns live, with no countdown to a start that has happened.
+    const hanako = await signedIn(server.url, "demo-hanako");
+    const card = hanako.locator('li[data-lecture="demo"]');
+    await card.locator(".badge.tone-live").getByText(t("state_live")).waitFor();
+    await card.locator(".badge.today").waitFor();
+    expect(await card.locator(".countdown").count()).toBe(0);
+    await shot(hanako, "resilience-04-my-page-live");
+
+    // A learner whose company has not allocated her a seat yet: the lecture, and whom to ask.
+    const yui = await signedIn(server.url, "demo-yui");
+    const yuiCard = yui.locator('li[data-lecture="demo"]');
+    await yuiCard.getByText(t("gate_error_seat_not_allocated")).waitFor();
+    await yuiCard.getByText(t("fix_seat_not_allocated")).waitFor();
+    expect(await yuiCard.locator("button.primary").count()).toBe(0);
+    expect(await yui.getByText(t("lectures_empty")).count()).toBe(0);
+    await shot(yui, "resilience-05-my-page-seat-not-allocated");
+
+    // The moderator enters as the moderator.
+    const moderator = await signedIn(server.url, "demo-moderator");
+    await moderator.locator('li[data-lecture="demo"]').getByRole("button", { name: t("enter_moderator") }).waitFor();
+
+    // A company's account gets no nickname form.
+    const corp = await signedIn(server.url, "demo-corp");
+    await corp.getByText(t("company_account_note")).waitFor();
+    expect(await corp.locator("#nickname").count()).toBe(0);
+    await shot(corp, "resilience-06-my-page-company");
+    // What the cards say is in Japanese: no English sentence of the node's, no field name.
+    for (const page of [hanako, yui, moderator, corp]) {
+      for (const text of await page.locator(".lectures .refusal, .lectures .note").allTextContents()) {
+        expect(text).not.toMatch(/[A-Za-z]{3,}|_/);
+      }
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
   it("serves the client's files compressed, and no source map", async () => {
     const html = await (await fetch(`${server.url}/lectures`)).text();
     const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
