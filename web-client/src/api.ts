@@ -33,6 +33,12 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Longest a request may take: a network that drops without a word would otherwise leave a
+ * reconnecting room waiting on its ticket for as long as the browser's TCP gives up (minutes).
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
 async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
   const bearer = token();
@@ -45,6 +51,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (e) {
     throw new ApiError(0, "network", e instanceof Error ? e.message : String(e), null);

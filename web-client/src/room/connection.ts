@@ -10,7 +10,7 @@ import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../w
 import { Publisher, Viewer } from "./media";
 import { ASK_AFTER_MS, ASK_AT_LEAST_EVERY_MS, SeatNameRequests } from "./names";
 import { type Numbered, Outbox } from "./outbox";
-import { PONG_WITHIN_MS, PROBE_EVERY_MS, backoff, closeVerdict, liveBackoff } from "./policy";
+import { PONG_WITHIN_MS, PROBE_EVERY_MS, WELCOME_WITHIN_MS, backoff, closeVerdict, liveBackoff } from "./policy";
 import { type RoomState, type SeatIndex, applyServer, fromWelcome, isStaff } from "./state";
 import { TabClaim } from "./tabs";
 
@@ -49,6 +49,8 @@ export class RoomConnection {
   private heardAt = 0;
   /** Probes a quiet socket now and then: a network that drops sends no close. */
   private probeTimer: ReturnType<typeof setInterval> | null = null;
+  /** Set from opening a socket until its welcome: a socket that never gets there is dropped. */
+  private welcomeDeadline: ReturnType<typeof setTimeout> | null = null;
   /** Set while a probe waits for its `pong`: when it fires, the socket is taken as dead. */
   private probeDeadline: ReturnType<typeof setTimeout> | null = null;
   /** The browser says the network is back: try at once rather than at the next attempt. */
@@ -149,6 +151,8 @@ export class RoomConnection {
   }
 
   private stopProbing(): void {
+    if (this.welcomeDeadline) clearTimeout(this.welcomeDeadline);
+    this.welcomeDeadline = null;
     if (this.probeTimer) clearInterval(this.probeTimer);
     if (this.probeDeadline) clearTimeout(this.probeDeadline);
     this.probeTimer = null;
@@ -317,6 +321,10 @@ export class RoomConnection {
     const ws = new WebSocket(socketUrl(ticket.websocket), [SUBPROTOCOL_MSGPACK]);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
+    this.welcomeDeadline = setTimeout(() => {
+      this.welcomeDeadline = null;
+      if (this.ws === ws && this.status.kind !== "connected") this.drop();
+    }, WELCOME_WITHIN_MS);
     ws.onopen = () => {
       const s = this.state;
       ws.send(

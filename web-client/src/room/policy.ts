@@ -32,6 +32,8 @@ export function liveBackoff(attempt: number, random: () => number = Math.random)
   return Math.round(base * (0.5 + random() / 2));
 }
 
+/** How long a new socket may take to open and bring its welcome before it is given up on. */
+export const WELCOME_WITHIN_MS = 10_000;
 /** How long a silent connection is trusted: after a `ping` goes unanswered this long, it is dead. */
 export const PONG_WITHIN_MS = 5_000;
 /** How often a quiet connection is probed with a `ping` (a dropped network sends no close). */
