@@ -437,7 +437,11 @@ async fn every_refusal_reason_and_every_state() {
         assert_eq!(states, expected, "{}", p.db);
         assert_eq!(page["company"], json!(false));
         let (_, page) = p.as_user("acme", "GET", "/api/v1/me/lectures", None).await;
-        assert_eq!(page["company"], json!(true), "a company's account: no nickname");
+        assert_eq!(
+            page["company"],
+            json!(true),
+            "a company's account: no nickname"
+        );
         let (_, page) = p
             .as_user("pending", "GET", "/api/v1/me/lectures", None)
             .await;

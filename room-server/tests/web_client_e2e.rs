@@ -184,7 +184,8 @@ async fn the_compressed_copies_the_build_writes_are_served_to_browsers_that_acce
     std::fs::write(dist.join("index.html.gz"), gzip_index).expect("writes");
     let node = TestNode::start_with(|c| c.web_root = dist.clone()).await;
     let with = |path: &'static str, encodings: &'static str| {
-        http_answer(node.addr, "GET", path, &[("accept-encoding", encodings)], None)
+        let addr = node.addr;
+        async move { http_answer(addr, "GET", path, &[("accept-encoding", encodings)], None).await }
     };
 
     let gzip = with("/assets/app.js", "gzip").await;

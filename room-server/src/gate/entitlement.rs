@@ -401,7 +401,10 @@ mod tests {
         let mut l = lecture();
         let doors = START.minus_ms(HOUR);
         l.started_at = Some(doors.plus_ms(10 * 60_000));
-        assert_eq!(lecture_state(&l, doors.plus_ms(11 * 60_000), T), LectureState::Live);
+        assert_eq!(
+            lecture_state(&l, doors.plus_ms(11 * 60_000), T),
+            LectureState::Live
+        );
         l.ended_at = Some(doors.plus_ms(20 * 60_000));
         assert!(matches!(
             lecture_state(&l, doors.plus_ms(21 * 60_000), T),
