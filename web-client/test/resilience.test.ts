@@ -42,3 +42,18 @@ describe("the call alert", () => {
     ).toBe(false);
   });
 });
+
+describe("tabs of one browser", () => {
+  it("a tab claiming a lecture makes the other tabs of that lecture step aside, and no others", async () => {
+    const { TabClaim } = await import("../src/room/tabs");
+    const taken: string[] = [];
+    const first = new TabClaim("demo", () => taken.push("first"));
+    const second = new TabClaim("demo", () => taken.push("second"));
+    const other = new TabClaim("another", () => taken.push("other"));
+    second.claim();
+    await expect.poll(() => taken).toEqual(["first"]);
+    first.claim();
+    await expect.poll(() => taken).toEqual(["first", "second"]);
+    for (const c of [first, second, other]) c.close();
+  });
+});

@@ -70,7 +70,15 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
   const unsent = conn.unsentChat();
   return (
     <div class={`room ${isStaff(state) ? "console" : "learner"}`}>
-      <RoomHeader state={state} status={status} now={now} onLeave={() => conn.leave()} staff={isStaff(state)} send={send} />
+      <RoomHeader
+        state={state}
+        status={status}
+        now={now}
+        onLeave={() => conn.leave()}
+        staff={isStaff(state)}
+        send={send}
+        kept={keptText(conn.refused) && conn.refused?.code === state.lastError?.code}
+      />
       {state.announcement && (
         <section class="announcement" aria-live="polite" aria-label={t("announcement")}>
           <strong>{t("announcement")}</strong> <span class="announcement-text">{state.announcement.text}</span>
@@ -103,8 +111,11 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
 
 type Refused = RoomConnection["refused"];
 
-/** Commands whose typed text is put back when refused. */
-const KEPT_ON_REFUSAL = new Set(["chat", "call_on", "announce"]);
+/** Whether the refused command had typed text that was put back (a call by seat had none). */
+function keptText(refused: Refused): boolean {
+  const c = refused?.command;
+  return c?.type === "chat" || c?.type === "announce" || (c?.type === "call_on" && Boolean(c.nickname));
+}
 
 /** A refused chat line, to put back in the chat's input. */
 function refusedChat(refused: Refused): UnsentLine | null {
@@ -131,6 +142,8 @@ function statusText(status: Status, now: number): string {
 
 function RoomHeader(props: {
   state: RoomState;
+  /** The error refused a command whose typed text was put back. */
+  kept: boolean;
   status: Status;
   now: number;
   staff: boolean;
@@ -166,7 +179,7 @@ function RoomHeader(props: {
       )}
       {state.lastError && props.now - state.lastError.at < 6000 && (
         <p class="error" role="alert">
-          {state.lastError.command !== null && KEPT_ON_REFUSAL.has(state.lastError.command)
+          {props.kept
             ? t("refused_kept", { reason: roomErrorText(state.lastError.code) })
             : roomErrorText(state.lastError.code)}
         </p>
