@@ -44,6 +44,54 @@ pub(crate) struct SessionContext {
     pub(crate) rooms: Arc<Rooms>,
     /// Numbers new connections.
     pub(crate) conn_ids: Arc<crate::conn::ids::ConnIds>,
+    /// The sessions in their rooms, which shutting down ends.
+    pub(crate) live: Arc<LiveSessions>,
+}
+
+/// The node's sessions in their rooms, by connection number, so that shutting down can tell
+/// each to close. Their writers do not each watch the node's shutdown switch: every poll of a
+/// switch shared by all connections takes the same lock, and a writer is polled once per
+/// delivery.
+#[derive(Debug, Default)]
+pub(crate) struct LiveSessions(dashmap::DashMap<u64, Arc<Kick>>);
+
+impl LiveSessions {
+    /// Closes every session with `4000` once `shutdown` is cancelled (a task that runs until
+    /// then).
+    pub(crate) fn kick_on(self: &Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let live = Arc::downgrade(self);
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            if let Some(live) = live.upgrade() {
+                for session in live.0.iter() {
+                    session.value().kick(Some(CloseCode::ServerShutdown));
+                }
+            }
+        });
+    }
+
+    /// Counts a session in until the guard drops; one entering during shutdown is told at once.
+    fn enter<'a>(&'a self, conn: ConnId, kick: &Arc<Kick>, node: &SessionContext) -> Living<'a> {
+        self.0.insert(conn.0, Arc::clone(kick));
+        // After the insert: a shutdown that began before it is seen here, one after it finds
+        // the session in the map.
+        if node.shutdown.is_cancelled() {
+            kick.kick(Some(CloseCode::ServerShutdown));
+        }
+        Living { live: self, conn }
+    }
+}
+
+/// A session counted among the live ones.
+struct Living<'a> {
+    live: &'a LiveSessions,
+    conn: ConnId,
+}
+
+impl Drop for Living<'_> {
+    fn drop(&mut self) {
+        self.live.0.remove(&self.conn.0);
+    }
 }
 
 /// Most frames one write takes (two slices each, under the 1,024 one `writev` takes).
@@ -110,6 +158,7 @@ async fn session(
         Err(None) => return,
         Err(Some(code)) => return Box::pin(refuse(sink, stream, code)).await,
     };
+    let living = node.live.enter(conn, &out.kick, node);
     let media_inbox = crate::media::MediaInbox::default();
     let pongs = AtomicU64::new(0);
     // Made inside `join!`: a future first held in a variable would take its room twice in
@@ -122,10 +171,11 @@ async fn session(
         Box::pin(Metrics::time_until(
             &node.metrics.join,
             upgraded,
-            out.welcomed.cancelled(),
+            out.welcomed.raised(),
             out.kick.kicked()
         )),
     );
+    drop(living);
     Box::pin(leave(sink, stream, &out, &room, conn)).await;
 }
 
@@ -293,7 +343,6 @@ async fn write_loop(
         let written = tokio::select! {
             biased;
             () = kick.kicked() => return,
-            () = node.shutdown.cancelled() => return kick.kick(Some(CloseCode::ServerShutdown)),
             () = queue.ready() => {
                 if let Some(last) = last_write
                     && last.elapsed() < coalesce

@@ -10,12 +10,14 @@
 //! - `ids`: connection numbers, unique across the nodes.
 //! - `frames`: reading a client's frames (payloads, failed reads).
 //! - `outbox`: a connection's queue from its room, its kick switch, frames encoded once.
+//! - `signal`: lock-free wake-ups within a connection's task (its queue, its kick switch).
 
 pub(crate) mod admission;
 pub(crate) mod frames;
 pub(crate) mod ids;
 pub(crate) mod outbox;
 pub(crate) mod serve;
+pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod upgrade;
 pub(crate) mod ws;

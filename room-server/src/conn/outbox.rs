@@ -1,34 +1,25 @@
 //! A connection's way back from its room: the bounded queue of frames, the switch that ends
 //! it at once, and frames encoded once for all their recipients.
 
+use super::signal::Signal;
 use super::ws::Frame;
 use bytes::Bytes;
 use protocol::{CloseCode, Codec, CommandId, ErrorCode, ServerMsg};
-use std::collections::VecDeque;
+use smallvec::SmallVec;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use tracing::error;
-
-/// What a room hands a session's writer, in order.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    /// A frame, encoded once and shared by every recipient.
-    Frame(Frame),
-    /// Close with this code (`None`: normal closure) after the frames before it.
-    Close(Option<CloseCode>),
-}
 
 /// The queue is full: the client does not read what it is sent.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Full;
 
 /// Tells a session to end now, skipping its queue (slow client, protocol violation, …). The
-/// first reason given wins.
+/// first reason given wins. Anyone may kick; only the session's own task waits for it (see
+/// [`Signal`]).
 #[derive(Debug, Default)]
 pub(crate) struct Kick {
-    token: CancellationToken,
+    signal: Signal,
     ending: OnceLock<Ending>,
 }
 
@@ -56,15 +47,15 @@ impl Kick {
 
     fn end(&self, ending: Ending) {
         let _first_reason_wins = self.ending.set(ending);
-        self.token.cancel();
+        self.signal.raise();
     }
 
     pub(crate) async fn kicked(&self) {
-        self.token.cancelled().await;
+        self.signal.raised().await;
     }
 
     pub(crate) fn is_kicked(&self) -> bool {
-        self.token.is_cancelled()
+        self.signal.is_raised()
     }
 
     /// How the session ends, once kicked (gone, if it never was).
@@ -79,9 +70,9 @@ pub(crate) struct Outbox {
     pub(crate) queue: Arc<OutQueue>,
     pub(crate) kick: Arc<Kick>,
     pub(crate) codec: Codec,
-    /// Cancelled once the welcome (and the media settings after it) are queued: the session's
+    /// Raised once the welcome (and the media settings after it) are queued: the session's
     /// media loop says nothing before.
-    pub(crate) welcomed: CancellationToken,
+    pub(crate) welcomed: Arc<Signal>,
 }
 
 impl Outbox {
@@ -91,13 +82,13 @@ impl Outbox {
             queue: Arc::new(OutQueue::new(capacity)),
             kick: Arc::new(Kick::default()),
             codec,
-            welcomed: CancellationToken::new(),
+            welcomed: Arc::default(),
         }
     }
 
     /// Queues a frame without waiting (a full queue refuses it), `at` being when it was made.
     pub(crate) fn queue(&self, frame: Frame, at: QueueTime) -> Result<(), Full> {
-        self.queue.push(Outgoing::Frame(frame), at)
+        self.queue.push(frame, at)
     }
 
     /// Queues a message to this connection alone, in order with the rest of what it is sent.
@@ -114,11 +105,7 @@ impl Outbox {
 
     /// Asks the writer to close with `code` after what is queued; at once if the queue is full.
     pub(crate) fn close_after_queue(&self, code: Option<CloseCode>) {
-        if self
-            .queue
-            .push(Outgoing::Close(code), QueueTime::now())
-            .is_err()
-        {
+        if self.queue.close(code).is_err() {
             self.kick.kick(code);
         }
     }
@@ -148,28 +135,41 @@ impl Outbox {
 }
 
 /// A connection's queue of frames from its room (and its own session), bounded, taken by its
-/// writer in batches. It holds no memory while empty: an idle connection costs nothing here,
-/// and a burst's memory is given back once it is written.
+/// writer in batches. It holds no memory of its own while it holds at most one frame (the
+/// common case: a connection gets a frame now and then, and its writer takes it at once), and
+/// a burst's memory is given back once it is written.
 #[derive(Debug)]
 pub(crate) struct OutQueue {
     state: Mutex<QueueState>,
-    /// Something was queued into an empty queue.
-    ready: Notify,
+    /// Something was queued into an empty queue (the writer waits for it).
+    ready: Signal,
     capacity: usize,
 }
 
+/// The frames one write takes without an allocation of their own.
+type Queued = SmallVec<[Frame; 1]>;
+
 #[derive(Debug, Default)]
 struct QueueState {
-    items: VecDeque<Outgoing>,
-    /// When the oldest item still queued was queued.
+    frames: Queued,
+    /// A close after the frames (`Some(None)`: a normal closure). Frames queued after it are
+    /// never sent.
+    close: Option<Option<CloseCode>>,
+    /// When the oldest frame still queued was queued.
     oldest: Option<QueueTime>,
+}
+
+impl QueueState {
+    fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.close.is_none()
+    }
 }
 
 /// What a writer takes from its queue at once.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     /// The frames, in order.
-    pub(crate) frames: VecDeque<Frame>,
+    pub(crate) frames: Queued,
     /// A close after them (`Some(None)`: a normal closure).
     pub(crate) close: Option<Option<CloseCode>>,
     /// When the oldest frame of the batch was queued.
@@ -180,37 +180,60 @@ impl OutQueue {
     fn new(capacity: usize) -> Self {
         Self {
             state: Mutex::default(),
-            ready: Notify::new(),
+            ready: Signal::default(),
             capacity,
         }
     }
 
-    fn push(&self, item: Outgoing, at: QueueTime) -> Result<(), Full> {
+    fn push(&self, frame: Frame, at: QueueTime) -> Result<(), Full> {
         let Ok(mut state) = self.state.lock() else {
             return Err(Full);
         };
-        if state.items.len() >= self.capacity {
+        if state.close.is_some() {
+            // The connection closes after what came before: this would never be sent.
+            return Ok(());
+        }
+        if state.frames.len() >= self.capacity {
             return Err(Full);
         }
-        let was_empty = state.items.is_empty();
+        let was_empty = state.is_empty();
         if was_empty {
             state.oldest = Some(at);
         }
-        state.items.push_back(item);
+        state.frames.push(frame);
         drop(state);
         if was_empty {
-            self.ready.notify_one();
+            self.ready.raise();
+        }
+        Ok(())
+    }
+
+    /// Queues a close after the frames queued; refused when the queue is full.
+    fn close(&self, code: Option<CloseCode>) -> Result<(), Full> {
+        let Ok(mut state) = self.state.lock() else {
+            return Err(Full);
+        };
+        if state.frames.len() >= self.capacity {
+            return Err(Full);
+        }
+        let was_empty = state.is_empty();
+        if state.close.is_none() {
+            state.close = Some(code);
+        }
+        drop(state);
+        if was_empty {
+            self.ready.raise();
         }
         Ok(())
     }
 
     /// Waits until something is queued (at once if something is).
     pub(crate) async fn ready(&self) {
-        self.ready.notified().await;
+        self.ready.take().await;
     }
 
-    /// Takes up to `max` frames, stopping at a close. Whatever is left for the next batch
-    /// keeps the queue ready.
+    /// Takes up to `max` frames, and the close once every frame before it is taken. Whatever
+    /// is left for the next batch keeps the queue ready.
     pub(crate) fn take(&self, max: usize) -> Batch {
         let Ok(mut state) = self.state.lock() else {
             return Batch::default();
@@ -219,50 +242,20 @@ impl OutQueue {
             oldest: state.oldest,
             ..Batch::default()
         };
-        let whole = state.items.len() <= max
-            && state
-                .items
-                .iter()
-                .all(|item| matches!(item, Outgoing::Frame(_)));
-        if whole {
-            // The queue's own memory goes with the batch and is given back once written.
-            let items = std::mem::take(&mut state.items);
-            batch.frames = items
-                .into_iter()
-                .filter_map(|item| match item {
-                    Outgoing::Frame(frame) => Some(frame),
-                    Outgoing::Close(_) => None,
-                })
-                .collect();
-        } else {
-            while batch.frames.len() < max {
-                match state.items.pop_front() {
-                    Some(Outgoing::Frame(frame)) => batch.frames.push_back(frame),
-                    Some(Outgoing::Close(code)) => {
-                        batch.close = Some(code);
-                        break;
-                    }
-                    None => break,
-                }
-            }
-        }
-        if state.items.is_empty() {
+        if state.frames.len() <= max {
+            // The queue's memory, if it needed any, goes with the batch and is given back
+            // once written.
+            batch.frames = std::mem::take(&mut state.frames);
+            batch.close = state.close.take();
             state.oldest = None;
-            if state.items.capacity() > 0 {
-                state.items = VecDeque::new();
-            }
         } else {
+            batch.frames = state.frames.drain(..max).collect();
             // The frames left behind are timed from the same moment (an upper bound: they
             // were queued no earlier), and the writer comes back for them.
-            self.ready.notify_one();
+            drop(state);
+            self.ready.raise();
         }
         batch
-    }
-
-    /// Takes the next item (tests look at what was queued).
-    #[cfg(test)]
-    pub(crate) fn pop(&self) -> Option<Outgoing> {
-        self.state.lock().ok()?.items.pop_front()
     }
 }
 
@@ -351,8 +344,8 @@ mod tests {
         assert_eq!(texts(&batch), ["a", "b"]);
         assert_eq!(batch.oldest.map(|t| t.0), Some(oldest.0));
         // The queue's memory went with the batch: an idle connection holds none.
-        let held = out.queue.state.lock().map(|s| s.items.capacity());
-        assert_eq!(held.ok(), Some(0));
+        let spilled = out.queue.state.lock().map(|s| s.frames.spilled());
+        assert_eq!(spilled.ok(), Some(false));
         // Nothing queued since: nothing to time.
         assert!(out.queue.take(64).oldest.is_none());
         let next = QueueTime::now();
@@ -379,7 +372,8 @@ mod tests {
         let out = Outbox::for_test(2);
         out.queue(frame("a"), QueueTime::now()).expect("room");
         out.close_after_queue(Some(CloseCode::ResyncRequired));
-        assert_eq!(out.queue(frame("b"), QueueTime::now()), Err(Full));
+        // What comes after the close is never sent (and is no reason to cut the client off).
+        assert_eq!(out.queue(frame("b"), QueueTime::now()), Ok(()));
         let batch = out.queue.take(64);
         assert_eq!(texts(&batch), ["a"]);
         assert_eq!(batch.close, Some(Some(CloseCode::ResyncRequired)));

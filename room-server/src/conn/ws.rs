@@ -17,6 +17,7 @@
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use protocol::CloseCode;
+use smallvec::SmallVec;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +26,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::Notify;
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
@@ -34,6 +34,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{
 };
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::signal::Signal;
 use super::socket::Socket;
 
 /// The reading half: a stream of the client's messages.
@@ -94,14 +95,19 @@ impl Frame {
     }
 
     /// Appends this frame's header to `out`.
-    fn head(&self, out: &mut Vec<u8>) {
+    fn head(&self, out: &mut SmallVec<[u8; 64]>) {
         let header = FrameHeader {
             opcode: self.opcode,
             ..FrameHeader::default()
         };
         let len = u64::try_from(self.payload.len()).unwrap_or(u64::MAX);
-        // Writing into a `Vec` cannot fail.
-        let _ = header.format(len, out);
+        // A server's header (no mask) takes at most 10 bytes.
+        let mut bytes = [0u8; 14];
+        let mut rest = &mut bytes[..];
+        // Writing into a slice of the longest header's size cannot fail.
+        let _ = header.format(len, &mut rest);
+        let written = 14 - rest.len();
+        out.extend_from_slice(&bytes[..written]);
     }
 }
 
@@ -139,7 +145,7 @@ const CONTROL_LIMIT: usize = 512;
 pub(crate) struct Control {
     bytes: Mutex<Vec<u8>>,
     /// Bytes are waiting (wakes the writer).
-    waiting: Notify,
+    waiting: Signal,
     /// The writer took the bytes (wakes a reader that found the buffer full).
     taken: AtomicWaker,
     /// Tungstenite answered the client's close: the node must not send a close of its own.
@@ -215,7 +221,7 @@ impl AsyncWrite for ReadSide {
         }
         bytes.extend_from_slice(buf);
         drop(bytes);
-        control.waiting.notify_one();
+        control.waiting.raise();
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -249,15 +255,16 @@ impl Writer {
     ) -> io::Result<()> {
         // Control frames tungstenite left go first: never inside a frame of ours.
         let control = self.control.take();
-        let mut heads = Vec::new();
-        let mut ends = Vec::new();
-        let mut payloads = Vec::new();
+        // Kept inline for the usual batch of a few frames: no allocation per write.
+        let mut heads = SmallVec::<[u8; 64]>::new();
+        let mut ends = SmallVec::<[usize; 8]>::new();
+        let mut payloads = SmallVec::<[&[u8]; 8]>::new();
         for frame in frames {
             frame.head(&mut heads);
             ends.push(heads.len());
             payloads.push(&frame.payload[..]);
         }
-        let mut slices = Vec::with_capacity(1 + 2 * payloads.len());
+        let mut slices = SmallVec::<[IoSlice<'_>; 17]>::new();
         if !control.is_empty() {
             slices.push(IoSlice::new(&control));
         }
@@ -279,7 +286,7 @@ impl Writer {
 
     /// Waits until tungstenite left control frames to send.
     pub(crate) async fn control_waiting(&self) {
-        self.control.waiting.notified().await;
+        self.control.waiting.take().await;
     }
 
     /// `write` system calls made so far.

@@ -27,7 +27,8 @@ pub(crate) const MEDIA_QUEUE: usize = 64;
 #[derive(Debug, Default)]
 pub(crate) struct MediaInbox {
     queue: std::sync::Mutex<std::collections::VecDeque<Box<ClientMsg>>>,
-    ready: tokio::sync::Notify,
+    /// Something is queued: the session's media loop (the only waiter) looks.
+    ready: crate::conn::signal::Signal,
 }
 
 impl MediaInbox {
@@ -41,23 +42,25 @@ impl MediaInbox {
         }
         queue.push_back(msg);
         drop(queue);
-        self.ready.notify_one();
+        self.ready.raise();
         Ok(())
     }
 
-    /// The next message, in order.
+    /// The next message, in order. Waiting costs no lock: the queue is looked at once raised.
     async fn next(&self) -> Box<ClientMsg> {
         loop {
+            self.ready.take().await;
             if let Ok(mut queue) = self.queue.lock()
                 && let Some(msg) = queue.pop_front()
             {
                 if queue.is_empty() {
                     *queue = std::collections::VecDeque::new();
+                } else {
+                    // The rest is for the next call.
+                    self.ready.raise();
                 }
                 return msg;
             }
-            // A message queued since the look above left its permit: this returns at once.
-            self.ready.notified().await;
         }
     }
 }
@@ -170,7 +173,7 @@ pub(crate) async fn run_session(
 ) {
     // Nothing about media before the welcome: a client draws the room first.
     tokio::select! {
-        () = out.welcomed.cancelled() => {}
+        () = out.welcomed.raised() => {}
         () = out.kick.kicked() => return,
     }
     let broadcast = &media.broadcast;

@@ -174,6 +174,11 @@ impl Node {
                 shutdown: shutdown.clone(),
                 rooms: Arc::clone(&rooms),
                 conn_ids: Arc::clone(&conn_ids),
+                live: {
+                    let live = Arc::default();
+                    crate::session::LiveSessions::kick_on(&live, shutdown.clone());
+                    live
+                },
             }),
             gate,
             cluster,

@@ -546,7 +546,7 @@ fn deliver_with(
                         {
                             out.kick.kick(Some(CloseCode::SlowConsumer));
                         }
-                        out.welcomed.cancel();
+                        out.welcomed.raise();
                     }
                     match result {
                         Ok(()) => sent += 1,
@@ -724,7 +724,7 @@ mod tests {
         if let Some(room) = holder.room.as_mut() {
             while room.poll_output().is_some() {}
         }
-        while queue.pop().is_some() {}
+        let _delivered = queue.take(usize::MAX);
 
         // Redis goes away: this node's people get a fresh welcome in a new chat generation.
         holder.fork(START.minus_ms(500_000), &conns);
@@ -753,12 +753,7 @@ mod tests {
         // The shared state, with what the log brought meanwhile; this node's own words come
         // back through the log, not from the fork.
         assert_eq!(texts(room), ["before", "remote"]);
-        let mut closes = Vec::new();
-        while let Some(item) = queue.pop() {
-            if let crate::conn::outbox::Outgoing::Close(code) = item {
-                closes.push(code);
-            }
-        }
+        let closes: Vec<_> = queue.take(usize::MAX).close.into_iter().collect();
         assert_eq!(closes, [Some(CloseCode::ResyncRequired)]);
     }
 }
