@@ -6,7 +6,7 @@ import http from "node:http";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { t } from "../src/i18n";
-import { Relay, type Server, WAIT, artifactPath, launchChromium, startServer } from "./harness";
+import { Relay, type Server, WAIT, artifactPath, integration, launchChromium, startServer } from "./harness";
 
 let server: Server;
 let relay: Relay;
@@ -157,6 +157,46 @@ describe("never missing the moment", () => {
     await toast.getByRole("button", { name: t("dismiss") }).click();
     await toast.waitFor({ state: "detached" });
     await expect.poll(() => taro.title()).toBe(title);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("comes back as soon as the browser says the network is back, whatever the back-off had reached", async () => {
+    // A lecture not live yet, where the back-off grows beyond the live one's two seconds.
+    const startsAt = Date.now() + 20 * 60_000;
+    await integration(server, "PUT", "/api/v1/integration/lectures/calm", {
+      title: "静かな講座 / A calm lecture",
+      starts_at: startsAt,
+      ends_at: startsAt + 60 * 60_000,
+      rows: 3,
+      cols: 4,
+      staff: [{ account: "demo-instructor", role: "instructor" }],
+    });
+    await integration(server, "PUT", "/api/v1/integration/purchases/calm-taro", {
+      buyer: "demo-taro",
+      lecture: "calm",
+      quantity: 1,
+      modality: "online",
+      payment_method: "card",
+      status: "paid",
+    });
+    const taro = await signedIn(server.url, "demo-taro");
+    await taro.locator('li[data-lecture="calm"] button.primary').click();
+    await taro.waitForURL(/\/room\/calm$/);
+    await connected(taro);
+
+    await taro.context().setOffline(true);
+    const status = taro.locator('[data-status="reconnecting"]');
+    // Failed attempts push the next one further away, until it is seconds off.
+    await expect
+      .poll(async () => Number(/(\d+)/.exec((await status.textContent().catch(() => "")) ?? "")?.[1] ?? 0), {
+        timeout: 30_000,
+        interval: 100,
+      })
+      .toBeGreaterThanOrEqual(4);
+    await taro.context().setOffline(false);
+    const back = Date.now();
+    await connected(taro, 3_000);
+    expect(Date.now() - back).toBeLessThan(3_000);
     expect(pageErrors).toEqual([]);
   });
 
