@@ -54,8 +54,9 @@ function chatLine(page: Page, text: string) {
   return page.locator('[role="log"] li').filter({ hasText: text });
 }
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: artifactPath(`${name}.png`), fullPage: false });
+/** A screenshot of what the person sees (`full`: the whole page). */
+async function shot(page: Page, name: string, full = false): Promise<void> {
+  await page.screenshot({ path: artifactPath(`${name}.png`), fullPage: full });
 }
 
 /** A GET with the headers given, answered raw (no decompression): status, headers, body size. */
@@ -126,7 +127,7 @@ describe("never missing the moment", () => {
     await taro.getByRole("button", { name: t("chat_send"), exact: true }).click();
     await taro.locator("li.chat-line.unsent").filter({ hasText: offline }).getByText(t("chat_unsent_offline")).waitFor();
     expect(await taro.locator("#chat-input").inputValue()).toBe("");
-    await shot(taro, "resilience-01-offline");
+    await shot(taro, "resilience-01-offline", true);
     // He has scrolled to the bottom of the page.
     await taro.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
 

@@ -280,7 +280,7 @@ function VideoArea({
         {playing && camera && (
           <Video stream={camera} label={t("media_camera")} class={screen ? "corner" : "main"} />
         )}
-        {!playing && (
+        {!playing && !reconnecting && (
           <>
             <p class="video-title">{title}</p>
             {detail && <p class="video-detail">{detail}</p>}
