@@ -41,6 +41,15 @@ export function clearToken(): void {
   }
 }
 
+/** Runs `f` when another tab of this browser signs in or out; returns the unsubscriber. */
+export function onTokenChange(f: () => void): () => void {
+  const listener = (e: StorageEvent) => {
+    if (e.key === KEY || e.key === null) f();
+  };
+  window.addEventListener("storage", listener);
+  return () => window.removeEventListener("storage", listener);
+}
+
 /** Where the hand-off's pending state is kept: the tab's sessionStorage (a fake in tests). */
 export type StateStore = Pick<Storage, "getItem" | "setItem" | "removeItem">;
 
