@@ -167,6 +167,23 @@ async fn a_demo_node_lets_a_demo_learner_in_and_stops_cleanly_on_sigterm() {
     .await;
     assert_eq!(status, 404);
 
+    // SIGTERM drains: the node is no longer ready, but the learner stays for the window
+    // (5 s by default)…
+    server.terminate();
+    let ready = async {
+        loop {
+            if http_get(server.addr, "/readyz").await.0 == 503 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(WAIT, ready)
+        .await
+        .expect("not ready once draining");
+    let (status, _) = http_get(server.addr, "/api/v1/demo/users").await;
+    assert_eq!(status, 200, "still serving while draining");
+    // …and a second SIGTERM (an impatient operator's Ctrl-C) stops at once.
     server.terminate();
     assert_eq!(
         taro.close_code().await,

@@ -4,8 +4,8 @@
 use e2e as common;
 
 use common::{
-    Door, Got, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, chat_of,
-    everyone_sees_one_chat_order, processes, race_for_seat, texts,
+    Door, Got, LECTURE, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, chat_of,
+    everyone_sees_one_chat_order, learners_on, processes, race_for_seat, texts,
 };
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Replay};
@@ -358,4 +358,49 @@ async fn reactions_from_every_node_add_up_exactly_for_instructors_on_any_node() 
         }
         assert_eq!(total, 180, "exact, not more");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_lecture_on_three_nodes_costs_one_tick_a_period_not_one_per_node() {
+    let redis = RedisServer::start();
+    let nodes = cluster(&redis).await;
+    // Learners on every node, then nobody does anything.
+    let mut learners = learners_on(&nodes, 6).await;
+    let key = format!("lecture:{LECTURE}:log");
+    let quiet = std::time::Duration::from_secs(4);
+    join_all(
+        learners
+            .iter_mut()
+            .map(|l| l.pump(std::time::Duration::from_secs(1))),
+    )
+    .await;
+    let before = redis.stream_len(&key);
+    join_all(learners.iter_mut().map(|l| l.pump(quiet))).await;
+    let added = redis.stream_len(&key) - before;
+    // The room's period is 250 ms: 16 ticks in 4 s from one time keeper; three nodes each
+    // ticking would add 48.
+    assert!(added <= 24, "{added} entries in a quiet 4 s on three nodes");
+    // The keeper is alive and ticks: time moves for everyone.
+    assert!(
+        added >= 8,
+        "{added} entries in a quiet 4 s: the lecture's time stopped"
+    );
+    // The keeper (the first node: the lowest number) freezes: another node keeps the time.
+    nodes[0].signal("STOP");
+    let before = redis.stream_len(&key);
+    // The frozen node's learners (every third) are not read meanwhile.
+    join_all(
+        learners
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0)
+            .map(|(_, l)| l.pump(quiet)),
+    )
+    .await;
+    let added = redis.stream_len(&key) - before;
+    nodes[0].signal("CONT");
+    assert!(
+        (5..=24).contains(&added),
+        "{added} entries in 4 s with the keeper frozen: a tick every two periods or more"
+    );
 }

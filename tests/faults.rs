@@ -5,7 +5,7 @@
 
 use e2e as common;
 
-use common::{Learner, NodeProcess, RedisServer, cluster_ticket, processes};
+use common::{Learner, RedisServer, learners_on, processes};
 use futures_util::future::join_all;
 use protocol::CloseCode;
 use std::time::Duration;
@@ -15,25 +15,6 @@ fn scratch_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("room-server-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     dir
-}
-
-/// The room URLs of `nodes`, starting with node `first` (where a learner enters; it comes back
-/// through the next ones).
-fn urls_from(nodes: &[NodeProcess], first: usize) -> Vec<String> {
-    (0..nodes.len())
-        .map(|k| nodes[(first + k) % nodes.len()].url(common::LECTURE))
-        .collect()
-}
-
-/// `n` careful learners `u0`, `u1`, … entering through the nodes in turn.
-async fn learners_on(nodes: &[NodeProcess], n: usize) -> Vec<Learner> {
-    let mut learners = Vec::new();
-    for i in 0..n {
-        let urls = urls_from(nodes, i % nodes.len());
-        learners
-            .push(Learner::enter(&format!("u{i}"), &format!("n{i}"), urls, cluster_ticket).await);
-    }
-    learners
 }
 
 /// Lets every learner handle what arrives, all at once, for `wait`.

@@ -10,6 +10,7 @@ use room_server::{Node, run};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
@@ -191,24 +192,58 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let node = Node::start(config, Arc::new(SystemClock))
             .await
             .context("starting the node")?;
-        run(listener, node, shutdown_signal())
-            .await
-            .context("serving")
+        // The first SIGTERM or Ctrl-C drains; a second one stops at once. Both are listened
+        // for from here on: a signal before a listener exists would be missed.
+        let mut signals = StopSignals::new();
+        let stopper = Arc::clone(&node);
+        let shutdown = async move {
+            signals.next().await;
+            tracing::info!("draining; a second SIGTERM or Ctrl-C stops at once");
+            tokio::spawn(async move {
+                signals.next().await;
+                tracing::info!("stopping now");
+                stopper.stop_now();
+            });
+        };
+        run(listener, node, shutdown).await.context("serving")
     })
 }
 
-/// Resolves on SIGTERM (orchestrators) or Ctrl-C (a person).
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// SIGTERM (orchestrators) and Ctrl-C (a person), listened for from their creation on.
+struct StopSignals {
+    term: Option<Signal>,
+    interrupt: Option<Signal>,
+}
+
+impl StopSignals {
+    fn new() -> Self {
+        let listen = |kind| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for a stop signal");
+                None
             }
-            Err(_) => std::future::pending().await,
+        };
+        Self {
+            term: listen(SignalKind::terminate()),
+            interrupt: listen(SignalKind::interrupt()),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
+    }
+
+    /// Resolves on the next SIGTERM or Ctrl-C.
+    async fn next(&mut self) {
+        async fn recv(signal: &mut Option<Signal>) {
+            let received = match signal {
+                Some(s) => s.recv().await.is_some(),
+                None => false,
+            };
+            if !received {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::select! {
+            () = recv(&mut self.term) => {}
+            () = recv(&mut self.interrupt) => {}
+        }
     }
 }

@@ -70,6 +70,37 @@ impl LiveSessions {
         });
     }
 
+    /// How many sessions are in their rooms.
+    pub(crate) fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Closes every session now in a room with `4000`, each at a random moment within `over`
+    /// (a ramp for the nodes they reconnect to, not a storm); returns once the last is told.
+    pub(crate) async fn close_spread(&self, over: Duration) {
+        let kicks: Vec<Arc<Kick>> = self.0.iter().map(|s| Arc::clone(s.value())).collect();
+        let mut noise = vec![0u8; kicks.len() * 4];
+        if getrandom::fill(&mut noise).is_err() {
+            // Never seen on Linux; the zeros left close everyone at once.
+            tracing::warn!("no randomness for the drain's ramp: closing everyone at once");
+        }
+        let mut moments: Vec<(Duration, Arc<Kick>)> = kicks
+            .into_iter()
+            .zip(noise.chunks_exact(4))
+            .map(|(kick, bytes)| {
+                let unit = f64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+                    / f64::from(u32::MAX);
+                (over.mul_f64(unit), kick)
+            })
+            .collect();
+        moments.sort_by_key(|(at, _)| *at);
+        let start = Instant::now();
+        for (at, kick) in moments {
+            sleep_until(start + at).await;
+            kick.kick(Some(CloseCode::ServerShutdown));
+        }
+    }
+
     /// Counts a session in until the guard drops; one entering during shutdown is told at once.
     fn enter<'a>(&'a self, conn: ConnId, kick: &Arc<Kick>, node: &SessionContext) -> Living<'a> {
         self.0.insert(conn.0, Arc::clone(kick));

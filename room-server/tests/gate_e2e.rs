@@ -935,6 +935,7 @@ async fn the_openapi_document_covers_every_http_endpoint() {
         "/healthz",
         "/readyz",
         "/metrics",
+        "/drain",
     ] {
         assert!(paths.contains_key(path), "{path} is missing");
     }

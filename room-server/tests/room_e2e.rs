@@ -678,6 +678,59 @@ async fn shutting_down_tells_every_client_to_reconnect_and_stops_in_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_node_stops_being_ready_serves_on_then_closes_everyone_over_a_ramp() {
+    let window = Duration::from_millis(800);
+    let spread = Duration::from_millis(1_500);
+    let node = TestNode::start_with(|config| {
+        config.metrics_listen = Some("127.0.0.1:0".parse().expect("an address"));
+        config.limits.drain_window_ms = window.as_millis() as u64;
+        config.limits.drain_spread_ms = spread.as_millis() as u64;
+    })
+    .await;
+    let admin = node.metrics_addr().await;
+    let mut learners = Vec::new();
+    for i in 0..12 {
+        let (client, _) = node
+            .enter(&format!("u{i}"), &format!("learner{i}"), Role::Learner)
+            .await;
+        learners.push(client);
+    }
+    // The operator drains the node from its own address; the public one has no such door.
+    let (status, _) = common::http(node.addr, "POST", "/drain", &[], None).await;
+    assert_ne!(status, 202);
+    assert_eq!(node.get("/readyz").await.0, 200);
+    let drained = Instant::now();
+    let (status, body) = common::http(admin, "POST", "/drain", &[], None).await;
+    assert_eq!(status, 202, "{body}");
+    // Not ready at once, for the load balancer…
+    assert_eq!(node.get("/readyz").await.0, 503);
+    assert_eq!(common::http_get(admin, "/readyz").await.0, 503);
+    // …while it still serves: a learner the balancer sent meanwhile gets in.
+    let (late, _) = node.enter("late", "late", Role::Learner).await;
+    learners.push(late);
+    // Then everyone is told to reconnect elsewhere, each at their own moment.
+    let closes = join_all(learners.iter_mut().map(|client| async {
+        let code = client.close_code().await;
+        (code, drained.elapsed())
+    }))
+    .await;
+    for (code, _) in &closes {
+        assert_eq!(*code, Some(CloseCode::ServerShutdown.code()));
+    }
+    let first = closes.iter().map(|(_, at)| *at).min().expect("closes");
+    let last = closes.iter().map(|(_, at)| *at).max().expect("closes");
+    assert!(
+        first >= window,
+        "nobody is closed within the window: {first:?}"
+    );
+    // 13 moments drawn over 1.5 s: all within 0.3 s of each other would be a storm.
+    assert!(
+        last - first >= Duration::from_millis(300),
+        "the closes are spread: {first:?}..{last:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_members_see_each_other_by_pseudonym_never_by_account_id() {
     let node = TestNode::start().await;
     let (mut sensei, _) = node

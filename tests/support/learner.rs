@@ -197,3 +197,22 @@ impl Learner {
         self.heard.iter().filter(|(_, t)| t == text).count()
     }
 }
+
+/// The room URLs of `nodes`, starting with node `first` (where a learner enters; it comes back
+/// through the next ones).
+pub fn urls_from(nodes: &[NodeProcess], first: usize) -> Vec<String> {
+    (0..nodes.len())
+        .map(|k| nodes[(first + k) % nodes.len()].url(crate::LECTURE))
+        .collect()
+}
+
+/// `n` careful learners `u0`, `u1`, … entering through the nodes in turn.
+pub async fn learners_on(nodes: &[NodeProcess], n: usize) -> Vec<Learner> {
+    let mut learners = Vec::new();
+    for i in 0..n {
+        let urls = urls_from(nodes, i % nodes.len());
+        learners
+            .push(Learner::enter(&format!("u{i}"), &format!("n{i}"), urls, cluster_ticket).await);
+    }
+    learners
+}

@@ -49,6 +49,9 @@ pub fn test_config() -> Config {
     config.room.chat_burst = 1_000_000;
     // Every test peer is on loopback, which a node otherwise refuses to contact.
     config.media.allow_private_candidates = true;
+    // A short drain: the tests that stop a node do not wait the production window.
+    config.limits.drain_window_ms = 200;
+    config.limits.drain_spread_ms = 300;
     config
         .lectures
         .push(lecture(LECTURE, 30 * 60 * 1000, vec![]));
@@ -81,6 +84,21 @@ impl TestNode {
             key,
             stop: Some(stop),
             served: Some(served),
+        }
+    }
+
+    /// The operators' address (`metrics_listen`), once the node has bound it.
+    pub async fn metrics_addr(&self) -> SocketAddr {
+        let deadline = std::time::Instant::now() + crate::WAIT;
+        loop {
+            if let Some(addr) = self.node.metrics_addr() {
+                return addr;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the metrics address is bound"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 

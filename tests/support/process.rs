@@ -181,7 +181,10 @@ pub fn cluster_config(dir: &std::path::Path, tables: &str) -> String {
 /// `n` `room-server` processes on one Redis and one database (in `dir`), the lecture in their
 /// config (doors open, seats held 3 seconds).
 pub fn processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<NodeProcess> {
-    let config = cluster_config(dir, "[room]\nseat_grace_secs = 3\nchat_burst = 1000000");
+    let config = cluster_config(
+        dir,
+        "[room]\nseat_grace_secs = 3\nchat_burst = 1000000\n[limits]\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
+    );
     let database = format!("sqlite://{}/shared.db", dir.display());
     (0..n)
         .map(|_| {

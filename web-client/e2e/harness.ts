@@ -55,7 +55,12 @@ export async function startServer(options: { portalSignInUrl?: string } = {}): P
   const work = mkdtempSync(path.join(tmpdir(), "room-e2e-"));
   const apiKey = randomBytes(32).toString("hex");
   const config = path.join(work, "room.toml");
-  writeFileSync(config, options.portalSignInUrl ? `portal_sign_in_url = ${JSON.stringify(options.portalSignInUrl)}\n` : "");
+  // A short drain on SIGTERM: the tests do not wait the production window.
+  const drain = "[limits]\ndrain_window_ms = 100\ndrain_spread_ms = 200\n";
+  writeFileSync(
+    config,
+    (options.portalSignInUrl ? `portal_sign_in_url = ${JSON.stringify(options.portalSignInUrl)}\n` : "") + drain,
+  );
   const child: ChildProcess = spawn(
     serverBinary(),
     [

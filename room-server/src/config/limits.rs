@@ -32,7 +32,15 @@ pub struct Limits {
     pub write_coalesce_us: u64,
     /// Silence after which a connection is closed (4002).
     pub idle_timeout_ms: u64,
-    /// Longest wait for connections to close on shutdown.
+    /// Draining (SIGTERM, Ctrl-C, or `POST /drain` on the operators' address): how long the
+    /// node goes on serving, `/readyz` answering 503, before it closes anyone, so the load
+    /// balancer stops sending it new learners. Skipped when nobody is connected.
+    pub drain_window_ms: u64,
+    /// …then the interval over which it closes its connections with `4000` (reconnect
+    /// elsewhere), each at a random moment within it, so the other nodes see a ramp instead of
+    /// everyone reconnecting in the same second. 0: all at once.
+    pub drain_spread_ms: u64,
+    /// …then the longest wait for connections to close before the process exits.
     pub shutdown_grace_ms: u64,
     /// How long an empty room with no held seats is kept before it is dropped.
     pub room_idle_ms: u64,
@@ -90,6 +98,8 @@ impl Default for Limits {
             ping_interval_ms: 15_000,
             write_coalesce_us: 2_000,
             idle_timeout_ms: 45_000,
+            drain_window_ms: 5_000,
+            drain_spread_ms: 10_000,
             shutdown_grace_ms: 10_000,
             room_idle_ms: 30 * 60 * 1000,
             room_inbox: 4096,

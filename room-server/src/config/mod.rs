@@ -407,6 +407,12 @@ impl Config {
                 "[limits] write_coalesce_us must be at most 5000 (5 ms)".into(),
             ));
         }
+        if limits.drain_window_ms > 600_000 || limits.drain_spread_ms > 600_000 {
+            return Err(ConfigError::Invalid(
+                "[limits] drain_window_ms and drain_spread_ms must be at most 600000 (10 minutes)"
+                    .into(),
+            ));
+        }
         if !(1..=60).contains(&limits.check_probe_secs) {
             return Err(ConfigError::Invalid(
                 "[limits] check_probe_secs must be 1 to 60 (the check socket's life)".into(),

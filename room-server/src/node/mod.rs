@@ -70,7 +70,10 @@ pub struct Node {
     pub(crate) web: Arc<crate::web::WebClient>,
     /// What every session needs of the node.
     pub(crate) session: Arc<crate::session::SessionContext>,
-    /// Cancelled when the node starts shutting down: sessions tell their clients to reconnect.
+    /// Cancelled when the node starts draining: `/readyz` answers 503 from then on.
+    draining: CancellationToken,
+    /// Cancelled once the drain has closed the node's people: no new connections, sessions
+    /// tell their clients to reconnect, the process stops.
     pub(crate) shutdown: CancellationToken,
     /// Every session, so shutdown can wait for them to close.
     pub(crate) sessions: TaskTracker,
@@ -187,6 +190,7 @@ impl Node {
             check: Arc::new(check),
             web: Arc::new(crate::web::WebClient::new(&config.web_root)),
             rooms,
+            draining: CancellationToken::new(),
             shutdown,
             sessions,
             admission,
@@ -214,9 +218,52 @@ impl Node {
         self.bound_metrics.get().copied()
     }
 
-    /// Whether the node is shutting down (and so not ready for new connections).
+    /// Whether the node is draining or shutting down (and so not ready for new connections).
     pub fn is_draining(&self) -> bool {
-        self.shutdown.is_cancelled()
+        self.draining.is_cancelled() || self.shutdown.is_cancelled()
+    }
+
+    /// Starts draining, as SIGTERM does (see [`run`]); a second call changes nothing.
+    pub fn drain(&self) {
+        self.draining.cancel();
+    }
+
+    /// Skips what is left of a drain: every client is told to reconnect now, and the node
+    /// stops within its grace (a second SIGTERM or Ctrl-C).
+    pub fn stop_now(&self) {
+        self.draining.cancel();
+        self.shutdown.cancel();
+    }
+
+    /// The drain: `/readyz` answers 503 at once; the node goes on serving for `drain_window_ms`
+    /// (when anyone is connected) so the load balancer stops sending it people, closes them
+    /// with `4000` spread over `drain_spread_ms`, then shuts down.
+    async fn drain_then_shut_down(&self) {
+        self.draining.cancel();
+        let limits = &self.config.limits;
+        let connected = self.session.live.count();
+        info!(
+            connected,
+            window_ms = limits.drain_window_ms,
+            spread_ms = limits.drain_spread_ms,
+            "draining: /readyz answers 503; connections are closed with 4000 after the window"
+        );
+        let drain = async {
+            if connected > 0 {
+                tokio::time::sleep(Duration::from_millis(limits.drain_window_ms)).await;
+            }
+            self.session
+                .live
+                .close_spread(Duration::from_millis(limits.drain_spread_ms))
+                .await;
+        };
+        // `stop_now` cuts it short.
+        tokio::select! {
+            () = drain => {}
+            () = self.shutdown.cancelled() => {}
+        }
+        info!("shutting down: no new connections; the last clients are told to reconnect");
+        self.shutdown.cancel();
     }
 
     /// How other nodes reach this one to pull its instructor's media.
@@ -248,9 +295,10 @@ pub fn listen(at: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Serves `node` on `listener` until `shutdown` resolves, then tells every client to reconnect
-/// elsewhere (close code 4000) and waits for the connections to close, at most the configured
-/// grace. With `metrics_listen` set, `/metrics` (with the health checks) is served there.
+/// Serves `node` on `listener` until `shutdown` resolves (or an operator drains it), then
+/// drains (see [`Node::drain`]: not ready, a window, every client told to reconnect elsewhere
+/// with close code 4000 over an interval) and waits for the connections to close, at most the
+/// configured grace. With `metrics_listen` set, `/metrics` (with the health checks) is served there.
 pub async fn run(
     listener: TcpListener,
     node: Arc<Node>,
@@ -269,11 +317,13 @@ pub async fn run(
              other nodes get no video from an instructor on this one"
         );
     }
-    let token = node.shutdown.clone();
+    let draining = Arc::clone(&node);
     tokio::spawn(async move {
-        shutdown.await;
-        info!("shutting down: no new connections; clients are told to reconnect");
-        token.cancel();
+        tokio::select! {
+            () = shutdown => {}
+            () = draining.draining.cancelled() => {}
+        }
+        draining.drain_then_shut_down().await;
     });
     let limits = &node.config.limits;
     let serve_limits = ServeLimits {

@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         integration::put_lecture, integration::cancel_lecture, integration::put_account, integration::put_profile,
         integration::put_link, integration::delete_link, integration::put_purchase, integration::set_purchase_status,
         integration::put_allocation, integration::delete_allocation,
-        crate::node::routes::health, crate::node::routes::ready, crate::node::routes::metrics, crate::node::routes::room_socket,
+        crate::node::routes::health, crate::node::routes::ready, crate::node::routes::metrics, crate::node::routes::drain, crate::node::routes::room_socket,
         crate::check::socket, crate::check::download, crate::media::relay::socket,
     ),
     modifiers(&Security),

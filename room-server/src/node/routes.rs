@@ -11,7 +11,7 @@ use crate::session;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::sync::Arc;
@@ -54,7 +54,16 @@ pub fn admin(node: Arc<Node>) -> Router {
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route("/drain", post(drain))
         .with_state(node)
+}
+
+#[utoipa::path(post, path = "/drain", tag = "node",
+    description = "Drains the node, as SIGTERM does: `/readyz` answers 503 at once, the node serves on for `[limits] drain_window_ms`, closes its connections with 4000 spread over `drain_spread_ms`, then stops. Served only on the operators' address (`metrics_listen`).",
+    responses((status = 202, body = Object, description = "`{\"status\": \"draining\"}`")))]
+pub(crate) async fn drain(State(node): State<Arc<Node>>) -> Response {
+    node.drain();
+    (StatusCode::ACCEPTED, Json(json!({ "status": "draining" }))).into_response()
 }
 
 /// Answers 408 when a request is not answered within `deadline` (a body sent slowly, say).

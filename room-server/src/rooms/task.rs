@@ -298,6 +298,12 @@ impl Holder {
 
 /// Runs a room until its lecture is over and this node's people are gone, or it sits empty
 /// too long.
+///
+/// **Time.** With Redis, the room's core runs on the log's clock, and time moves when an entry
+/// comes. When nothing happens, one node — the lecture's time keeper, the lowest-numbered live
+/// node holding one of its connections, the same for every node — submits a tick each period;
+/// the others tick only when the keeper's has not come two periods after it was due. A quiet
+/// lecture so costs one entry a period however many nodes hold it.
 pub(crate) async fn run(
     node: Arc<dyn RoomHost>,
     spec: LectureInfo,
@@ -337,6 +343,9 @@ pub(crate) async fn run(
     // With Redis: this node's publishing connection as last told to the log.
     let mut publisher = media.publisher.subscribe();
     let mut announced: Option<ConnId> = None;
+    // With Redis: a tick this node left to the lecture's time keeper (see `keeps_time`), and
+    // the moment it submits one itself if none has come from the log by then.
+    let mut deferred: Option<Instant> = None;
     loop {
         if let Log::Local(local) = &mut log {
             while let Some(s) = local.pop() {
@@ -369,6 +378,10 @@ pub(crate) async fn run(
         let idle_end = empty_since
             .filter(|_| holder.room.is_some())
             .map(|t| t + idle_limit);
+        let wake = match (wake, deferred) {
+            (Some(w), Some(d)) => Some(w.max(d)),
+            (w, _) => w,
+        };
         let deadline = match (wake, idle_end) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -445,10 +458,14 @@ pub(crate) async fn run(
                 }
             }
             s = log.next_remote() => match s {
-                Some(s) => match holder.fork.as_mut() {
-                    Some(fork) => fork.remote.push(s),
-                    None => deliver(holder.apply(s), &conns, &*node),
-                },
+                Some(s) => {
+                    // The log moves: its time with it.
+                    deferred = None;
+                    match holder.fork.as_mut() {
+                        Some(fork) => fork.remote.push(s),
+                        None => deliver(holder.apply(s), &conns, &*node),
+                    }
+                }
                 None => break,
             },
             () = sleep_until_some(deadline) => {
@@ -458,8 +475,20 @@ pub(crate) async fn run(
                 if holder.fork.is_some() {
                     let at = holder.last_at.max(node.now());
                     deliver_local(holder.apply(Sequenced { at, entry: RoomEntry::Tick }), &conns, &*node);
-                } else if holder.room.as_ref().and_then(Room::poll_timeout).is_some() {
-                    log.submit(RoomEntry::Tick);
+                } else if let Some(room) = holder.room.as_ref().filter(|r| r.poll_timeout().is_some()) {
+                    let overdue = deferred.is_some_and(|d| Instant::now() >= d);
+                    if deferred.is_some() && !overdue {
+                        // Waiting for a tick on its way through the log.
+                    } else if !shared || overdue || keeps_time(room, &*node) {
+                        log.submit(RoomEntry::Tick);
+                        // Until it comes back through the log (a period at most), the room's
+                        // time stands still here: no second tick meanwhile.
+                        deferred = shared.then(|| Instant::now() + tick);
+                    } else {
+                        // The keeper's tick is due about now: two periods' grace before this
+                        // node ticks itself (a keeper that stalls or dies).
+                        deferred = Some(Instant::now() + 2 * tick);
+                    }
                 }
             }
         }
@@ -494,6 +523,16 @@ pub(crate) async fn run(
     node.room_stopped(&holder.spec.id, generation, over);
     crate::media::retire(node.metrics(), media);
     info!(over = over.is_some(), "room closed");
+}
+
+/// Whether this node keeps the lecture's time (see [`run`]): its number is the lowest among
+/// the live nodes holding the room's connections. A room with no connection anywhere is kept
+/// by every node holding it.
+fn keeps_time(room: &Room, node: &dyn RoomHost) -> bool {
+    room.connections()
+        .filter(|c| !node.node_is_dead(node.node_of(*c)))
+        .min_by_key(|c| node.node_of(*c))
+        .is_none_or(|keeper| node.is_local(keeper))
 }
 
 async fn sleep_until_some(deadline: Option<Instant>) {
