@@ -8,4 +8,9 @@ export type MyLectures = {
 /**
  * Soonest first.
  */
-lectures: Array<MyLecture>, };
+lectures: Array<MyLecture>, 
+/**
+ * The signed-in account is a company's (corporate or corporate group): it buys and
+ * allocates seats and never enters a room, so it has no nickname to set.
+ */
+company: boolean, };

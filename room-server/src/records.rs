@@ -1,4 +1,4 @@
-//! Writes what rooms report (attendance, lecture ends, bans) to the store in batches, off the rooms'
+//! Writes what rooms report (attendance, lecture starts and ends, bans) to the store in batches, off the rooms'
 //! path: a room never waits for the database.
 
 use crate::gate::store::{AttendanceChange, Store};
@@ -13,6 +13,8 @@ use tracing::warn;
 pub(crate) enum Record {
     /// A stay began or ended.
     Attendance(AttendanceChange),
+    /// The instructor started a lecture's delivery.
+    Started { lecture: String, at: UnixMillis },
     /// A lecture's room ended.
     Ended { lecture: String, at: UnixMillis },
     /// Staff removed someone from a lecture without return.
@@ -63,6 +65,11 @@ async fn flush(store: &Store, batch: Vec<Record>) {
     for record in batch {
         match record {
             Record::Attendance(change) => attendance.push(change),
+            Record::Started { lecture, at } => {
+                if let Err(e) = store.mark_started(&lecture, at).await {
+                    warn!(error = %e, "could not record a lecture's start");
+                }
+            }
             Record::Ended { lecture, at } => {
                 if let Err(e) = store.mark_ended(&lecture, at).await {
                     warn!(error = %e, "could not record a lecture's end");

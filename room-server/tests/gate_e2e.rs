@@ -435,12 +435,28 @@ async fn every_refusal_reason_and_every_state() {
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
         .collect();
         assert_eq!(states, expected, "{}", p.db);
+        assert_eq!(page["company"], json!(false));
+        let (_, page) = p.as_user("acme", "GET", "/api/v1/me/lectures", None).await;
+        assert_eq!(
+            page["company"],
+            json!(true),
+            "a company's account: no nickname"
+        );
         let (_, page) = p
             .as_user("pending", "GET", "/api/v1/me/lectures", None)
             .await;
         assert_eq!(
             page["lectures"][0]["entry"]["refusal"]["error"],
             json!("payment_pending")
+        );
+        // A linked employee without a seat yet sees the company's lecture and why not.
+        let (_, page) = p
+            .as_user("linked", "GET", "/api/v1/me/lectures", None)
+            .await;
+        assert_eq!(page["lectures"][0]["id"], json!("open"), "{page}");
+        assert_eq!(
+            page["lectures"][0]["entry"]["refusal"]["error"],
+            json!("seat_not_allocated")
         );
     }
 }

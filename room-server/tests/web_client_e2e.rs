@@ -173,6 +173,65 @@ async fn a_source_map_left_in_web_root_is_never_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compressed_copies_the_build_writes_are_served_to_browsers_that_accept_them() {
+    let (base, dist) = built_client();
+    // The build writes these beside each file; their bytes are whatever the compressor made.
+    let gzip_js: &[u8] = b"\x1f\x8b gzip of app.js";
+    let br_js: &[u8] = b"brotli of app.js";
+    let gzip_index: &[u8] = b"\x1f\x8b gzip of index.html";
+    std::fs::write(dist.join("assets/app.js.gz"), gzip_js).expect("writes");
+    std::fs::write(dist.join("assets/app.js.br"), br_js).expect("writes");
+    std::fs::write(dist.join("index.html.gz"), gzip_index).expect("writes");
+    let node = TestNode::start_with(|c| c.web_root = dist.clone()).await;
+    let with = |path: &'static str, encodings: &'static str| {
+        let addr = node.addr;
+        async move { http_answer(addr, "GET", path, &[("accept-encoding", encodings)], None).await }
+    };
+
+    let gzip = with("/assets/app.js", "gzip").await;
+    assert_eq!(gzip.status, 200);
+    assert_eq!(gzip.header("content-encoding"), Some("gzip"));
+    assert_eq!(gzip.body.as_slice(), gzip_js);
+    assert!(
+        gzip.header("content-type")
+            .is_some_and(|t| t.contains("javascript")),
+        "the script's own type, not gzip's: {:?}",
+        gzip.header("content-type")
+    );
+    assert_eq!(
+        gzip.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(gzip.header("vary"), Some("accept-encoding"));
+    assert_security_headers(&gzip, "/assets/app.js (gzip)");
+
+    let brotli = with("/assets/app.js", "gzip, deflate, br").await;
+    assert_eq!(brotli.header("content-encoding"), Some("br"));
+    assert_eq!(brotli.body.as_slice(), br_js);
+
+    // The page, at its own path and at a client route, compressed too.
+    for path in ["/", "/room/demo"] {
+        let page = with(path, "gzip").await;
+        assert_eq!(page.status, 200, "{path}");
+        assert_eq!(page.header("content-encoding"), Some("gzip"), "{path}");
+        assert_eq!(page.body.as_slice(), gzip_index, "{path}");
+        assert!(
+            page.header("content-type")
+                .is_some_and(|t| t.starts_with("text/html")),
+            "{path}"
+        );
+    }
+
+    // A browser that asks for nothing compressed gets the file itself.
+    let plain = get(&node, "/assets/app.js").await;
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.text(), APP_JS);
+    // And a source map is not there to be had, compressed or not.
+    assert_eq!(with("/assets/app.js.map", "gzip").await.status, 404);
+    let _ = std::fs::remove_dir_all(base);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_built_web_client_the_pages_say_so_and_the_apis_work() {
     let (base, _) = built_client();
     let nowhere = base.join("not-built");

@@ -35,6 +35,7 @@ pub fn lecture(id: &str, starts_in_ms: i64, staff: Vec<StaffMember>) -> Lecture 
         archive_available_at: None,
         status: LectureStatus::Scheduled,
         cancel_reason: None,
+        started_at: None,
         ended_at: None,
         staff,
     }

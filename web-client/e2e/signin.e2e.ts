@@ -20,12 +20,12 @@ async function newPage(): Promise<Page> {
   return page;
 }
 
-const storedToken = (page: Page) => page.evaluate(() => sessionStorage.getItem("lecture.token"));
+const storedToken = (page: Page) => page.evaluate(() => localStorage.getItem("lecture.token"));
 
 /** The account the tab acts as, as the gate sees its token; null when signed out. */
 async function nickname(page: Page): Promise<string | null> {
   return page.evaluate(async () => {
-    const token = sessionStorage.getItem("lecture.token");
+    const token = localStorage.getItem("lecture.token");
     if (!token) return null;
     const r = await fetch("/api/v1/me/profile", { headers: { authorization: `Bearer ${token}` } });
     return ((await r.json()) as { nickname: string | null }).nickname;

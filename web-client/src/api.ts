@@ -8,7 +8,8 @@ import type { SignedIn } from "@gate/SignedIn";
 import type { SignInOptions } from "@gate/SignInOptions";
 import type { TicketResponse } from "@gate/TicketResponse";
 import { clearToken, token } from "./auth";
-import { lang, t } from "./i18n";
+import { gateErrorText } from "./errors";
+import { t } from "./i18n";
 
 /** A refused or failed request: the HTTP status and the server's JSON body. */
 export class ApiError extends Error {
@@ -21,15 +22,22 @@ export class ApiError extends Error {
     super(message);
   }
 
-  /** The explanation in the reader's language. */
+  /**
+   * The explanation in the reader's language: the client's own text for the code, never the
+   * node's English sentence (src/errors.ts).
+   */
   localized(): string {
     if (this.status === 0) return t("error_network");
-    if (this.status === 401) return t("error_signed_out");
-    if (this.status === 429) return t("error_rate_limited");
-    if (this.refusal && lang() === "ja") return this.refusal.message_ja;
-    return this.message;
+    if (this.status === 401 && this.code !== "token_expired") return t("error_signed_out");
+    return gateErrorText(this.code, this.status);
   }
 }
+
+/**
+ * Longest a request may take: a network that drops without a word would otherwise leave a
+ * reconnecting room waiting on its ticket for as long as the browser's TCP gives up (minutes).
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
 
 async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
@@ -43,6 +51,7 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (e) {
     throw new ApiError(0, "network", e instanceof Error ? e.message : String(e), null);

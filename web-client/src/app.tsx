@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { clearToken, token } from "./auth";
+import { clearToken, onTokenChange, token } from "./auth";
 import { type Lang, lang, onLangChange, setLang, t } from "./i18n";
 import { CheckPage } from "./pages/check";
 import { LecturesPage } from "./pages/lectures";
@@ -16,6 +16,9 @@ function useLang(): Lang {
 export function App() {
   const current = useLang();
   const route = useRoute();
+  // Another tab signing in or out changes this one too (one sign-in per browser).
+  const [, setSignIns] = useState(0);
+  useEffect(() => onTokenChange(() => setSignIns((n) => n + 1)), []);
   const signedIn = token() !== null;
   useEffect(() => {
     document.title = t("app_title");

@@ -1,5 +1,7 @@
-// The portal's identity token for this tab. It lives in sessionStorage: closing the tab signs
-// out. Demo mode signs in on the sign-in page; otherwise the portal hands the token over in
+// The portal's identity token, shared by every tab of this browser: it lives in localStorage,
+// so a lecture opened in a new tab (or a link opened from My page) is signed in like the tab it
+// came from, and signing out (or a sign-in the gate no longer takes) signs every tab out.
+// Demo mode signs in on the sign-in page; otherwise the portal hands the token over in
 // the address's fragment (`#token=…&state=…`, never sent to a server) at the end of a sign-in
 // this tab started itself (docs/portal-sign-in.md).
 //
@@ -15,7 +17,7 @@ let memory: string | null = null;
 
 export function token(): string | null {
   try {
-    return sessionStorage.getItem(KEY) ?? memory;
+    return localStorage.getItem(KEY) ?? memory;
   } catch {
     return memory;
   }
@@ -24,7 +26,7 @@ export function token(): string | null {
 export function setToken(value: string): void {
   memory = value;
   try {
-    sessionStorage.setItem(KEY, value);
+    localStorage.setItem(KEY, value);
   } catch {
     // Kept in memory only.
   }
@@ -33,10 +35,19 @@ export function setToken(value: string): void {
 export function clearToken(): void {
   memory = null;
   try {
-    sessionStorage.removeItem(KEY);
+    localStorage.removeItem(KEY);
   } catch {
     // Nothing stored.
   }
+}
+
+/** Runs `f` when another tab of this browser signs in or out; returns the unsubscriber. */
+export function onTokenChange(f: () => void): () => void {
+  const listener = (e: StorageEvent) => {
+    if (e.key === KEY || e.key === null) f();
+  };
+  window.addEventListener("storage", listener);
+  return () => window.removeEventListener("storage", listener);
 }
 
 /** Where the hand-off's pending state is kept: the tab's sessionStorage (a fake in tests). */

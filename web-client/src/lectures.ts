@@ -76,10 +76,49 @@ export function fixFor(code: string): Key {
   return FIXES[code] ?? "fix_generic";
 }
 
-/** Whether the card should show the Enter button, and with which words. */
+/** Whether the card should show the Enter button, and with which words (staff by their role). */
 export function enterLabel(l: MyLecture): Key | null {
   if (!l.entry.allowed) return null;
-  return l.role === "learner" ? "enter" : "enter_staff";
+  if (l.role === "moderator") return "enter_moderator";
+  return l.role === "instructor" ? "enter_staff" : "enter";
+}
+
+/**
+ * Refusals the card's state already tells (before the doors, ended, cancelled): the card says
+ * it once, through its badge and note, not a second time in other words.
+ */
+const TOLD_BY_STATE = new Set(["doors_not_open", "lecture_ended", "lecture_cancelled"]);
+
+/** The refusal a card explains (why Enter is missing and what to do), or null. */
+export function shownRefusal(l: MyLecture): string | null {
+  const code = l.entry.refusal?.error;
+  return code && !TOLD_BY_STATE.has(code) ? code : null;
+}
+
+/** Whether two moments fall on the same day where the reader is. */
+function sameDay(a: number, b: number): boolean {
+  const x = new Date(a);
+  const y = new Date(b);
+  return x.getFullYear() === y.getFullYear() && x.getMonth() === y.getMonth() && x.getDate() === y.getDate();
+}
+
+/** Whether a lecture is today's: live now, or starting today. */
+export function isToday(l: MyLecture, now: number): boolean {
+  return l.state.state === "live" || sameDay(l.starts_at, now);
+}
+
+/**
+ * My page's order: today's lectures first (live before the rest), then the coming ones,
+ * soonest first, then those over, the latest first.
+ */
+export function myPageOrder(lectures: MyLecture[], now: number): MyLecture[] {
+  const over = (l: MyLecture) => ["ended", "archive_available", "cancelled"].includes(l.state.state);
+  const rank = (l: MyLecture) => (isToday(l, now) && !over(l) ? (l.state.state === "live" ? 0 : 1) : over(l) ? 3 : 2);
+  return [...lectures].sort((a, b) => {
+    const r = rank(a) - rank(b);
+    if (r !== 0) return r;
+    return rank(a) === 3 ? b.starts_at - a.starts_at : a.starts_at - b.starts_at;
+  });
 }
 
 /** Lectures whose countdown just ran out need the gate's fresh answer. */

@@ -196,10 +196,17 @@ describe("gate errors in words", () => {
     setLang("en");
     expect(new ApiError(0, "network", "Failed to fetch", null).localized()).toBe(t("error_network", {}, "en"));
     expect(new ApiError(401, "unauthorized", "no token", null).localized()).toBe(t("error_signed_out", {}, "en"));
-    expect(new ApiError(429, "rate_limited", "slow", null).localized()).toBe(t("error_rate_limited", {}, "en"));
+    expect(new ApiError(429, "rate_limited", "slow", null).localized()).toBe(t("gate_error_rate_limited", {}, "en"));
+    // A refusal is explained by the client's own text for its code, not the node's sentence.
     const refusal = { error: "payment_pending", message: "Payment pending", message_ja: "お支払い待ち" };
-    expect(new ApiError(403, "payment_pending", "Payment pending", refusal).localized()).toBe("Payment pending");
+    expect(new ApiError(403, "payment_pending", "Payment pending", refusal).localized()).toBe(
+      t("gate_error_payment_pending", {}, "en"),
+    );
     setLang("ja");
-    expect(new ApiError(403, "payment_pending", "Payment pending", refusal).localized()).toBe("お支払い待ち");
+    expect(new ApiError(403, "payment_pending", "Payment pending", refusal).localized()).toBe(
+      t("gate_error_payment_pending", {}, "ja"),
+    );
+    // An English sentence of a code this client does not know never reaches a Japanese reader.
+    expect(new ApiError(400, "brand_new", "something in English", null).localized()).not.toContain("English");
   });
 });

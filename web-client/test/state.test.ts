@@ -275,3 +275,27 @@ describe("calls, announcements, mutes, reactions", () => {
     expect(s.phase).toEqual({ state: "live", since: T0 });
   });
 });
+
+describe("a call made while the learner was away", () => {
+  const call = { user: "u-taro", nickname: "たろう", seat: null, by: "講師", at: T0 + 5, answer: null };
+
+  it("is shown after the resume, from the welcome's call", () => {
+    const before = fromWelcome(welcome(), T0, null);
+    expect(before.calledOnYou).toBeNull();
+    const after = fromWelcome(welcome({ replay: "missed", call }), T0 + 10, before);
+    expect(after.calledOnYou).toEqual({ by: "講師", at: T0 + 5 });
+  });
+
+  it("is shown to a learner who enters while called on", () => {
+    expect(fromWelcome(welcome({ call }), T0, null).calledOnYou).toEqual({ by: "講師", at: T0 + 5 });
+  });
+
+  it("is not shown when it names someone else, is answered, or was dismissed", () => {
+    const other = { ...call, user: "u-hanako", nickname: "はなこ" };
+    expect(fromWelcome(welcome({ call: other }), T0, null).calledOnYou).toBeNull();
+    expect(fromWelcome(welcome({ call: { ...call, answer: 4 } }), T0, null).calledOnYou).toBeNull();
+    let s = fromWelcome(welcome({ call }), T0, null);
+    s = { ...s, calledOnYou: null }; // dismissed
+    expect(fromWelcome(welcome({ replay: "missed", call }), T0 + 10, s).calledOnYou).toBeNull();
+  });
+});

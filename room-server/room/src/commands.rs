@@ -213,6 +213,7 @@ impl Room {
             ClientMsg::StartLecture => match self.phase {
                 Phase::DoorsOpen => {
                     self.set_phase(Phase::Live { since: now });
+                    self.outputs.push_back(Output::Started { at: now });
                     Ok(())
                 }
                 Phase::Scheduled => refuse(ErrorCode::WrongPhase, "the doors are not open yet"),

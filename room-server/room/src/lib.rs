@@ -121,6 +121,12 @@ pub enum Output {
     },
     /// Someone's stay in the room began or ended: for the attendance records.
     Attendance(Attendance),
+    /// The instructor started the delivery at this time (the clock's start at `starts_at` is
+    /// not reported: everyone knows it).
+    Started {
+        /// When.
+        at: UnixMillis,
+    },
     /// The lecture ended at this time (the instructor ended it, or the clock did).
     Ended {
         /// When.

@@ -59,6 +59,7 @@ impl LectureEntry {
             archive_available_at: None,
             status: LectureStatus::Scheduled,
             cancel_reason: None,
+            started_at: None,
             ended_at: None,
             staff: self.staff.clone(),
         };

@@ -151,6 +151,7 @@ impl Demo {
             archive_available_at: archive,
             status: LectureStatus::Scheduled,
             cancel_reason: None,
+            started_at: None,
             ended_at: None,
             staff: staff(moderator),
         };

@@ -78,7 +78,7 @@ pub fn lecture_state(l: &Lecture, now: UnixMillis, t: Timing) -> LectureState {
             },
         };
     }
-    if now >= l.starts_at {
+    if now >= l.starts_at || l.started_at.is_some() {
         LectureState::Live
     } else if now >= doors_open_at(l, t) {
         LectureState::DoorsOpen {
@@ -167,7 +167,7 @@ impl Refusal {
             }
             Refusal::DoorsNotOpen { .. } => "配信開始前です。開始1時間前から入室できます。".into(),
             Refusal::LectureEnded { archive_available_at: Some(_) } => {
-                "講座は終了しました。アーカイブは公開日(archive_available_at)からご覧いただけます。".into()
+                "講座は終了しました。アーカイブは公開日からご覧いただけます。".into()
             }
             Refusal::LectureEnded { archive_available_at: None } => "講座は終了しました。".into(),
             Refusal::LectureCancelled { reason } => format!("この講座は中止になりました。理由: {reason}"),
@@ -197,7 +197,7 @@ impl Refusal {
             }
             Refusal::DoorsNotOpen { .. } => "The lecture has not opened yet. You can enter from one hour before the start.".into(),
             Refusal::LectureEnded { archive_available_at: Some(_) } => {
-                "The lecture has ended. Its archive can be watched from its publication date (archive_available_at)."
+                "The lecture has ended. Its archive can be watched from its publication date."
                     .into()
             }
             Refusal::LectureEnded { archive_available_at: None } => "The lecture has ended.".into(),
@@ -334,6 +334,7 @@ mod tests {
             archive_available_at: None,
             status: LectureStatus::Scheduled,
             cancel_reason: None,
+            started_at: None,
             ended_at: None,
             staff: vec![],
         }
@@ -393,6 +394,22 @@ mod tests {
             LectureState::DoorsOpen { starts_at: START }
         );
         assert_eq!(lecture_state(&l, START, T), LectureState::Live);
+    }
+
+    #[test]
+    fn a_lecture_the_instructor_started_early_is_live() {
+        let mut l = lecture();
+        let doors = START.minus_ms(HOUR);
+        l.started_at = Some(doors.plus_ms(10 * 60_000));
+        assert_eq!(
+            lecture_state(&l, doors.plus_ms(11 * 60_000), T),
+            LectureState::Live
+        );
+        l.ended_at = Some(doors.plus_ms(20 * 60_000));
+        assert!(matches!(
+            lecture_state(&l, doors.plus_ms(21 * 60_000), T),
+            LectureState::Ended { .. }
+        ));
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub(crate) async fn put_lecture(
             .as_ref()
             .map_or(LectureStatus::Scheduled, |b| b.status),
         cancel_reason: before.as_ref().and_then(|b| b.cancel_reason.clone()),
+        started_at: before.as_ref().and_then(|b| b.started_at),
         ended_at: before.as_ref().and_then(|b| b.ended_at),
         staff: input.staff,
     };

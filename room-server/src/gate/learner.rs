@@ -2,7 +2,7 @@
 //! demo sign-in, in demo mode.
 
 use super::http::{ApiError, Body, ErrorBody, Person};
-use super::model::Profile;
+use super::model::{AccountKind, Profile};
 use super::{Gate, MyLecture, RefusalBody};
 use crate::client_addr::ClientAddr;
 use axum::Json;
@@ -19,6 +19,9 @@ use utoipa::ToSchema;
 pub struct MyLectures {
     /// Soonest first.
     lectures: Vec<MyLecture>,
+    /// The signed-in account is a company's (corporate or corporate group): it buys and
+    /// allocates seats and never enters a room, so it has no nickname to set.
+    company: bool,
 }
 
 #[utoipa::path(get, path = "/api/v1/me/lectures", tag = "learner",
@@ -34,7 +37,12 @@ pub(crate) async fn my_lectures(
     Person(me): Person,
 ) -> Result<Json<MyLectures>, ApiError> {
     let lectures = gate.my_lectures(&me, gate.clock.now()).await?;
-    Ok(Json(MyLectures { lectures }))
+    let company = gate
+        .store
+        .account(&me)
+        .await?
+        .is_some_and(|a| a.kind != AccountKind::Individual);
+    Ok(Json(MyLectures { lectures, company }))
 }
 
 #[utoipa::path(get, path = "/api/v1/me/profile", tag = "learner",

@@ -453,6 +453,9 @@ impl Gate {
         let mut ids: BTreeSet<String> =
             person.purchases.iter().map(|p| p.lecture.clone()).collect();
         ids.extend(person.allocated.iter().map(|p| p.lecture.clone()));
+        // A lecture the person's company bought and has not given them a seat of yet: listed,
+        // so they learn the reason (`seat_not_allocated`) and whom to ask, not "no lectures".
+        ids.extend(person.company_lectures.iter().cloned());
         ids.extend(
             store
                 .staff_lectures(account)

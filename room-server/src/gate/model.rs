@@ -143,6 +143,10 @@ pub struct Lecture {
     pub status: LectureStatus,
     /// Why it was cancelled.
     pub cancel_reason: Option<String>,
+    /// When the instructor started its delivery, if a room node saw them do it (it may be
+    /// before `starts_at`: "My page" shows it live from then).
+    #[schema(value_type = Option<u64>)]
+    pub started_at: Option<UnixMillis>,
     /// When a room node saw it end, if it did.
     #[schema(value_type = Option<u64>)]
     pub ended_at: Option<UnixMillis>,

@@ -64,6 +64,13 @@ impl MigrationSource<'static> for Embedded {
                     )),
                     false,
                 ),
+                Migration::new(
+                    3,
+                    Cow::Borrowed("lecture started"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0003_lecture_started.sql")),
+                    false,
+                ),
             ])
         })
     }
@@ -235,6 +242,7 @@ impl Store {
                 .map(time),
             status: text_of(&row, "status", LectureStatus::parse)?,
             cancel_reason: row.try_get("cancel_reason")?,
+            started_at: row.try_get::<Option<i64>, _>("started_at")?.map(time),
             ended_at: row.try_get::<Option<i64>, _>("ended_at")?.map(time),
             staff,
         }))
@@ -251,6 +259,16 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Records that the instructor started a lecture's delivery (first start wins).
+    pub async fn mark_started(&self, id: &str, at: UnixMillis) -> Result<()> {
+        sqlx::query("UPDATE lectures SET started_at = $2 WHERE id = $1 AND started_at IS NULL")
+            .bind(id)
+            .bind(ms(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Records that a lecture's room ended (first end wins).
     pub async fn mark_ended(&self, id: &str, at: UnixMillis) -> Result<()> {
         sqlx::query("UPDATE lectures SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL")
@@ -261,9 +279,9 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a lecture's end (the demo reopens its lecture on every start).
+    /// Forgets a lecture's start and end (the demo reopens its lecture on every start).
     pub async fn reopen(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE lectures SET ended_at = NULL WHERE id = $1")
+        sqlx::query("UPDATE lectures SET started_at = NULL, ended_at = NULL WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await?;

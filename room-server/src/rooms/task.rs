@@ -605,7 +605,11 @@ fn deliver_with(
                     out.close_after_queue(code);
                 }
             }
-            Output::Attendance(_) | Output::Ended { .. } | Output::Banned { .. } if !record => {}
+            Output::Attendance(_)
+            | Output::Started { .. }
+            | Output::Ended { .. }
+            | Output::Banned { .. }
+                if !record => {}
             // Each stay is recorded by the node that holds the connection (by the survivors, if
             // that node died), not once per node applying the log.
             Output::Attendance(
@@ -632,6 +636,10 @@ fn deliver_with(
                     seat,
                 }));
             }
+            Output::Started { at } => node.record(Record::Started {
+                lecture: room.lecture_id().to_string(),
+                at,
+            }),
             Output::Ended { at } => node.record(Record::Ended {
                 lecture: room.lecture_id().to_string(),
                 at,

@@ -4,12 +4,29 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, api } from "../api";
 import { useNow } from "../hooks";
 import { token } from "../auth";
-import { formatDateTime, formatTime, lang, t } from "../i18n";
-import { enterLabel, fixFor, formatCountdown, lectureView, needsRefresh } from "../lectures";
+import { gateErrorText } from "../errors";
+import { formatDateTime, formatTime, t } from "../i18n";
+import {
+  enterLabel,
+  fixFor,
+  formatCountdown,
+  isToday,
+  lectureView,
+  myPageOrder,
+  needsRefresh,
+  shownRefusal,
+} from "../lectures";
 import { navigate, onLinkClick } from "../router";
+
+/** How often My page asks the gate again: often while a lecture waits for its instructor to
+ * start (the card turns live when they do), rarely otherwise. */
+const POLL_WAITING_MS = 10_000;
+const POLL_MS = 30_000;
 
 export function LecturesPage() {
   const [lectures, setLectures] = useState<MyLecture[] | null>(null);
+  const [company, setCompany] = useState(false);
+  const waiting = useRef(false);
   const [error, setError] = useState<string | null>(null);
   const lastFetch = useRef(0);
   const now = useNow(1000);
@@ -21,6 +38,8 @@ export function LecturesPage() {
       .myLectures()
       .then((r) => {
         setLectures(r.lectures);
+        setCompany(r.company);
+        waiting.current = r.lectures.some((l) => l.state.state === "doors_open");
         setError(null);
       })
       .catch((e: unknown) => {
@@ -32,7 +51,9 @@ export function LecturesPage() {
   useEffect(() => {
     if (!signedIn) return;
     load();
-    const id = setInterval(load, 30_000);
+    const id = setInterval(() => {
+      if (waiting.current || Date.now() - lastFetch.current >= POLL_MS) load();
+    }, POLL_WAITING_MS);
     return () => clearInterval(id);
   }, [signedIn]);
 
@@ -70,15 +91,21 @@ export function LecturesPage() {
       {lectures?.length === 0 && <p>{t("lectures_empty")}</p>}
       {lectures && lectures.length > 0 && (
         <ul class="lectures">
-          {lectures.map((l) => (
+          {myPageOrder(lectures, now).map((l) => (
             <LectureCard key={l.id} lecture={l} now={now} />
           ))}
         </ul>
       )}
-      <ProfileForm
-        missing={lectures?.some((l) => l.entry.refusal?.error === "profile_incomplete") ?? false}
-        onSaved={load}
-      />
+      {company ? (
+        <p class="note company-note">{t("company_account_note")}</p>
+      ) : (
+        lectures !== null && (
+          <ProfileForm
+            missing={lectures.some((l) => l.entry.refusal?.error === "profile_incomplete")}
+            onSaved={load}
+          />
+        )
+      )}
     </section>
   );
 }
@@ -86,12 +113,15 @@ export function LecturesPage() {
 function LectureCard({ lecture: l, now }: { lecture: MyLecture; now: number }) {
   const view = lectureView(l.state);
   const enter = enterLabel(l);
-  const refusal = l.entry.refusal;
+  const refusal = shownRefusal(l);
+  // A countdown that has run out says nothing true: the fresh answer is on its way.
+  const countdown = view.countdown && view.countdown.to > now ? view.countdown : null;
   const titleId = `lecture-${l.id}`;
   return (
     <li class={`card tone-${view.tone}`} aria-labelledby={titleId} data-lecture={l.id}>
       <div class="card-head">
         <h2 id={titleId}>{l.title}</h2>
+        {isToday(l, now) && <span class="badge today">{t("lectures_today")}</span>}
         <span class={`badge tone-${view.tone}`}>{t(view.badge)}</span>
         {l.role !== "learner" && (
           <span class="badge role">{t(l.role === "instructor" ? "lecture_role_instructor" : "lecture_role_moderator")}</span>
@@ -100,9 +130,9 @@ function LectureCard({ lecture: l, now }: { lecture: MyLecture; now: number }) {
       <p class="when">
         {t("lecture_when", { start: formatDateTime(l.starts_at), end: formatTime(l.ends_at) })}
       </p>
-      {view.countdown && (
+      {countdown && (
         <p class="countdown" aria-live="off">
-          {t(view.countdown.label, { time: formatCountdown(view.countdown.to - now) })}
+          {t(countdown.label, { time: formatCountdown(countdown.to - now) })}
         </p>
       )}
       {view.note && <p class="note">{view.note}</p>}
@@ -114,10 +144,10 @@ function LectureCard({ lecture: l, now }: { lecture: MyLecture; now: number }) {
         </p>
       )}
       {refusal && (
-        <div class="refusal" role="note">
-          <p>{lang() === "ja" ? refusal.message_ja : refusal.message}</p>
+        <div class="refusal" role="note" data-refusal={refusal}>
+          <p>{gateErrorText(refusal, 403)}</p>
           <p>
-            <strong>{t("what_to_do")}:</strong> {t(fixFor(refusal.error))}
+            <strong>{t("what_to_do")}:</strong> {t(fixFor(refusal))}
           </p>
         </div>
       )}

@@ -2,13 +2,30 @@
 // (staff get every occupant's) as one types; arrow keys choose a suggestion, Enter takes it, and
 // Enter again (or the button) calls.
 import type { ClientMsg } from "@protocol/ClientMsg";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { t } from "../i18n";
 import { suggestNicknames } from "./callNames";
+import type { Refused } from "./refused";
 import { type RoomState, seatAt } from "./state";
 
-export function CallBox({ state, send }: { state: RoomState; send: (m: ClientMsg) => boolean }) {
+export function CallBox({
+  state,
+  send,
+  refused = null,
+}: {
+  state: RoomState;
+  send: (m: ClientMsg) => boolean;
+  /** The command the node refused last: a refused call's nickname comes back. */
+  refused?: Refused;
+}) {
   const [name, setName] = useState("");
+  useEffect(() => {
+    const command = refused?.command;
+    if (command?.type === "call_on" && command.nickname) {
+      const nickname = command.nickname;
+      setName((now) => (now.trim() === "" ? nickname : now));
+    }
+  }, [refused?.command.id]);
   const [active, setActive] = useState(-1);
   const [open, setOpen] = useState(false);
   const suggestions = open ? suggestNicknames(state.names, name).filter((s) => s.nickname !== name.trim()) : [];

@@ -20,6 +20,8 @@ export interface UnsentLine {
   id: number;
   text: string;
   question: boolean;
+  /** No connection to send it on yet: marked as waiting for the network, not as on its way. */
+  offline?: boolean;
 }
 
 /** Staff's moderation of a line and its author. */
@@ -45,6 +47,8 @@ export interface ChatProps {
   canAsk: boolean;
   /** This person's id in the lecture: their own lines are not announced to them. */
   you?: string;
+  /** A line the node refused: put back in the input (unless something new is being typed). */
+  restore?: UnsentLine | null;
 }
 
 /** Height of a row not measured yet (one line of text and its meta line). */
@@ -115,6 +119,13 @@ export function Chat(props: ChatProps) {
   ];
   const lastLayout = useRef<unknown[]>([]);
 
+  useEffect(() => {
+    const back = props.restore;
+    if (!back) return;
+    setText((now) => (now.trim() === "" ? back.text : now));
+    setQuestion(back.question);
+  }, [props.restore?.id]);
+
   useLayoutEffect(() => {
     const el = log.current;
     if (!el) return;
@@ -158,6 +169,13 @@ export function Chat(props: ChatProps) {
   useEffect(() => {
     heights.current.prune((k) => messages.indexOfOffset(k) >= 0);
   }, [messages.at(0)?.offset]);
+
+  useEffect(() => {
+    const back = props.restore;
+    if (!back) return;
+    setText((now) => (now.trim() === "" ? back.text : now));
+    setQuestion(back.question);
+  }, [props.restore?.id]);
 
   const onScroll = () => {
     const el = log.current;
@@ -362,7 +380,7 @@ export function Chat(props: ChatProps) {
               {props.unsent.map((u) => (
                 <li key={`unsent-${u.id}`} class={`chat-line unsent${u.question ? " question" : ""}`} data-unsent={u.id}>
                   <span class="chat-meta">
-                    <span class="tag unsent">{t("chat_unsent")}</span>
+                    <span class="tag unsent">{t(u.offline ? "chat_unsent_offline" : "chat_unsent")}</span>
                     {u.question && <span class="tag question">{t("chat_badge_question")}</span>}
                   </span>
                   <span class="chat-text">{u.text}</span>

@@ -7,7 +7,7 @@
 // muted learners sit under the controls on the left.
 import type { ClientMsg } from "@protocol/ClientMsg";
 import type { Seat } from "@protocol/Seat";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { lang, t } from "../i18n";
 import { CallBox } from "./CallBox";
 import { Chat, type Moderation, type UnsentLine } from "./Chat";
@@ -22,6 +22,7 @@ import { MutedList } from "./MutedList";
 import { Questions } from "./Questions";
 import { SeatGrid } from "./SeatGrid";
 import { type RoomState, type SeatIndex, METER_BUCKET_MS, bit, isTaken, meterSeries, seatIndex } from "./state";
+import { type Refused, refusedChat } from "./refused";
 import { Video } from "./VideoArea";
 
 type Send = (m: ClientMsg) => boolean;
@@ -68,8 +69,16 @@ function Broadcasting({ publisher }: { publisher: Publisher }) {
   );
 }
 
-function Controls({ state, send }: { state: RoomState; send: Send }) {
+function Controls({ state, send, refused }: { state: RoomState; send: Send; refused: Refused }) {
   const [announcement, setAnnouncement] = useState("");
+  // A refused announcement comes back (unless something new is being typed).
+  useEffect(() => {
+    const command = refused?.command;
+    if (command?.type === "announce") {
+      const text = command.text;
+      setAnnouncement((now) => (now.trim() === "" ? text : now));
+    }
+  }, [refused?.command.id]);
   const phase = state.phase.state;
   const instructor = state.you.role === "instructor";
   return (
@@ -100,7 +109,7 @@ function Controls({ state, send }: { state: RoomState; send: Send }) {
           </button>
         </div>
       )}
-      <CallBox state={state} send={send} />
+      <CallBox state={state} send={send} refused={refused} />
       {state.call && (
         <p class="current-call" role="status">
           <span aria-hidden="true">🎤</span> {state.call.nickname} —{" "}
@@ -273,12 +282,15 @@ export function Console({
   now,
   publisher,
   unsent,
+  refused,
 }: {
   state: RoomState;
   send: Send;
   now: number;
   publisher: Publisher;
   unsent: UnsentLine[];
+  /** The command the node refused last: what was typed goes back. */
+  refused: Refused;
 }) {
   const instructor = state.you.role === "instructor";
   const moderation: Moderation = {
@@ -291,7 +303,7 @@ export function Console({
   return (
     <div class="room-body console-body">
       <div class="console-left">
-        <Controls state={state} send={send} />
+        <Controls state={state} send={send} refused={refused} />
         <HandQueue state={state} send={send} />
         <MutedList state={state} send={send} />
         {instructor && <Broadcasting publisher={publisher} />}
@@ -308,6 +320,7 @@ export function Console({
           moderation={moderation}
           unsent={unsent}
           you={state.you.user}
+          restore={refusedChat(refused)}
           onSend={(text) => send({ type: "chat", text, question: false })}
         />
       </div>

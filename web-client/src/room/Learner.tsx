@@ -14,6 +14,7 @@ import { Questions } from "./Questions";
 import { Reactions } from "./Reactions";
 import { SeatGrid } from "./SeatGrid";
 import { type RoomState, type SeatIndex, isTaken, seatIndex } from "./state";
+import { type Refused, refusedChat } from "./refused";
 import { VideoArea } from "./VideoArea";
 
 /** How long "this seat is taken" stays after a click on a taken seat. */
@@ -96,6 +97,10 @@ export function Learner(props: {
   now: number;
   viewer: Viewer;
   unsent: UnsentLine[];
+  /** The room connection is down: the video shows it is not live. */
+  reconnecting: boolean;
+  /** The command the node refused last: its text goes back where it was typed. */
+  refused: Refused;
   /** The seats the grid shows: their nicknames are asked for. */
   onView: (seats: SeatIndex[]) => void;
 }) {
@@ -120,6 +125,7 @@ export function Learner(props: {
       canAsk
       unsent={props.unsent}
       you={state.you.user}
+      restore={refusedChat(props.refused)}
       onSend={(text, question) => send({ type: "chat", text, question })}
     />
   );
@@ -135,7 +141,7 @@ export function Learner(props: {
     };
     return (
       <div class="room-body learner-body phone" data-layout="phone" data-seated={seated ? "yes" : "no"}>
-        <VideoArea state={state} now={now} viewer={props.viewer} />
+        <VideoArea state={state} now={now} viewer={props.viewer} reconnecting={props.reconnecting} />
         <div class="tabs" role="tablist" aria-label={t("room_panes")}>
           {TABS.map((name, i) => (
             <button
@@ -181,7 +187,7 @@ export function Learner(props: {
     <div class={`room-body learner-body wide ${seated ? "seated" : "needs-seat"}`} data-layout="wide" data-seated={seated ? "yes" : "no"}>
       <div class="stage">
         {!seated && <SeatsPanel state={state} send={send} onView={props.onView} prominent />}
-        <VideoArea state={state} now={now} viewer={props.viewer} />
+        <VideoArea state={state} now={now} viewer={props.viewer} reconnecting={props.reconnecting} />
         <Reactions state={state} now={now} send={send} />
       </div>
       <div class="side">

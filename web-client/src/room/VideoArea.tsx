@@ -102,7 +102,18 @@ function usePersisted<T extends string | number>(key: string, initial: T): [T, (
   ];
 }
 
-export function VideoArea({ state, now, viewer }: { state: RoomState; now: number; viewer: Viewer }) {
+export function VideoArea({
+  state,
+  now,
+  viewer,
+  reconnecting = false,
+}: {
+  state: RoomState;
+  now: number;
+  viewer: Viewer;
+  /** The room connection is down: what shows is not live, whatever the last phase said. */
+  reconnecting?: boolean;
+}) {
   const serverNow = now + state.clockOffset;
   const phase = state.phase;
   const section = useRef<HTMLElement>(null);
@@ -182,7 +193,13 @@ export function VideoArea({ state, now, viewer }: { state: RoomState; now: numbe
     >
       <div class="video-fit">
       <div class={`video-frame${playing ? " has-media" : ""}`} data-inset={screen && !swapped ? inset : "none"}>
-        {phase.state === "live" && <span class="live-dot">LIVE</span>}
+        {phase.state === "live" && !reconnecting && <span class="live-dot">LIVE</span>}
+        {reconnecting && (
+          <div class="video-reconnecting" role="status">
+            <span class="spinner" aria-hidden="true" />
+            {t("video_reconnecting")}
+          </div>
+        )}
         {playing && screen && (
           <Video stream={screen} muted label={t("media_screen")} class={cameraMain ? `corner inset-${inset}` : "main"} role="screen" />
         )}

@@ -2,19 +2,24 @@
 // (resuming where the chat left off after a drop), applies what the node sends, and comes back
 // by itself when the connection drops.
 import type { ClientMsg } from "@protocol/ClientMsg";
+import { CloseCodes } from "@protocol/CloseCodes";
+import type { ErrorCode } from "@protocol/ErrorCode";
 import type { ServerMsg } from "@protocol/ServerMsg";
 import { ApiError, api } from "../api";
 import { SUBPROTOCOL_MSGPACK, decodeServer, encodeClient, socketUrl } from "../wire";
 import { Publisher, Viewer } from "./media";
 import { ASK_AFTER_MS, ASK_AT_LEAST_EVERY_MS, SeatNameRequests } from "./names";
-import { Outbox } from "./outbox";
-import { backoff, closeVerdict } from "./policy";
+import { type Numbered, Outbox } from "./outbox";
+import { PONG_WITHIN_MS, PROBE_EVERY_MS, WELCOME_WITHIN_MS, backoff, closeVerdict, liveBackoff } from "./policy";
 import { type RoomState, type SeatIndex, applyOwnVote, applyServer, fromWelcome, isStaff } from "./state";
+import { TabClaim } from "./tabs";
 
 export type Status =
   | { kind: "connecting" }
   | { kind: "connected" }
   | { kind: "reconnecting"; retryAt: number | null }
+  /** Another tab of this browser holds the room: this one waits for "continue here". */
+  | { kind: "elsewhere" }
   /** Over: `left` after the Leave button, else a close code or the gate's refusal. */
   | { kind: "closed"; left: boolean; code: number | null; refusal: ApiError | null };
 
@@ -29,17 +34,83 @@ export class RoomConnection {
   private listeners = new Set<() => void>();
   /** Commands sent and not yet acknowledged: sent again after every welcome. */
   private readonly outbox = new Outbox();
+  /**
+   * The latest command the node refused, with its code: the page puts what was typed (a chat
+   * line, a nickname to call, an announcement) back where it was typed.
+   */
+  refused: { command: Numbered; code: ErrorCode } | null = null;
   /** A learner's questions about who sits where, and the seats its grid shows now. */
   private readonly names = new SeatNameRequests();
   private wanted: SeatIndex[] = [];
   private namesTimer: ReturnType<typeof setTimeout> | null = null;
   /** When the pending question was first due to be asked. */
   private namesDueSince = 0;
+  /** When the node was last heard from on the current socket (local clock). */
+  private heardAt = 0;
+  /** Probes a quiet socket now and then: a network that drops sends no close. */
+  private probeTimer: ReturnType<typeof setInterval> | null = null;
+  /** Set from opening a socket until its welcome: a socket that never gets there is dropped. */
+  private welcomeDeadline: ReturnType<typeof setTimeout> | null = null;
+  /** Set while a probe waits for its `pong`: when it fires, the socket is taken as dead. */
+  private probeDeadline: ReturnType<typeof setTimeout> | null = null;
+  /** The browser says the network is back: try at once rather than at the next attempt. */
+  private readonly onOnline = () => {
+    if (this.disposed || this.status.kind === "closed") return;
+    if (this.ws === null && this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      void this.connect();
+    } else if (this.status.kind === "connected") {
+      this.probe();
+    }
+  };
+  /** The browser says the network is gone: the socket is dead even if it has not noticed. */
+  private readonly onOffline = () => {
+    if (this.status.kind === "connected") this.drop();
+  };
   /** The instructor's video as received here, and (for the instructor) as sent from here. */
   readonly viewer = new Viewer((m) => this.send(m), () => this.changed());
   readonly publisher = new Publisher((m) => this.send(m), () => this.changed());
 
-  constructor(readonly lecture: string) {}
+  /** This browser's other tabs of the lecture step aside when this one connects. */
+  private readonly tabs: TabClaim;
+
+  constructor(readonly lecture: string) {
+    this.tabs = new TabClaim(lecture, () => this.stepAside());
+  }
+
+  /** Another tab took the room: let go of it without coming back by itself. */
+  private stepAside(): void {
+    if (this.disposed || this.status.kind === "closed" || this.status.kind === "elsewhere") return;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onopen = null;
+      ws.onmessage = null;
+      ws.onclose = null;
+      ws.close(1000);
+    }
+    this.stopProbing();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.viewer.stop();
+    if (this.publisher.camera) this.publisher.stop();
+    this.status = { kind: "elsewhere" };
+    this.changed();
+  }
+
+  /** Whether another tab holds the room (a method: the status changes across awaits). */
+  private steppedAside(): boolean {
+    return this.status.kind === "elsewhere";
+  }
+
+  /** "Continue here": take the room back (the other tab steps aside) and resume. */
+  continueHere(): void {
+    if (this.disposed || this.status.kind !== "elsewhere") return;
+    this.attempt = 0;
+    this.tabs.claim();
+    void this.connect();
+  }
 
   subscribe(f: () => void): () => void {
     this.listeners.add(f);
@@ -51,7 +122,55 @@ export class RoomConnection {
   }
 
   start(): void {
+    if (typeof window !== "undefined") {
+      window.addEventListener("online", this.onOnline);
+      window.addEventListener("offline", this.onOffline);
+    }
+    this.tabs.claim();
     void this.connect();
+  }
+
+  /** Whether the lecture is live: then a lost connection is retried within a second or two. */
+  private live(): boolean {
+    return this.state?.phase.state === "live";
+  }
+
+  /** The wait before the next attempt. */
+  private nextWait(): number {
+    return (this.live() ? liveBackoff : backoff)(this.attempt++);
+  }
+
+  /** Sends a `ping` and gives the node `PONG_WITHIN_MS` to answer anything. */
+  private probe(): void {
+    if (this.probeDeadline || !this.send({ type: "ping", t: Date.now() })) return;
+    const sentAt = Date.now();
+    this.probeDeadline = setTimeout(() => {
+      this.probeDeadline = null;
+      if (this.heardAt < sentAt) this.drop();
+    }, PONG_WITHIN_MS);
+  }
+
+  private stopProbing(): void {
+    if (this.welcomeDeadline) clearTimeout(this.welcomeDeadline);
+    this.welcomeDeadline = null;
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    if (this.probeDeadline) clearTimeout(this.probeDeadline);
+    this.probeTimer = null;
+    this.probeDeadline = null;
+  }
+
+  /** Gives up on the current socket (dead without a close) and comes back like after a drop. */
+  private drop(): void {
+    const ws = this.ws;
+    if (!ws || this.disposed) return;
+    this.ws = null;
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+    ws.close();
+    this.stopProbing();
+    this.viewer.stop();
+    this.retry(this.nextWait());
   }
 
   /** Sends a message now, untracked (media signalling, reactions); false when not connected. */
@@ -100,9 +219,13 @@ export class RoomConnection {
     }, ASK_AFTER_MS);
   }
 
-  /** Chat lines typed here and not yet acknowledged, oldest first. */
-  unsentChat(): { id: number; text: string; question: boolean }[] {
-    return this.outbox.unsentChat();
+  /**
+   * Chat lines typed here and not yet acknowledged, oldest first; `offline` while there is no
+   * connection to send them on (they go, once each, after the next welcome).
+   */
+  unsentChat(): { id: number; text: string; question: boolean; offline: boolean }[] {
+    const offline = this.status.kind !== "connected";
+    return this.outbox.unsentChat().map((line) => ({ ...line, offline }));
   }
 
   /** The Leave button: the seat is freed at once and the node closes the connection. */
@@ -118,6 +241,12 @@ export class RoomConnection {
 
   dispose(): void {
     this.disposed = true;
+    if (typeof window !== "undefined") {
+      window.removeEventListener("online", this.onOnline);
+      window.removeEventListener("offline", this.onOffline);
+    }
+    this.stopProbing();
+    this.tabs.close();
     if (this.publisher.live) this.publisher.stop();
     this.viewer.stop();
     if (this.timer) clearTimeout(this.timer);
@@ -161,7 +290,8 @@ export class RoomConnection {
 
   private finish(status: Status): void {
     this.status = status;
-    if (status.kind === "closed") {
+    this.stopProbing();
+    if (status.kind === "closed" || status.kind === "elsewhere") {
       this.viewer.stop();
       if (this.publisher.camera) this.publisher.stop();
     }
@@ -178,18 +308,23 @@ export class RoomConnection {
     try {
       ticket = await api.ticket(this.lecture);
     } catch (e) {
-      if (this.disposed) return;
+      if (this.disposed || this.steppedAside()) return;
       if (e instanceof ApiError && e.status !== 0 && e.status !== 429 && e.status < 500) {
         this.finish({ kind: "closed", left: false, code: null, refusal: e });
       } else {
-        this.retry(backoff(this.attempt++));
+        this.retry(this.nextWait());
       }
       return;
     }
-    if (this.disposed) return;
+    // Another tab took the room while the ticket was on its way.
+    if (this.disposed || this.steppedAside()) return;
     const ws = new WebSocket(socketUrl(ticket.websocket), [SUBPROTOCOL_MSGPACK]);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
+    this.welcomeDeadline = setTimeout(() => {
+      this.welcomeDeadline = null;
+      if (this.ws === ws && this.status.kind !== "connected") this.drop();
+    }, WELCOME_WITHIN_MS);
     ws.onopen = () => {
       const s = this.state;
       ws.send(
@@ -201,6 +336,7 @@ export class RoomConnection {
       );
     };
     ws.onmessage = (ev: MessageEvent) => {
+      this.heardAt = Date.now();
       if (!(ev.data instanceof ArrayBuffer)) return;
       const msg = decodeServer(ev.data);
       if (!msg) return;
@@ -208,7 +344,10 @@ export class RoomConnection {
       const now = Date.now();
       let settled: ReturnType<Outbox["settle"]>;
       if (msg.type === "ack") settled = this.outbox.settle(msg.id);
-      else if (msg.type === "error" && msg.id != null) settled = this.outbox.settle(msg.id);
+      else if (msg.type === "error" && msg.id != null) {
+        settled = this.outbox.settle(msg.id);
+        if (settled) this.refused = { command: settled, code: msg.code };
+      }
       // Your own upvotes are known from how the node answered them.
       if (settled && this.state) this.state = applyOwnVote(this.state, settled, msg.type === "error" ? msg.code : null);
       if (msg.type === "update") this.names.forget([...(msg.taken ?? []), ...(msg.freed ?? [])]);
@@ -217,6 +356,10 @@ export class RoomConnection {
         this.state = fromWelcome(msg, now, this.state);
         this.status = { kind: "connected" };
         this.attempt = 0;
+        this.stopProbing();
+        this.probeTimer = setInterval(() => {
+          if (Date.now() - this.heardAt >= PROBE_EVERY_MS) this.probe();
+        }, PROBE_EVERY_MS);
         // What was not acknowledged goes again, in order; the room applies each number once.
         for (const numbered of this.outbox.unacked()) ws.send(encodeClient(numbered));
         // The node forgot this connection's peer connections: send again, and wait for a new
@@ -236,7 +379,14 @@ export class RoomConnection {
     ws.onclose = (ev: CloseEvent) => {
       if (this.ws !== ws || this.disposed) return;
       this.ws = null;
-      const verdict = closeVerdict(ev.code, this.attempt, this.leaving);
+      this.stopProbing();
+      if (ev.code === CloseCodes.Replaced && !this.leaving) {
+        // The same person connected again elsewhere (another browser or device): wait for
+        // "continue here" rather than take the room back and be taken it from in turn.
+        this.finish({ kind: "elsewhere" });
+        return;
+      }
+      const verdict = closeVerdict(ev.code, this.attempt, this.leaving, Math.random, this.live());
       if (verdict.kind === "left") this.finish({ kind: "closed", left: true, code: ev.code, refusal: null });
       else if (verdict.kind === "terminal") this.finish({ kind: "closed", left: false, code: verdict.code, refusal: null });
       else {
@@ -249,6 +399,9 @@ export class RoomConnection {
   private retry(delay: number): void {
     this.status = { kind: "reconnecting", retryAt: Date.now() + delay };
     this.changed();
-    this.timer = setTimeout(() => void this.connect(), delay);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.connect();
+    }, delay);
   }
 }

@@ -5,13 +5,15 @@
 import type { ClientMsg } from "@protocol/ClientMsg";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useNow } from "../hooks";
+import { roomErrorText } from "../errors";
 import { t } from "../i18n";
 import { onLinkClick } from "../router";
+import { CallAlert } from "./CallAlert";
 import { RoomConnection, type Status } from "./connection";
+import { Elsewhere } from "./Elsewhere";
+import { keptText } from "./refused";
 import { Console } from "./Console";
-import { useTouchWords } from "./layout";
 import { Learner } from "./Learner";
-import { chime } from "./sound";
 import { type RoomState, isStaff } from "./state";
 import { Summary } from "./Summary";
 
@@ -52,25 +54,13 @@ export function RoomPage({ lecture }: { lecture: string }) {
 function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
   const { conn, state, status } = useRoom(lecture);
   const now = useNow(500);
-  const touch = useTouchWords();
-
-  // The "you are called on" chime, once per call.
-  const chimed = useRef<number | null>(null);
-  const [sound, setSound] = useState<"pending" | "played" | "blocked">("pending");
-  useEffect(() => {
-    const at = state?.calledOnYou?.at ?? null;
-    if (at !== null && chimed.current !== at) {
-      chimed.current = at;
-      setSound("pending");
-      void chime().then((played) => setSound(played ? "played" : "blocked"));
-    }
-  }, [state?.calledOnYou?.at]);
 
   useEffect(() => {
     if (state) document.title = `${state.lecture.title} — ${t("app_title")}`;
   }, [state?.lecture.title]);
 
   if (status.kind === "closed") return <Closed status={status} state={state} onAgain={onAgain} />;
+  if (status.kind === "elsewhere") return <Elsewhere onContinue={() => conn.continueHere()} />;
   if (!state) {
     return (
       <section class="page narrow">
@@ -83,29 +73,29 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
   const unsent = conn.unsentChat();
   return (
     <div class={`room ${isStaff(state) ? "console" : "learner"}`}>
-      <RoomHeader state={state} status={status} now={now} onLeave={() => conn.leave()} staff={isStaff(state)} send={send} />
+      <RoomHeader
+        state={state}
+        status={status}
+        now={now}
+        onLeave={() => conn.leave()}
+        staff={isStaff(state)}
+        send={send}
+        kept={keptText(conn.refused) && conn.refused?.code === state.lastError?.code}
+      />
       {state.announcement && (
         <section class="announcement" aria-live="polite" aria-label={t("announcement")}>
           <strong>{t("announcement")}</strong> <span class="announcement-text">{state.announcement.text}</span>
           <span class="by">— {state.announcement.by}</span>
         </section>
       )}
-      {state.calledOnYou && (
-        <div class="called-on" role="alert" data-sound={sound}>
-          <span aria-hidden="true">🎤</span> {t("called_on_you", { by: state.calledOnYou.by })}
-          {sound === "blocked" && <span class="help">{t(touch ? "sound_blocked_touch" : "sound_blocked")}</span>}
-          <button type="button" onClick={() => conn.dismissCall()}>
-            {t("dismiss")}
-          </button>
-        </div>
-      )}
+      <CallAlert call={state.calledOnYou} onDismiss={() => conn.dismissCall()} />
       {state.call && !state.calledOnYou && state.call.user !== state.you.user && (
         <p class="call-banner" role="status">
           <span aria-hidden="true">🎤</span> {t("called_on_other", { nickname: state.call.nickname })}
         </p>
       )}
       {isStaff(state) ? (
-        <Console state={state} send={send} now={now} publisher={conn.publisher} unsent={unsent} />
+        <Console state={state} send={send} now={now} publisher={conn.publisher} unsent={unsent} refused={conn.refused} />
       ) : (
         <Learner
           state={state}
@@ -113,6 +103,8 @@ function Room({ lecture, onAgain }: { lecture: string; onAgain: () => void }) {
           now={now}
           viewer={conn.viewer}
           unsent={unsent}
+          reconnecting={status.kind === "reconnecting"}
+          refused={conn.refused}
           onView={(seats) => conn.wantNames(seats)}
         />
       )}
@@ -132,11 +124,15 @@ function statusText(status: Status, now: number): string {
         : t("status_reconnecting_now");
     case "closed":
       return t("status_closed");
+    case "elsewhere":
+      return t("other_tab_title");
   }
 }
 
 function RoomHeader(props: {
   state: RoomState;
+  /** The error refused a command whose typed text was put back. */
+  kept: boolean;
   status: Status;
   now: number;
   staff: boolean;
@@ -172,9 +168,9 @@ function RoomHeader(props: {
       )}
       {state.lastError && props.now - state.lastError.at < 6000 && (
         <p class="error" role="alert">
-          {state.lastError.code === "rate_limited"
-            ? t("error_rate_limited")
-            : t("error_generic", { message: state.lastError.message })}
+          {props.kept
+            ? t("refused_kept", { reason: roomErrorText(state.lastError.code) })
+            : roomErrorText(state.lastError.code)}
         </p>
       )}
     </header>

@@ -138,7 +138,7 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
     call: w.call,
     announcement: w.announcement,
     mutedUntil: w.muted_until,
-    calledOnYou: previous?.calledOnYou && w.call?.user === w.you.user ? previous.calledOnYou : null,
+    calledOnYou: calledInWelcome(w, previous),
     bursts: [],
     meter: previous?.meter ?? { buckets: [], rolling: {}, totals: {} },
     seatReactions: new Map(),
@@ -157,6 +157,20 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
   for (const event of w.chat) state = applyChatEvent(state, event, w.replay === "snapshot");
   if (w.last_offset > state.lastOffset) state = { ...state, lastOffset: w.last_offset };
   return state;
+}
+
+/**
+ * The called-on notice after a welcome. A call naming you that is still waiting for your answer
+ * is shown even though its `called_on_you` never reached you (you were away when it was made,
+ * or you just came in); one you already dismissed stays dismissed.
+ */
+function calledInWelcome(w: Welcome, previous: RoomState | null): RoomState["calledOnYou"] {
+  const call = w.call;
+  if (!call || call.user !== w.you.user) return null;
+  if (previous?.calledOnYou) return previous.calledOnYou;
+  if (call.answer !== null) return null;
+  const dismissed = previous !== null && previous.call?.user === call.user && previous.call.at === call.at;
+  return dismissed ? null : { by: call.by, at: call.at };
 }
 
 function updateMessage(chat: ChatLog, target: number, change: Partial<ChatMessage>): ChatLog {

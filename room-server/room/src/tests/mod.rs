@@ -84,6 +84,7 @@ impl Sim {
                     }
                 }
                 Output::Attendance(a) => self.attendance.push(a),
+                Output::Started { .. } => {}
                 Output::Ended { at } => self.ended_at = Some(at),
                 Output::Banned { account, at } => self.bans.push((account, at)),
             }
