@@ -181,7 +181,7 @@ describe("layouts people use", () => {
     expect(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
     await phone.getByLabel(t("chat_question")).check();
     await phone.getByRole("button", { name: t("chat_send"), exact: true }).click();
-    await phone.locator('[role="log"] li').filter({ hasText: "スマホから質問です" }).waitFor();
+    await phone.locator('[role="log"] li[data-offset]').filter({ hasText: "スマホから質問です" }).waitFor();
     await inView(phone, phone.locator(".video"), "the phone's video after sending");
     // Touch targets are at least 44 px tall (the grid's cells have their own zoom).
     const small = await phone.evaluate(() =>
