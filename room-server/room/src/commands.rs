@@ -16,6 +16,28 @@ fn refuse<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, Refusal> 
     Err((code, message.into()))
 }
 
+/// The question at `target` among the messages `shown` keeps: refused as not found, or as not a
+/// question.
+fn question_mut(
+    chat: &mut super::chat::ChatLog,
+    target: ChatOffset,
+    shown: impl Fn(&ChatMessage) -> bool,
+) -> Result<&mut ChatMessage, Refusal> {
+    let Some(message) = chat.message_mut(target).filter(|m| shown(m)) else {
+        return refuse(
+            ErrorCode::NotFound,
+            format!("no chat message at offset {}", target.0),
+        );
+    };
+    if !message.question {
+        return refuse(
+            ErrorCode::NotAQuestion,
+            format!("the message at offset {} is not a question", target.0),
+        );
+    }
+    Ok(message)
+}
+
 /// What a command needs of the sender's role.
 #[derive(Clone, Copy)]
 enum Needs {
@@ -350,18 +372,7 @@ impl Room {
     }
 
     fn mark_answered(&mut self, now: UnixMillis, target: ChatOffset) -> Result<(), Refusal> {
-        let Some(message) = self.chat.message_mut(target) else {
-            return refuse(
-                ErrorCode::NotFound,
-                format!("no chat message at offset {}", target.0),
-            );
-        };
-        if !message.question {
-            return refuse(
-                ErrorCode::NotAQuestion,
-                format!("the message at offset {} is not a question", target.0),
-            );
-        }
+        let message = question_mut(&mut self.chat, target, |_| true)?;
         if message.answered {
             return Ok(());
         }
@@ -377,18 +388,7 @@ impl Room {
 
     /// `user` upvotes the question at `target`: once, not their own, not a deleted one.
     fn upvote(&mut self, user: &UserId, target: ChatOffset) -> Result<(), Refusal> {
-        let Some(message) = self.chat.message_mut(target).filter(|m| !m.deleted) else {
-            return refuse(
-                ErrorCode::NotFound,
-                format!("no chat message at offset {}", target.0),
-            );
-        };
-        if !message.question {
-            return refuse(
-                ErrorCode::NotAQuestion,
-                format!("the message at offset {} is not a question", target.0),
-            );
-        }
+        let message = question_mut(&mut self.chat, target, |m| !m.deleted)?;
         if &message.user == user {
             return refuse(ErrorCode::NotAllowed, "you cannot upvote your own question");
         }

@@ -170,13 +170,6 @@ export function Chat(props: ChatProps) {
     heights.current.prune((k) => messages.indexOfOffset(k) >= 0);
   }, [messages.at(0)?.offset]);
 
-  useEffect(() => {
-    const back = props.restore;
-    if (!back) return;
-    setText((now) => (now.trim() === "" ? back.text : now));
-    setQuestion(back.question);
-  }, [props.restore?.id]);
-
   const onScroll = () => {
     const el = log.current;
     if (!el) return;
