@@ -118,7 +118,8 @@ describe("layouts people use", () => {
     expect(await pageScrolls(teacher)).toBe(false);
     await inView(teacher, teacher.locator(".console-right #chat-input"), "the console's chat input");
     await inView(teacher, teacher.locator(".console-seats .grid-scroller"), "the console's seat grid");
-    await inView(teacher, teacher.locator(".meter-panel h2"), "the meter");
+    await inView(teacher, teacher.locator(".meter-panel svg"), "the meter's chart");
+    await inView(teacher, teacher.locator(".meter-table"), "the meter's table");
 
     // --- A learner on a laptop: the seat grid first, everything on one screen --------------------
     const taro = await open(LAPTOP);
@@ -254,6 +255,10 @@ describe("layouts people use", () => {
     await teacherGrid.press("Home");
     await expect.poll(() => teacher.locator("#seat-0-0").textContent(), { timeout: WAIT }).toContain(t("heat_count", { count: 2 }));
     expect(await pageScrolls(teacher)).toBe(false);
+    // With the alert up, the whole meter is still on screen beside the grid.
+    await inView(teacher, teacher.locator(".lost-alert"), "the lost alert");
+    await inView(teacher, teacher.locator(".meter-panel svg"), "the live meter's chart");
+    await inView(teacher, teacher.locator(".meter-table"), "the live meter's table");
     await evidence(teacher, "11-console-live");
 
     // --- The learner's video: volume, fullscreen, picture-in-picture ------------------------------
