@@ -179,6 +179,19 @@ describe("layouts people use", () => {
     expect(video.y).toBeLessThan(PHONE.height / 6);
     await inView(phone, input, "the phone's chat input while typing");
     expect(await phone.evaluate(() => window.scrollY)).toBe(0);
+    // The on-screen keyboard: the page asks for `interactive-widget=resizes-content`, so on a
+    // phone the keyboard shrinks the viewport (here by a typical 336 px). The video stays on top
+    // (smaller, the site's top bar stepping aside), the input just above the keyboard, and the
+    // page still does not scroll.
+    await phone.setViewportSize({ width: PHONE.width, height: PHONE.height - 336 });
+    await expect.poll(() => phone.evaluate(() => window.innerHeight), { timeout: WAIT }).toBe(PHONE.height - 336);
+    const videoOverKeyboard = await inView(phone, phone.locator(".video"), "the phone's video over the keyboard");
+    expect(videoOverKeyboard.y).toBeLessThanOrEqual(before.y);
+    await inView(phone, input, "the phone's chat input over the keyboard");
+    expect(await pageScrolls(phone)).toBe(false);
+    expect(await input.evaluate((el) => el === document.activeElement)).toBe(true);
+    await evidence(phone, "08-phone-keyboard");
+    await phone.setViewportSize(PHONE);
     expect(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
     await phone.getByLabel(t("chat_question")).check();
     await phone.getByRole("button", { name: t("chat_send"), exact: true }).click();
