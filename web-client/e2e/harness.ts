@@ -10,7 +10,7 @@ import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, type Locator, type Page, chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const clientRoot = path.resolve(here, "..");
@@ -237,6 +237,12 @@ export async function launchChromium(): Promise<Browser> {
       "--autoplay-policy=no-user-gesture-required",
     ],
   });
+}
+
+/** The chat lines the node delivered (they carry their offset) holding `text`: not a copy still
+ * waiting to be sent, which the same log shows marked as unsent. */
+export function chatLine(page: Page, text: string): Locator {
+  return page.locator('[role="log"] li[data-offset]').filter({ hasText: text });
 }
 
 export function artifactPath(name: string): string {

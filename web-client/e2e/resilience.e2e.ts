@@ -6,7 +6,7 @@ import http from "node:http";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { t } from "../src/i18n";
-import { Relay, type Server, WAIT, artifactPath, integration, launchChromium, startServer } from "./harness";
+import { type Server, Relay, WAIT, artifactPath, chatLine, integration, launchChromium, startServer } from "./harness";
 
 let server: Server;
 let relay: Relay;
@@ -48,10 +48,6 @@ async function enterDemo(page: Page): Promise<void> {
   await page.locator('li[data-lecture="demo"] button.primary').click();
   await page.waitForURL(/\/room\/demo$/);
   await connected(page);
-}
-
-function chatLine(page: Page, text: string) {
-  return page.locator('[role="log"] li').filter({ hasText: text });
 }
 
 /** A screenshot of what the person sees (`full`: the whole page). */

@@ -4,7 +4,7 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Lang, t } from "../src/i18n";
-import { Relay, type Server, WAIT, artifactPath, integration, launchChromium, startServer } from "./harness";
+import { type Server, Relay, WAIT, artifactPath, chatLine, integration, launchChromium, startServer } from "./harness";
 
 let server: Server;
 let relay: Relay;
@@ -104,21 +104,23 @@ async function clickSeat(page: Page, row: number, col: number): Promise<void> {
   await page.mouse.click(box.x + (col + 0.5) * cell - scroll.left, box.y + (row + 0.5) * cell - scroll.top);
 }
 
-function chatLine(page: Page, text: string) {
-  return page.locator('[role="log"] li').filter({ hasText: text });
-}
-
 /** Staff: opens a chat line's menu and picks `items` in turn (a submenu, then its choice). */
 async function moderate(page: Page, text: string, items: string[]): Promise<void> {
   await chatLine(page, text).first().locator(".chat-menu-button").click();
   for (const name of items) await page.getByRole("menuitem", { name, exact: true }).click();
 }
 
+/** Types and sends a line, and waits for the node to deliver it back. */
 async function say(page: Page, text: string, question = false, l: Lang = "ja"): Promise<void> {
+  await type(page, text, question, l);
+  await chatLine(page, text).first().waitFor();
+}
+
+/** Types and sends a line without waiting for it (offline, it stays in the log as unsent). */
+async function type(page: Page, text: string, question = false, l: Lang = "ja"): Promise<void> {
   await page.locator("#chat-input").fill(text);
   if (question) await page.getByLabel(t("chat_question", {}, l)).check();
   await page.getByRole("button", { name: t("chat_send", {}, l), exact: true }).click();
-  await chatLine(page, text).first().waitFor();
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -272,8 +274,9 @@ describe("a lecture in the browser", () => {
     await waitSeat(instructor, 0, 0, t("seat_away", { nickname: "たろう" }));
     await say(instructor, "聞こえていますか？");
     // What he types meanwhile is kept, shown as not yet sent …
-    await say(taro, "切れている間に書きました");
-    expect(await taro.locator("li.chat-line.unsent").filter({ hasText: "切れている間に書きました" }).count()).toBe(1);
+    await type(taro, "切れている間に書きました");
+    await taro.locator("li.chat-line.unsent").filter({ hasText: "切れている間に書きました" }).waitFor();
+    expect(await chatLine(taro, "切れている間に書きました").count()).toBe(0);
     await shot(taro, "06-room-reconnecting");
     relay.restore();
     await connected(taro);
