@@ -250,6 +250,41 @@ export function artifactPath(name: string): string {
   return path.join(artifacts, name);
 }
 
+/** A lecture the portal announces through the integration API: starting `startsInMin` minutes
+ * from now, taught by demo-instructor, bought (paid by card) by each of `buyers`. */
+export async function portalLecture(
+  server: Server,
+  id: string,
+  lecture: { title: string; startsInMin: number; minutes?: number; rows: number; cols: number; buyers: string[] },
+): Promise<void> {
+  const startsAt = Date.now() + lecture.startsInMin * 60_000;
+  await integration(server, "PUT", `/api/v1/integration/lectures/${id}`, {
+    title: lecture.title,
+    starts_at: startsAt,
+    ends_at: startsAt + (lecture.minutes ?? 90) * 60_000,
+    rows: lecture.rows,
+    cols: lecture.cols,
+    staff: [{ account: "demo-instructor", role: "instructor" }],
+  });
+  for (const buyer of lecture.buyers) {
+    await integration(server, "PUT", `/api/v1/integration/purchases/${id}-${buyer}`, {
+      buyer,
+      lecture: id,
+      quantity: 1,
+      modality: "online",
+      payment_method: "card",
+      status: "paid",
+    });
+  }
+}
+
+/** From My page, enters the lecture `id` and waits until the room is connected. */
+export async function enterFromMyPage(page: Page, id: string): Promise<void> {
+  await page.locator(`li[data-lecture="${id}"] button.primary`).click();
+  await page.waitForURL(new RegExp(`/room/${id}$`));
+  await page.locator('[data-status="connected"]').waitFor({ timeout: WAIT });
+}
+
 /** A call to the portal's integration API; throws unless it answers 2xx. */
 export async function integration(server: Server, method: string, path: string, body: unknown): Promise<void> {
   const response = await fetch(`${server.url}${path}`, {

@@ -6,7 +6,7 @@ import http from "node:http";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { t } from "../src/i18n";
-import { type Server, Relay, WAIT, artifactPath, chatLine, integration, launchChromium, startServer } from "./harness";
+import { type Server, Relay, WAIT, artifactPath, chatLine, enterFromMyPage, launchChromium, portalLecture, startServer } from "./harness";
 
 let server: Server;
 let relay: Relay;
@@ -159,27 +159,9 @@ describe("never missing the moment", () => {
 
   it("comes back as soon as the browser says the network is back, whatever the back-off had reached", async () => {
     // A lecture not live yet, where the back-off grows beyond the live one's two seconds.
-    const startsAt = Date.now() + 20 * 60_000;
-    await integration(server, "PUT", "/api/v1/integration/lectures/calm", {
-      title: "静かな講座 / A calm lecture",
-      starts_at: startsAt,
-      ends_at: startsAt + 60 * 60_000,
-      rows: 3,
-      cols: 4,
-      staff: [{ account: "demo-instructor", role: "instructor" }],
-    });
-    await integration(server, "PUT", "/api/v1/integration/purchases/calm-taro", {
-      buyer: "demo-taro",
-      lecture: "calm",
-      quantity: 1,
-      modality: "online",
-      payment_method: "card",
-      status: "paid",
-    });
+    await portalLecture(server, "calm", { title: "静かな講座 / A calm lecture", startsInMin: 20, minutes: 60, rows: 3, cols: 4, buyers: ["demo-taro"] });
     const taro = await signedIn(server.url, "demo-taro");
-    await taro.locator('li[data-lecture="calm"] button.primary').click();
-    await taro.waitForURL(/\/room\/calm$/);
-    await connected(taro);
+    await enterFromMyPage(taro, "calm");
 
     await taro.context().setOffline(true);
     const status = taro.locator('[data-status="reconnecting"]');

@@ -4,7 +4,7 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Lang, t } from "../src/i18n";
-import { type Server, Relay, WAIT, artifactPath, chatLine, integration, launchChromium, startServer } from "./harness";
+import { type Server, Relay, WAIT, artifactPath, chatLine, enterFromMyPage, launchChromium, portalLecture, startServer } from "./harness";
 
 let server: Server;
 let relay: Relay;
@@ -348,31 +348,11 @@ describe("a lecture in the browser", () => {
   });
 
   it("gives staff the raised hands in order, the questions by votes, and the muted learners", async () => {
-    const startsAt = Date.now() + 15 * 60_000;
-    await integration(server, "PUT", "/api/v1/integration/lectures/qa", {
-      title: "質疑応答 / Questions and answers",
-      starts_at: startsAt,
-      ends_at: startsAt + 90 * 60_000,
-      rows: 4,
-      cols: 6,
-      staff: [{ account: "demo-instructor", role: "instructor" }],
-    });
-    for (const buyer of ["demo-taro", "demo-hanako"]) {
-      await integration(server, "PUT", `/api/v1/integration/purchases/qa-${buyer}`, {
-        buyer,
-        lecture: "qa",
-        quantity: 1,
-        modality: "online",
-        payment_method: "card",
-        status: "paid",
-      });
-    }
+    await portalLecture(server, "qa", { title: "質疑応答 / Questions and answers", startsInMin: 15, rows: 4, cols: 6, buyers: ["demo-taro", "demo-hanako"] });
     const enter = async (user: string) => {
       const page = await open(server.url);
       await signIn(page, user);
-      await page.locator('li[data-lecture="qa"] button.primary').click();
-      await page.waitForURL(/\/room\/qa$/);
-      await connected(page);
+      await enterFromMyPage(page, "qa");
       return page;
     };
     const teacher = await enter("demo-instructor");
@@ -450,31 +430,11 @@ describe("a lecture in the browser", () => {
   });
 
   it("broadcasts the instructor's camera to learners once the lecture is live", async () => {
-    const startsAt = Date.now() + 15 * 60_000;
-    await integration(server, "PUT", "/api/v1/integration/lectures/video", {
-      title: "映像の講座 / A lecture with video",
-      starts_at: startsAt,
-      ends_at: startsAt + 90 * 60_000,
-      rows: 4,
-      cols: 6,
-      staff: [{ account: "demo-instructor", role: "instructor" }],
-    });
-    for (const buyer of ["demo-taro", "demo-hanako"]) {
-      await integration(server, "PUT", `/api/v1/integration/purchases/video-${buyer}`, {
-        buyer,
-        lecture: "video",
-        quantity: 1,
-        modality: "online",
-        payment_method: "card",
-        status: "paid",
-      });
-    }
+    await portalLecture(server, "video", { title: "映像の講座 / A lecture with video", startsInMin: 15, rows: 4, cols: 6, buyers: ["demo-taro", "demo-hanako"] });
     const enter = async (user: string) => {
       const page = await open(server.url);
       await signIn(page, user);
-      await page.locator('li[data-lecture="video"] button.primary').click();
-      await page.waitForURL(/\/room\/video$/);
-      await connected(page);
+      await enterFromMyPage(page, "video");
       return page;
     };
     const frames = async (page: Page) => Number(await page.locator(".video").getAttribute("data-frames-decoded"));
@@ -509,31 +469,11 @@ describe("a lecture in the browser", () => {
   });
 
   it("seats thousands: a 60 x 100 grid scrolls, zooms and seats by keyboard and mouse", async () => {
-    const startsAt = Date.now() + 20 * 60_000;
-    await integration(server, "PUT", "/api/v1/integration/lectures/big", {
-      title: "大講堂 / The big hall",
-      starts_at: startsAt,
-      ends_at: startsAt + 90 * 60_000,
-      rows: 60,
-      cols: 100,
-      staff: [{ account: "demo-instructor", role: "instructor" }],
-    });
-    for (const buyer of ["demo-taro", "demo-hanako"]) {
-      await integration(server, "PUT", `/api/v1/integration/purchases/big-${buyer}`, {
-        buyer,
-        lecture: "big",
-        quantity: 1,
-        modality: "online",
-        payment_method: "card",
-        status: "paid",
-      });
-    }
+    await portalLecture(server, "big", { title: "大講堂 / The big hall", startsInMin: 20, rows: 60, cols: 100, buyers: ["demo-taro", "demo-hanako"] });
     const enterBig = async (user: string) => {
       const page = await open(server.url);
       await signIn(page, user);
-      await page.locator('li[data-lecture="big"] button.primary').click();
-      await page.waitForURL(/\/room\/big$/);
-      await connected(page);
+      await enterFromMyPage(page, "big");
       return page;
     };
     const teacher = await enterBig("demo-instructor");
