@@ -278,6 +278,13 @@ export async function portalLecture(
   }
 }
 
+/** On the demo's sign-in page: signs in as the demo account `user` and waits for My page. */
+export async function signIn(page: Page, user: string): Promise<void> {
+  await page.locator(`button[data-user="${user}"]`).click();
+  await page.waitForURL(/\/lectures$/);
+  await page.locator(".card").first().waitFor();
+}
+
 /** From My page, enters the lecture `id` and waits until the room is connected. */
 export async function enterFromMyPage(page: Page, id: string): Promise<void> {
   await page.locator(`li[data-lecture="${id}"] button.primary`).click();

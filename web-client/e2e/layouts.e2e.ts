@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { t } from "../src/i18n";
 import { axeViolations } from "./axe";
-import { type Server, WAIT, artifactPath, launchChromium, startServer } from "./harness";
+import { type Server, WAIT, artifactPath, enterFromMyPage, launchChromium, signIn, startServer } from "./harness";
 
 let server: Server;
 let browser: Browser;
@@ -35,18 +35,6 @@ async function open(viewport: { width: number; height: number }, touch = false):
   page.on("dialog", (d) => void d.accept());
   await page.goto(`${server.url}/sign-in`);
   return page;
-}
-
-async function signIn(page: Page, user: string): Promise<void> {
-  await page.locator(`button[data-user="${user}"]`).click();
-  await page.waitForURL(/\/lectures$/);
-  await page.locator(".card").first().waitFor();
-}
-
-async function enter(page: Page): Promise<void> {
-  await page.locator('li[data-lecture="demo"] button.primary').click();
-  await page.waitForURL(/\/room\/demo$/);
-  await page.locator('[data-status="connected"]').waitFor();
 }
 
 /** Screenshot, and axe's verdict on the page in this state. */
@@ -112,7 +100,7 @@ describe("layouts people use", () => {
     await evidence(check, "03-connection-check");
 
     // --- The console: one screen, End only once started -----------------------------------------
-    await enter(teacher);
+    await enterFromMyPage(teacher, "demo");
     const end = teacher.getByRole("button", { name: t("console_end") });
     expect(await end.isDisabled()).toBe(true);
     expect(await pageScrolls(teacher)).toBe(false);
@@ -124,7 +112,7 @@ describe("layouts people use", () => {
     // --- A learner on a laptop: the seat grid first, everything on one screen --------------------
     const taro = await open(LAPTOP);
     await signIn(taro, "demo-taro");
-    await enter(taro);
+    await enterFromMyPage(taro, "demo");
     const taroGrid = await inView(taro, taro.locator(".seats.first-step .grid-scroller"), "the seat grid on entry");
     // It is the first thing under the header, not somewhere below the video.
     const taroVideo = await taro.locator(".video").boundingBox();
@@ -145,7 +133,7 @@ describe("layouts people use", () => {
     // A taken seat says so.
     const hanako = await open(LAPTOP);
     await signIn(hanako, "demo-hanako");
-    await enter(hanako);
+    await enterFromMyPage(hanako, "demo");
     // Wait until Hanako's grid shows Taro's seat taken before clicking it.
     await expect.poll(() => hanako.locator("#seat-0-0").textContent(), { timeout: WAIT }).not.toContain(t("seat_empty"));
     await clickSeat(hanako, 0, 0);
@@ -158,7 +146,7 @@ describe("layouts people use", () => {
     // --- A learner on a phone: video on top, tabs, the video stays while typing -------------------
     const phone = await open(PHONE, true);
     await signIn(phone, "demo-html");
-    await enter(phone);
+    await enterFromMyPage(phone, "demo");
     await phone.locator('[role="tab"][data-tab="seats"][aria-selected="true"]').waitFor();
     // Words for touch, not for a mouse.
     await phone.getByText(t("no_seat_touch")).waitFor();

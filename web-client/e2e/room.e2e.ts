@@ -4,7 +4,7 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Lang, t } from "../src/i18n";
-import { type Server, Relay, WAIT, artifactPath, chatLine, enterFromMyPage, launchChromium, portalLecture, startServer } from "./harness";
+import { Relay, type Server, WAIT, artifactPath, chatLine, enterFromMyPage, launchChromium, portalLecture, signIn, startServer } from "./harness";
 
 let server: Server;
 let relay: Relay;
@@ -38,18 +38,6 @@ async function open(base: string, viewport = { width: 1280, height: 900 }): Prom
   });
   await page.goto(`${base}/sign-in`);
   return page;
-}
-
-async function signIn(page: Page, user: string): Promise<void> {
-  await page.locator(`button[data-user="${user}"]`).click();
-  await page.waitForURL(/\/lectures$/);
-  await page.locator(".card").first().waitFor();
-}
-
-async function enterDemo(page: Page): Promise<void> {
-  await page.locator('li[data-lecture="demo"] button.primary').click();
-  await page.waitForURL(/\/room\/demo$/);
-  await connected(page);
 }
 
 async function connected(page: Page): Promise<void> {
@@ -176,10 +164,10 @@ describe("a lecture in the browser", () => {
     await signIn(html, "demo-html");
 
     // --- Into the room ----------------------------------------------------------------------
-    await enterDemo(instructor);
+    await enterFromMyPage(instructor, "demo");
     await instructor.getByText(t("console_title")).first().waitFor();
-    await enterDemo(taro);
-    await enterDemo(html);
+    await enterFromMyPage(taro, "demo");
+    await enterFromMyPage(html, "demo");
     await taro.locator('.video[data-phase="doors_open"]').getByText(t("video_waiting")).waitFor();
 
     // Sitting: Taro clicks a cell, the other learner uses the keyboard.
@@ -310,7 +298,7 @@ describe("a lecture in the browser", () => {
     // --- A phone-sized screen, and English ----------------------------------------------------
     const phone = await open(server.url, { width: 390, height: 844 });
     await signIn(phone, "demo-hanako");
-    await enterDemo(phone);
+    await enterFromMyPage(phone, "demo");
     await phone.getByRole("tablist").waitFor();
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
