@@ -332,11 +332,9 @@ impl task::RoomHost for Rooms {
         }
     }
 
-    /// A full queue loses the record (with a warning) rather than slowing the room.
+    /// Never waits: a full queue loses attendance (with a warning), not a start, end or ban.
     fn record(&self, record: Record) {
-        if self.parts.records.try_send(record).is_err() {
-            warn!("attendance queue full; a record was dropped");
-        }
+        crate::records::hand_over(&self.parts.records, record);
     }
 
     /// The same on every node that applies the room's log (so the records are written once
