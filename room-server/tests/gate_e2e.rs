@@ -943,6 +943,24 @@ async fn the_openapi_document_covers_every_http_endpoint() {
     for status in ["200", "401", "403", "404", "429", "503"] {
         assert!(ticket[status].is_object(), "ticket response {status}");
     }
+    // Refusals before any handler: a long path on every operation, a large body where one is sent.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("a path item") {
+            assert!(
+                op["responses"]["414"].is_object(),
+                "{method} {path} documents 414"
+            );
+            if op.get("requestBody").is_some() {
+                assert!(
+                    op["responses"]["413"].is_object(),
+                    "{method} {path} documents 413"
+                );
+            }
+        }
+    }
+    assert!(
+        doc["paths"]["/api/v1/integration/lectures/{id}"]["put"]["responses"]["413"].is_object()
+    );
     let socket = &doc["paths"]["/ws/lectures/{lecture}"]["get"]["responses"];
     for status in ["101", "400", "403", "404", "429", "503"] {
         assert!(socket[status].is_object(), "room socket response {status}");
