@@ -358,9 +358,7 @@ proptest! {
                     prop_assert_eq!(before, after, "a refused command changes nothing");
                 },
                 // Once a tick sent every change, what everyone drew agrees with the room.
-                Step::Wait(_) => if !sim.room.grid.has_changes() {
-                    sim.assert_everyone_sees_the_grid();
-                },
+                Step::Wait(_) if !sim.room.grid.has_changes() => sim.assert_everyone_sees_the_grid(),
                 _ => {}
             }
             sim.room.assert_invariants();
