@@ -5,7 +5,8 @@ use e2e as common;
 
 use common::{
     Door, Got, LECTURE, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, chat_of,
-    everyone_sees_one_chat_order, learners_on, processes, race_for_seat, texts,
+    everyone_sees_one_chat_order, learners_on, more_processes, processes, processes_with,
+    race_for_seat, texts,
 };
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Replay};
@@ -522,5 +523,97 @@ async fn a_quiet_lecture_keeps_its_time_when_the_time_keeper_freezes() {
     assert!(
         (5..=24).contains(&added),
         "{added} entries in 4 s with the keeper frozen: a tick every two periods or more"
+    );
+}
+
+/// Waits (bounded) until `done` holds, checking every 50 ms.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_added_to_a_long_lecture_starts_from_its_snapshot_and_resumes_a_learner_exactly() {
+    let redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("room-server-snapshot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    // A snapshot every 100 entries: 300 lines make several, and the log is trimmed behind them.
+    let nodes = processes_with(
+        &redis,
+        &dir,
+        2,
+        "[room]\nseat_grace_secs = 120\nchat_burst = 1000000\nsnapshot_every_entries = 100\nsnapshot_every_secs = 3600\n[limits]\ncommands_per_sec = 10000\ncommand_burst = 10000\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
+    );
+    let seat = Seat::new(2, 3);
+    let (mut taro, welcome) = nodes[0].enter("u1", "taro", Role::Learner).await;
+    let (mut hanako, _) = nodes[1].enter("u2", "hanako", Role::Learner).await;
+    taro.send(&ClientMsg::TakeSeat { seat }).await;
+    let say = |text: String| ClientMsg::Chat {
+        text,
+        question: false,
+    };
+    hanako.send(&say("before".into())).await;
+    let seen = taro.recv_until(chat_of).await.offset();
+    drop(taro);
+    let missed = 300u64;
+    for i in 0..missed {
+        hanako.send(&say(format!("missed {i}"))).await;
+    }
+    let mut last = ChatOffset(0);
+    while last < ChatOffset(missed + 1) {
+        last = hanako.recv_until(chat_of).await.offset();
+    }
+    // Snapshots were written, and the log no longer holds the lecture's start.
+    let log = format!("lecture:{LECTURE}:log");
+    let count = format!("lecture:{LECTURE}:count");
+    let snapshot = format!("lecture:{LECTURE}:snapshot:1");
+    until("a snapshot of the last hundred entries", || {
+        redis.number(&["HGET", &snapshot, "n"]) + 200 >= redis.number(&["GET", &count])
+    })
+    .await;
+    let entries = redis.number(&["GET", &count]);
+    let kept = redis.stream_len(&log);
+    assert!(
+        kept < entries - 100,
+        "the log was trimmed behind the snapshots: {kept} of {entries} entries kept"
+    );
+
+    // A node added now starts from the snapshot; Taro comes back through it.
+    let late = more_processes(&redis, &dir, 1).pop().expect("a node");
+    let resume = ResumeFrom {
+        epoch: welcome.epoch,
+        offset: seen,
+    };
+    let (mut back, returned) = late
+        .enter_resuming("u1", "taro", Role::Learner, Some(resume))
+        .await;
+    assert_eq!(returned.your_seat, Some(seat), "the held seat comes back");
+    assert_eq!(returned.replay, Replay::Missed);
+    assert_eq!(
+        texts(&returned.chat),
+        (0..missed)
+            .map(|i| format!("missed {i}"))
+            .collect::<Vec<_>>(),
+        "exactly the missed lines"
+    );
+    // Someone new on the late node sees the room as the others do.
+    let (_obs, fresh) = late.enter("u3", "obs", Role::Learner).await;
+    assert_eq!(fresh.last_offset, ChatOffset(missed + 1));
+    assert_eq!(fresh.occupancy.occupied.count(), 1, "the one seat taken");
+    hanako.send(&say("after".into())).await;
+    assert_eq!(
+        back.recv_until(chat_of).await.offset(),
+        ChatOffset(missed + 2),
+        "no gap, no duplicate"
+    );
+    let (_, metrics) = late.get("/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("room_snapshot_restores_total ") && !l.ends_with(" 0")),
+        "the late node started from a snapshot"
     );
 }

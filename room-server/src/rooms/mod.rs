@@ -9,6 +9,7 @@
 //! - [`route_bus`]: the gate's events (revocations, cancellations, new times) into the rooms.
 
 mod rules;
+pub(crate) mod snapshot;
 pub(crate) mod task;
 
 use crate::bus::{Bus, BusEvent};
@@ -410,6 +411,12 @@ async fn open_room(
                     pending,
                     entries,
                     stop,
+                    snapshots: snapshot::Snapshots::new(
+                        redis.clone(),
+                        spec.id.clone(),
+                        parts.room.snapshot_every_entries,
+                        Duration::from_secs(parts.room.snapshot_every_secs),
+                    ),
                 },
             )
         }
