@@ -617,3 +617,62 @@ async fn a_node_added_to_a_long_lecture_starts_from_its_snapshot_and_resumes_a_l
         "the late node started from a snapshot"
     );
 }
+
+/// A benchmark, run on demand (release build, quiet machine):
+/// `cargo test --release -p e2e --test cluster -- --ignored --nocapture opening`.
+/// A lecture's log grows to `entries` entries (the instructor chatting as fast as the node
+/// appends); then a node added to it lets a learner in: the time from the learner's `hello` to
+/// its welcome on the new node (which opens the lecture from the snapshot and the entries after
+/// it), for a short and a long log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: minutes of appends; run on demand"]
+async fn opening_a_lecture_costs_the_same_after_a_hundred_thousand_or_a_million_entries() {
+    let mut figures = Vec::new();
+    for entries in [100_000u64, 1_000_000] {
+        let redis = RedisServer::start();
+        let dir =
+            std::env::temp_dir().join(format!("room-server-open-{}-{entries}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let first = processes_with(
+            &redis,
+            &dir,
+            1,
+            "[limits]\ncommands_per_sec = 1000000\ncommand_burst = 1000000\noutbound_queue = 1000000\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
+        );
+        let (mut teacher, _) = first[0].enter("t", "先生", Role::Instructor).await;
+        let count = format!("lecture:{LECTURE}:count");
+        let started = std::time::Instant::now();
+        let mut sent = 0u64;
+        while redis.number(&["GET", &count]) < entries {
+            for _ in 0..5_000 {
+                teacher
+                    .send(&ClientMsg::Chat {
+                        text: format!("line {sent}"),
+                        question: false,
+                    })
+                    .await;
+                sent += 1;
+            }
+            // Keep reading, so the node never takes the instructor for a slow consumer.
+            while let Some(Got::Msg(_)) = teacher
+                .next_within(std::time::Duration::from_millis(1))
+                .await
+            {}
+        }
+        let filled = started.elapsed();
+        let snapshot = format!("lecture:{LECTURE}:snapshot:1");
+        let late = more_processes(&redis, &dir, 1).pop().expect("a node");
+        let hello = std::time::Instant::now();
+        let (_learner, welcome) = late.enter("u1", "taro", Role::Learner).await;
+        let open = hello.elapsed();
+        assert!(welcome.last_offset.0 > 0);
+        let kept = redis.stream_len(&format!("lecture:{LECTURE}:log"));
+        let snapshot_n = redis.number(&["HGET", &snapshot, "n"]);
+        eprintln!(
+            "{entries} entries (written in {filled:?}): the stream keeps {kept}, the snapshot is of entry {snapshot_n}; \
+             a node added then welcomed its first learner in {open:?}"
+        );
+        figures.push(open);
+    }
+    assert!(figures.iter().all(|t| t.as_secs_f64() < 2.0), "{figures:?}");
+}
