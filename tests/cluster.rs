@@ -676,3 +676,145 @@ async fn opening_a_lecture_costs_the_same_after_a_hundred_thousand_or_a_million_
     }
     assert!(figures.iter().all(|t| t.as_secs_f64() < 2.0), "{figures:?}");
 }
+
+/// Each learner says three lines tagged `tag`, then everyone reads for half a second.
+async fn talk_round(learners: &mut [common::Learner], tag: &str) {
+    for (i, l) in learners.iter_mut().enumerate() {
+        for k in 0..3 {
+            l.say(&format!("{tag} {i}.{k}")).await;
+        }
+    }
+    join_all(
+        learners
+            .iter_mut()
+            .map(|l| l.pump(std::time::Duration::from_millis(500))),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_added_drained_and_killed_mid_lecture_lose_no_word_no_seat_and_no_press() {
+    let redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("room-server-four-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    // Seats held a minute: every learner is back well within it.
+    let mut nodes = processes_with(
+        &redis,
+        &dir,
+        3,
+        "[room]\nseat_grace_secs = 60\nchat_burst = 1000000\nreaction_burst = 1000\n[limits]\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
+    );
+    // Nine learners, three on each node; each sits in a seat of its own and presses once.
+    let mut learners = learners_on(&nodes, 9).await;
+    for (i, l) in learners.iter_mut().enumerate() {
+        let seat = Seat::new(
+            u16::try_from(i / 5).expect("small"),
+            u16::try_from(i % 5).expect("small"),
+        );
+        l.send(&ClientMsg::TakeSeat { seat }).await;
+        l.send(&ClientMsg::React {
+            emotion: "good".into(),
+        })
+        .await;
+    }
+    talk_round(&mut learners, "three nodes").await;
+
+    // A fourth node joins; the load balancer moves node 0's learners to it.
+    let fourth = more_processes(&redis, &dir, 1).pop().expect("a node");
+    let d = fourth.url(LECTURE);
+    for (i, l) in learners.iter_mut().enumerate() {
+        let stay = [nodes[1].url(LECTURE), nodes[2].url(LECTURE)];
+        l.come_back_through(match i % 3 {
+            0 => vec![d.clone()],
+            1 => vec![stay[0].clone(), d.clone()],
+            _ => vec![stay[1].clone(), d.clone()],
+        });
+        if i % 3 == 0 {
+            l.drop_connection();
+        }
+    }
+    talk_round(&mut learners, "four nodes").await;
+
+    // Node 1 drains (its learners come back through the fourth), then node 2 dies (kill -9),
+    // while everyone goes on talking.
+    nodes[1].signal("TERM");
+    talk_round(&mut learners, "draining").await;
+    nodes[2].kill();
+    talk_round(&mut learners, "killed").await;
+    for l in &mut learners {
+        l.send(&ClientMsg::React {
+            emotion: "good".into(),
+        })
+        .await;
+    }
+    // Until everything said is acknowledged and heard by everyone (bounded).
+    let deadline = tokio::time::Instant::now() + WAIT * 3;
+    loop {
+        join_all(
+            learners
+                .iter_mut()
+                .map(|l| l.pump(std::time::Duration::from_millis(300))),
+        )
+        .await;
+        let said: Vec<String> = ["three nodes", "four nodes", "draining", "killed"]
+            .iter()
+            .flat_map(|tag| (0..9).flat_map(move |i| (0..3).map(move |k| format!("{tag} {i}.{k}"))))
+            .collect();
+        let done = learners.iter().all(|l| l.pending.is_empty())
+            && learners
+                .iter()
+                .all(|l| said.iter().all(|t| l.count(t) == 1));
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not everything said reached everyone once: {:?}",
+            learners
+                .iter()
+                .map(|l| (
+                    l.user.clone(),
+                    l.pending.len(),
+                    said.iter().filter(|t| l.count(t) != 1).count()
+                ))
+                .collect::<Vec<_>>()
+        );
+    }
+    // Nobody heard anything twice (each learner checks offsets as it goes: no gap, no repeat).
+    for l in &learners {
+        assert!(l.refused.is_empty(), "{}: refused {:?}", l.user, l.refused);
+    }
+    // Every seat kept, as an instructor entering now sees it; and every press counted once.
+    let (mut teacher, welcome) = fourth.enter("t", "先生", Role::Instructor).await;
+    let seats: std::collections::BTreeSet<Seat> =
+        welcome.seats.iter().flatten().map(|s| s.seat).collect();
+    for (i, l) in learners.iter().enumerate() {
+        let seat = Seat::new(
+            u16::try_from(i / 5).expect("small"),
+            u16::try_from(i % 5).expect("small"),
+        );
+        assert_eq!(l.seat, Some(seat), "{} keeps its seat", l.user);
+        assert!(seats.contains(&seat), "the room shows {}'s seat", l.user);
+    }
+    assert_eq!(seats.len(), 9);
+    for l in &mut learners {
+        l.send(&ClientMsg::React {
+            emotion: "i_see".into(),
+        })
+        .await;
+    }
+    let totals = teacher
+        .recv_until(|m| match m {
+            ServerMsg::Meter(m) if m.totals.get(&"i_see".into()).copied() == Some(9) => {
+                Some(m.totals.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        totals.get(&"good".into()).copied(),
+        Some(18),
+        "every press once: {totals:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

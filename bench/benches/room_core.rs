@@ -291,10 +291,11 @@ fn fanout(c: &mut Criterion) {
     bench_step(c, "take_seat_tick", Lecture::take_seat_and_tick, |n| {
         Fanout {
             // Two seats (one freed, one taken): to the instructor with occupants, to the
-            // learners by number.
+            // learners by number; and the mover is told its own seat.
             update: 2,
             seat_changes: 4,
-            recipients: n + 1,
+            other: 1,
+            recipients: n + 2,
             ..Fanout::default()
         }
     });
