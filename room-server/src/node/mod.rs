@@ -124,6 +124,7 @@ impl Node {
         let sessions = TaskTracker::new();
         crate::web::warn_if_missing(&config.web_root);
         let mut signaling = config.media.signaling();
+        signaling.recording_min_free_bytes = config.archive.min_free_mb.saturating_mul(1 << 20);
         if let Some(port) = config.media.ice_tcp_port {
             let addr = SocketAddr::new(signaling.bind_ip, port);
             let mux = signaling::TcpMux::bind(addr)
