@@ -167,7 +167,9 @@ fn make_archive(args: MakeArchiveArgs) -> anyhow::Result<()> {
             ArchiveStore::from_settings(&config.archive, config.media.recording_dir.as_deref())?
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let manifest = runtime.block_on(room_server::archive::make_archive(
         &args.recording,
         &LectureId::from(args.lecture.as_str()),

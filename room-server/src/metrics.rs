@@ -63,6 +63,8 @@ pub struct Metrics {
     pub archive_failures_total: Counter,
     /// Expired archives deleted since start.
     pub archives_expired_total: Counter,
+    /// Track recordings stopped for low disk space (counted when the broadcast closes).
+    pub recording_disk_stops_total: Counter,
     /// Connection-check sockets (`/ws/check`) open now.
     pub check_connections_active: Gauge,
     /// WebRTC probes (a connection check's `media_offer`) made since start.
@@ -135,6 +137,7 @@ impl Default for Metrics {
             archives_made_total: Counter::default(),
             archive_failures_total: Counter::default(),
             archives_expired_total: Counter::default(),
+            recording_disk_stops_total: Counter::default(),
             check_connections_active: Gauge::default(),
             check_probes_total: Counter::default(),
             check_probes_active: Gauge::default(),
@@ -216,6 +219,11 @@ impl Metrics {
             "room_archives_expired",
             "Expired lecture archives deleted",
             self.archives_expired_total.clone(),
+        );
+        r.register(
+            "room_recording_disk_stops",
+            "Track recordings stopped for low disk space",
+            self.recording_disk_stops_total.clone(),
         );
         r.register(
             "room_check_connections_active",
