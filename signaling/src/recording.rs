@@ -291,6 +291,10 @@ struct Job {
 }
 
 /// Whether the file system holding `dir` has fewer than `min` bytes free for us.
+#[allow(
+    clippy::useless_conversion,
+    reason = "statvfs's field types differ between platforms"
+)]
 fn disk_low(dir: &Path, min: u64) -> bool {
     if min == 0 {
         return false;
