@@ -81,6 +81,13 @@ pub struct Metrics {
     pub redis_round_trip: Histogram,
     /// Seconds from a room socket's upgrade to its welcome being queued.
     pub join: Histogram,
+    /// Snapshots of rooms this node wrote to Redis.
+    pub snapshots_written_total: Counter,
+    /// Size in bytes of the latest snapshot this node wrote.
+    pub snapshot_bytes: Gauge,
+    /// Rooms this node started from a snapshot (opening a running lecture, or after falling
+    /// behind the trimmed log).
+    pub snapshot_restores_total: Counter,
     /// The media figures, read from the open broadcasts when `/metrics` is asked for.
     media: MediaMetrics,
     /// RTP packets forwarded by broadcasts already closed (the open ones count their own).
@@ -146,6 +153,9 @@ impl Default for Metrics {
             log_append: histogram(LOG_APPEND_BUCKETS),
             redis_round_trip: histogram(REDIS_ROUND_TRIP_BUCKETS),
             join: histogram(JOIN_BUCKETS),
+            snapshots_written_total: Counter::default(),
+            snapshot_bytes: Gauge::default(),
+            snapshot_restores_total: Counter::default(),
             media: MediaMetrics::default(),
             media_forwarded_retired: AtomicU64::new(0),
             media_dropped_retired: AtomicU64::new(0),
@@ -199,6 +209,22 @@ impl Metrics {
             "room_slow_consumers",
             "Clients disconnected for not reading",
             self.slow_consumers_total.clone(),
+        );
+        r.register(
+            "room_snapshots_written",
+            "Snapshots of rooms written to Redis",
+            self.snapshots_written_total.clone(),
+        );
+        r.register_with_unit(
+            "room_snapshot",
+            "Size of the latest room snapshot written",
+            Unit::Bytes,
+            self.snapshot_bytes.clone(),
+        );
+        r.register(
+            "room_snapshot_restores",
+            "Rooms started from a snapshot",
+            self.snapshot_restores_total.clone(),
         );
         r.register(
             "room_rooms_active",

@@ -734,6 +734,24 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `sql` as it is: tests break and mend the schema with it.
+    #[cfg(test)]
+    pub(crate) async fn execute_for_test(&self, sql: &str) {
+        sqlx::query(sql)
+            .execute(&self.pool)
+            .await
+            .expect("test SQL runs");
+    }
+
+    /// The one number `sql` selects (a test's count).
+    #[cfg(test)]
+    pub(crate) async fn count_for_test(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("test SQL runs")
+    }
+
     /// The lectures `account` was removed from without return.
     pub async fn bans_of(&self, account: &str) -> Result<std::collections::BTreeSet<String>> {
         sqlx::query("SELECT lecture_id FROM bans WHERE account_id = $1")

@@ -90,7 +90,7 @@ pub(crate) struct LectureMedia {
 
 /// The lecture's publishing connection as every node holding it agrees (from the log), and
 /// how its node is reached for the relay.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct MediaSource {
     /// The instructor's connection (its high bits name its node).
     pub(crate) conn: ConnId,
