@@ -110,7 +110,10 @@ async fn exercise(store: &ArchiveStore, scratch: &std::path::Path) {
         [l1.clone(), l2.clone()]
     );
     store.delete_lecture(&l1).await.unwrap();
-    assert_eq!(store.list_lectures().await.unwrap(), std::slice::from_ref(&l2));
+    assert_eq!(
+        store.list_lectures().await.unwrap(),
+        std::slice::from_ref(&l2)
+    );
     assert_eq!(store.head(&l1, "camera.webm").await.unwrap(), None);
     store.delete_lecture(&l1).await.unwrap(); // again: nothing to do
 }
