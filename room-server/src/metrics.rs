@@ -57,6 +57,14 @@ pub struct Metrics {
     pub slow_consumers_total: Counter,
     /// Rooms running now.
     pub rooms_active: Gauge,
+    /// Lecture archives made (recording muxed and stored) since start.
+    pub archives_made_total: Counter,
+    /// Lecture archives that could not be made since start.
+    pub archive_failures_total: Counter,
+    /// Expired archives deleted since start.
+    pub archives_expired_total: Counter,
+    /// Track recordings stopped for low disk space (counted when the broadcast closes).
+    pub recording_disk_stops_total: Counter,
     /// Connection-check sockets (`/ws/check`) open now.
     pub check_connections_active: Gauge,
     /// WebRTC probes (a connection check's `media_offer`) made since start.
@@ -133,6 +141,10 @@ impl Default for Metrics {
             commands_in_total: Counter::default(),
             slow_consumers_total: Counter::default(),
             rooms_active: Gauge::default(),
+            archives_made_total: Counter::default(),
+            archive_failures_total: Counter::default(),
+            archives_expired_total: Counter::default(),
+            recording_disk_stops_total: Counter::default(),
             check_connections_active: Gauge::default(),
             check_probes_total: Counter::default(),
             check_probes_active: Gauge::default(),
@@ -218,6 +230,26 @@ impl Metrics {
             "room_rooms_active",
             "Lecture rooms running on this node",
             self.rooms_active.clone(),
+        );
+        r.register(
+            "room_archives_made",
+            "Lecture archives made from this node's recordings",
+            self.archives_made_total.clone(),
+        );
+        r.register(
+            "room_archive_failures",
+            "Lecture archives that could not be made",
+            self.archive_failures_total.clone(),
+        );
+        r.register(
+            "room_archives_expired",
+            "Expired lecture archives deleted",
+            self.archives_expired_total.clone(),
+        );
+        r.register(
+            "room_recording_disk_stops",
+            "Track recordings stopped for low disk space",
+            self.recording_disk_stops_total.clone(),
         );
         r.register(
             "room_check_connections_active",

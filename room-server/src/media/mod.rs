@@ -320,5 +320,8 @@ pub(crate) fn retire(metrics: &Arc<Metrics>, media: Arc<LectureMedia>) {
         media.broadcast.close().await;
         let stats = media.broadcast.stats();
         metrics.retire_media(stats.forwarded_packets, stats.dropped_packets);
+        metrics
+            .recording_disk_stops_total
+            .inc_by(stats.recording_disk_stops);
     });
 }

@@ -69,6 +69,8 @@ pub(crate) struct RoomsParts {
     pub(crate) ticket_key: TicketKey,
     /// Where the rooms' reports go (the record writer's queue).
     pub(crate) records: mpsc::Sender<Record>,
+    /// Where a recorded lecture's archive is stored when it ends; none: not recording.
+    pub(crate) archive: Option<crate::archive::ArchiveStore>,
     pub(crate) metrics: Arc<Metrics>,
     /// Hands the gate's events to the other nodes (through the lecture's log).
     pub(crate) bus: Bus,
@@ -352,6 +354,10 @@ impl task::RoomHost for Rooms {
 
     fn metrics(&self) -> &Arc<Metrics> {
         &self.parts.metrics
+    }
+
+    fn archive_store(&self) -> Option<crate::archive::ArchiveStore> {
+        self.parts.archive.clone()
     }
 
     fn ice_servers_for(&self, conn: ConnId) -> Vec<protocol::IceServer> {

@@ -78,6 +78,8 @@ pub(crate) trait RoomHost: Send + Sync + std::fmt::Debug {
     fn records_stays_of(&self, conn: ConnId) -> bool;
     /// The node's counters.
     fn metrics(&self) -> &Arc<Metrics>;
+    /// Where a recorded lecture's archive goes when it ends; none: this node does not record.
+    fn archive_store(&self) -> Option<crate::archive::ArchiveStore>;
     /// The STUN/TURN servers (with credentials) a connection is told after its welcome.
     fn ice_servers_for(&self, conn: ConnId) -> Vec<protocol::IceServer>;
 }
@@ -419,6 +421,8 @@ pub(crate) async fn run(
     // With Redis: a tick this node left to the lecture's time keeper (see `keeps_time`), and
     // the moment it submits one itself if none has come from the log by then.
     let mut deferred: Option<Instant> = None;
+    // When the lecture went live (the archive's time 0).
+    let mut live_since: Option<UnixMillis> = None;
     loop {
         if let Log::Local(local) = &mut log {
             while let Some(s) = local.pop() {
@@ -583,6 +587,9 @@ pub(crate) async fn run(
         }
         if let Some(room) = &holder.room {
             media.set_live(matches!(room.phase(), Phase::Live { .. }));
+            if let Phase::Live { since } = room.phase() {
+                live_since.get_or_insert(*since);
+            }
         }
         media.set_source(holder.source.as_ref());
         if shared && last_inspection.elapsed() >= Duration::from_secs(1) {
@@ -605,6 +612,20 @@ pub(crate) async fn run(
         _ => None,
     };
     node.room_stopped(&holder.spec.id, generation, over);
+    if let (Some(Phase::Ended { at }), Some(since), Some(store)) = (
+        holder.room.as_ref().map(Room::phase),
+        live_since,
+        node.archive_store(),
+    ) {
+        tokio::spawn(crate::archive::after_lecture(
+            store,
+            Arc::clone(&media.broadcast),
+            holder.spec.id.clone(),
+            since,
+            *at,
+            Arc::clone(node.metrics()),
+        ));
+    }
     crate::media::retire(node.metrics(), media);
     info!(over = over.is_some(), "room closed");
 }
