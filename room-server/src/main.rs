@@ -96,6 +96,15 @@ struct ServeArgs {
     /// The web client's built files, served at `/` [default: web-client/dist].
     #[arg(long, env = "ROOM_WEB_ROOT")]
     web_root: Option<PathBuf>,
+    /// `[media] udp_port_range` for this node (`50000-50499`).
+    #[arg(long, env = "ROOM_MEDIA_UDP_PORT_RANGE")]
+    media_udp_port_range: Option<String>,
+    /// `[media] relay_url`: how the other nodes reach this one (`ws://node1:8080`).
+    #[arg(long, env = "ROOM_MEDIA_RELAY_URL")]
+    media_relay_url: Option<String>,
+    /// `[media] turn_secret`: coturn's `static-auth-secret`.
+    #[arg(long, env = "ROOM_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -232,6 +241,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         integration_api_key: args.integration_api_key,
         redis_url: args.redis_url,
         web_root: args.web_root,
+        udp_port_range: args.media_udp_port_range,
+        relay_url: args.media_relay_url,
+        turn_secret: args.turn_secret,
     };
     let config = Config::resolve(file, over)?;
     // Every client socket is a descriptor: take all the system allows this process (the node

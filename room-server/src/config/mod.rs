@@ -258,6 +258,12 @@ pub struct Overrides {
     pub redis_url: Option<String>,
     /// `--web-root` / `ROOM_WEB_ROOT`.
     pub web_root: Option<PathBuf>,
+    /// `ROOM_MEDIA_UDP_PORT_RANGE`: `[media] udp_port_range` (one file for every node).
+    pub udp_port_range: Option<String>,
+    /// `ROOM_MEDIA_RELAY_URL`: `[media] relay_url`.
+    pub relay_url: Option<String>,
+    /// `ROOM_TURN_SECRET`: `[media] turn_secret`.
+    pub turn_secret: Option<String>,
 }
 
 /// The node's resolved configuration.
@@ -357,7 +363,7 @@ impl Config {
     }
 
     /// Resolves flags and environment over the file over defaults.
-    pub fn resolve(file: FileConfig, over: Overrides) -> Result<Self, ConfigError> {
+    pub fn resolve(mut file: FileConfig, over: Overrides) -> Result<Self, ConfigError> {
         let demo = over.demo || file.demo.unwrap_or(false);
         let database_url = over
             .database_url
@@ -387,6 +393,15 @@ impl Config {
             });
         }
         file.room.validate()?;
+        if let Some(range) = over.udp_port_range.clone() {
+            file.media.udp_port_range = Some(range);
+        }
+        if let Some(url) = over.relay_url.clone() {
+            file.media.relay_url = Some(url);
+        }
+        if let Some(secret) = over.turn_secret.clone() {
+            file.media.turn_secret = Some(crate::turn::TurnSecret::new(secret));
+        }
         file.media.port_range()?;
         file.media.check_port_range()?;
         file.media.check_turn()?;

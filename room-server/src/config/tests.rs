@@ -363,3 +363,26 @@ fn bad_lectures_are_refused() {
     assert!(entry(10, "2026-12-01T21:00:00Z").to_lecture().is_err());
     assert!(entry(10, "tomorrow").to_lecture().is_err());
 }
+
+#[test]
+fn the_environment_sets_each_nodes_media_settings_over_one_shared_file() {
+    let file: FileConfig = toml::from_str(
+        r#"
+        ticket_secret = "0123456789abcdef0123456789abcdef"
+        [media]
+        udp_port_range = "50000-50499"
+        turn_urls = ["turn:turn.example.jp:3478"]
+        "#,
+    )
+    .expect("parses");
+    let over = Overrides {
+        udp_port_range: Some("50500-50999".into()),
+        relay_url: Some("ws://node2:8080".into()),
+        turn_secret: Some("a-turn-secret-of-enough-bytes".into()),
+        ..Overrides::default()
+    };
+    let config = Config::resolve(file, over).expect("valid");
+    assert_eq!(config.media.udp_port_range.as_deref(), Some("50500-50999"));
+    assert_eq!(config.media.relay_url.as_deref(), Some("ws://node2:8080"));
+    assert!(config.media.turn_secret.is_some());
+}
