@@ -5,7 +5,8 @@ use e2e as common;
 
 use common::{
     Door, Got, LECTURE, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, chat_of,
-    everyone_sees_one_chat_order, learners_on, processes, race_for_seat, texts,
+    everyone_sees_one_chat_order, learners_on, more_processes, processes, processes_with,
+    race_for_seat, texts,
 };
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Replay};
@@ -446,31 +447,65 @@ async fn upvotes_and_raised_hands_from_every_node_are_exact_and_in_order_on_any_
     }
 }
 
+/// Entries a quiet lecture adds to its log in `quiet` while its `learners` do nothing.
+async fn quiet_entries(
+    redis: &RedisServer,
+    learners: &mut [common::Learner],
+    quiet: std::time::Duration,
+) -> u64 {
+    let key = format!("lecture:{LECTURE}:log");
+    let before = redis.stream_len(&key);
+    join_all(learners.iter_mut().map(|l| l.pump(quiet))).await;
+    redis.stream_len(&key) - before
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_quiet_lecture_on_three_nodes_costs_one_tick_a_period_not_one_per_node() {
+async fn a_quiet_lecture_costs_the_same_entries_on_one_three_or_six_nodes() {
+    // The room's period is 250 ms: 16 ticks in 4 s from one time keeper, however many nodes
+    // hold the lecture; were every node ticking, six nodes would add 96.
+    let quiet = std::time::Duration::from_secs(4);
+    let mut rates = Vec::new();
+    for n in [1, 3, 6] {
+        let redis = RedisServer::start();
+        let dir =
+            std::env::temp_dir().join(format!("room-server-quiet-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let nodes = processes(&redis, &dir, n);
+        let mut learners = learners_on(&nodes, 2 * n).await;
+        join_all(
+            learners
+                .iter_mut()
+                .map(|l| l.pump(std::time::Duration::from_secs(1))),
+        )
+        .await;
+        let added = quiet_entries(&redis, &mut learners, quiet).await;
+        rates.push((n, added as f64 / quiet.as_secs_f64()));
+        assert!(added <= 24, "{added} entries in a quiet 4 s on {n} nodes");
+        assert!(
+            added >= 8,
+            "{added} entries in a quiet 4 s on {n} nodes: the lecture's time stopped"
+        );
+    }
+    // The figures docs/many-nodes.md quotes.
+    for (n, rate) in rates {
+        eprintln!("quiet lecture on {n} node(s): {rate:.1} log entries/s");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_lecture_keeps_its_time_when_the_time_keeper_freezes() {
     let redis = RedisServer::start();
     let nodes = cluster(&redis).await;
-    // Learners on every node, then nobody does anything.
-    let mut learners = learners_on(&nodes, 6).await;
     let key = format!("lecture:{LECTURE}:log");
     let quiet = std::time::Duration::from_secs(4);
+    // Learners on every node, then nobody does anything.
+    let mut learners = learners_on(&nodes, 6).await;
     join_all(
         learners
             .iter_mut()
             .map(|l| l.pump(std::time::Duration::from_secs(1))),
     )
     .await;
-    let before = redis.stream_len(&key);
-    join_all(learners.iter_mut().map(|l| l.pump(quiet))).await;
-    let added = redis.stream_len(&key) - before;
-    // The room's period is 250 ms: 16 ticks in 4 s from one time keeper; three nodes each
-    // ticking would add 48.
-    assert!(added <= 24, "{added} entries in a quiet 4 s on three nodes");
-    // The keeper is alive and ticks: time moves for everyone.
-    assert!(
-        added >= 8,
-        "{added} entries in a quiet 4 s: the lecture's time stopped"
-    );
     // The keeper (the first node: the lowest number) freezes: another node keeps the time.
     nodes[0].signal("STOP");
     let before = redis.stream_len(&key);
@@ -489,4 +524,297 @@ async fn a_quiet_lecture_on_three_nodes_costs_one_tick_a_period_not_one_per_node
         (5..=24).contains(&added),
         "{added} entries in 4 s with the keeper frozen: a tick every two periods or more"
     );
+}
+
+/// Waits (bounded) until `done` holds, checking every 50 ms.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_added_to_a_long_lecture_starts_from_its_snapshot_and_resumes_a_learner_exactly() {
+    let redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("room-server-snapshot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    // A snapshot every 100 entries: 300 lines make several, and the log is trimmed behind them.
+    let nodes = processes_with(
+        &redis,
+        &dir,
+        2,
+        "[room]\nseat_grace_secs = 120\nchat_burst = 1000000\nsnapshot_every_entries = 100\nsnapshot_every_secs = 3600\n[limits]\ncommands_per_sec = 10000\ncommand_burst = 10000\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
+    );
+    let seat = Seat::new(2, 3);
+    let (mut taro, welcome) = nodes[0].enter("u1", "taro", Role::Learner).await;
+    let (mut hanako, _) = nodes[1].enter("u2", "hanako", Role::Learner).await;
+    taro.send(&ClientMsg::TakeSeat { seat }).await;
+    let say = |text: String| ClientMsg::Chat {
+        text,
+        question: false,
+    };
+    hanako.send(&say("before".into())).await;
+    let seen = taro.recv_until(chat_of).await.offset();
+    drop(taro);
+    let missed = 300u64;
+    for i in 0..missed {
+        hanako.send(&say(format!("missed {i}"))).await;
+    }
+    let mut last = ChatOffset(0);
+    while last < ChatOffset(missed + 1) {
+        last = hanako.recv_until(chat_of).await.offset();
+    }
+    // Snapshots were written, and the log no longer holds the lecture's start.
+    let log = format!("lecture:{LECTURE}:log");
+    let count = format!("lecture:{LECTURE}:count");
+    let snapshot = format!("lecture:{LECTURE}:snapshot:1");
+    until("a snapshot of the last hundred entries", || {
+        redis.number(&["HGET", &snapshot, "n"]) + 200 >= redis.number(&["GET", &count])
+    })
+    .await;
+    let entries = redis.number(&["GET", &count]);
+    let kept = redis.stream_len(&log);
+    assert!(
+        kept < entries - 100,
+        "the log was trimmed behind the snapshots: {kept} of {entries} entries kept"
+    );
+
+    // A node added now starts from the snapshot; Taro comes back through it.
+    let late = more_processes(&redis, &dir, 1).pop().expect("a node");
+    let resume = ResumeFrom {
+        epoch: welcome.epoch,
+        offset: seen,
+    };
+    let (mut back, returned) = late
+        .enter_resuming("u1", "taro", Role::Learner, Some(resume))
+        .await;
+    assert_eq!(returned.your_seat, Some(seat), "the held seat comes back");
+    assert_eq!(returned.replay, Replay::Missed);
+    assert_eq!(
+        texts(&returned.chat),
+        (0..missed)
+            .map(|i| format!("missed {i}"))
+            .collect::<Vec<_>>(),
+        "exactly the missed lines"
+    );
+    // Someone new on the late node sees the room as the others do.
+    let (_obs, fresh) = late.enter("u3", "obs", Role::Learner).await;
+    assert_eq!(fresh.last_offset, ChatOffset(missed + 1));
+    assert_eq!(fresh.occupancy.occupied.count(), 1, "the one seat taken");
+    hanako.send(&say("after".into())).await;
+    assert_eq!(
+        back.recv_until(chat_of).await.offset(),
+        ChatOffset(missed + 2),
+        "no gap, no duplicate"
+    );
+    let (_, metrics) = late.get("/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("room_snapshot_restores_total ") && !l.ends_with(" 0")),
+        "the late node started from a snapshot"
+    );
+}
+
+/// A benchmark, run on demand (release build, quiet machine):
+/// `cargo test --release -p e2e --test cluster -- --ignored --nocapture opening`.
+/// A lecture's log grows to `entries` entries (the instructor chatting as fast as the node
+/// appends); then a node added to it lets a learner in: the time from the learner's `hello` to
+/// its welcome on the new node (which opens the lecture from the snapshot and the entries after
+/// it), for a short and a long log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: minutes of appends; run on demand"]
+async fn opening_a_lecture_costs_the_same_after_a_hundred_thousand_or_a_million_entries() {
+    let mut figures = Vec::new();
+    for entries in [100_000u64, 1_000_000] {
+        let redis = RedisServer::start();
+        let dir =
+            std::env::temp_dir().join(format!("room-server-open-{}-{entries}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let first = processes_with(
+            &redis,
+            &dir,
+            1,
+            "[limits]\ncommands_per_sec = 1000000\ncommand_burst = 1000000\noutbound_queue = 1000000\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
+        );
+        let (mut teacher, _) = first[0].enter("t", "先生", Role::Instructor).await;
+        let count = format!("lecture:{LECTURE}:count");
+        let started = std::time::Instant::now();
+        let mut sent = 0u64;
+        while redis.number(&["GET", &count]) < entries {
+            for _ in 0..5_000 {
+                teacher
+                    .send(&ClientMsg::Chat {
+                        text: format!("line {sent}"),
+                        question: false,
+                    })
+                    .await;
+                sent += 1;
+            }
+            // Keep reading, so the node never takes the instructor for a slow consumer.
+            while let Some(Got::Msg(_)) = teacher
+                .next_within(std::time::Duration::from_millis(1))
+                .await
+            {}
+        }
+        let filled = started.elapsed();
+        let snapshot = format!("lecture:{LECTURE}:snapshot:1");
+        let late = more_processes(&redis, &dir, 1).pop().expect("a node");
+        let hello = std::time::Instant::now();
+        let (_learner, welcome) = late.enter("u1", "taro", Role::Learner).await;
+        let open = hello.elapsed();
+        assert!(welcome.last_offset.0 > 0);
+        let kept = redis.stream_len(&format!("lecture:{LECTURE}:log"));
+        let snapshot_n = redis.number(&["HGET", &snapshot, "n"]);
+        eprintln!(
+            "{entries} entries (written in {filled:?}): the stream keeps {kept}, the snapshot is of entry {snapshot_n}; \
+             a node added then welcomed its first learner in {open:?}"
+        );
+        figures.push(open);
+    }
+    assert!(figures.iter().all(|t| t.as_secs_f64() < 2.0), "{figures:?}");
+}
+
+/// Each learner says three lines tagged `tag`, then everyone reads for half a second.
+async fn talk_round(learners: &mut [common::Learner], tag: &str) {
+    for (i, l) in learners.iter_mut().enumerate() {
+        for k in 0..3 {
+            l.say(&format!("{tag} {i}.{k}")).await;
+        }
+    }
+    join_all(
+        learners
+            .iter_mut()
+            .map(|l| l.pump(std::time::Duration::from_millis(500))),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_added_drained_and_killed_mid_lecture_lose_no_word_no_seat_and_no_press() {
+    let redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("room-server-four-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    // Seats held a minute: every learner is back well within it.
+    let mut nodes = processes_with(
+        &redis,
+        &dir,
+        3,
+        "[room]\nseat_grace_secs = 60\nchat_burst = 1000000\nreaction_burst = 1000\n[limits]\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
+    );
+    // Nine learners, three on each node; each sits in a seat of its own and presses once.
+    let mut learners = learners_on(&nodes, 9).await;
+    for (i, l) in learners.iter_mut().enumerate() {
+        let seat = Seat::new(
+            u16::try_from(i / 5).expect("small"),
+            u16::try_from(i % 5).expect("small"),
+        );
+        l.send(&ClientMsg::TakeSeat { seat }).await;
+        l.send(&ClientMsg::React {
+            emotion: "good".into(),
+        })
+        .await;
+    }
+    talk_round(&mut learners, "three nodes").await;
+
+    // A fourth node joins; the load balancer moves node 0's learners to it.
+    let fourth = more_processes(&redis, &dir, 1).pop().expect("a node");
+    let d = fourth.url(LECTURE);
+    for (i, l) in learners.iter_mut().enumerate() {
+        let stay = [nodes[1].url(LECTURE), nodes[2].url(LECTURE)];
+        l.come_back_through(match i % 3 {
+            0 => vec![d.clone()],
+            1 => vec![stay[0].clone(), d.clone()],
+            _ => vec![stay[1].clone(), d.clone()],
+        });
+        if i % 3 == 0 {
+            l.drop_connection();
+        }
+    }
+    talk_round(&mut learners, "four nodes").await;
+
+    // Node 1 drains (its learners come back through the fourth), then node 2 dies (kill -9),
+    // while everyone goes on talking.
+    nodes[1].signal("TERM");
+    talk_round(&mut learners, "draining").await;
+    nodes[2].kill();
+    talk_round(&mut learners, "killed").await;
+    for l in &mut learners {
+        l.send(&ClientMsg::React {
+            emotion: "good".into(),
+        })
+        .await;
+    }
+    // Until everything said is acknowledged and heard by everyone (bounded).
+    let deadline = tokio::time::Instant::now() + WAIT * 3;
+    loop {
+        join_all(
+            learners
+                .iter_mut()
+                .map(|l| l.pump(std::time::Duration::from_millis(300))),
+        )
+        .await;
+        let said: Vec<String> = ["three nodes", "four nodes", "draining", "killed"]
+            .iter()
+            .flat_map(|tag| (0..9).flat_map(move |i| (0..3).map(move |k| format!("{tag} {i}.{k}"))))
+            .collect();
+        let done = learners.iter().all(|l| l.pending.is_empty())
+            && learners
+                .iter()
+                .all(|l| said.iter().all(|t| l.count(t) == 1));
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not everything said reached everyone once: {:?}",
+            learners
+                .iter()
+                .map(|l| (
+                    l.user.clone(),
+                    l.pending.len(),
+                    said.iter().filter(|t| l.count(t) != 1).count()
+                ))
+                .collect::<Vec<_>>()
+        );
+    }
+    // Nobody heard anything twice (each learner checks offsets as it goes: no gap, no repeat).
+    for l in &learners {
+        assert!(l.refused.is_empty(), "{}: refused {:?}", l.user, l.refused);
+    }
+    // Every seat kept, as an instructor entering now sees it; and every press counted once.
+    let (mut teacher, welcome) = fourth.enter("t", "先生", Role::Instructor).await;
+    let seats: std::collections::BTreeSet<Seat> =
+        welcome.seats.iter().flatten().map(|s| s.seat).collect();
+    for (i, l) in learners.iter().enumerate() {
+        let seat = Seat::new(
+            u16::try_from(i / 5).expect("small"),
+            u16::try_from(i % 5).expect("small"),
+        );
+        assert_eq!(l.seat, Some(seat), "{} keeps its seat", l.user);
+        assert!(seats.contains(&seat), "the room shows {}'s seat", l.user);
+    }
+    assert_eq!(seats.len(), 9);
+    for l in &mut learners {
+        l.send(&ClientMsg::React {
+            emotion: "i_see".into(),
+        })
+        .await;
+    }
+    let totals = teacher
+        .recv_until(|m| match m {
+            ServerMsg::Meter(m) if m.totals.get(&"i_see".into()).copied() == Some(9) => {
+                Some(m.totals.clone())
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        totals.get(&"good".into()).copied(),
+        Some(18),
+        "every press once: {totals:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,6 +22,9 @@
 //! once before and once after its measurement, that one step gives exactly the expected
 //! outputs and no `error`.
 //!
+//! - `snapshot/{encode,decode,catch_up_10k_entries}/N`: a room's snapshot (many nodes), see
+//!   [`snapshot`].
+//!
 //! `cargo bench -p bench --bench room_core -- --warm-up-time 1 --measurement-time 2`
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -288,14 +291,85 @@ fn fanout(c: &mut Criterion) {
     bench_step(c, "take_seat_tick", Lecture::take_seat_and_tick, |n| {
         Fanout {
             // Two seats (one freed, one taken): to the instructor with occupants, to the
-            // learners by number.
+            // learners by number; and the mover is told its own seat.
             update: 2,
             seat_changes: 4,
-            recipients: n + 1,
+            other: 1,
+            recipients: n + 2,
             ..Fanout::default()
         }
     });
 }
+
+/// Snapshots (many nodes): a room of N seated learners with a full chat history, encoded as
+/// the node writes it to Redis and decoded as a node opening the lecture reads it; and the
+/// catch-up after it: applying the entries written since (at most `snapshot_every_entries`,
+/// 10,000 by default) on a node with nobody of its own in the room yet. Opening a running
+/// lecture costs one decode plus one catch-up whatever the length of its log.
+fn snapshot(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot");
+    group.sample_size(10);
+    for n in SIZES {
+        let mut lecture = Lecture::new(n);
+        // A full chat history (1,000 lines by default), as in a lecture an hour in; from the
+        // instructor, whose lines no rate limit refuses.
+        for _ in 0..RoomSettings::default().history_len {
+            lecture.now = lecture.now.plus_ms(1);
+            instructor_says(&mut lecture.room, lecture.now);
+        }
+        let bytes = rmp_serde::to_vec_named(&lecture.room).expect("a room encodes");
+        eprintln!("snapshot of {n} learners: {} bytes", bytes.len());
+        let back: Room = rmp_serde::from_slice(&bytes).expect("a room decodes");
+        assert!(back == lecture.room, "the snapshot is the room");
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(BenchmarkId::new("encode", n), |b| {
+            b.iter(|| rmp_serde::to_vec_named(black_box(&lecture.room)).expect("encodes"));
+        });
+        group.bench_function(BenchmarkId::new("decode", n), |b| {
+            b.iter(|| rmp_serde::from_slice::<Room>(black_box(&bytes)).expect("decodes"));
+        });
+        group.throughput(Throughput::Elements(CATCH_UP as u64));
+        group.bench_function(BenchmarkId::new("catch_up_10k_entries", n), |b| {
+            b.iter_batched(
+                || (back.clone(), lecture.now),
+                |(mut room, mut now)| {
+                    for _ in 0..CATCH_UP {
+                        now = now.plus_ms(1);
+                        instructor_says(&mut room, now);
+                    }
+                    room
+                },
+                criterion::BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+}
+
+/// One chat line from the instructor (connection 0), its outputs drained unsent: a node
+/// catching up has nobody of its own to send them to yet.
+fn instructor_says(room: &mut Room, now: UnixMillis) {
+    let msg = ClientMsg::Chat {
+        text: CHAT_TEXT.to_owned(),
+        question: false,
+    };
+    room.handle_command(now, ConnId(0), msg.into());
+    while let Some(output) = room.poll_output() {
+        assert!(
+            !matches!(
+                output,
+                Output::Send {
+                    msg: ServerMsg::Error { .. },
+                    ..
+                }
+            ),
+            "the instructor's line was refused"
+        );
+    }
+}
+
+/// Entries applied after a snapshot, at most (`[room] snapshot_every_entries`).
+const CATCH_UP: usize = 10_000;
 
 criterion_group! {
     name = benches;
@@ -304,6 +378,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .sample_size(50);
-    targets = fanout
+    targets = fanout, snapshot
 }
 criterion_main!(benches);

@@ -24,6 +24,8 @@ const SETUP_WAIT: Duration = Duration::from_secs(300);
 const DRAIN_WAIT: Duration = Duration::from_secs(30);
 /// A drain ends early when nothing arrives for this long.
 const DRAIN_QUIET: Duration = Duration::from_secs(3);
+/// How long before the end of the load seat moves stop (at most a quarter of the load).
+const MOVES_STOP_BEFORE_END: Duration = Duration::from_secs(2);
 
 const EMOTIONS: [&str; 5] = ["good", "i_see", "lost", "applause", "slower"];
 
@@ -343,6 +345,9 @@ pub async fn heavy(
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     let total_seats = usize::from(lecture.rows) * usize::from(lecture.cols);
     let cols = usize::from(lecture.cols);
+    let move_until = load
+        .saturating_sub(MOVES_STOP_BEFORE_END.min(load / 4))
+        .as_secs_f64();
     while started.elapsed() < load {
         tick.tick().await;
         let t = started.elapsed().as_secs_f64();
@@ -358,7 +363,9 @@ pub async fn heavy(
             let _ = fleet.handles[from].tx.send(crate::wire::Cmd::React(key));
             presses += 1;
         }
-        while (moves as f64) < args.move_rate * t {
+        // Moves stop a little before the end: the last one's news has then reached the
+        // observer when the run stops, so its seat map is the final one to compare with.
+        while (moves as f64) < args.move_rate * t.min(move_until) {
             let who = rng.below(n);
             let seat = rng.below(total_seats);
             let cmd = crate::wire::Cmd::TakeSeat((seat / cols) as u16, (seat % cols) as u16);

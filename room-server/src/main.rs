@@ -31,6 +31,31 @@ struct Cli {
 enum Command {
     /// Print a signed room ticket (for operators and tests).
     MintTicket(MintArgs),
+    /// Make (or make again) a lecture's archive from its recording folder, into the
+    /// `[archive]` store of the config file or a local folder; prints the manifest.
+    MakeArchive(MakeArchiveArgs),
+}
+
+#[derive(Args, Debug)]
+struct MakeArchiveArgs {
+    /// TOML configuration file (its `[archive]` table names the store).
+    #[arg(long, env = "ROOM_CONFIG")]
+    config: Option<PathBuf>,
+    /// A local store folder instead of the config file's store.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The recording folder (`<recording_dir>/<lecture>`).
+    #[arg(long)]
+    recording: PathBuf,
+    /// Lecture id.
+    #[arg(long)]
+    lecture: String,
+    /// When the lecture went live (Unix ms): the archive's time 0.
+    #[arg(long)]
+    live_from_ms: u64,
+    /// When it ended (Unix ms).
+    #[arg(long)]
+    live_until_ms: u64,
 }
 
 #[derive(Args, Debug)]
@@ -126,8 +151,34 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::MintTicket(args)) => mint(args),
+        Some(Command::MakeArchive(args)) => make_archive(args),
         None => serve(cli.serve),
     }
+}
+
+#[allow(clippy::print_stdout, reason = "the manifest is the command's output")]
+fn make_archive(args: MakeArchiveArgs) -> anyhow::Result<()> {
+    use room_server::archive::ArchiveStore;
+    let store = match &args.out {
+        Some(dir) => ArchiveStore::local(dir)?,
+        None => {
+            let file = read_file(args.config.as_ref())?;
+            let config = Config::resolve(file, Overrides::default())?;
+            ArchiveStore::from_settings(&config.archive, config.media.recording_dir.as_deref())?
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let manifest = runtime.block_on(room_server::archive::make_archive(
+        &args.recording,
+        &LectureId::from(args.lecture.as_str()),
+        args.live_from_ms,
+        args.live_until_ms,
+        &store,
+    ))?;
+    println!("{}", serde_json::to_string_pretty(&manifest)?);
+    Ok(())
 }
 
 #[allow(clippy::print_stdout, reason = "the ticket is the command's output")]

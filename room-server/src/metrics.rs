@@ -57,6 +57,14 @@ pub struct Metrics {
     pub slow_consumers_total: Counter,
     /// Rooms running now.
     pub rooms_active: Gauge,
+    /// Lecture archives made (recording muxed and stored) since start.
+    pub archives_made_total: Counter,
+    /// Lecture archives that could not be made since start.
+    pub archive_failures_total: Counter,
+    /// Expired archives deleted since start.
+    pub archives_expired_total: Counter,
+    /// Track recordings stopped for low disk space (counted when the broadcast closes).
+    pub recording_disk_stops_total: Counter,
     /// Connection-check sockets (`/ws/check`) open now.
     pub check_connections_active: Gauge,
     /// WebRTC probes (a connection check's `media_offer`) made since start.
@@ -73,6 +81,13 @@ pub struct Metrics {
     pub redis_round_trip: Histogram,
     /// Seconds from a room socket's upgrade to its welcome being queued.
     pub join: Histogram,
+    /// Snapshots of rooms this node wrote to Redis.
+    pub snapshots_written_total: Counter,
+    /// Size in bytes of the latest snapshot this node wrote.
+    pub snapshot_bytes: Gauge,
+    /// Rooms this node started from a snapshot (opening a running lecture, or after falling
+    /// behind the trimmed log).
+    pub snapshot_restores_total: Counter,
     /// The media figures, read from the open broadcasts when `/metrics` is asked for.
     media: MediaMetrics,
     /// RTP packets forwarded by broadcasts already closed (the open ones count their own).
@@ -126,6 +141,10 @@ impl Default for Metrics {
             commands_in_total: Counter::default(),
             slow_consumers_total: Counter::default(),
             rooms_active: Gauge::default(),
+            archives_made_total: Counter::default(),
+            archive_failures_total: Counter::default(),
+            archives_expired_total: Counter::default(),
+            recording_disk_stops_total: Counter::default(),
             check_connections_active: Gauge::default(),
             check_probes_total: Counter::default(),
             check_probes_active: Gauge::default(),
@@ -134,6 +153,9 @@ impl Default for Metrics {
             log_append: histogram(LOG_APPEND_BUCKETS),
             redis_round_trip: histogram(REDIS_ROUND_TRIP_BUCKETS),
             join: histogram(JOIN_BUCKETS),
+            snapshots_written_total: Counter::default(),
+            snapshot_bytes: Gauge::default(),
+            snapshot_restores_total: Counter::default(),
             media: MediaMetrics::default(),
             media_forwarded_retired: AtomicU64::new(0),
             media_dropped_retired: AtomicU64::new(0),
@@ -189,9 +211,45 @@ impl Metrics {
             self.slow_consumers_total.clone(),
         );
         r.register(
+            "room_snapshots_written",
+            "Snapshots of rooms written to Redis",
+            self.snapshots_written_total.clone(),
+        );
+        r.register_with_unit(
+            "room_snapshot",
+            "Size of the latest room snapshot written",
+            Unit::Bytes,
+            self.snapshot_bytes.clone(),
+        );
+        r.register(
+            "room_snapshot_restores",
+            "Rooms started from a snapshot",
+            self.snapshot_restores_total.clone(),
+        );
+        r.register(
             "room_rooms_active",
             "Lecture rooms running on this node",
             self.rooms_active.clone(),
+        );
+        r.register(
+            "room_archives_made",
+            "Lecture archives made from this node's recordings",
+            self.archives_made_total.clone(),
+        );
+        r.register(
+            "room_archive_failures",
+            "Lecture archives that could not be made",
+            self.archive_failures_total.clone(),
+        );
+        r.register(
+            "room_archives_expired",
+            "Expired lecture archives deleted",
+            self.archives_expired_total.clone(),
+        );
+        r.register(
+            "room_recording_disk_stops",
+            "Track recordings stopped for low disk space",
+            self.recording_disk_stops_total.clone(),
         );
         r.register(
             "room_check_connections_active",

@@ -943,6 +943,24 @@ async fn the_openapi_document_covers_every_http_endpoint() {
     for status in ["200", "401", "403", "404", "429", "503"] {
         assert!(ticket[status].is_object(), "ticket response {status}");
     }
+    // Refusals before any handler: a long path on every operation, a large body where one is sent.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("a path item") {
+            assert!(
+                op["responses"]["414"].is_object(),
+                "{method} {path} documents 414"
+            );
+            if op.get("requestBody").is_some() {
+                assert!(
+                    op["responses"]["413"].is_object(),
+                    "{method} {path} documents 413"
+                );
+            }
+        }
+    }
+    assert!(
+        doc["paths"]["/api/v1/integration/lectures/{id}"]["put"]["responses"]["413"].is_object()
+    );
     let socket = &doc["paths"]["/ws/lectures/{lecture}"]["get"]["responses"];
     for status in ["101", "400", "403", "404", "429", "503"] {
         assert!(socket[status].is_object(), "room socket response {status}");
@@ -1301,6 +1319,58 @@ async fn staff_dropped_or_moved_by_the_portal_are_taken_out_and_their_tickets_re
             protocol::Role::Instructor
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_dropped_from_the_config_file_lose_their_tickets_when_the_node_restarts() {
+    let db = sqlite_url();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    let starts_at = UnixMillis(u64::try_from(now.as_millis()).expect("fits")).plus_ms(10 * MIN);
+    let configured = move |staff: Value| {
+        move |config: &mut Config| {
+            config.lectures = vec![
+                serde_json::from_value(json!({
+                    "id": "l", "title": "設定ファイルの講座", "starts_at": starts_at.0,
+                    "ends_at": starts_at.0 + 90 * MIN, "rows": 3, "cols": 4, "emotions": [],
+                    "archive_available_at": null, "status": "scheduled", "cancel_reason": null,
+                    "started_at": null, "ended_at": null, "staff": staff,
+                }))
+                .expect("a lecture"),
+            ];
+        }
+    };
+    let p = Portal::start_with(
+        &db,
+        configured(json!([{"account": "sensei", "role": "instructor"}, {"account": "kyoko", "role": "moderator"}])),
+    )
+    .await;
+    for (who, nick) in [("sensei", "先生"), ("kyoko", "京子")] {
+        p.person(who, "individual", Some(nick)).await;
+    }
+    let sensei = p.ticket_of("sensei", "l").await;
+    let kyoko = p.ticket_of("kyoko", "l").await;
+    p.stop().await;
+
+    // The operator drops the instructor from the file and restarts the node.
+    let only_kyoko = json!([{"account": "kyoko", "role": "moderator"}]);
+    let p = Portal::start_with(&db, configured(only_kyoko.clone())).await;
+    let mut dropped = p.enter_with(&sensei, "l").await;
+    expect_close(&mut dropped, CloseCode::Revoked).await;
+    let mut kept = p.enter_with(&kyoko, "l").await;
+    welcomed(&mut kept).await;
+    drop(kept);
+    // The portal cancels the lecture; a restart with the same file does not undo it.
+    p.portal(
+        "POST",
+        "/api/v1/integration/lectures/l/cancel",
+        json!({"reason": "講師の急病のため"}),
+    )
+    .await;
+    p.stop().await;
+    let p = Portal::start_with(&db, configured(only_kyoko)).await;
+    assert_eq!(p.refusal("kyoko", "l").await, "lecture_cancelled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -532,3 +532,56 @@ async fn an_instructor_who_stops_or_leaves_stops_the_learners_media_until_the_ne
     node.wait_metric("media_subscribers", 0).await;
     drop(pumps);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_lecture_is_archived_by_its_node_when_it_ends() {
+    let root = std::env::temp_dir().join(format!(
+        "archive-made-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let archive_dir = root.join("archive");
+    let node = TestNode::start_with(|c| {
+        c.media.bind_ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        c.media.recording_dir = Some(root.join("recordings"));
+        c.archive.dir = Some(archive_dir.clone());
+    })
+    .await;
+    let mut sensei = Browser::new(enter(&node, "t1", Role::Instructor).await).await;
+    let mut learner = Browser::new(enter(&node, "u1", Role::Learner).await).await;
+    let pumps = publish(&mut sensei).await;
+    node.wait_metric("media_publishers", 1).await;
+    sensei.send(ClientMsg::StartLecture);
+    learner
+        .until(|m| matches!(m, ServerMsg::MediaOffer { .. }).then_some(()))
+        .await;
+    learner.connected().await;
+    receives(&learner, 100, 100).await;
+    sensei.send(ClientMsg::EndLecture);
+    node.wait_metric("room_archives_made_total", 1).await;
+    assert_eq!(node.metric("room_archive_failures_total").await, 0);
+
+    let lectures: Vec<_> = std::fs::read_dir(&archive_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(lectures.len(), 1, "{lectures:?}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lectures[0].join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["format"], "live-lecture-archive/1");
+    assert_eq!(manifest["tracks"][0]["name"], "camera.webm");
+    assert!(
+        manifest["duration_ms"].as_u64().unwrap() > 0,
+        "{manifest:#}"
+    );
+    assert!(
+        manifest["tracks"][0]["duration_ms"].as_u64().unwrap() > 0,
+        "{manifest:#}"
+    );
+    assert!(lectures[0].join("camera.webm").exists());
+    drop(pumps);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -432,6 +432,8 @@ impl Broadcast {
             recording_dropped_packets: c.recording_dropped_packets.load(Ordering::Relaxed),
             recording_errors: c.recording_errors.load(Ordering::Relaxed),
             recording_tracks: c.recording_tracks.load(Ordering::Relaxed),
+            recording_disk_stops: c.recording_disk_stops.load(Ordering::Relaxed),
+            recording_late_packets: c.recording_late_packets.load(Ordering::Relaxed),
         }
     }
 }
@@ -512,10 +514,8 @@ impl Inner {
                 return;
             }
             let recording = self.recording.as_ref().filter(|_| record);
-            let recorder = recording.map(|recording| {
-                let capacity = self.factory.config().recording_queue_packets;
-                recording::start(&self, recording, &info, capacity)
-            });
+            let recorder = recording
+                .map(|recording| recording::start(&self, recording, &info, self.factory.config()));
             state.tracks.insert(
                 info.key,
                 PublishedTrack {

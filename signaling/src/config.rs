@@ -67,6 +67,14 @@ pub struct SignalingConfig {
     /// RTP packets queued per recorded track before new ones are dropped: a slow disk loses
     /// recording (counted) instead of slowing forwarding.
     pub recording_queue_packets: usize,
+    /// Recording stops cleanly (files closed and playable, counted in
+    /// [`BroadcastStats::recording_disk_stops`](crate::BroadcastStats::recording_disk_stops))
+    /// when the recording folder's file system has less free space than this. Checked when a
+    /// track starts and once a second. 0: never.
+    pub recording_min_free_bytes: u64,
+    /// Packets held to put a recorded track's packets back in sequence order: a packet arriving
+    /// up to this many packets late is still recorded in its place.
+    pub recording_reorder_packets: usize,
     /// Which remote candidates clients may hand the node (see [`CandidateFilter`]). The SFU
     /// applies none itself (the node-to-node relay exchanges private addresses on purpose):
     /// the callers facing clients do, with [`Broadcast::candidate_filter`](crate::Broadcast::candidate_filter).
@@ -89,6 +97,8 @@ impl Default for SignalingConfig {
             keyframe_request_interval: Duration::from_secs(1),
             recording_dir: None,
             recording_queue_packets: 1024,
+            recording_min_free_bytes: 0,
+            recording_reorder_packets: 32,
             candidate_filter: CandidateFilter::default(),
         }
     }

@@ -7,6 +7,7 @@
 //! the next keyframe), and a thread of the blocking pool does all the file work, so the disk
 //! never slows forwarding. See the crate docs for the file formats.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -258,9 +259,9 @@ pub(crate) fn start(
     inner: &Arc<Inner>,
     recording: &Arc<Recording>,
     info: &TrackInfo,
-    capacity: usize,
+    config: &crate::SignalingConfig,
 ) -> RecordSink {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let (tx, rx) = mpsc::channel(config.recording_queue_packets.max(1));
     let lost = Arc::new(AtomicBool::new(false));
     let guard = TaskGuard::new(&inner.counters);
     let job = Job {
@@ -269,6 +270,8 @@ pub(crate) fn start(
         recording: Arc::clone(recording),
         info: info.clone(),
         lost: Arc::clone(&lost),
+        min_free_bytes: config.recording_min_free_bytes,
+        reorder: config.recording_reorder_packets,
     };
     tokio::task::spawn_blocking(move || {
         let _guard = guard;
@@ -283,9 +286,106 @@ struct Job {
     recording: Arc<Recording>,
     info: TrackInfo,
     lost: Arc<AtomicBool>,
+    min_free_bytes: u64,
+    reorder: usize,
+}
+
+/// Whether the file system holding `dir` has fewer than `min` bytes free for us.
+#[allow(
+    clippy::useless_conversion,
+    reason = "statvfs's field types differ between platforms"
+)]
+fn disk_low(dir: &Path, min: u64) -> bool {
+    if min == 0 {
+        return false;
+    }
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(st) => {
+            let free =
+                u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size()));
+            free < min
+        }
+        // Unknown: let the writes themselves tell.
+        Err(_) => false,
+    }
+}
+
+/// Puts a track's packets back in sequence order: a packet is held until the ones before it
+/// came, or until more than `window` packets wait (the missing one is then lost, and the
+/// packets after it go on). A packet older than what was already let out is late: skipped.
+#[derive(Debug)]
+pub(crate) struct Reorder<T> {
+    window: usize,
+    /// The last sequence number seen, and its unwrapped value.
+    last: Option<(u16, i64)>,
+    /// The next unwrapped sequence number to let out.
+    next: i64,
+    held: BTreeMap<i64, T>,
+}
+
+impl<T> Reorder<T> {
+    pub(crate) fn new(window: usize) -> Self {
+        Self {
+            window,
+            last: None,
+            next: 0,
+            held: BTreeMap::new(),
+        }
+    }
+
+    /// Takes a packet; returns the packets now in order, and whether this one was too late.
+    pub(crate) fn push(&mut self, seq: u16, item: T) -> (Vec<T>, bool) {
+        let ext = match self.last {
+            None => {
+                self.next = 0;
+                0
+            }
+            Some((last_seq, last_ext)) => last_ext + i64::from(seq.wrapping_sub(last_seq) as i16),
+        };
+        if self.last.is_none_or(|(_, last_ext)| ext > last_ext) {
+            self.last = Some((seq, ext));
+        }
+        if ext < self.next || self.held.contains_key(&ext) {
+            return (Vec::new(), true);
+        }
+        self.held.insert(ext, item);
+        let mut out = Vec::new();
+        loop {
+            if let Some(item) = self.held.remove(&self.next) {
+                out.push(item);
+                self.next += 1;
+            } else if self.held.len() > self.window {
+                // Give up on the missing one.
+                if let Some((first, item)) = self.held.pop_first() {
+                    out.push(item);
+                    self.next = first + 1;
+                }
+            } else {
+                break;
+            }
+        }
+        (out, false)
+    }
+
+    /// Every packet still held, in order (the track ended).
+    pub(crate) fn drain(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.held).into_values().collect()
+    }
 }
 
 impl Job {
+    /// The disk is nearly full: this track records no more (its file is closed as usual,
+    /// so what was written plays).
+    fn stop_for_disk(&self, file: &str) -> bool {
+        tracing::warn!(
+            file,
+            min_free_bytes = self.min_free_bytes,
+            "recording stopped: disk space low"
+        );
+        Counters::add(&self.counters.recording_disk_stops);
+        true
+    }
+
     fn run(self, mut rx: mpsc::Receiver<Arrival>) {
         let video = self.info.kind == RtpCodecKind::Video;
         let (extension, kind, codec, clock_rate) = if video {
@@ -335,48 +435,81 @@ impl Job {
             .fetch_add(1, Ordering::Relaxed);
         let mut clock = MediaClock::new(clock_rate);
         let mut failed = false;
-        while let Some(arrival) = rx.blocking_recv() {
-            if failed {
-                continue;
-            }
-            let header = &arrival.packet.header;
-            let lost = self.lost.swap(false, Ordering::Relaxed);
-            let Some(step) = clock.step(header.sequence_number, header.timestamp, lost) else {
-                continue;
-            };
-            if entry.first_unix_ms.is_none() {
-                entry.first_unix_ms = Some(arrival.unix_ms);
-                entry.first_rtp_timestamp = Some(header.timestamp);
-            }
-            entry.last_unix_ms = Some(arrival.unix_ms);
-            entry.last_media_ms = entry.last_media_ms.max(step.media_ms);
-            let mut rewrite = false;
-            let due = entry
-                .sync
-                .last()
-                .is_none_or(|[_, at]| arrival.unix_ms >= at + SYNC_EVERY_MS);
-            if due {
-                entry.sync.push([step.media_ms, arrival.unix_ms]);
-                rewrite = entry.sync.len() % INDEX_REWRITE_EVERY == 1;
-            }
-            match media.write(&arrival.packet, &step) {
-                Ok(Written::Nothing) => {}
-                Ok(Written::Frame) => entry.frames += 1,
-                Ok(Written::NeedKeyframe) => {
-                    if let Some(inner) = self.inner.upgrade() {
-                        inner.request_keyframe(self.info.key);
-                    }
+        let mut stopped = false;
+        let mut reorder = Reorder::new(self.reorder);
+        let dir = self.recording.dir();
+        if dir
+            .as_deref()
+            .is_some_and(|d| disk_low(d, self.min_free_bytes))
+        {
+            stopped = self.stop_for_disk(&entry.file);
+        }
+        let mut ended = false;
+        while !ended {
+            let (ready, late) = match rx.blocking_recv() {
+                Some(arrival) => {
+                    let seq = arrival.packet.header.sequence_number;
+                    reorder.push(seq, arrival)
                 }
-                Err(err) => {
-                    tracing::warn!(%err, file = %entry.file, "recording stopped: write failed");
-                    Counters::add(&self.counters.recording_errors);
-                    failed = true;
+                None => {
+                    ended = true;
+                    (reorder.drain(), false)
+                }
+            };
+            if late {
+                Counters::add(&self.counters.recording_late_packets);
+            }
+            for arrival in ready {
+                if failed || stopped {
                     continue;
                 }
-            }
-            Counters::add(&self.counters.recorded_packets);
-            if rewrite && let Err(err) = self.recording.update(slot, &entry, true) {
-                tracing::debug!(%err, "rewriting index.json");
+                let header = &arrival.packet.header;
+                let lost = self.lost.swap(false, Ordering::Relaxed);
+                let Some(step) = clock.step(header.sequence_number, header.timestamp, lost) else {
+                    continue;
+                };
+                if entry.first_unix_ms.is_none() {
+                    entry.first_unix_ms = Some(arrival.unix_ms);
+                    entry.first_rtp_timestamp = Some(header.timestamp);
+                }
+                entry.last_unix_ms = Some(arrival.unix_ms);
+                entry.last_media_ms = entry.last_media_ms.max(step.media_ms);
+                let mut rewrite = false;
+                let due = entry
+                    .sync
+                    .last()
+                    .is_none_or(|[_, at]| arrival.unix_ms >= at + SYNC_EVERY_MS);
+                if due {
+                    entry.sync.push([step.media_ms, arrival.unix_ms]);
+                    rewrite = entry.sync.len() % INDEX_REWRITE_EVERY == 1;
+                    if dir
+                        .as_deref()
+                        .is_some_and(|d| disk_low(d, self.min_free_bytes))
+                    {
+                        stopped = self.stop_for_disk(&entry.file);
+                        let _ = self.recording.update(slot, &entry, true);
+                        continue;
+                    }
+                }
+                match media.write(&arrival.packet, &step) {
+                    Ok(Written::Nothing) => {}
+                    Ok(Written::Frame) => entry.frames += 1,
+                    Ok(Written::NeedKeyframe) => {
+                        if let Some(inner) = self.inner.upgrade() {
+                            inner.request_keyframe(self.info.key);
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, file = %entry.file, "recording stopped: write failed");
+                        Counters::add(&self.counters.recording_errors);
+                        failed = true;
+                        continue;
+                    }
+                }
+                Counters::add(&self.counters.recorded_packets);
+                if rewrite && let Err(err) = self.recording.update(slot, &entry, true) {
+                    tracing::debug!(%err, "rewriting index.json");
+                }
             }
         }
         if let Err(err) = media.close() {
@@ -407,8 +540,8 @@ struct Step {
 }
 
 /// Unwraps RTP timestamps and sequence numbers against the first packet, and notices loss.
-/// Packets arrive in order here except for retransmissions and reordering, which arrive
-/// late and are skipped: there is no jitter buffer, so the video resumes at a keyframe.
+/// Packets reach it in order ([`Reorder`] put them back); one later than the reorder window
+/// is skipped, and the video resumes at a keyframe.
 #[derive(Debug)]
 struct MediaClock {
     clock_rate: u64,
@@ -771,6 +904,93 @@ mod tests {
         assert!(clock.step(65_535, u32::MAX - 899, false).is_none());
         let after_loss = clock.step(2, 2700, false).unwrap();
         assert!(after_loss.gap);
+    }
+
+    #[test]
+    fn reordered_packets_are_put_back_in_order() {
+        let mut r = Reorder::new(4);
+        assert_eq!(r.push(10, 10), (vec![10], false));
+        assert_eq!(r.push(12, 12), (vec![], false));
+        assert_eq!(r.push(13, 13), (vec![], false));
+        assert_eq!(r.push(11, 11), (vec![11, 12, 13], false));
+        // A duplicate, and a packet older than what went out: late.
+        assert_eq!(r.push(12, 99), (vec![], true));
+        assert_eq!(r.push(9, 9), (vec![], true));
+        assert_eq!(r.push(14, 14), (vec![14], false));
+    }
+
+    #[test]
+    fn reordering_works_across_the_sequence_wrap() {
+        let mut r = Reorder::new(4);
+        assert_eq!(r.push(65_534, 1), (vec![1], false));
+        assert_eq!(r.push(0, 3), (vec![], false));
+        assert_eq!(r.push(65_535, 2), (vec![2, 3], false));
+        assert_eq!(r.push(1, 4), (vec![4], false));
+    }
+
+    #[test]
+    fn a_lost_packet_is_given_up_after_the_window() {
+        let mut r = Reorder::new(2);
+        assert_eq!(r.push(1, 1), (vec![1], false));
+        // 2 is lost: 3 and 4 wait for it, 5 is one too many.
+        assert_eq!(r.push(3, 3), (vec![], false));
+        assert_eq!(r.push(4, 4), (vec![], false));
+        assert_eq!(r.push(5, 5), (vec![3, 4, 5], false));
+        assert_eq!(r.push(2, 2), (vec![], true), "too late now");
+        assert_eq!(r.push(7, 7), (vec![], false));
+        assert_eq!(
+            r.drain(),
+            vec![7],
+            "held packets go out when the track ends"
+        );
+    }
+
+    fn vp8_packet(seq: u16, timestamp: u32, key: bool) -> Packet {
+        let mut packet = Packet::default();
+        packet.header.sequence_number = seq;
+        packet.header.timestamp = timestamp;
+        packet.header.marker = true;
+        // Payload descriptor: S=1, partition 0; then the frame tag (bit 0: 0 = keyframe).
+        let mut payload = vec![0x10, if key { 0x10 } else { 0x11 }, 0x02, 0x00];
+        if key {
+            payload.extend_from_slice(&[0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+        }
+        payload.extend_from_slice(&[0x55; 20]);
+        packet.payload = Bytes::from(payload);
+        packet
+    }
+
+    #[test]
+    fn after_a_loss_the_video_resumes_at_the_next_keyframe() {
+        let dir = std::env::temp_dir().join(format!("rec-gap-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v.ivf");
+        let mut ivf = IvfFile::new(BufWriter::new(File::create(&path).unwrap())).unwrap();
+        let mut clock = MediaClock::new(90_000);
+        // Starts only at a keyframe: a delta first is not written.
+        let plan: [(u16, bool, bool); 6] = [
+            (1, false, false), // delta before any keyframe: waits
+            (2, true, true),   // keyframe: written
+            (3, false, true),  // delta: written
+            (5, false, false), // 4 lost: this delta would decode wrong
+            (6, false, false), // still no keyframe
+            (7, true, true),   // keyframe: written again
+        ];
+        let mut written = Vec::new();
+        for (seq, key, expect) in plan {
+            let ts = u32::from(seq) * 3000;
+            let step = clock.step(seq, ts, false).unwrap();
+            let got = ivf.write(&vp8_packet(seq, ts, key), &step).unwrap();
+            assert_eq!(matches!(got, Written::Frame), expect, "packet {seq}");
+            if matches!(got, Written::Frame) {
+                written.push(seq);
+            }
+        }
+        ivf.close().unwrap();
+        assert_eq!(written, [2, 3, 7]);
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[24..28].try_into().unwrap()), 3);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub struct BroadcastStats {
     /// Recording files open now: a track's file is closed, and its index entry complete,
     /// once this falls.
     pub recording_tracks: usize,
+    /// Track recordings stopped because the disk was nearly full.
+    pub recording_disk_stops: u64,
+    /// Recorded packets that arrived too late to be put back in order (skipped).
+    pub recording_late_packets: u64,
 }
 
 /// The live counters, shared by every task of a broadcast.
@@ -45,6 +49,8 @@ pub(crate) struct Counters {
     pub(crate) recording_dropped_packets: AtomicU64,
     pub(crate) recording_errors: AtomicU64,
     pub(crate) recording_tracks: AtomicUsize,
+    pub(crate) recording_disk_stops: AtomicU64,
+    pub(crate) recording_late_packets: AtomicU64,
 }
 
 impl Counters {

@@ -310,3 +310,42 @@ async fn without_a_recording_folder_nothing_is_recorded() {
     instructor.close().await;
     broadcast.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nearly_full_disk_stops_recording_cleanly() {
+    let root = TempDir::new("disk-guard");
+    let broadcast = Arc::new(Broadcast::with_recording_id(
+        SignalingConfig {
+            recording_dir: Some(root.0.clone()),
+            // More free space than any disk has: the guard trips at once.
+            recording_min_free_bytes: u64::MAX,
+            ..loopback_config()
+        },
+        "full",
+    ));
+    let instructor = Instructor::publish_frames(&broadcast).await;
+    wait_until("both tracks' recordings stop for the disk", || {
+        broadcast.stats().recording_disk_stops >= 2
+    })
+    .await;
+    broadcast.unpublish().await.unwrap();
+    wait_until("every recording is closed", || {
+        broadcast.stats().recording_tracks == 0
+    })
+    .await;
+    instructor.close().await;
+    broadcast.close().await;
+    let stats = broadcast.stats();
+    assert_eq!(stats.recording_errors, 0, "stopped, not failed: {stats:?}");
+    assert_eq!(stats.recorded_packets, 0, "{stats:?}");
+    let dir = broadcast.recording_dir().unwrap();
+    let index: Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    for track in index["tracks"].as_array().unwrap() {
+        assert_eq!(track["complete"], true, "{track:#}");
+        let file = dir.join(track["file"].as_str().unwrap());
+        if track["kind"] == "video" {
+            // A closed IVF: header only, zero frames.
+            assert_eq!(parse_ivf(&file).frames.len(), 0);
+        }
+    }
+}

@@ -26,6 +26,8 @@ pub struct Learner {
     pub refused: Vec<protocol::ErrorCode>,
     /// Whether its node said it lost the other nodes (`service` degraded) at some point.
     pub saw_degraded: bool,
+    /// Where the room last said this learner sits.
+    pub seat: Option<protocol::Seat>,
 }
 
 impl Learner {
@@ -50,6 +52,7 @@ impl Learner {
             closes: Vec::new(),
             refused: Vec::new(),
             saw_degraded: false,
+            seat: None,
         };
         learner.connect(0).await;
         learner
@@ -110,6 +113,25 @@ impl Learner {
             epoch: welcome.epoch,
             offset: welcome.last_offset,
         });
+        self.seat = welcome.your_seat;
+    }
+
+    /// The room URLs to come back through from now on (a load balancer's new choice).
+    pub fn come_back_through(&mut self, urls: Vec<String>) {
+        self.urls = urls;
+    }
+
+    /// Drops the connection (as a load balancer moving it would): the next pump reconnects.
+    pub fn drop_connection(&mut self) {
+        self.client = None;
+    }
+
+    /// Sends `msg` unnumbered (taking a seat, pressing a button), if connected.
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        if let Some(client) = &mut self.client {
+            // Broken: the next pump notices and reconnects.
+            let _ = client.send_command(&msg.clone().into()).await;
+        }
     }
 
     /// Says `text` in the chat (kept until acknowledged).
@@ -181,6 +203,7 @@ impl Learner {
                 self.pending.remove(&id.0);
             }
             ServerMsg::Service { degraded: true } => self.saw_degraded = true,
+            ServerMsg::YourSeat { seat } => self.seat = seat,
             ServerMsg::Welcome(welcome) => self.welcomed(&welcome),
             ServerMsg::Error {
                 code, id: Some(id), ..

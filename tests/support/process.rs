@@ -181,16 +181,36 @@ pub fn cluster_config(dir: &std::path::Path, tables: &str) -> String {
 /// `n` `room-server` processes on one Redis and one database (in `dir`), the lecture in their
 /// config (doors open, seats held 3 seconds).
 pub fn processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<NodeProcess> {
-    let config = cluster_config(
+    processes_with(
+        redis,
         dir,
+        n,
         "[room]\nseat_grace_secs = 3\nchat_burst = 1000000\n[limits]\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
-    );
+    )
+}
+
+/// [`processes`] with the config's `tables` given.
+pub fn processes_with(
+    redis: &RedisServer,
+    dir: &std::path::Path,
+    n: usize,
+    tables: &str,
+) -> Vec<NodeProcess> {
+    cluster_config(dir, tables);
+    more_processes(redis, dir, n)
+}
+
+/// `n` more nodes with the config and database of the nodes started in `dir`: nodes added to
+/// a running lecture.
+pub fn more_processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<NodeProcess> {
+    let config = dir.join("room.toml");
+    let config = config.to_str().expect("a utf-8 path");
     let database = format!("sqlite://{}/shared.db", dir.display());
     (0..n)
         .map(|_| {
             NodeProcess::start(&[
                 "--config",
-                &config,
+                config,
                 "--database-url",
                 &database,
                 "--redis-url",

@@ -29,14 +29,26 @@ impl RedisServer {
 
     /// The number of entries in the stream `key` (`XLEN`, through `redis-cli`).
     pub fn stream_len(&self, key: &str) -> u64 {
+        self.number(&["XLEN", key])
+    }
+
+    /// What `redis-cli` prints for `args`, trimmed.
+    pub fn cli(&self, args: &[&str]) -> String {
         let out = std::process::Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "XLEN", key])
+            .args(["-p", &self.port.to_string()])
+            .args(args)
             .output()
             .expect("redis-cli runs");
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("XLEN {key}: {text}"))
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// The number a command answers (0 for nothing: a missing key or field).
+    pub fn number(&self, args: &[&str]) -> u64 {
+        let text = self.cli(args);
+        if text.is_empty() {
+            return 0;
+        }
+        text.parse().unwrap_or_else(|_| panic!("{args:?}: {text}"))
     }
 
     /// Stops the server (as a crash would: SIGKILL).

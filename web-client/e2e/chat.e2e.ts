@@ -4,7 +4,7 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { formatTime, t } from "../src/i18n";
-import { type Server, WAIT, artifactPath, launchChromium, startServer } from "./harness";
+import { type Server, WAIT, artifactPath, chatLine, launchChromium, startServer } from "./harness";
 
 let server: Server;
 let browser: Browser;
@@ -26,10 +26,6 @@ async function enter(user: string): Promise<Page> {
   await page.waitForURL(/\/room\/demo$/);
   await page.locator('[data-status="connected"]').waitFor();
   return page;
-}
-
-function chatLine(page: Page, text: string) {
-  return page.locator('[role="log"] li').filter({ hasText: text });
 }
 
 /** Types and sends lines without waiting for each (the chat must keep up). */

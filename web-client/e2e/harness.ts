@@ -10,7 +10,7 @@ import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, type Locator, type Page, chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const clientRoot = path.resolve(here, "..");
@@ -239,9 +239,57 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
+/** The chat lines the node delivered (they carry their offset) holding `text`: not a copy still
+ * waiting to be sent, which the same log shows marked as unsent. */
+export function chatLine(page: Page, text: string): Locator {
+  return page.locator('[role="log"] li[data-offset]').filter({ hasText: text });
+}
+
 export function artifactPath(name: string): string {
   mkdirSync(artifacts, { recursive: true });
   return path.join(artifacts, name);
+}
+
+/** A lecture the portal announces through the integration API: starting `startsInMin` minutes
+ * from now, taught by demo-instructor, bought (paid by card) by each of `buyers`. */
+export async function portalLecture(
+  server: Server,
+  id: string,
+  lecture: { title: string; startsInMin: number; minutes?: number; rows: number; cols: number; buyers: string[] },
+): Promise<void> {
+  const startsAt = Date.now() + lecture.startsInMin * 60_000;
+  await integration(server, "PUT", `/api/v1/integration/lectures/${id}`, {
+    title: lecture.title,
+    starts_at: startsAt,
+    ends_at: startsAt + (lecture.minutes ?? 90) * 60_000,
+    rows: lecture.rows,
+    cols: lecture.cols,
+    staff: [{ account: "demo-instructor", role: "instructor" }],
+  });
+  for (const buyer of lecture.buyers) {
+    await integration(server, "PUT", `/api/v1/integration/purchases/${id}-${buyer}`, {
+      buyer,
+      lecture: id,
+      quantity: 1,
+      modality: "online",
+      payment_method: "card",
+      status: "paid",
+    });
+  }
+}
+
+/** On the demo's sign-in page: signs in as the demo account `user` and waits for My page. */
+export async function signIn(page: Page, user: string): Promise<void> {
+  await page.locator(`button[data-user="${user}"]`).click();
+  await page.waitForURL(/\/lectures$/);
+  await page.locator(".card").first().waitFor();
+}
+
+/** From My page, enters the lecture `id` and waits until the room is connected. */
+export async function enterFromMyPage(page: Page, id: string): Promise<void> {
+  await page.locator(`li[data-lecture="${id}"] button.primary`).click();
+  await page.waitForURL(new RegExp(`/room/${id}$`));
+  await page.locator('[data-status="connected"]').waitFor({ timeout: WAIT });
 }
 
 /** A call to the portal's integration API; throws unless it answers 2xx. */

@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { t } from "../src/i18n";
 import { axeViolations } from "./axe";
-import { type Server, WAIT, artifactPath, launchChromium, startServer } from "./harness";
+import { type Server, WAIT, artifactPath, enterFromMyPage, launchChromium, signIn, startServer } from "./harness";
 
 let server: Server;
 let browser: Browser;
@@ -35,18 +35,6 @@ async function open(viewport: { width: number; height: number }, touch = false):
   page.on("dialog", (d) => void d.accept());
   await page.goto(`${server.url}/sign-in`);
   return page;
-}
-
-async function signIn(page: Page, user: string): Promise<void> {
-  await page.locator(`button[data-user="${user}"]`).click();
-  await page.waitForURL(/\/lectures$/);
-  await page.locator(".card").first().waitFor();
-}
-
-async function enter(page: Page): Promise<void> {
-  await page.locator('li[data-lecture="demo"] button.primary').click();
-  await page.waitForURL(/\/room\/demo$/);
-  await page.locator('[data-status="connected"]').waitFor();
 }
 
 /** Screenshot, and axe's verdict on the page in this state. */
@@ -112,18 +100,19 @@ describe("layouts people use", () => {
     await evidence(check, "03-connection-check");
 
     // --- The console: one screen, End only once started -----------------------------------------
-    await enter(teacher);
+    await enterFromMyPage(teacher, "demo");
     const end = teacher.getByRole("button", { name: t("console_end") });
     expect(await end.isDisabled()).toBe(true);
     expect(await pageScrolls(teacher)).toBe(false);
     await inView(teacher, teacher.locator(".console-right #chat-input"), "the console's chat input");
     await inView(teacher, teacher.locator(".console-seats .grid-scroller"), "the console's seat grid");
-    await inView(teacher, teacher.locator(".meter-panel h2"), "the meter");
+    await inView(teacher, teacher.locator(".meter-panel svg"), "the meter's chart");
+    await inView(teacher, teacher.locator(".meter-table"), "the meter's table");
 
     // --- A learner on a laptop: the seat grid first, everything on one screen --------------------
     const taro = await open(LAPTOP);
     await signIn(taro, "demo-taro");
-    await enter(taro);
+    await enterFromMyPage(taro, "demo");
     const taroGrid = await inView(taro, taro.locator(".seats.first-step .grid-scroller"), "the seat grid on entry");
     // It is the first thing under the header, not somewhere below the video.
     const taroVideo = await taro.locator(".video").boundingBox();
@@ -144,7 +133,7 @@ describe("layouts people use", () => {
     // A taken seat says so.
     const hanako = await open(LAPTOP);
     await signIn(hanako, "demo-hanako");
-    await enter(hanako);
+    await enterFromMyPage(hanako, "demo");
     // Wait until Hanako's grid shows Taro's seat taken before clicking it.
     await expect.poll(() => hanako.locator("#seat-0-0").textContent(), { timeout: WAIT }).not.toContain(t("seat_empty"));
     await clickSeat(hanako, 0, 0);
@@ -157,7 +146,7 @@ describe("layouts people use", () => {
     // --- A learner on a phone: video on top, tabs, the video stays while typing -------------------
     const phone = await open(PHONE, true);
     await signIn(phone, "demo-html");
-    await enter(phone);
+    await enterFromMyPage(phone, "demo");
     await phone.locator('[role="tab"][data-tab="seats"][aria-selected="true"]').waitFor();
     // Words for touch, not for a mouse.
     await phone.getByText(t("no_seat_touch")).waitFor();
@@ -178,6 +167,19 @@ describe("layouts people use", () => {
     expect(video.y).toBeLessThan(PHONE.height / 6);
     await inView(phone, input, "the phone's chat input while typing");
     expect(await phone.evaluate(() => window.scrollY)).toBe(0);
+    // The on-screen keyboard: the page asks for `interactive-widget=resizes-content`, so on a
+    // phone the keyboard shrinks the viewport (here by a typical 336 px). The video stays on top
+    // (smaller, the site's top bar stepping aside), the input just above the keyboard, and the
+    // page still does not scroll.
+    await phone.setViewportSize({ width: PHONE.width, height: PHONE.height - 336 });
+    await expect.poll(() => phone.evaluate(() => window.innerHeight), { timeout: WAIT }).toBe(PHONE.height - 336);
+    const videoOverKeyboard = await inView(phone, phone.locator(".video"), "the phone's video over the keyboard");
+    expect(videoOverKeyboard.y).toBeLessThanOrEqual(before.y);
+    await inView(phone, input, "the phone's chat input over the keyboard");
+    expect(await pageScrolls(phone)).toBe(false);
+    expect(await input.evaluate((el) => el === document.activeElement)).toBe(true);
+    await evidence(phone, "08-phone-keyboard");
+    await phone.setViewportSize(PHONE);
     expect(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
     await phone.getByLabel(t("chat_question")).check();
     await phone.getByRole("button", { name: t("chat_send"), exact: true }).click();
@@ -254,6 +256,10 @@ describe("layouts people use", () => {
     await teacherGrid.press("Home");
     await expect.poll(() => teacher.locator("#seat-0-0").textContent(), { timeout: WAIT }).toContain(t("heat_count", { count: 2 }));
     expect(await pageScrolls(teacher)).toBe(false);
+    // With the alert up, the whole meter is still on screen beside the grid.
+    await inView(teacher, teacher.locator(".lost-alert"), "the lost alert");
+    await inView(teacher, teacher.locator(".meter-panel svg"), "the live meter's chart");
+    await inView(teacher, teacher.locator(".meter-table"), "the live meter's table");
     await evidence(teacher, "11-console-live");
 
     // --- The learner's video: volume, fullscreen, picture-in-picture ------------------------------

@@ -6,7 +6,7 @@ import http from "node:http";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { t } from "../src/i18n";
-import { Relay, type Server, WAIT, artifactPath, integration, launchChromium, startServer } from "./harness";
+import { Relay, type Server, WAIT, artifactPath, chatLine, enterFromMyPage, launchChromium, portalLecture, signIn, startServer } from "./harness";
 
 let server: Server;
 let relay: Relay;
@@ -34,24 +34,12 @@ async function watch(page: Page): Promise<Page> {
 async function signedIn(base: string, user: string): Promise<Page> {
   const page = await watch(await (await newContext()).newPage());
   await page.goto(`${base}/sign-in`);
-  await page.locator(`button[data-user="${user}"]`).click();
-  await page.waitForURL(/\/lectures$/);
-  await page.locator(".card").first().waitFor();
+  await signIn(page, user);
   return page;
 }
 
 async function connected(page: Page, timeout = WAIT): Promise<void> {
   await page.locator('[data-status="connected"]').waitFor({ timeout });
-}
-
-async function enterDemo(page: Page): Promise<void> {
-  await page.locator('li[data-lecture="demo"] button.primary').click();
-  await page.waitForURL(/\/room\/demo$/);
-  await connected(page);
-}
-
-function chatLine(page: Page, text: string) {
-  return page.locator('[role="log"] li').filter({ hasText: text });
 }
 
 /** A screenshot of what the person sees (`full`: the whole page). */
@@ -97,12 +85,12 @@ describe("never missing the moment", () => {
 
   it("a call made while the learner's network was down reaches them when it is back; what they typed meanwhile is sent once", async () => {
     instructor = await signedIn(server.url, "demo-instructor");
-    await enterDemo(instructor);
+    await enterFromMyPage(instructor, "demo");
     await instructor.getByRole("button", { name: t("console_start") }).click();
 
     // Taro reaches the node through the relay, so his network can be cut.
     const taro = await signedIn(relayUrl, "demo-taro");
-    await enterDemo(taro);
+    await enterFromMyPage(taro, "demo");
     await taro.locator('.video[data-phase="live"]').waitFor();
     const grid = taro.locator('[role="grid"]');
     await grid.focus();
@@ -163,27 +151,9 @@ describe("never missing the moment", () => {
 
   it("comes back as soon as the browser says the network is back, whatever the back-off had reached", async () => {
     // A lecture not live yet, where the back-off grows beyond the live one's two seconds.
-    const startsAt = Date.now() + 20 * 60_000;
-    await integration(server, "PUT", "/api/v1/integration/lectures/calm", {
-      title: "静かな講座 / A calm lecture",
-      starts_at: startsAt,
-      ends_at: startsAt + 60 * 60_000,
-      rows: 3,
-      cols: 4,
-      staff: [{ account: "demo-instructor", role: "instructor" }],
-    });
-    await integration(server, "PUT", "/api/v1/integration/purchases/calm-taro", {
-      buyer: "demo-taro",
-      lecture: "calm",
-      quantity: 1,
-      modality: "online",
-      payment_method: "card",
-      status: "paid",
-    });
+    await portalLecture(server, "calm", { title: "静かな講座 / A calm lecture", startsInMin: 20, minutes: 60, rows: 3, cols: 4, buyers: ["demo-taro"] });
     const taro = await signedIn(server.url, "demo-taro");
-    await taro.locator('li[data-lecture="calm"] button.primary').click();
-    await taro.waitForURL(/\/room\/calm$/);
-    await connected(taro);
+    await enterFromMyPage(taro, "calm");
 
     await taro.context().setOffline(true);
     const status = taro.locator('[data-status="reconnecting"]');
@@ -203,7 +173,7 @@ describe("never missing the moment", () => {
 
   it("a second tab of the room takes it over; the first offers 'continue here' and does not take it back by itself", async () => {
     const first = await signedIn(server.url, "demo-hanako");
-    await enterDemo(first);
+    await enterFromMyPage(first, "demo");
     // A second tab of the same browser: signed in already, straight into the room.
     const second = await watch(await first.context().newPage());
     await second.goto(`${server.url}/room/demo`);

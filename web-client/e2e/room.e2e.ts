@@ -4,7 +4,7 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Lang, t } from "../src/i18n";
-import { Relay, type Server, WAIT, artifactPath, integration, launchChromium, startServer } from "./harness";
+import { Relay, type Server, WAIT, artifactPath, chatLine, enterFromMyPage, launchChromium, portalLecture, signIn, startServer } from "./harness";
 
 let server: Server;
 let relay: Relay;
@@ -38,18 +38,6 @@ async function open(base: string, viewport = { width: 1280, height: 900 }): Prom
   });
   await page.goto(`${base}/sign-in`);
   return page;
-}
-
-async function signIn(page: Page, user: string): Promise<void> {
-  await page.locator(`button[data-user="${user}"]`).click();
-  await page.waitForURL(/\/lectures$/);
-  await page.locator(".card").first().waitFor();
-}
-
-async function enterDemo(page: Page): Promise<void> {
-  await page.locator('li[data-lecture="demo"] button.primary').click();
-  await page.waitForURL(/\/room\/demo$/);
-  await connected(page);
 }
 
 async function connected(page: Page): Promise<void> {
@@ -104,21 +92,23 @@ async function clickSeat(page: Page, row: number, col: number): Promise<void> {
   await page.mouse.click(box.x + (col + 0.5) * cell - scroll.left, box.y + (row + 0.5) * cell - scroll.top);
 }
 
-function chatLine(page: Page, text: string) {
-  return page.locator('[role="log"] li').filter({ hasText: text });
-}
-
 /** Staff: opens a chat line's menu and picks `items` in turn (a submenu, then its choice). */
 async function moderate(page: Page, text: string, items: string[]): Promise<void> {
   await chatLine(page, text).first().locator(".chat-menu-button").click();
   for (const name of items) await page.getByRole("menuitem", { name, exact: true }).click();
 }
 
+/** Types and sends a line, and waits for the node to deliver it back. */
 async function say(page: Page, text: string, question = false, l: Lang = "ja"): Promise<void> {
+  await type(page, text, question, l);
+  await chatLine(page, text).first().waitFor();
+}
+
+/** Types and sends a line without waiting for it (offline, it stays in the log as unsent). */
+async function type(page: Page, text: string, question = false, l: Lang = "ja"): Promise<void> {
   await page.locator("#chat-input").fill(text);
   if (question) await page.getByLabel(t("chat_question", {}, l)).check();
   await page.getByRole("button", { name: t("chat_send", {}, l), exact: true }).click();
-  await chatLine(page, text).first().waitFor();
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -174,10 +164,10 @@ describe("a lecture in the browser", () => {
     await signIn(html, "demo-html");
 
     // --- Into the room ----------------------------------------------------------------------
-    await enterDemo(instructor);
+    await enterFromMyPage(instructor, "demo");
     await instructor.getByText(t("console_title")).first().waitFor();
-    await enterDemo(taro);
-    await enterDemo(html);
+    await enterFromMyPage(taro, "demo");
+    await enterFromMyPage(html, "demo");
     await taro.locator('.video[data-phase="doors_open"]').getByText(t("video_waiting")).waitFor();
 
     // Sitting: Taro clicks a cell, the other learner uses the keyboard.
@@ -272,8 +262,9 @@ describe("a lecture in the browser", () => {
     await waitSeat(instructor, 0, 0, t("seat_away", { nickname: "たろう" }));
     await say(instructor, "聞こえていますか？");
     // What he types meanwhile is kept, shown as not yet sent …
-    await say(taro, "切れている間に書きました");
-    expect(await taro.locator("li.chat-line.unsent").filter({ hasText: "切れている間に書きました" }).count()).toBe(1);
+    await type(taro, "切れている間に書きました");
+    await taro.locator("li.chat-line.unsent").filter({ hasText: "切れている間に書きました" }).waitFor();
+    expect(await chatLine(taro, "切れている間に書きました").count()).toBe(0);
     await shot(taro, "06-room-reconnecting");
     relay.restore();
     await connected(taro);
@@ -307,7 +298,7 @@ describe("a lecture in the browser", () => {
     // --- A phone-sized screen, and English ----------------------------------------------------
     const phone = await open(server.url, { width: 390, height: 844 });
     await signIn(phone, "demo-hanako");
-    await enterDemo(phone);
+    await enterFromMyPage(phone, "demo");
     await phone.getByRole("tablist").waitFor();
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
@@ -345,31 +336,11 @@ describe("a lecture in the browser", () => {
   });
 
   it("gives staff the raised hands in order, the questions by votes, and the muted learners", async () => {
-    const startsAt = Date.now() + 15 * 60_000;
-    await integration(server, "PUT", "/api/v1/integration/lectures/qa", {
-      title: "質疑応答 / Questions and answers",
-      starts_at: startsAt,
-      ends_at: startsAt + 90 * 60_000,
-      rows: 4,
-      cols: 6,
-      staff: [{ account: "demo-instructor", role: "instructor" }],
-    });
-    for (const buyer of ["demo-taro", "demo-hanako"]) {
-      await integration(server, "PUT", `/api/v1/integration/purchases/qa-${buyer}`, {
-        buyer,
-        lecture: "qa",
-        quantity: 1,
-        modality: "online",
-        payment_method: "card",
-        status: "paid",
-      });
-    }
+    await portalLecture(server, "qa", { title: "質疑応答 / Questions and answers", startsInMin: 15, rows: 4, cols: 6, buyers: ["demo-taro", "demo-hanako"] });
     const enter = async (user: string) => {
       const page = await open(server.url);
       await signIn(page, user);
-      await page.locator('li[data-lecture="qa"] button.primary').click();
-      await page.waitForURL(/\/room\/qa$/);
-      await connected(page);
+      await enterFromMyPage(page, "qa");
       return page;
     };
     const teacher = await enter("demo-instructor");
@@ -447,31 +418,11 @@ describe("a lecture in the browser", () => {
   });
 
   it("broadcasts the instructor's camera to learners once the lecture is live", async () => {
-    const startsAt = Date.now() + 15 * 60_000;
-    await integration(server, "PUT", "/api/v1/integration/lectures/video", {
-      title: "映像の講座 / A lecture with video",
-      starts_at: startsAt,
-      ends_at: startsAt + 90 * 60_000,
-      rows: 4,
-      cols: 6,
-      staff: [{ account: "demo-instructor", role: "instructor" }],
-    });
-    for (const buyer of ["demo-taro", "demo-hanako"]) {
-      await integration(server, "PUT", `/api/v1/integration/purchases/video-${buyer}`, {
-        buyer,
-        lecture: "video",
-        quantity: 1,
-        modality: "online",
-        payment_method: "card",
-        status: "paid",
-      });
-    }
+    await portalLecture(server, "video", { title: "映像の講座 / A lecture with video", startsInMin: 15, rows: 4, cols: 6, buyers: ["demo-taro", "demo-hanako"] });
     const enter = async (user: string) => {
       const page = await open(server.url);
       await signIn(page, user);
-      await page.locator('li[data-lecture="video"] button.primary').click();
-      await page.waitForURL(/\/room\/video$/);
-      await connected(page);
+      await enterFromMyPage(page, "video");
       return page;
     };
     const frames = async (page: Page) => Number(await page.locator(".video").getAttribute("data-frames-decoded"));
@@ -506,31 +457,11 @@ describe("a lecture in the browser", () => {
   });
 
   it("seats thousands: a 60 x 100 grid scrolls, zooms and seats by keyboard and mouse", async () => {
-    const startsAt = Date.now() + 20 * 60_000;
-    await integration(server, "PUT", "/api/v1/integration/lectures/big", {
-      title: "大講堂 / The big hall",
-      starts_at: startsAt,
-      ends_at: startsAt + 90 * 60_000,
-      rows: 60,
-      cols: 100,
-      staff: [{ account: "demo-instructor", role: "instructor" }],
-    });
-    for (const buyer of ["demo-taro", "demo-hanako"]) {
-      await integration(server, "PUT", `/api/v1/integration/purchases/big-${buyer}`, {
-        buyer,
-        lecture: "big",
-        quantity: 1,
-        modality: "online",
-        payment_method: "card",
-        status: "paid",
-      });
-    }
+    await portalLecture(server, "big", { title: "大講堂 / The big hall", startsInMin: 20, rows: 60, cols: 100, buyers: ["demo-taro", "demo-hanako"] });
     const enterBig = async (user: string) => {
       const page = await open(server.url);
       await signIn(page, user);
-      await page.locator('li[data-lecture="big"] button.primary').click();
-      await page.waitForURL(/\/room\/big$/);
-      await connected(page);
+      await enterFromMyPage(page, "big");
       return page;
     };
     const teacher = await enterBig("demo-instructor");

@@ -4,9 +4,10 @@
 //! room.
 
 use protocol::UnixMillis;
+use serde::{Deserialize, Serialize};
 
 /// One allowance (see the module documentation).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Allowance {
     tat: u64,
 }

@@ -2,11 +2,12 @@
 
 use protocol::server::{ChatEvent, ChatMessage, Replay};
 use protocol::{ChatOffset, ErrorCode, ResumeFrom};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 /// A lecture's chat stream on this room: every event gets the next offset; the last
 /// `capacity` events are kept for snapshots and resume.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ChatLog {
     /// Offset of the newest event (0 before the first).
     last: ChatOffset,

@@ -5,10 +5,11 @@
 use super::Room;
 use protocol::server::RaisedHand;
 use protocol::{ServerMsg, UnixMillis, UserId};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Raised hands in the order they went up, and what changed since the last tick.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct HandQueue {
     /// Number of the next hand raised: the queue's order. Never reused, so a hand lowered and
     /// raised again goes to the end.

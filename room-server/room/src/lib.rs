@@ -64,11 +64,12 @@ use protocol::{
 };
 use reactions::ReactionTally;
 use seats::SeatGrid;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use votes::Votes;
 
 /// One client connection, numbered by the node. A person has at most one in a room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ConnId(pub u64);
 
 /// Who is behind a connection, as the verified ticket says.
@@ -168,7 +169,7 @@ pub enum Attendance {
 }
 
 /// A person who has entered the room on this node, connected or not.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Attendee {
     /// The portal's account, for what the node records.
     account: UserId,
@@ -192,7 +193,7 @@ struct Attendee {
 
 /// A person's latest numbered commands, oldest first: enough for every command a client may
 /// leave unacknowledged ([`RECENT_COMMANDS`]), and bounded whatever it sends.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct RecentCommands(VecDeque<(CommandId, Option<ErrorCode>)>);
 
 /// How many numbered commands a room remembers per person. Clients keep at most half as many
@@ -215,7 +216,7 @@ impl RecentCommands {
 }
 
 /// The learner being called on.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Call {
     user: UserId,
     by: Nickname,
@@ -227,7 +228,7 @@ struct Call {
 /// One lecture's room. See the module documentation for how to drive it. A clone is an
 /// independent copy (kept, for instance, while a node runs on alone and must later return to
 /// the shared state).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Room {
     settings: RoomSettings,
     /// The lecture's facts, as sent in every welcome.
@@ -261,6 +262,8 @@ pub struct Room {
     tick_count: u64,
     /// Earliest end of a held seat, so ticks skip the scan while nothing can expire.
     next_hold_expiry: Option<UnixMillis>,
+    /// Drained by the node after every input; never part of a snapshot.
+    #[serde(skip)]
     outputs: VecDeque<Output>,
 }
 
@@ -1016,13 +1019,17 @@ impl Room {
             // Who sits where is for those who run the room; a learner asks for the nicknames
             // of the seats it shows.
             seats: staff.then(|| {
-                self.grid
+                let mut seats: Vec<SeatOccupant> = self
+                    .grid
                     .occupied()
                     .filter_map(|(_, seat)| {
                         self.occupant_at(seat)
                             .map(|occupant| SeatOccupant { seat, occupant })
                     })
-                    .collect()
+                    .collect();
+                // In seat order, the same on every node whatever order its index holds them.
+                seats.sort_unstable_by_key(|s| s.seat);
+                seats
             }),
             your_seat: self.grid.seat_of(user),
             present: self.present(),

@@ -2,10 +2,11 @@
 
 use protocol::server::{Emotion, Meter, SeatReaction};
 use protocol::{EmotionKey, Seat, UnixMillis};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Counts of accepted presses: this tick, the rolling window and all time.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ReactionTally {
     keys: Vec<EmotionKey>,
     /// Presses in the current tick, by emotion index.

@@ -2,11 +2,12 @@
 //! bitmaps; and what changed since the last tick.
 
 use protocol::{Occupancy, Seat, SeatBits, SeatNumber, UserId};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Rows × columns of cells. The only place seats are assigned, so the indexes (cell → learner,
 /// learner → cell, the bitmaps) can never disagree, and no change escapes the tick's batch.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SeatGrid {
     rows: u16,
     cols: u16,

@@ -3,6 +3,7 @@
 
 use protocol::server::Emotion;
 use protocol::{EmotionKey, Epoch};
+use serde::{Deserialize, Serialize};
 
 /// The five buttons a lecture has unless it sets its own.
 pub fn default_emotions() -> Vec<Emotion> {
@@ -23,7 +24,7 @@ pub fn default_emotions() -> Vec<Emotion> {
 }
 
 /// Tunables of a room. The defaults are what a lecture of a few thousand learners needs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoomSettings {
     /// Generation of the chat stream; a new room gets a new one so that offsets from an
     /// earlier room are never mistaken for this one's.

@@ -3,10 +3,11 @@
 
 use protocol::server::QuestionVotes;
 use protocol::{ChatOffset, UserId};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who upvoted which question, for the questions still in the chat history.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Votes {
     /// Voters by question offset; a question without votes has no entry.
     voters: BTreeMap<ChatOffset, BTreeSet<UserId>>,

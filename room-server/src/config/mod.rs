@@ -10,11 +10,13 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod archive;
 mod lectures;
 mod limits;
 mod media;
 mod tuning;
 
+pub use archive::{ArchiveSettings, StoreKind};
 pub use lectures::LectureEntry;
 pub use limits::Limits;
 pub use media::MediaSettings;
@@ -69,6 +71,9 @@ pub enum ConfigError {
     /// A limit is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The `[archive]` table is incomplete.
+    #[error("[archive]: {0}")]
+    Archive(&'static str),
     /// Demo mode with the portal's identity settings: it would sign demo tokens with the
     /// portal's secret, good on every node that trusts the portal.
     #[error(
@@ -126,6 +131,8 @@ pub struct FileConfig {
     pub web_root: Option<PathBuf>,
     /// The media path.
     pub media: MediaSettings,
+    /// Where finished lectures' archives are kept.
+    pub archive: ArchiveSettings,
     /// Load balancers and proxies (addresses or CIDR networks) whose `forwarded_header` names
     /// the client; empty: the TCP peer is the client.
     pub trusted_proxies: Vec<String>,
@@ -295,6 +302,8 @@ pub struct Config {
     pub web_root: PathBuf,
     /// The media path (WebRTC ports, addresses, STUN/TURN for browsers, recording).
     pub media: MediaSettings,
+    /// Where finished lectures' archives are kept, and for how long.
+    pub archive: ArchiveSettings,
     /// Whose word about the client's address is taken (for every per-address limit).
     pub trusted_proxies: TrustedProxies,
 }
@@ -342,6 +351,7 @@ impl Config {
             redis_url: None,
             web_root: PathBuf::from(DEFAULT_WEB_ROOT),
             media: MediaSettings::default(),
+            archive: ArchiveSettings::default(),
             trusted_proxies: TrustedProxies::default(),
         }
     }
@@ -461,6 +471,7 @@ impl Config {
                 .or(file.web_root)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_WEB_ROOT)),
             media: file.media,
+            archive: file.archive.resolve()?,
             trusted_proxies,
         })
     }

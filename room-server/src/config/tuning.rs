@@ -28,6 +28,10 @@ pub struct RoomTuning {
     pub chat_interval_ms: u64,
     /// …and this many in a burst.
     pub chat_burst: u32,
+    /// With Redis: a snapshot of a running room is written after this many log entries…
+    pub snapshot_every_entries: u64,
+    /// …or this many seconds, whichever comes first (if anything happened meanwhile).
+    pub snapshot_every_secs: u64,
 }
 
 impl Default for RoomTuning {
@@ -44,6 +48,8 @@ impl Default for RoomTuning {
             reaction_burst: s.reaction_burst,
             chat_interval_ms: s.chat_interval_ms,
             chat_burst: s.chat_burst,
+            snapshot_every_entries: 10_000,
+            snapshot_every_secs: 60,
         }
     }
 }
@@ -80,6 +86,12 @@ impl RoomTuning {
         }
         if !(1..=10_000).contains(&self.chat_max_chars) {
             return bad("chat_max_chars must be 1 to 10000");
+        }
+        if !(100..=1_000_000).contains(&self.snapshot_every_entries) {
+            return bad("snapshot_every_entries must be 100 to 1000000");
+        }
+        if !(1..=3600).contains(&self.snapshot_every_secs) {
+            return bad("snapshot_every_secs must be 1 to 3600");
         }
         if self.reaction_burst == 0 || self.chat_burst == 0 {
             return bad("reaction_burst and chat_burst must be at least 1");

@@ -140,6 +140,32 @@ fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
+/// Puts a lecture of the config file in the store. What the portal decided since (a
+/// cancellation, the archive's date) and what rooms recorded stay; staff the file no longer
+/// lists lose the tickets they hold, as when the portal drops them.
+async fn put_configured_lecture(
+    store: &Store,
+    lecture: &model::Lecture,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    let before = store.lecture(&lecture.id).await?;
+    let mut lecture = lecture.clone();
+    if let Some(before) = &before {
+        lecture.status = before.status;
+        lecture.cancel_reason.clone_from(&before.cancel_reason);
+        lecture.archive_available_at = before.archive_available_at;
+        lecture.started_at = before.started_at;
+        lecture.ended_at = before.ended_at;
+    }
+    store.upsert_lecture(&lecture, now).await?;
+    for old in before.iter().flat_map(|b| &b.staff) {
+        if !lecture.staff.contains(old) {
+            store.revoke(&lecture.id, &old.account, now).await?;
+        }
+    }
+    Ok(())
+}
+
 impl Gate {
     /// Connects the store (migrating it), puts the configured lectures and, in demo mode, the
     /// demo records in it, and sets up identity checks and limits from `config`.
@@ -147,7 +173,7 @@ impl Gate {
         let store = Store::connect(&config.database_url).await?;
         let now = clock.now();
         for lecture in &config.lectures {
-            store.upsert_lecture(lecture, now).await?;
+            put_configured_lecture(&store, lecture, now).await?;
         }
         let demo = match config.demo {
             true => Some(Demo::seed(&store, now).await?),

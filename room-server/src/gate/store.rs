@@ -78,6 +78,13 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed(include_str!("../../migrations/0004_mail.sql")),
                     false,
                 ),
+                Migration::new(
+                    5,
+                    Cow::Borrowed("archive"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0005_archive.sql")),
+                    false,
+                ),
             ])
         })
     }
@@ -432,6 +439,35 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// When `lecture`'s archive expires, as the portal set it (none: not set, or no such
+    /// lecture).
+    pub async fn archive_expires_at(&self, lecture: &str) -> Result<Option<UnixMillis>> {
+        let row = sqlx::query("SELECT archive_expires_at FROM lectures WHERE id = $1")
+            .bind(lecture)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row
+                .try_get::<Option<i64>, _>("archive_expires_at")?
+                .map(time),
+            None => None,
+        })
+    }
+
+    /// Sets (or clears) when `lecture`'s archive expires; `false`: no such lecture.
+    pub async fn set_archive_expires_at(
+        &self,
+        lecture: &str,
+        at: Option<UnixMillis>,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE lectures SET archive_expires_at = $2 WHERE id = $1")
+            .bind(lecture)
+            .bind(at.map(ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Forgets a lecture's start and end (the demo reopens its lecture on every start).
@@ -851,6 +887,24 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Runs `sql` as it is: tests break and mend the schema with it.
+    #[cfg(test)]
+    pub(crate) async fn execute_for_test(&self, sql: &str) {
+        sqlx::query(sql)
+            .execute(&self.pool)
+            .await
+            .expect("test SQL runs");
+    }
+
+    /// The one number `sql` selects (a test's count).
+    #[cfg(test)]
+    pub(crate) async fn count_for_test(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("test SQL runs")
     }
 
     /// The lectures `account` was removed from without return.

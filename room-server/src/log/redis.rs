@@ -17,8 +17,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-/// Entries kept per lecture stream (approximate trim). A node that starts holding a lecture
-/// replays the stream from its start, so this bounds how long a lecture can run.
+/// Entries kept per lecture stream at most (approximate trim): a safety cap. Each snapshot
+/// trims the stream to the snapshot before it (see [`WRITE_SNAPSHOT`]), so with snapshots the
+/// stream holds about two snapshot intervals of entries; this cap is reached only if no node
+/// writes snapshots for hundreds of thousands of entries.
 pub(crate) const STREAM_LEN: usize = 500_000;
 
 /// Stamps an entry with Redis's time (kept monotonic per lecture) and appends it. An entry
@@ -37,6 +39,20 @@ if now < last then now = last end
 redis.call('SET', KEYS[2], now)
 local n = redis.call('INCR', KEYS[4])
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 't', now, 'n', n, 'e', ARGV[1])
+";
+
+/// Keeps a snapshot of the lecture's room (ARGV[3]) as the state after entry number ARGV[1],
+/// stream id ARGV[2], unless a snapshot of a later entry is already kept. The stream is then
+/// trimmed to the snapshot this one replaces, never further: a node still reading between the
+/// two finds every entry it needs, and one that falls further behind starts again from this
+/// snapshot.
+const WRITE_SNAPSHOT: &str = r"
+local kept = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if tonumber(ARGV[1]) <= kept then return 0 end
+local before = redis.call('HGET', KEYS[1], 'id')
+redis.call('HSET', KEYS[1], 'n', ARGV[1], 'id', ARGV[2], 'data', ARGV[3])
+if before then redis.call('XTRIM', KEYS[2], 'MINID', before) end
+return 1
 ";
 
 /// Stamps a node's heartbeat with Redis's time, and returns the nodes heard from within
@@ -75,6 +91,31 @@ fn sources_key(lecture: &LectureId) -> String {
 
 fn epoch_key(lecture: &LectureId) -> String {
     format!("lecture:{lecture}:epoch")
+}
+
+/// The latest snapshot of the lecture's room (a hash: `n`, `id`, `data`). The format's
+/// version is in the name, so a node never reads a snapshot it cannot decode.
+fn snapshot_key(lecture: &LectureId) -> String {
+    format!("lecture:{lecture}:snapshot:{SNAPSHOT_FORMAT}")
+}
+
+/// The version of the snapshots' encoding (`rooms::snapshot`): raised whenever the room's state
+/// changes shape, so nodes of different versions keep to their own snapshots.
+pub(crate) const SNAPSHOT_FORMAT: u32 = 1;
+
+/// A place in the lecture's stream: an entry's number (1, 2, 3…) and its stream id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LogPos {
+    pub(crate) n: u64,
+    pub(crate) id: String,
+}
+
+/// What a node reads from the lecture's log: an entry, or the snapshot to start from (the
+/// room as it was after `pos`; encoded, for the room to decode).
+#[derive(Debug)]
+pub(crate) enum LogItem {
+    Entry(Sequenced, LogPos),
+    Snapshot { pos: LogPos, bytes: Vec<u8> },
 }
 
 /// A node's connection to Redis.
@@ -172,15 +213,34 @@ impl Redis {
         Ok(())
     }
 
+    /// Keeps `bytes` as the snapshot of the room after `pos`, unless a later one is kept;
+    /// trims the stream behind the snapshot it replaces. Whether it was kept.
+    pub(crate) async fn write_snapshot(
+        &self,
+        lecture: &LectureId,
+        pos: &LogPos,
+        bytes: &[u8],
+    ) -> redis::RedisResult<bool> {
+        let kept: i64 = redis::Script::new(WRITE_SNAPSHOT)
+            .key(snapshot_key(lecture))
+            .key(log_key(lecture))
+            .arg(pos.n)
+            .arg(&pos.id)
+            .arg(bytes)
+            .invoke_async(&mut self.manager.clone())
+            .await?;
+        Ok(kept == 1)
+    }
+
     /// Starts the lecture's log on this node: a submitter that appends entries in the order
     /// given (retrying while Redis is away; each append's time since its submission goes to
-    /// `append_time`), and a reader that hands every entry of the stream, from its start, to
-    /// `out`. Both stop with `stop`.
+    /// `append_time`), and a reader that hands `out` the latest snapshot, if any, then every
+    /// entry of the stream after it. Both stop with `stop`.
     pub(crate) fn open_log(
         &self,
         lecture: &LectureId,
         source: String,
-        out: mpsc::UnboundedSender<Sequenced>,
+        out: mpsc::UnboundedSender<LogItem>,
         stop: CancellationToken,
         pending: Arc<AtomicUsize>,
         append_time: Histogram,
@@ -262,10 +322,28 @@ async fn submit(
     }
 }
 
+/// The latest snapshot of the lecture's room, if one was written.
+async fn load_snapshot(
+    conn: &mut redis::aio::MultiplexedConnection,
+    lecture: &LectureId,
+) -> redis::RedisResult<Option<(LogPos, Vec<u8>)>> {
+    let (n, id, data): (Option<u64>, Option<String>, Option<Vec<u8>>) = redis::cmd("HMGET")
+        .arg(snapshot_key(lecture))
+        .arg("n")
+        .arg("id")
+        .arg("data")
+        .query_async(conn)
+        .await?;
+    Ok(match (n, id, data) {
+        (Some(n), Some(id), Some(data)) => Some((LogPos { n, id }, data)),
+        _ => None,
+    })
+}
+
 async fn read(
     client: redis::Client,
     lecture: LectureId,
-    out: mpsc::UnboundedSender<Sequenced>,
+    out: mpsc::UnboundedSender<LogItem>,
     stop: CancellationToken,
 ) {
     let key = log_key(&lecture);
@@ -273,6 +351,11 @@ async fn read(
     let mut expected = 1u64;
     let options = StreamReadOptions::default().block(2000).count(1024);
     let mut backoff = REDIS_BACKOFF;
+    // The snapshot is read first, and again whenever the stream was trimmed past this node
+    // (`gap`); when no snapshot covers the gap, the reader goes on past it (`tolerate_gap`).
+    let mut from_snapshot = true;
+    let mut gap = false;
+    let mut tolerate_gap = false;
     'connect: loop {
         let mut conn = tokio::select! {
             c = client.get_multiplexed_async_connection() => match c {
@@ -289,6 +372,38 @@ async fn read(
             () = stop.cancelled() => return,
         };
         backoff.reset();
+        if from_snapshot {
+            match load_snapshot(&mut conn, &lecture).await {
+                // It covers everything this node has not applied yet (or more).
+                Ok(Some((pos, bytes))) if pos.n + 1 >= expected => {
+                    last_id.clone_from(&pos.id);
+                    expected = pos.n + 1;
+                    if out.send(LogItem::Snapshot { pos, bytes }).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) if gap => {
+                    error!(
+                        lecture = %lecture,
+                        expected,
+                        "the lecture's log was trimmed past this node and no snapshot covers \
+                         the gap: this node's copy of the room is incomplete"
+                    );
+                    tolerate_gap = true;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(error = %e, "cannot read the lecture's snapshot; retrying");
+                    tokio::select! {
+                        () = backoff.wait() => {}
+                        () = stop.cancelled() => return,
+                    }
+                    continue 'connect;
+                }
+            }
+            from_snapshot = false;
+            gap = false;
+        }
         loop {
             let keys = [key.as_str()];
             let ids = [last_id.as_str()];
@@ -305,33 +420,34 @@ async fn read(
             };
             for stream in reply.into_iter().flat_map(|r| r.keys) {
                 for item in stream.ids {
-                    last_id = item.id.clone();
                     // Entries are numbered 1, 2, 3…: a jump means the stream was trimmed past
-                    // what this node has, and its copy of the room would be built on a gap.
-                    if let Some(n) = item.get::<u64>("n") {
-                        if n != expected {
-                            error!(
-                                lecture = %lecture,
-                                expected,
-                                found = n,
-                                "the lecture's log has a gap (trimmed before this node read it): \
-                                 this node's copy of the room is incomplete"
-                            );
-                        }
-                        expected = n + 1;
+                    // what this node has (it fell behind by more than a snapshot interval):
+                    // it starts again from the latest snapshot.
+                    let n = item.get::<u64>("n").unwrap_or(expected);
+                    if n > expected && !tolerate_gap {
+                        warn!(lecture = %lecture, expected, found = n,
+                            "the lecture's log was trimmed past this node; starting again from its snapshot");
+                        from_snapshot = true;
+                        gap = true;
+                        continue 'connect;
                     }
+                    tolerate_gap = false;
+                    last_id = item.id.clone();
+                    expected = n + 1;
                     let at: Option<u64> = item.get("t");
                     let bytes: Option<Vec<u8>> = item.get("e");
                     let decoded = bytes.as_deref().map(rmp_serde::from_slice::<RoomEntry>);
                     match (at, decoded) {
                         (Some(at), Some(Ok(entry))) => {
-                            if out
-                                .send(Sequenced {
-                                    at: UnixMillis(at),
-                                    entry,
-                                })
-                                .is_err()
-                            {
+                            let entry = Sequenced {
+                                at: UnixMillis(at),
+                                entry,
+                            };
+                            let pos = LogPos {
+                                n,
+                                id: item.id.clone(),
+                            };
+                            if out.send(LogItem::Entry(entry, pos)).is_err() {
                                 return;
                             }
                         }

@@ -90,7 +90,7 @@ pub(crate) struct LectureMedia {
 
 /// The lecture's publishing connection as every node holding it agrees (from the log), and
 /// how its node is reached for the relay.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct MediaSource {
     /// The instructor's connection (its high bits name its node).
     pub(crate) conn: ConnId,
@@ -320,5 +320,8 @@ pub(crate) fn retire(metrics: &Arc<Metrics>, media: Arc<LectureMedia>) {
         media.broadcast.close().await;
         let stats = media.broadcast.stats();
         metrics.retire_media(stats.forwarded_packets, stats.dropped_packets);
+        metrics
+            .recording_disk_stops_total
+            .inc_by(stats.recording_disk_stops);
     });
 }

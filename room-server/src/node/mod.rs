@@ -35,6 +35,9 @@ pub enum StartError {
     /// The entry gate could not start (its database, identity settings, demo records).
     #[error(transparent)]
     Gate(#[from] crate::gate::GateError),
+    /// The `[archive]` store cannot be used.
+    #[error("archive store: {0}")]
+    Archive(#[from] crate::archive::ArchiveError),
     /// Redis is configured but unreachable at start.
     #[error("cannot reach Redis")]
     Redis(#[source] redis::RedisError),
@@ -121,6 +124,7 @@ impl Node {
         let sessions = TaskTracker::new();
         crate::web::warn_if_missing(&config.web_root);
         let mut signaling = config.media.signaling();
+        signaling.recording_min_free_bytes = config.archive.min_free_mb.saturating_mul(1 << 20);
         if let Some(port) = config.media.ice_tcp_port {
             let addr = SocketAddr::new(signaling.bind_ip, port);
             let mux = signaling::TcpMux::bind(addr)
@@ -150,6 +154,7 @@ impl Node {
             trusted_proxies: config.trusted_proxies.clone(),
         })?;
         let conn_ids = Arc::new(crate::conn::ids::ConnIds::new(cluster.node_number));
+        let archive = archive_store(&config, &gate.store, &metrics, &clock)?;
         let rooms = Rooms::new(RoomsParts {
             clock: Arc::clone(&clock),
             cluster: Arc::clone(&cluster),
@@ -160,6 +165,7 @@ impl Node {
             signaling: signaling.clone(),
             ticket_key: config.ticket_key.clone(),
             records: records_tx,
+            archive: archive.clone(),
             metrics: Arc::clone(&metrics),
             bus: gate.bus.clone(),
             conn_ids: Arc::clone(&conn_ids),
@@ -391,4 +397,32 @@ pub async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+/// The archive store when this node records (`[media] recording_dir`), with its expiry sweep
+/// running.
+fn archive_store(
+    config: &Config,
+    records: &crate::gate::store::Store,
+    metrics: &Arc<Metrics>,
+    clock: &Arc<dyn Clock>,
+) -> Result<Option<crate::archive::ArchiveStore>, StartError> {
+    let Some(recording_dir) = &config.media.recording_dir else {
+        return Ok(None);
+    };
+    let settings = &config.archive;
+    let store = crate::archive::ArchiveStore::from_settings(settings, Some(recording_dir))?;
+    let expired = metrics.archives_expired_total.clone();
+    let clock = Arc::clone(clock);
+    tokio::spawn(crate::archive::sweep_loop(
+        store.clone(),
+        records.clone(),
+        settings.retention_days,
+        Duration::from_secs(settings.sweep_interval_secs),
+        move || clock.now(),
+        move |n| {
+            expired.inc_by(n);
+        },
+    ));
+    Ok(Some(store))
 }

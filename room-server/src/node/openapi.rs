@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         crate::node::routes::health, crate::node::routes::ready, crate::node::routes::metrics, crate::node::routes::drain, crate::node::routes::room_socket,
         crate::check::socket, crate::check::download, crate::media::relay::socket,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &Limits),
     tags(
         (name = "learner", description = "My page, profile, the Enter button"),
         (name = "corporate", description = "Corporate admins: linked people, seats, attendance"),
@@ -54,6 +54,58 @@ impl Modify for Security {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
         );
+    }
+}
+
+/// The refusals every endpoint can answer before its handler runs: 414 for a path and query
+/// longer than [`crate::web::MAX_URI_BYTES`], and 413 for a body larger than the gate's limit
+/// on every operation that takes one.
+struct Limits;
+
+impl Modify for Limits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let refusal = |description: String| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        let too_long = refusal(format!(
+            "`uri_too_long`: the path and query are longer than {} bytes",
+            crate::web::MAX_URI_BYTES
+        ));
+        let too_large = refusal(format!(
+            "`payload_too_large`: the body is larger than {} bytes",
+            crate::gate::http::MAX_JSON_BODY
+        ));
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut op.responses.responses;
+                responses
+                    .entry("414".into())
+                    .or_insert_with(|| too_long.clone().into());
+                if op.request_body.is_some() {
+                    responses
+                        .entry("413".into())
+                        .or_insert_with(|| too_large.clone().into());
+                }
+            }
+        }
     }
 }
 

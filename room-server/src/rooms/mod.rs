@@ -9,6 +9,7 @@
 //! - [`route_bus`]: the gate's events (revocations, cancellations, new times) into the rooms.
 
 mod rules;
+pub(crate) mod snapshot;
 pub(crate) mod task;
 
 use crate::bus::{Bus, BusEvent};
@@ -68,6 +69,8 @@ pub(crate) struct RoomsParts {
     pub(crate) ticket_key: TicketKey,
     /// Where the rooms' reports go (the record writer's queue).
     pub(crate) records: mpsc::Sender<Record>,
+    /// Where a recorded lecture's archive is stored when it ends; none: not recording.
+    pub(crate) archive: Option<crate::archive::ArchiveStore>,
     pub(crate) metrics: Arc<Metrics>,
     /// Hands the gate's events to the other nodes (through the lecture's log).
     pub(crate) bus: Bus,
@@ -332,11 +335,9 @@ impl task::RoomHost for Rooms {
         }
     }
 
-    /// A full queue loses the record (with a warning) rather than slowing the room.
+    /// Never waits: a full queue loses attendance (with a warning), not a start, end or ban.
     fn record(&self, record: Record) {
-        if self.parts.records.try_send(record).is_err() {
-            warn!("attendance queue full; a record was dropped");
-        }
+        crate::records::hand_over(&self.parts.records, record);
     }
 
     /// The same on every node that applies the room's log (so the records are written once
@@ -353,6 +354,10 @@ impl task::RoomHost for Rooms {
 
     fn metrics(&self) -> &Arc<Metrics> {
         &self.parts.metrics
+    }
+
+    fn archive_store(&self) -> Option<crate::archive::ArchiveStore> {
+        self.parts.archive.clone()
     }
 
     fn ice_servers_for(&self, conn: ConnId) -> Vec<protocol::IceServer> {
@@ -412,6 +417,12 @@ async fn open_room(
                     pending,
                     entries,
                     stop,
+                    snapshots: snapshot::Snapshots::new(
+                        redis.clone(),
+                        spec.id.clone(),
+                        parts.room.snapshot_every_entries,
+                        Duration::from_secs(parts.room.snapshot_every_secs),
+                    ),
                 },
             )
         }

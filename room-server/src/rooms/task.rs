@@ -2,8 +2,10 @@
 //! what it outputs. The only place the room core meets real time and real queues.
 
 use super::rules::{Burial, PressBatch};
+use super::snapshot::{Snapshot, Snapshots};
 use crate::conn::outbox::{Frames, Full, Outbox, QueueTime, encode};
 use crate::gate::store::AttendanceChange;
+use crate::log::redis::{LogItem, LogPos};
 use crate::log::{LocalLog, RoomEntry, Sequenced};
 use crate::media::{LectureMedia, MediaSource};
 use crate::metrics::Metrics;
@@ -17,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 /// What a room is told: an entry for its log (from a session, or the gate's events), and with
 /// a join, where the joining connection's frames go.
@@ -76,6 +78,8 @@ pub(crate) trait RoomHost: Send + Sync + std::fmt::Debug {
     fn records_stays_of(&self, conn: ConnId) -> bool;
     /// The node's counters.
     fn metrics(&self) -> &Arc<Metrics>;
+    /// Where a recorded lecture's archive goes when it ends; none: this node does not record.
+    fn archive_store(&self) -> Option<crate::archive::ArchiveStore>;
     /// The STUN/TURN servers (with credentials) a connection is told after its welcome.
     fn ice_servers_for(&self, conn: ConnId) -> Vec<protocol::IceServer>;
 }
@@ -91,9 +95,12 @@ pub(crate) enum Log {
         submit: mpsc::UnboundedSender<(RoomEntry, Instant)>,
         /// Entries handed to the submitter and not yet in Redis.
         pending: Arc<std::sync::atomic::AtomicUsize>,
-        entries: mpsc::UnboundedReceiver<Sequenced>,
+        /// What the reader reads: the snapshot to start from, then entries.
+        entries: mpsc::UnboundedReceiver<LogItem>,
         /// Stops this node's reader and submitter of the lecture's log.
         stop: CancellationToken,
+        /// When this node writes the room's snapshots.
+        snapshots: Snapshots,
     },
 }
 
@@ -111,9 +118,9 @@ impl Log {
         }
     }
 
-    /// The next entry read back from Redis (never, for a local log: its entries are ready at
-    /// once and taken with [`LocalLog::pop`]).
-    async fn next_remote(&mut self) -> Option<Sequenced> {
+    /// The next entry (or snapshot) read back from Redis (never, for a local log: its entries
+    /// are ready at once and taken with [`LocalLog::pop`]).
+    async fn next_remote(&mut self) -> Option<LogItem> {
         match self {
             Log::Local(_) => std::future::pending().await,
             Log::Redis { entries, .. } => entries.recv().await,
@@ -133,6 +140,8 @@ struct Holder {
     fork: Option<Fork>,
     /// Who publishes the lecture's media, as the log says.
     source: Option<MediaSource>,
+    /// With Redis: where in the shared log the room is (its last entry applied).
+    pos: Option<LogPos>,
 }
 
 /// A room running on alone while Redis is away: its own people keep chatting among
@@ -141,7 +150,7 @@ struct Fork {
     /// The shared state as it was when Redis went away; the room returns to it afterwards.
     shared: Room,
     /// Entries read from the shared log meanwhile, applied after the return.
-    remote: Vec<Sequenced>,
+    remote: Vec<(Sequenced, LogPos)>,
 }
 
 impl Log {
@@ -186,8 +195,9 @@ impl Holder {
     fn rejoin(&mut self, conns: &HashMap<ConnId, Outbox>) {
         let Some(fork) = self.fork.take() else { return };
         self.room = Some(fork.shared);
-        for s in fork.remote {
+        for (s, pos) in fork.remote {
             self.apply(s);
+            self.pos = Some(pos);
         }
         if let Some(room) = self.room.as_mut() {
             // What the shared copy would have sent while it waited was already superseded.
@@ -197,6 +207,70 @@ impl Holder {
             let code = Some(CloseCode::ResyncRequired);
             out.close_after_queue(code);
         }
+    }
+
+    /// Takes what the shared log's reader read: an entry (applied, or kept for later while the
+    /// room runs on alone), or a snapshot to start from.
+    fn receive(&mut self, item: LogItem, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
+        match item {
+            LogItem::Entry(s, pos) => match self.fork.as_mut() {
+                Some(fork) => fork.remote.push((s, pos)),
+                None => {
+                    deliver(self.apply(s), conns, node);
+                    self.pos = Some(pos);
+                }
+            },
+            LogItem::Snapshot { pos, bytes } => self.restore(pos, &bytes, conns, node),
+        }
+    }
+
+    /// Starts from the snapshot of the room after `pos`. A room this node already had (it fell
+    /// behind the trimmed log) is replaced, and its people asked to reconnect for a fresh state.
+    fn restore(
+        &mut self,
+        pos: LogPos,
+        bytes: &[u8],
+        conns: &HashMap<ConnId, Outbox>,
+        node: &dyn RoomHost,
+    ) {
+        let snapshot = match Snapshot::decode(bytes) {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                error!(error = %e, entry = pos.n, "the room's snapshot cannot be read; going on without it");
+                return;
+            }
+        };
+        node.metrics().snapshot_restores_total.inc();
+        debug!(
+            entry = pos.n,
+            bytes = bytes.len(),
+            "starting from the room's snapshot"
+        );
+        self.last_at = self.last_at.max(snapshot.at);
+        self.source = snapshot.source;
+        self.pos = Some(pos);
+        match self.fork.as_mut() {
+            Some(fork) => {
+                fork.shared = snapshot.room;
+                fork.remote.clear();
+            }
+            None => {
+                if self.room.replace(snapshot.room).is_some() {
+                    for out in conns.values() {
+                        out.close_after_queue(Some(CloseCode::ResyncRequired));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The room as it is now, for a snapshot (its outputs were all delivered).
+    fn snapshot(&self) -> Option<Snapshot> {
+        Some(Snapshot {
+            at: self.last_at,
+            source: self.source.clone(),
+            room: self.room.clone()?,
+        })
     }
 
     /// Applies one sequenced entry to the core.
@@ -323,6 +397,7 @@ pub(crate) async fn run(
         last_at: UnixMillis(0),
         fork: None,
         source: None,
+        pos: None,
     };
     let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
     let idle_limit = node.room_idle();
@@ -346,6 +421,8 @@ pub(crate) async fn run(
     // With Redis: a tick this node left to the lecture's time keeper (see `keeps_time`), and
     // the moment it submits one itself if none has come from the log by then.
     let mut deferred: Option<Instant> = None;
+    // When the lecture went live (the archive's time 0).
+    let mut live_since: Option<UnixMillis> = None;
     loop {
         if let Log::Local(local) = &mut log {
             while let Some(s) = local.pop() {
@@ -457,13 +534,24 @@ pub(crate) async fn run(
                     }
                 }
             }
-            s = log.next_remote() => match s {
-                Some(s) => {
+            item = log.next_remote() => match item {
+                Some(item) => {
                     // The log moves: its time with it.
                     deferred = None;
-                    match holder.fork.as_mut() {
-                        Some(fork) => fork.remote.push(s),
-                        None => deliver(holder.apply(s), &conns, &*node),
+                    if let (LogItem::Snapshot { pos, .. }, Log::Redis { snapshots, .. }) = (&item, &mut log) {
+                        snapshots.started_from(pos.n);
+                    }
+                    holder.receive(item, &conns, &*node);
+                    // The time keeper writes the room's snapshots (any node may: each is the
+                    // state after an entry every node applied alike).
+                    if let Log::Redis { snapshots, .. } = &mut log
+                        && holder.fork.is_none()
+                        && let (Some(room), Some(pos)) = (&holder.room, &holder.pos)
+                        && snapshots.due(pos.n)
+                        && keeps_time(room, &*node)
+                        && let Some(snapshot) = holder.snapshot()
+                    {
+                        snapshots.write(snapshot, pos.clone(), Arc::clone(node.metrics()));
                     }
                 }
                 None => break,
@@ -499,6 +587,9 @@ pub(crate) async fn run(
         }
         if let Some(room) = &holder.room {
             media.set_live(matches!(room.phase(), Phase::Live { .. }));
+            if let Phase::Live { since } = room.phase() {
+                live_since.get_or_insert(*since);
+            }
         }
         media.set_source(holder.source.as_ref());
         if shared && last_inspection.elapsed() >= Duration::from_secs(1) {
@@ -521,6 +612,20 @@ pub(crate) async fn run(
         _ => None,
     };
     node.room_stopped(&holder.spec.id, generation, over);
+    if let (Some(Phase::Ended { at }), Some(since), Some(store)) = (
+        holder.room.as_ref().map(Room::phase),
+        live_since,
+        node.archive_store(),
+    ) {
+        tokio::spawn(crate::archive::after_lecture(
+            store,
+            Arc::clone(&media.broadcast),
+            holder.spec.id.clone(),
+            since,
+            *at,
+            Arc::clone(node.metrics()),
+        ));
+    }
     crate::media::retire(node.metrics(), media);
     info!(over = over.is_some(), "room closed");
 }
@@ -677,6 +782,7 @@ mod tests {
             room: None,
             last_at: UnixMillis(0),
             fork: None,
+            pos: None,
             source: None,
         }
     }
@@ -782,7 +888,11 @@ mod tests {
         // Locally, the fork goes on; meanwhile the shared log moved on without it.
         holder.apply(at(3, chat(1, "local")));
         if let Some(fork) = holder.fork.as_mut() {
-            fork.remote.push(at(4, chat(2, "remote")));
+            let pos = LogPos {
+                n: 4,
+                id: "4-0".into(),
+            };
+            fork.remote.push((at(4, chat(2, "remote")), pos));
         }
 
         holder.rejoin(&conns);

@@ -248,8 +248,7 @@ function MeterPanel({ state, now }: { state: RoomState; now: number }) {
   const lost = state.lecture.emotions.find((e) => e.key === LOST_KEY);
   const lostLabel = lost ? (lang() === "ja" ? lost.label_ja : lost.label_en) : LOST_KEY;
   return (
-    // Focusable: the pane scrolls, and keyboard users must be able to scroll it.
-    <section class="meter-panel" aria-labelledby="meter-title" tabIndex={0}>
+    <section class="meter-panel" aria-labelledby="meter-title">
       <h2 id="meter-title">{t("console_meter")}</h2>
       <div class="lost-slot" aria-live="assertive">
         {spike && (
@@ -307,9 +306,12 @@ export function Console({
         <HandQueue state={state} send={send} />
         <MutedList state={state} send={send} />
         {instructor && <Broadcasting publisher={publisher} />}
+      </div>
+      {/* The seats and the meter share the middle column: the instructor watches both. */}
+      <div class="console-middle">
+        <ConsoleSeats state={state} send={send} />
         <MeterPanel state={state} now={now} />
       </div>
-      <ConsoleSeats state={state} send={send} />
       <div class="console-right">
         <Questions state={state} send={send} />
         <Chat

@@ -78,6 +78,75 @@ fn staff_action(action: usize, target: usize) -> ClientMsg {
     }
 }
 
+/// The connection of person `who`, if it is still open.
+fn live(sim: &Sim, conns: &[Option<ConnId>], who: Option<usize>) -> Option<ConnId> {
+    who.and_then(|w| conns[w])
+        .filter(|c| !sim.closed.contains_key(c))
+}
+
+/// Plays one step: person `w` (by index in `conns`) joins, acts or waits.
+fn play(sim: &mut Sim, conns: &mut [Option<ConnId>], step: &Step) {
+    let msg = match *step {
+        Step::Join(w) => {
+            conns[w] = Some(sim.join(&format!("u{w}"), &format!("n{w}"), role_of(w)));
+            return;
+        }
+        Step::Wait(ms) => return sim.run_for(ms),
+        Step::Drop(w) => {
+            if let Some(c) = live(sim, conns, Some(w)) {
+                sim.drop_conn(c);
+            }
+            return;
+        }
+        Step::Leave(_) => ClientMsg::Leave,
+        Step::Sit(_, row, col) => ClientMsg::TakeSeat {
+            seat: Seat::new(row, col),
+        },
+        Step::Stand(_) => ClientMsg::LeaveSeat,
+        Step::Names(_) => ClientMsg::SeatNames {
+            seats: (0..20).map(SeatNumber).collect(),
+        },
+        Step::Chat(w, question) => ClientMsg::Chat {
+            text: format!("from {w}"),
+            question,
+        },
+        Step::React(_, e) => ClientMsg::React {
+            emotion: ["good", "i_see", "lost", "applause", "slower", "nope"][e].into(),
+        },
+        Step::Staff(w, a) => staff_action(a, (w + a) % PEOPLE),
+        Step::Hand(_, up) => match up {
+            true => ClientMsg::RaiseHand,
+            false => ClientMsg::LowerHand { user: None },
+        },
+        Step::Vote(_, o) => ClientMsg::Upvote {
+            offset: ChatOffset(o),
+        },
+    };
+    if let Some(c) = live(sim, conns, step.who()) {
+        sim.send(c, msg);
+    }
+}
+
+impl Step {
+    /// The person who takes the step (none for waiting).
+    fn who(&self) -> Option<usize> {
+        match *self {
+            Step::Join(w)
+            | Step::Drop(w)
+            | Step::Leave(w)
+            | Step::Sit(w, ..)
+            | Step::Stand(w)
+            | Step::Names(w)
+            | Step::Chat(w, _)
+            | Step::React(w, _)
+            | Step::Staff(w, _)
+            | Step::Hand(w, _)
+            | Step::Vote(w, _) => Some(w),
+            Step::Wait(_) => None,
+        }
+    }
+}
+
 impl Room {
     /// Every invariant of ARCHITECTURE.md that the room's own state can show.
     fn assert_invariants(&self) {
@@ -263,56 +332,34 @@ proptest! {
         let mut expected_presses = 0u64;
         let mut first_offset: HashMap<ConnId, ChatOffset> = HashMap::new();
         for step in steps {
-            let live = |c: &Option<ConnId>, sim: &Sim| c.filter(|c| !sim.closed.contains_key(c));
+            let acting = live(&sim, &conns, step.who());
+            let mut refusable = None;
             match step {
-                Step::Join(w) => {
-                    let c = sim.join(&format!("u{w}"), &format!("n{w}"), role_of(w));
+                Step::React(w, e) if acting.is_some() => {
+                    let valid = role_of(w) == Role::Learner && e < 5 && !sim.room.is_over();
+                    expected_presses += u64::from(valid);
+                }
+                Step::Staff(w, _) if !role_of(w).is_staff() => if let Some(c) = acting {
+                    sim.take(c);
+                    refusable = Some((c, (sim.room.banned.len(), sim.room.connection_count(), sim.room.chat.last())));
+                },
+                _ => {}
+            }
+            play(&mut sim, &mut conns, &step);
+            match step {
+                Step::Join(w) => if let Some(c) = conns[w] {
                     if let Some(ServerMsg::Welcome(welcome)) = sim.inbox.get(&c).and_then(|m| m.first()) {
                         first_offset.insert(c, welcome.last_offset);
                     }
-                    conns[w] = Some(c);
-                }
-                Step::Drop(w) => if let Some(c) = live(&conns[w], &sim) { sim.drop_conn(c) },
-                Step::Leave(w) => if let Some(c) = live(&conns[w], &sim) { sim.send(c, ClientMsg::Leave) },
-                Step::Sit(w, r, col) => if let Some(c) = live(&conns[w], &sim) { sim.take_seat(c, r, col) },
-                Step::Stand(w) => if let Some(c) = live(&conns[w], &sim) { sim.send(c, ClientMsg::LeaveSeat) },
-                Step::Names(w) => if let Some(c) = live(&conns[w], &sim) {
-                    let seats = (0..20).map(SeatNumber).collect();
-                    sim.send(c, ClientMsg::SeatNames { seats });
                 },
-                Step::Chat(w, q) => if let Some(c) = live(&conns[w], &sim) {
-                    sim.send(c, ClientMsg::Chat { text: format!("from {w}"), question: q });
+                Step::Staff(..) => if let Some((c, before)) = refusable {
+                    prop_assert_eq!(sim.errors(c), vec![ErrorCode::NotAllowed]);
+                    let after = (sim.room.banned.len(), sim.room.connection_count(), sim.room.chat.last());
+                    prop_assert_eq!(before, after, "a refused command changes nothing");
                 },
-                Step::React(w, e) => if let Some(c) = live(&conns[w], &sim) {
-                    let keys = ["good", "i_see", "lost", "applause", "slower", "nope"];
-                    let valid = role_of(w) == Role::Learner && e < 5 && !sim.room.is_over();
-                    sim.send(c, ClientMsg::React { emotion: keys[e].into() });
-                    expected_presses += u64::from(valid);
-                },
-                Step::Staff(w, a) => if let Some(c) = live(&conns[w], &sim) {
-                    sim.take(c);
-                    let before = (sim.room.banned.len(), sim.room.connection_count(), sim.room.chat.last());
-                    sim.send(c, staff_action(a, (w + a) % PEOPLE));
-                    if !role_of(w).is_staff() {
-                        let errors = sim.errors(c);
-                        prop_assert_eq!(errors, vec![ErrorCode::NotAllowed]);
-                        let after = (sim.room.banned.len(), sim.room.connection_count(), sim.room.chat.last());
-                        prop_assert_eq!(before, after, "a refused command changes nothing");
-                    }
-                },
-                Step::Hand(w, up) => if let Some(c) = live(&conns[w], &sim) {
-                    sim.send(c, if up { ClientMsg::RaiseHand } else { ClientMsg::LowerHand { user: None } });
-                },
-                Step::Vote(w, o) => if let Some(c) = live(&conns[w], &sim) {
-                    sim.send(c, ClientMsg::Upvote { offset: ChatOffset(o) });
-                },
-                Step::Wait(ms) => {
-                    sim.run_for(ms);
-                    // Once a tick sent every change, what everyone drew agrees with the room.
-                    if !sim.room.grid.has_changes() {
-                        sim.assert_everyone_sees_the_grid();
-                    }
-                }
+                // Once a tick sent every change, what everyone drew agrees with the room.
+                Step::Wait(_) if !sim.room.grid.has_changes() => sim.assert_everyone_sees_the_grid(),
+                _ => {}
             }
             sim.room.assert_invariants();
         }
@@ -339,5 +386,42 @@ proptest! {
                 last = event.offset();
             }
         }
+    }
+
+    #[test]
+    fn a_room_restored_from_a_snapshot_is_the_room_that_replayed_everything(
+        steps in prop::collection::vec(step(), 1..120),
+        cut in 0..120usize,
+    ) {
+        let settings = RoomSettings { reaction_burst: 1_000_000, ..RoomSettings::default() };
+        let open = START.minus_ms(30 * MIN);
+        let mut whole = Sim::with(spec(), settings.clone(), open);
+        let mut restored = Sim::with(spec(), settings, open);
+        let (mut whole_conns, mut restored_conns) = (vec![None; PEOPLE], vec![None; PEOPLE]);
+        let cut = cut.min(steps.len());
+        for (i, step) in steps.iter().enumerate() {
+            if i == cut {
+                // What a node writes to Redis and a late node reads back.
+                let bytes = rmp_serde::to_vec_named(&restored.room).expect("a room encodes");
+                restored.room = rmp_serde::from_slice(&bytes).expect("a room decodes");
+                prop_assert_eq!(&restored.room, &whole.room, "the snapshot is the room");
+            }
+            play(&mut whole, &mut whole_conns, step);
+            play(&mut restored, &mut restored_conns, step);
+        }
+        whole.run_for(500);
+        restored.run_for(500);
+        prop_assert_eq!(&restored.room, &whole.room, "the same state after the rest");
+        // And everyone got the same messages, in the same order, from either.
+        for (conn, msgs) in &whole.log {
+            let theirs = restored.log.get(conn).map_or(&[][..], Vec::as_slice);
+            let first = msgs.iter().zip(theirs).position(|(a, b)| a != b);
+            prop_assert!(
+                first.is_none() && msgs.len() == theirs.len(),
+                "{conn:?} got {:?} after the restore where the replay gave {:?}",
+                first.map(|i| &theirs[i]), first.map(|i| &msgs[i])
+            );
+        }
+        prop_assert_eq!(&restored.closed, &whole.closed);
     }
 }
