@@ -72,6 +72,13 @@ impl MigrationSource<'static> for Embedded {
                     false,
                 ),
                 Migration::new(
+                    4,
+                    Cow::Borrowed("mail"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0004_mail.sql")),
+                    false,
+                ),
+                Migration::new(
                     5,
                     Cow::Borrowed("archive"),
                     MigrationType::Simple,
@@ -80,6 +87,129 @@ impl MigrationSource<'static> for Embedded {
                 ),
             ])
         })
+    }
+}
+
+// ----- mail claims -----
+
+impl Store {
+    /// Claims the right to send `kind` to `account` about `lecture` now, for `lease_ms`: true
+    /// for exactly one caller among nodes sharing the database. A claim is taken when nobody
+    /// has one yet, when the holder's lease ran out (it crashed), or when a failed attempt is
+    /// due again and fewer than `max_attempts` were made.
+    pub async fn claim_mail(
+        &self,
+        lecture: &str,
+        account: &str,
+        kind: &str,
+        now: UnixMillis,
+        lease_ms: u64,
+        max_attempts: u32,
+    ) -> Result<bool> {
+        let until = ms(UnixMillis(now.0.saturating_add(lease_ms)));
+        let inserted = sqlx::query(
+            "INSERT INTO mail_claims (lecture_id, account_id, kind, state, attempts, lease_until, next_at, updated_at) \
+             VALUES ($1, $2, $3, 'sending', 1, $4, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(lecture)
+        .bind(account)
+        .bind(kind)
+        .bind(until)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(true);
+        }
+        // One statement: the database lets one node's update through and re-checks the
+        // condition for the other, which then changes nothing.
+        let taken = sqlx::query(
+            "UPDATE mail_claims SET state = 'sending', attempts = attempts + 1, lease_until = $4, updated_at = $5 \
+             WHERE lecture_id = $1 AND account_id = $2 AND kind = $3 AND attempts < $6 \
+             AND ((state = 'sending' AND lease_until <= $5) OR (state = 'retry' AND next_at <= $5))",
+        )
+        .bind(lecture)
+        .bind(account)
+        .bind(kind)
+        .bind(until)
+        .bind(ms(now))
+        .bind(i64::from(max_attempts))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    /// Records that the claimed message was delivered.
+    pub async fn mail_sent(
+        &self,
+        lecture: &str,
+        account: &str,
+        kind: &str,
+        now: UnixMillis,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE mail_claims SET state = 'sent', updated_at = $4 \
+             WHERE lecture_id = $1 AND account_id = $2 AND kind = $3",
+        )
+        .bind(lecture)
+        .bind(account)
+        .bind(kind)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: due again at `retry_at`, or given up when it was the
+    /// `max_attempts`th.
+    pub async fn mail_failed(
+        &self,
+        lecture: &str,
+        account: &str,
+        kind: &str,
+        now: UnixMillis,
+        retry_at: UnixMillis,
+        max_attempts: u32,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE mail_claims SET state = CASE WHEN attempts < $6 THEN 'retry' ELSE 'failed' END, \
+             next_at = $5, updated_at = $4 \
+             WHERE lecture_id = $1 AND account_id = $2 AND kind = $3",
+        )
+        .bind(lecture)
+        .bind(account)
+        .bind(kind)
+        .bind(ms(now))
+        .bind(ms(retry_at))
+        .bind(i64::from(max_attempts))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Where a message stands and how many attempts were made, if it was ever claimed.
+    pub async fn mail_state(
+        &self,
+        lecture: &str,
+        account: &str,
+        kind: &str,
+    ) -> Result<Option<(MailState, u32)>> {
+        let Some(row) = sqlx::query(
+            "SELECT state, attempts FROM mail_claims WHERE lecture_id = $1 AND account_id = $2 AND kind = $3",
+        )
+        .bind(lecture)
+        .bind(account)
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let state = text_of(&row, "state", MailState::parse)?;
+        let attempts: i64 = row.try_get("attempts")?;
+        Ok(Some((state, u32::try_from(attempts).unwrap_or(0))))
     }
 }
 
@@ -135,6 +265,31 @@ pub struct EntryBars {
     pub revoked_at: Option<UnixMillis>,
     /// Staff removed them without return.
     pub banned: bool,
+}
+
+/// Where one e-mail to one learner about one lecture stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailState {
+    /// A node is sending it until its lease ends.
+    Sending,
+    /// The last attempt failed; due again later.
+    Retry,
+    /// Delivered to the SMTP server.
+    Sent,
+    /// Given up after the last allowed attempt.
+    Failed,
+}
+
+impl MailState {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sending" => Self::Sending,
+            "retry" => Self::Retry,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
 }
 
 impl Store {
@@ -976,6 +1131,92 @@ mod tests {
                 .await
                 .expect("reads")
                 .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mail_is_claimed_once_retried_after_failure_and_after_a_lapsed_lease() {
+        let store = sqlite().await;
+        let claim = |t: u64| store.claim_mail("l", "ken", "reminder", UnixMillis(t), 100, 3);
+        assert!(claim(1_000).await.expect("claims"), "the first node claims");
+        assert!(!claim(1_000).await.expect("claims"), "a second does not");
+        assert!(
+            !claim(1_099).await.expect("claims"),
+            "not while the lease runs"
+        );
+        // The holder crashed: once its lease ends another node takes over.
+        assert!(claim(1_100).await.expect("claims"));
+        store
+            .mail_failed(
+                "l",
+                "ken",
+                "reminder",
+                UnixMillis(1_110),
+                UnixMillis(1_500),
+                3,
+            )
+            .await
+            .expect("writes");
+        assert_eq!(
+            store
+                .mail_state("l", "ken", "reminder")
+                .await
+                .expect("reads"),
+            Some((MailState::Retry, 2))
+        );
+        assert!(
+            !claim(1_499).await.expect("claims"),
+            "not before the backoff"
+        );
+        assert!(claim(1_500).await.expect("claims"), "the retry is due");
+        store
+            .mail_sent("l", "ken", "reminder", UnixMillis(1_510))
+            .await
+            .expect("writes");
+        assert!(!claim(99_999).await.expect("claims"), "sent stays sent");
+        assert_eq!(
+            store
+                .mail_state("l", "ken", "reminder")
+                .await
+                .expect("reads"),
+            Some((MailState::Sent, 3))
+        );
+        // Another kind about the same lecture is its own message.
+        assert!(
+            store
+                .claim_mail("l", "ken", "cancelled", UnixMillis(1_000), 100, 3)
+                .await
+                .expect("claims")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_mail_is_given_up_after_the_last_attempt() {
+        let store = sqlite().await;
+        for t in [1_000, 2_000] {
+            assert!(
+                store
+                    .claim_mail("l", "ken", "archive", UnixMillis(t), 100, 2)
+                    .await
+                    .expect("claims")
+            );
+            store
+                .mail_failed("l", "ken", "archive", UnixMillis(t), UnixMillis(t + 500), 2)
+                .await
+                .expect("writes");
+        }
+        assert_eq!(
+            store
+                .mail_state("l", "ken", "archive")
+                .await
+                .expect("reads"),
+            Some((MailState::Failed, 2))
+        );
+        assert!(
+            !store
+                .claim_mail("l", "ken", "archive", UnixMillis(9_000), 100, 2)
+                .await
+                .expect("claims")
         );
     }
 
