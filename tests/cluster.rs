@@ -741,12 +741,6 @@ async fn nodes_added_drained_and_killed_mid_lecture_lose_no_word_no_seat_and_no_
     talk_round(&mut learners, "draining").await;
     nodes[2].kill();
     talk_round(&mut learners, "killed").await;
-    for l in &mut learners {
-        l.send(&ClientMsg::React {
-            emotion: "good".into(),
-        })
-        .await;
-    }
     // Until everything said is acknowledged and heard by everyone (bounded).
     let deadline = tokio::time::Instant::now() + WAIT * 3;
     loop {
@@ -779,6 +773,13 @@ async fn nodes_added_drained_and_killed_mid_lecture_lose_no_word_no_seat_and_no_
                 ))
                 .collect::<Vec<_>>()
         );
+    }
+    // Everyone is connected again (they heard it all): each presses once more.
+    for l in &mut learners {
+        l.send(&ClientMsg::React {
+            emotion: "good".into(),
+        })
+        .await;
     }
     // Nobody heard anything twice (each learner checks offsets as it goes: no gap, no repeat).
     for l in &learners {
