@@ -126,6 +126,7 @@ pub use broadcast::{Broadcast, PeerStart};
 pub use candidate::{CandidateFilter, is_public};
 pub use config::{IceServer, KeyframeRequestsToApp, SignalingConfig};
 pub use forward::is_keyframe_request;
+pub use recording::opus_samples;
 pub use signal::{IceCandidate, PeerSignal, SubscriberId, to_webrtc_candidate, to_wire_candidate};
 pub use stats::BroadcastStats;
 pub use tcp_mux::TcpMux;

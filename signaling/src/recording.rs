@@ -858,8 +858,9 @@ fn ogg_crc(data: &[u8]) -> u32 {
     })
 }
 
-/// Samples (at 48 kHz) in an Opus packet, from its TOC byte (RFC 6716 3.1).
-fn opus_samples(packet: &[u8]) -> Option<u64> {
+/// Samples (at 48 kHz) in an Opus packet, from its TOC byte (RFC 6716 3.1): the recording's
+/// granule positions, and the archive's audio timestamps.
+pub fn opus_samples(packet: &[u8]) -> Option<u64> {
     let toc = *packet.first()?;
     let config = toc >> 3;
     let per_frame: u64 = match config {

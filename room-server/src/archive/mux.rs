@@ -159,7 +159,7 @@ pub(crate) fn read_ogg(path: &Path) -> io::Result<Vec<(u64, Vec<u8>)>> {
                 let packet = std::mem::take(&mut partial);
                 packets_seen += 1;
                 if packets_seen > 2 && !packet.is_empty() {
-                    let samples = opus_samples(&packet).unwrap_or(960);
+                    let samples = signaling::opus_samples(&packet).unwrap_or(960);
                     let start = granule.saturating_sub(samples);
                     out.push((start / 48, packet));
                 }
@@ -168,23 +168,6 @@ pub(crate) fn read_ogg(path: &Path) -> io::Result<Vec<(u64, Vec<u8>)>> {
         at = body_at + body_len;
     }
     Ok(out)
-}
-
-/// Samples (at 48 kHz) in an Opus packet, from its TOC byte (RFC 6716 3.1).
-fn opus_samples(packet: &[u8]) -> Option<u64> {
-    let toc = *packet.first()?;
-    let config = toc >> 3;
-    let per_frame: u64 = match config {
-        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
-        12..=15 => [480, 960][usize::from(config % 2)],
-        _ => [120, 240, 480, 960][usize::from(config % 4)],
-    };
-    let frames = match toc & 0x03 {
-        0 => 1,
-        1 | 2 => 2,
-        _ => u64::from(*packet.get(1)? & 0x3f),
-    };
-    Some(per_frame * frames)
 }
 
 fn vp8_keyframe(frame: &[u8]) -> bool {
