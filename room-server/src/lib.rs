@@ -27,6 +27,7 @@
 //! - `metrics`: the one registry behind `/metrics` (names, buckets, encoding); the other
 //!   modules only count and observe through its handles.
 
+pub(crate) mod archive;
 mod backoff;
 pub mod bus;
 mod check;
