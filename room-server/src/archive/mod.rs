@@ -5,6 +5,8 @@
 //! - `mux`: the recording (VP8 in IVF, Opus in Ogg, `index.json`) into WebM files on one
 //!   timeline, with `manifest.json` ([`make_archive`]).
 //! - `retention`: the sweep deleting expired archives.
+//! - `timeline`: the chat, calls, announcements and reaction tallies on the recording's clock
+//!   (`timeline.json`).
 //!
 //! Object names inside one lecture's archive: `manifest.json`, `camera.webm`,
 //! `screen-1.webm`, `screen-2.webm`…, `timeline.json`.
@@ -12,6 +14,10 @@
 mod mux;
 mod retention;
 mod store;
+// Built when the archive is made; the node does not call it yet (the archive room's serving
+// side and the call after `make_archive` come next).
+#[allow(dead_code)]
+pub(crate) mod timeline;
 
 pub use mux::{MANIFEST, Manifest, ManifestTrack, TrackKind, make_archive};
 pub use retention::{expires_at, sweep, sweep_loop};
