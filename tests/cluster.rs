@@ -4,8 +4,8 @@
 use e2e as common;
 
 use common::{
-    Door, Got, LECTURE, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, chat_of,
-    everyone_sees_one_chat_order, learners_on, more_processes, processes, processes_with,
+    Door, Got, LECTURE, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, a_learner_drops,
+    chat_of, everyone_sees_one_chat_order, learners_on, more_processes, processes, processes_with,
     race_for_seat, texts,
 };
 use futures_util::future::join_all;
@@ -547,25 +547,8 @@ async fn a_node_added_to_a_long_lecture_starts_from_its_snapshot_and_resumes_a_l
         2,
         "[room]\nseat_grace_secs = 120\nchat_burst = 1000000\nsnapshot_every_entries = 100\nsnapshot_every_secs = 3600\n[limits]\ncommands_per_sec = 10000\ncommand_burst = 10000\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
     );
-    let seat = Seat::new(2, 3);
-    let (mut taro, welcome) = nodes[0].enter("u1", "taro", Role::Learner).await;
-    let (mut hanako, _) = nodes[1].enter("u2", "hanako", Role::Learner).await;
-    taro.send(&ClientMsg::TakeSeat { seat }).await;
-    let say = |text: String| ClientMsg::Chat {
-        text,
-        question: false,
-    };
-    hanako.send(&say("before".into())).await;
-    let seen = taro.recv_until(chat_of).await.offset();
-    drop(taro);
     let missed = 300u64;
-    for i in 0..missed {
-        hanako.send(&say(format!("missed {i}"))).await;
-    }
-    let mut last = ChatOffset(0);
-    while last < ChatOffset(missed + 1) {
-        last = hanako.recv_until(chat_of).await.offset();
-    }
+    let away = a_learner_drops(&nodes[0], &nodes[1], Seat::new(2, 3), missed).await;
     // Snapshots were written, and the log no longer holds the lecture's start.
     let log = format!("lecture:{LECTURE}:log");
     let count = format!("lecture:{LECTURE}:count");
@@ -583,32 +566,11 @@ async fn a_node_added_to_a_long_lecture_starts_from_its_snapshot_and_resumes_a_l
 
     // A node added now starts from the snapshot; Taro comes back through it.
     let late = more_processes(&redis, &dir, 1).pop().expect("a node");
-    let resume = ResumeFrom {
-        epoch: welcome.epoch,
-        offset: seen,
-    };
-    let (mut back, returned) = late
-        .enter_resuming("u1", "taro", Role::Learner, Some(resume))
-        .await;
-    assert_eq!(returned.your_seat, Some(seat), "the held seat comes back");
-    assert_eq!(returned.replay, Replay::Missed);
-    assert_eq!(
-        texts(&returned.chat),
-        (0..missed)
-            .map(|i| format!("missed {i}"))
-            .collect::<Vec<_>>(),
-        "exactly the missed lines"
-    );
+    away.returns(&late).await;
     // Someone new on the late node sees the room as the others do.
     let (_obs, fresh) = late.enter("u3", "obs", Role::Learner).await;
-    assert_eq!(fresh.last_offset, ChatOffset(missed + 1));
+    assert_eq!(fresh.last_offset, ChatOffset(missed + 2));
     assert_eq!(fresh.occupancy.occupied.count(), 1, "the one seat taken");
-    hanako.send(&say("after".into())).await;
-    assert_eq!(
-        back.recv_until(chat_of).await.offset(),
-        ChatOffset(missed + 2),
-        "no gap, no duplicate"
-    );
     let (_, metrics) = late.get("/metrics").await;
     assert!(
         metrics

@@ -297,13 +297,32 @@ pub async fn a_dropped_learner_returns(
     seat: protocol::Seat,
     missed: u64,
 ) -> (Welcome, Welcome) {
+    let away = a_learner_drops(taro_at, hanako_at, seat, missed).await;
+    let welcome = away.welcome.clone();
+    (welcome, away.returns(back_at).await)
+}
+
+/// Taro, seated, gone without a close; Hanako, who said `missed` lines meanwhile (all in the
+/// room's log by now).
+#[derive(Debug)]
+pub struct Dropped {
+    pub welcome: Welcome,
+    seen: protocol::ChatOffset,
+    seat: protocol::Seat,
+    missed: u64,
+    hanako: Client,
+}
+
+/// The first half of [`a_dropped_learner_returns`]: Taro sits and drops, Hanako chats.
+pub async fn a_learner_drops(
+    taro_at: &impl Door,
+    hanako_at: &impl Door,
+    seat: protocol::Seat,
+    missed: u64,
+) -> Dropped {
     let (mut taro, welcome) = taro_at.enter("u1", "taro", Role::Learner).await;
     let (mut hanako, _) = hanako_at.enter("u2", "hanako", Role::Learner).await;
     taro.send(&ClientMsg::TakeSeat { seat }).await;
-    let say = |text: String| ClientMsg::Chat {
-        text,
-        question: false,
-    };
     hanako.send(&say("before".into())).await;
     let seen = taro.recv_until(chat_of).await.offset();
     drop(taro);
@@ -314,29 +333,53 @@ pub async fn a_dropped_learner_returns(
     while last < protocol::ChatOffset(missed + 1) {
         last = hanako.recv_until(chat_of).await.offset();
     }
-    let resume = ResumeFrom {
-        epoch: welcome.epoch,
-        offset: seen,
-    };
-    let (mut back, returned) = back_at
-        .enter_resuming("u1", "taro", Role::Learner, Some(resume))
-        .await;
-    assert_eq!(returned.your_seat, Some(seat), "the held seat comes back");
-    assert_eq!(returned.replay, protocol::server::Replay::Missed);
-    assert_eq!(
-        texts(&returned.chat),
-        (0..missed)
-            .map(|i| format!("missed {i}"))
-            .collect::<Vec<_>>(),
-        "exactly the missed lines"
-    );
-    hanako.send(&say("after".into())).await;
-    assert_eq!(
-        back.recv_until(chat_of).await.offset(),
-        protocol::ChatOffset(missed + 2),
-        "no gap, no duplicate"
-    );
-    (welcome, returned)
+    Dropped {
+        welcome,
+        seen,
+        seat,
+        missed,
+        hanako,
+    }
+}
+
+impl Dropped {
+    /// The second half: Taro comes back through `back_at`; the returning welcome.
+    pub async fn returns(mut self, back_at: &impl Door) -> Welcome {
+        let resume = ResumeFrom {
+            epoch: self.welcome.epoch,
+            offset: self.seen,
+        };
+        let (mut back, returned) = back_at
+            .enter_resuming("u1", "taro", Role::Learner, Some(resume))
+            .await;
+        assert_eq!(
+            returned.your_seat,
+            Some(self.seat),
+            "the held seat comes back"
+        );
+        assert_eq!(returned.replay, protocol::server::Replay::Missed);
+        assert_eq!(
+            texts(&returned.chat),
+            (0..self.missed)
+                .map(|i| format!("missed {i}"))
+                .collect::<Vec<_>>(),
+            "exactly the missed lines"
+        );
+        self.hanako.send(&say("after".into())).await;
+        assert_eq!(
+            back.recv_until(chat_of).await.offset(),
+            protocol::ChatOffset(self.missed + 2),
+            "no gap, no duplicate"
+        );
+        returned
+    }
+}
+
+fn say(text: String) -> ClientMsg {
+    ClientMsg::Chat {
+        text,
+        question: false,
+    }
 }
 
 /// `learners` learners, entering through `doors` in turn, each send `per_client` lines at once.
