@@ -6,7 +6,7 @@ use e2e as common;
 use common::{
     Door, Got, LECTURE, NodeProcess, RedisServer, WAIT, a_dropped_learner_returns, a_learner_drops,
     chat_of, everyone_sees_one_chat_order, learners_on, more_processes, processes, processes_with,
-    race_for_seat, texts,
+    race_for_seat, said_in, talk_round, texts, until_everyone_heard_once,
 };
 use futures_util::future::join_all;
 use protocol::server::{ChatEvent, Replay};
@@ -453,7 +453,7 @@ async fn quiet_entries(
     learners: &mut [common::Learner],
     quiet: std::time::Duration,
 ) -> u64 {
-    let key = format!("lecture:{LECTURE}:log");
+    let key = format!("lecture:{{{LECTURE}}}:log");
     let before = redis.stream_len(&key);
     join_all(learners.iter_mut().map(|l| l.pump(quiet))).await;
     redis.stream_len(&key) - before
@@ -496,7 +496,7 @@ async fn a_quiet_lecture_costs_the_same_entries_on_one_three_or_six_nodes() {
 async fn a_quiet_lecture_keeps_its_time_when_the_time_keeper_freezes() {
     let redis = RedisServer::start();
     let nodes = cluster(&redis).await;
-    let key = format!("lecture:{LECTURE}:log");
+    let key = format!("lecture:{{{LECTURE}}}:log");
     let quiet = std::time::Duration::from_secs(4);
     // Learners on every node, then nobody does anything.
     let mut learners = learners_on(&nodes, 6).await;
@@ -550,9 +550,9 @@ async fn a_node_added_to_a_long_lecture_starts_from_its_snapshot_and_resumes_a_l
     let missed = 300u64;
     let away = a_learner_drops(&nodes[0], &nodes[1], Seat::new(2, 3), missed).await;
     // Snapshots were written, and the log no longer holds the lecture's start.
-    let log = format!("lecture:{LECTURE}:log");
-    let count = format!("lecture:{LECTURE}:count");
-    let snapshot = format!("lecture:{LECTURE}:snapshot:1");
+    let log = format!("lecture:{{{LECTURE}}}:log");
+    let count = format!("lecture:{{{LECTURE}}}:count");
+    let snapshot = format!("lecture:{{{LECTURE}}}:snapshot:1");
     until("a snapshot of the last hundred entries", || {
         redis.number(&["HGET", &snapshot, "n"]) + 200 >= redis.number(&["GET", &count])
     })
@@ -602,7 +602,7 @@ async fn opening_a_lecture_costs_the_same_after_a_hundred_thousand_or_a_million_
             "[limits]\ncommands_per_sec = 1000000\ncommand_burst = 1000000\noutbound_queue = 1000000\ndrain_window_ms = 300\ndrain_spread_ms = 1000",
         );
         let (mut teacher, _) = first[0].enter("t", "先生", Role::Instructor).await;
-        let count = format!("lecture:{LECTURE}:count");
+        let count = format!("lecture:{{{LECTURE}}}:count");
         let started = std::time::Instant::now();
         let mut sent = 0u64;
         while redis.number(&["GET", &count]) < entries {
@@ -622,13 +622,13 @@ async fn opening_a_lecture_costs_the_same_after_a_hundred_thousand_or_a_million_
             {}
         }
         let filled = started.elapsed();
-        let snapshot = format!("lecture:{LECTURE}:snapshot:1");
+        let snapshot = format!("lecture:{{{LECTURE}}}:snapshot:1");
         let late = more_processes(&redis, &dir, 1).pop().expect("a node");
         let hello = std::time::Instant::now();
         let (_learner, welcome) = late.enter("u1", "taro", Role::Learner).await;
         let open = hello.elapsed();
         assert!(welcome.last_offset.0 > 0);
-        let kept = redis.stream_len(&format!("lecture:{LECTURE}:log"));
+        let kept = redis.stream_len(&format!("lecture:{{{LECTURE}}}:log"));
         let snapshot_n = redis.number(&["HGET", &snapshot, "n"]);
         eprintln!(
             "{entries} entries (written in {filled:?}): the stream keeps {kept}, the snapshot is of entry {snapshot_n}; \
@@ -637,21 +637,6 @@ async fn opening_a_lecture_costs_the_same_after_a_hundred_thousand_or_a_million_
         figures.push(open);
     }
     assert!(figures.iter().all(|t| t.as_secs_f64() < 2.0), "{figures:?}");
-}
-
-/// Each learner says three lines tagged `tag`, then everyone reads for half a second.
-async fn talk_round(learners: &mut [common::Learner], tag: &str) {
-    for (i, l) in learners.iter_mut().enumerate() {
-        for k in 0..3 {
-            l.say(&format!("{tag} {i}.{k}")).await;
-        }
-    }
-    join_all(
-        learners
-            .iter_mut()
-            .map(|l| l.pump(std::time::Duration::from_millis(500))),
-    )
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -704,38 +689,8 @@ async fn nodes_added_drained_and_killed_mid_lecture_lose_no_word_no_seat_and_no_
     nodes[2].kill();
     talk_round(&mut learners, "killed").await;
     // Until everything said is acknowledged and heard by everyone (bounded).
-    let deadline = tokio::time::Instant::now() + WAIT * 3;
-    loop {
-        join_all(
-            learners
-                .iter_mut()
-                .map(|l| l.pump(std::time::Duration::from_millis(300))),
-        )
-        .await;
-        let said: Vec<String> = ["three nodes", "four nodes", "draining", "killed"]
-            .iter()
-            .flat_map(|tag| (0..9).flat_map(move |i| (0..3).map(move |k| format!("{tag} {i}.{k}"))))
-            .collect();
-        let done = learners.iter().all(|l| l.pending.is_empty())
-            && learners
-                .iter()
-                .all(|l| said.iter().all(|t| l.count(t) == 1));
-        if done {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not everything said reached everyone once: {:?}",
-            learners
-                .iter()
-                .map(|l| (
-                    l.user.clone(),
-                    l.pending.len(),
-                    said.iter().filter(|t| l.count(t) != 1).count()
-                ))
-                .collect::<Vec<_>>()
-        );
-    }
+    let said = said_in(&["three nodes", "four nodes", "draining", "killed"], 9);
+    until_everyone_heard_once(&mut learners, &said, WAIT * 3).await;
     // Everyone is connected again (they heard it all): each presses once more.
     for l in &mut learners {
         l.send(&ClientMsg::React {

@@ -1618,7 +1618,7 @@ async fn a_revocation_made_while_redis_is_away_reaches_the_other_nodes_when_it_i
     loop {
         let entries: Option<u64> = match client.get_multiplexed_async_connection().await {
             Ok(mut conn) => redis::cmd("XLEN")
-                .arg("lecture:l:log")
+                .arg("lecture:{l}:log")
                 .query_async(&mut conn)
                 .await
                 .ok(),

@@ -239,3 +239,71 @@ pub async fn learners_on(nodes: &[NodeProcess], n: usize) -> Vec<Learner> {
     }
     learners
 }
+
+/// Each learner says three lines tagged `tag` (`"{tag} {i}.{k}"`), then everyone reads for
+/// half a second.
+pub async fn talk_round(learners: &mut [Learner], tag: &str) {
+    for (i, l) in learners.iter_mut().enumerate() {
+        for k in 0..3 {
+            l.say(&format!("{tag} {i}.{k}")).await;
+        }
+    }
+    futures_util::future::join_all(
+        learners
+            .iter_mut()
+            .map(|l| l.pump(Duration::from_millis(500))),
+    )
+    .await;
+}
+
+/// What `n` learners said in [`talk_round`]s tagged `tags`.
+pub fn said_in(tags: &[&str], n: usize) -> Vec<String> {
+    tags.iter()
+        .flat_map(|tag| (0..n).flat_map(move |i| (0..3).map(move |k| format!("{tag} {i}.{k}"))))
+        .collect()
+}
+
+/// Reads (for at most `within`) until every learner's lines are acknowledged and each learner
+/// heard every line of `said` exactly once.
+pub async fn until_everyone_heard_once(
+    learners: &mut [Learner],
+    said: &[String],
+    within: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        futures_util::future::join_all(
+            learners
+                .iter_mut()
+                .map(|l| l.pump(Duration::from_millis(300))),
+        )
+        .await;
+        let done = learners.iter().all(|l| l.pending.is_empty())
+            && learners
+                .iter()
+                .all(|l| said.iter().all(|t| l.count(t) == 1));
+        if done {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not everything said reached everyone once (learner, unacknowledged, lines not heard once, a few of them with their counts): {:?}",
+            learners
+                .iter()
+                .map(|l| {
+                    let wrong: Vec<(&String, usize)> = said
+                        .iter()
+                        .map(|t| (t, l.count(t)))
+                        .filter(|(_, n)| *n != 1)
+                        .collect();
+                    (
+                        l.user.clone(),
+                        l.pending.len(),
+                        wrong.len(),
+                        wrong.into_iter().take(4).collect::<Vec<_>>(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        );
+    }
+}

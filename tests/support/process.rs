@@ -139,12 +139,17 @@ pub const CLUSTER_SECRET: &str = "cluster-ticket-secret-cluster-ticket-secret";
 
 /// A ticket for [`LECTURE`] signed with [`CLUSTER_SECRET`], valid ten minutes.
 pub fn cluster_ticket(user: &str, nickname: &str, role: Role) -> String {
+    cluster_ticket_for(LECTURE, user, nickname, role)
+}
+
+/// A ticket for `lecture` signed with [`CLUSTER_SECRET`], valid ten minutes.
+pub fn cluster_ticket_for(lecture: &str, user: &str, nickname: &str, role: Role) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_secs();
     let claims = TicketClaims {
-        lec: LECTURE.into(),
+        lec: lecture.into(),
         sub: user.into(),
         nick: nickname.into(),
         role,
@@ -156,22 +161,31 @@ pub fn cluster_ticket(user: &str, nickname: &str, role: Role) -> String {
         .mint(&claims)
 }
 
-/// A node config in `dir` for [`LECTURE`] (doors open) signed with [`CLUSTER_SECRET`], with
-/// `tables` (TOML tables such as `[limits]`) added; its path.
-pub fn cluster_config(dir: &std::path::Path, tables: &str) -> String {
+/// A node config's `[[lectures]]` entry for `id`: doors open (it starts in 30 minutes), a
+/// 5×5 grid.
+pub fn lecture_table(id: &str) -> String {
     let starts = time::OffsetDateTime::now_utc() + time::Duration::minutes(30);
     let ends = starts + time::Duration::minutes(90);
     let rfc = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .expect("formats")
     };
+    format!(
+        "[[lectures]]\nid = \"{id}\"\ntitle = \"cluster\"\nstarts_at = \"{}\"\nends_at = \"{}\"\nrows = 5\ncols = 5\n",
+        rfc(starts),
+        rfc(ends)
+    )
+}
+
+/// A node config in `dir` for [`LECTURE`] (doors open) signed with [`CLUSTER_SECRET`], with
+/// `tables` (TOML tables such as `[limits]`, or more `[[lectures]]`) added; its path.
+pub fn cluster_config(dir: &std::path::Path, tables: &str) -> String {
     let config = dir.join("room.toml");
     std::fs::write(
         &config,
         format!(
-            "ticket_secret = \"{CLUSTER_SECRET}\"\n{tables}\n[[lectures]]\nid = \"{LECTURE}\"\ntitle = \"cluster\"\nstarts_at = \"{}\"\nends_at = \"{}\"\nrows = 5\ncols = 5\n",
-            rfc(starts),
-            rfc(ends)
+            "ticket_secret = \"{CLUSTER_SECRET}\"\n{tables}\n{}",
+            lecture_table(LECTURE)
         ),
     )
     .expect("writes the config");
@@ -180,7 +194,7 @@ pub fn cluster_config(dir: &std::path::Path, tables: &str) -> String {
 
 /// `n` `room-server` processes on one Redis and one database (in `dir`), the lecture in their
 /// config (doors open, seats held 3 seconds).
-pub fn processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<NodeProcess> {
+pub fn processes(redis: &impl RedisUrl, dir: &std::path::Path, n: usize) -> Vec<NodeProcess> {
     processes_with(
         redis,
         dir,
@@ -191,7 +205,7 @@ pub fn processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<No
 
 /// [`processes`] with the config's `tables` given.
 pub fn processes_with(
-    redis: &RedisServer,
+    redis: &impl RedisUrl,
     dir: &std::path::Path,
     n: usize,
     tables: &str,
@@ -202,7 +216,7 @@ pub fn processes_with(
 
 /// `n` more nodes with the config and database of the nodes started in `dir`: nodes added to
 /// a running lecture.
-pub fn more_processes(redis: &RedisServer, dir: &std::path::Path, n: usize) -> Vec<NodeProcess> {
+pub fn more_processes(redis: &impl RedisUrl, dir: &std::path::Path, n: usize) -> Vec<NodeProcess> {
     let config = dir.join("room.toml");
     let config = config.to_str().expect("a utf-8 path");
     let database = format!("sqlite://{}/shared.db", dir.display());

@@ -7,7 +7,10 @@ use crate::backoff::Backoff;
 use prometheus_client::metrics::histogram::Histogram;
 use protocol::{Epoch, LectureId, UnixMillis};
 use redis::AsyncCommands;
+use redis::RedisFuture;
 use redis::aio::ConnectionManager;
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,30 +76,34 @@ pub(crate) const REDIS_BACKOFF: Backoff =
 /// The sorted set of node heartbeats.
 const NODES_KEY: &str = "room:nodes";
 
+// Every key of one lecture carries the lecture's id as its hash tag (`{…}`): in a Redis Cluster
+// they all live in one slot, so the scripts that touch several of them run on one shard, and
+// different lectures spread over the shards.
+
 fn log_key(lecture: &LectureId) -> String {
-    format!("lecture:{lecture}:log")
+    format!("lecture:{{{lecture}}}:log")
 }
 
 fn clock_key(lecture: &LectureId) -> String {
-    format!("lecture:{lecture}:clock")
+    format!("lecture:{{{lecture}}}:clock")
 }
 
 fn count_key(lecture: &LectureId) -> String {
-    format!("lecture:{lecture}:count")
+    format!("lecture:{{{lecture}}}:count")
 }
 
 fn sources_key(lecture: &LectureId) -> String {
-    format!("lecture:{lecture}:sources")
+    format!("lecture:{{{lecture}}}:sources")
 }
 
 fn epoch_key(lecture: &LectureId) -> String {
-    format!("lecture:{lecture}:epoch")
+    format!("lecture:{{{lecture}}}:epoch")
 }
 
 /// The latest snapshot of the lecture's room (a hash: `n`, `id`, `data`). The format's
 /// version is in the name, so a node never reads a snapshot it cannot decode.
 fn snapshot_key(lecture: &LectureId) -> String {
-    format!("lecture:{lecture}:snapshot:{SNAPSHOT_FORMAT}")
+    format!("lecture:{{{lecture}}}:snapshot:{SNAPSHOT_FORMAT}")
 }
 
 /// The version of the snapshots' encoding (`rooms::snapshot`): raised whenever the room's state
@@ -118,37 +125,258 @@ pub(crate) enum LogItem {
     Snapshot { pos: LogPos, bytes: Vec<u8> },
 }
 
+/// A connection to Redis: a single server (through a connection manager that reconnects, or a
+/// plain multiplexed connection for a blocking reader), or a Redis Cluster (commands go to the
+/// shard holding their keys; the client follows the cluster's slot map through failovers).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Managed(ConnectionManager),
+    Plain(redis::aio::MultiplexedConnection),
+    Cluster(ClusterConn),
+}
+
+/// A Redis Cluster connection that starts again from the cluster's current slot map when a
+/// shard stops answering. The client follows `MOVED` answers by itself, but a master that
+/// freezes (a stalled process, a VM pause) answers nothing: its commands only time out, and
+/// without a fresh map they would go on waiting for it after its replica took over.
+#[derive(Clone)]
+pub(crate) struct ClusterConn {
+    client: ClusterClient,
+    current: Arc<std::sync::Mutex<(u64, ClusterConnection)>>,
+    /// One rebuild at a time.
+    rebuilding: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl ClusterConn {
+    async fn connect(client: ClusterClient) -> redis::RedisResult<Self> {
+        let conn = client.get_async_connection().await?;
+        Ok(Self {
+            client,
+            current: Arc::new(std::sync::Mutex::new((0, conn))),
+            rebuilding: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    fn current(&self) -> (u64, ClusterConnection) {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces connection `generation` with a fresh one (unless another caller already did).
+    async fn rebuild(&self, generation: u64) {
+        let _one = self.rebuilding.lock().await;
+        if self.current().0 != generation {
+            return;
+        }
+        match self.client.get_async_connection().await {
+            Ok(conn) => {
+                *self
+                    .current
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = (generation + 1, conn);
+            }
+            Err(e) => debug!(error = %e, "cannot reach the Redis Cluster yet"),
+        }
+    }
+
+    /// Runs `call` on the current connection; after an error that a shard going away or the
+    /// cluster changing gives, the next call starts from a fresh slot map.
+    async fn run<T>(
+        &self,
+        call: impl AsyncFnOnce(&mut ClusterConnection) -> redis::RedisResult<T>,
+    ) -> redis::RedisResult<T> {
+        let (generation, mut conn) = self.current();
+        let result = call(&mut conn).await;
+        if let Err(e) = &result
+            && (e.is_timeout()
+                || e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+                || matches!(
+                    e.kind(),
+                    redis::ErrorKind::ClusterDown
+                        | redis::ErrorKind::MasterDown
+                        | redis::ErrorKind::TryAgain
+                        | redis::ErrorKind::ClusterConnectionNotFound
+                ))
+        {
+            self.rebuild(generation).await;
+        }
+        result
+    }
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Managed(c) => c.req_packed_command(cmd),
+            Self::Plain(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => Box::pin(c.run(async |conn| conn.req_packed_command(cmd).await)),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Managed(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Plain(c) => c.req_packed_commands(cmd, offset, count),
+            Self::Cluster(c) => Box::pin(
+                c.run(async move |conn| conn.req_packed_commands(cmd, offset, count).await),
+            ),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Managed(c) => c.get_db(),
+            Self::Plain(c) => c.get_db(),
+            Self::Cluster(c) => c.current().1.get_db(),
+        }
+    }
+}
+
+/// Where the connections of a lecture's log come from. With one server, appends share the
+/// node's connection manager; in a cluster each lecture's appends get a cluster connection of
+/// their own, so a shard that stalls holds up only its own lectures (the client handles a
+/// shard's faults inside one connection, holding every other request of it meanwhile). A
+/// reader always has its own connection: its reads block for up to two seconds.
+#[derive(Clone)]
+enum Source {
+    Single {
+        client: redis::Client,
+        manager: ConnectionManager,
+    },
+    Cluster {
+        commands: ClusterClient,
+        reader: ClusterClient,
+    },
+}
+
+impl Source {
+    async fn commands(&self) -> redis::RedisResult<Conn> {
+        match self {
+            Self::Single { manager, .. } => Ok(Conn::Managed(manager.clone())),
+            Self::Cluster { commands, .. } => {
+                Ok(Conn::Cluster(ClusterConn::connect(commands.clone()).await?))
+            }
+        }
+    }
+
+    async fn reader(&self) -> redis::RedisResult<Conn> {
+        match self {
+            Self::Single { client, .. } => Ok(Conn::Plain(
+                client.get_multiplexed_async_connection().await?,
+            )),
+            Self::Cluster { reader, .. } => {
+                Ok(Conn::Cluster(ClusterConn::connect(reader.clone()).await?))
+            }
+        }
+    }
+}
+
+/// How long a command may wait for Redis before it counts as failed (callers retry on their
+/// own terms), so an outage is noticed within a heartbeat or two.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a reader's blocking read waits for new entries (and how much longer its answer
+/// may take before the connection counts as broken).
+const READ_BLOCK: Duration = Duration::from_secs(2);
+
 /// A node's connection to Redis.
 #[derive(Clone)]
 pub(crate) struct Redis {
-    client: redis::Client,
-    manager: ConnectionManager,
+    source: Source,
+    /// Node-wide keys (numbers, heartbeats): in a cluster a connection of their own, so a
+    /// lecture's shard in trouble never makes the node look cut off.
+    nodes: Conn,
+    /// Lectures' keys outside their logs' submitters (epochs, snapshots, the gate's entries).
+    lectures: Conn,
 }
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Redis(..)")
+        f.write_str(match self.source {
+            Source::Single { .. } => "Redis(..)",
+            Source::Cluster { .. } => "Redis(cluster ..)",
+        })
     }
 }
 
 impl Redis {
-    /// Connects to `url` (`redis://host:port/db`).
-    pub(crate) async fn connect(url: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        // Fail fast while Redis is away (callers retry on their own terms), so an outage is
-        // noticed within a heartbeat or two.
+    /// Connects to `urls`: one `redis://host:port/db`, or the comma-separated addresses of some
+    /// nodes of a Redis Cluster (`redis://a:7000,redis://b:7001`; one is enough, the others are
+    /// tried when it is away). Whether the server is a cluster node is asked (`INFO cluster`),
+    /// not configured.
+    pub(crate) async fn connect(urls: &str) -> redis::RedisResult<Self> {
+        let seeds: Vec<&str> = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        let mut probe_error = None;
+        let mut cluster = None;
+        for seed in &seeds {
+            match cluster_enabled(seed).await {
+                Ok(enabled) => {
+                    cluster = Some(enabled);
+                    break;
+                }
+                Err(e) => probe_error = Some(e),
+            }
+        }
+        let Some(cluster) = cluster else {
+            return Err(probe_error.unwrap_or_else(|| {
+                redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "no Redis URL"))
+            }));
+        };
+        if cluster {
+            let builder = |response_timeout| {
+                ClusterClient::builder(seeds.iter().copied())
+                    .connection_timeout(COMMAND_TIMEOUT)
+                    .response_timeout(response_timeout)
+                    // A failover takes seconds; the node's own loops retry with back-off.
+                    .retries(2)
+                    .build()
+            };
+            let source = Source::Cluster {
+                commands: builder(COMMAND_TIMEOUT)?,
+                reader: builder(READ_BLOCK + COMMAND_TIMEOUT * 3)?,
+            };
+            return Ok(Self {
+                nodes: source.commands().await?,
+                lectures: source.commands().await?,
+                source,
+            });
+        }
+        if seeds.len() > 1 {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "several Redis URLs name the nodes of a Redis Cluster, but this server is not in cluster mode",
+            )));
+        }
+        let client = redis::Client::open(seeds[0])?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Duration::from_secs(1))
-            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(COMMAND_TIMEOUT)
+            .set_connection_timeout(COMMAND_TIMEOUT)
             .set_number_of_retries(1)
             .set_max_delay(500);
         let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
-        Ok(Self { client, manager })
+        Ok(Self {
+            nodes: Conn::Managed(manager.clone()),
+            lectures: Conn::Managed(manager.clone()),
+            source: Source::Single { client, manager },
+        })
     }
 
     /// A number no other node got: the high bits of this node's connection ids.
     pub(crate) async fn node_number(&self) -> redis::RedisResult<u64> {
-        self.manager.clone().incr("room:nodes:seq", 1u64).await
+        self.nodes.clone().incr("room:nodes:seq", 1u64).await
     }
 
     /// Says this node is alive; returns the nodes heard from within `window_ms`.
@@ -161,13 +389,13 @@ impl Redis {
             .key(NODES_KEY)
             .arg(node)
             .arg(window_ms)
-            .invoke_async(&mut self.manager.clone())
+            .invoke_async(&mut self.nodes.clone())
             .await
     }
 
     /// Takes this node out of the heartbeats (a clean shutdown: its people were closed).
     pub(crate) async fn leave(&self, node: u64) -> redis::RedisResult<()> {
-        self.manager.clone().zrem(NODES_KEY, node).await
+        self.nodes.clone().zrem(NODES_KEY, node).await
     }
 
     /// The lecture's chat epoch, the same on every node (the first node to ask draws it).
@@ -176,7 +404,7 @@ impl Redis {
         lecture: &LectureId,
         candidate: Epoch,
     ) -> redis::RedisResult<Epoch> {
-        let mut conn = self.manager.clone();
+        let mut conn = self.lectures.clone();
         let key = epoch_key(lecture);
         let _: bool = redis::cmd("SET")
             .arg(&key)
@@ -208,7 +436,7 @@ impl Redis {
             .arg(STREAM_LEN)
             .arg("")
             .arg(0)
-            .invoke_async(&mut self.manager.clone())
+            .invoke_async(&mut self.lectures.clone())
             .await?;
         Ok(())
     }
@@ -227,7 +455,7 @@ impl Redis {
             .arg(pos.n)
             .arg(&pos.id)
             .arg(bytes)
-            .invoke_async(&mut self.manager.clone())
+            .invoke_async(&mut self.lectures.clone())
             .await?;
         Ok(kept == 1)
     }
@@ -247,7 +475,7 @@ impl Redis {
     ) -> mpsc::UnboundedSender<(RoomEntry, Instant)> {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(submit(
-            self.manager.clone(),
+            self.source.clone(),
             lecture.clone(),
             source,
             rx,
@@ -255,13 +483,13 @@ impl Redis {
             pending,
             append_time,
         ));
-        tokio::spawn(read(self.client.clone(), lecture.clone(), out, stop));
+        tokio::spawn(read(self.source.clone(), lecture.clone(), out, stop));
         tx
     }
 }
 
 async fn submit(
-    mut conn: ConnectionManager,
+    connections: Source,
     lecture: LectureId,
     source: String,
     mut entries: mpsc::UnboundedReceiver<(RoomEntry, Instant)>,
@@ -277,6 +505,7 @@ async fn submit(
         count_key(&lecture),
     ];
     let mut number = 0u64;
+    let mut conn: Option<Conn> = None;
     loop {
         let (entry, submitted) = tokio::select! {
             e = entries.recv() => match e { Some(e) => e, None => return },
@@ -293,17 +522,28 @@ async fn submit(
         number += 1;
         let mut backoff = REDIS_BACKOFF;
         loop {
-            let appended: redis::RedisResult<String> = script
-                .key(&keys[0])
-                .key(&keys[1])
-                .key(&keys[2])
-                .key(&keys[3])
-                .arg(&bytes)
-                .arg(STREAM_LEN)
-                .arg(&source)
-                .arg(number)
-                .invoke_async(&mut conn)
-                .await;
+            let appended: redis::RedisResult<String> = match &mut conn {
+                Some(conn) => {
+                    script
+                        .key(&keys[0])
+                        .key(&keys[1])
+                        .key(&keys[2])
+                        .key(&keys[3])
+                        .arg(&bytes)
+                        .arg(STREAM_LEN)
+                        .arg(&source)
+                        .arg(number)
+                        .invoke_async(conn)
+                        .await
+                }
+                None => match connections.commands().await {
+                    Ok(c) => {
+                        conn = Some(c);
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                },
+            };
             match appended {
                 Ok(_) => {
                     pending.fetch_sub(1, Ordering::SeqCst);
@@ -322,9 +562,25 @@ async fn submit(
     }
 }
 
+/// Whether the Redis server at `url` runs in cluster mode.
+async fn cluster_enabled(url: &str) -> redis::RedisResult<bool> {
+    let client = redis::Client::open(url)?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(COMMAND_TIMEOUT)
+        .set_response_timeout(COMMAND_TIMEOUT);
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(&mut conn)
+        .await?;
+    Ok(info.lines().any(|l| l.trim() == "cluster_enabled:1"))
+}
+
 /// The latest snapshot of the lecture's room, if one was written.
 async fn load_snapshot(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut Conn,
     lecture: &LectureId,
 ) -> redis::RedisResult<Option<(LogPos, Vec<u8>)>> {
     let (n, id, data): (Option<u64>, Option<String>, Option<Vec<u8>>) = redis::cmd("HMGET")
@@ -341,7 +597,7 @@ async fn load_snapshot(
 }
 
 async fn read(
-    client: redis::Client,
+    client: Source,
     lecture: LectureId,
     out: mpsc::UnboundedSender<LogItem>,
     stop: CancellationToken,
@@ -349,7 +605,8 @@ async fn read(
     let key = log_key(&lecture);
     let mut last_id = "0".to_owned();
     let mut expected = 1u64;
-    let options = StreamReadOptions::default().block(2000).count(1024);
+    let block_ms = usize::try_from(READ_BLOCK.as_millis()).unwrap_or(2000);
+    let options = StreamReadOptions::default().block(block_ms).count(1024);
     let mut backoff = REDIS_BACKOFF;
     // The snapshot is read first, and again whenever the stream was trimmed past this node
     // (`gap`); when no snapshot covers the gap, the reader goes on past it (`tolerate_gap`).
@@ -358,7 +615,7 @@ async fn read(
     let mut tolerate_gap = false;
     'connect: loop {
         let mut conn = tokio::select! {
-            c = client.get_multiplexed_async_connection() => match c {
+            c = client.reader() => match c {
                 Ok(c) => c,
                 Err(e) => {
                     warn!(error = %e, "cannot reach Redis to read the lecture's log; retrying");
