@@ -140,25 +140,28 @@ pub(crate) enum Conn {
 /// freezes (a stalled process, a VM pause) answers nothing: its commands only time out, and
 /// without a fresh map they would go on waiting for it after its replica took over.
 #[derive(Clone)]
-pub(crate) struct ClusterConn {
+pub(crate) struct ClusterConn(Arc<ClusterConnInner>);
+
+struct ClusterConnInner {
     client: ClusterClient,
-    current: Arc<std::sync::Mutex<(u64, ClusterConnection)>>,
+    current: std::sync::Mutex<(u64, ClusterConnection)>,
     /// One rebuild at a time.
-    rebuilding: Arc<tokio::sync::Mutex<()>>,
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 impl ClusterConn {
     async fn connect(client: ClusterClient) -> redis::RedisResult<Self> {
         let conn = client.get_async_connection().await?;
-        Ok(Self {
+        Ok(Self(Arc::new(ClusterConnInner {
             client,
-            current: Arc::new(std::sync::Mutex::new((0, conn))),
-            rebuilding: Arc::new(tokio::sync::Mutex::new(())),
-        })
+            current: std::sync::Mutex::new((0, conn)),
+            rebuilding: tokio::sync::Mutex::new(()),
+        })))
     }
 
     fn current(&self) -> (u64, ClusterConnection) {
-        self.current
+        self.0
+            .current
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -166,13 +169,14 @@ impl ClusterConn {
 
     /// Replaces connection `generation` with a fresh one (unless another caller already did).
     async fn rebuild(&self, generation: u64) {
-        let _one = self.rebuilding.lock().await;
+        let _one = self.0.rebuilding.lock().await;
         if self.current().0 != generation {
             return;
         }
-        match self.client.get_async_connection().await {
+        match self.0.client.get_async_connection().await {
             Ok(conn) => {
                 *self
+                    .0
                     .current
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = (generation + 1, conn);
@@ -253,8 +257,8 @@ enum Source {
         manager: ConnectionManager,
     },
     Cluster {
-        commands: ClusterClient,
-        reader: ClusterClient,
+        commands: Arc<ClusterClient>,
+        reader: Arc<ClusterClient>,
     },
 }
 
@@ -262,9 +266,9 @@ impl Source {
     async fn commands(&self) -> redis::RedisResult<Conn> {
         match self {
             Self::Single { manager, .. } => Ok(Conn::Managed(manager.clone())),
-            Self::Cluster { commands, .. } => {
-                Ok(Conn::Cluster(ClusterConn::connect(commands.clone()).await?))
-            }
+            Self::Cluster { commands, .. } => Ok(Conn::Cluster(
+                ClusterConn::connect(ClusterClient::clone(commands)).await?,
+            )),
         }
     }
 
@@ -273,9 +277,9 @@ impl Source {
             Self::Single { client, .. } => Ok(Conn::Plain(
                 client.get_multiplexed_async_connection().await?,
             )),
-            Self::Cluster { reader, .. } => {
-                Ok(Conn::Cluster(ClusterConn::connect(reader.clone()).await?))
-            }
+            Self::Cluster { reader, .. } => Ok(Conn::Cluster(
+                ClusterConn::connect(ClusterClient::clone(reader)).await?,
+            )),
         }
     }
 }
@@ -288,9 +292,11 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// may take before the connection counts as broken).
 const READ_BLOCK: Duration = Duration::from_secs(2);
 
-/// A node's connection to Redis.
+/// A node's connection to Redis (cheap to clone).
 #[derive(Clone)]
-pub(crate) struct Redis {
+pub(crate) struct Redis(Arc<Connections>);
+
+struct Connections {
     source: Source,
     /// Node-wide keys (numbers, heartbeats): in a cluster a connection of their own, so a
     /// lecture's shard in trouble never makes the node look cut off.
@@ -301,7 +307,7 @@ pub(crate) struct Redis {
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self.source {
+        f.write_str(match self.0.source {
             Source::Single { .. } => "Redis(..)",
             Source::Cluster { .. } => "Redis(cluster ..)",
         })
@@ -345,14 +351,14 @@ impl Redis {
                     .build()
             };
             let source = Source::Cluster {
-                commands: builder(COMMAND_TIMEOUT)?,
-                reader: builder(READ_BLOCK + COMMAND_TIMEOUT * 3)?,
+                commands: Arc::new(builder(COMMAND_TIMEOUT)?),
+                reader: Arc::new(builder(READ_BLOCK + COMMAND_TIMEOUT * 3)?),
             };
-            return Ok(Self {
+            return Ok(Self(Arc::new(Connections {
                 nodes: source.commands().await?,
                 lectures: source.commands().await?,
                 source,
-            });
+            })));
         }
         if seeds.len() > 1 {
             return Err(redis::RedisError::from((
@@ -367,16 +373,16 @@ impl Redis {
             .set_number_of_retries(1)
             .set_max_delay(500);
         let manager = ConnectionManager::new_with_config(client.clone(), config).await?;
-        Ok(Self {
+        Ok(Self(Arc::new(Connections {
             nodes: Conn::Managed(manager.clone()),
             lectures: Conn::Managed(manager.clone()),
             source: Source::Single { client, manager },
-        })
+        })))
     }
 
     /// A number no other node got: the high bits of this node's connection ids.
     pub(crate) async fn node_number(&self) -> redis::RedisResult<u64> {
-        self.nodes.clone().incr("room:nodes:seq", 1u64).await
+        self.0.nodes.clone().incr("room:nodes:seq", 1u64).await
     }
 
     /// Says this node is alive; returns the nodes heard from within `window_ms`.
@@ -389,13 +395,13 @@ impl Redis {
             .key(NODES_KEY)
             .arg(node)
             .arg(window_ms)
-            .invoke_async(&mut self.nodes.clone())
+            .invoke_async(&mut self.0.nodes.clone())
             .await
     }
 
     /// Takes this node out of the heartbeats (a clean shutdown: its people were closed).
     pub(crate) async fn leave(&self, node: u64) -> redis::RedisResult<()> {
-        self.nodes.clone().zrem(NODES_KEY, node).await
+        self.0.nodes.clone().zrem(NODES_KEY, node).await
     }
 
     /// The lecture's chat epoch, the same on every node (the first node to ask draws it).
@@ -404,7 +410,7 @@ impl Redis {
         lecture: &LectureId,
         candidate: Epoch,
     ) -> redis::RedisResult<Epoch> {
-        let mut conn = self.lectures.clone();
+        let mut conn = self.0.lectures.clone();
         let key = epoch_key(lecture);
         let _: bool = redis::cmd("SET")
             .arg(&key)
@@ -436,7 +442,7 @@ impl Redis {
             .arg(STREAM_LEN)
             .arg("")
             .arg(0)
-            .invoke_async(&mut self.lectures.clone())
+            .invoke_async(&mut self.0.lectures.clone())
             .await?;
         Ok(())
     }
@@ -455,7 +461,7 @@ impl Redis {
             .arg(pos.n)
             .arg(&pos.id)
             .arg(bytes)
-            .invoke_async(&mut self.lectures.clone())
+            .invoke_async(&mut self.0.lectures.clone())
             .await?;
         Ok(kept == 1)
     }
@@ -475,7 +481,7 @@ impl Redis {
     ) -> mpsc::UnboundedSender<(RoomEntry, Instant)> {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(submit(
-            self.source.clone(),
+            self.0.source.clone(),
             lecture.clone(),
             source,
             rx,
@@ -483,7 +489,7 @@ impl Redis {
             pending,
             append_time,
         ));
-        tokio::spawn(read(self.source.clone(), lecture.clone(), out, stop));
+        tokio::spawn(read(self.0.source.clone(), lecture.clone(), out, stop));
         tx
     }
 }
