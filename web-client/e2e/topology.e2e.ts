@@ -92,10 +92,33 @@ function substitute(text: string, from: string | RegExp, to: string, file: strin
 }
 
 // --- The secrets (deploy/secrets.env.example's names) and the portal's identity ------------------
-const secrets = {
-  ROOM_TICKET_SECRET: randomBytes(32).toString("hex"),
+// The ticket secret is rotated by the rolling restart (docs/operations.md, "Rotating secrets"):
+// the nodes start as after its step 2 (the old secret signs, the new one is accepted too, the
+// pseudonyms keep to the old one) and each restarts as in step 3 (the new one signs).
+const oldTicketSecret = randomBytes(32).toString("hex");
+const newTicketSecret = randomBytes(32).toString("hex");
+const secrets: Record<string, string> = {
+  ROOM_TICKET_SECRET: oldTicketSecret,
+  ROOM_TICKET_SECRET_PREVIOUS: newTicketSecret,
+  ROOM_PSEUDONYM_SECRET: oldTicketSecret,
   ROOM_TURN_SECRET: randomBytes(32).toString("hex"),
 };
+
+/** A ticket secret's key id, as the node derives it (protocol/src/ticket.rs). */
+const keyId = (secret: string) => createHmac("sha256", secret).update("key id\0").digest().subarray(0, 6).toString("base64url");
+
+/** The id of the key that signed `ticket` (its payload's `kid`). */
+const kidOf = (ticket: string) => (JSON.parse(Buffer.from(ticket.split(".")[1] ?? "", "base64url").toString()) as { kid?: string }).kid;
+
+/** A ticket from the entry gate, through the balancer. */
+async function gateTicket(who: string): Promise<string> {
+  const r = await fetch(`${balancer}/api/v1/lectures/${LECTURE}/ticket`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${portalToken(`t-${who}`)}` },
+  });
+  if (!r.ok) throw new Error(`ticket: ${r.status} ${await r.text()}`);
+  return ((await r.json()) as { ticket: string }).ticket;
+}
 const identity = { secret: randomBytes(32).toString("hex"), issuer: "portal.test", audience: "rooms.test" };
 const apiKey = randomBytes(32).toString("hex");
 
@@ -474,9 +497,12 @@ describe("deploy/'s topology, run as processes", () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it("a rolling restart keeps every learner in the room, in the same seat, loses and repeats no chat line, and the video resumes", async () => {
+  it("a rolling restart (rotating the ticket secret) keeps every learner in the room, in the same seat, loses and repeats no chat line, and the video resumes", async () => {
+    expect(kidOf(await gateTicket("taro"))).toBe(keyId(oldTicketSecret));
     let moved = 0;
     for (const node of nodes) {
+      // Step 3 of the rotation: the new secret signs, the old one is still accepted.
+      Object.assign(node.env, { ROOM_TICKET_SECRET: newTicketSecret, ROOM_TICKET_SECRET_PREVIOUS: oldTicketSecret });
       await round();
       moved += await activeConnections(node);
       // Drained as compose and Kubernetes stop it: SIGTERM, then wait until it has gone. The
@@ -492,6 +518,8 @@ describe("deploy/'s topology, run as processes", () => {
     }
     // Everyone was on a drained node at least once.
     expect(moved).toBeGreaterThanOrEqual(4);
+    // Every node signs with the new secret now.
+    for (let i = 0; i < 3; i++) expect(kidOf(await gateTicket("taro"))).toBe(keyId(newTicketSecret));
     for (const [i, page] of Object.values(learners).entries()) {
       await page.getByText(t("your_seat", { seat: t("seat_name", { row: 1, col: i + 1 }) })).waitFor();
     }
