@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -130,6 +131,25 @@ function portalToken(sub: string): string {
   return `${body}.${createHmac("sha256", identity.secret).update(body).digest("base64url")}`;
 }
 
+/** The portal's sign-in page (docs/portal-sign-in.md): it signs in `user` and sends the
+ * browser back to the rooms with the token and the page's own state in the fragment. */
+const portal = {
+  user: "",
+  url: "",
+  server: http.createServer((req, res) => {
+    const asked = new URL(req.url ?? "/", portal.url);
+    const state = asked.searchParams.get("state");
+    const returnTo = asked.searchParams.get("return_to");
+    if (asked.pathname !== "/sign-in" || !state || !returnTo || new URL(returnTo).origin !== balancer) {
+      res.writeHead(400).end("not a sign-in this portal answers");
+      return;
+    }
+    const back = new URL(returnTo);
+    back.hash = new URLSearchParams({ token: portalToken(portal.user), state }).toString();
+    res.writeHead(302, { location: back.toString(), "cache-control": "no-store" }).end();
+  }),
+};
+
 // --- The topology --------------------------------------------------------------------------------
 interface RoomNode {
   name: string;
@@ -209,7 +229,7 @@ async function nodeSettings(name: string, udpRange: string): Promise<RoomNode> {
   toml = substitute(toml, /^turn_urls = .*$/m, `turn_urls = ["turn:127.0.0.1:${turnPort}?transport=udp", "turn:127.0.0.1:${turnPort}?transport=tcp"]`, file);
   // What this test adds: the portal (its identity tokens and integration API key) and, since
   // everything is on one machine, candidates at private addresses.
-  toml = `integration_api_key = "${apiKey}"\n${toml}\n[identity]\nalgorithm = "HS256"\nsecret = "${identity.secret}"\nissuer = "${identity.issuer}"\naudience = "${identity.audience}"\n`;
+  toml = `integration_api_key = "${apiKey}"\nportal_sign_in_url = "${portal.url}/sign-in"\n${toml}\n[identity]\nalgorithm = "HS256"\nsecret = "${identity.secret}"\nissuer = "${identity.issuer}"\naudience = "${identity.audience}"\n`;
   const config = path.join(work, `${name}.toml`);
   writeFileSync(config, toml);
   // compose's environment for this node, with its addresses substituted.
@@ -322,8 +342,8 @@ async function seedPortal(): Promise<void> {
   }
 }
 
-/** A browser of its own for `who`, signed in (the portal's token handed over as its sign-in
- * would), in the lecture's room; `relayOnly`: its peer connections may only use TURN. */
+/** A browser of its own for `who`, signed in through the portal's sign-in page, in the
+ * lecture's room; `relayOnly`: its peer connections may only use TURN. */
 async function enter(who: Who, relayOnly = false): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   contexts.push(context);
@@ -346,8 +366,9 @@ async function enter(who: Who, relayOnly = false): Promise<Page> {
   page.setDefaultTimeout(WAIT);
   page.on("pageerror", (e) => pageErrors.push(`${who}: ${e.message}`));
   await page.goto(`${balancer}/sign-in`);
-  await page.evaluate((token) => localStorage.setItem("lecture.token", token), portalToken(`t-${who}`));
-  await page.goto(`${balancer}/lectures`);
+  portal.user = `t-${who}`;
+  await page.getByTestId("portal-sign-in").click();
+  await page.waitForURL(`${balancer}/lectures`);
   await page.locator(".card").first().waitFor();
   await enterFromMyPage(page, LECTURE);
   return page;
@@ -423,6 +444,8 @@ async function delivered(page: Page): Promise<string[]> {
 beforeAll(async () => {
   const balancerPort = await freePort();
   balancer = `http://127.0.0.1:${balancerPort}`;
+  await new Promise<void>((resolve) => portal.server.listen(0, "127.0.0.1", resolve));
+  portal.url = `http://127.0.0.1:${(portal.server.address() as net.AddressInfo).port}`;
   await Promise.all([startRedis(), startPostgres(), startTurn()]);
   const base = 42000 + Math.floor(Math.random() * 100) * 60;
   for (const [i, name] of ["node1", "node2", "node3"].entries()) {
@@ -448,6 +471,8 @@ afterAll(async () => {
   await browser?.close();
   for (const p of [...processes].reverse()) await stop(p.child);
   stopPostgres();
+  portal.server.closeAllConnections();
+  await new Promise<void>((resolve) => portal.server.close(() => resolve()));
   rmSync(work, { recursive: true, force: true });
 }, 60_000);
 
