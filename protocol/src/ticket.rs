@@ -403,6 +403,15 @@ mod tests {
         );
         let relay = rotated.mint_relay(&"lec-1".into(), 2_000);
         assert_eq!(kid_of(&relay).as_deref(), Some(key(2).id()));
+        // A node of an earlier version (no key ids) reads the claims as before: `kid` is one
+        // more field it ignores, and the signature is over the same bytes.
+        let ticket = rotated.mint(&claims(2_000));
+        let payload = ticket.split('.').nth(1).expect("a payload");
+        let payload = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+        assert_eq!(
+            serde_json::from_slice::<TicketClaims>(&payload).expect("claims"),
+            claims(2_000)
+        );
         // The same secret twice is one key.
         assert_eq!(
             key(1)
