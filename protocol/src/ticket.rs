@@ -7,6 +7,14 @@
 //! The same secret signs **relay tokens** (`r1.<payload>.<signature>`, payload
 //! [`RelayClaims`]): what a node shows another to pull a lecture's media over the
 //! node-to-node relay. The prefix is signed too, so neither kind passes for the other.
+//!
+//! **Key ids and rotation.** Both kinds carry the id of the key that signed them in their
+//! payload (`kid`, derived from the secret: it names the key without revealing it). A node
+//! holds a current key, which signs, and may hold a previous one, which it still accepts: a
+//! token is checked with the key its `kid` names, and one naming a key the node does not hold
+//! is invalid. A token without a `kid` (minted before key ids) is checked with each key held.
+//! Pseudonyms ([`TicketKey::pseudonym`]) come from the current key unless a pseudonym secret
+//! of their own is set, so they can outlive a rotation.
 
 use crate::{LectureId, Nickname, Role, UnixMillis, UserId};
 use base64::Engine;
@@ -75,31 +83,83 @@ pub enum TicketError {
 #[error("the ticket secret must be at least {MIN_SECRET_LEN} bytes (got {0})")]
 pub struct WeakSecret(usize);
 
-/// The secret that signs and verifies tickets.
+/// One secret and its id.
+#[derive(Clone)]
+struct Secret {
+    id: String,
+    bytes: Vec<u8>,
+}
+
+impl Secret {
+    fn new(bytes: Vec<u8>) -> Result<Self, WeakSecret> {
+        if bytes.len() < MIN_SECRET_LEN {
+            return Err(WeakSecret(bytes.len()));
+        }
+        let mut mac = mac(&bytes);
+        // A context no token or pseudonym starts with.
+        mac.update(b"key id\0");
+        let id = URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..6]);
+        Ok(Self { id, bytes })
+    }
+}
+
+fn mac(secret: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length; `new_from_slice` only fails for fixed-size MACs.
+    Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length")
+}
+
+/// The keys that sign and verify tickets and relay tokens: the current one, which signs, and
+/// during a rotation a previous one, still accepted.
 #[derive(Clone)]
 pub struct TicketKey {
-    secret: Vec<u8>,
+    current: Secret,
+    previous: Option<Secret>,
+    /// What pseudonyms are derived from, when not the current key.
+    pseudonyms: Option<Secret>,
 }
 
 impl std::fmt::Debug for TicketKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TicketKey(..)")
+        f.debug_struct("TicketKey")
+            .field("id", &self.current.id)
+            .field("previous", &self.previous.as_ref().map(|p| &p.id))
+            .finish_non_exhaustive()
     }
 }
 
 impl TicketKey {
     /// A key from a secret of at least [`MIN_SECRET_LEN`] bytes.
     pub fn new(secret: impl Into<Vec<u8>>) -> Result<Self, WeakSecret> {
-        let secret = secret.into();
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(WeakSecret(secret.len()));
-        }
-        Ok(Self { secret })
+        Ok(Self {
+            current: Secret::new(secret.into())?,
+            previous: None,
+            pseudonyms: None,
+        })
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        // HMAC takes keys of any length; `new_from_slice` only fails for fixed-size MACs.
-        Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts any key length")
+    /// The same, also accepting what `previous` signed (a rotation: the current key signs).
+    /// A previous secret equal to the current one adds nothing and is left out.
+    pub fn with_previous(mut self, previous: impl Into<Vec<u8>>) -> Result<Self, WeakSecret> {
+        let previous = Secret::new(previous.into())?;
+        self.previous = (previous.id != self.current.id).then_some(previous);
+        Ok(self)
+    }
+
+    /// The same, deriving pseudonyms from `secret` rather than from the current key, so that
+    /// they stay the same across a rotation of the ticket keys.
+    pub fn with_pseudonym_secret(mut self, secret: impl Into<Vec<u8>>) -> Result<Self, WeakSecret> {
+        self.pseudonyms = Some(Secret::new(secret.into())?);
+        Ok(self)
+    }
+
+    /// The current key's id (in every token it signs).
+    pub fn id(&self) -> &str {
+        &self.current.id
+    }
+
+    /// The previous key's id, while one is accepted.
+    pub fn previous_id(&self) -> Option<&str> {
+        self.previous.as_ref().map(|p| p.id.as_str())
     }
 
     /// The id a person has on the wire in `lecture`'s room: a pseudonym, the same on every node
@@ -107,7 +167,7 @@ impl TicketKey {
     /// account id cannot be read back. Room members see each other's pseudonyms, never account
     /// ids (which the portal, corporate records and the log keep).
     pub fn pseudonym(&self, lecture: &LectureId, account: &UserId) -> UserId {
-        let mut mac = self.mac();
+        let mut mac = mac(&self.pseudonyms.as_ref().unwrap_or(&self.current).bytes);
         // A context no ticket or relay token starts with (theirs start `v1.` and `r1.`).
         mac.update(b"pseudonym\0");
         mac.update(lecture.as_str().as_bytes());
@@ -171,11 +231,16 @@ impl TicketKey {
         Ok(())
     }
 
-    /// `<prefix><payload>.<signature>`.
+    /// `<prefix><payload>.<signature>`, the payload being the claims with the current key's
+    /// id as `kid`.
     fn sign(&self, prefix: &str, claims: &impl Serialize) -> String {
-        let payload = serde_json::to_vec(claims).expect("claims serialise");
+        let mut payload = serde_json::to_value(claims).expect("claims serialise");
+        if let serde_json::Value::Object(fields) = &mut payload {
+            fields.insert("kid".into(), self.current.id.clone().into());
+        }
+        let payload = serde_json::to_vec(&payload).expect("claims serialise");
         let mut token = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(payload));
-        let mut mac = self.mac();
+        let mut mac = mac(&self.current.bytes);
         mac.update(token.as_bytes());
         let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         token.push('.');
@@ -183,7 +248,8 @@ impl TicketKey {
         token
     }
 
-    /// The claims of a token signed with this key under `prefix`.
+    /// The claims of a token signed under `prefix` with the key its `kid` names (with either
+    /// key when it names none).
     fn open<T: serde::de::DeserializeOwned>(
         &self,
         prefix: &str,
@@ -196,14 +262,29 @@ impl TicketKey {
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| TicketError::Invalid)?;
-        let mut mac = self.mac();
-        mac.update(signed.as_bytes());
-        mac.verify_slice(&signature)
-            .map_err(|_| TicketError::Invalid)?;
+        let payload = signed.get(prefix.len()..).ok_or(TicketError::Invalid)?;
         let payload = URL_SAFE_NO_PAD
-            .decode(&signed[prefix.len()..])
+            .decode(payload)
             .map_err(|_| TicketError::Invalid)?;
-        serde_json::from_slice(&payload).map_err(|_| TicketError::Invalid)
+        let mut payload: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&payload).map_err(|_| TicketError::Invalid)?;
+        let held = [Some(&self.current), self.previous.as_ref()];
+        let candidates: Vec<&Secret> = match payload.remove("kid") {
+            None => held.into_iter().flatten().collect(),
+            Some(serde_json::Value::String(kid)) => {
+                held.into_iter().flatten().filter(|k| k.id == kid).collect()
+            }
+            Some(_) => return Err(TicketError::Invalid),
+        };
+        let genuine = candidates.iter().any(|key| {
+            let mut mac = mac(&key.bytes);
+            mac.update(signed.as_bytes());
+            mac.verify_slice(&signature).is_ok()
+        });
+        if !genuine {
+            return Err(TicketError::Invalid);
+        }
+        serde_json::from_value(serde_json::Value::Object(payload)).map_err(|_| TicketError::Invalid)
     }
 }
 
@@ -271,6 +352,178 @@ mod tests {
 
     fn key(byte: u8) -> TicketKey {
         TicketKey::new(vec![byte; 32]).expect("long enough")
+    }
+
+    /// `<prefix><payload>.<signature>` with `payload` as it is, signed with `secret`.
+    fn signed_with(secret: u8, prefix: &str, payload: &impl Serialize) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).expect("serialises"));
+        let signed = format!("{prefix}{payload}");
+        let mut hmac = mac(&[secret; 32]);
+        hmac.update(signed.as_bytes());
+        format!(
+            "{signed}.{}",
+            URL_SAFE_NO_PAD.encode(hmac.finalize().into_bytes())
+        )
+    }
+
+    /// A token as a node minted it before key ids: no `kid`.
+    fn without_kid(secret: u8, prefix: &str, claims: &impl Serialize) -> String {
+        signed_with(secret, prefix, claims)
+    }
+
+    /// The `kid` a token carries.
+    fn kid_of(token: &str) -> Option<String> {
+        let payload = token.split('.').nth(1).expect("has a payload");
+        let payload: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+                .expect("json");
+        payload
+            .get("kid")
+            .and_then(|k| k.as_str())
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn key_ids_name_the_key_without_revealing_it() {
+        assert_eq!(key(1).id(), key(1).id());
+        assert_ne!(key(1).id(), key(2).id());
+        assert_eq!(key(1).id().len(), 8);
+        assert!(
+            !key(1)
+                .id()
+                .contains(&URL_SAFE_NO_PAD.encode([1u8; 32])[..8])
+        );
+        // Tickets and relay tokens carry the signing key's id.
+        let rotated = key(2).with_previous(vec![1u8; 32]).expect("long enough");
+        assert_eq!(rotated.id(), key(2).id());
+        assert_eq!(rotated.previous_id(), Some(key(1).id()));
+        assert_eq!(
+            kid_of(&rotated.mint(&claims(2_000))).as_deref(),
+            Some(key(2).id())
+        );
+        let relay = rotated.mint_relay(&"lec-1".into(), 2_000);
+        assert_eq!(kid_of(&relay).as_deref(), Some(key(2).id()));
+        // A node of an earlier version (no key ids) reads the claims as before: `kid` is one
+        // more field it ignores, and the signature is over the same bytes.
+        let ticket = rotated.mint(&claims(2_000));
+        let payload = ticket.split('.').nth(1).expect("a payload");
+        let payload = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+        assert_eq!(
+            serde_json::from_slice::<TicketClaims>(&payload).expect("claims"),
+            claims(2_000)
+        );
+        // The same secret twice is one key.
+        assert_eq!(
+            key(1)
+                .with_previous(vec![1u8; 32])
+                .expect("long")
+                .previous_id(),
+            None
+        );
+        assert!(key(1).with_previous(vec![1u8; 31]).is_err());
+    }
+
+    #[test]
+    fn during_a_rotation_the_previous_key_is_accepted_and_after_it_is_not() {
+        let now = UnixMillis(1_500_000);
+        let old = key(1).mint(&claims(2_000));
+        let during = key(2).with_previous(vec![1u8; 32]).expect("long enough");
+        assert_eq!(during.verify(&old, now), Ok(claims(2_000)));
+        // What the rotating node signs is the new key's, accepted by the nodes already on it.
+        let new = during.mint(&claims(2_000));
+        assert_eq!(key(2).verify(&new, now), Ok(claims(2_000)));
+        assert_eq!(key(1).verify(&new, now), Err(TicketError::Invalid));
+        // The previous key removed: its tickets are refused.
+        assert_eq!(key(2).verify(&old, now), Err(TicketError::Invalid));
+        // Relay tokens the same.
+        let lecture: LectureId = "lec-1".into();
+        let old_relay = key(1).mint_relay(&lecture, 1_560);
+        assert_eq!(during.verify_relay(&old_relay, &lecture, now), Ok(()));
+        assert_eq!(
+            key(2).verify_relay(&old_relay, &lecture, now),
+            Err(TicketError::Invalid)
+        );
+        assert_eq!(
+            key(2).verify_relay(&during.mint_relay(&lecture, 1_560), &lecture, now),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_token_naming_a_key_the_node_does_not_hold_is_invalid_even_if_another_key_signed_it() {
+        let now = UnixMillis(1_500_000);
+        let during = key(2).with_previous(vec![1u8; 32]).expect("long enough");
+        assert_eq!(
+            during.verify(&key(3).mint(&claims(2_000)), now),
+            Err(TicketError::Invalid)
+        );
+        // A payload naming key 3 but signed by key 2 (the signature covers the kid).
+        let mut fields = serde_json::to_value(claims(2_000)).expect("serialises");
+        fields["kid"] = key(3).id().into();
+        let forged = signed_with(2, "v1.", &fields);
+        assert_eq!(during.verify(&forged, now), Err(TicketError::Invalid));
+        // A kid that is not a string.
+        fields["kid"] = 7.into();
+        assert_eq!(
+            during.verify(&signed_with(2, "v1.", &fields), now),
+            Err(TicketError::Invalid)
+        );
+        let lecture: LectureId = "lec-1".into();
+        assert_eq!(
+            during.verify_relay(&key(3).mint_relay(&lecture, 1_560), &lecture, now),
+            Err(TicketError::Invalid)
+        );
+    }
+
+    #[test]
+    fn tokens_minted_before_key_ids_verify_with_either_key_held() {
+        let now = UnixMillis(1_500_000);
+        let during = key(2).with_previous(vec![1u8; 32]).expect("long enough");
+        for secret in [1, 2] {
+            let ticket = without_kid(secret, "v1.", &claims(2_000));
+            assert_eq!(during.verify(&ticket, now), Ok(claims(2_000)));
+        }
+        assert_eq!(
+            key(2).verify(&without_kid(1, "v1.", &claims(2_000)), now),
+            Err(TicketError::Invalid)
+        );
+        let relay = RelayClaims {
+            lec: "lec-1".into(),
+            exp: 1_560,
+        };
+        assert_eq!(
+            during.verify_relay(&without_kid(1, "r1.", &relay), &relay.lec, now),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_pseudonym_secret_keeps_pseudonyms_across_a_rotation() {
+        let (lecture, account): (LectureId, UserId) = ("lec-1".into(), "acct-7".into());
+        let before = key(1).pseudonym(&lecture, &account);
+        // Without one, pseudonyms follow the current key.
+        assert_ne!(
+            key(2)
+                .with_previous(vec![1u8; 32])
+                .expect("long")
+                .pseudonym(&lecture, &account),
+            before
+        );
+        for stage in [
+            key(1).with_pseudonym_secret(vec![1u8; 32]),
+            key(1)
+                .with_previous(vec![2u8; 32])
+                .and_then(|k| k.with_pseudonym_secret(vec![1u8; 32])),
+            key(2)
+                .with_previous(vec![1u8; 32])
+                .and_then(|k| k.with_pseudonym_secret(vec![1u8; 32])),
+            key(2).with_pseudonym_secret(vec![1u8; 32]),
+        ] {
+            assert_eq!(
+                stage.expect("long enough").pseudonym(&lecture, &account),
+                before
+            );
+        }
     }
 
     #[test]

@@ -77,6 +77,12 @@ struct ServeArgs {
     /// Ticket secret, at least 32 bytes (e.g. `openssl rand -hex 32`).
     #[arg(long, env = "ROOM_TICKET_SECRET", hide_env_values = true)]
     ticket_secret: Option<String>,
+    /// The ticket secret being rotated out: what it signed is still accepted.
+    #[arg(long, env = "ROOM_TICKET_SECRET_PREVIOUS", hide_env_values = true)]
+    ticket_secret_previous: Option<String>,
+    /// What pseudonyms are derived from, so they outlive a ticket secret's rotation.
+    #[arg(long, env = "ROOM_PSEUDONYM_SECRET", hide_env_values = true)]
+    pseudonym_secret: Option<String>,
     /// Browser origin allowed to connect (repeat, or comma-separated in the environment).
     #[arg(
         long = "allowed-origin",
@@ -236,6 +242,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics_listen: args.metrics_listen,
         demo: args.demo,
         ticket_secret: args.ticket_secret,
+        ticket_secret_previous: args.ticket_secret_previous,
+        pseudonym_secret: args.pseudonym_secret,
         allowed_origins: args.allowed_origins,
         database_url: args.database_url,
         integration_api_key: args.integration_api_key,

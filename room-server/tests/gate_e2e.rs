@@ -1640,3 +1640,82 @@ async fn a_revocation_made_while_redis_is_away_reaches_the_other_nodes_when_it_i
     let mut taro = b.enter_with(&old, "l").await;
     expect_close(&mut taro, CloseCode::Revoked).await;
 }
+
+/// Rotating the ticket secret (docs/operations.md, "Rotating secrets"): a node holding a new
+/// key and the previous one lets in tickets of both and takes relay tokens of both; once the
+/// previous key is removed, what it signed is refused; a key the node never held is refused
+/// with the ticket's documented close code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_of_the_previous_key_is_accepted_during_a_rotation_and_refused_after() {
+    const NEW_SECRET: &[u8] = b"gate-e2e-ticket-secret-rotated-987";
+    let db = sqlite_url();
+    let rotating = |c: &mut Config| {
+        c.ticket_key = TicketKey::new(NEW_SECRET.to_vec())
+            .and_then(|k| k.with_previous(TICKET_SECRET.to_vec()))
+            .expect("long enough");
+    };
+    let p = Portal::start_with(&db, rotating).await;
+    p.person("sensei", "individual", Some("先生")).await;
+    p.person("taro", "individual", Some("たろう")).await;
+    p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
+    p.purchase("p-taro", "taro", "l", 1, "card", "paid").await;
+    let now = p.now().0 / 1000;
+    let claims = protocol::ticket::TicketClaims {
+        lec: "l".into(),
+        sub: "taro".into(),
+        nick: "たろう".into(),
+        role: protocol::Role::Learner,
+        iat: now,
+        exp: now + 300,
+    };
+    let old = ticket_key().mint(&claims);
+    let stranger =
+        TicketKey::new(b"a-key-no-node-of-ours-ever-held-00".to_vec()).expect("long enough");
+    let relay = |addr: SocketAddr, token: String| async move {
+        let bearer = format!("Bearer {token}");
+        http(
+            addr,
+            "GET",
+            "/ws/relay/l",
+            &[("Authorization", &bearer)],
+            None,
+        )
+        .await
+    };
+
+    // During the rotation: the previous key's ticket and relay token pass, the gate signs
+    // with the new key, and an unknown key is refused.
+    let mut taro = p.enter_with(&old, "l").await;
+    welcomed(&mut taro).await;
+    drop(taro);
+    let (_, answer) = p.ticket("taro", "l").await;
+    let fresh = answer["ticket"].as_str().expect("a ticket").to_owned();
+    let new_key = TicketKey::new(NEW_SECRET.to_vec()).expect("long enough");
+    assert!(
+        new_key.verify(&fresh, p.now()).is_ok(),
+        "signed with the new key"
+    );
+    assert!(
+        ticket_key().verify(&fresh, p.now()).is_err(),
+        "not the old one"
+    );
+    let mut unknown = p.enter_with(&stranger.mint(&claims), "l").await;
+    expect_close(&mut unknown, CloseCode::TicketInvalid).await;
+    let (status, body) = relay(p.addr, ticket_key().mint_relay(&"l".into(), now + 60)).await;
+    // Past the token check: the room is open here, the request is just no WebSocket.
+    assert_eq!(status, 400, "the previous key's relay token passes: {body}");
+    assert!(body.contains("not_websocket"), "{body}");
+    let (status, body) = relay(p.addr, stranger.mint_relay(&"l".into(), now + 60)).await;
+    assert_eq!(status, 401, "{body}");
+
+    // The rotation done: the previous key's ticket and relay token are refused.
+    p.stop().await;
+    let p = Portal::start_with(&db, |c| c.ticket_key = new_key.clone()).await;
+    let mut taro = p.enter_with(&old, "l").await;
+    expect_close(&mut taro, CloseCode::TicketInvalid).await;
+    let (status, body) = relay(p.addr, ticket_key().mint_relay(&"l".into(), now + 60)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("invalid_relay_token"), "{body}");
+    let mut taro = p.enter_with(&fresh, "l").await;
+    welcomed(&mut taro).await;
+}

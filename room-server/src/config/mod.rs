@@ -106,6 +106,12 @@ pub struct FileConfig {
     pub demo: Option<bool>,
     /// Ticket secret (at least 32 bytes; `openssl rand -hex 32`).
     pub ticket_secret: Option<String>,
+    /// The ticket secret being rotated out: tickets and relay tokens it signed are still
+    /// accepted, none is signed with it (docs/operations.md, "Rotating secrets").
+    pub ticket_secret_previous: Option<String>,
+    /// What pseudonyms are derived from (at least 32 bytes), so they outlive a rotation of
+    /// the ticket secret; none: the ticket secret.
+    pub pseudonym_secret: Option<String>,
     /// Lifetime of tickets minted by this node (demo sign-in, `mint-ticket`).
     pub ticket_ttl_secs: Option<u64>,
     /// Browser origins allowed to open room connections.
@@ -248,6 +254,10 @@ pub struct Overrides {
     pub demo: bool,
     /// `--ticket-secret` / `ROOM_TICKET_SECRET`.
     pub ticket_secret: Option<String>,
+    /// `--ticket-secret-previous` / `ROOM_TICKET_SECRET_PREVIOUS`.
+    pub ticket_secret_previous: Option<String>,
+    /// `--pseudonym-secret` / `ROOM_PSEUDONYM_SECRET`.
+    pub pseudonym_secret: Option<String>,
     /// `--allowed-origin` / `ROOM_ALLOWED_ORIGINS`.
     pub allowed_origins: Vec<String>,
     /// `--database-url` / `ROOM_DATABASE_URL`.
@@ -276,7 +286,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Demo mode: a demo lecture with open doors, demo users and a demo sign-in.
     pub demo: bool,
-    /// The key that signs and verifies tickets.
+    /// The keys that sign and verify tickets and relay tokens (the current one signs; a
+    /// previous one is still accepted during a rotation).
     pub ticket_key: TicketKey,
     /// Lifetime of tickets this node mints.
     pub ticket_ttl_secs: u64,
@@ -375,11 +386,35 @@ impl Config {
         if demo && !database_url.starts_with("sqlite:") {
             return Err(ConfigError::DemoWithSharedDatabase);
         }
-        let ticket_key = match over.ticket_secret.or(file.ticket_secret) {
+        let mut ticket_key = match over.ticket_secret.or(file.ticket_secret) {
             Some(secret) => TicketKey::new(secret.into_bytes())?,
             None if demo => random_key().map_err(|e| ConfigError::Random(e.to_string()))?,
             None => return Err(ConfigError::NoTicketSecret),
         };
+        if let Some(previous) = over
+            .ticket_secret_previous
+            .or(file.ticket_secret_previous)
+            .filter(|s| !s.is_empty())
+        {
+            ticket_key = ticket_key
+                .with_previous(previous.into_bytes())
+                .map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "ticket_secret_previous (ROOM_TICKET_SECRET_PREVIOUS): {e}"
+                    ))
+                })?;
+        }
+        if let Some(secret) = over
+            .pseudonym_secret
+            .or(file.pseudonym_secret)
+            .filter(|s| !s.is_empty())
+        {
+            ticket_key = ticket_key
+                .with_pseudonym_secret(secret.into_bytes())
+                .map_err(|e| {
+                    ConfigError::Invalid(format!("pseudonym_secret (ROOM_PSEUDONYM_SECRET): {e}"))
+                })?;
+        }
         let lectures = file
             .lectures
             .iter()

@@ -136,6 +136,60 @@ fn mistakes_are_named() {
 }
 
 #[test]
+fn a_previous_ticket_secret_is_accepted_and_the_current_one_signs() {
+    let current = "0123456789abcdef0123456789abcdef";
+    let previous = "fedcba9876543210fedcba9876543210";
+    let file = FileConfig::parse(&format!(
+        "ticket_secret = \"{current}\"\nticket_secret_previous = \"{previous}\"\n"
+    ))
+    .expect("parses");
+    let config = Config::resolve(file, Overrides::default()).expect("valid");
+    let key = |s: &str| TicketKey::new(s.as_bytes().to_vec()).expect("long enough");
+    assert_eq!(config.ticket_key.id(), key(current).id());
+    assert_eq!(config.ticket_key.previous_id(), Some(key(previous).id()));
+    // The environment's (or a flag's) wins over the file's; empty means none.
+    let over = Overrides {
+        ticket_secret_previous: Some(String::new()),
+        ..Overrides::default()
+    };
+    let file = FileConfig::parse(&format!("ticket_secret = \"{current}\"\n")).expect("parses");
+    assert_eq!(
+        Config::resolve(file, over)
+            .expect("valid")
+            .ticket_key
+            .previous_id(),
+        None
+    );
+    let weak = Overrides {
+        ticket_secret: Some(current.into()),
+        ticket_secret_previous: Some("short-previous".into()),
+        ..Overrides::default()
+    };
+    let refused = Config::resolve(FileConfig::default(), weak).expect_err("too short");
+    assert!(
+        refused.to_string().contains("ticket_secret_previous"),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains("short-previous"), "{refused}");
+    // A pseudonym secret keeps pseudonyms when the ticket secret changes.
+    let with_pseudonyms = |ticket: &str| {
+        let over = Overrides {
+            ticket_secret: Some(ticket.into()),
+            pseudonym_secret: Some(current.into()),
+            ..Overrides::default()
+        };
+        let key = Config::resolve(FileConfig::default(), over)
+            .expect("valid")
+            .ticket_key;
+        key.pseudonym(&"l".into(), &"acct".into())
+    };
+    assert_eq!(
+        with_pseudonyms(previous),
+        key(current).pseudonym(&"l".into(), &"acct".into())
+    );
+}
+
+#[test]
 fn demo_mode_refuses_the_portals_identity_and_a_shared_database() {
     let demo = || Overrides {
         demo: true,
