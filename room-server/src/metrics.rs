@@ -270,6 +270,11 @@ impl Metrics {
             self.mail.retries.clone(),
         );
         r.register(
+            "room_mail_rounds",
+            "Rounds of the e-mail sender (queue what became due, send what is due)",
+            self.mail.rounds.clone(),
+        );
+        r.register(
             "room_check_connections_active",
             "Connection-check sockets open now",
             self.check_connections_active.clone(),

@@ -61,6 +61,8 @@ pub struct MailCounters {
     pub failed: Counter,
     /// Failed attempts that will be tried again.
     pub retries: Counter,
+    /// Rounds done (queue what became due, send what is due): the sender is alive.
+    pub rounds: Counter,
 }
 
 /// What the sender needs of the node.
@@ -119,6 +121,7 @@ impl Sender {
             if let Err(e) = self.round().await {
                 warn!(error = %e, "mail: a round failed; trying again at the next");
             }
+            self.parts.counters.rounds.inc();
         }
     }
 
