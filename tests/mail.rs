@@ -20,9 +20,10 @@ const MY_PAGE: &str = "https://lectures.example.jp/lectures";
 /// Bound on a message arriving: a round a second, a retry within two.
 const ARRIVES: Duration = Duration::from_secs(20);
 
-/// A node's config in `dir`: the integration API, and `[mail]` through `smtp`, polling every
-/// second and retrying within two. Its path.
-fn config(dir: &std::path::Path, smtp: &SmtpServer) -> String {
+/// A node's config in `dir`: the integration API, and `[mail]` through the SMTP server on
+/// `smtp_port`, polling every second, retrying within two, each SMTP step bounded by
+/// `timeout_secs`. Its path.
+fn config(dir: &std::path::Path, smtp_port: u16, timeout_secs: u64) -> String {
     let path = dir.join("room.toml");
     std::fs::write(
         &path,
@@ -38,8 +39,8 @@ fn config(dir: &std::path::Path, smtp: &SmtpServer) -> String {
              poll_interval_secs = 1\n\
              retry_first_secs = 1\n\
              retry_most_secs = 2\n\
-             timeout_secs = 2\n",
-            smtp.port
+             timeout_secs = {timeout_secs}\n",
+            smtp_port
         ),
     )
     .expect("writes the config");
@@ -131,7 +132,10 @@ impl Portal {
             Some(&body.to_string()),
         )
         .await;
-        assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
     }
 
     async fn lecture(&self, id: &str, starts_at: UnixMillis, archive: Option<UnixMillis>) {
@@ -204,14 +208,38 @@ impl Portal {
     async fn purchases(&self, lecture: &str) {
         self.purchase(&format!("{lecture}-ken"), "ken", lecture, "card", "paid")
             .await;
-        self.purchase(&format!("{lecture}-nomail"), "nomail", lecture, "card", "paid")
-            .await;
-        self.purchase(&format!("{lecture}-c"), "cancelled", lecture, "card", "cancelled")
-            .await;
-        self.purchase(&format!("{lecture}-r"), "refunded", lecture, "card", "refunded")
-            .await;
-        self.purchase(&format!("{lecture}-u"), "unpaid", lecture, "konbini", "awaiting_payment")
-            .await;
+        self.purchase(
+            &format!("{lecture}-nomail"),
+            "nomail",
+            lecture,
+            "card",
+            "paid",
+        )
+        .await;
+        self.purchase(
+            &format!("{lecture}-c"),
+            "cancelled",
+            lecture,
+            "card",
+            "cancelled",
+        )
+        .await;
+        self.purchase(
+            &format!("{lecture}-r"),
+            "refunded",
+            lecture,
+            "card",
+            "refunded",
+        )
+        .await;
+        self.purchase(
+            &format!("{lecture}-u"),
+            "unpaid",
+            lecture,
+            "konbini",
+            "awaiting_payment",
+        )
+        .await;
         let seats = format!("{lecture}-acme");
         self.purchase(&seats, "acme", lecture, "card", "paid").await;
         for who in ["aya", "taken"] {
@@ -290,7 +318,10 @@ fn assert_reminder(m: &Received, lecture: &str, starts_at: UnixMillis) {
             .to_owned()
     };
     let ja_start = line("開始: ");
-    assert!(ja_start.contains(&date) && ja_start.contains(&start), "{ja_start}");
+    assert!(
+        ja_start.contains(&date) && ja_start.contains(&start),
+        "{ja_start}"
+    );
     assert!(line("入室開始: ").contains(&doors), "{}", m.body);
     assert!(line("Starts: ").contains(&start), "{}", m.body);
     assert!(line("Doors open: ").contains(&doors), "{}", m.body);
@@ -313,7 +344,7 @@ async fn two_nodes_on_postgresql_remind_each_learner_once_and_announce_cancellat
     let db = fresh_postgres(&admin, "two").await;
     let smtp = SmtpServer::start();
     let dir = folder("two");
-    let config = config(&dir, &smtp);
+    let config = config(&dir, smtp.port, 2);
     let a = NodeProcess::start(&["--config", &config, "--database-url", &db]);
     let b = NodeProcess::start(&["--config", &config, "--database-url", &db]);
     let portal = Portal(a.addr);
@@ -370,8 +401,15 @@ async fn two_nodes_on_postgresql_remind_each_learner_once_and_announce_cancellat
         .iter()
         .find(|m| m.subject.contains("Cancelled") && m.to == ["ken@example.jp"])
         .expect("ken's notice");
-    assert!(notice.subject.contains("【開講中止】統計入門 off"), "{notice:?}");
-    assert!(notice.body.contains("理由: 講師急病のため"), "{}", notice.body);
+    assert!(
+        notice.subject.contains("【開講中止】統計入門 off"),
+        "{notice:?}"
+    );
+    assert!(
+        notice.body.contains("理由: 講師急病のため"),
+        "{}",
+        notice.body
+    );
     assert!(notice.body.contains(MY_PAGE), "{}", notice.body);
 
     // A lecture held two days ago whose archive the portal has just made available.
@@ -389,16 +427,29 @@ async fn two_nodes_on_postgresql_remind_each_learner_once_and_announce_cancellat
         .iter()
         .find(|m| m.subject.contains("Archive ready") && m.to == ["aya@example.jp"])
         .expect("aya's notice");
-    assert!(ready.subject.contains("【アーカイブ公開】統計入門 past"), "{ready:?}");
+    assert!(
+        ready.subject.contains("【アーカイブ公開】統計入門 past"),
+        "{ready:?}"
+    );
     assert!(ready.body.contains(MY_PAGE), "{}", ready.body);
 
     rounds_pass(&[&a, &b], 2).await;
     let all = smtp.received();
     assert_eq!(all.len(), 6, "{all:#?}");
-    for refused in ["taken", "cancelled", "refunded", "unpaid", "sensei", "nomail"] {
+    for refused in [
+        "taken",
+        "cancelled",
+        "refunded",
+        "unpaid",
+        "sensei",
+        "nomail",
+    ] {
         assert!(to(&all, refused).is_empty(), "{refused} got {all:#?}");
     }
-    assert!(all.iter().all(|m| m.to != ["admin@acme.example.jp"]), "{all:#?}");
+    assert!(
+        all.iter().all(|m| m.to != ["admin@acme.example.jp"]),
+        "{all:#?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -406,7 +457,7 @@ async fn two_nodes_on_postgresql_remind_each_learner_once_and_announce_cancellat
 async fn one_node_on_sqlite_waits_out_an_smtp_outage_and_delivers_once() {
     let mut smtp = SmtpServer::start();
     let dir = folder("outage");
-    let config = config(&dir, &smtp);
+    let config = config(&dir, smtp.port, 2);
     let db = format!("sqlite://{}/mail.db", dir.display());
     let node = NodeProcess::start(&["--config", &config, "--database-url", &db]);
     let portal = Portal(node.addr);
@@ -426,7 +477,9 @@ async fn one_node_on_sqlite_waits_out_an_smtp_outage_and_delivers_once() {
     let waiting = queue(&db, "soon").await;
     assert_eq!(waiting.len(), 2, "{waiting:?}");
     assert!(
-        waiting.iter().all(|(_, _, state, _)| state == "retry" || state == "sending"),
+        waiting
+            .iter()
+            .all(|(_, _, state, _)| state == "retry" || state == "sending"),
         "{waiting:?}"
     );
 
@@ -442,12 +495,86 @@ async fn one_node_on_sqlite_waits_out_an_smtp_outage_and_delivers_once() {
     assert_eq!(smtp.received().len(), 2, "{:#?}", smtp.received());
     let sent = queue(&db, "soon").await;
     assert!(
-        sent.iter().all(|(_, kind, state, attempts)| kind == "reminder"
-            && state == "sent"
-            && *attempts >= 2),
+        sent.iter()
+            .all(|(_, kind, state, attempts)| kind == "reminder"
+                && state == "sent"
+                && *attempts >= 2),
         "{sent:?}"
     );
     assert_eq!(counter(&node, "room_mail_sent").await, 2);
     assert_eq!(counter(&node, "room_mail_failed").await, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A port that takes SMTP connections and never says a word: a sender there hangs until its
+/// timeout. The listener lives until the test process ends.
+fn silent_smtp() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_dies_while_sending_leaves_its_claim_to_another_after_the_lease() {
+    let smtp = SmtpServer::start();
+    let dir = folder("crash");
+    let db = format!("sqlite://{}/mail.db", dir.display());
+    // Node a writes to a server that never answers: it claims both reminders and hangs.
+    let silent = dir.join("silent");
+    std::fs::create_dir_all(&silent).expect("a folder");
+    let silent_config = config(&silent, silent_smtp(), 1);
+    let mut a = NodeProcess::start(&["--config", &silent_config, "--database-url", &db]);
+    let portal = Portal(a.addr);
+    portal.people().await;
+    let starts_at = tomorrow();
+    portal.bought_lecture("soon", starts_at).await;
+    let claimed = tokio::time::timeout(ARRIVES, async {
+        loop {
+            let q = queue(&db, "soon").await;
+            if q.len() == 2 && q.iter().all(|(_, _, state, _)| state == "sending") {
+                return q;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("node a claims both reminders");
+    assert!(
+        claimed.iter().all(|(_, _, _, attempts)| *attempts == 1),
+        "{claimed:?}"
+    );
+    a.kill();
+
+    // Node b, on the same database with a working server, takes the claims over once their
+    // lease has run out, and each learner gets the reminder once.
+    let b_dir = dir.join("b");
+    std::fs::create_dir_all(&b_dir).expect("a folder");
+    let b = NodeProcess::start(&[
+        "--config",
+        &config(&b_dir, smtp.port, 1),
+        "--database-url",
+        &db,
+    ]);
+    let got = smtp
+        .wait_for(ARRIVES, "the reminders, from node b", |m| {
+            one_each(m, "Reminder", &["ken", "aya"])
+        })
+        .await;
+    assert_reminder(&to(&got, "aya")[0], "soon", starts_at);
+    rounds_pass(&[&b], 2).await;
+    assert_eq!(smtp.received().len(), 2);
+    assert_eq!(
+        queue(&db, "soon").await,
+        [
+            ("aya".into(), "reminder".into(), "sent".into(), 2),
+            ("ken".into(), "reminder".into(), "sent".into(), 2),
+        ]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -442,7 +442,10 @@ fn the_examples_mail_table_uncommented_holds_the_defaults() {
 fn mail_is_off_unless_configured_and_its_password_never_shows() {
     let off = FileConfig::parse("demo = true").expect("parses");
     let config = Config::resolve(off, Overrides::default()).expect("valid");
-    assert!(config.mail.is_none(), "no [mail]: no e-mails, in demo mode too");
+    assert!(
+        config.mail.is_none(),
+        "no [mail]: no e-mails, in demo mode too"
+    );
     assert!(!config.gate_settings().mail_notices);
 
     let text = format!(
@@ -456,18 +459,33 @@ fn mail_is_off_unless_configured_and_its_password_never_shows() {
     };
     let config = Config::resolve(FileConfig::parse(&text).expect("parses"), over).expect("valid");
     let mail = config.mail.as_ref().expect("on");
-    assert_eq!(mail.password.as_deref(), Some("smtp-password-from-the-environment"));
-    assert_eq!(mail.base_url, "https://lectures.example.jp", "no trailing slash");
+    assert_eq!(
+        mail.password.as_deref(),
+        Some("smtp-password-from-the-environment")
+    );
+    assert_eq!(
+        mail.base_url, "https://lectures.example.jp",
+        "no trailing slash"
+    );
     assert!(config.gate_settings().mail_notices);
     let shown = format!("{config:?}");
     assert!(!shown.contains("smtp-password"), "{shown}");
 
     let no_user = text.replace("user = \"lectures\"\n", "password = \"p\"\n");
-    let err = Config::resolve(FileConfig::parse(&no_user).expect("parses"), Overrides::default())
-        .expect_err("a password without a user");
+    let err = Config::resolve(
+        FileConfig::parse(&no_user).expect("parses"),
+        Overrides::default(),
+    )
+    .expect_err("a password without a user");
     assert!(err.to_string().contains("[mail]"), "{err}");
     let bad_from = text.replace("講座事務局 <lectures@example.jp>", "not an address");
-    let err = Config::resolve(FileConfig::parse(&bad_from).expect("parses"), Overrides::default())
-        .expect_err("a sender that is no address");
-    assert!(!err.to_string().contains("not an address"), "no value echoed: {err}");
+    let err = Config::resolve(
+        FileConfig::parse(&bad_from).expect("parses"),
+        Overrides::default(),
+    )
+    .expect_err("a sender that is no address");
+    assert!(
+        !err.to_string().contains("not an address"),
+        "no value echoed: {err}"
+    );
 }

@@ -198,9 +198,9 @@ impl Sender {
         let settings = &self.parts.settings;
         let store = &self.parts.gate.store;
         let now = self.parts.clock.now();
-        // Longer than one attempt can take (each SMTP step has the timeout; a message is a
-        // handful of steps), so a live sender never loses its claim mid-send.
-        let lease_ms = settings.timeout_secs.saturating_mul(10_000).max(60_000);
+        // Longer than one attempt can take (at most four timeouts, see `smtp`), so a live
+        // sender never loses its claim mid-send; a dead one's is taken over soon after.
+        let lease_ms = settings.timeout_secs.saturating_mul(6_000);
         let (lecture, account, kind) = (&mail.lecture, &mail.account, &mail.kind);
         if !store
             .claim_mail(lecture, account, kind, now, lease_ms, settings.max_attempts)
