@@ -296,11 +296,12 @@ fn to(messages: &[Received], who: &str) -> Vec<Received> {
 
 /// Exactly one message to each of `who`, nobody else, with `subject` in its subject.
 fn one_each(messages: &[Received], subject: &str, who: &[&str]) -> bool {
-    let about: Vec<&Received> = messages
+    let about: Vec<Received> = messages
         .iter()
         .filter(|m| m.subject.contains(subject))
+        .cloned()
         .collect();
-    about.len() == who.len() && who.iter().all(|w| to(messages, w).len() == 1)
+    about.len() == who.len() && who.iter().all(|w| to(&about, w).len() == 1)
 }
 
 /// The reminder as a learner reads it: the title, the start and doors-open times in Japan
