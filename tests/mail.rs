@@ -343,9 +343,10 @@ async fn two_nodes_on_postgresql_remind_each_learner_once_and_announce_cancellat
         }
     };
     let db = fresh_postgres(&admin, "two").await;
-    let smtp = SmtpServer::start();
+    // A slow server: while one node is sending a message, the other's rounds come by.
+    let smtp = SmtpServer::start_slow(1.5);
     let dir = folder("two");
-    let config = config(&dir, smtp.port, 2);
+    let config = config(&dir, smtp.port, 5);
     let a = NodeProcess::start(&["--config", &config, "--database-url", &db]);
     let b = NodeProcess::start(&["--config", &config, "--database-url", &db]);
     let portal = Portal(a.addr);

@@ -19,15 +19,23 @@ pub struct SmtpServer {
     pub port: u16,
     child: Option<std::process::Child>,
     dir: std::path::PathBuf,
+    /// How long it takes to answer each message (seconds).
+    delay_secs: f64,
 }
 
 impl SmtpServer {
     pub fn start() -> Self {
+        Self::start_slow(0.0)
+    }
+
+    /// A server that answers each message `delay_secs` after it arrived.
+    pub fn start_slow(delay_secs: f64) -> Self {
         let (port, dir) = port_and_folder("smtp");
         let mut server = Self {
             port,
             child: None,
             dir,
+            delay_secs,
         };
         server.restart();
         server
@@ -49,6 +57,7 @@ impl SmtpServer {
             .arg(script)
             .arg(self.port.to_string())
             .arg(&self.dir)
+            .arg(self.delay_secs.to_string())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("python3 runs (scripts/test installs aiosmtpd)");
