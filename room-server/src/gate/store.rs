@@ -1328,6 +1328,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_queued_mail_is_due_once_claimed_it_is_not_until_its_lease_runs_out() {
+        let store = sqlite().await;
+        let due = |t: u64| {
+            let store = store.clone();
+            async move {
+                store
+                    .due_mail(UnixMillis(t), 3, 10)
+                    .await
+                    .expect("reads")
+                    .into_iter()
+                    .map(|m| (m.account, m.attempts))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert!(
+            store
+                .queue_mail("l", "ken", "reminder", UnixMillis(1_000))
+                .await
+                .expect("queues")
+        );
+        assert!(
+            !store
+                .queue_mail("l", "ken", "reminder", UnixMillis(1_500))
+                .await
+                .expect("queues"),
+            "queued once per learner, lecture and kind"
+        );
+        assert_eq!(due(999).await, [], "not before it was queued");
+        assert_eq!(due(1_000).await, [("ken".to_owned(), 0)]);
+        assert!(
+            store
+                .claim_mail("l", "ken", "reminder", UnixMillis(1_000), 100, 3)
+                .await
+                .expect("claims")
+        );
+        assert_eq!(due(1_050).await, [], "claimed: nobody else's");
+        assert_eq!(
+            due(1_100).await,
+            [("ken".to_owned(), 1)],
+            "its sender died: the lease ran out"
+        );
+        store
+            .mail_sent("l", "ken", "reminder", UnixMillis(1_060))
+            .await
+            .expect("writes");
+        assert_eq!(due(9_000).await, [], "sent: never again");
+    }
+
+    #[tokio::test]
     async fn migrating_twice_is_harmless() {
         let dir =
             std::env::temp_dir().join(format!("room-server-store-twice-{}", std::process::id()));
