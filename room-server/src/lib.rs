@@ -24,6 +24,8 @@
 //! - [`clock`]: the one source of wall-clock time. the demo records live in the gate (`gate::demo`).
 //! - [`client_addr`]: the client's address behind trusted proxies, for every per-address
 //!   limit.
+//! - [`mail`]: learners' e-mails (reminder, archive ready, cancellation) through SMTP, on a
+//!   task of its own; sent once per learner, lecture and kind across nodes.
 //! - `metrics`: the one registry behind `/metrics` (names, buckets, encoding); the other
 //!   modules only count and observe through its handles.
 
@@ -38,6 +40,7 @@ pub mod config;
 mod conn;
 pub mod gate;
 mod log;
+pub mod mail;
 mod media;
 mod metrics;
 pub mod node;

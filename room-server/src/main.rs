@@ -252,6 +252,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         udp_port_range: args.media_udp_port_range,
         relay_url: args.media_relay_url,
         turn_secret: args.turn_secret,
+        // The environment only: a flag's value shows in the process list.
+        mail_password: std::env::var("ROOM_MAIL_SMTP_PASSWORD").ok(),
     };
     let config = Config::resolve(file, over)?;
     // Every client socket is a descriptor: take all the system allows this process (the node

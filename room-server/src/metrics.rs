@@ -65,6 +65,8 @@ pub struct Metrics {
     pub archives_expired_total: Counter,
     /// Track recordings stopped for low disk space (counted when the broadcast closes).
     pub recording_disk_stops_total: Counter,
+    /// Learners' e-mails: sent, given up, and failed attempts tried again.
+    pub mail: crate::mail::MailCounters,
     /// Connection-check sockets (`/ws/check`) open now.
     pub check_connections_active: Gauge,
     /// WebRTC probes (a connection check's `media_offer`) made since start.
@@ -145,6 +147,7 @@ impl Default for Metrics {
             archive_failures_total: Counter::default(),
             archives_expired_total: Counter::default(),
             recording_disk_stops_total: Counter::default(),
+            mail: crate::mail::MailCounters::default(),
             check_connections_active: Gauge::default(),
             check_probes_total: Counter::default(),
             check_probes_active: Gauge::default(),
@@ -250,6 +253,26 @@ impl Metrics {
             "room_recording_disk_stops",
             "Track recordings stopped for low disk space",
             self.recording_disk_stops_total.clone(),
+        );
+        r.register(
+            "room_mail_sent",
+            "Learners' e-mails the SMTP server took",
+            self.mail.sent.clone(),
+        );
+        r.register(
+            "room_mail_failed",
+            "Learners' e-mails given up (refused for good, or the last attempt failed)",
+            self.mail.failed.clone(),
+        );
+        r.register(
+            "room_mail_retries",
+            "Failed attempts to send a learner's e-mail that are tried again later",
+            self.mail.retries.clone(),
+        );
+        r.register(
+            "room_mail_rounds",
+            "Rounds of the e-mail sender (queue what became due, send what is due)",
+            self.mail.rounds.clone(),
         );
         r.register(
             "room_check_connections_active",

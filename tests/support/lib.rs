@@ -1,5 +1,5 @@
 //! The harness of the end-to-end tests: real nodes (in this process, or `room-server`
-//! processes), real Redis and coturn servers, real WebSocket clients (a careful [`Learner`]
+//! processes), real Redis, coturn and SMTP servers, real WebSocket clients (a careful [`Learner`]
 //! among them) and an HTTP client. The black-box tests next to it (`tests/*.rs`) and
 //! room-server's own end-to-end tests use it.
 
@@ -35,6 +35,7 @@ mod learner;
 mod node;
 mod process;
 mod servers;
+mod smtp;
 
 pub use client::*;
 pub use http::*;
@@ -42,6 +43,7 @@ pub use learner::*;
 pub use node::*;
 pub use process::*;
 pub use servers::*;
+pub use smtp::*;
 
 pub fn now() -> UnixMillis {
     SystemClock.now()

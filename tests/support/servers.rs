@@ -352,7 +352,7 @@ impl Drop for TurnServer {
 }
 
 /// A free loopback port for a server of `kind`, and a folder of its own named after both.
-fn port_and_folder(kind: &str) -> (u16, std::path::PathBuf) {
+pub(crate) fn port_and_folder(kind: &str) -> (u16, std::path::PathBuf) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
         .local_addr()

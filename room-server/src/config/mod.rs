@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 mod archive;
 mod lectures;
 mod limits;
+mod mail;
 mod media;
 mod tuning;
 
 pub use archive::{ArchiveSettings, StoreKind};
 pub use lectures::LectureEntry;
 pub use limits::Limits;
+pub use mail::{MailSettings, SmtpTls};
 pub use media::MediaSettings;
 pub use tuning::RoomTuning;
 
@@ -144,6 +146,8 @@ pub struct FileConfig {
     pub trusted_proxies: Vec<String>,
     /// The header those proxies write the client's address in.
     pub forwarded_header: ForwardedHeader,
+    /// The SMTP server learners' e-mails go through; none: no e-mails.
+    pub mail: Option<MailSettings>,
 }
 
 impl FileConfig {
@@ -274,6 +278,8 @@ pub struct Overrides {
     pub relay_url: Option<String>,
     /// `ROOM_TURN_SECRET`: `[media] turn_secret`.
     pub turn_secret: Option<String>,
+    /// `ROOM_MAIL_SMTP_PASSWORD`: `[mail] password`.
+    pub mail_password: Option<String>,
 }
 
 /// The node's resolved configuration.
@@ -323,6 +329,8 @@ pub struct Config {
     pub archive: ArchiveSettings,
     /// Whose word about the client's address is taken (for every per-address limit).
     pub trusted_proxies: TrustedProxies,
+    /// Learners' e-mails (reminders, archive ready, cancellations); none: off.
+    pub mail: Option<MailSettings>,
 }
 
 impl Config {
@@ -346,6 +354,7 @@ impl Config {
             tickets_per_min: self.limits.tickets_per_min,
             ticket_burst: self.limits.ticket_burst,
             sign_ins_per_min: self.limits.sign_ins_per_min,
+            mail_notices: self.mail.is_some(),
         }
     }
 
@@ -370,6 +379,7 @@ impl Config {
             media: MediaSettings::default(),
             archive: ArchiveSettings::default(),
             trusted_proxies: TrustedProxies::default(),
+            mail: None,
         }
     }
 
@@ -523,6 +533,10 @@ impl Config {
             media: file.media,
             archive: file.archive.resolve()?,
             trusted_proxies,
+            mail: file
+                .mail
+                .map(|mail| mail.resolve(over.mail_password))
+                .transpose()?,
         })
     }
 }

@@ -440,3 +440,106 @@ fn the_environment_sets_each_nodes_media_settings_over_one_shared_file() {
     assert_eq!(config.media.relay_url.as_deref(), Some("ws://node2:8080"));
     assert!(config.media.turn_secret.is_some());
 }
+
+/// The example's `[mail]` table (commented out: e-mails are off by default), uncommented.
+fn example_mail_table() -> String {
+    let example = include_str!("../../../docs/room.example.toml");
+    let mut out = String::new();
+    let mut inside = false;
+    for line in example.lines() {
+        if line == "# [mail]" {
+            inside = true;
+        } else if inside && line.trim().is_empty() {
+            break;
+        }
+        let Some(setting) = line.strip_prefix("# ").filter(|_| inside) else {
+            continue;
+        };
+        let is_setting = setting.starts_with("[mail]")
+            || setting
+                .split_once(" =")
+                .is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        if is_setting {
+            out.push_str(setting);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn the_examples_mail_table_uncommented_holds_the_defaults() {
+    let table = example_mail_table();
+    assert!(table.starts_with("[mail]"), "{table}");
+    let file = FileConfig::parse(&format!("ticket_secret = \"{}\"\n{table}", "s".repeat(32)))
+        .expect("the example's [mail] parses");
+    let mail = file.mail.clone().expect("a [mail] table");
+    let defaults = FileConfig::parse(
+        "[mail]\nsmtp_host = \"h\"\nfrom = \"a@example.jp\"\nbase_url = \"https://x\"",
+    )
+    .expect("parses")
+    .mail
+    .expect("a [mail] table");
+    assert_eq!(mail.reminder_lead_hours, defaults.reminder_lead_hours);
+    assert_eq!(mail.poll_interval_secs, defaults.poll_interval_secs);
+    assert_eq!(mail.max_attempts, defaults.max_attempts);
+    assert_eq!(mail.retry_first_secs, defaults.retry_first_secs);
+    assert_eq!(mail.retry_most_secs, defaults.retry_most_secs);
+    assert_eq!(mail.timeout_secs, defaults.timeout_secs);
+    assert_eq!(mail.concurrency, defaults.concurrency);
+    assert_eq!(mail.port(), defaults.port(), "587 for STARTTLS");
+    let config = Config::resolve(file, Overrides::default()).expect("valid");
+    assert!(config.mail.is_some());
+}
+
+#[test]
+fn mail_is_off_unless_configured_and_its_password_never_shows() {
+    let off = FileConfig::parse("demo = true").expect("parses");
+    let config = Config::resolve(off, Overrides::default()).expect("valid");
+    assert!(
+        config.mail.is_none(),
+        "no [mail]: no e-mails, in demo mode too"
+    );
+    assert!(!config.gate_settings().mail_notices);
+
+    let text = format!(
+        "ticket_secret = \"{}\"\n{}user = \"lectures\"\n",
+        "s".repeat(32),
+        "[mail]\nsmtp_host = \"smtp.example.jp\"\nfrom = \"講座事務局 <lectures@example.jp>\"\nbase_url = \"https://lectures.example.jp/\"\n"
+    );
+    let over = Overrides {
+        mail_password: Some("smtp-password-from-the-environment".into()),
+        ..Overrides::default()
+    };
+    let config = Config::resolve(FileConfig::parse(&text).expect("parses"), over).expect("valid");
+    let mail = config.mail.as_ref().expect("on");
+    assert_eq!(
+        mail.password.as_deref(),
+        Some("smtp-password-from-the-environment")
+    );
+    assert_eq!(
+        mail.base_url, "https://lectures.example.jp",
+        "no trailing slash"
+    );
+    assert!(config.gate_settings().mail_notices);
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("smtp-password"), "{shown}");
+
+    let no_user = text.replace("user = \"lectures\"\n", "password = \"p\"\n");
+    let err = Config::resolve(
+        FileConfig::parse(&no_user).expect("parses"),
+        Overrides::default(),
+    )
+    .expect_err("a password without a user");
+    assert!(err.to_string().contains("[mail]"), "{err}");
+    let bad_from = text.replace("講座事務局 <lectures@example.jp>", "not an address");
+    let err = Config::resolve(
+        FileConfig::parse(&bad_from).expect("parses"),
+        Overrides::default(),
+    )
+    .expect_err("a sender that is no address");
+    assert!(
+        !err.to_string().contains("not an address"),
+        "no value echoed: {err}"
+    );
+}

@@ -119,7 +119,7 @@ pub(crate) struct CancelInput {
 }
 
 #[utoipa::path(post, path = "/api/v1/integration/lectures/{id}/cancel", tag = "integration",
-    description = "Cancel a lecture: everyone in its room is told why and closed (4106); tickets are refused from now on.",
+    description = "Cancel a lecture: everyone in its room is told why and closed (4106); tickets are refused from now on. When the node sends e-mails, every learner the lecture admitted gets the cancellation notice.",
     params(("id" = String, Path)), request_body = CancelInput,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
@@ -135,16 +135,16 @@ pub(crate) async fn cancel_lecture(
             "the reason is 1 to 500 characters of text".into(),
         ));
     }
-    if !gate
-        .store
-        .cancel_lecture(&id, &reason, gate.clock.now())
-        .await?
-    {
+    let now = gate.clock.now();
+    let Some(before) = gate.store.lecture(&id).await? else {
         return Err(ApiError::NotFound(
             "unknown_lecture",
             format!("no lecture `{id}`"),
         ));
-    }
+    };
+    gate.store.cancel_lecture(&id, &reason, now).await?;
+    // Who was admitted is read now: the portal's refunds follow the cancellation.
+    gate.queue_cancellation_notices(&before, now).await?;
     gate.bus.publish(BusEvent {
         lecture: LectureId::from(id.as_str()),
         entry: RoomEntry::Cancel { reason },

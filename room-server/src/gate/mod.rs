@@ -7,6 +7,7 @@
 //! - [`entitlement`]: the pure rules — a lecture's state and the Enter button's answer.
 //! - [`identity`]: the portal's identity tokens (and the demo's).
 //! - [`names`]: when two nicknames read as the same name.
+//! - [`notices`]: who is told what by e-mail (the learners a lecture admits; the notice kinds).
 //! - [`demo`]: the demo records and people (demo mode).
 //! - `http`: errors and extractors shared by the APIs; `learner`, `corporate`, `integration`:
 //!   the three APIs (the node's `openapi` module makes their contract).
@@ -23,6 +24,7 @@ pub(crate) mod integration;
 pub(crate) mod learner;
 pub mod model;
 pub mod names;
+pub mod notices;
 pub mod store;
 
 use crate::bus::{Bus, BusEvent};
@@ -79,6 +81,8 @@ pub struct Gate {
     pub(crate) sign_in_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// The one source of the time.
     pub(crate) clock: Arc<dyn Clock>,
+    /// This node sends learners' e-mails (`[mail]`): a cancellation queues its notices.
+    pub(crate) mail_notices: bool,
 }
 
 /// What the gate is made from (the node's configuration says).
@@ -110,6 +114,8 @@ pub struct GateSettings {
     pub ticket_burst: u32,
     /// Demo sign-ins per client address per minute.
     pub sign_ins_per_min: u32,
+    /// Learners' e-mails are sent (`[mail]` is configured).
+    pub mail_notices: bool,
 }
 
 /// Why the gate could not start.
@@ -226,6 +232,7 @@ impl Gate {
             ticket_limiter: RateLimiter::keyed(tickets),
             sign_in_limiter: RateLimiter::keyed(sign_ins),
             clock,
+            mail_notices: config.mail_notices,
         })
     }
 

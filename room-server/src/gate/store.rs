@@ -211,6 +211,100 @@ impl Store {
         let attempts: i64 = row.try_get("attempts")?;
         Ok(Some((state, u32::try_from(attempts).unwrap_or(0))))
     }
+
+    /// Puts a message in the queue, due now, unless one of its kind to this learner about this
+    /// lecture is queued, sent or given up already. Returns whether it was new.
+    pub async fn queue_mail(
+        &self,
+        lecture: &str,
+        account: &str,
+        kind: &str,
+        now: UnixMillis,
+    ) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO mail_claims (lecture_id, account_id, kind, state, attempts, lease_until, next_at, updated_at) \
+             VALUES ($1, $2, $3, 'retry', 0, 0, $4, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(lecture)
+        .bind(account)
+        .bind(kind)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Up to `limit` messages a sender may claim at `now` (see [`Store::claim_mail`]): queued or
+    /// failed ones that are due, and those whose sender's lease ran out. Oldest first.
+    pub async fn due_mail(
+        &self,
+        now: UnixMillis,
+        max_attempts: u32,
+        limit: u32,
+    ) -> Result<Vec<DueMail>> {
+        sqlx::query(
+            "SELECT lecture_id, account_id, kind, attempts FROM mail_claims \
+             WHERE attempts < $2 AND ((state = 'retry' AND next_at <= $1) OR (state = 'sending' AND lease_until <= $1)) \
+             ORDER BY next_at LIMIT $3",
+        )
+        .bind(ms(now))
+        .bind(i64::from(max_attempts))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(DueMail {
+                lecture: r.try_get("lecture_id")?,
+                account: r.try_get("account_id")?,
+                kind: r.try_get("kind")?,
+                attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(0),
+            })
+        })
+        .collect()
+    }
+
+    /// The ids of scheduled lectures starting in `(from, to]`, and of those whose archive
+    /// became available in `(from, to]` when `archive` is set.
+    pub async fn lectures_due(
+        &self,
+        from: UnixMillis,
+        to: UnixMillis,
+        archive: bool,
+    ) -> Result<Vec<String>> {
+        let column = if archive {
+            "archive_available_at"
+        } else {
+            "starts_at"
+        };
+        let sql = format!(
+            "SELECT id FROM lectures WHERE status = 'scheduled' AND {column} > $1 AND {column} <= $2 ORDER BY id"
+        );
+        sqlx::query(&sql)
+            .bind(ms(from))
+            .bind(ms(to))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("id")?))
+            .collect()
+    }
+
+    /// Every purchase of `lecture` (individual and corporate, whatever its status).
+    pub async fn purchases_of_lecture(&self, lecture: &str) -> Result<Vec<Purchase>> {
+        let sql = format!(
+            "SELECT {} FROM purchases WHERE lecture_id = $1 ORDER BY id",
+            Self::PURCHASE_COLUMNS
+        );
+        sqlx::query(&sql)
+            .bind(lecture)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Self::purchase_of)
+            .collect()
+    }
 }
 
 fn ms(t: UnixMillis) -> i64 {
@@ -265,6 +359,19 @@ pub struct EntryBars {
     pub revoked_at: Option<UnixMillis>,
     /// Staff removed them without return.
     pub banned: bool,
+}
+
+/// A message a sender may claim (see [`Store::due_mail`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueMail {
+    /// The lecture it is about.
+    pub lecture: String,
+    /// The learner it goes to.
+    pub account: String,
+    /// `reminder`, `archive` or `cancelled`.
+    pub kind: String,
+    /// Attempts made so far.
+    pub attempts: u32,
 }
 
 /// Where one e-mail to one learner about one lecture stands.
@@ -1218,6 +1325,55 @@ mod tests {
                 .await
                 .expect("claims")
         );
+    }
+
+    #[tokio::test]
+    async fn a_queued_mail_is_due_once_claimed_it_is_not_until_its_lease_runs_out() {
+        let store = sqlite().await;
+        let due = |t: u64| {
+            let store = store.clone();
+            async move {
+                store
+                    .due_mail(UnixMillis(t), 3, 10)
+                    .await
+                    .expect("reads")
+                    .into_iter()
+                    .map(|m| (m.account, m.attempts))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert!(
+            store
+                .queue_mail("l", "ken", "reminder", UnixMillis(1_000))
+                .await
+                .expect("queues")
+        );
+        assert!(
+            !store
+                .queue_mail("l", "ken", "reminder", UnixMillis(1_500))
+                .await
+                .expect("queues"),
+            "queued once per learner, lecture and kind"
+        );
+        assert_eq!(due(999).await, [], "not before it was queued");
+        assert_eq!(due(1_000).await, [("ken".to_owned(), 0)]);
+        assert!(
+            store
+                .claim_mail("l", "ken", "reminder", UnixMillis(1_000), 100, 3)
+                .await
+                .expect("claims")
+        );
+        assert_eq!(due(1_050).await, [], "claimed: nobody else's");
+        assert_eq!(
+            due(1_100).await,
+            [("ken".to_owned(), 1)],
+            "its sender died: the lease ran out"
+        );
+        store
+            .mail_sent("l", "ken", "reminder", UnixMillis(1_060))
+            .await
+            .expect("writes");
+        assert_eq!(due(9_000).await, [], "sent: never again");
     }
 
     #[tokio::test]

@@ -35,6 +35,9 @@ pub enum StartError {
     /// The entry gate could not start (its database, identity settings, demo records).
     #[error(transparent)]
     Gate(#[from] crate::gate::GateError),
+    /// The `[mail]` SMTP server cannot be used (a TLS mode without a usable host name).
+    #[error("[mail]: {0}")]
+    Mail(#[from] crate::mail::SmtpError),
     /// The `[archive]` store cannot be used.
     #[error("archive store: {0}")]
     Archive(#[from] crate::archive::ArchiveError),
@@ -204,6 +207,17 @@ impl Node {
             bound_metrics: std::sync::OnceLock::new(),
             config,
         });
+        if let Some(settings) = &node.config.mail {
+            crate::mail::start(
+                crate::mail::MailParts {
+                    gate: Arc::clone(&node.gate),
+                    clock: Arc::clone(&clock),
+                    settings: settings.clone(),
+                    counters: node.metrics.mail.clone(),
+                },
+                node.shutdown.clone(),
+            )?;
+        }
         if node.cluster.redis.is_some() {
             node.cluster.beat().await;
             tokio::spawn(crate::cluster::heartbeats(

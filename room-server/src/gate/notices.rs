@@ -1,0 +1,174 @@
+//! Who is told what about a lecture by e-mail: the learners a lecture admits, and the kinds of
+//! notice the mail queue (`mail_claims`) holds. The node's mail sender reads and sends them;
+//! the integration API queues the cancellation notice the moment the portal cancels.
+
+use super::Gate;
+use super::entitlement::Refusal;
+use super::model::{Lecture, LectureStatus};
+use super::store::StoreError;
+use protocol::{Role, UnixMillis};
+use std::collections::BTreeSet;
+
+/// What an e-mail to a learner is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NoticeKind {
+    /// The lecture is soon (by default the day before): title, start, doors, My page.
+    Reminder,
+    /// The lecture's archive can be watched.
+    ArchiveReady,
+    /// The lecture was cancelled.
+    Cancelled,
+}
+
+impl NoticeKind {
+    /// The kind as the queue stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Reminder => "reminder",
+            NoticeKind::ArchiveReady => "archive",
+            NoticeKind::Cancelled => "cancelled",
+        }
+    }
+
+    /// The kind from its stored text.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "reminder" => NoticeKind::Reminder,
+            "archive" => NoticeKind::ArchiveReady,
+            "cancelled" => NoticeKind::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// A learner a lecture admits, and where to write to them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    /// Their account.
+    pub account: String,
+    /// Their registered e-mail (their profile's, else their account's); none: not written to.
+    pub email: Option<String>,
+}
+
+/// Whether an answer of the Enter button means the person holds a right to attend: admitted,
+/// or refused only for the time or their profile (as [`Gate::revoke_if_unentitled`] counts).
+fn holds_a_right(answer: &Result<super::entitlement::Admission, Refusal>) -> bool {
+    match answer {
+        Ok(admission) => admission.role == Role::Learner,
+        Err(
+            Refusal::DoorsNotOpen { .. }
+            | Refusal::ProfileIncomplete
+            | Refusal::NicknameTakenByStaff
+            | Refusal::LectureEnded { .. },
+        ) => true,
+        Err(_) => false,
+    }
+}
+
+fn email_of(person: &super::Person) -> Option<String> {
+    person
+        .profile
+        .email
+        .clone()
+        .or_else(|| person.account.as_ref().and_then(|a| a.email.clone()))
+        .filter(|e| !e.trim().is_empty())
+}
+
+impl Gate {
+    /// The learners `lecture` admits at `now` (a paid purchase of their own or an allocated
+    /// corporate seat; not cancelled, refunded, unpaid, taken back or banned), by account. A
+    /// cancelled lecture is judged as it stood before: who would have been admitted.
+    pub async fn entitled_learners(
+        &self,
+        lecture: &Lecture,
+        now: UnixMillis,
+    ) -> Result<Vec<Recipient>, StoreError> {
+        let mut lecture = lecture.clone();
+        lecture.status = LectureStatus::Scheduled;
+        let mut candidates = BTreeSet::new();
+        for purchase in self.store.purchases_of_lecture(&lecture.id).await? {
+            for allocation in self.store.allocations_of(&purchase.id).await? {
+                candidates.insert(allocation.individual);
+            }
+            candidates.insert(purchase.buyer);
+        }
+        let staff_nicknames = self.staff_nicknames(&lecture).await?;
+        let mut out = Vec::new();
+        for account in candidates {
+            if let Some(learner) = self
+                .entitled(&account, &lecture, &staff_nicknames, now)
+                .await?
+            {
+                out.push(learner);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `account` as a recipient of notices about `lecture` (judged as in
+    /// [`Gate::entitled_learners`]), if the lecture admits them at `now`.
+    pub async fn entitled_learner(
+        &self,
+        account: &str,
+        lecture: &Lecture,
+        now: UnixMillis,
+    ) -> Result<Option<Recipient>, StoreError> {
+        let mut lecture = lecture.clone();
+        lecture.status = LectureStatus::Scheduled;
+        let staff_nicknames = self.staff_nicknames(&lecture).await?;
+        self.entitled(account, &lecture, &staff_nicknames, now)
+            .await
+    }
+
+    async fn entitled(
+        &self,
+        account: &str,
+        lecture: &Lecture,
+        staff_nicknames: &[String],
+        now: UnixMillis,
+    ) -> Result<Option<Recipient>, StoreError> {
+        if lecture.staff.iter().any(|s| s.account == account) {
+            return Ok(None);
+        }
+        let person = self.person(account).await?;
+        let answer = self.answer(account, &person, lecture, staff_nicknames, now);
+        if !holds_a_right(&answer) {
+            return Ok(None);
+        }
+        Ok(Some(Recipient {
+            account: account.to_owned(),
+            email: email_of(&person),
+        }))
+    }
+
+    /// Where to write to `account`: their profile's e-mail, else their account's.
+    pub async fn email_of(&self, account: &str) -> Result<Option<String>, StoreError> {
+        Ok(email_of(&self.person(account).await?))
+    }
+
+    /// Queues the cancellation notice of `lecture` (as it stood before it was cancelled) to
+    /// every learner it admitted who has an e-mail, when this node sends e-mails. Done as the
+    /// portal cancels, before refunds take the purchases away.
+    pub(crate) async fn queue_cancellation_notices(
+        &self,
+        lecture: &Lecture,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        if !self.mail_notices {
+            return Ok(());
+        }
+        for learner in self.entitled_learners(lecture, now).await? {
+            if learner.email.is_some() {
+                self.store
+                    .queue_mail(
+                        &lecture.id,
+                        &learner.account,
+                        NoticeKind::Cancelled.as_str(),
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
