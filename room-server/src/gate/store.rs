@@ -85,6 +85,13 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed(include_str!("../../migrations/0005_archive.sql")),
                     false,
                 ),
+                Migration::new(
+                    6,
+                    Cow::Borrowed("archive withdrawn"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0006_archive_withdrawn.sql")),
+                    false,
+                ),
             ])
         })
     }
@@ -463,6 +470,48 @@ impl Store {
         at: Option<UnixMillis>,
     ) -> Result<bool> {
         let done = sqlx::query("UPDATE lectures SET archive_expires_at = $2 WHERE id = $1")
+            .bind(lecture)
+            .bind(at.map(ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// When the portal withdrew `lecture`'s archive (none: not withdrawn, or no such lecture).
+    pub async fn archive_withdrawn_at(&self, lecture: &str) -> Result<Option<UnixMillis>> {
+        let row = sqlx::query("SELECT archive_withdrawn_at FROM lectures WHERE id = $1")
+            .bind(lecture)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row
+                .try_get::<Option<i64>, _>("archive_withdrawn_at")?
+                .map(time),
+            None => None,
+        })
+    }
+
+    /// Withdraws `lecture`'s archive at `at` (none: puts it back); `false`: no such lecture.
+    pub async fn set_archive_withdrawn_at(
+        &self,
+        lecture: &str,
+        at: Option<UnixMillis>,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE lectures SET archive_withdrawn_at = $2 WHERE id = $1")
+            .bind(lecture)
+            .bind(at.map(ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets (or clears) when `lecture`'s archive may be watched; `false`: no such lecture.
+    pub async fn set_archive_available_at(
+        &self,
+        lecture: &str,
+        at: Option<UnixMillis>,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE lectures SET archive_available_at = $2 WHERE id = $1")
             .bind(lecture)
             .bind(at.map(ms))
             .execute(&self.pool)

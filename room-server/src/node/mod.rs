@@ -69,6 +69,8 @@ pub struct Node {
     records_done: Mutex<Option<JoinHandle<()>>>,
     /// The connection check: its socket, probes and download.
     pub(crate) check: Arc<crate::check::Check>,
+    /// The archive room's API and media.
+    pub(crate) archive: Arc<crate::archive::ArchiveRoom>,
     /// The web client's files.
     pub(crate) web: Arc<crate::web::WebClient>,
     /// What every session needs of the node.
@@ -155,6 +157,26 @@ impl Node {
         })?;
         let conn_ids = Arc::new(crate::conn::ids::ConnIds::new(cluster.node_number));
         let archive = archive_store(&config, &gate.store, &metrics, &clock)?;
+        // A node that does not record still serves the archives of a store it can read.
+        let served = match &archive {
+            Some(store) => Some(store.clone()),
+            None if config.archive.store == crate::config::StoreKind::S3
+                || config.archive.dir.is_some() =>
+            {
+                Some(crate::archive::ArchiveStore::from_settings(
+                    &config.archive,
+                    None,
+                )?)
+            }
+            None => None,
+        };
+        let archive_room = Arc::new(crate::archive::ArchiveRoom {
+            gate: Arc::clone(&gate),
+            store: served,
+            key: crate::archive::http::MediaKey::new(&config.ticket_key),
+            url_ttl_secs: config.archive.media_url_ttl_secs,
+            retention_days: config.archive.retention_days,
+        });
         let rooms = Rooms::new(RoomsParts {
             clock: Arc::clone(&clock),
             cluster: Arc::clone(&cluster),
@@ -194,6 +216,7 @@ impl Node {
             records_stop,
             records_done: Mutex::new(Some(writer)),
             check: Arc::new(check),
+            archive: archive_room,
             web: Arc::new(crate::web::WebClient::new(&config.web_root)),
             rooms,
             draining: CancellationToken::new(),
