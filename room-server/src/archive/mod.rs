@@ -4,6 +4,7 @@
 //! - `store`: [`ArchiveStore`], a local folder or an S3-compatible bucket.
 //! - `mux`: the recording (VP8 in IVF, Opus in Ogg, `index.json`) into WebM files on one
 //!   timeline, with `manifest.json` ([`make_archive`]).
+//! - `demo`: the demo's archived lecture.
 //! - `http`: the archive room's API and its signed, ranged media URLs ([`ArchiveRoom`]).
 //! - `retention`: the sweep deleting expired archives.
 //! - `timeline`: the chat, calls, announcements and reaction tallies on the recording's clock
@@ -12,6 +13,7 @@
 //! Object names inside one lecture's archive: `manifest.json`, `camera.webm`,
 //! `screen-1.webm`, `screen-2.webm`…, `timeline.json`.
 
+pub mod demo;
 pub(crate) mod http;
 mod mux;
 mod retention;

@@ -168,8 +168,22 @@ impl Node {
                     None,
                 )?)
             }
+            // The demo has an archived lecture that plays: in a folder of its own unless the
+            // configuration names a store.
+            None if config.demo => Some(crate::archive::ArchiveStore::local(
+                &std::env::temp_dir().join("room-server-demo-archive"),
+            )?),
             None => None,
         };
+        if config.demo
+            && let Some(store) = &served
+            && let Ok(Some(lecture)) = gate.store.lecture(crate::gate::demo::DEMO_ARCHIVE).await
+        {
+            let id = protocol::LectureId::from(lecture.id.as_str());
+            if let Err(e) = crate::archive::demo::write(store, &id, lecture.starts_at).await {
+                warn!(error = %e, "the demo archive could not be written");
+            }
+        }
         let archive_room = Arc::new(crate::archive::ArchiveRoom {
             gate: Arc::clone(&gate),
             store: served,
