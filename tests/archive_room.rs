@@ -157,16 +157,16 @@ audience = "lecture-room"
 
 mod tempdir {
     /// A folder under the system's temp dir, removed when dropped.
-    pub struct Dir(std::path::PathBuf);
+    pub(super) struct Dir(std::path::PathBuf);
     impl Dir {
-        pub fn new(name: &str) -> Self {
+        pub(super) fn new(name: &str) -> Self {
             static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let path = std::env::temp_dir().join(format!("{name}-{}-{n}", std::process::id()));
             std::fs::create_dir_all(&path).expect("a temp dir");
             Self(path)
         }
-        pub fn path(&self) -> &std::path::Path {
+        pub(super) fn path(&self) -> &std::path::Path {
             &self.0
         }
     }
