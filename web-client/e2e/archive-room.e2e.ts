@@ -245,6 +245,13 @@ describe("the archive room", () => {
     // Keyboard and screen reader: axe finds nothing serious.
     expect(await axeViolations(taro)).toEqual([]);
 
+    // The demo's own archived lecture plays with its chat too (./scripts/run-demo).
+    await taro.goto(`${server.url}/archive/demo-archive`);
+    await camera(taro).waitFor();
+    await taro.getByRole("button", { name: t("archive_play") }).click();
+    await expect.poll(() => framesDecoded(taro), { timeout: WAIT }).toBeGreaterThan(5);
+    await taro.locator(".archive-lines li.archive-line").first().waitFor();
+
     // --- The refused, and URLs without or past their signature ---------------------------------
     const jiro = await open(server);
     await signIn(jiro, "demo-jiro");
