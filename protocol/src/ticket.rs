@@ -177,6 +177,15 @@ impl TicketKey {
         UserId(format!("m-{}", URL_SAFE_NO_PAD.encode(&digest[..12])))
     }
 
+    /// A key for another use of the node's secret (`purpose` names it: `archive-media`),
+    /// which neither signs nor verifies tickets, relay tokens or pseudonyms.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = mac(&self.current.bytes);
+        mac.update(b"derive\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Signs `claims` into a ticket.
     pub fn mint(&self, claims: &TicketClaims) -> String {
         self.sign(PREFIX, claims)

@@ -50,11 +50,13 @@ export interface Server {
 /** Starts `room-server --demo` on a free loopback port, serving the built client; with a
  * portal's sign-in address when given (`portal_sign_in_url` in a config file), and `config`
  * (more of the config file's TOML: a ticket secret, raised limits) when given. */
-export async function startServer(options: { portalSignInUrl?: string; config?: string } = {}): Promise<Server> {
+export async function startServer(
+  options: { portalSignInUrl?: string; config?: string; demo?: boolean; databaseUrl?: string; apiKey?: string } = {},
+): Promise<Server> {
   const dist = path.join(clientRoot, "dist");
   if (!existsSync(path.join(dist, "index.html"))) throw new Error("web-client/dist is missing: run `npm run build` first");
   const work = mkdtempSync(path.join(tmpdir(), "room-e2e-"));
-  const apiKey = randomBytes(32).toString("hex");
+  const apiKey = options.apiKey ?? randomBytes(32).toString("hex");
   const config = path.join(work, "room.toml");
   // A short drain on SIGTERM: the tests do not wait the production window. Its keys go in the
   // `[limits]` table, which a caller's `config` may open too (a table is opened only once).
@@ -71,13 +73,13 @@ export async function startServer(options: { portalSignInUrl?: string; config?: 
     [
       "--config",
       config,
-      "--demo",
+      ...(options.demo === false ? [] : ["--demo"]),
       "--listen",
       "127.0.0.1:0",
       "--web-root",
       dist,
       "--database-url",
-      `sqlite://${work}/demo.db`,
+      options.databaseUrl ?? `sqlite://${work}/demo.db`,
       "--integration-api-key",
       apiKey,
     ],

@@ -7,6 +7,7 @@ import type { RefusalBody } from "@gate/RefusalBody";
 import type { SignedIn } from "@gate/SignedIn";
 import type { SignInOptions } from "@gate/SignInOptions";
 import type { TicketResponse } from "@gate/TicketResponse";
+import type { ArchiveView, MyArchive } from "./archive";
 import { clearToken, token } from "./auth";
 import { gateErrorText } from "./errors";
 import { t } from "./i18n";
@@ -79,6 +80,8 @@ export const api = {
   myLectures: () => request<MyLectures>("GET", "/api/v1/me/lectures"),
   profile: () => request<Profile>("GET", "/api/v1/me/profile"),
   saveProfile: (p: Profile) => request<Profile>("PUT", "/api/v1/me/profile", p),
+  archive: (lecture: string) => request<ArchiveView>("GET", `/api/archive/${encodeURIComponent(lecture)}`),
+  myArchives: () => request<{ archives: MyArchive[] }>("GET", "/api/v1/me/archives"),
   ticket: (lecture: string) =>
     request<TicketResponse>("POST", `/api/v1/lectures/${encodeURIComponent(lecture)}/ticket`),
 };

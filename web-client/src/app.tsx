@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { clearToken, onTokenChange, token } from "./auth";
 import { type Lang, lang, onLangChange, setLang, t } from "./i18n";
+import { ArchivePage } from "./pages/archive";
 import { CheckPage } from "./pages/check";
 import { LecturesPage } from "./pages/lectures";
 import { SignInPage } from "./pages/signin";
@@ -70,6 +71,7 @@ export function App() {
         {route.page === "sign-in" && <SignInPage />}
         {route.page === "lectures" && <LecturesPage />}
         {route.page === "room" && <RoomPage lecture={route.lecture} />}
+        {route.page === "archive" && <ArchivePage lecture={route.lecture} />}
         {route.page === "check" && <CheckPage />}
         {route.page === "not-found" && (
           <section class="page">

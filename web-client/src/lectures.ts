@@ -50,7 +50,7 @@ export function lectureView(state: LectureState, l: Lang = lang()): LectureView 
         badge: "state_archive",
         tone: "done",
         countdown: null,
-        note: `${t("archive_since", { date: formatDateTime(state.since, l) }, l)} ${t("archive_player_pending", {}, l)}`,
+        note: t("archive_since", { date: formatDateTime(state.since, l) }, l),
       };
     case "cancelled":
       return { badge: "state_cancelled", tone: "cancel", countdown: null, note: t("cancelled_reason", { reason: state.reason }, l) };

@@ -5,6 +5,7 @@ export type Route =
   | { page: "sign-in" }
   | { page: "lectures" }
   | { page: "room"; lecture: string }
+  | { page: "archive"; lecture: string }
   | { page: "check" }
   | { page: "not-found" };
 
@@ -12,10 +13,11 @@ export function parseRoute(path: string): Route {
   if (path === "/" || path === "/lectures") return { page: "lectures" };
   if (path === "/sign-in") return { page: "sign-in" };
   if (path === "/check") return { page: "check" };
-  const room = /^\/room\/([^/]+)$/.exec(path);
-  if (room?.[1]) {
+  const room = /^\/(room|archive)\/([^/]+)$/.exec(path);
+  if (room?.[2]) {
     try {
-      return { page: "room", lecture: decodeURIComponent(room[1]) };
+      const page = room[1] === "archive" ? "archive" : "room";
+      return { page, lecture: decodeURIComponent(room[2]) };
     } catch {
       return { page: "not-found" };
     }

@@ -4,6 +4,8 @@
 //! - `store`: [`ArchiveStore`], a local folder or an S3-compatible bucket.
 //! - `mux`: the recording (VP8 in IVF, Opus in Ogg, `index.json`) into WebM files on one
 //!   timeline, with `manifest.json` ([`make_archive`]).
+//! - `demo`: the demo's archived lecture.
+//! - `http`: the archive room's API and its signed, ranged media URLs ([`ArchiveRoom`]).
 //! - `retention`: the sweep deleting expired archives.
 //! - `timeline`: the chat, calls, announcements and reaction tallies on the recording's clock
 //!   (`timeline.json`).
@@ -11,14 +13,14 @@
 //! Object names inside one lecture's archive: `manifest.json`, `camera.webm`,
 //! `screen-1.webm`, `screen-2.webm`…, `timeline.json`.
 
+pub mod demo;
+pub(crate) mod http;
 mod mux;
 mod retention;
 mod store;
-// Built when the archive is made; the node does not call it yet (the archive room's serving
-// side and the call after `make_archive` come next).
-#[allow(dead_code)]
 pub(crate) mod timeline;
 
+pub use http::ArchiveRoom;
 pub use mux::{MANIFEST, Manifest, ManifestTrack, TrackKind, make_archive};
 pub use retention::{expires_at, sweep, sweep_loop};
 pub use store::{ArchiveError, ArchiveStore, Body, ByteStream, Ranged};
@@ -45,6 +47,7 @@ pub(crate) async fn after_lecture(
     lecture: protocol::LectureId,
     since: protocol::UnixMillis,
     until: protocol::UnixMillis,
+    timeline: Option<timeline::Timeline>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) {
     let Some(dir) = broadcast.recording_dir() else {
@@ -55,6 +58,15 @@ pub(crate) async fn after_lecture(
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while broadcast.stats().recording_tracks > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The timeline goes first: the manifest, written last by `make_archive`, says the whole
+    // archive is there.
+    if let Some(timeline) = &timeline
+        && let Err(e) = store.put_json(&lecture, TIMELINE_NAME, timeline).await
+    {
+        tracing::warn!(error = %e, "archive not made: its timeline could not be stored");
+        metrics.archive_failures_total.inc();
+        return;
     }
     match make_archive(&dir, &lecture, since.0, until.0, &store).await {
         Ok(_) => {

@@ -6,6 +6,7 @@
 //! are marked, answers to a call are marked. Times become archive time: milliseconds since
 //! the recording's media time 0 (`manifest.started_at_ms`), never negative, never going back.
 
+use protocol::ServerMsg;
 use protocol::server::{Announcement, CallInfo, ChatEvent};
 use protocol::{EmotionKey, Nickname, Role, UnixMillis};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,72 @@ pub(crate) enum Seen {
     Announcement(Option<Announcement>),
     /// Reaction presses counted in one batch.
     Reactions(BTreeMap<EmotionKey, u32>),
+}
+
+impl Seen {
+    /// What the timeline keeps of a message the room sent: chat events, calls and
+    /// announcements (sent to everyone) and the reaction presses of a tick (the staff's meter).
+    pub(crate) fn of(msg: &ServerMsg) -> Option<Self> {
+        match msg {
+            ServerMsg::Chat { event } => Some(Self::Chat(event.clone())),
+            ServerMsg::Call { current } => Some(Self::Call(current.clone())),
+            ServerMsg::Announcement { current } => Some(Self::Announcement(current.clone())),
+            ServerMsg::Meter(meter) if meter.tally.values().any(|&n| n > 0) => {
+                Some(Self::Reactions(meter.tally.clone()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Most events kept before the lecture goes live (chat while the doors are open): beyond it,
+/// earlier talk is left out of the replay rather than held without bound.
+const MAX_BEFORE_LIVE: usize = 20_000;
+
+/// What a room task feeds during the lecture: events wait (a bounded number) until the
+/// lecture goes live, whose moment is the recording's time 0; from then on they are built.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    bucket_ms: u64,
+    waiting: Vec<(UnixMillis, Seen)>,
+    builder: Option<Builder>,
+}
+
+impl Feed {
+    /// A feed whose reaction tallies cover `bucket_ms` each.
+    pub(crate) fn new(bucket_ms: u64) -> Self {
+        Self {
+            bucket_ms,
+            waiting: Vec::new(),
+            builder: None,
+        }
+    }
+
+    /// Adds what the room broadcast at log time `at`.
+    pub(crate) fn push(&mut self, at: UnixMillis, seen: Seen) {
+        match &mut self.builder {
+            Some(builder) => builder.push(at, seen),
+            None if self.waiting.len() < MAX_BEFORE_LIVE => self.waiting.push((at, seen)),
+            None => {}
+        }
+    }
+
+    /// The lecture went live at `since` (the archive's time 0); later calls change nothing.
+    pub(crate) fn went_live(&mut self, since: UnixMillis) {
+        if self.builder.is_some() {
+            return;
+        }
+        let mut builder = Builder::new(since, self.bucket_ms);
+        for (at, seen) in self.waiting.drain(..) {
+            builder.push(at, seen);
+        }
+        self.builder = Some(builder);
+    }
+
+    /// The timeline; none if the lecture never went live.
+    pub(crate) fn finish(self) -> Option<Timeline> {
+        self.builder.map(Builder::finish)
+    }
 }
 
 /// A chat line as the replay shows it.
@@ -319,6 +386,25 @@ mod tests {
         assert_eq!(tallies, vec![(5_000, 5), (10_000, 1)]);
         let json = serde_json::to_value(&t).expect("a timeline is JSON");
         assert_eq!(json["format"], FORMAT);
+    }
+
+    #[test]
+    fn a_feed_keeps_the_talk_before_the_start_at_time_zero() {
+        let mut feed = Feed::new(DEFAULT_BUCKET_MS);
+        let chat = |offset, at| ServerMsg::Chat {
+            event: message(offset, at, "early"),
+        };
+        let seen = Seen::of(&chat(1, START - 60_000)).expect("chat is kept");
+        feed.push(UnixMillis(START - 60_000), seen);
+        assert!(Seen::of(&ServerMsg::YourSeat { seat: None }).is_none());
+        feed.went_live(UnixMillis(START));
+        feed.went_live(UnixMillis(START + 9_000));
+        let seen = Seen::of(&chat(2, START + 3_000)).expect("chat is kept");
+        feed.push(UnixMillis(START + 3_000), seen);
+        let t = feed.finish().expect("it went live");
+        let times: Vec<_> = t.chat.iter().map(|l| l.t).collect();
+        assert_eq!(times, [0, 3_000]);
+        assert!(Feed::new(DEFAULT_BUCKET_MS).finish().is_none());
     }
 
     proptest! {

@@ -43,6 +43,9 @@ pub struct ArchiveSettings {
     /// Recording stops cleanly (and the archive keeps what was written) when the recording
     /// folder's file system has less than this many megabytes free.
     pub min_free_mb: u64,
+    /// How long the archive room's signed media URLs stay good (seconds); the page asks for
+    /// fresh ones when they run out.
+    pub media_url_ttl_secs: u64,
 }
 
 impl Default for ArchiveSettings {
@@ -59,6 +62,7 @@ impl Default for ArchiveSettings {
             retention_days: 365,
             sweep_interval_secs: 3600,
             min_free_mb: 512,
+            media_url_ttl_secs: 3600,
         }
     }
 }
@@ -79,6 +83,11 @@ impl ArchiveSettings {
         if self.sweep_interval_secs == 0 {
             return Err(ConfigError::Archive(
                 "sweep_interval_secs must be at least 1",
+            ));
+        }
+        if !(10..=86_400).contains(&self.media_url_ttl_secs) {
+            return Err(ConfigError::Archive(
+                "media_url_ttl_secs must be between 10 and 86400",
             ));
         }
         Ok(self)

@@ -13,6 +13,8 @@ use room::default_emotions;
 
 /// The demo lecture whose doors are open now.
 pub const DEMO_LECTURE: &str = "demo";
+/// The demo's lecture in the archive (last week's).
+pub const DEMO_ARCHIVE: &str = "demo-archive";
 
 /// What every demo account id starts with.
 const DEMO_ID_PREFIX: &str = "demo-";
@@ -171,7 +173,7 @@ impl Demo {
                 false,
             ),
             lecture(
-                "demo-archive",
+                DEMO_ARCHIVE,
                 "先週の講座 / Last week's lecture",
                 now.minus_ms(7 * 24 * HOUR),
                 Some(now.minus_ms(5 * 24 * HOUR)),

@@ -310,6 +310,43 @@ pub fn decide(f: &Facts<'_>, now: UnixMillis, t: Timing) -> Result<Admission, Re
     })
 }
 
+/// Whether the person may watch the lecture's archive, and in which role: its instructors and
+/// moderators, and learners entitled as for the live room (a paid purchase or an allocated
+/// seat), whatever the time and whether or not they registered a nickname. The refusals are
+/// the live room's, with their codes.
+pub fn may_watch(f: &Facts<'_>) -> Result<Role, Refusal> {
+    let l = f.lecture;
+    if l.status == LectureStatus::Cancelled {
+        return Err(Refusal::LectureCancelled {
+            reason: l.cancel_reason.clone().unwrap_or_default(),
+        });
+    }
+    if let Some(staff) = f.staff {
+        return Ok(staff.room_role());
+    }
+    if f.banned {
+        return Err(Refusal::Banned);
+    }
+    if f.account.is_some_and(|a| a.kind != AccountKind::Individual) {
+        return Err(Refusal::CorporateAccountCannotEnter);
+    }
+    let statuses = f.purchases.iter().chain(&f.allocated).map(|p| p.status);
+    let best = statuses.min_by_key(|s| match s {
+        PurchaseStatus::Paid => 0,
+        PurchaseStatus::AwaitingPayment => 1,
+        PurchaseStatus::Cancelled | PurchaseStatus::Refunded => 2,
+    });
+    match best {
+        Some(PurchaseStatus::Paid) => Ok(Role::Learner),
+        Some(PurchaseStatus::AwaitingPayment) => Err(Refusal::PaymentPending),
+        Some(PurchaseStatus::Cancelled | PurchaseStatus::Refunded) => {
+            Err(Refusal::PurchaseCancelled)
+        }
+        None if f.company_bought => Err(Refusal::SeatNotAllocated),
+        None => Err(Refusal::NotPurchased),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +478,31 @@ mod tests {
         assert_eq!(
             code(decide(&facts(&l, vec![&paid]), START.plus_ms(HOUR + 1), T)),
             "lecture_ended"
+        );
+    }
+
+    #[test]
+    fn the_archive_is_for_the_entitled_whatever_the_time() {
+        let l = lecture();
+        let paid = purchase(PurchaseStatus::Paid);
+        let mut f = facts(&l, vec![&paid]);
+        f.nickname = None;
+        assert_eq!(may_watch(&f), Ok(Role::Learner));
+        for (status, code) in [
+            (PurchaseStatus::AwaitingPayment, "payment_pending"),
+            (PurchaseStatus::Cancelled, "purchase_cancelled"),
+            (PurchaseStatus::Refunded, "purchase_cancelled"),
+        ] {
+            let p = purchase(status);
+            let f = facts(&l, vec![&p]);
+            assert_eq!(may_watch(&f).map_err(|r| r.code()), Err(code));
+        }
+        let mut f = facts(&l, vec![]);
+        assert_eq!(may_watch(&f).map_err(|r| r.code()), Err("not_purchased"));
+        f.company_bought = true;
+        assert_eq!(
+            may_watch(&f).map_err(|r| r.code()),
+            Err("seat_not_allocated")
         );
     }
 

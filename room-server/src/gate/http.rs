@@ -50,6 +50,8 @@ pub(crate) enum ApiError {
     RateLimited,
     /// 503: the database failed; not the client's fault, and retrying may help.
     Store(StoreError),
+    /// 503: another store (the archive's) failed; retrying may help.
+    Unavailable(&'static str, String),
 }
 
 impl From<StoreError> for ApiError {
@@ -81,7 +83,8 @@ impl ApiError {
             ApiError::BadApiKey => "bad_api_key",
             ApiError::Forbidden(code, _)
             | ApiError::NotFound(code, _)
-            | ApiError::Conflict(code, _) => code,
+            | ApiError::Conflict(code, _)
+            | ApiError::Unavailable(code, _) => code,
             ApiError::Refused(refusal) => refusal.code(),
             ApiError::NicknameTakenByStaff => Refusal::NicknameTakenByStaff.code(),
             ApiError::TooLarge => "payload_too_large",
@@ -118,6 +121,7 @@ impl ApiError {
             }
             ApiError::NotFound(code, m) => (StatusCode::NOT_FOUND, (code, m)),
             ApiError::Conflict(code, m) => (StatusCode::CONFLICT, (code, m)),
+            ApiError::Unavailable(code, m) => (StatusCode::SERVICE_UNAVAILABLE, (code, m)),
             ApiError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 (

@@ -110,6 +110,87 @@ pub(crate) async fn put_lecture(
     Ok(Json(lecture))
 }
 
+/// The archive's dates as the portal sets them: a field given is set (`null` clears it), a
+/// field left out keeps its value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ArchiveInput {
+    /// When learners may watch it, Unix ms (moves the My page Archive button).
+    #[serde(default, deserialize_with = "super::learner::given")]
+    #[schema(value_type = Option<u64>)]
+    available_at: Option<Option<u64>>,
+    /// When it ends (is refused, then deleted), Unix ms; `null`: `[archive] retention_days`
+    /// after the lecture.
+    #[serde(default, deserialize_with = "super::learner::given")]
+    #[schema(value_type = Option<u64>)]
+    expires_at: Option<Option<u64>>,
+    /// Withdrawn: refused to everyone (`false` puts it back).
+    #[serde(default)]
+    withdrawn: Option<bool>,
+}
+
+/// The archive's dates after a change.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub(crate) struct ArchiveDates {
+    /// When learners may watch it, Unix ms.
+    #[schema(value_type = Option<u64>)]
+    available_at: Option<UnixMillis>,
+    /// When the portal ends it, Unix ms (none: the node's retention).
+    #[schema(value_type = Option<u64>)]
+    expires_at: Option<UnixMillis>,
+    /// When it was withdrawn, Unix ms.
+    #[schema(value_type = Option<u64>)]
+    withdrawn_at: Option<UnixMillis>,
+}
+
+#[utoipa::path(put, path = "/api/v1/integration/lectures/{id}/archive", tag = "integration",
+    description = "Set or move when a lecture's archive may be watched (`available_at`), when it ends (`expires_at`), or withdraw it (`withdrawn`). Fields left out keep their values. Media URLs already given stop working at once for a withdrawn or ended archive.",
+    params(("id" = String, Path)), request_body = ArchiveInput,
+    responses((status = 200, body = ArchiveDates), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn put_archive(
+    State(gate): State<Arc<Gate>>,
+    _: Portal,
+    Path(id): Path<String>,
+    Body(input): Body<ArchiveInput>,
+) -> Result<Json<ArchiveDates>, ApiError> {
+    let store = &gate.store;
+    let Some(lecture) = store.lecture(&id).await? else {
+        return Err(ApiError::NotFound(
+            "unknown_lecture",
+            format!("no lecture `{id}`"),
+        ));
+    };
+    if let Some(at) = input.available_at {
+        store
+            .set_archive_available_at(&id, at.map(UnixMillis))
+            .await?;
+    }
+    if let Some(at) = input.expires_at {
+        store
+            .set_archive_expires_at(&id, at.map(UnixMillis))
+            .await?;
+    }
+    match input.withdrawn {
+        Some(true) if store.archive_withdrawn_at(&id).await?.is_none() => {
+            store
+                .set_archive_withdrawn_at(&id, Some(gate.clock.now()))
+                .await?;
+        }
+        Some(false) => {
+            store.set_archive_withdrawn_at(&id, None).await?;
+        }
+        _ => {}
+    }
+    Ok(Json(ArchiveDates {
+        available_at: input
+            .available_at
+            .map_or(lecture.archive_available_at, |at| at.map(UnixMillis)),
+        expires_at: store.archive_expires_at(&id).await?,
+        withdrawn_at: store.archive_withdrawn_at(&id).await?,
+    }))
+}
+
 /// Why a lecture is cancelled.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

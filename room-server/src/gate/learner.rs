@@ -72,7 +72,7 @@ pub(crate) struct ProfileChange {
 
 /// `Some(value)` for a field present in the body (`Some(None)` for `null`); a missing field
 /// stays `None` through `#[serde(default)]`.
-fn given<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn given<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

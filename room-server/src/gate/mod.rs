@@ -337,6 +337,10 @@ pub(crate) fn router() -> Router<Arc<Gate>> {
             put(integration::put_lecture),
         )
         .route(
+            "/api/v1/integration/lectures/{id}/archive",
+            put(integration::put_archive),
+        )
+        .route(
             "/api/v1/integration/lectures/{id}/cancel",
             post(integration::cancel_lecture),
         )
@@ -434,17 +438,27 @@ impl Gate {
         Ok(names)
     }
 
-    /// The Enter button's answer for `account` and `lecture` at `now`, from their records.
-    fn answer(
+    /// Whether `account` may watch `lecture`'s archive (see [`entitlement::may_watch`]), and
+    /// in which role.
+    pub async fn archive_access(
         &self,
         account: &str,
-        person: &Person,
         lecture: &Lecture,
-        staff_nicknames: &[String],
-        now: UnixMillis,
-    ) -> Result<Admission, Refusal> {
+    ) -> Result<Result<Role, Refusal>, StoreError> {
+        let person = self.person(account).await?;
+        let facts = Self::facts(account, &person, lecture, &[]);
+        Ok(entitlement::may_watch(&facts))
+    }
+
+    /// What decides `account`'s entries to `lecture`.
+    fn facts<'a>(
+        account: &str,
+        person: &'a Person,
+        lecture: &'a Lecture,
+        staff_nicknames: &'a [String],
+    ) -> Facts<'a> {
         let of_lecture = |p: &&Purchase| p.lecture == lecture.id;
-        let facts = Facts {
+        Facts {
             lecture,
             account: person.account.as_ref(),
             staff: lecture
@@ -458,7 +472,19 @@ impl Gate {
             nickname: person.profile.nickname.as_deref(),
             staff_nicknames: staff_nicknames.iter().map(String::as_str).collect(),
             banned: person.banned_from.contains(&lecture.id),
-        };
+        }
+    }
+
+    /// The Enter button's answer for `account` and `lecture` at `now`, from their records.
+    fn answer(
+        &self,
+        account: &str,
+        person: &Person,
+        lecture: &Lecture,
+        staff_nicknames: &[String],
+        now: UnixMillis,
+    ) -> Result<Admission, Refusal> {
+        let facts = Self::facts(account, person, lecture, staff_nicknames);
         decide(&facts, now, self.timing)
     }
 

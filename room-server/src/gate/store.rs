@@ -85,6 +85,13 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed(include_str!("../../migrations/0005_archive.sql")),
                     false,
                 ),
+                Migration::new(
+                    6,
+                    Cow::Borrowed("archive withdrawn"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0006_archive_withdrawn.sql")),
+                    false,
+                ),
             ])
         })
     }
@@ -266,20 +273,20 @@ impl Store {
     }
 
     /// The ids of scheduled lectures starting in `(from, to]`, and of those whose archive
-    /// became available in `(from, to]` when `archive` is set.
+    /// became available in `(from, to]` (and is not withdrawn) when `archive` is set.
     pub async fn lectures_due(
         &self,
         from: UnixMillis,
         to: UnixMillis,
         archive: bool,
     ) -> Result<Vec<String>> {
-        let column = if archive {
-            "archive_available_at"
+        let (column, withdrawn) = if archive {
+            ("archive_available_at", " AND archive_withdrawn_at IS NULL")
         } else {
-            "starts_at"
+            ("starts_at", "")
         };
         let sql = format!(
-            "SELECT id FROM lectures WHERE status = 'scheduled' AND {column} > $1 AND {column} <= $2 ORDER BY id"
+            "SELECT id FROM lectures WHERE status = 'scheduled' AND {column} > $1 AND {column} <= $2{withdrawn} ORDER BY id"
         );
         sqlx::query(&sql)
             .bind(ms(from))
@@ -570,6 +577,48 @@ impl Store {
         at: Option<UnixMillis>,
     ) -> Result<bool> {
         let done = sqlx::query("UPDATE lectures SET archive_expires_at = $2 WHERE id = $1")
+            .bind(lecture)
+            .bind(at.map(ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// When the portal withdrew `lecture`'s archive (none: not withdrawn, or no such lecture).
+    pub async fn archive_withdrawn_at(&self, lecture: &str) -> Result<Option<UnixMillis>> {
+        let row = sqlx::query("SELECT archive_withdrawn_at FROM lectures WHERE id = $1")
+            .bind(lecture)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row
+                .try_get::<Option<i64>, _>("archive_withdrawn_at")?
+                .map(time),
+            None => None,
+        })
+    }
+
+    /// Withdraws `lecture`'s archive at `at` (none: puts it back); `false`: no such lecture.
+    pub async fn set_archive_withdrawn_at(
+        &self,
+        lecture: &str,
+        at: Option<UnixMillis>,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE lectures SET archive_withdrawn_at = $2 WHERE id = $1")
+            .bind(lecture)
+            .bind(at.map(ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets (or clears) when `lecture`'s archive may be watched; `false`: no such lecture.
+    pub async fn set_archive_available_at(
+        &self,
+        lecture: &str,
+        at: Option<UnixMillis>,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE lectures SET archive_available_at = $2 WHERE id = $1")
             .bind(lecture)
             .bind(at.map(ms))
             .execute(&self.pool)

@@ -72,6 +72,8 @@ pub struct Node {
     records_done: Mutex<Option<JoinHandle<()>>>,
     /// The connection check: its socket, probes and download.
     pub(crate) check: Arc<crate::check::Check>,
+    /// The archive room's API and media.
+    pub(crate) archive: Arc<crate::archive::ArchiveRoom>,
     /// The web client's files.
     pub(crate) web: Arc<crate::web::WebClient>,
     /// What every session needs of the node.
@@ -158,6 +160,40 @@ impl Node {
         })?;
         let conn_ids = Arc::new(crate::conn::ids::ConnIds::new(cluster.node_number));
         let archive = archive_store(&config, &gate.store, &metrics, &clock)?;
+        // A node that does not record still serves the archives of a store it can read.
+        let served = match &archive {
+            Some(store) => Some(store.clone()),
+            None if config.archive.store == crate::config::StoreKind::S3
+                || config.archive.dir.is_some() =>
+            {
+                Some(crate::archive::ArchiveStore::from_settings(
+                    &config.archive,
+                    None,
+                )?)
+            }
+            // The demo has an archived lecture that plays: in a folder of its own unless the
+            // configuration names a store.
+            None if config.demo => Some(crate::archive::ArchiveStore::local(
+                &std::env::temp_dir().join("room-server-demo-archive"),
+            )?),
+            None => None,
+        };
+        if config.demo
+            && let Some(store) = &served
+            && let Ok(Some(lecture)) = gate.store.lecture(crate::gate::demo::DEMO_ARCHIVE).await
+        {
+            let id = protocol::LectureId::from(lecture.id.as_str());
+            if let Err(e) = crate::archive::demo::write(store, &id, lecture.starts_at).await {
+                warn!(error = %e, "the demo archive could not be written");
+            }
+        }
+        let archive_room = Arc::new(crate::archive::ArchiveRoom {
+            gate: Arc::clone(&gate),
+            store: served,
+            key: crate::archive::http::MediaKey::new(&config.ticket_key),
+            url_ttl_secs: config.archive.media_url_ttl_secs,
+            retention_days: config.archive.retention_days,
+        });
         let rooms = Rooms::new(RoomsParts {
             clock: Arc::clone(&clock),
             cluster: Arc::clone(&cluster),
@@ -197,6 +233,7 @@ impl Node {
             records_stop,
             records_done: Mutex::new(Some(writer)),
             check: Arc::new(check),
+            archive: archive_room,
             web: Arc::new(crate::web::WebClient::new(&config.web_root)),
             rooms,
             draining: CancellationToken::new(),

@@ -23,6 +23,8 @@ use utoipa::{Modify, OpenApi};
         integration::put_allocation, integration::delete_allocation,
         crate::node::routes::health, crate::node::routes::ready, crate::node::routes::metrics, crate::node::routes::drain, crate::node::routes::room_socket,
         crate::check::socket, crate::check::download, crate::media::relay::socket,
+        integration::put_archive,
+        crate::archive::http::archive, crate::archive::http::my_archives, crate::archive::http::media,
     ),
     modifiers(&Security, &Limits),
     tags(
@@ -31,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         (name = "integration", description = "The portal: records and payment changes"),
         (name = "demo", description = "Demo mode only"),
         (name = "node", description = "The room WebSocket, health, readiness and metrics"),
+        (name = "archive", description = "The archive room: a finished lecture's recording, chat and reactions, through short-lived signed media URLs"),
         (name = "check", description = "The connection check learners run before a lecture: a ping socket and a download"),
     )
 )]

@@ -29,6 +29,7 @@ pub fn app(node: Arc<Node>) -> Router {
     }
     let gate = crate::gate::router().with_state(Arc::clone(&node.gate));
     let check = crate::check::router().with_state(Arc::clone(&node.check));
+    let archive = crate::archive::http::router().with_state(Arc::clone(&node.archive));
     let relay_host: Arc<dyn crate::media::relay::RelayHost> = Arc::clone(&node.rooms) as _;
     let relay = crate::media::relay::router().with_state(relay_host);
     let web = Router::new()
@@ -40,6 +41,7 @@ pub fn app(node: Arc<Node>) -> Router {
         .with_state(node)
         .merge(gate)
         .merge(check)
+        .merge(archive)
         .merge(relay)
         .merge(web)
         .layer(axum::middleware::from_fn(move |request, next| {

@@ -3,6 +3,7 @@
 
 use super::rules::{Burial, PressBatch};
 use super::snapshot::{Snapshot, Snapshots};
+use crate::archive::timeline::{Feed, Seen};
 use crate::conn::outbox::{Frames, Full, Outbox, QueueTime, encode};
 use crate::gate::store::AttendanceChange;
 use crate::log::redis::{LogItem, LogPos};
@@ -12,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::records::Record;
 use protocol::server::{LectureInfo, Phase};
 use protocol::{ClientMsg, CloseCode, Command, Epoch, ServerMsg, UnixMillis};
-use room::{Attendance, ConnId, Identity, Output, Room, RoomSettings};
+use room::{Attendance, Audience, ConnId, Identity, Output, Room, RoomSettings};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +143,8 @@ struct Holder {
     source: Option<MediaSource>,
     /// With Redis: where in the shared log the room is (its last entry applied).
     pos: Option<LogPos>,
+    /// On a node that may record: what the room broadcast, for the archive's timeline.
+    timeline: Option<Feed>,
 }
 
 /// A room running on alone while Redis is away: its own people keep chatting among
@@ -216,7 +219,8 @@ impl Holder {
             LogItem::Entry(s, pos) => match self.fork.as_mut() {
                 Some(fork) => fork.remote.push((s, pos)),
                 None => {
-                    deliver(self.apply(s), conns, node);
+                    self.apply(s);
+                    self.deliver(conns, node);
                     self.pos = Some(pos);
                 }
             },
@@ -349,6 +353,15 @@ impl Holder {
 }
 
 impl Holder {
+    /// Delivers what the room output after an entry of the shared log, feeding the archive's
+    /// timeline on the way.
+    fn deliver(&mut self, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
+        if let Some(room) = self.room.as_mut() {
+            let seen = self.timeline.as_mut().map(|feed| (feed, self.last_at));
+            deliver_with(room, conns, node, true, seen);
+        }
+    }
+
     /// An input of this node's: into the shared log, and — while the room runs on alone — also
     /// applied here at once, so this node's people see it now.
     fn input(
@@ -398,6 +411,9 @@ pub(crate) async fn run(
         fork: None,
         source: None,
         pos: None,
+        timeline: node
+            .archive_store()
+            .map(|_| Feed::new(crate::archive::timeline::DEFAULT_BUCKET_MS)),
     };
     let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
     let idle_limit = node.room_idle();
@@ -426,7 +442,8 @@ pub(crate) async fn run(
     loop {
         if let Log::Local(local) = &mut log {
             while let Some(s) = local.pop() {
-                deliver(holder.apply(s), &conns, &*node);
+                holder.apply(s);
+                holder.deliver(&conns, &*node);
             }
         }
         if let Some(room) = &holder.room {
@@ -589,6 +606,9 @@ pub(crate) async fn run(
             media.set_live(matches!(room.phase(), Phase::Live { .. }));
             if let Phase::Live { since } = room.phase() {
                 live_since.get_or_insert(*since);
+                if let Some(feed) = holder.timeline.as_mut() {
+                    feed.went_live(*since);
+                }
             }
         }
         media.set_source(holder.source.as_ref());
@@ -623,6 +643,7 @@ pub(crate) async fn run(
             holder.spec.id.clone(),
             since,
             *at,
+            holder.timeline.take().and_then(Feed::finish),
             Arc::clone(node.metrics()),
         ));
     }
@@ -650,25 +671,34 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 /// Like [`deliver`], for a room running on alone: its stays and its end are not recorded
 /// (the shared log will record them once Redis is back).
 fn deliver_local(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
-    deliver_with(room, conns, node, false);
+    deliver_with(room, conns, node, false, None);
 }
 
 /// Hands every output of the room to the sessions concerned. Never waits: a session whose
 /// queue is full is kicked as a slow consumer, and the others go on.
 fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
-    deliver_with(room, conns, node, true);
+    deliver_with(room, conns, node, true, None);
 }
 
+/// Hands the room's outputs to the sessions; with `timeline`, also what was broadcast (at the
+/// log time given) to the archive's timeline.
 fn deliver_with(
     room: &mut Room,
     conns: &HashMap<ConnId, Outbox>,
     node: &dyn RoomHost,
     record: bool,
+    mut timeline: Option<(&mut Feed, UnixMillis)>,
 ) {
     let metrics = node.metrics();
     while let Some(output) = room.poll_output() {
         match output {
             Output::Send { to, msg } => {
+                if let Some((feed, at)) = timeline.as_mut()
+                    && matches!(to, Audience::Everyone | Audience::Staff)
+                    && let Some(seen) = Seen::of(&msg)
+                {
+                    feed.push(*at, seen);
+                }
                 let mut frames = Frames::new(&msg);
                 let queued_at = QueueTime::now();
                 // Every welcome is followed by the media settings: per connection, since a
@@ -784,6 +814,7 @@ mod tests {
             fork: None,
             pos: None,
             source: None,
+            timeline: None,
         }
     }
 

@@ -17,6 +17,8 @@ import {
   shownRefusal,
 } from "../lectures";
 import { navigate, onLinkClick } from "../router";
+import type { MyArchive } from "../archive";
+import { archiveStateText } from "./archive";
 
 /** How often My page asks the gate again: often while a lecture waits for its instructor to
  * start (the card turns live when they do), rarely otherwise. */
@@ -25,6 +27,7 @@ const POLL_MS = 30_000;
 
 export function LecturesPage() {
   const [lectures, setLectures] = useState<MyLecture[] | null>(null);
+  const [archives, setArchives] = useState<Map<string, MyArchive>>(new Map());
   const [company, setCompany] = useState(false);
   const waiting = useRef(false);
   const [error, setError] = useState<string | null>(null);
@@ -41,6 +44,13 @@ export function LecturesPage() {
         setCompany(r.company);
         waiting.current = r.lectures.some((l) => l.state.state === "doors_open");
         setError(null);
+        // The archives of the lectures that are over: the Archive button and its state.
+        if (r.lectures.some((l) => l.state.state === "ended" || l.state.state === "archive_available")) {
+          api
+            .myArchives()
+            .then((a) => setArchives(new Map(a.archives.map((x) => [x.lecture, x]))))
+            .catch(() => undefined);
+        }
       })
       .catch((e: unknown) => {
         if (e instanceof ApiError && e.status === 401) navigate("/sign-in");
@@ -92,7 +102,7 @@ export function LecturesPage() {
       {lectures && lectures.length > 0 && (
         <ul class="lectures">
           {myPageOrder(lectures, now).map((l) => (
-            <LectureCard key={l.id} lecture={l} now={now} />
+            <LectureCard key={l.id} lecture={l} now={now} archive={archives.get(l.id)} />
           ))}
         </ul>
       )}
@@ -110,8 +120,15 @@ export function LecturesPage() {
   );
 }
 
-function LectureCard({ lecture: l, now }: { lecture: MyLecture; now: number }) {
+function LectureCard({ lecture: l, now, archive }: { lecture: MyLecture; now: number; archive?: MyArchive | undefined }) {
   const view = lectureView(l.state);
+  const staff = l.role !== "learner";
+  // The archive's own state, once known, says more than the lecture's dates.
+  const note = archive
+    ? archive.state === "ready" && staff
+      ? t("archive_ready_staff")
+      : archiveStateText(archive)
+    : view.note;
   const enter = enterLabel(l);
   const refusal = shownRefusal(l);
   // A countdown that has run out says nothing true: the fresh answer is on its way.
@@ -135,7 +152,18 @@ function LectureCard({ lecture: l, now }: { lecture: MyLecture; now: number }) {
           {t(countdown.label, { time: formatCountdown(countdown.to - now) })}
         </p>
       )}
-      {view.note && <p class="note">{view.note}</p>}
+      {note && (
+        <p class="note" data-archive-state={archive?.state}>
+          {note}
+        </p>
+      )}
+      {archive?.state === "ready" && (
+        <p>
+          <a class="button primary" href={`/archive/${encodeURIComponent(l.id)}`} onClick={onLinkClick(`/archive/${encodeURIComponent(l.id)}`)}>
+            {t("archive_open")}
+          </a>
+        </p>
+      )}
       {enter && (
         <p>
           <button type="button" class="primary" onClick={() => navigate(`/room/${encodeURIComponent(l.id)}`)}>

@@ -1,0 +1,374 @@
+// The archive room end to end, in real Chromium against the real room-server: an instructor
+// broadcasts a camera and shares the screen, learners chat, react and are called on, the
+// lecture ends and the node makes its archive. Once the portal's date has come, a learner
+// watches it: the video plays, the chat appears as the playhead passes each line, a seek shows
+// the chat up to that point, the reaction timeline jumps the player. A learner without the
+// right gets the refusal, never the media; a media URL without (or past) its signature is
+// refused.
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { t } from "../src/i18n";
+import { axeViolations } from "./axe";
+import {
+  type Server,
+  WAIT,
+  artifactPath,
+  chatLine,
+  demoToken,
+  enterFromMyPage,
+  integration,
+  launchChromium,
+  portalLecture,
+  signIn,
+  startServer,
+} from "./harness";
+
+let server: Server;
+let browser: Browser;
+let work: string;
+const contexts: BrowserContext[] = [];
+const pages: Page[] = [];
+const pageErrors: string[] = [];
+
+/** A screen share without a screen: a canvas whose colour turns, offered by getDisplayMedia. */
+const FAKE_SCREEN = `
+  navigator.mediaDevices.getDisplayMedia = async () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 640;
+    canvas.height = 360;
+    const g = canvas.getContext("2d");
+    let n = 0;
+    setInterval(() => {
+      g.fillStyle = "hsl(" + ((n += 7) % 360) + " 70% 45%)";
+      g.fillRect(0, 0, 640, 360);
+      g.fillStyle = "#fff";
+      g.fillText("slide " + n, 20, 40);
+    }, 33);
+    return canvas.captureStream(30);
+  };
+`;
+
+async function open(server: Server, screen = false): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  contexts.push(context);
+  if (screen) await context.addInitScript(FAKE_SCREEN);
+  const page = await context.newPage();
+  pages.push(page);
+  page.setDefaultTimeout(WAIT);
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+  });
+  page.on("dialog", (d) => void d.accept());
+  await page.goto(`${server.url}/sign-in`);
+  return page;
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.locator("#chat-input").fill(text);
+  await page.getByRole("button", { name: t("chat_send"), exact: true }).click();
+  await chatLine(page, text).first().waitFor();
+}
+
+/** What the node answers a person on `/api/archive/{lecture}`. */
+async function archiveAs(on: Server, user: string, lecture: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const token = await demoToken(on, user);
+  const server = on;
+  const r = await fetch(`${server.url}/api/archive/${lecture}`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+}
+
+const camera = (page: Page) => page.locator("video.archive-camera");
+const currentMs = (page: Page) => camera(page).evaluate((v: HTMLVideoElement) => v.currentTime * 1000);
+const framesDecoded = (page: Page) => camera(page).evaluate((v: HTMLVideoElement) => v.getVideoPlaybackQuality().totalVideoFrames);
+/** Archive time of the camera's playhead (its file may start after the archive's 0). */
+const shownTexts = (page: Page) => page.locator(".archive-lines li.archive-line .text").allTextContents();
+
+beforeAll(async () => {
+  work = mkdtempSync(path.join(tmpdir(), "archive-room-"));
+  server = await startServer({
+    config: `[media]\nrecording_dir = ${JSON.stringify(path.join(work, "recordings"))}\n\n[archive]\nmedia_url_ttl_secs = 10\n`,
+  });
+  browser = await launchChromium();
+});
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === "fail") {
+    for (const [i, page] of pages.entries())
+      await page.screenshot({ path: artifactPath(`archive-failure-${i}.png`), fullPage: true }).catch(() => {});
+  }
+});
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  await server?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** Runs lecture `id` on `on` (the node the instructor publishes on, which records): a
+ * camera and a shared screen, learners who chat, react and are called on; then ends it. */
+async function liveLecture(on: Server, id: string): Promise<void> {
+  await portalLecture(on, id, {
+    title: "アーカイブの講座 / An archived lecture",
+    startsInMin: 10,
+    rows: 3,
+    cols: 4,
+    buyers: ["demo-taro", "demo-hanako"],
+  });
+  // Jiro's konbini payment has not arrived.
+  await integration(on, "PUT", `/api/v1/integration/purchases/${id}-jiro`, {
+    buyer: "demo-jiro",
+    lecture: id,
+    quantity: 1,
+    modality: "online",
+    payment_method: "konbini",
+    status: "awaiting_payment",
+  });
+  const teacher = await open(on, true);
+  await signIn(teacher, "demo-instructor");
+  await enterFromMyPage(teacher, id);
+  await teacher.getByRole("button", { name: t("media_start") }).click();
+  await teacher.locator('.preview[data-sending="yes"]').waitFor();
+  const taro = await open(on);
+  await signIn(taro, "demo-taro");
+  await enterFromMyPage(taro, id);
+  const hanako = await open(on);
+  await signIn(hanako, "demo-hanako");
+  await enterFromMyPage(hanako, id);
+
+  await teacher.getByRole("button", { name: t("console_start") }).click();
+  await taro.locator('.video[data-media="playing"]').waitFor();
+  await say(taro, "始まりました");
+  await taro.locator('button[data-emotion="applause"]').click();
+  await hanako.locator('button[data-emotion="applause"]').click();
+  await teacher.getByRole("button", { name: t("media_share") }).click();
+  await teacher.getByRole("button", { name: t("media_unshare") }).waitFor();
+  // Let the recording run a while between the lines, so each has its own time.
+  await teacher.waitForTimeout(2500);
+  await say(hanako, "スライドが見えます");
+  await teacher.locator("#call-input").fill("たろう");
+  await teacher.getByRole("button", { name: t("console_call_button") }).click();
+  await taro.locator('.called-on[role="alert"]').waitFor();
+  await say(taro, "はい、答えます");
+  await hanako.locator('button[data-emotion="lost"]').click();
+  await teacher.waitForTimeout(2500);
+  await say(hanako, "最後の一言");
+  await teacher.waitForTimeout(1000);
+  await teacher.getByRole("button", { name: t("console_end") }).click();
+  for (const page of [teacher, taro, hanako]) await page.context().close();
+}
+
+/** A learner watches archive `id` on `page` (on its archive page, paused at the start): the
+ * video plays, the chat follows the playhead, seeking and the reaction timeline move it. */
+async function watch(taro: Page, shot: string): Promise<void> {
+  await camera(taro).waitFor();
+  await taro.waitForFunction(() => (document.querySelector("video.archive-camera") as HTMLVideoElement | null)?.readyState! >= 1);
+  // Paused at the start: none of the lines said after the start is shown yet.
+  expect(await shownTexts(taro)).not.toContain("最後の一言");
+  await taro.getByRole("button", { name: t("archive_play") }).click();
+  // The video plays: frames decoded rising, the playhead advancing.
+  await expect.poll(() => framesDecoded(taro), { timeout: WAIT }).toBeGreaterThan(0);
+  const frames = await framesDecoded(taro);
+  const at = await currentMs(taro);
+  await expect.poll(() => framesDecoded(taro), { timeout: WAIT }).toBeGreaterThan(frames);
+  await expect.poll(() => currentMs(taro), { timeout: WAIT }).toBeGreaterThan(at + 500);
+  // A line appears when the playhead passes its time, not before.
+  const answer = taro.locator(".archive-lines li.archive-line").filter({ hasText: "はい、答えます" });
+  expect(await answer.count()).toBe(0);
+  // Played at 1×, it comes within the archive's length (a loaded machine ran a longer lecture).
+  const length = Number(await taro.locator(".archive-seek input").getAttribute("max"));
+  await answer.waitFor({ timeout: length + WAIT });
+  const answerT = Number(await answer.getAttribute("data-t"));
+  expect(await currentMs(taro)).toBeGreaterThanOrEqual(answerT - 300);
+  // The call is in place before the answer, marked as one.
+  await taro.locator(".archive-lines li.archive-call").filter({ hasText: "たろう" }).waitFor();
+  await answer.locator(".badge").filter({ hasText: t("archive_call_answer") }).waitFor();
+  // The screen share was on: shown large, the camera small.
+  await taro.locator(".archive-videos.with-screen video.archive-screen").waitFor();
+  await taro.screenshot({ path: artifactPath(shot), fullPage: true });
+
+  // Seeking: to the end, every line; back to the start, none said after it.
+  await taro.getByRole("button", { name: t("archive_pause") }).click();
+  const duration = Number(await taro.locator(".archive-seek input").getAttribute("max"));
+  await taro.locator(".archive-seek input").fill(String(duration));
+  await expect.poll(() => shownTexts(taro)).toEqual(["始まりました", "スライドが見えます", "はい、答えます", "最後の一言"]);
+  await taro.locator(".archive-seek input").fill("0");
+  await expect.poll(async () => (await shownTexts(taro)).includes("スライドが見えます")).toBe(false);
+  expect(await currentMs(taro)).toBeLessThan(1000);
+
+  // The reaction timeline: where the room applauded and where it was lost; a bar jumps there.
+  const bars = taro.locator(".archive-reactions .archive-bar");
+  expect(await bars.count()).toBeGreaterThan(0);
+  const lost = taro.locator(".archive-bar.mood-lost");
+  expect(await lost.count()).toBeGreaterThan(0);
+  const target = Number(await lost.last().getAttribute("data-t"));
+  expect(target).toBeGreaterThan(0);
+  await lost.last().click();
+  await expect.poll(() => currentMs(taro)).toBeGreaterThanOrEqual(target - 1000);
+  expect(await currentMs(taro)).toBeLessThan(target + 1500);
+  // The chat follows the jump: the lines said by then (the first at least), none after it.
+  await expect.poll(() => shownTexts(taro)).toContain("始まりました");
+  const now = await currentMs(taro);
+  const times = (await taro.locator(".archive-lines li.archive-line").evaluateAll((lis) => lis.map((li) => Number(li.getAttribute("data-t")))));
+  expect(times.every((t) => t <= now + 300)).toBe(true);
+  expect(await shownTexts(taro)).not.toContain("最後の一言");
+}
+
+describe("the archive room", () => {
+  it("replays the lecture with its chat, calls and reactions in step, to the entitled only", async () => {
+    await liveLecture(server, "arch");
+
+    // --- The archive is made; the instructor sees it ready, the learner not yet ----------------
+    await expect
+      .poll(async () => (await archiveAs(server, "demo-instructor", "arch")).body.state, { timeout: 60_000, interval: 500 })
+      .toBe("ready");
+    const before = await archiveAs(server, "demo-taro", "arch");
+    expect(before.body.state).toBe("preparing");
+    const taro = await open(server);
+    await signIn(taro, "demo-taro");
+    await taro.locator('li[data-lecture="arch"] [data-archive-state="preparing"]').waitFor();
+    // The portal publishes it: its date comes now.
+    await integration(server, "PUT", "/api/v1/integration/lectures/arch/archive", { available_at: Date.now() - 1000 });
+
+    // --- The learner watches it from My page -------------------------------------------------
+    await taro.goto(`${server.url}/lectures`);
+    await taro.locator('li[data-lecture="arch"]').getByRole("link", { name: t("archive_open") }).click();
+    await taro.waitForURL(/\/archive\/arch$/);
+    await watch(taro, "20-archive-room.png");
+    // Keyboard and screen reader: axe finds nothing serious.
+    expect(await axeViolations(taro)).toEqual([]);
+
+    // The demo's own archived lecture plays with its chat too (./scripts/run-demo).
+    await taro.goto(`${server.url}/archive/demo-archive`);
+    await camera(taro).waitFor();
+    await taro.getByRole("button", { name: t("archive_play") }).click();
+    await expect.poll(() => framesDecoded(taro), { timeout: WAIT }).toBeGreaterThan(5);
+    await taro.locator(".archive-lines li.archive-line").first().waitFor();
+
+    // --- The refused, and URLs without or past their signature ---------------------------------
+    const jiro = await open(server);
+    await signIn(jiro, "demo-jiro");
+    await jiro.goto(`${server.url}/archive/arch`);
+    await jiro.locator('[data-refusal="payment_pending"]').waitFor();
+    expect(await jiro.locator("video").count()).toBe(0);
+    const refused = await archiveAs(server, "demo-jiro", "arch");
+    expect(refused.status).toBe(403);
+    expect(refused.body.media).toBeUndefined();
+
+    const ready = await archiveAs(server, "demo-taro", "arch");
+    const url = (ready.body.media as Record<string, string>)["camera.webm"]!;
+    const unsigned = await fetch(`${server.url}${url.split("?")[0]}`);
+    expect(unsigned.status).toBe(403);
+    expect(((await unsigned.json()) as { error: string }).error).toBe("media_url_invalid");
+    const ok = await fetch(`${server.url}${url}`, { headers: { range: "bytes=0-99" } });
+    expect(ok.status).toBe(206);
+    expect(ok.headers.get("content-type")).toBe("video/webm");
+    // Ten seconds later (this node's URLs live ten seconds) the same URL is refused.
+    await expect
+      .poll(async () => (await fetch(`${server.url}${url}`, { headers: { range: "bytes=0-99" } })).status, {
+        timeout: 20_000,
+        interval: 500,
+      })
+      .toBe(403);
+    const late = (await (await fetch(`${server.url}${url}`)).json()) as { error: string };
+    expect(late.error).toBe("media_url_expired");
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("on S3-compatible storage, the node that did not record serves the archive", async () => {
+    const moto = await startMoto();
+    const s3 = `[archive]\nstore = "s3"\nendpoint = "http://127.0.0.1:${moto.port}"\nbucket = "archives"\nregion = "us-east-1"\naccess_key_id = "test"\nsecret_access_key = "test"\nallow_http = true\n`;
+    const db = `sqlite://${path.join(work, "shared.db")}`;
+    const apiKey = "archive-room-e2e-integration-key-0123456789";
+    // The origin: demo people, the instructor's broadcast, the recording.
+    const origin = await startServer({
+      databaseUrl: db,
+      apiKey,
+      config: `ticket_secret = "${TICKET_SECRET}"\n\n[media]\nrecording_dir = ${JSON.stringify(path.join(work, "recordings-a"))}\n\n${s3}`,
+    });
+    // Another node on the same records and bucket, which records nothing: learners come to it
+    // with the portal's identity tokens.
+    const other = await startServer({
+      demo: false,
+      databaseUrl: db,
+      apiKey,
+      config: `ticket_secret = "${TICKET_SECRET}"\n\n[identity]\nalgorithm = "HS256"\nsecret = "${PORTAL_SECRET}"\nissuer = "https://portal.example.jp"\naudience = "lecture-room"\n\n${s3}`,
+    });
+    try {
+      await liveLecture(origin, "s3arch");
+      const instructor = portalToken("demo-instructor");
+      await expect
+        .poll(async () => (await archiveWith(other, instructor, "s3arch")).body.state, { timeout: 60_000, interval: 500 })
+        .toBe("ready");
+      await integration(other, "PUT", "/api/v1/integration/lectures/s3arch/archive", { available_at: Date.now() - 1000 });
+
+      const taro = await browser.newContext({ viewport: { width: 1280, height: 900 } }).then((c) => {
+        contexts.push(c);
+        return c.newPage();
+      });
+      pages.push(taro);
+      taro.setDefaultTimeout(WAIT);
+      taro.on("pageerror", (e) => pageErrors.push(e.message));
+      await taro.goto(`${other.url}/sign-in`);
+      await taro.evaluate((token) => localStorage.setItem("lecture.token", token), portalToken("demo-taro"));
+      await taro.goto(`${other.url}/archive/s3arch`);
+      await watch(taro, "21-archive-room-s3-other-node.png");
+      // The refused get the refusal there too.
+      const jiro = await archiveWith(other, portalToken("demo-jiro"), "s3arch");
+      expect([jiro.status, jiro.body.error]).toEqual([403, "payment_pending"]);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await other.stop();
+      await origin.stop();
+      moto.stop();
+    }
+  });
+});
+
+const TICKET_SECRET = "archive-room-e2e-shared-ticket-secret-0123456789";
+const PORTAL_SECRET = "archive-room-e2e-portal-identity-secret-0123";
+
+/** An identity token as the portal signs it (HS256). */
+function portalToken(user: string): string {
+  const b64 = (v: object | Buffer) => Buffer.from(v instanceof Buffer ? v : JSON.stringify(v)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const signed = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub: user, iss: "https://portal.example.jp", aud: "lecture-room", iat: now, exp: now + 3600 })}`;
+  return `${signed}.${createHmac("sha256", PORTAL_SECRET).update(signed).digest("base64url")}`;
+}
+
+async function archiveWith(on: Server, token: string, lecture: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const r = await fetch(`${on.url}/api/archive/${lecture}`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+}
+
+/** moto's S3 server on a free loopback port with a bucket `archives`, stopped by its pid. */
+async function startMoto(): Promise<{ port: number; stop: () => void }> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const child = spawn("moto_server", ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+  const stop = () => {
+    if (child.exitCode === null) child.kill();
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const created = await fetch(`http://127.0.0.1:${port}/archives`, { method: "PUT" }).catch(() => null);
+    if (created?.ok) break;
+    if (Date.now() > deadline) {
+      stop();
+      throw new Error("moto_server did not start");
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { port, stop };
+}
