@@ -201,6 +201,7 @@ impl ClusterConn {
                 || matches!(
                     e.kind(),
                     redis::ErrorKind::ClusterDown
+                        | redis::ErrorKind::Moved
                         | redis::ErrorKind::MasterDown
                         | redis::ErrorKind::TryAgain
                         | redis::ErrorKind::ClusterConnectionNotFound
