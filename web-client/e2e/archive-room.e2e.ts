@@ -27,6 +27,7 @@ import {
   portalLecture,
   signIn,
   startServer,
+  watchedPage,
 } from "./harness";
 
 let server: Server;
@@ -58,14 +59,8 @@ async function open(server: Server, screen = false): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   contexts.push(context);
   if (screen) await context.addInitScript(FAKE_SCREEN);
-  const page = await context.newPage();
+  const page = await watchedPage(context, pageErrors);
   pages.push(page);
-  page.setDefaultTimeout(WAIT);
-  page.on("pageerror", (e) => pageErrors.push(e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error" && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
-  });
-  page.on("dialog", (d) => void d.accept());
   await page.goto(`${server.url}/sign-in`);
   return page;
 }

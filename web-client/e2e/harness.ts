@@ -10,7 +10,7 @@ import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { type Browser, type Locator, type Page, chromium } from "playwright-core";
+import { type Browser, type BrowserContext, type Locator, type Page, chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const clientRoot = path.resolve(here, "..");
@@ -243,6 +243,21 @@ export async function launchChromium(): Promise<Browser> {
 
 /** The chat lines the node delivered (they carry their offset) holding `text`: not a copy still
  * waiting to be sent, which the same log shows marked as unsent. */
+/**
+ * A new page of `context` as the tests watch it: the harness's timeout, uncaught errors and
+ * anything the node's Content-Security-Policy blocked collected in `errors`, dialogs accepted.
+ */
+export async function watchedPage(context: BrowserContext, errors: string[]): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+  });
+  page.on("dialog", (d) => void d.accept());
+  return page;
+}
+
 export function chatLine(page: Page, text: string): Locator {
   return page.locator('[role="log"] li[data-offset]').filter({ hasText: text });
 }

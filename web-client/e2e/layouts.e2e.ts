@@ -9,7 +9,16 @@ import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { t } from "../src/i18n";
 import { axeViolations } from "./axe";
-import { type Server, WAIT, artifactPath, enterFromMyPage, launchChromium, signIn, startServer } from "./harness";
+import {
+  type Server,
+  WAIT,
+  artifactPath,
+  enterFromMyPage,
+  launchChromium,
+  signIn,
+  startServer,
+  watchedPage,
+} from "./harness";
 
 let server: Server;
 let browser: Browser;
@@ -25,14 +34,8 @@ const PHONE = { width: 390, height: 844 };
 async function open(viewport: { width: number; height: number }, touch = false): Promise<Page> {
   const context = await browser.newContext({ viewport, hasTouch: touch, isMobile: touch });
   contexts.push(context);
-  const page = await context.newPage();
+  const page = await watchedPage(context, pageErrors);
   pages.push(page);
-  page.setDefaultTimeout(WAIT);
-  page.on("pageerror", (e) => pageErrors.push(e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error" && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
-  });
-  page.on("dialog", (d) => void d.accept());
   await page.goto(`${server.url}/sign-in`);
   return page;
 }

@@ -130,6 +130,18 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Whether the person still holds the right to attend despite this refusal: it is about
+    /// the time (doors not open, lecture over) or their profile, not their purchase.
+    pub(crate) fn keeps_the_right(&self) -> bool {
+        matches!(
+            self,
+            Self::DoorsNotOpen { .. }
+                | Self::ProfileIncomplete
+                | Self::NicknameTakenByStaff
+                | Self::LectureEnded { .. }
+        )
+    }
+
     /// The stable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -271,24 +283,7 @@ pub fn decide(f: &Facts<'_>, now: UnixMillis, t: Timing) -> Result<Admission, Re
             nickname,
         });
     }
-    if f.account.is_some_and(|a| a.kind != AccountKind::Individual) {
-        return Err(Refusal::CorporateAccountCannotEnter);
-    }
-    let statuses = f.purchases.iter().chain(&f.allocated).map(|p| p.status);
-    let best = statuses.min_by_key(|s| match s {
-        PurchaseStatus::Paid => 0,
-        PurchaseStatus::AwaitingPayment => 1,
-        PurchaseStatus::Cancelled | PurchaseStatus::Refunded => 2,
-    });
-    match best {
-        Some(PurchaseStatus::Paid) => {}
-        Some(PurchaseStatus::AwaitingPayment) => return Err(Refusal::PaymentPending),
-        Some(PurchaseStatus::Cancelled | PurchaseStatus::Refunded) => {
-            return Err(Refusal::PurchaseCancelled);
-        }
-        None if f.company_bought => return Err(Refusal::SeatNotAllocated),
-        None => return Err(Refusal::NotPurchased),
-    }
+    entitled_learner(f)?;
     if is_over(l, now, t) {
         return Err(ended());
     }
@@ -327,6 +322,12 @@ pub fn may_watch(f: &Facts<'_>) -> Result<Role, Refusal> {
     if f.banned {
         return Err(Refusal::Banned);
     }
+    entitled_learner(f).map(|()| Role::Learner)
+}
+
+/// Whether the person holds a learner's right to the lecture: an individual's paid purchase,
+/// or a seat their company allocated them (the best of what they hold counts).
+fn entitled_learner(f: &Facts<'_>) -> Result<(), Refusal> {
     if f.account.is_some_and(|a| a.kind != AccountKind::Individual) {
         return Err(Refusal::CorporateAccountCannotEnter);
     }
@@ -337,7 +338,7 @@ pub fn may_watch(f: &Facts<'_>) -> Result<Role, Refusal> {
         PurchaseStatus::Cancelled | PurchaseStatus::Refunded => 2,
     });
     match best {
-        Some(PurchaseStatus::Paid) => Ok(Role::Learner),
+        Some(PurchaseStatus::Paid) => Ok(()),
         Some(PurchaseStatus::AwaitingPayment) => Err(Refusal::PaymentPending),
         Some(PurchaseStatus::Cancelled | PurchaseStatus::Refunded) => {
             Err(Refusal::PurchaseCancelled)

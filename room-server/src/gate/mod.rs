@@ -698,14 +698,7 @@ impl Gate {
         };
         let still_admitted = match self.admission(user, &record, now).await? {
             Ok(_) => true,
-            // Window and profile reasons are not about the right to attend.
-            Err(
-                Refusal::DoorsNotOpen { .. }
-                | Refusal::ProfileIncomplete
-                | Refusal::NicknameTakenByStaff
-                | Refusal::LectureEnded { .. },
-            ) => true,
-            Err(_) => false,
+            Err(refusal) => refusal.keeps_the_right(),
         };
         if !still_admitted {
             self.revoke(lecture, user, now).await?;

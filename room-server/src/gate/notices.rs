@@ -55,13 +55,7 @@ pub struct Recipient {
 fn holds_a_right(answer: &Result<super::entitlement::Admission, Refusal>) -> bool {
     match answer {
         Ok(admission) => admission.role == Role::Learner,
-        Err(
-            Refusal::DoorsNotOpen { .. }
-            | Refusal::ProfileIncomplete
-            | Refusal::NicknameTakenByStaff
-            | Refusal::LectureEnded { .. },
-        ) => true,
-        Err(_) => false,
+        Err(refusal) => refusal.keeps_the_right(),
     }
 }
 
