@@ -132,6 +132,33 @@ pub struct HeavyResult {
     pub rss_before_bytes: u64,
     /// The load generator's own CPU during the load, in cores.
     pub generator_cores: f64,
+    /// Redis alone during the load (several nodes only; also counted in `usage`).
+    pub redis: Option<RedisLoad>,
+}
+
+/// What Redis did during the load: its CPU, memory and commands.
+#[derive(Debug, Serialize)]
+pub struct RedisLoad {
+    /// Its CPU, in cores.
+    pub cores: f64,
+    /// Its resident memory at the end.
+    pub rss_end_bytes: u64,
+    /// Commands it processed per second (`INFO stats` `total_commands_processed`).
+    pub commands_per_sec: f64,
+}
+
+/// Redis's `total_commands_processed`, through `redis-cli`.
+fn redis_commands(redis: &crate::nodes::Proc) -> anyhow::Result<u64> {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-h", &redis.addr.ip().to_string(), "-p", &redis.addr.port().to_string()])
+        .args(["INFO", "stats"])
+        .output()
+        .context("running redis-cli")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.parse().ok())
+        .context("redis-cli INFO stats: no total_commands_processed")
 }
 
 /// A connected fleet of learners.
@@ -334,6 +361,10 @@ pub async fn heavy(
     let shared = fleet.shared.clone();
     let writes_before = system.writes().await;
     let sampler = Sampler::start(system.pids())?;
+    let redis_before = match &system.redis {
+        Some(redis) => Some((Sampler::start(vec![redis.pid])?, redis_commands(redis)?)),
+        None => None,
+    };
     let me = std::process::id();
     let my_cpu = crate::proc::cpu_seconds(me)?;
     let frames_before = Shared::get(&shared.frames);
@@ -377,6 +408,17 @@ pub async fn heavy(
     let frames = Shared::get(&shared.frames) - frames_before;
     let chat_frames = Shared::get(&shared.chat_receipts) - chats_before;
     let usage = sampler.finish()?;
+    let redis = match (redis_before, &system.redis) {
+        (Some((sampler, before)), Some(proc)) => {
+            let usage = sampler.finish()?;
+            Some(RedisLoad {
+                cores: usage.cores,
+                rss_end_bytes: usage.rss_end_bytes,
+                commands_per_sec: redis_commands(proc)?.saturating_sub(before) as f64 / load_secs,
+            })
+        }
+        _ => None,
+    };
     let generator_cores = (crate::proc::cpu_seconds(me)? - my_cpu) / load_secs;
     let frames_per_write = match (writes_before, system.writes().await) {
         (Some(before), Some(after)) => after.per_write_since(&before),
@@ -480,6 +522,7 @@ pub async fn heavy(
         frames_per_write,
         rss_before_bytes,
         generator_cores,
+        redis,
         args,
     })
 }
