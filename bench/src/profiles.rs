@@ -150,7 +150,12 @@ pub struct RedisLoad {
 /// Redis's `total_commands_processed`, through `redis-cli`.
 fn redis_commands(redis: &crate::nodes::Proc) -> anyhow::Result<u64> {
     let out = std::process::Command::new("redis-cli")
-        .args(["-h", &redis.addr.ip().to_string(), "-p", &redis.addr.port().to_string()])
+        .args([
+            "-h",
+            &redis.addr.ip().to_string(),
+            "-p",
+            &redis.addr.port().to_string(),
+        ])
         .args(["INFO", "stats"])
         .output()
         .context("running redis-cli")?;

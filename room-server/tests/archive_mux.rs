@@ -305,25 +305,7 @@ async fn a_recording_cut_off_mid_write_still_makes_an_archive() {
         std::fs::write(path, &bytes[..bytes.len() - cut]).unwrap();
     }
     // An index a few seconds behind: one sync point, no last times.
-    write_index(
-        &rec,
-        &[
-            Track {
-                file: "track-1-video.ivf",
-                kind: "video",
-                stream: "cam",
-                id: "v",
-                first_unix_ms: T0,
-            },
-            Track {
-                file: "track-2-audio.ogg",
-                kind: "audio",
-                stream: "cam",
-                id: "a",
-                first_unix_ms: T0,
-            },
-        ],
-    );
+    write_index(&rec, &camera_tracks());
     let store = ArchiveStore::local(&tmp.join("archive")).unwrap();
     let lecture = LectureId::from("l2");
     // The lecture never ended properly: the span reaches past what was written.
@@ -337,6 +319,84 @@ async fn a_recording_cut_off_mid_write_still_makes_an_archive() {
     assert_eq!(video, 119, "every whole frame but the cut one");
     assert_eq!(audio, 199, "every whole page but the cut one");
     assert!(manifest.tracks[0].duration_ms.abs_diff(4000) <= 33);
+}
+
+/// The camera's two tracks (video and audio, one stream) as the recorder indexes them, both
+/// starting at `T0`.
+fn camera_tracks() -> [Track<'static>; 2] {
+    [
+        Track {
+            file: "track-1-video.ivf",
+            kind: "video",
+            stream: "cam",
+            id: "v",
+            first_unix_ms: T0,
+        },
+        Track {
+            file: "track-2-audio.ogg",
+            kind: "audio",
+            stream: "cam",
+            id: "a",
+            first_unix_ms: T0,
+        },
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+
+    /// Any camera recording (frames 20–80 ms apart, keyframes every 1–10 frames) trimmed to
+    /// any live span inside it makes a camera.webm that parses, starts at a keyframe, keeps its
+    /// timestamps rising and inside the span, and lasts what the manifest says within a frame.
+    #[test]
+    fn any_recording_and_live_span_make_a_file_that_parses_and_lasts_its_span(
+        gaps in proptest::collection::vec(20u64..=80, 30..150),
+        key_every in 1usize..=10,
+        from in 0.0f64..0.5,
+        to in 0.6f64..1.1,
+    ) {
+        let mut at = 0;
+        let frames: Vec<(u64, Vec<u8>)> = gaps
+            .iter()
+            .enumerate()
+            .map(|(i, gap)| {
+                let frame = (at, vp8(i % key_every == 0, i as u32));
+                at += gap;
+                frame
+            })
+            .collect();
+        let last = frames.last().unwrap().0;
+        let since = T0 + (last as f64 * from) as u64;
+        let until = T0 + (last as f64 * to) as u64;
+        let tmp = tempdir();
+        let rec = tmp.join("rec");
+        std::fs::create_dir_all(&rec).unwrap();
+        write_ivf(&rec.join("track-1-video.ivf"), &frames);
+        write_ogg(&rec.join("track-2-audio.ogg"), &(0..=last / 20).map(|i| i * 20).collect::<Vec<_>>());
+        write_index(&rec, &camera_tracks());
+        let store = ArchiveStore::local(&tmp.join("archive")).unwrap();
+        let lecture = LectureId::from("lp");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (manifest, bytes) = runtime.block_on(async {
+            let manifest = make_archive(&rec, &lecture, since, until, &store).await.unwrap();
+            let bytes = object(&store, &lecture, "camera.webm").await;
+            (manifest, bytes)
+        });
+        let parsed = parse(&bytes);
+        check_monotonic(&parsed.frames);
+        let video: Vec<&Frame> = parsed.frames.iter().filter(|f| f.track == 1).collect();
+        proptest::prop_assert_eq!(video.first().and_then(|f| f.is_keyframe), Some(true));
+        let span = until.min(T0 + last) - since;
+        for f in &parsed.frames {
+            proptest::prop_assert!(f.timestamp <= span + 20, "{} past the span {span}", f.timestamp);
+        }
+        let longest_gap = *gaps.iter().max().unwrap() as f64;
+        proptest::prop_assert!(
+            (parsed.duration_ms - manifest.tracks[0].duration_ms as f64).abs() <= longest_gap,
+            "file {} ms, manifest {} ms", parsed.duration_ms, manifest.tracks[0].duration_ms
+        );
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {
