@@ -75,6 +75,19 @@ fn ticket_key() -> TicketKey {
     TicketKey::new(TICKET_SECRET.to_vec()).expect("long enough")
 }
 
+/// The claims of a five-minute ticket for taro (たろう), a learner of lecture `l`, from `now`.
+fn taro_claims(now: UnixMillis) -> protocol::ticket::TicketClaims {
+    let now = now.0 / 1000;
+    protocol::ticket::TicketClaims {
+        lec: "l".into(),
+        sub: "taro".into(),
+        nick: "たろう".into(),
+        role: protocol::Role::Learner,
+        iat: now,
+        exp: now + 300,
+    }
+}
+
 /// A node with the portal's identity and integration key configured, on a fixed clock.
 struct Portal {
     addr: SocketAddr,
@@ -1254,15 +1267,7 @@ async fn a_learner_removed_without_return_stays_out_after_a_restart() {
         assert_eq!(p.refusal("taro", "l").await, "banned");
         let mut again = p.enter_with(&old, "l").await;
         expect_close(&mut again, CloseCode::Banned).await;
-        let now = p.now().0 / 1000;
-        let fresh = ticket_key().mint(&protocol::ticket::TicketClaims {
-            lec: "l".into(),
-            sub: "taro".into(),
-            nick: "たろう".into(),
-            role: protocol::Role::Learner,
-            iat: now,
-            exp: now + 300,
-        });
+        let fresh = ticket_key().mint(&taro_claims(p.now()));
         let mut fresh = p.enter_with(&fresh, "l").await;
         expect_close(&mut fresh, CloseCode::Banned).await;
         let mut hanako = p.enter("hanako", "l").await;
@@ -1663,15 +1668,8 @@ async fn a_ticket_of_the_previous_key_is_accepted_during_a_rotation_and_refused_
     p.person("taro", "individual", Some("たろう")).await;
     p.lecture("l", p.now().plus_ms(10 * MIN), None).await;
     p.purchase("p-taro", "taro", "l", 1, "card", "paid").await;
-    let now = p.now().0 / 1000;
-    let claims = protocol::ticket::TicketClaims {
-        lec: "l".into(),
-        sub: "taro".into(),
-        nick: "たろう".into(),
-        role: protocol::Role::Learner,
-        iat: now,
-        exp: now + 300,
-    };
+    let claims = taro_claims(p.now());
+    let now = claims.iat;
     let old = ticket_key().mint(&claims);
     let stranger =
         TicketKey::new(b"a-key-no-node-of-ours-ever-held-00".to_vec()).expect("long enough");
