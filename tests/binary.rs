@@ -169,6 +169,8 @@ async fn a_demo_node_lets_a_demo_learner_in_and_stops_cleanly_on_sigterm() {
 
     // SIGTERM drains: the node is no longer ready, but the learner stays for the window
     // (5 s by default)…
+    let (_, metrics) = http_get(server.addr, "/metrics").await;
+    assert!(metrics.contains("\nroom_node_ready 1\n"), "{metrics}");
     server.terminate();
     let ready = async {
         loop {
@@ -183,6 +185,8 @@ async fn a_demo_node_lets_a_demo_learner_in_and_stops_cleanly_on_sigterm() {
         .expect("not ready once draining");
     let (status, _) = http_get(server.addr, "/api/v1/demo/users").await;
     assert_eq!(status, 200, "still serving while draining");
+    let (_, metrics) = http_get(server.addr, "/metrics").await;
+    assert!(metrics.contains("\nroom_node_ready 0\n"), "{metrics}");
     // …and a second SIGTERM (an impatient operator's Ctrl-C) stops at once.
     server.terminate();
     assert_eq!(

@@ -257,6 +257,8 @@ async fn through_a_redis_restart_chat_goes_on_per_node_and_then_everything_is_sh
     let (status, body) = nodes[0].get("/readyz").await;
     assert_eq!(status, 200);
     assert!(body.contains("degraded"), "{body}");
+    let (_, metrics) = nodes[0].get("/metrics").await;
+    assert!(metrics.contains("\nroom_node_degraded 1\n"), "{metrics}");
     hanako
         .recv_until(|m| matches!(m, ServerMsg::Service { degraded: true }).then_some(()))
         .await;

@@ -39,6 +39,10 @@ const JOIN_BUCKETS: &[f64] = LADDER.split_at(3).1;
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// 1 while `/readyz` answers 200 (ready or degraded), 0 while draining.
+    pub node_ready: Gauge,
+    /// 1 while the node is cut off from Redis (`/readyz` says `degraded`).
+    pub node_degraded: Gauge,
     /// Room connections open now.
     pub connections_active: Gauge,
     /// Room connections accepted since start.
@@ -134,6 +138,8 @@ impl Default for Metrics {
         let histogram = |buckets: &[f64]| Histogram::new(buckets.iter().copied());
         let mut metrics = Self {
             registry: Registry::default(),
+            node_ready: Gauge::default(),
+            node_degraded: Gauge::default(),
             connections_active: Gauge::default(),
             connections_total: Counter::default(),
             upgrades_refused_total: Counter::default(),
@@ -173,6 +179,16 @@ impl Metrics {
     /// is given without `_total` and a histogram's without `_seconds`: the encoder adds them.
     fn register(&mut self) {
         let r = &mut self.registry;
+        r.register(
+            "room_node_ready",
+            "1 while /readyz answers 200, 0 while the node drains",
+            self.node_ready.clone(),
+        );
+        r.register(
+            "room_node_degraded",
+            "1 while the node is cut off from Redis",
+            self.node_degraded.clone(),
+        );
         r.register(
             "room_connections_active",
             "Room connections open now",

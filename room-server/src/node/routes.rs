@@ -118,6 +118,10 @@ pub(crate) async fn ready(State(node): State<Arc<Node>>) -> Response {
     description = "Counters, gauges and histograms in the OpenMetrics text format (docs/metrics.md).",
     responses((status = 200, body = String, content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics(State(node): State<Arc<Node>>) -> Response {
+    node.metrics.node_ready.set(i64::from(!node.is_draining()));
+    node.metrics
+        .node_degraded
+        .set(i64::from(node.is_degraded()));
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         node.metrics.encode(&node.rooms.media_now()),
