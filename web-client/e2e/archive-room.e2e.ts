@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Manifest } from "../src/archive";
 import { formatDateTime, t } from "../src/i18n";
 import { axeViolations } from "./axe";
 import {
@@ -201,7 +202,10 @@ async function liveLecture(
 
 /** A learner watches archive `id` on `page` (on its archive page, paused at the start): the
  * video plays, the chat follows the playhead, seeking and the reaction timeline move it. */
-async function watch(taro: Page, shot: string): Promise<void> {
+async function watch(taro: Page, shot: string, manifest: Manifest): Promise<void> {
+  // The screen share was recorded, as a session of its own on the archive's timeline.
+  const screen = manifest.tracks.find((track) => track.kind === "screen");
+  expect(screen, "a screen-share track in the manifest").toBeDefined();
   await camera(taro).waitFor();
   await taro.waitForFunction(() => (document.querySelector("video.archive-camera") as HTMLVideoElement | null)?.readyState! >= 1);
   // Paused at the start: none of the lines said after the start is shown yet.
@@ -224,12 +228,14 @@ async function watch(taro: Page, shot: string): Promise<void> {
   // The call is in place before the answer, marked as one.
   await taro.locator(".archive-lines li.archive-call").filter({ hasText: "たろう" }).waitFor();
   await answer.locator(".badge").filter({ hasText: t("archive_call_answer") }).waitFor();
-  // The screen share was on: shown large, the camera small.
+  await taro.getByRole("button", { name: t("archive_pause") }).click();
+  // Where the screen share was on, it is shown large, the camera small.
+  const inScreen = Math.round((screen!.start_ms + screen!.duration_ms / 2) / 1000) * 1000;
+  await taro.locator(".archive-seek input").fill(String(inScreen));
   await taro.locator(".archive-videos.with-screen video.archive-screen").waitFor();
   await taro.screenshot({ path: artifactPath(shot), fullPage: true });
 
   // Seeking: to the end, every line; back to the start, none said after it.
-  await taro.getByRole("button", { name: t("archive_pause") }).click();
   const duration = Number(await taro.locator(".archive-seek input").getAttribute("max"));
   await taro.locator(".archive-seek input").fill(String(duration));
   await expect.poll(() => shownTexts(taro)).toEqual(["始まりました", "スライドが見えます", "はい、答えます", "最後の一言"]);
@@ -279,7 +285,7 @@ describe("the archive room", () => {
     await signIn(taro, "demo-taro");
     await taro.locator('li[data-lecture="arch"]').getByRole("link", { name: t("archive_open") }).click();
     await taro.waitForURL(/\/archive\/arch$/);
-    await watch(taro, "20-archive-room.png");
+    await watch(taro, "20-archive-room.png", (await archiveAs(server, "demo-taro", "arch")).body.manifest as Manifest);
     // Keyboard and screen reader: axe finds nothing serious.
     expect(await axeViolations(taro)).toEqual([]);
 
@@ -344,7 +350,7 @@ describe("the archive room", () => {
     // The media is refused, whoever signs for it: the old URL, and one without a signature.
     for (const asked of [url, mediaPath]) expect((await fetch(`${server.url}${asked}`)).status).toBe(403);
     expect(pageErrors).toEqual([]);
-  });
+  }, 420_000);
 
   it("on S3-compatible storage with two nodes sharing Redis, the node that did not record serves the archive", async () => {
     const moto = await startMoto();
@@ -396,7 +402,7 @@ describe("the archive room", () => {
       await taro.goto(`${other.url}/sign-in`);
       await taro.evaluate((token) => localStorage.setItem("lecture.token", token), portalToken("demo-taro"));
       await taro.goto(`${other.url}/archive/s3arch`);
-      await watch(taro, "21-archive-room-s3-other-node.png");
+      await watch(taro, "21-archive-room-s3-other-node.png", (await archiveWith(other, portalToken("demo-taro"), "s3arch")).body.manifest as Manifest);
       // The refused get the refusal there too.
       const jiro = await archiveWith(other, portalToken("demo-jiro"), "s3arch");
       expect([jiro.status, jiro.body.error]).toEqual([403, "payment_pending"]);
@@ -407,7 +413,7 @@ describe("the archive room", () => {
       redis.stop();
       moto.stop();
     }
-  });
+  }, 360_000);
 });
 
 const TICKET_SECRET = "archive-room-e2e-shared-ticket-secret-0123456789";

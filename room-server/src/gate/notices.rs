@@ -1,10 +1,11 @@
 //! Who is told what about a lecture by e-mail: the learners a lecture admits, and the kinds of
 //! notice the mail queue (`mail_claims`) holds. The node's mail sender reads and sends them;
-//! the integration API queues the cancellation notice the moment the portal cancels.
+//! the integration API records a cancellation's notices the moment the portal cancels, and the
+//! sender fans them out to the learners.
 
 use super::Gate;
 use super::entitlement::Refusal;
-use super::model::{Lecture, LectureStatus};
+use super::model::{Lecture, LectureStatus, Purchase};
 use super::store::StoreError;
 use protocol::{Role, UnixMillis};
 use std::collections::BTreeSet;
@@ -140,29 +141,73 @@ impl Gate {
         Ok(email_of(&self.person(account).await?))
     }
 
-    /// Queues the cancellation notice of `lecture` (as it stood before it was cancelled) to
-    /// every learner it admitted who has an e-mail, when this node sends e-mails. Done as the
-    /// portal cancels, before refunds take the purchases away.
+    /// Records that the cancellation notice of `lecture` is to go to every learner it admitted
+    /// who has an e-mail, when this node sends e-mails: one row, whatever the number of
+    /// learners. The mail sender fans it out in bounded batches
+    /// ([`Gate::judge_cancellation_notices`]); a refund that comes first has its holders
+    /// judged before it ([`Gate::settle_cancellation_notices`]).
     pub(crate) async fn queue_cancellation_notices(
         &self,
-        lecture: &Lecture,
+        lecture: &str,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
         if !self.mail_notices {
             return Ok(());
         }
-        for learner in self.entitled_learners(lecture, now).await? {
-            if learner.email.is_some() {
-                self.store
-                    .queue_mail(
-                        &lecture.id,
-                        &learner.account,
-                        NoticeKind::Cancelled.as_str(),
-                        now,
-                    )
-                    .await?;
+        self.store.queue_cancellation(lecture, now).await?;
+        self.mail_wake.notify_one();
+        Ok(())
+    }
+
+    /// Judges `accounts` for the cancellation notice of `lecture` (as it stood before it was
+    /// cancelled): each one it admits with an e-mail gets one queued, the others a row saying
+    /// they get none, so nobody is judged twice. Returns how many were queued.
+    pub async fn judge_cancellation_notices(
+        &self,
+        lecture: &Lecture,
+        accounts: &[String],
+        now: UnixMillis,
+    ) -> Result<usize, StoreError> {
+        let mut lecture = lecture.clone();
+        lecture.status = LectureStatus::Scheduled;
+        let staff_nicknames = self.staff_nicknames(&lecture).await?;
+        let kind = NoticeKind::Cancelled.as_str();
+        let mut queued = 0;
+        for account in accounts {
+            let learner = self
+                .entitled(account, &lecture, &staff_nicknames, now)
+                .await?;
+            if learner.and_then(|l| l.email).is_some() {
+                if self.store.queue_mail(&lecture.id, account, kind, now).await? {
+                    queued += 1;
+                }
+            } else {
+                self.store.skip_mail(&lecture.id, account, kind, now).await?;
             }
         }
+        Ok(queued)
+    }
+
+    /// Before a change to `purchase` takes places away: when its lecture's cancellation is
+    /// still being fanned out, its holders are judged now, as they stand before the change,
+    /// so the notice reaches whoever the lecture admitted when it was cancelled.
+    pub(crate) async fn settle_cancellation_notices(
+        &self,
+        purchase: &Purchase,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        if !self.store.cancellation_pending(&purchase.lecture).await? {
+            return Ok(());
+        }
+        let Some(lecture) = self.store.lecture(&purchase.lecture).await? else {
+            return Ok(());
+        };
+        let mut accounts = vec![purchase.buyer.clone()];
+        for allocation in self.store.allocations_of(&purchase.id).await? {
+            accounts.push(allocation.individual);
+        }
+        self.judge_cancellation_notices(&lecture, &accounts, now)
+            .await?;
         Ok(())
     }
 }
