@@ -9,7 +9,7 @@
 // media; a media URL without (or past) its signature is refused.
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -89,14 +89,22 @@ const framesDecoded = (page: Page) => camera(page).evaluate((v: HTMLVideoElement
 const shownTexts = (page: Page) => page.locator(".archive-lines li.archive-line .text").allTextContents();
 
 const DAY_MS = 86_400_000;
-/** libfaketime as Debian installs it (`apt-get install faketime`; scripts/test does). */
-const LIBFAKETIME = process.env.LIBFAKETIME ?? "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/** libfaketime as Debian installs it (`apt-get install faketime`; scripts/test does), in the
+ * machine's own library folder, or `LIBFAKETIME`. */
+function libfaketime(): string {
+  const given = process.env.LIBFAKETIME;
+  if (given) return given;
+  const found = readdirSync("/usr/lib")
+    .map((dir) => path.join("/usr/lib", dir, "faketime", "libfaketime.so.1"))
+    .find((lib) => existsSync(lib));
+  if (!found) throw new Error("no libfaketime in /usr/lib/*/faketime: apt-get install faketime, or set LIBFAKETIME");
+  return found;
+}
 
 /** The environment that runs a node `days` ahead of the real time: its wall clock (what decides
  * dates, tokens and URLs) shifted by libfaketime, its monotonic clock (tokio's timers) real. */
 function shiftedBy(days: number): Record<string, string> {
-  if (!existsSync(LIBFAKETIME)) throw new Error(`no libfaketime at ${LIBFAKETIME}: apt-get install faketime`);
-  return { LD_PRELOAD: LIBFAKETIME, FAKETIME: `+${days * 86_400}`, FAKETIME_DONT_FAKE_MONOTONIC: "1" };
+  return { LD_PRELOAD: libfaketime(), FAKETIME: `+${days * 86_400}`, FAKETIME_DONT_FAKE_MONOTONIC: "1" };
 }
 
 /** The one-node case's node, started again on the same records, recordings and store. */
