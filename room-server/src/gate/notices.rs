@@ -178,11 +178,17 @@ impl Gate {
                 .entitled(account, &lecture, &staff_nicknames, now)
                 .await?;
             if learner.and_then(|l| l.email).is_some() {
-                if self.store.queue_mail(&lecture.id, account, kind, now).await? {
+                if self
+                    .store
+                    .queue_mail(&lecture.id, account, kind, now)
+                    .await?
+                {
                     queued += 1;
                 }
             } else {
-                self.store.skip_mail(&lecture.id, account, kind, now).await?;
+                self.store
+                    .skip_mail(&lecture.id, account, kind, now)
+                    .await?;
             }
         }
         Ok(queued)

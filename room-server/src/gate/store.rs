@@ -293,7 +293,11 @@ impl Store {
     /// Up to `limit` people who hold or held a place at `lecture` (buyers of its purchases and
     /// holders of their allocated seats) and were not yet judged for its cancellation notice
     /// (no `cancelled` row of theirs), in account order.
-    pub async fn unjudged_for_cancellation(&self, lecture: &str, limit: u32) -> Result<Vec<String>> {
+    pub async fn unjudged_for_cancellation(
+        &self,
+        lecture: &str,
+        limit: u32,
+    ) -> Result<Vec<String>> {
         sqlx::query(
             "SELECT account FROM ( \
                  SELECT buyer_id AS account FROM purchases WHERE lecture_id = $1 \

@@ -208,7 +208,11 @@ impl Sender {
             .retain(|_, at| now.0.saturating_sub(at.0) < ARCHIVE_NOTICE_WINDOW_MS);
         // A lecture due a notice has its learners looked up again this often, for those who
         // bought it since (the rows already queued stay as they are).
-        let rescan_ms = self.parts.settings.rescan_interval_secs.saturating_mul(1000);
+        let rescan_ms = self
+            .parts
+            .settings
+            .rescan_interval_secs
+            .saturating_mul(1000);
         let due = reminders
             .into_iter()
             .map(|l| (l, NoticeKind::Reminder))
