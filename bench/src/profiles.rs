@@ -97,6 +97,9 @@ pub struct HeavyResult {
     pub deliveries_per_sec: f64,
     /// Of which benchmark chat messages.
     pub chat_deliveries_per_sec: f64,
+    /// Payload bytes (WebSocket message bodies) one learner received per second during the
+    /// load, all kinds: the egress a learner costs, before WebSocket, TCP and TLS headers.
+    pub bytes_per_learner_per_sec: f64,
     /// Chat messages sent, and refused by the server.
     pub chats_sent: u64,
     /// Refused chat messages.
@@ -373,6 +376,7 @@ pub async fn heavy(
     let me = std::process::id();
     let my_cpu = crate::proc::cpu_seconds(me)?;
     let frames_before = Shared::get(&shared.frames);
+    let bytes_before = Shared::get(&shared.bytes);
     let chats_before = Shared::get(&shared.chat_receipts);
     let load = Duration::from_secs(args.duration);
     let started = Instant::now();
@@ -411,6 +415,7 @@ pub async fn heavy(
     }
     let load_secs = started.elapsed().as_secs_f64();
     let frames = Shared::get(&shared.frames) - frames_before;
+    let bytes = Shared::get(&shared.bytes) - bytes_before;
     let chat_frames = Shared::get(&shared.chat_receipts) - chats_before;
     let usage = sampler.finish()?;
     let redis = match (redis_before, &system.redis) {
@@ -510,6 +515,7 @@ pub async fn heavy(
         failed: Shared::get(&shared.failed),
         deliveries_per_sec: frames as f64 / load_secs,
         chat_deliveries_per_sec: chat_frames as f64 / load_secs,
+        bytes_per_learner_per_sec: bytes as f64 / load_secs / n as f64,
         chats_sent: chats,
         chats_refused,
         latency: Percentiles::of(&latency),

@@ -495,6 +495,14 @@ impl Redis {
     }
 }
 
+/// Entries appended in one round trip at most: what queued while the previous round trip was
+/// out goes together (a pipeline of the append script, applied in order by Redis).
+const APPEND_BATCH: usize = 256;
+
+/// Appends the entries `entries` gives, in order, each exactly once: whatever queued while the
+/// previous round trip was out goes in the next one (one pipeline), so a lecture's appends are
+/// not held to one entry per round trip. Each entry carries this node's `source` and a number;
+/// a batch retried after an error Redis partly applied appends only what it lacks.
 async fn submit(
     connections: Source,
     lecture: LectureId,
@@ -513,36 +521,48 @@ async fn submit(
     ];
     let mut number = 0u64;
     let mut conn: Option<Conn> = None;
+    let mut batch: Vec<(Vec<u8>, u64, Instant)> = Vec::with_capacity(APPEND_BATCH);
     loop {
-        let (entry, submitted) = tokio::select! {
+        let first = tokio::select! {
             e = entries.recv() => match e { Some(e) => e, None => return },
             () = stop.cancelled() => return,
         };
-        let bytes = match rmp_serde::to_vec_named(&entry) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                warn!(error = %e, "a room entry failed to encode");
-                pending.fetch_sub(1, Ordering::SeqCst);
-                continue;
-            }
-        };
-        number += 1;
-        let mut backoff = REDIS_BACKOFF;
-        loop {
-            let appended: redis::RedisResult<String> = match &mut conn {
-                Some(conn) => {
-                    script
-                        .key(&keys[0])
-                        .key(&keys[1])
-                        .key(&keys[2])
-                        .key(&keys[3])
-                        .arg(&bytes)
-                        .arg(STREAM_LEN)
-                        .arg(&source)
-                        .arg(number)
-                        .invoke_async(conn)
-                        .await
+        batch.clear();
+        let mut next = Some(first);
+        while let Some((entry, submitted)) = next.take() {
+            match rmp_serde::to_vec_named(&entry) {
+                Ok(bytes) => {
+                    number += 1;
+                    batch.push((bytes, number, submitted));
                 }
+                Err(e) => {
+                    warn!(error = %e, "a room entry failed to encode");
+                    pending.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            if batch.len() < APPEND_BATCH {
+                next = entries.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let mut pipe = redis::pipe();
+        for (bytes, number, _) in &batch {
+            pipe.cmd("EVALSHA")
+                .arg(script.get_hash())
+                .arg(keys.len())
+                .arg(&keys[..])
+                .arg(bytes)
+                .arg(STREAM_LEN)
+                .arg(&source)
+                .arg(*number);
+        }
+        let mut backoff = REDIS_BACKOFF;
+        let mut loaded = false;
+        loop {
+            let appended: redis::RedisResult<()> = match &mut conn {
+                Some(conn) => pipe.query_async(conn).await,
                 None => match connections.commands().await {
                     Ok(c) => {
                         conn = Some(c);
@@ -552,12 +572,25 @@ async fn submit(
                 },
             };
             match appended {
-                Ok(_) => {
-                    pending.fetch_sub(1, Ordering::SeqCst);
-                    append_time.observe(submitted.elapsed().as_secs_f64());
+                Ok(()) => {
+                    pending.fetch_sub(batch.len(), Ordering::SeqCst);
+                    for (_, _, submitted) in &batch {
+                        append_time.observe(submitted.elapsed().as_secs_f64());
+                    }
                     break;
                 }
+                // A Redis that restarted, or a replica that took over, may not know the
+                // script yet: loaded once, then the batch again (numbered: nothing doubles).
+                Err(e) if e.kind() == redis::ErrorKind::NoScriptError && !loaded => {
+                    loaded = true;
+                    if let Some(conn) = &mut conn
+                        && let Err(e) = script.load_async(conn).await
+                    {
+                        warn!(error = %e, "cannot load the append script; retrying");
+                    }
+                }
                 Err(e) => {
+                    loaded = false;
                     warn!(error = %e, "cannot append to the lecture's log; retrying");
                     tokio::select! {
                         () = backoff.wait() => {}
