@@ -340,18 +340,27 @@ pub(crate) async fn delete_link(
 ) -> Result<StatusCode, ApiError> {
     let company = company_for(&gate, &input).await?;
     let store = &gate.store;
+    let now = gate.clock.now();
+    let seats: Vec<_> = store
+        .allocated_to(&input.individual)
+        .await?
+        .into_iter()
+        .filter(|seat| seat.purchase.buyer == company)
+        .collect();
+    // A cancelled lecture's notice still reaches whoever held a seat when it was cancelled.
+    for seat in &seats {
+        gate.settle_cancellation_notices(&seat.purchase, now)
+            .await?;
+    }
     if !store.unlink(&input.individual, &company).await? {
         return Err(ApiError::NotFound(
             "not_linked",
             "they were not linked".into(),
         ));
     }
-    let now = gate.clock.now();
-    for seat in store.allocated_to(&input.individual).await? {
-        if seat.purchase.buyer == company {
-            gate.revoke_if_unentitled(&seat.purchase.lecture, &input.individual, now)
-                .await?;
-        }
+    for seat in seats {
+        gate.revoke_if_unentitled(&seat.purchase.lecture, &input.individual, now)
+            .await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

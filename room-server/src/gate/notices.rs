@@ -217,3 +217,137 @@ impl Gate {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use axum::body::Body;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    const KEY: &str = "notices-test-integration-key-0123456789abcdef";
+
+    /// A gate that sends e-mails (no sender runs: the test does the sender's part), on a
+    /// SQLite file of its own.
+    async fn gate() -> Arc<Gate> {
+        let dir = std::env::temp_dir().join(format!("room-notices-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let key =
+            protocol::ticket::TicketKey::new(b"notices-test-ticket-key-0123456789abcdef".to_vec())
+                .expect("a strong key");
+        let mut config = crate::config::Config::new(key);
+        config.database_url = format!("sqlite://{}/notices.db", dir.display());
+        config.integration_api_key = Some(KEY.into());
+        let mut settings = config.gate_settings();
+        settings.mail_notices = true;
+        Arc::new(
+            Gate::start(settings, Arc::new(SystemClock))
+                .await
+                .expect("the gate starts"),
+        )
+    }
+
+    async fn portal(gate: &Arc<Gate>, method: &str, path: &str, body: serde_json::Value) {
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-api-key", KEY)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("a request");
+        let answer = super::super::router()
+            .with_state(Arc::clone(gate))
+            .oneshot(request)
+            .await
+            .expect("answers");
+        assert!(
+            answer.status().is_success(),
+            "{method} {path}: {}",
+            answer.status()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refund_right_after_a_cancellation_does_not_take_the_notice_away() {
+        let gate = gate().await;
+        let starts = gate.clock.now().plus_ms(7 * 24 * 3_600_000);
+        let lecture = serde_json::json!({"title": "統計入門", "starts_at": starts.0,
+            "ends_at": starts.0 + 5_400_000, "rows": 2, "cols": 2, "staff": []});
+        portal(&gate, "PUT", "/api/v1/integration/lectures/off", lecture).await;
+        for who in ["ken", "aya"] {
+            portal(
+                &gate,
+                "PUT",
+                &format!("/api/v1/integration/accounts/{who}"),
+                serde_json::json!({"kind": "individual"}),
+            )
+            .await;
+            portal(
+                &gate,
+                "PUT",
+                &format!("/api/v1/integration/accounts/{who}/profile"),
+                serde_json::json!({"nickname": who, "email": format!("{who}@example.jp")}),
+            )
+            .await;
+            portal(&gate, "PUT", &format!("/api/v1/integration/purchases/off-{who}"),
+                serde_json::json!({"buyer": who, "lecture": "off", "quantity": 1, "modality": "online",
+                                   "payment_method": "card", "status": "paid"})).await;
+        }
+        portal(
+            &gate,
+            "POST",
+            "/api/v1/integration/lectures/off/cancel",
+            serde_json::json!({"reason": "講師急病のため"}),
+        )
+        .await;
+        let store = &gate.store;
+        // The cancellation is one row: nobody judged yet.
+        assert!(store.cancellation_pending("off").await.expect("reads"));
+        assert_eq!(
+            store
+                .mail_state("off", "ken", "cancelled")
+                .await
+                .expect("reads"),
+            None
+        );
+        // Ken is refunded before the sender came by: he is judged first, as he stood.
+        portal(
+            &gate,
+            "POST",
+            "/api/v1/integration/purchases/off-ken/status",
+            serde_json::json!({"status": "refunded"}),
+        )
+        .await;
+        assert_eq!(
+            store
+                .mail_state("off", "ken", "cancelled")
+                .await
+                .expect("reads"),
+            Some((super::super::store::MailState::Retry, 0))
+        );
+        // The sender's part: Aya is left, judged and queued; then nobody is.
+        let left = store
+            .unjudged_for_cancellation("off", 100)
+            .await
+            .expect("reads");
+        assert_eq!(left, ["aya"]);
+        let record = store
+            .lecture("off")
+            .await
+            .expect("reads")
+            .expect("the lecture");
+        let queued = gate
+            .judge_cancellation_notices(&record, &left, gate.clock.now())
+            .await
+            .expect("judges");
+        assert_eq!(queued, 1);
+        assert!(
+            store
+                .unjudged_for_cancellation("off", 100)
+                .await
+                .expect("reads")
+                .is_empty()
+        );
+    }
+}
