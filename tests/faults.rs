@@ -5,7 +5,7 @@
 
 use e2e as common;
 
-use common::{Learner, RedisServer, learners_on, processes};
+use common::{Learner, RedisServer, learners_on, processes, processes_with};
 use futures_util::future::join_all;
 use protocol::CloseCode;
 use std::time::Duration;
@@ -214,5 +214,92 @@ async fn what_learners_type_through_a_redis_outage_and_resync_arrives_once() {
             learner.closes
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The node's `room_log_appends_waiting`.
+async fn appends_waiting(node: &common::NodeProcess) -> usize {
+    let (_, metrics) = node.get("/metrics").await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("room_log_appends_waiting "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the node exports room_log_appends_waiting")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_redis_stalls_holds_a_bounded_queue_and_loses_no_word() {
+    // At most 300 entries wait for Redis; every line fits the welcome a resync gives.
+    const MAX: usize = 300;
+    let mut redis = RedisServer::start();
+    let dir = scratch_dir("bounded");
+    let nodes = processes_with(
+        &redis,
+        &dir,
+        2,
+        &format!(
+            "[room]\nseat_grace_secs = 60\nchat_burst = 1000000\nhistory_len = 1000\nwelcome_chat_len = 1000\nappends_waiting_max = {MAX}\n[limits]\ncommands_per_sec = 100000\ncommand_burst = 100000\ndrain_window_ms = 300\ndrain_spread_ms = 1000"
+        ),
+    );
+    // The speaker on the first node, a listener on the second.
+    let mut learners = learners_on(&nodes, 2).await;
+    redis.freeze();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !learners[0].saw_degraded {
+        assert!(Instant::now() < deadline, "the node noticed Redis stalled");
+        pump_all(&mut learners, Duration::from_millis(200)).await;
+    }
+    // Running on alone, the node acknowledges what its people say and queues it for Redis. The
+    // speaker talks as a client does (at most 32 lines unacknowledged) until the node stops
+    // taking its lines: MAX entries wait, and the speaker's next 32 lines wait unanswered.
+    let mut said: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the node's queue filled");
+        let speaker = &mut learners[0];
+        while speaker.pending.len() < 32 {
+            let text = format!("stalled {}", said.len());
+            speaker.say(&text).await;
+            said.push(text);
+        }
+        speaker.pump(Duration::from_millis(50)).await;
+        let waiting = appends_waiting(&nodes[0]).await;
+        // One input may make two entries (a disconnect after its presses): a little slack.
+        assert!(waiting <= MAX + 2, "{waiting} entries wait for Redis");
+        assert!(
+            said.len() <= MAX + 100,
+            "the node took {} lines with Redis stalled",
+            said.len()
+        );
+        if waiting >= MAX && learners[0].pending.len() == 32 {
+            break;
+        }
+    }
+    redis.thaw();
+    // The queue drains, the node returns to the shared room, and both learners have every
+    // line exactly once, the speaker's 32 waiting lines too.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        pump_all(&mut learners, Duration::from_millis(300)).await;
+        let done = learners.iter().all(|l| {
+            let mut heard = std::collections::HashMap::<&str, usize>::new();
+            for (_, text) in &l.heard {
+                *heard.entry(text.as_str()).or_default() += 1;
+            }
+            l.pending.is_empty() && said.iter().all(|t| heard.get(t.as_str()) == Some(&1))
+        });
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "every line reached everyone once: pending {:?}, heard {} and {} of {}",
+            learners.iter().map(|l| l.pending.len()).collect::<Vec<_>>(),
+            learners[0].heard.len(),
+            learners[1].heard.len(),
+            said.len()
+        );
+    }
+    assert_eq!(appends_waiting(&nodes[0]).await, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

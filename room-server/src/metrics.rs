@@ -83,6 +83,8 @@ pub struct Metrics {
     pub outbound_queue_wait: Histogram,
     /// Seconds from a room submitting an entry to its log to the append being confirmed.
     pub log_append: Histogram,
+    /// Entries rooms handed to Redis and Redis has not yet appended (all rooms).
+    pub log_appends_waiting: Gauge,
     /// Seconds of a heartbeat's round trip to Redis (answered ones only).
     pub redis_round_trip: Histogram,
     /// Seconds from a room socket's upgrade to its welcome being queued.
@@ -160,6 +162,7 @@ impl Default for Metrics {
             check_probes_refused_total: Counter::default(),
             outbound_queue_wait: histogram(QUEUE_WAIT_BUCKETS),
             log_append: histogram(LOG_APPEND_BUCKETS),
+            log_appends_waiting: Gauge::default(),
             redis_round_trip: histogram(REDIS_ROUND_TRIP_BUCKETS),
             join: histogram(JOIN_BUCKETS),
             snapshots_written_total: Counter::default(),
@@ -323,6 +326,11 @@ impl Metrics {
             Unit::Seconds,
             self.log_append.clone(),
         );
+        r.register(
+            "room_log_appends_waiting",
+            "Entries rooms handed to Redis that Redis has not yet appended; a room takes no more commands from its people while 10,000 of its own wait",
+            self.log_appends_waiting.clone(),
+        );
         r.register_with_unit(
             "room_redis_round_trip",
             "Round trip of a heartbeat to Redis",
@@ -472,6 +480,7 @@ mod tests {
             "room_check_probes_active",
             "room_check_probes_refused_total",
             "room_log_append_seconds_count",
+            "room_log_appends_waiting",
             "room_redis_round_trip_seconds_count",
             "room_join_seconds_count",
             "media_publishers",

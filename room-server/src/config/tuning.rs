@@ -32,6 +32,9 @@ pub struct RoomTuning {
     pub snapshot_every_entries: u64,
     /// …or this many seconds, whichever comes first (if anything happened meanwhile).
     pub snapshot_every_secs: u64,
+    /// With Redis: a room takes no more commands from its people while this many of its
+    /// entries wait to be appended (Redis slow or away); they wait in the sockets meanwhile.
+    pub appends_waiting_max: usize,
 }
 
 impl Default for RoomTuning {
@@ -50,6 +53,7 @@ impl Default for RoomTuning {
             chat_burst: s.chat_burst,
             snapshot_every_entries: 10_000,
             snapshot_every_secs: 60,
+            appends_waiting_max: 10_000,
         }
     }
 }
@@ -89,6 +93,9 @@ impl RoomTuning {
         }
         if !(100..=1_000_000).contains(&self.snapshot_every_entries) {
             return bad("snapshot_every_entries must be 100 to 1000000");
+        }
+        if !(1..=1_000_000).contains(&self.appends_waiting_max) {
+            return bad("appends_waiting_max must be 1 to 1000000");
         }
         if !(1..=3600).contains(&self.snapshot_every_secs) {
             return bad("snapshot_every_secs must be 1 to 3600");

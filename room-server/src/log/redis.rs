@@ -293,6 +293,45 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// may take before the connection counts as broken).
 const READ_BLOCK: Duration = Duration::from_secs(2);
 
+/// Entries a lecture's room handed its submitter and Redis has not yet appended: the room's
+/// own count (bounded by `[room] appends_waiting_max`) and the node's gauge of every room's
+/// (`room_log_appends_waiting`).
+#[derive(Clone, Debug)]
+pub(crate) struct Waiting {
+    room: Arc<AtomicUsize>,
+    node: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Waiting {
+    /// A room's count, adding to the node's `gauge`.
+    pub(crate) fn new(gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        Self {
+            room: Arc::new(AtomicUsize::new(0)),
+            node: gauge,
+        }
+    }
+
+    /// One more entry handed to the submitter.
+    pub(crate) fn add(&self) {
+        self.room.fetch_add(1, Ordering::SeqCst);
+        self.node.inc();
+    }
+
+    /// `n` entries appended (or dropped).
+    fn done(&self, n: usize) {
+        self.room.fetch_sub(n, Ordering::SeqCst);
+        self.node.dec_by(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// The room's entries waiting.
+    pub(crate) fn count(&self) -> usize {
+        self.room.load(Ordering::SeqCst)
+    }
+}
+
+/// Entries a lecture's reader hands its room ahead of what the room applied, at most.
+pub(crate) const READ_AHEAD: usize = 4096;
+
 /// A node's connection to Redis (cheap to clone).
 #[derive(Clone)]
 pub(crate) struct Redis(Arc<Connections>);
@@ -475,9 +514,9 @@ impl Redis {
         &self,
         lecture: &LectureId,
         source: String,
-        out: mpsc::UnboundedSender<LogItem>,
+        out: mpsc::Sender<LogItem>,
         stop: CancellationToken,
-        pending: Arc<AtomicUsize>,
+        pending: Waiting,
         append_time: Histogram,
     ) -> mpsc::UnboundedSender<(RoomEntry, Instant)> {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -509,7 +548,7 @@ async fn submit(
     source: String,
     mut entries: mpsc::UnboundedReceiver<(RoomEntry, Instant)>,
     stop: CancellationToken,
-    pending: Arc<AtomicUsize>,
+    pending: Waiting,
     append_time: Histogram,
 ) {
     let script = redis::Script::new(APPEND);
@@ -537,7 +576,7 @@ async fn submit(
                 }
                 Err(e) => {
                     warn!(error = %e, "a room entry failed to encode");
-                    pending.fetch_sub(1, Ordering::SeqCst);
+                    pending.done(1);
                 }
             }
             if batch.len() < APPEND_BATCH {
@@ -573,7 +612,7 @@ async fn submit(
             };
             match appended {
                 Ok(()) => {
-                    pending.fetch_sub(batch.len(), Ordering::SeqCst);
+                    pending.done(batch.len());
                     for (_, _, submitted) in &batch {
                         append_time.observe(submitted.elapsed().as_secs_f64());
                     }
@@ -639,7 +678,7 @@ async fn load_snapshot(
 async fn read(
     client: Source,
     lecture: LectureId,
-    out: mpsc::UnboundedSender<LogItem>,
+    out: mpsc::Sender<LogItem>,
     stop: CancellationToken,
 ) {
     let key = log_key(&lecture);
@@ -675,7 +714,7 @@ async fn read(
                 Ok(Some((pos, bytes))) if pos.n + 1 >= expected => {
                     last_id.clone_from(&pos.id);
                     expected = pos.n + 1;
-                    if out.send(LogItem::Snapshot { pos, bytes }).is_err() {
+                    if out.send(LogItem::Snapshot { pos, bytes }).await.is_err() {
                         return;
                     }
                 }
@@ -744,7 +783,7 @@ async fn read(
                                 n,
                                 id: item.id.clone(),
                             };
-                            if out.send(LogItem::Entry(entry, pos)).is_err() {
+                            if out.send(LogItem::Entry(entry, pos)).await.is_err() {
                                 return;
                             }
                         }

@@ -396,18 +396,21 @@ async fn open_room(
                     }
                 }
             };
-            let (out, entries) = mpsc::unbounded_channel();
+            // The reader waits for the room rather than reading far ahead of it: what the room
+            // has not taken yet stays in Redis.
+            let (out, entries) = mpsc::channel(crate::log::redis::READ_AHEAD);
             let stop = CancellationToken::new();
             // This room's entries are numbered under a source no other room on any node uses.
             let source = format!("{}:{generation}", parts.cluster.node_number);
-            let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let pending =
+                crate::log::redis::Waiting::new(parts.metrics.log_appends_waiting.clone());
             let append_time = parts.metrics.log_append.clone();
             let submit = redis.open_log(
                 &spec.id,
                 source,
                 out,
                 stop.clone(),
-                Arc::clone(&pending),
+                pending.clone(),
                 append_time,
             );
             (
@@ -415,6 +418,7 @@ async fn open_room(
                 Log::Redis {
                     submit,
                     pending,
+                    waiting_max: parts.room.appends_waiting_max,
                     entries,
                     stop,
                     snapshots: snapshot::Snapshots::new(

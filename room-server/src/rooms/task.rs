@@ -6,7 +6,7 @@ use super::snapshot::{Snapshot, Snapshots};
 use crate::archive::timeline::{Feed, Seen};
 use crate::conn::outbox::{Frames, Full, Outbox, QueueTime, encode};
 use crate::gate::store::AttendanceChange;
-use crate::log::redis::{LogItem, LogPos};
+use crate::log::redis::{LogItem, LogPos, Waiting};
 use crate::log::{LocalLog, RoomEntry, Sequenced};
 use crate::media::{LectureMedia, MediaSource};
 use crate::metrics::Metrics;
@@ -95,9 +95,12 @@ pub(crate) enum Log {
         /// Entries with the moment they were submitted (for the append's latency).
         submit: mpsc::UnboundedSender<(RoomEntry, Instant)>,
         /// Entries handed to the submitter and not yet in Redis.
-        pending: Arc<std::sync::atomic::AtomicUsize>,
+        pending: Waiting,
+        /// While this many wait, the room takes no more inputs from its sessions: what its
+        /// people send waits in its inbox and their sockets instead of in memory without end.
+        waiting_max: usize,
         /// What the reader reads: the snapshot to start from, then entries.
-        entries: mpsc::UnboundedReceiver<LogItem>,
+        entries: mpsc::Receiver<LogItem>,
         /// Stops this node's reader and submitter of the lecture's log.
         stop: CancellationToken,
         /// When this node writes the room's snapshots.
@@ -112,7 +115,7 @@ impl Log {
             Log::Redis {
                 submit, pending, ..
             } => {
-                pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                pending.add();
                 // The submitter lives as long as the room; it ends only with it.
                 let _ = submit.send((entry, Instant::now()));
             }
@@ -161,7 +164,20 @@ impl Log {
     fn settled(&self) -> bool {
         match self {
             Log::Local(_) => true,
-            Log::Redis { pending, .. } => pending.load(std::sync::atomic::Ordering::SeqCst) == 0,
+            Log::Redis { pending, .. } => pending.count() == 0,
+        }
+    }
+
+    /// Whether the room may take another input from its sessions: not while `waiting_max`
+    /// entries wait to be appended.
+    fn has_room(&self) -> bool {
+        match self {
+            Log::Local(_) => true,
+            Log::Redis {
+                pending,
+                waiting_max,
+                ..
+            } => pending.count() < *waiting_max,
         }
     }
 }
@@ -481,7 +497,7 @@ pub(crate) async fn run(
             (a, b) => a.or(b),
         };
         tokio::select! {
-            input = inbox.recv() => {
+            input = inbox.recv(), if log.has_room() => {
                 let Some(input) = input else { break };
                 let RoomInput { entry, joining } = input;
                 match entry {
