@@ -1,7 +1,8 @@
 //! Learners' e-mails from the `room-server` binary, received by a real SMTP server (aiosmtpd):
 //! the reminder before a lecture reaches exactly the learners it admits, once each, even from
-//! two nodes sharing PostgreSQL; an SMTP outage is waited out; a cancellation and a ready
-//! archive are announced.
+//! two nodes sharing PostgreSQL; an SMTP outage is waited out; a late buyer is reminded too;
+//! a cancellation and a ready archive are announced; a cancellation of thousands answers at
+//! once and reaches each learner once.
 
 use e2e as common;
 
@@ -21,7 +22,7 @@ const MY_PAGE: &str = "https://lectures.example.jp/lectures";
 const ARRIVES: Duration = Duration::from_secs(20);
 
 /// A node's config in `dir`: the integration API, and `[mail]` through the SMTP server on
-/// `smtp_port`, polling every second, retrying within two, each SMTP step bounded by
+/// `smtp_port`, polling every second, looking for late buyers every two, retrying within two, each SMTP step bounded by
 /// `timeout_secs`. Its path.
 fn config(dir: &std::path::Path, smtp_port: u16, timeout_secs: u64) -> String {
     let path = dir.join("room.toml");
@@ -37,6 +38,7 @@ fn config(dir: &std::path::Path, smtp_port: u16, timeout_secs: u64) -> String {
              from = \"講座事務局 <lectures@example.jp>\"\n\
              base_url = \"https://lectures.example.jp/\"\n\
              poll_interval_secs = 1\n\
+             rescan_interval_secs = 2\n\
              retry_first_secs = 1\n\
              retry_most_secs = 2\n\
              timeout_secs = {timeout_secs}\n",
@@ -505,6 +507,23 @@ async fn one_node_on_sqlite_waits_out_an_smtp_outage_and_delivers_once() {
     );
     assert_eq!(counter(&node, "room_mail_sent").await, 2);
     assert_eq!(counter(&node, "room_mail_failed").await, 0);
+
+    // A learner who buys after the reminders went out gets theirs when the lecture's learners
+    // are looked up again (every two seconds here), once.
+    portal
+        .person("late", "individual", Some("late@example.jp"))
+        .await;
+    portal
+        .purchase("soon-late", "late", "soon", "card", "paid")
+        .await;
+    let got = smtp
+        .wait_for(ARRIVES, "the late buyer's reminder", |m| {
+            to(m, "late").len() == 1
+        })
+        .await;
+    assert_reminder(&to(&got, "late")[0], "soon", starts_at);
+    rounds_pass(&[&node], 3).await;
+    assert_eq!(smtp.received().len(), 3, "{:#?}", smtp.received());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -578,5 +597,146 @@ async fn a_node_that_dies_while_sending_leaves_its_claim_to_another_after_the_le
             ("ken".into(), "reminder".into(), "sent".into(), 2),
         ]
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `n` learners of `lecture`, written straight into the node's records (the portal's API would
+/// take a call each): `learner-0000`… with a paid purchase and an e-mail, except every 100th,
+/// who has none, and as many again with a refunded purchase. The paid ones with an e-mail.
+async fn seed_learners(db: &str, lecture: &str, n: usize) -> Vec<String> {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(db)
+        .await
+        .expect("the database answers");
+    let at = i64::try_from(now().0).expect("fits");
+    let mut admitted = Vec::new();
+    let mut tx = conn.begin().await.expect("a transaction");
+    for i in 0..2 * n {
+        let (account, paid) = if i < n {
+            (format!("learner-{i:04}"), true)
+        } else {
+            (format!("refunded-{i:04}"), false)
+        };
+        let email = (i % 100 != 99).then(|| format!("{account}@example.jp"));
+        sqlx::query("INSERT INTO accounts (id, kind, email, name, updated_at) VALUES ($1, 'individual', NULL, NULL, $2)")
+            .bind(&account)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .expect("an account");
+        sqlx::query("INSERT INTO profiles (account_id, nickname, email, updated_at) VALUES ($1, $1, $2, $3)")
+            .bind(&account)
+            .bind(email.clone())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .expect("a profile");
+        sqlx::query(
+            "INSERT INTO purchases (id, buyer_id, lecture_id, quantity, modality, payment_method, status, updated_at) \
+             VALUES ($1, $2, $3, 1, 'online', 'card', $4, $5)",
+        )
+        .bind(format!("{lecture}-{account}"))
+        .bind(&account)
+        .bind(lecture)
+        .bind(if paid { "paid" } else { "refunded" })
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .expect("a purchase");
+        if paid && email.is_some() {
+            admitted.push(account);
+        }
+    }
+    tx.commit().await.expect("commits");
+    admitted
+}
+
+/// How many learners have a cancellation notice of `lecture` queued, sent or judged (the
+/// lecture's own row aside).
+async fn cancellation_rows(db: &str, lecture: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(db)
+        .await
+        .expect("the database answers");
+    sqlx::query("SELECT COUNT(*) AS n FROM mail_claims WHERE lecture_id = $1 AND kind = 'cancelled' AND account_id <> ''")
+        .bind(lecture)
+        .fetch_one(&mut conn)
+        .await
+        .expect("counts")
+        .get("n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_lecture_of_thousands_answers_at_once_and_each_learner_gets_one_notice() {
+    const LEARNERS: usize = 2_000;
+    let smtp = SmtpServer::start();
+    let dir = folder("thousands");
+    let config = config(&dir, smtp.port, 5);
+    let db = format!("sqlite://{}/mail.db", dir.display());
+    let node = NodeProcess::start(&["--config", &config, "--database-url", &db]);
+    let portal = Portal(node.addr);
+    portal.lecture("big", now().plus_ms(7 * DAY), None).await;
+    let admitted = seed_learners(&db, "big", LEARNERS).await;
+    assert_eq!(admitted.len(), LEARNERS - LEARNERS / 100);
+
+    // The cancellation answers having recorded it, not having queued a notice per learner:
+    // the learners are judged afterwards, a bounded batch at a time.
+    let asked = std::time::Instant::now();
+    portal
+        .call(
+            "POST",
+            "/api/v1/integration/lectures/big/cancel",
+            json!({"reason": "気象警報のため"}),
+        )
+        .await;
+    let answered = asked.elapsed();
+    let judged = cancellation_rows(&db, "big").await;
+    assert!(
+        judged < i64::try_from(admitted.len()).expect("fits"),
+        "{judged} notices queued by the time the cancellation answered (of {})",
+        admitted.len()
+    );
+
+    // Every learner is judged once, in the background (bounded wait)…
+    let all = i64::try_from(2 * LEARNERS).expect("fits");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    while cancellation_rows(&db, "big").await < all {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {all} learners judged within 180 s",
+            cancellation_rows(&db, "big").await
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // …and every admitted learner with an e-mail gets exactly one notice; nobody else any.
+    let want: Vec<String> = admitted.iter().map(|a| format!("{a}@example.jp")).collect();
+    while smtp.received().len() < want.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {} notices within 180 s",
+            smtp.received().len(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Two more rounds: whatever else the sender was going to send, it has.
+    rounds_pass(&[&node], 2).await;
+    let got = smtp.received();
+    let mut to_whom: Vec<String> = got
+        .iter()
+        .inspect(|m| assert!(m.subject.contains("Cancelled"), "{m:?}"))
+        .flat_map(|m| m.to.clone())
+        .collect();
+    to_whom.sort();
+    assert_eq!(to_whom.len(), want.len(), "one notice each, nobody else");
+    assert!(to_whom == want, "the admitted learners, once each");
+    assert_eq!(cancellation_rows(&db, "big").await, all);
+    // Figures for the record (no threshold: the assertions above decide).
+    eprintln!(
+        "cancelling a lecture of {LEARNERS}: answered in {answered:?}, {} notices delivered {:?} after the call",
+        want.len(),
+        asked.elapsed()
+    );
+    assert_eq!(counter(&node, "room_mail_sent").await, want.len() as u64);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,19 +1,22 @@
 // The archive room end to end, in real Chromium against the real room-server: an instructor
 // broadcasts a camera and shares the screen, learners chat, react and are called on, the
-// lecture ends and the node makes its archive. Once the portal's date has come, a learner
-// watches it: the video plays, the chat appears as the playhead passes each line, a seek shows
-// the chat up to that point, the reaction timeline jumps the player. A learner without the
-// right gets the refusal, never the media; a media URL without (or past) its signature is
-// refused.
+// lecture ends and the node makes its archive. The archive's date is days ahead: the learner
+// sees it being prepared; then the node's clock is shifted past the date (the node restarted
+// under Debian's libfaketime, the browser's clock left alone) and the learner watches it: the
+// video plays, the chat appears as the playhead passes each line, a seek shows the chat up to
+// that point, the reaction timeline jumps the player. Shifted past the archive's end date, it
+// is expired and its media refused. A learner without the right gets the refusal, never the
+// media; a media URL without (or past) its signature is refused.
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { t } from "../src/i18n";
+import type { Manifest } from "../src/archive";
+import { formatDateTime, t } from "../src/i18n";
 import { axeViolations } from "./axe";
 import {
   type Server,
@@ -85,11 +88,36 @@ const framesDecoded = (page: Page) => camera(page).evaluate((v: HTMLVideoElement
 /** Archive time of the camera's playhead (its file may start after the archive's 0). */
 const shownTexts = (page: Page) => page.locator(".archive-lines li.archive-line .text").allTextContents();
 
+const DAY_MS = 86_400_000;
+/** libfaketime as Debian installs it (`apt-get install faketime`; scripts/test does), in the
+ * machine's own library folder, or `LIBFAKETIME`. */
+function libfaketime(): string {
+  const given = process.env.LIBFAKETIME;
+  if (given) return given;
+  const found = readdirSync("/usr/lib")
+    .map((dir) => path.join("/usr/lib", dir, "faketime", "libfaketime.so.1"))
+    .find((lib) => existsSync(lib));
+  if (!found) throw new Error("no libfaketime in /usr/lib/*/faketime: apt-get install faketime, or set LIBFAKETIME");
+  return found;
+}
+
+/** The environment that runs a node `days` ahead of the real time: its wall clock (what decides
+ * dates, tokens and URLs) shifted by libfaketime, its monotonic clock (tokio's timers) real. */
+function shiftedBy(days: number): Record<string, string> {
+  return { LD_PRELOAD: libfaketime(), FAKETIME: `+${days * 86_400}`, FAKETIME_DONT_FAKE_MONOTONIC: "1" };
+}
+
+/** The one-node case's node, started again on the same records, recordings and store. */
+let oneNode: Parameters<typeof startServer>[0];
+
 beforeAll(async () => {
   work = mkdtempSync(path.join(tmpdir(), "archive-room-"));
-  server = await startServer({
+  oneNode = {
+    databaseUrl: `sqlite://${path.join(work, "one-node.db")}`,
+    apiKey: "archive-room-e2e-one-node-integration-key-0123",
     config: `[media]\nrecording_dir = ${JSON.stringify(path.join(work, "recordings"))}\n\n[archive]\nmedia_url_ttl_secs = 10\n`,
-  });
+  };
+  server = await startServer(oneNode);
   browser = await launchChromium();
 });
 
@@ -108,8 +136,15 @@ afterAll(async () => {
 });
 
 /** Runs lecture `id` on `on` (the node the instructor publishes on, which records): a
- * camera and a shared screen, learners who chat, react and are called on; then ends it. */
-async function liveLecture(on: Server, id: string): Promise<void> {
+ * camera and a shared screen, learners who chat, react and are called on; then ends it. The
+ * portal dates its archive as a real one: watchable from two days ahead, for a week. Returns
+ * the archive's `available_at` and `expires_at`. */
+async function liveLecture(
+  on: Server,
+  id: string,
+  /** Another node of the same deployment, where Hanako follows the lecture with a portal token. */
+  elsewhere?: { node: Server; token: (user: string) => string },
+): Promise<{ availableAt: number; expiresAt: number }> {
   await portalLecture(on, id, {
     title: "アーカイブの講座 / An archived lecture",
     startsInMin: 10,
@@ -117,6 +152,9 @@ async function liveLecture(on: Server, id: string): Promise<void> {
     cols: 4,
     buyers: ["demo-taro", "demo-hanako"],
   });
+  const availableAt = Date.now() + 2 * DAY_MS;
+  const expiresAt = availableAt + 7 * DAY_MS;
+  await integration(on, "PUT", `/api/v1/integration/lectures/${id}/archive`, { available_at: availableAt, expires_at: expiresAt });
   // Jiro's konbini payment has not arrived.
   await integration(on, "PUT", `/api/v1/integration/purchases/${id}-jiro`, {
     buyer: "demo-jiro",
@@ -134,8 +172,13 @@ async function liveLecture(on: Server, id: string): Promise<void> {
   const taro = await open(on);
   await signIn(taro, "demo-taro");
   await enterFromMyPage(taro, id);
-  const hanako = await open(on);
-  await signIn(hanako, "demo-hanako");
+  const hanako = await open(elsewhere?.node ?? on);
+  if (elsewhere) {
+    await hanako.evaluate((token) => localStorage.setItem("lecture.token", token), elsewhere.token("demo-hanako"));
+    await hanako.goto(`${elsewhere.node.url}/lectures`);
+  } else {
+    await signIn(hanako, "demo-hanako");
+  }
   await enterFromMyPage(hanako, id);
 
   await teacher.getByRole("button", { name: t("console_start") }).click();
@@ -162,11 +205,15 @@ async function liveLecture(on: Server, id: string): Promise<void> {
   await teacher.waitForTimeout(1000);
   await teacher.getByRole("button", { name: t("console_end") }).click();
   for (const page of [teacher, taro, hanako]) await page.context().close();
+  return { availableAt, expiresAt };
 }
 
 /** A learner watches archive `id` on `page` (on its archive page, paused at the start): the
  * video plays, the chat follows the playhead, seeking and the reaction timeline move it. */
-async function watch(taro: Page, shot: string): Promise<void> {
+async function watch(taro: Page, shot: string, manifest: Manifest): Promise<void> {
+  // The screen share was recorded, as a session of its own on the archive's timeline.
+  const screen = manifest.tracks.find((track) => track.kind === "screen");
+  expect(screen, "a screen-share track in the manifest").toBeDefined();
   await camera(taro).waitFor();
   await taro.waitForFunction(() => (document.querySelector("video.archive-camera") as HTMLVideoElement | null)?.readyState! >= 1);
   // Paused at the start: none of the lines said after the start is shown yet.
@@ -189,12 +236,14 @@ async function watch(taro: Page, shot: string): Promise<void> {
   // The call is in place before the answer, marked as one.
   await taro.locator(".archive-lines li.archive-call").filter({ hasText: "たろう" }).waitFor();
   await answer.locator(".badge").filter({ hasText: t("archive_call_answer") }).waitFor();
-  // The screen share was on: shown large, the camera small.
+  await taro.getByRole("button", { name: t("archive_pause") }).click();
+  // Where the screen share was on, it is shown large, the camera small.
+  const inScreen = Math.round((screen!.start_ms + screen!.duration_ms / 2) / 1000) * 1000;
+  await taro.locator(".archive-seek input").fill(String(inScreen));
   await taro.locator(".archive-videos.with-screen video.archive-screen").waitFor();
   await taro.screenshot({ path: artifactPath(shot), fullPage: true });
 
   // Seeking: to the end, every line; back to the start, none said after it.
-  await taro.getByRole("button", { name: t("archive_pause") }).click();
   const duration = Number(await taro.locator(".archive-seek input").getAttribute("max"));
   await taro.locator(".archive-seek input").fill(String(duration));
   await expect.poll(() => shownTexts(taro)).toEqual(["始まりました", "スライドが見えます", "はい、答えます", "最後の一言"]);
@@ -221,28 +270,38 @@ async function watch(taro: Page, shot: string): Promise<void> {
 }
 
 describe("the archive room", () => {
-  it("replays the lecture with its chat, calls and reactions in step, to the entitled only", async () => {
-    await liveLecture(server, "arch");
+  it("replays the lecture, once the clock passes its date, with its chat, calls and reactions in step, to the entitled only", async () => {
+    const { availableAt, expiresAt } = await liveLecture(server, "arch");
 
     // --- The archive is made; the instructor sees it ready, the learner not yet ----------------
     await expect
       .poll(async () => (await archiveAs(server, "demo-instructor", "arch")).body.state, { timeout: 60_000, interval: 500 })
       .toBe("ready");
     const before = await archiveAs(server, "demo-taro", "arch");
-    expect(before.body.state).toBe("preparing");
+    expect([before.status, before.body.state, before.body.available_at, before.body.media]).toEqual([200, "preparing", availableAt, undefined]);
     const taro = await open(server);
     await signIn(taro, "demo-taro");
-    await taro.locator('li[data-lecture="arch"] [data-archive-state="preparing"]').waitFor();
-    // The portal publishes it: its date comes now.
-    await integration(server, "PUT", "/api/v1/integration/lectures/arch/archive", { available_at: Date.now() - 1000 });
+    const preparing = taro.locator('li[data-lecture="arch"] [data-archive-state="preparing"]');
+    await preparing.waitFor();
+    expect(await preparing.textContent()).toBe(t("archive_preparing_from", { date: formatDateTime(availableAt) }));
+    expect(await taro.locator('li[data-lecture="arch"]').getByRole("link", { name: t("archive_open") }).count()).toBe(0);
 
-    // --- The learner watches it from My page -------------------------------------------------
-    await taro.goto(`${server.url}/lectures`);
+    // --- Three days later (the node's clock shifted past the date), the learner watches it ----
+    await server.stop();
+    server = await startServer({ ...oneNode, env: shiftedBy(3) });
+    await taro.goto(`${server.url}/sign-in`);
+    await signIn(taro, "demo-taro");
     await taro.locator('li[data-lecture="arch"]').getByRole("link", { name: t("archive_open") }).click();
     await taro.waitForURL(/\/archive\/arch$/);
-    await watch(taro, "20-archive-room.png");
+    await watch(taro, "20-archive-room.png", (await archiveAs(server, "demo-taro", "arch")).body.manifest as Manifest);
     // Keyboard and screen reader: axe finds nothing serious.
     expect(await axeViolations(taro)).toEqual([]);
+
+    // The portal can still move the date: later than the node's now, it is being prepared again.
+    await integration(server, "PUT", "/api/v1/integration/lectures/arch/archive", { available_at: Date.now() + 5 * DAY_MS });
+    expect((await archiveAs(server, "demo-taro", "arch")).body.state).toBe("preparing");
+    await integration(server, "PUT", "/api/v1/integration/lectures/arch/archive", { available_at: availableAt });
+    expect((await archiveAs(server, "demo-taro", "arch")).body.state).toBe("ready");
 
     // The demo's own archived lecture plays with its chat too (./scripts/run-demo).
     await taro.goto(`${server.url}/archive/demo-archive`);
@@ -262,6 +321,7 @@ describe("the archive room", () => {
     expect(refused.body.media).toBeUndefined();
 
     const ready = await archiveAs(server, "demo-taro", "arch");
+    expect(ready.body.state).toBe("ready");
     const url = (ready.body.media as Record<string, string>)["camera.webm"]!;
     const unsigned = await fetch(`${server.url}${url.split("?")[0]}`);
     expect(unsigned.status).toBe(403);
@@ -278,30 +338,62 @@ describe("the archive room", () => {
       .toBe(403);
     const late = (await (await fetch(`${server.url}${url}`)).json()) as { error: string };
     expect(late.error).toBe("media_url_expired");
-    expect(pageErrors).toEqual([]);
-  });
 
-  it("on S3-compatible storage, the node that did not record serves the archive", async () => {
+    // --- Past the archive's end date (the clock shifted ten days), it is over ------------------
+    const mediaPath = url.split("?")[0]!;
+    await server.stop();
+    server = await startServer({ ...oneNode, env: shiftedBy(10) });
+    expect(Date.now() + 10 * DAY_MS).toBeGreaterThan(expiresAt);
+    const over = await archiveAs(server, "demo-taro", "arch");
+    expect([over.status, over.body.state, over.body.media]).toEqual([200, "expired", undefined]);
+    await taro.goto(`${server.url}/sign-in`);
+    await signIn(taro, "demo-taro");
+    const expired = taro.locator('li[data-lecture="arch"] [data-archive-state="expired"]');
+    await expired.waitFor();
+    expect(await expired.textContent()).toBe(t("archive_expired_note"));
+    expect(await taro.locator('li[data-lecture="arch"]').getByRole("link", { name: t("archive_open") }).count()).toBe(0);
+    await taro.goto(`${server.url}/archive/arch`);
+    await taro.locator('[data-archive-state="expired"]').waitFor();
+    expect(await taro.locator("video").count()).toBe(0);
+    // The media is refused, whoever signs for it: the old URL, and one without a signature.
+    for (const asked of [url, mediaPath]) expect((await fetch(`${server.url}${asked}`)).status).toBe(403);
+    expect(pageErrors).toEqual([]);
+  }, 420_000);
+
+  it("on S3-compatible storage with two nodes sharing Redis, the node that did not record serves the archive", async () => {
     const moto = await startMoto();
+    const redis = await startRedis(work);
     const s3 = `[archive]\nstore = "s3"\nendpoint = "http://127.0.0.1:${moto.port}"\nbucket = "archives"\nregion = "us-east-1"\naccess_key_id = "test"\nsecret_access_key = "test"\nallow_http = true\n`;
     const db = `sqlite://${path.join(work, "shared.db")}`;
     const apiKey = "archive-room-e2e-integration-key-0123456789";
+    const shared = `ticket_secret = "${TICKET_SECRET}"\nredis_url = "redis://127.0.0.1:${redis.port}/0"\n`;
     // The origin: demo people, the instructor's broadcast, the recording.
     const origin = await startServer({
       databaseUrl: db,
       apiKey,
-      config: `ticket_secret = "${TICKET_SECRET}"\n\n[media]\nrecording_dir = ${JSON.stringify(path.join(work, "recordings-a"))}\n\n${s3}`,
+      config: `${shared}\n[media]\nrecording_dir = ${JSON.stringify(path.join(work, "recordings-a"))}\n\n${s3}`,
+    }).catch((e) => {
+      redis.stop();
+      moto.stop();
+      throw e;
     });
-    // Another node on the same records and bucket, which records nothing: learners come to it
-    // with the portal's identity tokens.
+    // Another node of the same deployment (the records, Redis and the bucket), which records
+    // nothing: learners come to it with the portal's identity tokens.
     const other = await startServer({
       demo: false,
       databaseUrl: db,
       apiKey,
-      config: `ticket_secret = "${TICKET_SECRET}"\n\n[identity]\nalgorithm = "HS256"\nsecret = "${PORTAL_SECRET}"\nissuer = "https://portal.example.jp"\naudience = "lecture-room"\n\n${s3}`,
+      config: `${shared}\n[identity]\nalgorithm = "HS256"\nsecret = "${PORTAL_SECRET}"\nissuer = "https://portal.example.jp"\naudience = "lecture-room"\n\n${s3}`,
+    }).catch(async (e) => {
+      await origin.stop();
+      redis.stop();
+      moto.stop();
+      throw e;
     });
     try {
-      await liveLecture(origin, "s3arch");
+      // The lecture is held over both nodes: Hanako follows it on the other one, and what she
+      // says and presses reaches the origin's timeline through Redis.
+      await liveLecture(origin, "s3arch", { node: other, token: portalToken });
       const instructor = portalToken("demo-instructor");
       await expect
         .poll(async () => (await archiveWith(other, instructor, "s3arch")).body.state, { timeout: 60_000, interval: 500 })
@@ -318,7 +410,7 @@ describe("the archive room", () => {
       await taro.goto(`${other.url}/sign-in`);
       await taro.evaluate((token) => localStorage.setItem("lecture.token", token), portalToken("demo-taro"));
       await taro.goto(`${other.url}/archive/s3arch`);
-      await watch(taro, "21-archive-room-s3-other-node.png");
+      await watch(taro, "21-archive-room-s3-other-node.png", (await archiveWith(other, portalToken("demo-taro"), "s3arch")).body.manifest as Manifest);
       // The refused get the refusal there too.
       const jiro = await archiveWith(other, portalToken("demo-jiro"), "s3arch");
       expect([jiro.status, jiro.body.error]).toEqual([403, "payment_pending"]);
@@ -326,9 +418,10 @@ describe("the archive room", () => {
     } finally {
       await other.stop();
       await origin.stop();
+      redis.stop();
       moto.stop();
     }
-  });
+  }, 360_000);
 });
 
 const TICKET_SECRET = "archive-room-e2e-shared-ticket-secret-0123456789";
@@ -347,14 +440,48 @@ async function archiveWith(on: Server, token: string, lecture: string): Promise<
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
 }
 
-/** moto's S3 server on a free loopback port with a bucket `archives`, stopped by its pid. */
-async function startMoto(): Promise<{ port: number; stop: () => void }> {
-  const port = await new Promise<number>((resolve) => {
+/** A free loopback port. */
+async function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
     const probe = net.createServer().listen(0, "127.0.0.1", () => {
       const p = (probe.address() as net.AddressInfo).port;
       probe.close(() => resolve(p));
     });
   });
+}
+
+/** A redis-server of the deployment's own on a free loopback port, without persistence,
+ * stopped by its pid. */
+async function startRedis(dir: string): Promise<{ port: number; stop: () => void }> {
+  const port = await freePort();
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+    stdio: "ignore",
+  });
+  const stop = () => {
+    if (child.exitCode === null) child.kill();
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline || child.exitCode !== null) {
+      stop();
+      throw new Error("redis-server did not start");
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { port, stop };
+}
+
+/** moto's S3 server on a free loopback port with a bucket `archives`, stopped by its pid. */
+async function startMoto(): Promise<{ port: number; stop: () => void }> {
+  const port = await freePort();
   const child = spawn("moto_server", ["-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
   const stop = () => {
     if (child.exitCode === null) child.kill();

@@ -48,10 +48,18 @@ export interface Server {
 }
 
 /** Starts `room-server --demo` on a free loopback port, serving the built client; with a
- * portal's sign-in address when given (`portal_sign_in_url` in a config file), and `config`
- * (more of the config file's TOML: a ticket secret, raised limits) when given. */
+ * portal's sign-in address when given (`portal_sign_in_url` in a config file), `config`
+ * (more of the config file's TOML: a ticket secret, raised limits) and `env` (more of its
+ * environment: a shifted clock) when given. */
 export async function startServer(
-  options: { portalSignInUrl?: string; config?: string; demo?: boolean; databaseUrl?: string; apiKey?: string } = {},
+  options: {
+    portalSignInUrl?: string;
+    config?: string;
+    demo?: boolean;
+    databaseUrl?: string;
+    apiKey?: string;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Server> {
   const dist = path.join(clientRoot, "dist");
   if (!existsSync(path.join(dist, "index.html"))) throw new Error("web-client/dist is missing: run `npm run build` first");
@@ -83,7 +91,7 @@ export async function startServer(
       "--integration-api-key",
       apiKey,
     ],
-    { cwd: work, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "info" } },
+    { cwd: work, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "info", ...options.env } },
   );
   const lines = createInterface({ input: child.stderr! });
   const port = await new Promise<number>((resolve, reject) => {

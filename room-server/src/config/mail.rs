@@ -45,6 +45,10 @@ pub struct MailSettings {
     /// How often due e-mails are looked for (seconds).
     #[serde(default = "defaults::poll_interval_secs")]
     pub poll_interval_secs: u64,
+    /// How often the learners of a lecture due a reminder or an archive notice are looked up
+    /// again for those who bought since (seconds): a late buyer's bound.
+    #[serde(default = "defaults::rescan_interval_secs")]
+    pub rescan_interval_secs: u64,
     /// Attempts per message before it is given up.
     #[serde(default = "defaults::max_attempts")]
     pub max_attempts: u32,
@@ -68,6 +72,9 @@ mod defaults {
     }
     pub(super) fn poll_interval_secs() -> u64 {
         30
+    }
+    pub(super) fn rescan_interval_secs() -> u64 {
+        600
     }
     pub(super) fn max_attempts() -> u32 {
         8
@@ -99,6 +106,7 @@ impl std::fmt::Debug for MailSettings {
             .field("base_url", &self.base_url)
             .field("reminder_lead_hours", &self.reminder_lead_hours)
             .field("poll_interval_secs", &self.poll_interval_secs)
+            .field("rescan_interval_secs", &self.rescan_interval_secs)
             .field("max_attempts", &self.max_attempts)
             .field("retry_first_secs", &self.retry_first_secs)
             .field("retry_most_secs", &self.retry_most_secs)
@@ -145,13 +153,14 @@ impl MailSettings {
             return bad("reminder_lead_hours must be 1 to 336");
         }
         if self.poll_interval_secs == 0
+            || self.rescan_interval_secs == 0
             || self.max_attempts == 0
             || self.retry_first_secs == 0
             || self.timeout_secs == 0
             || self.concurrency == 0
         {
             return bad(
-                "poll_interval_secs, max_attempts, retry_first_secs, timeout_secs and concurrency must be at least 1",
+                "poll_interval_secs, rescan_interval_secs, max_attempts, retry_first_secs, timeout_secs and concurrency must be at least 1",
             );
         }
         if self.retry_most_secs < self.retry_first_secs || self.concurrency > 64 {

@@ -168,6 +168,9 @@ pub(crate) async fn take_back_seat(
                 format!("no purchase `{purchase_id}` of this company"),
             )
         })?;
+    // A cancelled lecture's notice still reaches whoever held the seat when it was cancelled.
+    gate.settle_cancellation_notices(&purchase, gate.clock.now())
+        .await?;
     if !store
         .deallocate(purchase_id, individual, gate.clock.now())
         .await?

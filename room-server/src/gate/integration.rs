@@ -224,8 +224,9 @@ pub(crate) async fn cancel_lecture(
         ));
     };
     gate.store.cancel_lecture(&id, &reason, now).await?;
-    // Who was admitted is read now: the portal's refunds follow the cancellation.
-    gate.queue_cancellation_notices(&before, now).await?;
+    // One row, whatever the number of learners: the mail sender writes to them in the
+    // background, and the portal's refunds that follow have their holders judged first.
+    gate.queue_cancellation_notices(&before.id, now).await?;
     gate.bus.publish(BusEvent {
         lecture: LectureId::from(id.as_str()),
         entry: RoomEntry::Cancel { reason },
@@ -339,18 +340,27 @@ pub(crate) async fn delete_link(
 ) -> Result<StatusCode, ApiError> {
     let company = company_for(&gate, &input).await?;
     let store = &gate.store;
+    let now = gate.clock.now();
+    let seats: Vec<_> = store
+        .allocated_to(&input.individual)
+        .await?
+        .into_iter()
+        .filter(|seat| seat.purchase.buyer == company)
+        .collect();
+    // A cancelled lecture's notice still reaches whoever held a seat when it was cancelled.
+    for seat in &seats {
+        gate.settle_cancellation_notices(&seat.purchase, now)
+            .await?;
+    }
     if !store.unlink(&input.individual, &company).await? {
         return Err(ApiError::NotFound(
             "not_linked",
             "they were not linked".into(),
         ));
     }
-    let now = gate.clock.now();
-    for seat in store.allocated_to(&input.individual).await? {
-        if seat.purchase.buyer == company {
-            gate.revoke_if_unentitled(&seat.purchase.lecture, &input.individual, now)
-                .await?;
-        }
+    for seat in seats {
+        gate.revoke_if_unentitled(&seat.purchase.lecture, &input.individual, now)
+            .await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -406,6 +416,11 @@ pub(crate) async fn put_purchase(
         status: input.status,
     };
     let now = gate.clock.now();
+    if let Some(before) = gate.store.purchase(&purchase.id).await?
+        && takes_away(Some(&before), &purchase)
+    {
+        gate.settle_cancellation_notices(&before, now).await?;
+    }
     let before = gate.store.upsert_purchase(&purchase, now).await?;
     if takes_away(before.as_ref(), &purchase) {
         gate.revoke_holders(&purchase, now).await?;
@@ -441,6 +456,9 @@ pub(crate) async fn set_purchase_status(
         ..before.clone()
     };
     let now = gate.clock.now();
+    if takes_away(Some(&before), &after) {
+        gate.settle_cancellation_notices(&before, now).await?;
+    }
     store.upsert_purchase(&after, now).await?;
     if takes_away(Some(&before), &after) {
         gate.revoke_holders(&after, now).await?;

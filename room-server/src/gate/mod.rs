@@ -83,6 +83,9 @@ pub struct Gate {
     pub(crate) clock: Arc<dyn Clock>,
     /// This node sends learners' e-mails (`[mail]`): a cancellation queues its notices.
     pub(crate) mail_notices: bool,
+    /// Wakes the mail sender when notices were queued (a cancellation), so they do not wait
+    /// for its next round.
+    pub mail_wake: tokio::sync::Notify,
 }
 
 /// What the gate is made from (the node's configuration says).
@@ -233,6 +236,7 @@ impl Gate {
             sign_in_limiter: RateLimiter::keyed(sign_ins),
             clock,
             mail_notices: config.mail_notices,
+            mail_wake: tokio::sync::Notify::new(),
         })
     }
 

@@ -99,6 +99,10 @@ impl MigrationSource<'static> for Embedded {
 
 // ----- mail claims -----
 
+/// The account of a lecture's own row in `mail_claims` (its cancellation still to be fanned
+/// out to the learners): no account has an empty id.
+const WHOLE_LECTURE: &str = "";
+
 impl Store {
     /// Claims the right to send `kind` to `account` about `lecture` now, for `lease_ms`: true
     /// for exactly one caller among nodes sharing the database. A claim is taken when nobody
@@ -240,6 +244,115 @@ impl Store {
         .await?
         .rows_affected();
         Ok(inserted == 1)
+    }
+
+    /// Records that the cancellation notices of `lecture` are to be sent: one row (the
+    /// lecture's, with no account), which the mail sender fans out to the learners in bounded
+    /// batches ([`Store::unjudged_for_cancellation`]). Returns whether it was new.
+    pub async fn queue_cancellation(&self, lecture: &str, now: UnixMillis) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO mail_claims (lecture_id, account_id, kind, state, attempts, lease_until, next_at, updated_at) \
+             VALUES ($1, $2, 'cancelled', 'fanout', 0, 0, $3, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(lecture)
+        .bind(WHOLE_LECTURE)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Up to `limit` cancelled lectures whose notices are still being fanned out, oldest first.
+    pub async fn cancellations_to_fan_out(&self, limit: u32) -> Result<Vec<String>> {
+        sqlx::query(
+            "SELECT lecture_id FROM mail_claims WHERE account_id = $1 AND kind = 'cancelled' AND state = 'fanout' \
+             ORDER BY next_at LIMIT $2",
+        )
+        .bind(WHOLE_LECTURE)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("lecture_id")?))
+        .collect()
+    }
+
+    /// Whether the cancellation notices of `lecture` are still being fanned out.
+    pub async fn cancellation_pending(&self, lecture: &str) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM mail_claims WHERE lecture_id = $1 AND account_id = $2 AND kind = 'cancelled' AND state = 'fanout'",
+        )
+        .bind(lecture)
+        .bind(WHOLE_LECTURE)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// Up to `limit` people who hold or held a place at `lecture` (buyers of its purchases and
+    /// holders of their allocated seats) and were not yet judged for its cancellation notice
+    /// (no `cancelled` row of theirs), in account order.
+    pub async fn unjudged_for_cancellation(
+        &self,
+        lecture: &str,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        sqlx::query(
+            "SELECT account FROM ( \
+                 SELECT buyer_id AS account FROM purchases WHERE lecture_id = $1 \
+                 UNION \
+                 SELECT a.individual_id AS account FROM seat_allocations a \
+                 JOIN purchases p ON p.id = a.purchase_id WHERE p.lecture_id = $1 \
+             ) people \
+             WHERE NOT EXISTS (SELECT 1 FROM mail_claims m \
+                 WHERE m.lecture_id = $1 AND m.account_id = people.account AND m.kind = 'cancelled') \
+             ORDER BY account LIMIT $2",
+        )
+        .bind(lecture)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("account")?))
+        .collect()
+    }
+
+    /// Records that `account` gets no `kind` message about `lecture` (judged: not admitted, or
+    /// no e-mail), unless a row of theirs exists already.
+    pub async fn skip_mail(
+        &self,
+        lecture: &str,
+        account: &str,
+        kind: &str,
+        now: UnixMillis,
+    ) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO mail_claims (lecture_id, account_id, kind, state, attempts, lease_until, next_at, updated_at) \
+             VALUES ($1, $2, $3, 'skipped', 0, 0, $4, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(lecture)
+        .bind(account)
+        .bind(kind)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Records that every learner of `lecture` was judged for its cancellation notice.
+    pub async fn cancellation_fanned_out(&self, lecture: &str, now: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "UPDATE mail_claims SET state = 'done', updated_at = $3 \
+             WHERE lecture_id = $1 AND account_id = $2 AND kind = 'cancelled' AND state = 'fanout'",
+        )
+        .bind(lecture)
+        .bind(WHOLE_LECTURE)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Up to `limit` messages a sender may claim at `now` (see [`Store::claim_mail`]): queued or
@@ -392,6 +505,8 @@ pub enum MailState {
     Sent,
     /// Given up after the last allowed attempt.
     Failed,
+    /// Not to be sent: the learner was judged not to get it (not admitted, or no e-mail).
+    Skipped,
 }
 
 impl MailState {
@@ -401,6 +516,7 @@ impl MailState {
             "retry" => Self::Retry,
             "sent" => Self::Sent,
             "failed" => Self::Failed,
+            "skipped" => Self::Skipped,
             _ => return None,
         })
     }

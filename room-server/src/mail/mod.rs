@@ -9,8 +9,9 @@
 //!
 //! The queue is the `mail_claims` table, one row per learner, lecture and kind. A round
 //! queues what has become due (reminders of lectures starting within the lead time, archives
-//! that became available; the integration API queues cancellations itself), then sends the
-//! due rows a few at a time. A row is claimed in the database before its message is sent and
+//! that became available, and the learners of lectures the portal cancelled, which the
+//! integration API records as one row of the lecture's, a bounded batch a round), then sends
+//! the due rows a few at a time. A row is claimed in the database before its message is sent and
 //! marked sent after, so nodes sharing the database send each message once; a failed attempt
 //! is due again after a doubling wait, up to `max_attempts`; a claim whose node died is taken
 //! over when its lease runs out.
@@ -38,11 +39,11 @@ pub use smtp::SmtpError;
 /// Archives that became available longer ago than this are not announced: a node given
 /// `[mail]` for the first time does not write about last year's lectures.
 const ARCHIVE_NOTICE_WINDOW_MS: u64 = 3 * 24 * 3_600_000;
-/// A lecture due a notice has its learners looked up again this often, for those who bought it
-/// since (the rows already queued stay as they are).
-const RESCAN_MS: u64 = 10 * 60_000;
 /// Due messages taken per round at most; the rest wait for the next.
 const BATCH: u32 = 512;
+/// Learners judged per round at most for the cancellation notices of cancelled lectures (a
+/// cancellation is one row until then); a round that reached it is followed by another at once.
+const FAN_OUT_BATCH: u32 = 500;
 
 /// Why a round of the sender failed (it tries again at the next).
 #[derive(Debug, thiserror::Error)]
@@ -113,22 +114,37 @@ impl Sender {
         let mut every =
             tokio::time::interval(Duration::from_secs(self.parts.settings.poll_interval_secs));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let gate = Arc::clone(&self.parts.gate);
+        let mut more = false;
         loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = every.tick() => {}
+            // A round that left work behind (a large cancellation, a full batch) is followed by
+            // the next at once; otherwise the next waits for the interval or a new cancellation.
+            if !more {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = every.tick() => {}
+                    () = gate.mail_wake.notified() => {}
+                }
+            } else if shutdown.is_cancelled() {
+                return;
             }
-            if let Err(e) = self.round().await {
-                warn!(error = %e, "mail: a round failed; trying again at the next");
-            }
+            more = match self.round().await {
+                Ok(more) => more,
+                Err(e) => {
+                    warn!(error = %e, "mail: a round failed; trying again at the next");
+                    false
+                }
+            };
             self.parts.counters.rounds.inc();
         }
     }
 
-    /// Queues what became due, then sends what is due.
-    async fn round(&mut self) -> Result<(), MailError> {
+    /// Queues what became due, then sends what is due. Returns whether work was left for the
+    /// next round (a batch was full).
+    async fn round(&mut self) -> Result<bool, MailError> {
         let now = self.parts.clock.now();
         self.queue_due(now).await?;
+        let fan_out_left = self.fan_out_cancellations(now).await?;
         let settings = &self.parts.settings;
         let due = self
             .parts
@@ -136,6 +152,7 @@ impl Sender {
             .store
             .due_mail(now, settings.max_attempts, BATCH)
             .await?;
+        let full = due.len() >= BATCH as usize;
         let this = &*self;
         futures_util::stream::iter(due)
             .for_each_concurrent(settings.concurrency, |mail| async move {
@@ -144,7 +161,37 @@ impl Sender {
                 }
             })
             .await;
-        Ok(())
+        Ok(full || fan_out_left)
+    }
+
+    /// Judges up to [`FAN_OUT_BATCH`] learners of the lectures the portal cancelled for their
+    /// cancellation notice (queued to the admitted with an e-mail). Several nodes may do it at
+    /// once: a learner's row is written once. Returns whether learners are left.
+    async fn fan_out_cancellations(&mut self, now: UnixMillis) -> Result<bool, MailError> {
+        let gate = &self.parts.gate;
+        let store = &gate.store;
+        let mut budget = FAN_OUT_BATCH;
+        for lecture in store.cancellations_to_fan_out(16).await? {
+            if budget == 0 {
+                return Ok(true);
+            }
+            let accounts = store.unjudged_for_cancellation(&lecture, budget).await?;
+            let record = match store.lecture(&lecture).await? {
+                Some(record) if !accounts.is_empty() => record,
+                _ => {
+                    store.cancellation_fanned_out(&lecture, now).await?;
+                    debug!(%lecture, "mail: every learner judged for the cancellation notice");
+                    continue;
+                }
+            };
+            let queued = gate
+                .judge_cancellation_notices(&record, &accounts, now)
+                .await?;
+            info!(%lecture, judged = accounts.len(), queued, "mail: cancellation notices queued");
+            // At most `FAN_OUT_BATCH` accounts were asked for, so this fits.
+            budget = budget.saturating_sub(u32::try_from(accounts.len()).unwrap_or(u32::MAX));
+        }
+        Ok(budget == 0)
     }
 
     /// Queues the reminder of every lecture starting within the lead time, and "the archive
@@ -159,6 +206,13 @@ impl Sender {
             .await?;
         self.scanned
             .retain(|_, at| now.0.saturating_sub(at.0) < ARCHIVE_NOTICE_WINDOW_MS);
+        // A lecture due a notice has its learners looked up again this often, for those who
+        // bought it since (the rows already queued stay as they are).
+        let rescan_ms = self
+            .parts
+            .settings
+            .rescan_interval_secs
+            .saturating_mul(1000);
         let due = reminders
             .into_iter()
             .map(|l| (l, NoticeKind::Reminder))
@@ -168,7 +222,7 @@ impl Sender {
             if self
                 .scanned
                 .get(&key)
-                .is_some_and(|at| now.0.saturating_sub(at.0) < RESCAN_MS)
+                .is_some_and(|at| now.0.saturating_sub(at.0) < rescan_ms)
             {
                 continue;
             }
