@@ -232,14 +232,29 @@ impl Store {
         kind: &str,
         now: UnixMillis,
     ) -> Result<bool> {
+        self.insert_claim(lecture, account, kind, "retry", now)
+            .await
+    }
+
+    /// A row of `kind` about `lecture` for `account` in `state`, unless one exists already.
+    /// Returns whether it was new.
+    async fn insert_claim(
+        &self,
+        lecture: &str,
+        account: &str,
+        kind: &str,
+        state: &str,
+        now: UnixMillis,
+    ) -> Result<bool> {
         let inserted = sqlx::query(
             "INSERT INTO mail_claims (lecture_id, account_id, kind, state, attempts, lease_until, next_at, updated_at) \
-             VALUES ($1, $2, $3, 'retry', 0, 0, $4, $4) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3, $5, 0, 0, $4, $4) ON CONFLICT DO NOTHING",
         )
         .bind(lecture)
         .bind(account)
         .bind(kind)
         .bind(ms(now))
+        .bind(state)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -327,18 +342,8 @@ impl Store {
         kind: &str,
         now: UnixMillis,
     ) -> Result<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO mail_claims (lecture_id, account_id, kind, state, attempts, lease_until, next_at, updated_at) \
-             VALUES ($1, $2, $3, 'skipped', 0, 0, $4, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(lecture)
-        .bind(account)
-        .bind(kind)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
+        self.insert_claim(lecture, account, kind, "skipped", now)
+            .await
     }
 
     /// Records that every learner of `lecture` was judged for its cancellation notice.
