@@ -105,6 +105,18 @@ describe("chat stream", () => {
     expect(s.needsResync).toBe(false);
     const gapped = applyServer(s, chat(message(6, "after a gap")), T0);
     expect(gapped.needsResync).toBe(true);
+    // The resume starts from the last offset held: the missing event and the one past the gap
+    // both come in the replay, once each.
+    expect(gapped.lastOffset).toBe(4);
+    expect(gapped.chat.length).toBe(2);
+    const resumed = fromWelcome(
+      welcome({ replay: "missed", chat: [message(5, "missed"), message(6, "after a gap")], last_offset: 6 }),
+      T0,
+      { ...gapped, needsResync: false },
+    );
+    expect(resumed.chat.map((m) => m.text)).toEqual(["", "why?", "missed", "after a gap"]);
+    expect(resumed.lastOffset).toBe(6);
+    expect(resumed.needsResync).toBe(false);
   });
 
   it("keeps a bounded history", () => {

@@ -155,7 +155,8 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
     muted: w.muted ?? [],
   };
   for (const event of w.chat) state = applyChatEvent(state, event, w.replay === "snapshot");
-  if (w.last_offset > state.lastOffset) state = { ...state, lastOffset: w.last_offset };
+  // A snapshot's offsets may end before the stream's; a replay with a gap is fetched again.
+  if (w.last_offset > state.lastOffset && !state.needsResync) state = { ...state, lastOffset: w.last_offset };
   return state;
 }
 
@@ -181,12 +182,15 @@ function updateMessage(chat: ChatLog, target: number, change: Partial<ChatMessag
 
 /**
  * Applies one chat event. Events at or below the last offset are duplicates and change
- * nothing; an event past a gap is applied and flags a resync (a snapshot in a welcome may
- * start anywhere, so `fromSnapshot` skips the gap check).
+ * nothing; an event past a gap is left for the resync it flags, which replays everything after
+ * the last offset held, the missing events and this one (a snapshot in a welcome may start
+ * anywhere, so `fromSnapshot` skips the gap check).
  */
 export function applyChatEvent(state: RoomState, event: ChatEvent, fromSnapshot = false): RoomState {
   if (event.offset <= state.lastOffset) return state;
-  const gap = !fromSnapshot && event.offset !== state.lastOffset + 1;
+  if (!fromSnapshot && event.offset !== state.lastOffset + 1) {
+    return state.needsResync ? state : { ...state, needsResync: true };
+  }
   let chat = state.chat;
   switch (event.kind) {
     case "message": {
@@ -201,7 +205,7 @@ export function applyChatEvent(state: RoomState, event: ChatEvent, fromSnapshot 
       chat = updateMessage(chat, event.target, { answered: true });
       break;
   }
-  return { ...state, chat, lastOffset: event.offset, needsResync: state.needsResync || gap };
+  return { ...state, chat, lastOffset: event.offset };
 }
 
 /** Vote counts set to the node's: absolute counts, 0 meaning none left. */
