@@ -13,6 +13,7 @@ import {
   type Server,
   WAIT,
   artifactPath,
+  chatLine,
   enterFromMyPage,
   launchChromium,
   signIn,
@@ -64,6 +65,26 @@ async function inView(page: Page, locator: Locator, what: string): Promise<{ x: 
   expect(box!.y, `${what} top`).toBeGreaterThanOrEqual(0);
   expect(box!.y + box!.height, `${what} bottom`).toBeLessThanOrEqual(vp.height);
   return box!;
+}
+
+/** The seats pane holds its own: its grid above its legend, the legend inside the pane, and the
+ * pane above the one under it (nothing drawn over the legend, the questions or the chat). */
+async function seatsHoldTheirOwn(page: Page, what: string): Promise<void> {
+  const boxes = await page.locator(".side .seats").evaluate((pane) => {
+    const r = (e: Element | null) => (e ? e.getBoundingClientRect() : null);
+    const box = r(pane)!;
+    return {
+      pane: { top: box.top, bottom: box.bottom },
+      grid: r(pane.querySelector(".grid-scroller"))?.bottom ?? null,
+      legendTop: r(pane.querySelector(".grid-legend"))?.top ?? null,
+      legend: r(pane.querySelector(".grid-legend"))?.bottom ?? null,
+      next: r(pane.nextElementSibling)?.top ?? null,
+    };
+  });
+  expect(boxes.grid, `${what}: the seat grid is drawn`).not.toBeNull();
+  expect(boxes.grid!, `${what}: the seat grid ends above its legend`).toBeLessThanOrEqual(boxes.legendTop! + 0.5);
+  expect(boxes.legend!, `${what}: the legend ends inside its pane`).toBeLessThanOrEqual(boxes.pane.bottom + 0.5);
+  if (boxes.next !== null) expect(boxes.pane.bottom, `${what}: the seats pane ends above the next`).toBeLessThanOrEqual(boxes.next + 0.5);
 }
 
 async function pageScrolls(page: Page): Promise<boolean> {
@@ -131,7 +152,23 @@ describe("layouts people use", () => {
     await inView(taro, taro.locator("#chat-input"), "the chat input once seated");
     await inView(taro, taro.locator('button[data-emotion="lost"]'), "the reaction buttons once seated");
     expect(await pageScrolls(taro)).toBe(false);
+    await seatsHoldTheirOwn(taro, "seated on a laptop");
     await evidence(taro, "05-learner-laptop-seated");
+    // A smaller laptop, a chat of long lines, the grid zoomed in: the pane still holds its grid,
+    // which scrolls.
+    await taro.setViewportSize({ width: 1280, height: 720 });
+    for (let i = 1; i <= 4; i++) {
+      const text = `layout-${i} ${"長い行が折り返して何行にもなる。".repeat(8)}`;
+      await taro.locator("#chat-input").fill(text);
+      await taro.getByRole("button", { name: t("chat_send"), exact: true }).click();
+      await chatLine(taro, text).waitFor();
+    }
+    for (let i = 0; i < 3; i++) await taro.getByRole("button", { name: t("zoom_in") }).click();
+    await seatsHoldTheirOwn(taro, "seated at 1280 × 720, zoomed in");
+    await inView(taro, taro.locator("#chat-input"), "the chat input at 1280 × 720");
+    expect(await pageScrolls(taro)).toBe(false);
+    await evidence(taro, "05b-learner-1280-zoomed");
+    await taro.setViewportSize(LAPTOP);
 
     // A taken seat says so.
     const hanako = await open(LAPTOP);
