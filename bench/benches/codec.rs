@@ -229,6 +229,7 @@ fn staff_welcome() -> Welcome {
         votes: Vec::new(),
         your_votes: Vec::new(),
         muted: None,
+        fork_of: None,
     }
 }
 

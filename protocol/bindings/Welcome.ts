@@ -11,6 +11,7 @@ import type { Phase } from "./Phase";
 import type { QuestionVotes } from "./QuestionVotes";
 import type { RaisedHand } from "./RaisedHand";
 import type { Replay } from "./Replay";
+import type { ResumeFrom } from "./ResumeFrom";
 import type { Seat } from "./Seat";
 import type { SeatOccupant } from "./SeatOccupant";
 import type { UnixMillis } from "./UnixMillis";
@@ -111,4 +112,12 @@ your_votes: Array<ChatOffset>,
  * Instructors and moderators: the learners muted now, soonest end first. `null` for a
  * learner.
  */
-muted: Array<MutedLearner> | null, };
+muted: Array<MutedLearner> | null, 
+/**
+ * Set while the node runs the room on alone (Redis away, `service` degraded): where this
+ * welcome's chat generation left the shared stream. A client resumes from there, not from
+ * this generation, once it reconnects: the shared stream then replays, as `missed`,
+ * everything said after it (through every node), and the client drops what it shows past
+ * that offset before appending. `null` otherwise.
+ */
+fork_of: ResumeFrom | null, };

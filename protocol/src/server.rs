@@ -215,6 +215,13 @@ pub struct Welcome {
     /// learner.
     #[serde(default)]
     pub muted: Option<Vec<MutedLearner>>,
+    /// Set while the node runs the room on alone (Redis away, `service` degraded): where this
+    /// welcome's chat generation left the shared stream. A client resumes from there, not from
+    /// this generation, once it reconnects: the shared stream then replays, as `missed`,
+    /// everything said after it (through every node), and the client drops what it shows past
+    /// that offset before appending. `null` otherwise.
+    #[serde(default)]
+    pub fork_of: Option<crate::client::ResumeFrom>,
 }
 
 /// The person behind this connection.

@@ -284,6 +284,7 @@ fn server_examples() -> Vec<(&'static str, ServerMsg)> {
         }],
         your_votes: vec![ChatOffset(1)],
         muted: None,
+        fork_of: None,
     };
     let hand = RaisedHand {
         user: "u-1003".into(),

@@ -14,7 +14,11 @@ pub struct Learner {
     urls: Vec<String>,
     ticket: fn(&str, &str, Role) -> String,
     client: Option<Client>,
+    /// Where its chat stream is (checked gapless as events come).
     resume: Option<ResumeFrom>,
+    /// Where the shared stream was left while its node ran on alone (`fork_of`): the next
+    /// connection resumes from there.
+    fork_of: Option<ResumeFrom>,
     next_id: u64,
     /// What was said and not yet acknowledged, by number.
     pub pending: std::collections::BTreeMap<u64, String>,
@@ -45,6 +49,7 @@ impl Learner {
             ticket,
             client: None,
             resume: None,
+            fork_of: None,
             // Any start does; a distinct one per learner shows the numbers are per person.
             next_id: 1_000 * (1 + user.len() as u64),
             pending: std::collections::BTreeMap::new(),
@@ -68,7 +73,7 @@ impl Learner {
             .send_command(
                 &ClientMsg::Hello {
                     ticket,
-                    resume: self.resume,
+                    resume: self.fork_of.or(self.resume),
                 }
                 .into(),
             )
@@ -106,9 +111,17 @@ impl Learner {
             _ => None,
         });
         match welcome.replay {
-            protocol::server::Replay::Missed => self.heard.extend(events),
+            protocol::server::Replay::Missed => {
+                // Back in the shared stream after a fork: what the fork showed past the point
+                // it left is replayed with the shared offsets.
+                if let Some(left) = self.fork_of.filter(|f| f.epoch == welcome.epoch) {
+                    self.heard.retain(|(offset, _)| *offset <= left.offset.0);
+                }
+                self.heard.extend(events);
+            }
             protocol::server::Replay::Snapshot => self.heard = events.collect(),
         }
+        self.fork_of = welcome.fork_of;
         self.resume = Some(ResumeFrom {
             epoch: welcome.epoch,
             offset: welcome.last_offset,

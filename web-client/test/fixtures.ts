@@ -42,6 +42,7 @@ export function welcome(over: Partial<Welcome> = {}): Welcome {
     votes: [],
     your_votes: [],
     muted: null,
+    fork_of: null,
     ...over,
   };
 }

@@ -88,6 +88,32 @@ describe("welcome", () => {
   });
 });
 
+describe("a node running the room on alone (Redis away)", () => {
+  it("keeps what was shown, then resumes from where the shared stream was left and gets everything said since", () => {
+    let s = fromWelcome(welcome({ chat: [message(1, "a")], last_offset: 1 }), T0, null);
+    s = applyServer(s, chat(message(2, "b")), T0);
+    // The fork's welcome on the open connection: a new generation, a snapshot of the stream it
+    // left at offset 2 (the newest lines only), and where it left it.
+    s = applyServer(s, { type: "welcome", ...welcome({ epoch: 99, chat: [message(2, "b")], last_offset: 2, fork_of: { epoch: 7, offset: 2 } }) }, T0);
+    expect(s.chat.map((m) => m.text)).toEqual(["a", "b"]);
+    expect(s.forkOf).toEqual({ epoch: 7, offset: 2 });
+    // Its own people's lines, numbered by the fork.
+    s = applyServer(s, chat(message(3, "local")), T0);
+    expect(s.chat.map((m) => m.text)).toEqual(["a", "b", "local"]);
+    // Back through the shared stream (the connection resumes from `forkOf`): every line said
+    // meanwhile on any node, the fork's own among them, once, with the shared offsets.
+    const back = fromWelcome(
+      welcome({ replay: "missed", chat: [message(3, "remote"), message(4, "local"), message(5, "remote 2")], last_offset: 5 }),
+      T0,
+      s,
+    );
+    expect(back.chat.map((m) => m.text)).toEqual(["a", "b", "remote", "local", "remote 2"]);
+    expect(back.lastOffset).toBe(5);
+    expect(back.forkOf).toBeNull();
+    expect(back.needsResync).toBe(false);
+  });
+});
+
 describe("chat stream", () => {
   it("applies deletions and answered marks to their targets, ignores duplicates, flags gaps", () => {
     let s = fromWelcome(welcome(), T0, null);

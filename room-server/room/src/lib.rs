@@ -262,6 +262,10 @@ pub struct Room {
     tick_count: u64,
     /// Earliest end of a held seat, so ticks skip the scan while nothing can expire.
     next_hold_expiry: Option<UnixMillis>,
+    /// Set while this copy runs on alone (see [`Room::fork`]): where its chat generation left
+    /// the shared stream. Never part of a snapshot (a forked copy writes none).
+    #[serde(skip)]
+    fork_of: Option<ResumeFrom>,
     /// Drained by the node after every input; never part of a snapshot.
     #[serde(skip)]
     outputs: VecDeque<Output>,
@@ -298,6 +302,7 @@ impl Room {
             next_tick: now.plus_ms(settings.tick_ms),
             tick_count: 0,
             next_hold_expiry: None,
+            fork_of: None,
             outputs: VecDeque::new(),
             settings,
             info: lecture,
@@ -315,9 +320,18 @@ impl Room {
         self.settings.epoch
     }
 
-    /// Starts a new generation of the chat stream: a client resuming with an offset of the old
-    /// one gets a full snapshot, never a delta that would not match what it has.
-    pub fn set_epoch(&mut self, epoch: protocol::Epoch) {
+    /// Starts running this copy on alone (its node cut off from the shared log) under the new
+    /// chat generation `epoch` (a client resuming with an offset of the shared one gets a full
+    /// snapshot, never a delta that would not match what it has): its welcomes say where the shared stream was left (`fork_of`), so a
+    /// client that later resumes through the shared stream gets everything said since, however
+    /// much. Forking a fork keeps the first departure.
+    pub fn fork(&mut self, epoch: protocol::Epoch) {
+        if self.fork_of.is_none() {
+            self.fork_of = Some(ResumeFrom {
+                epoch: self.settings.epoch,
+                offset: self.chat.last(),
+            });
+        }
         self.settings.epoch = epoch;
     }
 
@@ -1060,6 +1074,7 @@ impl Room {
                     .collect()
             },
             muted: staff.then(|| self.muted_learners(now)),
+            fork_of: self.fork_of,
         }
     }
 }

@@ -198,7 +198,7 @@ impl Holder {
         // Any number other than the shared epoch does; randomness makes a clash unlikely.
         let _ = getrandom::fill(&mut bytes);
         // Within 53 bits, so a JavaScript client holds it exactly.
-        room.set_epoch(Epoch((u64::from_le_bytes(bytes) & ((1 << 53) - 1)) | 1));
+        room.fork(Epoch((u64::from_le_bytes(bytes) & ((1 << 53) - 1)) | 1));
         for conn in conns.keys() {
             room.rewelcome(now.max(self.last_at), *conn);
         }
@@ -918,10 +918,13 @@ mod tests {
         }
         let _delivered = queue.take(usize::MAX);
 
-        // Redis goes away: this node's people get a fresh welcome in a new chat generation.
+        // Redis goes away: this node's people get a fresh welcome in a new chat generation,
+        // which says where the shared stream was left (one line in).
+        let shared_epoch = holder.room.as_ref().map(Room::epoch).expect("a room");
         holder.fork(START.minus_ms(500_000), &conns);
         let room = holder.room.as_mut().expect("a room");
         let fork_epoch = room.epoch();
+        let mut welcomed = 0;
         while let Some(output) = room.poll_output() {
             if let Output::Send {
                 msg: ServerMsg::Welcome(w),
@@ -929,8 +932,12 @@ mod tests {
             } = output
             {
                 assert_eq!(w.epoch, fork_epoch);
+                let left = w.fork_of.expect("the fork's welcome says where it left");
+                assert_eq!((left.epoch, left.offset.0), (shared_epoch, 1));
+                welcomed += 1;
             }
         }
+        assert_eq!(welcomed, 1);
         assert!(holder.fork.is_some());
         // Locally, the fork goes on; meanwhile the shared log moved on without it.
         holder.apply(at(3, chat(1, "local")));

@@ -331,7 +331,8 @@ export class RoomConnection {
         encodeClient({
           type: "hello",
           ticket: ticket.ticket,
-          resume: s ? { epoch: s.epoch, offset: s.lastOffset } : undefined,
+          // After a fork (the node ran on alone), from where the shared stream was left.
+          resume: s ? (s.forkOf ?? { epoch: s.epoch, offset: s.lastOffset }) : undefined,
         }),
       );
     };

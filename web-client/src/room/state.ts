@@ -11,6 +11,7 @@ import type { MutedLearner } from "@protocol/MutedLearner";
 import type { Phase } from "@protocol/Phase";
 import type { QuestionVotes } from "@protocol/QuestionVotes";
 import type { RaisedHand } from "@protocol/RaisedHand";
+import type { ResumeFrom } from "@protocol/ResumeFrom";
 import type { RoomUpdate } from "@protocol/RoomUpdate";
 import type { Seat } from "@protocol/Seat";
 import type { SeatChange } from "@protocol/SeatChange";
@@ -71,6 +72,9 @@ export interface RoomState {
   epoch: number;
   /** Last chat offset applied. */
   lastOffset: number;
+  /** While the node runs the room on alone (Redis away): where the shared chat stream was
+   * left. The next connection resumes from there, and everything said since comes back. */
+  forkOf: ResumeFrom | null;
   /** Chat messages in offset order (deletions and answers are applied to them), the newest
    * `CHAT_KEEP`; a new list on every change, an unchanged line keeps its identity. */
   chat: ChatLog;
@@ -122,14 +126,16 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
   const { rows, cols } = w.lecture;
   const names = new Map<SeatIndex, string>();
   for (const s of w.seats ?? []) names.set(seatIndex(s.seat, cols), s.occupant.nickname);
-  const keepChat = w.replay === "missed" && previous !== null && previous.epoch === w.epoch;
+  const kept = keptChat(w, previous);
   let state: RoomState = {
     you: w.you,
     lecture: w.lecture,
     phase: w.phase,
     epoch: w.epoch,
-    lastOffset: keepChat ? previous.lastOffset : 0,
-    chat: keepChat ? previous.chat : ChatLog.empty,
+    lastOffset: kept.lastOffset,
+    // A node of an older version leaves it out.
+    forkOf: w.fork_of ?? null,
+    chat: kept.chat,
     occupied: bitmap(w.occupancy.occupied, rows, cols),
     away: bitmap(w.occupancy.away, rows, cols),
     names,
@@ -158,6 +164,24 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
   // A snapshot's offsets may end before the stream's; a replay with a gap is fetched again.
   if (w.last_offset > state.lastOffset && !state.needsResync) state = { ...state, lastOffset: w.last_offset };
   return state;
+}
+
+/**
+ * What of the chat shown before a welcome stays. A `missed` replay of the same generation
+ * appends to it. Back in the shared stream after a fork, the replay starts where the fork left
+ * it: what the fork showed past that comes again with the shared offsets. A fork's own first
+ * welcome (a snapshot of the stream it left) keeps what was shown up to there.
+ */
+function keptChat(w: Welcome, previous: RoomState | null): { chat: ChatLog; lastOffset: number } {
+  const none = { chat: ChatLog.empty, lastOffset: 0 };
+  if (previous === null) return none;
+  if (w.replay === "missed" && previous.epoch === w.epoch) return { chat: previous.chat, lastOffset: previous.lastOffset };
+  const left = (w.replay === "missed" ? previous.forkOf : w.fork_of) ?? null;
+  if (left === null || left.epoch !== (w.replay === "missed" ? w.epoch : previous.epoch)) return none;
+  const upTo = Math.min(left.offset, previous.lastOffset);
+  let chat = ChatLog.empty;
+  for (const m of previous.chat) if (m.offset <= upTo) chat = chat.push(m, CHAT_KEEP);
+  return { chat, lastOffset: upTo };
 }
 
 /**
