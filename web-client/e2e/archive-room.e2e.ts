@@ -8,9 +8,7 @@
 // is expired and its media refused. A learner without the right gets the refusal, never the
 // media; a media URL without (or past) its signature is refused.
 import { spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -25,10 +23,14 @@ import {
   chatLine,
   demoToken,
   enterFromMyPage,
+  freePort,
   integration,
   launchChromium,
   portalLecture,
+  PORTAL_IDENTITY,
+  portalToken,
   signIn,
+  startRedis,
   startServer,
   watchedPage,
 } from "./harness";
@@ -383,7 +385,7 @@ describe("the archive room", () => {
       demo: false,
       databaseUrl: db,
       apiKey,
-      config: `${shared}\n[identity]\nalgorithm = "HS256"\nsecret = "${PORTAL_SECRET}"\nissuer = "https://portal.example.jp"\naudience = "lecture-room"\n\n${s3}`,
+      config: `${shared}\n${PORTAL_IDENTITY}\n${s3}`,
     }).catch(async (e) => {
       await origin.stop();
       redis.stop();
@@ -425,59 +427,12 @@ describe("the archive room", () => {
 });
 
 const TICKET_SECRET = "archive-room-e2e-shared-ticket-secret-0123456789";
-const PORTAL_SECRET = "archive-room-e2e-portal-identity-secret-0123";
-
-/** An identity token as the portal signs it (HS256). */
-function portalToken(user: string): string {
-  const b64 = (v: object | Buffer) => Buffer.from(v instanceof Buffer ? v : JSON.stringify(v)).toString("base64url");
-  const now = Math.floor(Date.now() / 1000);
-  const signed = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub: user, iss: "https://portal.example.jp", aud: "lecture-room", iat: now, exp: now + 3600 })}`;
-  return `${signed}.${createHmac("sha256", PORTAL_SECRET).update(signed).digest("base64url")}`;
-}
 
 async function archiveWith(on: Server, token: string, lecture: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const r = await fetch(`${on.url}/api/archive/${lecture}`, { headers: { authorization: `Bearer ${token}` } });
   return { status: r.status, body: (await r.json()) as Record<string, unknown> };
 }
 
-/** A free loopback port. */
-async function freePort(): Promise<number> {
-  return new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, "127.0.0.1", () => {
-      const p = (probe.address() as net.AddressInfo).port;
-      probe.close(() => resolve(p));
-    });
-  });
-}
-
-/** A redis-server of the deployment's own on a free loopback port, without persistence,
- * stopped by its pid. */
-async function startRedis(dir: string): Promise<{ port: number; stop: () => void }> {
-  const port = await freePort();
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
-    stdio: "ignore",
-  });
-  const stop = () => {
-    if (child.exitCode === null) child.kill();
-  };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1", () => {
-        socket.end();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline || child.exitCode !== null) {
-      stop();
-      throw new Error("redis-server did not start");
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { port, stop };
-}
 
 /** moto's S3 server on a free loopback port with a bucket `archives`, stopped by its pid. */
 async function startMoto(): Promise<{ port: number; stop: () => void }> {

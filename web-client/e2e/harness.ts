@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync
 import http from "node:http";
 import net from "node:net";
 import { homedir, tmpdir } from "node:os";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -325,4 +325,58 @@ export async function integration(server: Server, method: string, path: string, 
     body: JSON.stringify(body),
   });
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+}
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A redis-server of the deployment's own on a free loopback port, without persistence,
+ * stopped by its pid; `freeze` and `thaw` stall it (SIGSTOP) and let it go on (SIGCONT). */
+export async function startRedis(dir: string): Promise<{ port: number; stop: () => void; freeze: () => void; thaw: () => void }> {
+  const port = await freePort();
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+    stdio: "ignore",
+  });
+  const stop = () => {
+    if (child.exitCode === null) child.kill();
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline || child.exitCode !== null) {
+      stop();
+      throw new Error("redis-server did not start");
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { port, stop, freeze: () => child.kill("SIGSTOP"), thaw: () => child.kill("SIGCONT") };
+}
+
+const PORTAL_SECRET = "e2e-portal-identity-secret-0123456789";
+
+/** A node's `[identity]` table trusting the portal's tokens ([`portalToken`]). */
+export const PORTAL_IDENTITY = `[identity]\nalgorithm = "HS256"\nsecret = "${PORTAL_SECRET}"\nissuer = "https://portal.example.jp"\naudience = "lecture-room"\n`;
+
+/** An identity token as the portal signs it (HS256), for a node with [`PORTAL_IDENTITY`]. */
+export function portalToken(user: string): string {
+  const b64 = (v: object | Buffer) => Buffer.from(v instanceof Buffer ? v : JSON.stringify(v)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const signed = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub: user, iss: "https://portal.example.jp", aud: "lecture-room", iat: now, exp: now + 3600 })}`;
+  return `${signed}.${createHmac("sha256", PORTAL_SECRET).update(signed).digest("base64url")}`;
 }

@@ -16,7 +16,7 @@ import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { t } from "../src/i18n";
-import { WAIT, artifactPath, chatLine, clientRoot, enterFromMyPage, launchChromium, serverBinary } from "./harness";
+import { WAIT, artifactPath, chatLine, clientRoot, enterFromMyPage, freePort, launchChromium, serverBinary } from "./harness";
 
 const deploy = path.resolve(clientRoot, "..", "deploy");
 const work = mkdtempSync(path.join(tmpdir(), "room-topology-"));
@@ -27,18 +27,6 @@ const pageErrors: string[] = [];
 const contexts: BrowserContext[] = [];
 const pages: Page[] = [];
 let browser: Browser;
-
-/** A free TCP port on loopback. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts a process whose output goes to a log file in the work folder. */
 function start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {

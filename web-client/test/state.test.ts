@@ -97,6 +97,8 @@ describe("a node running the room on alone (Redis away)", () => {
     s = applyServer(s, { type: "welcome", ...welcome({ epoch: 99, chat: [message(2, "b")], last_offset: 2, fork_of: { epoch: 7, offset: 2 } }) }, T0);
     expect(s.chat.map((m) => m.text)).toEqual(["a", "b"]);
     expect(s.forkOf).toEqual({ epoch: 7, offset: 2 });
+    // The page still says the node is cut off (the welcome came after the `service` saying so).
+    expect(s.degraded).toBe(true);
     // Its own people's lines, numbered by the fork.
     s = applyServer(s, chat(message(3, "local")), T0);
     expect(s.chat.map((m) => m.text)).toEqual(["a", "b", "local"]);
@@ -110,6 +112,7 @@ describe("a node running the room on alone (Redis away)", () => {
     expect(back.chat.map((m) => m.text)).toEqual(["a", "b", "remote", "local", "remote 2"]);
     expect(back.lastOffset).toBe(5);
     expect(back.forkOf).toBeNull();
+    expect(back.degraded).toBe(false);
     expect(back.needsResync).toBe(false);
   });
 });

@@ -148,7 +148,8 @@ export function fromWelcome(w: Welcome, localNow: number, previous: RoomState | 
     bursts: [],
     meter: previous?.meter ?? { buckets: [], rolling: {}, totals: {} },
     seatReactions: new Map(),
-    degraded: false,
+    // A node running the room on alone says so in its welcomes too (after its `service`).
+    degraded: w.fork_of != null,
     lastError: null,
     clockOffset: w.server_time - localNow,
     needsResync: false,
