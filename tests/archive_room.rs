@@ -258,6 +258,8 @@ async fn the_archive_is_for_the_entitled_through_signed_ranged_urls() {
         .as_str()
         .expect("a signed URL")
         .to_owned();
+    // It carries the account sealed: nobody who sees the URL reads whose it is.
+    assert!(!url.contains("taro"), "{url}");
 
     // The whole file, then ranges.
     let camera: Vec<u8> = (0..CAMERA_LEN).map(|i| (i % 251) as u8).collect();
@@ -289,7 +291,19 @@ async fn the_archive_is_for_the_entitled_through_signed_ranged_urls() {
     let mut bad_sig = url.clone();
     let last = bad_sig.pop().expect("a signature");
     bad_sig.push(if last == 'A' { 'B' } else { 'A' });
-    let as_ken = url.replace("u=taro", "u=ken");
+    // Taro's URL with the instructor's sealed account in it, and with the account in clear.
+    let u_of = |url: &str| {
+        url.split("u=")
+            .nth(1)
+            .and_then(|s| s.split('&').next())
+            .expect("an account")
+            .to_owned()
+    };
+    let senseis = staff["media"]["camera.webm"]
+        .as_str()
+        .expect("a signed URL");
+    let as_sensei = url.replace(&u_of(&url), &u_of(senseis));
+    let as_ken = url.replace(&u_of(&url), "ken");
     let other_file = url.replace("camera%2Ewebm", "screen%2D1%2Ewebm");
     let exp: u64 = url
         .split("exp=")
@@ -299,7 +313,14 @@ async fn the_archive_is_for_the_entitled_through_signed_ranged_urls() {
         .expect("an expiry");
     let longer = url.replace(&format!("exp={exp}"), &format!("exp={}", exp + 3600));
     let unsigned = url.split('?').next().expect("a path").to_owned();
-    for bad in [&bad_sig, &as_ken, &other_file, &longer, &unsigned] {
+    for bad in [
+        &bad_sig,
+        &as_sensei,
+        &as_ken,
+        &other_file,
+        &longer,
+        &unsigned,
+    ] {
         let a = p.media(bad, None).await;
         let body: Value = serde_json::from_slice(&a.body).expect("JSON");
         assert_eq!((a.status, code(&body)), (403, "media_url_invalid"), "{bad}");

@@ -5,9 +5,11 @@
 //!   live room); when ready, the manifest, the timeline and a signed URL per file.
 //! - `GET /api/v1/me/archives`: the state of the archive of each lecture on My page that is
 //!   over (the Archive button, and the instructors' "ready" mark).
-//! - `GET /archive-media/{lecture}/{name}?u=…&exp=…&sig=…`: one file, with byte ranges. The
-//!   signature ([`MediaKey`]) binds the lecture, the name, the account and the expiry; the
-//!   account's right is checked again on every request.
+//! - `GET /archive-media/{lecture}/{name}?u=…&exp=…&sig=…`: one file, with byte ranges. `u` is
+//!   the account, sealed (encrypted and authenticated: the URL names nobody to whoever sees it,
+//!   a proxy's log or the browser's history); the signature ([`MediaKey`]) binds the lecture,
+//!   the name, the sealed account and the expiry; the account's right is checked again on
+//!   every request.
 
 use super::store::{ArchiveError, ArchiveStore};
 use super::{MANIFEST_NAME, Manifest, TIMELINE_NAME};
@@ -51,9 +53,12 @@ pub struct ArchiveRoom {
     pub(crate) retention_days: u32,
 }
 
-/// Signs media URLs with a key derived from the node's ticket secret (every node has it, so
-/// any node checks a URL another signed).
-pub(crate) struct MediaKey([u8; 32]);
+/// Signs media URLs, and seals the account in them, with keys derived from the node's ticket
+/// secret (every node has it, so any node checks a URL another signed).
+pub(crate) struct MediaKey {
+    sign: [u8; 32],
+    seal: ring::aead::LessSafeKey,
+}
 
 impl std::fmt::Debug for MediaKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,12 +78,55 @@ pub(crate) enum UrlRefusal {
 impl MediaKey {
     /// The media key of the node whose ticket key is `tickets`.
     pub(crate) fn new(tickets: &protocol::ticket::TicketKey) -> Self {
-        Self(tickets.derive_key("archive-media"))
+        let seal = ring::aead::UnboundKey::new(
+            &ring::aead::AES_256_GCM,
+            &tickets.derive_key("archive-media-account"),
+        )
+        .expect("32 bytes is AES-256's key length");
+        Self {
+            sign: tickets.derive_key("archive-media"),
+            seal: ring::aead::LessSafeKey::new(seal),
+        }
+    }
+
+    /// `account`, encrypted and authenticated (AES-256-GCM, a random nonce first), base64url.
+    fn seal(&self, account: &str) -> String {
+        let mut nonce = [0u8; ring::aead::NONCE_LEN];
+        // Never seen failing on Linux; a fixed nonce would still keep the account unreadable
+        // to one who holds one URL, not to one comparing many.
+        let _ = getrandom::fill(&mut nonce);
+        let mut sealed = account.as_bytes().to_vec();
+        self.seal
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::empty(),
+                &mut sealed,
+            )
+            .expect("AES-GCM seals any account id");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// The account `seal` sealed, if this key sealed it.
+    fn open(&self, sealed: &str) -> Option<String> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < ring::aead::NONCE_LEN {
+            return None;
+        }
+        let (nonce, rest) = bytes.split_at(ring::aead::NONCE_LEN);
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut rest = rest.to_vec();
+        let plain = self
+            .seal
+            .open_in_place(nonce, ring::aead::Aad::empty(), &mut rest)
+            .ok()?;
+        String::from_utf8(plain.to_vec()).ok()
     }
 
     fn mac(&self, lecture: &str, name: &str, account: &str, exp: u64) -> Hmac<Sha256> {
         // HMAC takes keys of any length; `new_from_slice` only fails for fixed-size MACs.
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts any key");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.sign).expect("HMAC accepts any key");
         for part in [lecture, name, account] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
@@ -96,20 +144,21 @@ impl MediaKey {
         )
     }
 
-    /// The path and query of a signed URL.
+    /// The path and query of a signed URL for `account` (sealed in it).
     pub(crate) fn url(&self, lecture: &str, name: &str, account: &str, exp: u64) -> String {
         let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+        let sealed = self.seal(account);
         format!(
-            "/archive-media/{}/{}?u={}&exp={exp}&sig={}",
+            "/archive-media/{}/{}?u={sealed}&exp={exp}&sig={}",
             enc(lecture),
             enc(name),
-            enc(account),
-            self.sign(lecture, name, account, exp)
+            self.sign(lecture, name, &sealed, exp)
         )
     }
 
     /// Checks a URL's signature and expiry at `now` (a URL good for longer than `max_secs`
-    /// was not signed by a node of this configuration: refused).
+    /// was not signed by a node of this configuration: refused); the account it was signed
+    /// for.
     pub(crate) fn verify(
         &self,
         lecture: &str,
@@ -117,13 +166,14 @@ impl MediaKey {
         q: &MediaQuery,
         now: UnixMillis,
         max_secs: u64,
-    ) -> Result<(), UrlRefusal> {
+    ) -> Result<String, UrlRefusal> {
         let sig = URL_SAFE_NO_PAD
             .decode(&q.sig)
             .map_err(|_| UrlRefusal::Invalid)?;
         self.mac(lecture, name, &q.u, q.exp)
             .verify_slice(&sig)
             .map_err(|_| UrlRefusal::Invalid)?;
+        let account = self.open(&q.u).ok_or(UrlRefusal::Invalid)?;
         let now = now.0 / 1000;
         if now >= q.exp {
             return Err(UrlRefusal::Expired);
@@ -131,14 +181,14 @@ impl MediaKey {
         if q.exp - now > max_secs.saturating_add(120) {
             return Err(UrlRefusal::Invalid);
         }
-        Ok(())
+        Ok(account)
     }
 }
 
 /// A media URL's query.
 #[derive(Debug, Deserialize)]
 pub(crate) struct MediaQuery {
-    /// The account the URL was signed for.
+    /// The account the URL was signed for, sealed.
     u: String,
     /// Good until (unix seconds).
     exp: u64,
@@ -435,7 +485,7 @@ fn is_media_name(name: &str) -> bool {
     params(
         ("lecture" = String, Path, description = "lecture id"),
         ("name" = String, Path, description = "file name"),
-        ("u" = String, Query, description = "the account the URL was signed for"),
+        ("u" = String, Query, description = "the account the URL was signed for, sealed (opaque)"),
         ("exp" = u64, Query, description = "good until, Unix seconds"),
         ("sig" = String, Query, description = "signature"),
     ),
@@ -475,8 +525,8 @@ async fn serve_media(
     let now = room.gate.clock.now();
     let forbidden = |code: &str, m: &str| refuse(StatusCode::FORBIDDEN, code, m);
     let q = query.ok_or_else(|| forbidden("media_url_invalid", "this URL is not signed"))?;
-    match room.key.verify(lecture, name, &q, now, room.url_ttl_secs) {
-        Ok(()) => {}
+    let account = match room.key.verify(lecture, name, &q, now, room.url_ttl_secs) {
+        Ok(account) => account,
         Err(UrlRefusal::Expired) => {
             return Err(forbidden(
                 "media_url_expired",
@@ -486,7 +536,7 @@ async fn serve_media(
         Err(UrlRefusal::Invalid) => {
             return Err(forbidden("media_url_invalid", "this URL is not signed"));
         }
-    }
+    };
     if !is_media_name(name) {
         return Err(refuse(StatusCode::NOT_FOUND, "not_found", "no such file"));
     }
@@ -495,7 +545,7 @@ async fn serve_media(
         .lecture(lecture)
         .await
         .map_err(IntoResponse::into_response)?;
-    let role = match room.gate.archive_access(&q.u, &record).await {
+    let role = match room.gate.archive_access(&account, &record).await {
         Ok(Ok(role)) => role,
         Ok(Err(refusal)) => return Err(ApiError::Refused(refusal).into_response()),
         Err(e) => return Err(ApiError::from(e).into_response()),
@@ -663,9 +713,16 @@ mod tests {
         let now = UnixMillis(1_800_000_000_000);
         let exp = now.0 / 1000 + 600;
         let url = key.url("L 1", "camera.webm", "taro@x", exp);
-        assert!(url.starts_with("/archive-media/L%201/camera%2Ewebm?u=taro%40x&"));
+        assert!(url.starts_with("/archive-media/L%201/camera%2Ewebm?u="));
+        // The account is in the URL sealed: nobody who sees the URL reads it.
+        assert!(!url.contains("taro"), "{url}");
         let q = query(&url);
-        assert_eq!(key.verify("L 1", "camera.webm", &q, now, 600), Ok(()));
+        assert_eq!(
+            key.verify("L 1", "camera.webm", &q, now, 600),
+            Ok("taro@x".to_owned())
+        );
+        // Each URL seals it afresh: two URLs for the same person do not even match.
+        assert_ne!(query(&key.url("L 1", "camera.webm", "taro@x", exp)).u, q.u);
         assert_eq!(
             key.verify("L 1", "screen-1.webm", &q, now, 600),
             Err(UrlRefusal::Invalid)
@@ -674,14 +731,15 @@ mod tests {
             key.verify("L 2", "camera.webm", &q, now, 600),
             Err(UrlRefusal::Invalid)
         );
-        let other = MediaQuery {
-            u: "hanako".into(),
-            ..query(&url)
-        };
-        assert_eq!(
-            key.verify("L 1", "camera.webm", &other, now, 600),
-            Err(UrlRefusal::Invalid)
-        );
+        // Another person's sealed account, or a changed one, breaks the signature.
+        let hanakos = query(&key.url("L 1", "camera.webm", "hanako", exp));
+        for u in [hanakos.u, "hanako".to_owned(), format!("{}A", q.u)] {
+            let other = MediaQuery { u, ..query(&url) };
+            assert_eq!(
+                key.verify("L 1", "camera.webm", &other, now, 600),
+                Err(UrlRefusal::Invalid)
+            );
+        }
         let later = MediaQuery {
             exp: exp + 1,
             ..query(&url)
