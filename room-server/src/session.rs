@@ -192,20 +192,28 @@ async fn session(
     let living = node.live.enter(conn, &out.kick, node);
     let media_inbox = crate::media::MediaInbox::default();
     let pongs = AtomicU64::new(0);
-    // Made inside `join!`: a future first held in a variable would take its room twice in
-    // this task (the variable's, and `join!`'s own copy).
-    tokio::join!(
+    // Made inside the joins: a future first held in a variable would take its room twice in
+    // this task (the variable's, and the join's own copy). The writer, woken for nearly every
+    // frame, is polled apart from the rest (`join2`); the kick, which both sides wait for,
+    // ends both.
+    crate::conn::join::join2(
         write_loop(node, &mut sink, &out.queue, &out.kick, &pongs),
-        read_loop(node, &mut stream, conn, &out, &room, &media_inbox, &pongs),
-        crate::media::run_session(&media, conn, role, &out, &media_inbox),
-        // Boxed: done once the welcome is out, and given back then.
-        Box::pin(Metrics::time_until(
-            &node.metrics.join,
-            upgraded,
-            out.welcomed.raised(),
-            out.kick.kicked()
-        )),
-    );
+        async {
+            tokio::join!(
+                read_loop(node, &mut stream, conn, &out, &room, &media_inbox, &pongs),
+                crate::media::run_session(&media, conn, role, &out, &media_inbox),
+                // Boxed: done once the welcome is out, and given back then.
+                Box::pin(Metrics::time_until(
+                    &node.metrics.join,
+                    upgraded,
+                    out.welcomed.raised(),
+                    out.kick.kicked()
+                )),
+            );
+        },
+        || out.kick.is_kicked(),
+    )
+    .await;
     drop(living);
     Box::pin(leave(sink, stream, &out, &room, conn)).await;
 }

@@ -15,6 +15,7 @@
 pub(crate) mod admission;
 pub(crate) mod frames;
 pub(crate) mod ids;
+pub(crate) mod join;
 pub(crate) mod outbox;
 pub(crate) mod serve;
 pub(crate) mod signal;
