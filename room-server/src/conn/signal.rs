@@ -1,8 +1,10 @@
 //! Wake-ups inside one connection's task, without a lock.
 //!
 //! A connection's session is one task: its reader, its writer and its media loop are joined in
-//! it, so every wait on the connection's own signals comes from the same task and one waker
-//! serves them all. That is what makes these cheaper than `tokio::sync::Notify` or a
+//! it, so every wait on the connection's own signals comes from the same task. A signal holds
+//! one waker, the last registered: the writer and the rest of the session have wakers of their
+//! own (`conn::join`), and the one signal both sides wait for, the kick, is named to the join,
+//! which then polls both. That is what makes these cheaper than `tokio::sync::Notify` or a
 //! `CancellationToken`, whose every poll takes a mutex (and, for a node-wide token, the same
 //! mutex from every connection): a room's delivery wakes the writer with one atomic swap, and
 //! each wake-up of the task polls its waits with atomic loads alone.
