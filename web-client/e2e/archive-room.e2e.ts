@@ -29,6 +29,7 @@ import {
   portalLecture,
   PORTAL_IDENTITY,
   portalToken,
+  sendLine,
   signIn,
   startRedis,
   startServer,
@@ -71,8 +72,7 @@ async function open(server: Server, screen = false): Promise<Page> {
 }
 
 async function say(page: Page, text: string): Promise<void> {
-  await page.locator("#chat-input").fill(text);
-  await page.getByRole("button", { name: t("chat_send"), exact: true }).click();
+  await sendLine(page, text);
   await chatLine(page, text).first().waitFor();
 }
 

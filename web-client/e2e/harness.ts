@@ -11,6 +11,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, type Locator, type Page, chromium } from "playwright-core";
+import { t } from "../src/i18n";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const clientRoot = path.resolve(here, "..");
@@ -268,6 +269,12 @@ export async function watchedPage(context: BrowserContext, errors: string[]): Pr
 
 export function chatLine(page: Page, text: string): Locator {
   return page.locator('[role="log"] li[data-offset]').filter({ hasText: text });
+}
+
+/** Types `text` in the chat and sends it, as a person does (not waiting for it to arrive). */
+export async function sendLine(page: Page, text: string): Promise<void> {
+  await page.locator("#chat-input").fill(text);
+  await page.getByRole("button", { name: t("chat_send"), exact: true }).click();
 }
 
 export function artifactPath(name: string): string {

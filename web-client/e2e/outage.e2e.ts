@@ -7,7 +7,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { t } from "../src/i18n";
 import {
   PORTAL_IDENTITY,
   type Server,
@@ -17,6 +16,7 @@ import {
   enterFromMyPage,
   launchChromium,
   portalToken,
+  sendLine,
   signIn,
   startRedis,
   startServer,
@@ -72,11 +72,6 @@ async function open(on: Server): Promise<Page> {
   return page;
 }
 
-async function say(page: Page, text: string): Promise<void> {
-  await page.locator("#chat-input").fill(text);
-  await page.getByRole("button", { name: t("chat_send"), exact: true }).click();
-}
-
 /** The test's lines a page shows, in its order (few enough to be drawn all at once). */
 async function shown(page: Page): Promise<string[]> {
   const texts = await page.locator('[role="log"] li[data-offset] .chat-text').allTextContents();
@@ -94,9 +89,9 @@ describe("a Redis outage under a lecture held by two nodes", () => {
     await enterFromMyPage(hanako, "demo");
 
     const said = ["outage-1-taro", "outage-2-hanako"];
-    await say(taro, said[0]!);
+    await sendLine(taro, said[0]!);
     await chatLine(hanako, said[0]!).waitFor();
-    await say(hanako, said[1]!);
+    await sendLine(hanako, said[1]!);
     await chatLine(taro, said[1]!).waitFor();
 
     // Redis stalls: each node notices, tells its people, and runs the room on alone.
@@ -105,10 +100,10 @@ describe("a Redis outage under a lecture held by two nodes", () => {
     // Taro says more than a welcome's snapshot carries; Hanako says a line on her node.
     const alone = ["outage-3-taro", "outage-4-taro", "outage-5-taro", "outage-6-taro", "outage-7-taro"];
     for (const text of alone) {
-      await say(taro, text);
+      await sendLine(taro, text);
       await chatLine(taro, text).waitFor();
     }
-    await say(hanako, "outage-8-hanako");
+    await sendLine(hanako, "outage-8-hanako");
     await chatLine(hanako, "outage-8-hanako").waitFor();
     // Neither hears the other meanwhile.
     expect(await chatLine(hanako, "outage-3-taro").count()).toBe(0);

@@ -16,7 +16,7 @@ import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { t } from "../src/i18n";
-import { WAIT, artifactPath, chatLine, clientRoot, enterFromMyPage, freePort, launchChromium, serverBinary } from "./harness";
+import { WAIT, artifactPath, chatLine, clientRoot, enterFromMyPage, freePort, launchChromium, sendLine, serverBinary } from "./harness";
 
 const deploy = path.resolve(clientRoot, "..", "deploy");
 const work = mkdtempSync(path.join(tmpdir(), "room-topology-"));
@@ -408,11 +408,6 @@ async function playing(page: Page, timeout = WAIT): Promise<void> {
   await expect.poll(() => frames(page), { timeout }).toBeGreaterThan(seen);
 }
 
-async function say(page: Page, text: string): Promise<void> {
-  await page.locator("#chat-input").fill(text);
-  await page.getByRole("button", { name: t("chat_send"), exact: true }).click();
-}
-
 /** The test's chat lines as the node delivered them to `page`, in their order (by offset), each
  * as often as the page holds it. The log draws only the rows in view: it is scrolled through
  * from the top and read a window at a time. */
@@ -501,7 +496,7 @@ describe("deploy/'s topology, run as processes", () => {
     for (const [who, page] of Object.entries(learners)) {
       const text = `topo-${++n}-${who}`;
       sent.push(text);
-      await say(page, text);
+      await sendLine(page, text);
     }
   };
 
