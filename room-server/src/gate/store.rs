@@ -280,17 +280,14 @@ impl Store {
 
     /// Up to `limit` cancelled lectures whose notices are still being fanned out, oldest first.
     pub async fn cancellations_to_fan_out(&self, limit: u32) -> Result<Vec<String>> {
-        sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT lecture_id FROM mail_claims WHERE account_id = $1 AND kind = 'cancelled' AND state = 'fanout' \
              ORDER BY next_at LIMIT $2",
         )
         .bind(WHOLE_LECTURE)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get("lecture_id")?))
-        .collect()
+        .await?)
     }
 
     /// Whether the cancellation notices of `lecture` are still being fanned out.
@@ -313,7 +310,7 @@ impl Store {
         lecture: &str,
         limit: u32,
     ) -> Result<Vec<String>> {
-        sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT account FROM ( \
                  SELECT buyer_id AS account FROM purchases WHERE lecture_id = $1 \
                  UNION \
@@ -327,10 +324,7 @@ impl Store {
         .bind(lecture)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get("account")?))
-        .collect()
+        .await?)
     }
 
     /// Records that `account` gets no `kind` message about `lecture` (judged: not admitted, or
@@ -406,14 +400,11 @@ impl Store {
         let sql = format!(
             "SELECT id FROM lectures WHERE status = 'scheduled' AND {column} > $1 AND {column} <= $2{withdrawn} ORDER BY id"
         );
-        sqlx::query(&sql)
+        Ok(sqlx::query_scalar(&sql)
             .bind(ms(from))
             .bind(ms(to))
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok(r.try_get("id")?))
-            .collect()
+            .await?)
     }
 
     /// Every purchase of `lecture` (individual and corporate, whatever its status).
@@ -849,13 +840,10 @@ impl Store {
 
     /// The companies an individual is linked to.
     pub async fn companies_of(&self, individual: &str) -> Result<Vec<String>> {
-        sqlx::query("SELECT corporate_id FROM corporate_links WHERE individual_id = $1 ORDER BY corporate_id")
+        Ok(sqlx::query_scalar("SELECT corporate_id FROM corporate_links WHERE individual_id = $1 ORDER BY corporate_id")
             .bind(individual)
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok(r.try_get("corporate_id")?))
-            .collect()
+            .await?)
     }
 
     /// The individuals linked to a company, with their profile and when they linked.
@@ -1186,13 +1174,14 @@ impl Store {
 
     /// The lectures `account` was removed from without return.
     pub async fn bans_of(&self, account: &str) -> Result<std::collections::BTreeSet<String>> {
-        sqlx::query("SELECT lecture_id FROM bans WHERE account_id = $1")
-            .bind(account)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok(r.try_get("lecture_id")?))
-            .collect()
+        Ok(
+            sqlx::query_scalar("SELECT lecture_id FROM bans WHERE account_id = $1")
+                .bind(account)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect(),
+        )
     }
 
     /// The revocation and ban of `account` in `lecture`, in one round trip (asked at every
