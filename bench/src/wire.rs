@@ -17,6 +17,7 @@ use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// An open WebSocket.
 pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
@@ -133,11 +134,21 @@ async fn open(
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(p)?);
     }
-    let (ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::client_async(request, stream))
-        .await
-        .context("WebSocket handshake timed out")??;
+    // A small read buffer: tungstenite zeroes a whole buffer's worth before each read (its
+    // default, 128 KiB, was a quarter of the generator's CPU), and a learner's frames are
+    // small; a larger one gets the room it needs while it is read.
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let (ws, _) = tokio::time::timeout(
+        STEP,
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config)),
+    )
+    .await
+    .context("WebSocket handshake timed out")??;
     Ok(ws)
 }
+
+/// The bytes a generated learner reads from its socket at once.
+const READ_BUFFER: usize = 4096;
 
 async fn next_frame(ws: &mut Ws) -> anyhow::Result<Message> {
     match tokio::time::timeout(STEP, ws.next()).await {
