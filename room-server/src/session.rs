@@ -190,6 +190,8 @@ async fn session(
         Err(Some(code)) => return Box::pin(refuse(sink, stream, code)).await,
     };
     let living = node.live.enter(conn, &out.kick, node);
+    // From here on a frame for an idle connection is written at once by whoever has it.
+    out.queue.attach(sink.socket());
     let media_inbox = crate::media::MediaInbox::default();
     let pongs = AtomicU64::new(0);
     // Made inside the joins: a future first held in a variable would take its room twice in
@@ -214,6 +216,8 @@ async fn session(
         || out.kick.is_kicked(),
     )
     .await;
+    // Nothing but the close frame is written from now on.
+    out.queue.detach();
     drop(living);
     Box::pin(leave(sink, stream, &out, &room, conn)).await;
 }
@@ -278,7 +282,8 @@ async fn enter(
     };
     let spec = lecture.info();
 
-    let out = Outbox::new(node.limits.outbound_queue, codec);
+    let coalesce = Duration::from_micros(node.limits.write_coalesce_us);
+    let out = Outbox::new(node.limits.outbound_queue, coalesce, codec);
     let join = |out: Outbox| RoomInput::join(entry.clone(), out);
     // A room that stopped between lookup and join is started afresh on the second try.
     for _ in 0..2 {
@@ -354,13 +359,16 @@ pub(crate) async fn close(sink: Writer, stream: Reader, code: Option<CloseCode>)
 }
 
 /// Room → client: writes what is queued, a batch per `write`; pings; stops when the room
-/// says so, when kicked, or when the node shuts down. The close frame is sent after.
+/// says so, when kicked, or when the node shuts down. The close frame is sent after. (Most
+/// frames never come here: whoever has one for an idle connection writes it at once, see
+/// `OutQueue`.)
 ///
-/// **Coalescing.** A connection that has been quiet writes a frame the moment it is queued.
-/// One that wrote less than `write_coalesce_us` ago waits until that much time has passed
-/// since its last write, and then sends everything queued meanwhile in one `write`: under
-/// load, frames that arrive together leave together (fewer system calls, fewer packets), at
-/// a cost of at most that moment; an idle or quiet connection never waits.
+/// **Coalescing.** A connection that has been quiet is written to the moment a frame comes.
+/// One written to less than `write_coalesce_us` ago queues what comes, and its writer waits
+/// until that much time has passed since the last write, then sends everything queued
+/// meanwhile in one `write`: under load, frames that arrive together leave together (fewer
+/// system calls, fewer packets), at a cost of at most that moment; an idle or quiet
+/// connection never waits.
 ///
 /// Pings measure the client's progress: each carries its number, and a client that has not
 /// answered one by the time of the next is not reading what the node sends (a socket held open
@@ -375,20 +383,16 @@ async fn write_loop(
 ) {
     let mut ping = tokio::time::interval(Duration::from_millis(node.limits.ping_interval_ms));
     ping.tick().await;
-    let coalesce = Duration::from_micros(node.limits.write_coalesce_us);
     let mut pinged = 0u64;
-    let mut last_write: Option<Instant> = None;
     let failed = loop {
         let written = tokio::select! {
             biased;
             () = kick.kicked() => return,
             () = queue.ready() => {
-                if let Some(last) = last_write
-                    && last.elapsed() < coalesce
-                {
+                if let Some(wait) = queue.coalescing() {
                     // Boxed: only a busy connection waits, and the timer would otherwise
                     // size every connection's task.
-                    let wait = Box::pin(sleep_until(last + coalesce));
+                    let wait = Box::pin(tokio::time::sleep(wait));
                     tokio::select! {
                         biased;
                         () = kick.kicked() => return,
@@ -404,8 +408,8 @@ async fn write_loop(
                     () = kick.kicked() => return,
                     r = sink.send(&batch.frames) => r,
                 };
+                queue.written();
                 if written.is_ok() {
-                    last_write = Some(Instant::now());
                     let metrics = &node.metrics;
                     metrics.socket_writes_total.inc_by(sink.writes() - writes);
                     metrics.frames_written_total.inc_by(batch.frames.len() as u64);
@@ -419,12 +423,17 @@ async fn write_loop(
                 }
                 written
             }
-            () = sink.control_waiting() => tokio::select! {
-                // A pong to the client's ping (tungstenite's own answer).
-                biased;
-                () = kick.kicked() => return,
-                r = sink.send_control() => r,
-            },
+            () = sink.control_waiting() => {
+                queue.claim();
+                let written = tokio::select! {
+                    // A pong to the client's ping (tungstenite's own answer).
+                    biased;
+                    () = kick.kicked() => return,
+                    r = sink.send_control() => r,
+                };
+                queue.written();
+                written
+            }
             _ = ping.tick() => {
                 if pongs.load(Ordering::Relaxed) < pinged {
                     debug!("the client did not answer the last ping");
@@ -433,10 +442,13 @@ async fn write_loop(
                 }
                 pinged += 1;
                 let ping = Frame::ping(pinged);
-                tokio::select! {
+                queue.claim();
+                let written = tokio::select! {
                     () = kick.kicked() => return,
                     r = sink.send([&ping]) => r,
-                }
+                };
+                queue.written();
+                written
             }
         };
         if let Err(e) = written {

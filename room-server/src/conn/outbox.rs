@@ -2,17 +2,27 @@
 //! it at once, and frames encoded once for all their recipients.
 
 use super::signal::Signal;
-use super::ws::Frame;
+use super::ws::{Frame, try_write_now};
 use bytes::Bytes;
 use protocol::{CloseCode, Codec, CommandId, ErrorCode, ServerMsg};
 use smallvec::SmallVec;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::net::tcp::OwnedWriteHalf;
 use tracing::error;
 
 /// The queue is full: the client does not read what it is sent.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Full;
+
+/// What became of a frame handed to a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Written to its socket there and then (one `write`).
+    Written,
+    /// Queued for the connection's writer (or dropped after a close already queued).
+    Queued,
+}
 
 /// Tells a session to end now, skipping its queue (slow client, protocol violation, …). The
 /// first reason given wins. Anyone may kick; only the session's own task waits for it (see
@@ -76,19 +86,28 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// A new connection's outbox, queueing at most `capacity` frames.
-    pub(crate) fn new(capacity: usize, codec: Codec) -> Self {
+    /// A new connection's outbox, queueing at most `capacity` frames; a connection written to
+    /// less than `coalesce` ago queues what comes, for its writer to send in one batch.
+    pub(crate) fn new(capacity: usize, coalesce: Duration, codec: Codec) -> Self {
         Self {
-            queue: Arc::new(OutQueue::new(capacity)),
+            queue: Arc::new(OutQueue::new(capacity, coalesce)),
             kick: Arc::new(Kick::default()),
             codec,
             welcomed: Arc::default(),
         }
     }
 
-    /// Queues a frame without waiting (a full queue refuses it), `at` being when it was made.
-    pub(crate) fn queue(&self, frame: Frame, at: QueueTime) -> Result<(), Full> {
-        self.queue.push(frame, at)
+    /// Sends a frame without waiting, `at` being when it was made (and now enough for the
+    /// coalescing): straight to the socket if the connection is idle and its socket takes it,
+    /// otherwise queued for its writer (a full queue refuses it).
+    pub(crate) fn queue(&self, frame: &Frame, at: QueueTime) -> Result<Sent, Full> {
+        self.queue.push(frame, at, true)
+    }
+
+    /// Queues a frame for the connection's writer, never writing it here (a full queue
+    /// refuses it).
+    pub(crate) fn enqueue(&self, frame: &Frame, at: QueueTime) -> Result<Sent, Full> {
+        self.queue.push(frame, at, false)
     }
 
     /// Queues a message to this connection alone, in order with the rest of what it is sent.
@@ -98,7 +117,7 @@ impl Outbox {
         let Some(frame) = encode(msg, self.codec) else {
             return;
         };
-        if self.queue(frame, QueueTime::now()).is_err() && !self.kick.is_kicked() {
+        if self.queue(&frame, QueueTime::now()).is_err() && !self.kick.is_kicked() {
             self.kick.kick(Some(CloseCode::SlowConsumer));
         }
     }
@@ -130,20 +149,31 @@ impl Outbox {
     /// A JSON connection's outbox.
     #[cfg(test)]
     pub(crate) fn for_test(capacity: usize) -> Self {
-        Self::new(capacity, Codec::Json)
+        Self::new(capacity, Duration::ZERO, Codec::Json)
     }
 }
 
 /// A connection's queue of frames from its room (and its own session), bounded, taken by its
-/// writer in batches. It holds no memory of its own while it holds at most one frame (the
-/// common case: a connection gets a frame now and then, and its writer takes it at once), and
-/// a burst's memory is given back once it is written.
+/// writer in batches. It holds no memory of its own while it holds at most one frame, and a
+/// burst's memory is given back once it is written.
+///
+/// **Written at once.** Most frames never wait in it. A connection gets a frame now and then;
+/// when nothing is queued, its writer is not writing, and its last write is older than the
+/// coalescing moment, whoever hands it a frame (its room, mostly) writes the frame to the
+/// socket there and then, without waiting: one `write`, and no wake-up of the connection's
+/// task, which was most of a delivery's cost in user space. A socket that takes only part of
+/// the frame, or none (its buffer is full), leaves the rest queued for the writer, which
+/// waits for the client as always (and gives up on one that stopped reading). Frames are
+/// written whole and in order: only one side writes at a time, each under this queue's lock
+/// or its `writing` mark.
 #[derive(Debug)]
 pub(crate) struct OutQueue {
     state: Mutex<QueueState>,
     /// Something was queued into an empty queue (the writer waits for it).
     ready: Signal,
     capacity: usize,
+    /// Nanoseconds after a write during which frames wait to leave together.
+    coalesce: u64,
 }
 
 /// The frames one write takes without an allocation of their own.
@@ -157,6 +187,13 @@ struct QueueState {
     close: Option<Option<CloseCode>>,
     /// When the oldest frame still queued was queued.
     oldest: Option<QueueTime>,
+    /// The socket, while frames may be written to it at once (from the session's start to
+    /// its end).
+    socket: Option<Arc<OwnedWriteHalf>>,
+    /// The writer is writing (a batch, a ping): nobody else writes.
+    writing: bool,
+    /// When the socket was last written to (a [`QueueTime`]; 0: never).
+    last_write: u64,
 }
 
 impl QueueState {
@@ -177,21 +214,44 @@ pub(crate) struct Batch {
 }
 
 impl OutQueue {
-    fn new(capacity: usize) -> Self {
+    fn new(capacity: usize, coalesce: Duration) -> Self {
         Self {
             state: Mutex::default(),
             ready: Signal::default(),
             capacity,
+            coalesce: u64::try_from(coalesce.as_nanos()).unwrap_or(u64::MAX),
         }
     }
 
-    fn push(&self, frame: Frame, at: QueueTime) -> Result<(), Full> {
+    fn push(&self, frame: &Frame, at: QueueTime, direct: bool) -> Result<Sent, Full> {
         let Ok(mut state) = self.state.lock() else {
             return Err(Full);
         };
         if state.close.is_some() {
             // The connection closes after what came before: this would never be sent.
-            return Ok(());
+            return Ok(Sent::Queued);
+        }
+        let mut rest = None;
+        if direct
+            && state.is_empty()
+            && !state.writing
+            && at.0.saturating_sub(state.last_write) >= self.coalesce
+            && let Some(socket) = &state.socket
+        {
+            match try_write_now(socket, frame) {
+                Ok((written, total)) if written == total => {
+                    state.last_write = at.0;
+                    return Ok(Sent::Written);
+                }
+                // The socket's buffer is full: the writer waits for the client.
+                Ok((0, _)) => {}
+                Ok((written, _)) => {
+                    state.last_write = at.0;
+                    rest = Some(frame.rest(written));
+                }
+                // The writer meets the failure too, and ends the session.
+                Err(_) => state.socket = None,
+            }
         }
         if state.frames.len() >= self.capacity {
             return Err(Full);
@@ -200,12 +260,53 @@ impl OutQueue {
         if was_empty {
             state.oldest = Some(at);
         }
-        state.frames.push(frame);
+        state.frames.push(rest.unwrap_or_else(|| frame.clone()));
         drop(state);
         if was_empty {
             self.ready.raise();
         }
-        Ok(())
+        Ok(Sent::Queued)
+    }
+
+    /// Lets frames be written straight to `socket` while nothing is queued (from the start
+    /// of the session's writer).
+    pub(crate) fn attach(&self, socket: Arc<OwnedWriteHalf>) {
+        if let Ok(mut state) = self.state.lock() {
+            state.socket = Some(socket);
+        }
+    }
+
+    /// Stops every write but the writer's own: from now on frames only queue. Once this
+    /// returns, no write of another's is under way (the session's close frame comes next).
+    pub(crate) fn detach(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.socket = None;
+            state.writing = true;
+        }
+    }
+
+    /// The writer is about to write something of its own (a ping, a pong): nobody else writes
+    /// until [`OutQueue::written`].
+    pub(crate) fn claim(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.writing = true;
+        }
+    }
+
+    /// The writer has written what it took (or claimed): others may write again.
+    pub(crate) fn written(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.writing = false;
+            state.last_write = QueueTime::now().0;
+        }
+    }
+
+    /// How long the writer waits before taking a batch: what is left of the coalescing moment
+    /// since the last write (none for a connection quiet for longer).
+    pub(crate) fn coalescing(&self) -> Option<Duration> {
+        let last = self.state.lock().ok()?.last_write;
+        let since = QueueTime::now().0.saturating_sub(last);
+        (last > 0 && since < self.coalesce).then(|| Duration::from_nanos(self.coalesce - since))
     }
 
     /// Queues a close after the frames queued; refused when the queue is full.
@@ -238,6 +339,8 @@ impl OutQueue {
         let Ok(mut state) = self.state.lock() else {
             return Batch::default();
         };
+        // Until `written`: the batch is the writer's to write.
+        state.writing = true;
         let mut batch = Batch {
             oldest: state.oldest,
             ..Batch::default()
@@ -271,6 +374,11 @@ impl QueueTime {
         Self(nanos.max(1))
     }
 
+    /// Nanoseconds since the clock's origin.
+    pub(crate) fn nanos(self) -> u64 {
+        self.0
+    }
+
     /// How long ago this was.
     pub(crate) fn elapsed(self) -> Duration {
         Duration::from_nanos(Self::now().0.saturating_sub(self.0))
@@ -293,7 +401,7 @@ impl<'a> Frames<'a> {
         }
     }
 
-    pub(crate) fn get(&mut self, codec: Codec) -> Option<Frame> {
+    pub(crate) fn get(&mut self, codec: Codec) -> Option<&Frame> {
         let slot = match codec {
             Codec::MsgPack => &mut self.msgpack,
             Codec::Json => &mut self.json,
@@ -301,7 +409,7 @@ impl<'a> Frames<'a> {
         if slot.is_none() {
             *slot = Some(encode(self.msg, codec)?);
         }
-        slot.clone()
+        slot.as_ref()
     }
 }
 
@@ -338,8 +446,8 @@ mod tests {
     fn a_batch_is_timed_from_its_oldest_frame_and_the_next_from_its_own() {
         let out = Outbox::for_test(8);
         let oldest = QueueTime::now();
-        out.queue(frame("a"), oldest).expect("room");
-        out.queue(frame("b"), QueueTime::now()).expect("room");
+        out.queue(&frame("a"), oldest).expect("room");
+        out.queue(&frame("b"), QueueTime::now()).expect("room");
         let batch = out.queue.take(64);
         assert_eq!(texts(&batch), ["a", "b"]);
         assert_eq!(batch.oldest.map(|t| t.0), Some(oldest.0));
@@ -349,7 +457,7 @@ mod tests {
         // Nothing queued since: nothing to time.
         assert!(out.queue.take(64).oldest.is_none());
         let next = QueueTime::now();
-        out.queue(frame("c"), next).expect("room");
+        out.queue(&frame("c"), next).expect("room");
         assert_eq!(out.queue.take(64).oldest.map(|t| t.0), Some(next.0));
     }
 
@@ -358,7 +466,7 @@ mod tests {
         let out = Outbox::for_test(8);
         let oldest = QueueTime::now();
         for text in ["a", "b", "c"] {
-            out.queue(frame(text), oldest).expect("room");
+            out.queue(&frame(text), oldest).expect("room");
         }
         let first = out.queue.take(2);
         assert_eq!(texts(&first), ["a", "b"]);
@@ -370,17 +478,17 @@ mod tests {
     #[test]
     fn a_full_queue_refuses_and_a_close_ends_a_batch() {
         let out = Outbox::for_test(2);
-        out.queue(frame("a"), QueueTime::now()).expect("room");
+        out.queue(&frame("a"), QueueTime::now()).expect("room");
         out.close_after_queue(Some(CloseCode::ResyncRequired));
         // What comes after the close is never sent (and is no reason to cut the client off).
-        assert_eq!(out.queue(frame("b"), QueueTime::now()), Ok(()));
+        assert_eq!(out.queue(&frame("b"), QueueTime::now()), Ok(Sent::Queued));
         let batch = out.queue.take(64);
         assert_eq!(texts(&batch), ["a"]);
         assert_eq!(batch.close, Some(Some(CloseCode::ResyncRequired)));
         assert!(!out.kick.is_kicked());
         // A close that finds the queue full ends the connection at once.
         let full = Outbox::for_test(1);
-        full.queue(frame("a"), QueueTime::now()).expect("room");
+        full.queue(&frame("a"), QueueTime::now()).expect("room");
         full.close_after_queue(Some(CloseCode::ResyncRequired));
         assert!(full.kick.is_kicked());
     }
@@ -389,7 +497,7 @@ mod tests {
     async fn the_writer_is_woken_once_per_batch_and_comes_back_for_what_is_left() {
         let out = Outbox::for_test(8);
         for text in ["a", "b", "c"] {
-            out.queue(frame(text), QueueTime::now()).expect("room");
+            out.queue(&frame(text), QueueTime::now()).expect("room");
         }
         let ready = |q: &OutQueue| futures_util::FutureExt::now_or_never(q.ready()).is_some();
         assert!(ready(&out.queue));
@@ -397,6 +505,85 @@ mod tests {
         assert!(ready(&out.queue), "one frame is left");
         assert_eq!(out.queue.take(2).frames.len(), 1);
         assert!(!ready(&out.queue), "nothing is left");
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_written_to_at_once_and_a_full_one_gets_the_rest_whole_and_in_order()
+     {
+        use futures_util::StreamExt;
+        let (_reader, mut writer, mut client) =
+            super::super::ws::tests::pair_with(Some(16 * 1024)).await;
+        let out = Outbox::for_test(4096);
+        // Before the session attaches its socket, everything queues.
+        assert_eq!(
+            out.queue(&frame("queued"), QueueTime::now()),
+            Ok(Sent::Queued)
+        );
+        out.queue.ready().await;
+        let batch = out.queue.take(64);
+        writer.send(&batch.frames).await.expect("written");
+        out.queue.written();
+        out.queue.attach(writer.socket());
+        assert_eq!(
+            out.queue(&frame("at once"), QueueTime::now()),
+            Ok(Sent::Written)
+        );
+        // … and its writer is not woken.
+        assert!(futures_util::FutureExt::now_or_never(out.queue.ready()).is_none());
+        // While the writer writes (a ping, say), nobody else does.
+        out.queue.claim();
+        assert_eq!(
+            out.queue(&frame("behind"), QueueTime::now()),
+            Ok(Sent::Queued)
+        );
+        let batch = out.queue.take(64);
+        writer.send(&batch.frames).await.expect("written");
+        out.queue.written();
+        // A client that does not read: its socket takes part of a frame, then nothing; the
+        // rest waits for the writer.
+        let big: Vec<String> = (0..40).map(|i| format!("{i:03}").repeat(10_000)).collect();
+        let mut at_once = 0;
+        for text in &big {
+            if out.queue(&frame(text), QueueTime::now()) == Ok(Sent::Written) {
+                at_once += 1;
+            }
+        }
+        assert!(at_once < big.len(), "the socket's buffer filled");
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while got.len() < 3 + 40 {
+                match client.next().await {
+                    Some(Ok(msg)) => got.push(msg.into_text().expect("text").to_string()),
+                    other => panic!("the client read {other:?}"),
+                }
+            }
+            got
+        });
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                out.queue.ready().await;
+                let batch = out.queue.take(64);
+                writer.send(&batch.frames).await.expect("written");
+                out.queue.written();
+                if out.queue.state.lock().map(|s| s.is_empty()).unwrap_or(true) {
+                    break;
+                }
+            }
+        });
+        drained.await.expect("the writer sends the rest");
+        let got = tokio::time::timeout(Duration::from_secs(10), reading)
+            .await
+            .expect("in time")
+            .expect("read");
+        let mut want = vec!["queued".to_string(), "at once".into(), "behind".into()];
+        want.extend(big);
+        assert_eq!(got, want);
+        // Once detached, nothing is written but by the writer.
+        out.queue.detach();
+        assert_eq!(
+            out.queue(&frame("late"), QueueTime::now()),
+            Ok(Sent::Queued)
+        );
     }
 
     #[test]

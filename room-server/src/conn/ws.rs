@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::WebSocketStream;
@@ -43,7 +44,8 @@ pub(crate) type Reader = WebSocketStream<ReadSide>;
 /// One frame the node sends, its payload shared by every connection it goes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
-    opcode: OpCode,
+    /// `None`: the rest of a frame a room began writing ([`Frame::rest`]), header included.
+    opcode: Option<OpCode>,
     payload: Bytes,
 }
 
@@ -51,7 +53,7 @@ impl Frame {
     /// A binary data frame.
     pub fn binary(payload: Bytes) -> Self {
         Self {
-            opcode: OpCode::Data(Data::Binary),
+            opcode: Some(OpCode::Data(Data::Binary)),
             payload,
         }
     }
@@ -59,7 +61,7 @@ impl Frame {
     /// A text data frame (`payload` is UTF-8).
     pub(crate) fn text(payload: String) -> Self {
         Self {
-            opcode: OpCode::Data(Data::Text),
+            opcode: Some(OpCode::Data(Data::Text)),
             payload: Bytes::from(payload),
         }
     }
@@ -67,7 +69,7 @@ impl Frame {
     /// A ping carrying `n`.
     pub(crate) fn ping(n: u64) -> Self {
         Self {
-            opcode: OpCode::Control(ControlCode::Ping),
+            opcode: Some(OpCode::Control(ControlCode::Ping)),
             payload: Bytes::copy_from_slice(&n.to_be_bytes()),
         }
     }
@@ -83,7 +85,7 @@ impl Frame {
         // A control frame's payload is at most 125 bytes; every reason the node gives is short.
         payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(123)]);
         Self {
-            opcode: OpCode::Control(ControlCode::Close),
+            opcode: Some(OpCode::Control(ControlCode::Close)),
             payload: Bytes::from(payload),
         }
     }
@@ -94,10 +96,14 @@ impl Frame {
         &self.payload
     }
 
-    /// Appends this frame's header to `out`.
-    fn head(&self, out: &mut SmallVec<[u8; 64]>) {
+    /// Appends this frame's header to `out` (nothing for the rest of a frame begun).
+    fn head<const N: usize>(&self, out: &mut SmallVec<[u8; N]>)
+    where
+        [u8; N]: smallvec::Array<Item = u8>,
+    {
+        let Some(opcode) = self.opcode else { return };
         let header = FrameHeader {
-            opcode: self.opcode,
+            opcode,
             ..FrameHeader::default()
         };
         let len = u64::try_from(self.payload.len()).unwrap_or(u64::MAX);
@@ -108,6 +114,47 @@ impl Frame {
         let _ = header.format(len, &mut rest);
         let written = 14 - rest.len();
         out.extend_from_slice(&bytes[..written]);
+    }
+}
+
+/// Writes `frame` to `half` now, without waiting: the bytes the socket took (all of them,
+/// part, or none when its buffer is full). For a room that hands a frame straight to an idle
+/// connection's socket (`super::outbox`); what is left goes to the connection's writer as
+/// [`Frame::rest`].
+pub(crate) fn try_write_now(half: &OwnedWriteHalf, frame: &Frame) -> io::Result<(usize, usize)> {
+    let mut head = SmallVec::<[u8; 14]>::new();
+    frame.head(&mut head);
+    let total = head.len() + frame.payload.len();
+    let slices = [IoSlice::new(&head), IoSlice::new(&frame.payload)];
+    loop {
+        match half.try_write_vectored(&slices) {
+            Ok(n) => return Ok((n, total)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((0, total)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl Frame {
+    /// What is left of this frame once its first `written` bytes (header included) are out:
+    /// raw bytes the writer sends as they are.
+    pub(crate) fn rest(&self, written: usize) -> Frame {
+        let mut head = SmallVec::<[u8; 14]>::new();
+        self.head(&mut head);
+        let mut bytes =
+            Vec::with_capacity((head.len() + self.payload.len()).saturating_sub(written));
+        if written < head.len() {
+            bytes.extend_from_slice(&head[written..]);
+            bytes.extend_from_slice(&self.payload);
+        } else {
+            bytes
+                .extend_from_slice(&self.payload[(written - head.len()).min(self.payload.len())..]);
+        }
+        Frame {
+            opcode: None,
+            payload: Bytes::from(bytes),
+        }
     }
 }
 
@@ -127,7 +174,7 @@ pub(crate) async fn split(
     };
     let reader = WebSocketStream::from_partially_read(side, read, Role::Server, Some(config)).await;
     let writer = Writer {
-        half: write_half,
+        half: Arc::new(write_half),
         stall,
         control,
         writes: 0,
@@ -237,7 +284,8 @@ impl AsyncWrite for ReadSide {
 /// The writing half.
 #[derive(Debug)]
 pub struct Writer {
-    half: OwnedWriteHalf,
+    /// Shared with the connection's queue while its room may write to it directly.
+    half: Arc<OwnedWriteHalf>,
     /// How long a write may make no progress before it fails (the client stopped reading).
     stall: Duration,
     control: Arc<Control>,
@@ -287,6 +335,12 @@ impl Writer {
     /// Waits until tungstenite left control frames to send.
     pub(crate) async fn control_waiting(&self) {
         self.control.waiting.take().await;
+    }
+
+    /// The socket, for the connection's queue: a room writes a frame straight to an idle
+    /// connection (`super::outbox`).
+    pub(crate) fn socket(&self) -> Arc<OwnedWriteHalf> {
+        Arc::clone(&self.half)
     }
 
     /// `write` system calls made so far.
@@ -366,7 +420,10 @@ pub(crate) async fn close(mut reader: Reader, mut writer: Writer, frame: Frame) 
         if !writer.control.answered_close.load(Ordering::Relaxed) {
             writer.send([&frame]).await?;
         }
-        writer.half.shutdown().await
+        // The write half may still be held by the connection's queue (as a handle only: it
+        // writes nothing once the session has ended).
+        let tcp: &TcpStream = writer.half.as_ref().as_ref();
+        socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write)
     };
     // The client does not read, or the connection is gone: nothing more can reach it.
     if !matches!(timeout_at(deadline, closed).await, Ok(Ok(()))) {
@@ -385,19 +442,29 @@ pub(crate) async fn close(mut reader: Reader, mut writer: Writer, frame: Frame) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use futures_util::StreamExt;
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpListener;
     use tokio_tungstenite::tungstenite::Message;
 
     /// A node-side connection and a tungstenite client on the other end.
     async fn pair() -> (Reader, Writer, WebSocketStream<TcpStream>) {
+        pair_with(None).await
+    }
+
+    /// The same, the node's kernel send buffer bounded to `send_buffer` bytes if given.
+    pub(crate) async fn pair_with(
+        send_buffer: Option<usize>,
+    ) -> (Reader, Writer, WebSocketStream<TcpStream>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let addr = listener.local_addr().expect("an address");
         let client = TcpStream::connect(addr).await.expect("connects");
         let (tcp, _) = listener.accept().await.expect("accepts");
         let socket = Socket::new(tcp, Duration::from_secs(5));
+        if let Some(bytes) = send_buffer {
+            socket.bound_send_buffer(bytes);
+        }
         let (reader, writer) = split(socket, Vec::new(), WebSocketConfig::default()).await;
         let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
         (reader, writer, client)

@@ -8,6 +8,7 @@
 //!   follows (a tick's presses as one entry, the burial of a dead node's connections).
 //! - [`route_bus`]: the gate's events (revocations, cancellations, new times) into the rooms.
 
+pub(crate) mod conns;
 mod rules;
 pub(crate) mod snapshot;
 pub(crate) mod task;

@@ -1,10 +1,11 @@
 //! One task per lecture: owns the lecture's [`Room`], feeds it what sessions send, and delivers
 //! what it outputs. The only place the room core meets real time and real queues.
 
+use super::conns::Conns;
 use super::rules::{Burial, PressBatch};
 use super::snapshot::{Snapshot, Snapshots};
 use crate::archive::timeline::{Feed, Seen};
-use crate::conn::outbox::{Frames, Full, Outbox, QueueTime, encode};
+use crate::conn::outbox::{Frames, Full, Outbox, QueueTime, Sent, encode};
 use crate::gate::store::AttendanceChange;
 use crate::log::redis::{LogItem, LogPos, Waiting};
 use crate::log::{LocalLog, RoomEntry, Sequenced};
@@ -14,7 +15,6 @@ use crate::records::Record;
 use protocol::server::{LectureInfo, Phase};
 use protocol::{ClientMsg, CloseCode, Command, Epoch, ServerMsg, UnixMillis};
 use room::{Attendance, Audience, ConnId, Identity, Output, Room, RoomSettings};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -186,7 +186,7 @@ impl Holder {
     /// Starts running on alone: keeps the shared state aside, and gives this node's people a
     /// fresh snapshot under a new chat generation (so their later resume cannot mistake the
     /// local offsets for shared ones).
-    fn fork(&mut self, now: UnixMillis, conns: &HashMap<ConnId, Outbox>) {
+    fn fork(&mut self, now: UnixMillis, conns: &Conns) {
         let Some(room) = self.room.as_mut() else {
             return;
         };
@@ -211,7 +211,7 @@ impl Holder {
     /// Redis is back and everything queued meanwhile is in the shared log: returns to the
     /// shared state (with what was read meanwhile), and asks this node's people to reconnect,
     /// which gives them the shared state, their own words included.
-    fn rejoin(&mut self, conns: &HashMap<ConnId, Outbox>) {
+    fn rejoin(&mut self, conns: &Conns) {
         let Some(fork) = self.fork.take() else { return };
         self.room = Some(fork.shared);
         for (s, pos) in fork.remote {
@@ -230,7 +230,7 @@ impl Holder {
 
     /// Takes what the shared log's reader read: an entry (applied, or kept for later while the
     /// room runs on alone), or a snapshot to start from.
-    fn receive(&mut self, item: LogItem, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
+    fn receive(&mut self, item: LogItem, conns: &Conns, node: &dyn RoomHost) {
         match item {
             LogItem::Entry(s, pos) => match self.fork.as_mut() {
                 Some(fork) => fork.remote.push((s, pos)),
@@ -246,13 +246,7 @@ impl Holder {
 
     /// Starts from the snapshot of the room after `pos`. A room this node already had (it fell
     /// behind the trimmed log) is replaced, and its people asked to reconnect for a fresh state.
-    fn restore(
-        &mut self,
-        pos: LogPos,
-        bytes: &[u8],
-        conns: &HashMap<ConnId, Outbox>,
-        node: &dyn RoomHost,
-    ) {
+    fn restore(&mut self, pos: LogPos, bytes: &[u8], conns: &Conns, node: &dyn RoomHost) {
         let snapshot = match Snapshot::decode(bytes) {
             Ok(snapshot) => snapshot,
             Err(e) => {
@@ -371,7 +365,7 @@ impl Holder {
 impl Holder {
     /// Delivers what the room output after an entry of the shared log, feeding the archive's
     /// timeline on the way.
-    fn deliver(&mut self, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
+    fn deliver(&mut self, conns: &Conns, node: &dyn RoomHost) {
         if let Some(room) = self.room.as_mut() {
             let seen = self.timeline.as_mut().map(|feed| (feed, self.last_at));
             deliver_with(room, conns, node, true, seen);
@@ -380,13 +374,7 @@ impl Holder {
 
     /// An input of this node's: into the shared log, and — while the room runs on alone — also
     /// applied here at once, so this node's people see it now.
-    fn input(
-        &mut self,
-        entry: RoomEntry,
-        log: &mut Log,
-        conns: &HashMap<ConnId, Outbox>,
-        node: &dyn RoomHost,
-    ) {
+    fn input(&mut self, entry: RoomEntry, log: &mut Log, conns: &Conns, node: &dyn RoomHost) {
         if self.fork.is_some() {
             let at = self.last_at.max(node.now());
             let room = self.apply(Sequenced {
@@ -431,7 +419,7 @@ pub(crate) async fn run(
             .archive_store()
             .map(|_| Feed::new(crate::archive::timeline::DEFAULT_BUCKET_MS)),
     };
-    let mut conns: HashMap<ConnId, Outbox> = HashMap::new();
+    let mut conns = Conns::default();
     let idle_limit = node.room_idle();
     // With Redis the room's state lives on in the shared log: a node lets go of a lecture a
     // minute after its own last participant, rather than keeping reading it.
@@ -686,13 +674,13 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 
 /// Like [`deliver`], for a room running on alone: its stays and its end are not recorded
 /// (the shared log will record them once Redis is back).
-fn deliver_local(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
+fn deliver_local(room: &mut Room, conns: &Conns, node: &dyn RoomHost) {
     deliver_with(room, conns, node, false, None);
 }
 
 /// Hands every output of the room to the sessions concerned. Never waits: a session whose
 /// queue is full is kicked as a slow consumer, and the others go on.
-fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost) {
+fn deliver(room: &mut Room, conns: &Conns, node: &dyn RoomHost) {
     deliver_with(room, conns, node, true, None);
 }
 
@@ -700,7 +688,7 @@ fn deliver(room: &mut Room, conns: &HashMap<ConnId, Outbox>, node: &dyn RoomHost
 /// log time given) to the archive's timeline.
 fn deliver_with(
     room: &mut Room,
-    conns: &HashMap<ConnId, Outbox>,
+    conns: &Conns,
     node: &dyn RoomHost,
     record: bool,
     mut timeline: Option<(&mut Feed, UnixMillis)>,
@@ -720,26 +708,31 @@ fn deliver_with(
                 // Every welcome is followed by the media settings: per connection, since a
                 // TURN credential names its holder (welcomes are per connection anyway).
                 let welcome = matches!(msg, ServerMsg::Welcome(_));
-                let mut sent = 0;
+                let (mut sent, mut written) = (0, 0);
+                let mut delivery = conns.delivery();
                 room.for_each_recipient(to, |conn| {
                     let Some(out) = conns.get(&conn) else { return };
                     let Some(frame) = frames.get(out.codec) else {
                         return;
                     };
-                    let result = out.queue(frame, queued_at);
+                    let result = delivery.send(out, frame, queued_at);
                     if result.is_ok() && welcome {
                         let config = ServerMsg::MediaConfig {
                             ice_servers: node.ice_servers_for(conn),
                         };
                         if let Some(frame) = encode(&config, out.codec)
-                            && out.queue(frame, queued_at).is_err()
+                            && delivery.send(out, &frame, queued_at).is_err()
                         {
                             out.kick.kick(Some(CloseCode::SlowConsumer));
                         }
                         out.welcomed.raise();
                     }
                     match result {
-                        Ok(()) => sent += 1,
+                        Ok(Sent::Written) => {
+                            sent += 1;
+                            written += 1;
+                        }
+                        Ok(Sent::Queued) => sent += 1,
                         Err(Full) => {
                             if !out.kick.is_kicked() {
                                 debug!(conn = conn.0, "slow consumer");
@@ -750,6 +743,9 @@ fn deliver_with(
                     }
                 });
                 metrics.frames_out_total.inc_by(sent);
+                // Each written at once: one frame, one `write`.
+                metrics.socket_writes_total.inc_by(written);
+                metrics.frames_written_total.inc_by(written);
             }
             Output::Close { conn, code } => {
                 if let Some(out) = conns.get(&conn) {
@@ -908,7 +904,7 @@ mod tests {
         let mut holder = holder();
         let out = Outbox::for_test(64);
         let queue = std::sync::Arc::clone(&out.queue);
-        let conns: HashMap<ConnId, Outbox> = [(ConnId(1), out)].into_iter().collect();
+        let conns: Conns = [(ConnId(1), out)].into_iter().collect();
         holder.apply(at(0, join(1, "taro")));
         holder.apply(at(1, join(2, "hanako")));
         holder.apply(at(2, chat(2, "before")));
