@@ -9,7 +9,8 @@
 //!   shared frames with one vectored write; the close that makes the close code arrive.
 //! - `ids`: connection numbers, unique across the nodes.
 //! - `frames`: reading a client's frames (payloads, failed reads).
-//! - `outbox`: a connection's queue from its room, its kick switch, frames encoded once.
+//! - `outbox`: a connection's queue from its room (a frame for an idle connection is written
+//!   at once, without waking its task), its kick switch, frames encoded once.
 //! - `signal`: lock-free wake-ups within a connection's task (its queue, its kick switch).
 
 pub(crate) mod admission;

@@ -6,9 +6,10 @@ use super::ws::{Frame, try_write_now};
 use bytes::Bytes;
 use protocol::{CloseCode, Codec, CommandId, ErrorCode, ServerMsg};
 use smallvec::SmallVec;
+use std::num::NonZeroU64;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
 use tracing::error;
 
 /// The queue is full: the client does not read what it is sent.
@@ -189,7 +190,7 @@ struct QueueState {
     oldest: Option<QueueTime>,
     /// The socket, while frames may be written to it at once (from the session's start to
     /// its end).
-    socket: Option<Arc<OwnedWriteHalf>>,
+    socket: Option<Arc<TcpStream>>,
     /// The writer is writing (a batch, a ping): nobody else writes.
     writing: bool,
     /// When the socket was last written to (a [`QueueTime`]; 0: never).
@@ -235,18 +236,18 @@ impl OutQueue {
         if direct
             && state.is_empty()
             && !state.writing
-            && at.0.saturating_sub(state.last_write) >= self.coalesce
+            && at.nanos().saturating_sub(state.last_write) >= self.coalesce
             && let Some(socket) = &state.socket
         {
             match try_write_now(socket, frame) {
                 Ok((written, total)) if written == total => {
-                    state.last_write = at.0;
+                    state.last_write = at.nanos();
                     return Ok(Sent::Written);
                 }
                 // The socket's buffer is full: the writer waits for the client.
                 Ok((0, _)) => {}
                 Ok((written, _)) => {
-                    state.last_write = at.0;
+                    state.last_write = at.nanos();
                     rest = Some(frame.rest(written));
                 }
                 // The writer meets the failure too, and ends the session.
@@ -270,7 +271,7 @@ impl OutQueue {
 
     /// Lets frames be written straight to `socket` while nothing is queued (from the start
     /// of the session's writer).
-    pub(crate) fn attach(&self, socket: Arc<OwnedWriteHalf>) {
+    pub(crate) fn attach(&self, socket: Arc<TcpStream>) {
         if let Ok(mut state) = self.state.lock() {
             state.socket = Some(socket);
         }
@@ -297,7 +298,7 @@ impl OutQueue {
     pub(crate) fn written(&self) {
         if let Ok(mut state) = self.state.lock() {
             state.writing = false;
-            state.last_write = QueueTime::now().0;
+            state.last_write = QueueTime::now().nanos();
         }
     }
 
@@ -305,7 +306,7 @@ impl OutQueue {
     /// since the last write (none for a connection quiet for longer).
     pub(crate) fn coalescing(&self) -> Option<Duration> {
         let last = self.state.lock().ok()?.last_write;
-        let since = QueueTime::now().0.saturating_sub(last);
+        let since = QueueTime::now().nanos().saturating_sub(last);
         (last > 0 && since < self.coalesce).then(|| Duration::from_nanos(self.coalesce - since))
     }
 
@@ -362,26 +363,27 @@ impl OutQueue {
     }
 }
 
-/// A moment on the queues' clock (one reading serves every recipient of a frame).
+/// A moment on the queues' clock (one reading serves every recipient of a frame). Never zero,
+/// so that `Option<QueueTime>` takes no more room than the time itself.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct QueueTime(u64);
+pub(crate) struct QueueTime(NonZeroU64);
 
 impl QueueTime {
     pub(crate) fn now() -> Self {
         static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
-        // Nanoseconds since the first reading, from 1: 0 is "nothing queued".
+        // Nanoseconds since the first reading, from 1.
         let nanos = u64::try_from(ORIGIN.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        Self(nanos.max(1))
+        Self(NonZeroU64::new(nanos).unwrap_or(NonZeroU64::MIN))
     }
 
     /// Nanoseconds since the clock's origin.
     pub(crate) fn nanos(self) -> u64 {
-        self.0
+        self.0.get()
     }
 
     /// How long ago this was.
     pub(crate) fn elapsed(self) -> Duration {
-        Duration::from_nanos(Self::now().0.saturating_sub(self.0))
+        Duration::from_nanos(Self::now().nanos().saturating_sub(self.nanos()))
     }
 }
 
@@ -450,7 +452,7 @@ mod tests {
         out.queue(&frame("b"), QueueTime::now()).expect("room");
         let batch = out.queue.take(64);
         assert_eq!(texts(&batch), ["a", "b"]);
-        assert_eq!(batch.oldest.map(|t| t.0), Some(oldest.0));
+        assert_eq!(batch.oldest.map(QueueTime::nanos), Some(oldest.nanos()));
         // The queue's memory went with the batch: an idle connection holds none.
         let spilled = out.queue.state.lock().map(|s| s.frames.spilled());
         assert_eq!(spilled.ok(), Some(false));
@@ -458,7 +460,10 @@ mod tests {
         assert!(out.queue.take(64).oldest.is_none());
         let next = QueueTime::now();
         out.queue(&frame("c"), next).expect("room");
-        assert_eq!(out.queue.take(64).oldest.map(|t| t.0), Some(next.0));
+        assert_eq!(
+            out.queue.take(64).oldest.map(QueueTime::nanos),
+            Some(next.nanos())
+        );
     }
 
     #[test]
@@ -472,7 +477,7 @@ mod tests {
         assert_eq!(texts(&first), ["a", "b"]);
         let rest = out.queue.take(2);
         assert_eq!(texts(&rest), ["c"]);
-        assert_eq!(rest.oldest.map(|t| t.0), Some(oldest.0));
+        assert_eq!(rest.oldest.map(QueueTime::nanos), Some(oldest.nanos()));
     }
 
     #[test]
@@ -589,8 +594,8 @@ mod tests {
     #[test]
     fn a_wait_is_measured_on_a_clock_that_does_not_go_back() {
         let at = QueueTime::now();
-        assert!(at.0 >= 1);
-        assert!(QueueTime::now().0 >= at.0);
+        assert!(QueueTime::now().nanos() >= at.nanos());
+        assert_eq!(size_of::<Option<QueueTime>>(), size_of::<u64>());
         assert!(at.elapsed() < Duration::from_secs(60));
     }
 }

@@ -26,7 +26,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::{Instant, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
@@ -117,17 +116,17 @@ impl Frame {
     }
 }
 
-/// Writes `frame` to `half` now, without waiting: the bytes the socket took (all of them,
+/// Writes `frame` to `tcp` now, without waiting: the bytes the socket took (all of them,
 /// part, or none when its buffer is full). For a room that hands a frame straight to an idle
 /// connection's socket (`super::outbox`); what is left goes to the connection's writer as
 /// [`Frame::rest`].
-pub(crate) fn try_write_now(half: &OwnedWriteHalf, frame: &Frame) -> io::Result<(usize, usize)> {
+pub(crate) fn try_write_now(tcp: &TcpStream, frame: &Frame) -> io::Result<(usize, usize)> {
     let mut head = SmallVec::<[u8; 14]>::new();
     frame.head(&mut head);
     let total = head.len() + frame.payload.len();
     let slices = [IoSlice::new(&head), IoSlice::new(&frame.payload)];
     loop {
-        match half.try_write_vectored(&slices) {
+        match tcp.try_write_vectored(&slices) {
             Ok(n) => return Ok((n, total)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((0, total)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -166,15 +165,17 @@ pub(crate) async fn split(
     config: WebSocketConfig,
 ) -> (Reader, Writer) {
     let (tcp, stall) = socket.into_parts();
-    let (read_half, write_half) = tcp.into_split();
+    // One stream shared by both halves (and the connection's queue): every use is through
+    // `&TcpStream`, so no half needs a handle of its own.
+    let tcp = Arc::new(tcp);
     let control = Arc::new(Control::default());
     let side = ReadSide {
-        half: read_half,
+        tcp: Arc::clone(&tcp),
         control: Arc::clone(&control),
     };
     let reader = WebSocketStream::from_partially_read(side, read, Role::Server, Some(config)).await;
     let writer = Writer {
-        half: Arc::new(write_half),
+        tcp,
         stall,
         control,
         writes: 0,
@@ -227,24 +228,35 @@ fn holds_close(mut bytes: &[u8]) -> bool {
 /// The socket as tungstenite sees it: reads from the client; its writes go to [`Control`].
 #[derive(Debug)]
 pub(crate) struct ReadSide {
-    half: OwnedReadHalf,
+    tcp: Arc<TcpStream>,
     control: Arc<Control>,
 }
 
 impl ReadSide {
     /// Reads raw bytes, below the WebSocket (to drain a closing connection).
     async fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.half.read(buf).await
+        self.read(buf).await
     }
 }
 
 impl AsyncRead for ReadSide {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.half).poll_read(cx, buf)
+        loop {
+            std::task::ready!(self.tcp.poll_read_ready(cx))?;
+            // (A failed `try_read` clears the readiness: the next poll waits for more.)
+            match self.tcp.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 }
 
@@ -284,8 +296,9 @@ impl AsyncWrite for ReadSide {
 /// The writing half.
 #[derive(Debug)]
 pub struct Writer {
-    /// Shared with the connection's queue while its room may write to it directly.
-    half: Arc<OwnedWriteHalf>,
+    /// Shared with the reading half, and with the connection's queue while its room may write
+    /// to it directly.
+    tcp: Arc<TcpStream>,
     /// How long a write may make no progress before it fails (the client stopped reading).
     stall: Duration,
     control: Arc<Control>,
@@ -339,8 +352,8 @@ impl Writer {
 
     /// The socket, for the connection's queue: a room writes a frame straight to an idle
     /// connection (`super::outbox`).
-    pub(crate) fn socket(&self) -> Arc<OwnedWriteHalf> {
-        Arc::clone(&self.half)
+    pub(crate) fn socket(&self) -> Arc<TcpStream> {
+        Arc::clone(&self.tcp)
     }
 
     /// `write` system calls made so far.
@@ -356,7 +369,7 @@ impl Writer {
         let mut stalled_until: Option<Instant> = None;
         while !slices.is_empty() {
             let upto = slices.len().min(MAX_SLICES);
-            match self.half.try_write_vectored(&slices[..upto]) {
+            match self.tcp.try_write_vectored(&slices[..upto]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.writes += 1;
@@ -368,7 +381,7 @@ impl Writer {
                         *stalled_until.get_or_insert_with(|| Instant::now() + self.stall);
                     // Boxed: rare (the client's buffers are full), and its timer would
                     // otherwise size every connection's task.
-                    match Box::pin(timeout_at(deadline, self.half.writable())).await {
+                    match Box::pin(timeout_at(deadline, self.tcp.writable())).await {
                         Ok(ready) => ready?,
                         Err(_) => {
                             return Err(io::Error::new(
@@ -420,10 +433,8 @@ pub(crate) async fn close(mut reader: Reader, mut writer: Writer, frame: Frame) 
         if !writer.control.answered_close.load(Ordering::Relaxed) {
             writer.send([&frame]).await?;
         }
-        // The write half may still be held by the connection's queue (as a handle only: it
-        // writes nothing once the session has ended).
-        let tcp: &TcpStream = writer.half.as_ref().as_ref();
-        socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write)
+        // Only this side's writing ends: the client's last bytes are still read below.
+        socket2::SockRef::from(&*writer.tcp).shutdown(std::net::Shutdown::Write)
     };
     // The client does not read, or the connection is gone: nothing more can reach it.
     if !matches!(timeout_at(deadline, closed).await, Ok(Ok(()))) {
