@@ -227,6 +227,11 @@ impl Dialect {
                     "user": who.user, "nickname": who.nickname, "lecture": lecture,
                 });
                 ws.send(Message::text(format!("40{auth}"))).await?;
+                // The peer joins the socket to the room before it reads its seats, so changes
+                // may arrive before the welcome: each says a seat's whole state, in the order
+                // made, so laid over the welcome's seats (which hold some of them already) they
+                // give the seats as they were when the welcome left.
+                let mut early: Vec<(u16, u16, Option<String>)> = Vec::new();
                 loop {
                     let frame = next_frame(&mut ws).await?;
                     let text = frame.to_text().unwrap_or_default();
@@ -236,10 +241,23 @@ impl Dialect {
                     if !seats && text.starts_with(r#"42["welcome""#) {
                         return Ok((ws, Entered::default()));
                     }
+                    if seats
+                        && let Some((name, payload)) = sio_event(text)
+                        && name == "seat"
+                        && let (Some(row), Some(col)) = (
+                            payload.get("row").and_then(Value::as_u64),
+                            payload.get("col").and_then(Value::as_u64),
+                        )
+                        && let (Ok(row), Ok(col)) = (u16::try_from(row), u16::try_from(col))
+                    {
+                        let user = payload.get("user").and_then(Value::as_str);
+                        early.push((row, col, user.map(str::to_owned)));
+                        continue;
+                    }
                     if let Some((name, payload)) = sio_event(text)
                         && name == "welcome"
                     {
-                        let seats = payload
+                        let seats: Vec<(u16, u16, Option<String>)> = payload
                             .get("seats")
                             .and_then(Value::as_array)
                             .map(|a| {
@@ -257,7 +275,7 @@ impl Dialect {
                         return Ok((
                             ws,
                             Entered {
-                                seats,
+                                seats: lay_over(seats, early),
                                 cols: 0,
                                 rest: Vec::new(),
                             },
@@ -609,6 +627,22 @@ fn entered(w: &Welcome) -> Entered {
 }
 
 /// A Socket.IO EVENT packet (`42["name", payload]`) as its name and payload.
+/// A welcome's seats with the seat changes that came before it laid over them, in order.
+fn lay_over(
+    seats: Vec<(u16, u16, Option<String>)>,
+    early: Vec<(u16, u16, Option<String>)>,
+) -> Vec<(u16, u16, Option<String>)> {
+    let mut map: BTreeMap<(u16, u16), Option<String>> =
+        seats.into_iter().map(|(r, c, u)| ((r, c), u)).collect();
+    for (r, c, user) in early {
+        match user {
+            Some(user) => map.insert((r, c), Some(user)),
+            None => map.remove(&(r, c)),
+        };
+    }
+    map.into_iter().map(|((r, c), u)| (r, c, u)).collect()
+}
+
 fn sio_event(text: &str) -> Option<(String, Value)> {
     let body = text.strip_prefix("42")?;
     let Value::Array(mut parts) = serde_json::from_str(body).ok()? else {
@@ -629,6 +663,20 @@ fn sio_event(text: &str) -> Option<(String, Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seat_changes_before_the_welcome_are_laid_over_its_seats() {
+        let who = |u: &str| Some(u.to_owned());
+        // The welcome's seats were read after the first change (1,1 taken by a) and before
+        // the next two (a moves on to 2,2, freeing 1,1); 3,3 was taken before the socket
+        // joined and did not change.
+        let welcome = vec![(1, 1, who("a")), (3, 3, who("c"))];
+        let early = vec![(1, 1, who("a")), (2, 2, who("a")), (1, 1, None)];
+        assert_eq!(
+            lay_over(welcome, early),
+            vec![(2, 2, who("a")), (3, 3, who("c"))]
+        );
+    }
 
     #[test]
     fn socketio_events_parse() {

@@ -292,8 +292,10 @@ async function main() {
     });
 
     // Join the room first, then read the seats: a seat change made while the snapshot is read
-    // (every await lets other handlers run) is then either in the snapshot or delivered after
-    // it. Room events may reach the socket before its welcome; they are already reflected in it.
+    // (every await lets other handlers run) is then delivered to this socket too. Room events
+    // may reach the socket before its welcome, some already in its snapshot and some (made
+    // after the read, before the emit) not: each says a seat's whole state, so a client lays
+    // them over the snapshot in order (the load generator does).
     track('connect', socket, async () => {
       socket.join(lecture);
       const snapshot = await seats.all();
