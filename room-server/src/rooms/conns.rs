@@ -130,12 +130,19 @@ mod tests {
     use super::*;
     use crate::conn::ws::tests::pair_with;
 
+    /// A room with one connection whose socket it may write to, queueing at most `capacity`
+    /// frames; the third part keeps the connection's ends open.
+    async fn room_with_one(capacity: usize) -> (Conns, Outbox, impl Sized) {
+        let (reader, writer, client) = pair_with(None).await;
+        let out = Outbox::for_test(capacity);
+        out.queue.attach(writer.socket());
+        let conns = [(ConnId(1), out.clone())].into_iter().collect();
+        (conns, out, (reader, writer, client))
+    }
+
     #[tokio::test]
     async fn a_room_writes_at_once_until_it_has_spent_its_budget_then_queues() {
-        let (_reader, writer, _client) = pair_with(None).await;
-        let out = Outbox::for_test(64);
-        out.queue.attach(writer.socket());
-        let conns: Conns = [(ConnId(1), out.clone())].into_iter().collect();
+        let (conns, out, _ends) = room_with_one(64).await;
         let frame = Frame::text("hello".into());
         let mut delivery = conns.delivery();
         assert_eq!(
@@ -164,10 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_delivery_stops_writing_at_once_when_its_budget_runs_out() {
-        let (_reader, writer, _client) = pair_with(None).await;
-        let out = Outbox::for_test(1024);
-        out.queue.attach(writer.socket());
-        let conns: Conns = [(ConnId(1), out.clone())].into_iter().collect();
+        let (conns, out, _ends) = room_with_one(1024).await;
         let frame = Frame::text("x".into());
         // Just under the budget spent: the delivery starts writing, and after its first
         // look at the clock it queues.
